@@ -1,0 +1,1 @@
+"""bsdnet: FreeBSD compute-node networking for OpenStack."""

@@ -1,0 +1,1 @@
+"""The agent: programs the datapath through the shared tables."""

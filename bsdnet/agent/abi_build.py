@@ -1,0 +1,74 @@
+"""Build bsdnet._abi, the cffi view of the shared-memory ABI.
+
+The cdef is kmod/include/bsdnet_abi.h and bsdnet_layout.h themselves, run
+through the C preprocessor with -DBSDNET_ABI_CFFI (which hides the includes
+and _Static_asserts pycparser cannot read), so no layout is written twice.
+The module is compiled in API mode: the C compiler, not cffi's guess, fixes
+every size and offset.
+"""
+import os
+import shutil
+import subprocess
+
+from cffi import FFI
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+INCLUDE = os.path.join(ROOT, "kmod", "include")
+CORE = os.path.join(ROOT, "kmod", "core")
+HEADERS = ("bsdnet_abi.h", "bsdnet_layout.h")
+# C compiled into the module: the region geometry code the datapath uses,
+# and the agent's table helpers (atomics, seqlocks) in C where Python has
+# no memory model.
+SOURCES = [os.path.join(CORE, "bsdnet_layout.c")]
+AGENT_C = os.path.join(ROOT, "bsdnet", "agent", "abi_helpers.c")
+AGENT_H = os.path.join(ROOT, "bsdnet", "agent", "abi_helpers.h")
+
+
+def preprocessed_cdef() -> str:
+    cc = os.environ.get("CC") or shutil.which("cc") or "gcc"
+    text = []
+    headers = list(HEADERS) + ([AGENT_H] if os.path.exists(AGENT_H) else [])
+    for h in headers:
+        path = h if os.path.isabs(h) else os.path.join(INCLUDE, h)
+        out = subprocess.run(
+            [cc, "-E", "-P", "-DBSDNET_ABI_CFFI", "-I", INCLUDE, path],
+            check=True, capture_output=True, text=True).stdout
+        text.append(out)
+    # Each header includes bsdnet_abi.h; keep one copy of each definition.
+    return dedupe_blocks("\n".join(text))
+
+
+def dedupe_blocks(src: str) -> str:
+    seen = set()
+    out = []
+    block = []
+    depth = 0
+    for line in src.splitlines():
+        if not line.strip() and depth == 0:
+            continue
+        block.append(line)
+        depth += line.count("{") - line.count("}")
+        if depth == 0 and line.rstrip().endswith(";"):
+            text = "\n".join(block)
+            if text not in seen:
+                seen.add(text)
+                out.append(text)
+            block = []
+    return "\n".join(out)
+
+
+ffibuilder = FFI()
+ffibuilder.cdef(preprocessed_cdef())
+_includes = '#include "bsdnet_abi.h"\n#include "bsdnet_layout.h"\n'
+_sources = list(SOURCES)
+if os.path.exists(AGENT_C):
+    _includes += '#include "abi_helpers.h"\n'
+    _sources.append(AGENT_C)
+ffibuilder.set_source(
+    "bsdnet._abi", _includes,
+    sources=[os.path.relpath(s, ROOT) for s in _sources],
+    include_dirs=[INCLUDE, CORE, os.path.dirname(AGENT_C)],
+    extra_compile_args=["-std=c11", "-Wall", "-Wextra", "-Werror"])
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

@@ -1,0 +1,1 @@
+"""Compute driver (bhyve through libvirt) and network driver (ifconfig)."""

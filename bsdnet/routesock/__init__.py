@@ -1,0 +1,1 @@
+"""Host interface, address and route events: PF_ROUTE on FreeBSD, rtnetlink on Linux."""

@@ -1,0 +1,122 @@
+/*-
+ * The forwarding core's interface to its homes (FreeBSD kernel module,
+ * netmap daemon, Linux userspace daemon).
+ *
+ * The core is freestanding: it includes only <stdint.h>, <stddef.h>,
+ * <stdbool.h>, bsdnet_abi.h and bsdnet_port.h.  It never allocates on the
+ * packet path, never sleeps and never recurses.  Everything it needs from
+ * the OS is one of the bsdnet_os_*() functions declared below, which each
+ * home defines exactly once (netmap style: named functions, picked at link
+ * time, no function-pointer table).
+ *
+ * Threading: one struct bsdnet_dp per thread/CPU that calls
+ * bsdnet_dp_input(); all of them may share one region.
+ */
+#ifndef _BSDNET_CORE_H_
+#define _BSDNET_CORE_H_
+
+#include <stdint.h>
+#include <stddef.h>
+#include <stdbool.h>
+
+#include "bsdnet_abi.h"
+#include "bsdnet_layout.h"
+
+/* Bytes the core may need contiguous at p_data (all headers it parses). */
+#define BSDNET_PULLUP		192
+/* Headroom the home must leave before p_data for encapsulation. */
+#define BSDNET_HEADROOM		64
+/* Largest frame the core will queue on a HOLD entry. */
+#define BSDNET_HOLD_SLOT_BYTES	2048
+
+/*
+ * A packet as the core sees it.  The home fills it; the core may move
+ * p_data back into the headroom (encapsulation) or forward (decapsulation)
+ * and rewrite bytes in place.
+ */
+struct bsdnet_pkt {
+	uint8_t		*p_data;	/* first byte of the Ethernet frame */
+	uint32_t	 p_len;		/* bytes contiguous at p_data */
+	uint32_t	 p_totlen;	/* whole frame; p_len >= min(p_totlen, BSDNET_PULLUP) */
+	uint32_t	 p_headroom;	/* writable bytes before p_data */
+	uint32_t	 p_pad;
+	void		*p_os;		/* the home's handle (mbuf, ring slot) */
+};
+
+/* Hold queue slot: a packet parked on a HOLD flow entry (core-private). */
+struct bsdnet_hold_slot {
+	uint32_t	 hs_flow;	/* flow index, BSDNET_FLOW_NONE if free */
+	uint32_t	 hs_gen;
+	uint32_t	 hs_vif;
+	uint32_t	 hs_len;
+	uint64_t	 hs_time_ms;
+	uint8_t		 hs_data[BSDNET_HOLD_SLOT_BYTES];
+};
+
+/* Per-thread datapath context.  Fields are core-private except dp_os. */
+struct bsdnet_dp {
+	void			*dp_os;		/* the home's context, for bsdnet_os_*() */
+	uint8_t			*dp_base;	/* the region, validated */
+	uint64_t		 dp_size;
+	const struct bsdnet_region_hdr *dp_hdr;
+	uint64_t		 dp_instance;	/* rh_instance when validated */
+	/* geometry copied out of the header once validated */
+	uint32_t		 dp_nvifs, dp_nnexthops, dp_nlabels, dp_nvrfs;
+	uint32_t		 dp_nrtbuckets, dp_nflowbuckets, dp_novfbuckets;
+	uint32_t		 dp_maxhold;
+	uint64_t		 dp_hash_key[2];
+	/* trap rate limiter (token bucket, tokens per ms) */
+	uint64_t		 dp_trap_last_ms;
+	uint32_t		 dp_trap_tokens;
+	/* hold queue: storage given by the home at init */
+	struct bsdnet_hold_slot	*dp_hold;
+	uint32_t		 dp_nhold;
+};
+
+
+/*
+ * Validate a region (magic, version, geometry against size, offsets equal
+ * to bsdnet_layout()'s) and bind dp to it.  hold/nhold: storage for the
+ * hold queue (may be NULL/0: then nothing is queued, only trapped).
+ */
+int	bsdnet_dp_init(struct bsdnet_dp *dp, void *os, void *base,
+	    uint64_t size, struct bsdnet_hold_slot *hold, uint32_t nhold);
+
+/*
+ * Process one frame received on vif `vif`.  Every outcome goes through a
+ * bsdnet_os_*() call (tx, trap) or a drop counter; on return the home
+ * frees the packet unless bsdnet_os_tx() took it.
+ */
+void	bsdnet_dp_input(struct bsdnet_dp *dp, uint32_t vif,
+	    struct bsdnet_pkt *pkt);
+/*
+ * The agent decided flow `flow` (BSDNET_CTL_RELEASE): replay the packets
+ * queued on it through the pipeline.
+ */
+void	bsdnet_dp_release(struct bsdnet_dp *dp, uint32_t flow, uint32_t gen);
+/*
+ * Housekeeping, called by the home about every 100 ms: expire HOLD
+ * entries and queued packets older than rh_hold_timeout_ms, refill the trap
+ * bucket, bump rh_dp_heartbeat.
+ */
+void	bsdnet_dp_tick(struct bsdnet_dp *dp);
+
+/* ---- what each home provides ---- */
+
+/* Send pkt on vif.  Returns true if the home took the packet. */
+bool	bsdnet_os_tx(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt);
+/* Send hdr followed by the frame to the agent.  Returns false if the
+ * channel is absent or full (the core counts BSDNET_DROP_TRAP_FAILED). */
+bool	bsdnet_os_trap(struct bsdnet_dp *dp, const struct bsdnet_trap_hdr *hdr,
+	    const struct bsdnet_pkt *pkt);
+/* Copy len bytes at offset off of the whole frame into dst (for bytes
+ * beyond p_len; a home with whole frames contiguous just copies). */
+void	bsdnet_os_copydata(const struct bsdnet_pkt *pkt, uint32_t off,
+	    uint32_t len, void *dst);
+/* A monotonic millisecond clock. */
+uint64_t bsdnet_os_now_ms(void);
+/* Log a message; level 0 error, 1 warning, 2 info, 3 debug. */
+void	bsdnet_os_log(int level, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+#endif /* !_BSDNET_CORE_H_ */

@@ -1,0 +1,46 @@
+"""Build steps pyproject.toml cannot express.
+
+- bsdnet._abi: the cffi module built from kmod/include/bsdnet_abi.h, the one
+  header that defines the shared-memory layout.
+- bsdnet/_bin/bsdnet-datapath: the Linux userspace datapath (the C core plus
+  the Linux glue), an executable shipped inside the package so that
+  `pip install .` gives a working node.
+"""
+import glob
+import os
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CFLAGS = ["-std=c11", "-O2", "-g", "-Wall", "-Wextra", "-Werror",
+          "-D_GNU_SOURCE"]
+
+
+class BuildWithDatapath(build_ext):
+    """build_ext that also links the datapath daemon executable."""
+
+    def run(self):
+        super().run()
+        sources = sorted(glob.glob(os.path.join(HERE, "kmod/core/*.c")) +
+                         glob.glob(os.path.join(HERE, "kmod/linux/*.c")))
+        if not any("/kmod/linux/" in s for s in sources):
+            return
+        if self.inplace:
+            outdir = os.path.join(HERE, "bsdnet", "_bin")
+        else:
+            outdir = os.path.join(self.build_lib, "bsdnet", "_bin")
+        os.makedirs(outdir, exist_ok=True)
+        objs = self.compiler.compile(
+            [os.path.relpath(s, HERE) for s in sources],
+            output_dir=os.path.join(self.build_temp, "datapath"),
+            include_dirs=["kmod/include", "kmod/core", "kmod/linux"],
+            extra_postargs=CFLAGS)
+        self.compiler.link_executable(objs, "bsdnet-datapath",
+                                      output_dir=outdir)
+
+
+setup(
+    cffi_modules=["bsdnet/agent/abi_build.py:ffibuilder"],
+    cmdclass={"build_ext": BuildWithDatapath},
+)
