@@ -6,6 +6,7 @@ and _Static_asserts pycparser cannot read), so no layout is written twice.
 The module is compiled in API mode: the C compiler, not cffi's guess, fixes
 every size and offset.
 """
+import glob
 import os
 import shutil
 import subprocess
@@ -20,6 +21,14 @@ HEADERS = ("bsdnet_abi.h", "bsdnet_layout.h")
 # and the agent's table helpers (atomics, seqlocks) in C where Python has
 # no memory model.
 SOURCES = [os.path.join(CORE, "bsdnet_layout.c")]
+# The flow table and its hash, once they exist, so the agent claims,
+# publishes and hashes with the datapath's own code.
+FLOWTAB_C = os.path.join(CORE, "bsdnet_flowtab.c")
+HAVE_FLOWTAB = os.path.exists(FLOWTAB_C)
+if HAVE_FLOWTAB:
+    SOURCES.append(FLOWTAB_C)
+    SOURCES.extend(sorted(glob.glob(os.path.join(CORE, "*siphash*.c"))))
+DEFINES = ["-DBSDNET_HAVE_FLOWTAB"] if HAVE_FLOWTAB else []
 AGENT_C = os.path.join(ROOT, "bsdnet", "agent", "abi_helpers.c")
 AGENT_H = os.path.join(ROOT, "bsdnet", "agent", "abi_helpers.h")
 
@@ -31,7 +40,8 @@ def preprocessed_cdef() -> str:
     for h in headers:
         path = h if os.path.isabs(h) else os.path.join(INCLUDE, h)
         out = subprocess.run(
-            [cc, "-E", "-P", "-DBSDNET_ABI_CFFI", "-I", INCLUDE, path],
+            [cc, "-E", "-P", "-DBSDNET_ABI_CFFI", *DEFINES, "-I", INCLUDE,
+             path],
             check=True, capture_output=True, text=True).stdout
         text.append(out)
     # Each header includes bsdnet_abi.h; keep one copy of each definition.
@@ -68,7 +78,8 @@ ffibuilder.set_source(
     "bsdnet._abi", _includes,
     sources=[os.path.relpath(s, ROOT) for s in _sources],
     include_dirs=[INCLUDE, CORE, os.path.dirname(AGENT_C)],
-    extra_compile_args=["-std=c11", "-Wall", "-Wextra", "-Werror"])
+    extra_compile_args=["-std=c11", "-Wall", "-Wextra", "-Werror",
+                        *DEFINES])
 
 if __name__ == "__main__":
     ffibuilder.compile(verbose=True)

@@ -1,0 +1,257 @@
+/*-
+ * Agent-side helpers compiled into bsdnet._abi: see abi_helpers.h.
+ *
+ * Roadmap:
+ *   word access ........ bsdnet_agent_{load_acq,store_rel,add,sub,cas}32
+ *   seqlocked entries .. bsdnet_agent_{vif,nh}_{write,read}
+ *   flow setup ......... bsdnet_agent_flow_setup (one trapped flow)
+ *   aging .............. bsdnet_agent_flow_age (mark and sweep)
+ */
+#include <string.h>
+
+#include "abi_helpers.h"
+
+#define SEQ_READ_TRIES	1000
+
+uint32_t
+bsdnet_agent_load_acq32(const uint32_t *p)
+{
+	return (__atomic_load_n(p, __ATOMIC_ACQUIRE));
+}
+
+void
+bsdnet_agent_store_rel32(uint32_t *p, uint32_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+uint32_t
+bsdnet_agent_add32(uint32_t *p, uint32_t v)
+{
+	return (__atomic_add_fetch(p, v, __ATOMIC_RELAXED));
+}
+
+uint32_t
+bsdnet_agent_sub32(uint32_t *p, uint32_t v)
+{
+	return (__atomic_sub_fetch(p, v, __ATOMIC_RELAXED));
+}
+
+int
+bsdnet_agent_cas32(uint32_t *p, uint32_t expected, uint32_t v)
+{
+	return (__atomic_compare_exchange_n(p, &expected, v, 0,
+	    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) ? 1 : 0);
+}
+
+/*
+ * One writer: the odd store, then a release fence so the odd sequence is
+ * visible before any byte of the body; the even store with release so the
+ * body is visible before it.  Pairs with the reader's acquire load of the
+ * sequence and its acquire fence before the re-check.
+ */
+static void
+seq_write(uint32_t *seq, void *body, const void *src, size_t len)
+{
+	uint32_t s;
+
+	s = __atomic_load_n(seq, __ATOMIC_RELAXED);
+	if (s & 1)			/* a previous writer died mid-write */
+		s++;
+	__atomic_store_n(seq, s + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	memcpy(body, src, len);
+	__atomic_store_n(seq, s + 2, __ATOMIC_RELEASE);
+}
+
+static int
+seq_read(const uint32_t *seq, const void *body, void *dst, size_t len)
+{
+	uint32_t s1, s2;
+	int i;
+
+	for (i = 0; i < SEQ_READ_TRIES; i++) {
+		s1 = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
+		if (s1 & 1)
+			continue;
+		memcpy(dst, body, len);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		s2 = __atomic_load_n(seq, __ATOMIC_RELAXED);
+		if (s1 == s2)
+			return (0);
+	}
+	return (-1);
+}
+
+#define BODY(p, seqf)	((uint8_t *)(p) + sizeof((p)->seqf))
+#define CBODY(p, seqf)	((const uint8_t *)(p) + sizeof((p)->seqf))
+
+void
+bsdnet_agent_vif_write(struct bsdnet_vif *dst, const struct bsdnet_vif *src)
+{
+	seq_write(&dst->vif_seq, BODY(dst, vif_seq), CBODY(src, vif_seq),
+	    sizeof(*dst) - sizeof(dst->vif_seq));
+}
+
+void
+bsdnet_agent_nh_write(struct bsdnet_nh *dst, const struct bsdnet_nh *src)
+{
+	seq_write(&dst->nh_seq, BODY(dst, nh_seq), CBODY(src, nh_seq),
+	    sizeof(*dst) - sizeof(dst->nh_seq));
+}
+
+int
+bsdnet_agent_vif_read(const struct bsdnet_vif *src, struct bsdnet_vif *dst)
+{
+	dst->vif_seq = __atomic_load_n(&src->vif_seq, __ATOMIC_RELAXED);
+	return (seq_read(&src->vif_seq, CBODY(src, vif_seq),
+	    BODY(dst, vif_seq), sizeof(*dst) - sizeof(dst->vif_seq)));
+}
+
+int
+bsdnet_agent_nh_read(const struct bsdnet_nh *src, struct bsdnet_nh *dst)
+{
+	dst->nh_seq = __atomic_load_n(&src->nh_seq, __ATOMIC_RELAXED);
+	return (seq_read(&src->nh_seq, CBODY(src, nh_seq),
+	    BODY(dst, nh_seq), sizeof(*dst) - sizeof(dst->nh_seq)));
+}
+
+#ifdef BSDNET_HAVE_FLOWTAB
+
+#define FLOW_ST(w)	((w) & BSDNET_FLOW_STATE_MASK)
+#define FLOW_GEN(w)	((w) >> BSDNET_FLOW_GEN_SHIFT)
+
+static void
+flow_reverse_key(const struct bsdnet_flow_key *k, struct bsdnet_flow_key *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->fk_vrf = k->fk_vrf;
+	r->fk_proto = k->fk_proto;
+	r->fk_src = k->fk_dst;
+	r->fk_dst = k->fk_src;
+	if (k->fk_proto == 1) {
+		/* ICMP echo: the reply carries the same identifier. */
+		r->fk_sport = k->fk_sport;
+		r->fk_dport = k->fk_dport;
+	} else {
+		r->fk_sport = k->fk_dport;
+		r->fk_dport = k->fk_sport;
+	}
+}
+
+int
+bsdnet_agent_flow_setup(struct bsdnet_flowtab *ft, struct bsdnet_stats *st,
+    uint32_t idx, uint32_t gen, uint8_t action, uint16_t drop_reason,
+    uint16_t rvif, uint32_t now_ms, uint32_t *rflowp)
+{
+	struct bsdnet_flow *fe;
+	struct bsdnet_flow_key key, rkey;
+	uint32_t w, ridx, rgen, rstate;
+	bool fresh;
+
+	*rflowp = (uint32_t)BSDNET_FLOW_NONE;
+	if (idx >= ft->ft_nentries)
+		return (BSDNET_AGENT_FLOW_BAD_INDEX);
+	fe = &ft->ft_flows[idx];
+	w = __atomic_load_n(&fe->fe_state, __ATOMIC_ACQUIRE);
+	if (FLOW_ST(w) != BSDNET_FLOW_HOLD || FLOW_GEN(w) != gen)
+		return (BSDNET_AGENT_FLOW_STALE);
+	memcpy(&key, &fe->fe_key, sizeof(key));
+
+	ridx = (uint32_t)BSDNET_FLOW_NONE;
+	fresh = false;
+	if (action == BSDNET_FA_FORWARD) {
+		flow_reverse_key(&key, &rkey);
+		ridx = bsdnet_flow_lookup(ft, &rkey, &rstate);
+		if (ridx != (uint32_t)BSDNET_FLOW_NONE &&
+		    FLOW_ST(rstate) != BSDNET_FLOW_ACTIVE) {
+			/* The other direction is trapped too (HOLD): its own
+			 * trap decides it; do not link to an entry we do not
+			 * own. */
+			ridx = (uint32_t)BSDNET_FLOW_NONE;
+		} else if (ridx == (uint32_t)BSDNET_FLOW_NONE) {
+			ridx = bsdnet_flow_claim(ft, &rkey, rvif, now_ms,
+			    &rgen);
+			if (ridx == (uint32_t)BSDNET_FLOW_NONE)
+				return (BSDNET_AGENT_FLOW_NO_REVERSE);
+			fresh = true;
+			__atomic_fetch_or(&ft->ft_flows[ridx].fe_flags,
+			    (uint16_t)BSDNET_FE_F_REVERSE, __ATOMIC_RELAXED);
+			if (!bsdnet_flow_publish(ft, ridx, rgen, action, 0,
+			    idx)) {
+				/* Only a datapath HOLD expiry can take an
+				 * entry from us; give up on the reverse. */
+				ridx = (uint32_t)BSDNET_FLOW_NONE;
+				fresh = false;
+			}
+		}
+	}
+	if (!bsdnet_flow_publish(ft, idx, gen, action, drop_reason, ridx)) {
+		if (fresh)
+			(void)bsdnet_flow_free(ft, ridx, rgen, NULL);
+		return (BSDNET_AGENT_FLOW_STALE);
+	}
+	/* The datapath counted this HOLD when it claimed it. */
+	if (st != NULL)
+		__atomic_sub_fetch(&st->st_holds, 1, __ATOMIC_RELAXED);
+	*rflowp = ridx;
+	return (BSDNET_AGENT_FLOW_OK);
+}
+
+/* True if the entry is ACTIVE with state word w and idle long enough. */
+static bool
+flow_idle(const struct bsdnet_flowtab *ft, uint32_t i, const uint32_t *sst,
+    const uint32_t *stime, uint32_t now_s, uint32_t idle_s)
+{
+	uint32_t w;
+
+	w = __atomic_load_n(&ft->ft_flows[i].fe_state, __ATOMIC_ACQUIRE);
+	return (FLOW_ST(w) == BSDNET_FLOW_ACTIVE && sst[i] == w &&
+	    now_s - stime[i] >= idle_s);
+}
+
+uint32_t
+bsdnet_agent_flow_age(struct bsdnet_flowtab *ft, uint32_t *sst,
+    uint64_t *spkts, uint32_t *stime, uint32_t now_s, uint32_t idle_s)
+{
+	struct bsdnet_flow *fe;
+	uint32_t i, w, r, n, used;
+	uint64_t pk;
+
+	/* Mark: an entry is busy at now_s if its state word, packet count or
+	 * last-used stamp moved since the last sweep.  Only the agent's own
+	 * clock is compared, so the datapath's clock base does not matter. */
+	for (i = 0; i < ft->ft_nentries; i++) {
+		fe = &ft->ft_flows[i];
+		w = __atomic_load_n(&fe->fe_state, __ATOMIC_ACQUIRE);
+		pk = __atomic_load_n(&fe->fe_packets, __ATOMIC_RELAXED);
+		used = __atomic_load_n(&fe->fe_last_used, __ATOMIC_RELAXED);
+		pk += (uint64_t)used << 40;	/* either moving marks busy */
+		if (w != sst[i] || pk != spkts[i]) {
+			sst[i] = w;
+			spkts[i] = pk;
+			stime[i] = now_s;
+		}
+	}
+	/* Sweep: free idle ACTIVE entries; a pair goes only when both halves
+	 * are idle, and together. */
+	n = 0;
+	for (i = 0; i < ft->ft_nentries; i++) {
+		if (!flow_idle(ft, i, sst, stime, now_s, idle_s))
+			continue;
+		fe = &ft->ft_flows[i];
+		r = fe->fe_rflow;
+		if (r < ft->ft_nentries && r != i &&
+		    ft->ft_flows[r].fe_rflow == i) {
+			if (!flow_idle(ft, r, sst, stime, now_s, idle_s))
+				continue;
+			if (bsdnet_flow_free(ft, r, FLOW_GEN(sst[r]), NULL))
+				n++;
+		}
+		if (bsdnet_flow_free(ft, i, FLOW_GEN(sst[i]), NULL))
+			n++;
+	}
+	return (n);
+}
+
+#endif /* BSDNET_HAVE_FLOWTAB */

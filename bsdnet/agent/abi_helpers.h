@@ -1,0 +1,111 @@
+/*-
+ * Agent-side helpers compiled into bsdnet._abi.
+ *
+ * Python has no memory model, so every shared-memory access whose ordering
+ * matters to the datapath goes through one of these functions: the seqlock
+ * writers for vifs and nexthops, release stores of route and label words,
+ * and the atomic counters the datapath also touches.  The flow table
+ * functions come from kmod/core/bsdnet_flowtab.c itself (declared again
+ * below for cffi, which cannot read that header's static inline), so the
+ * agent hashes and CASes exactly as the datapath does.
+ *
+ * This file is read twice: by the C compiler, and by cffi's cdef after
+ * preprocessing with -DBSDNET_ABI_CFFI.
+ */
+#ifndef _BSDNET_ABI_HELPERS_H_
+#define _BSDNET_ABI_HELPERS_H_
+
+#ifndef BSDNET_ABI_CFFI
+#include <stdint.h>
+#include <stdbool.h>
+#include "bsdnet_abi.h"
+#ifdef BSDNET_HAVE_FLOWTAB
+#include "bsdnet_flowtab.h"
+#endif
+#endif
+
+/* 32-bit words: route entries, labels, counters.  Pair: the datapath's
+ * acquire loads (release stores here) and relaxed atomic adds. */
+uint32_t bsdnet_agent_load_acq32(const uint32_t *p);
+void	 bsdnet_agent_store_rel32(uint32_t *p, uint32_t v);
+uint32_t bsdnet_agent_add32(uint32_t *p, uint32_t v);
+uint32_t bsdnet_agent_sub32(uint32_t *p, uint32_t v);
+/* 0 if *p was not expected (*p unchanged), 1 if it now holds v. */
+int	 bsdnet_agent_cas32(uint32_t *p, uint32_t expected, uint32_t v);
+
+/*
+ * Seqlock writers: make the entry's sequence odd, publish that before the
+ * body (release fence), copy the body of src (everything after the
+ * sequence word), then store the next even sequence with release.  The
+ * datapath reader loads the sequence with acquire, copies, fences acquire
+ * and retries if the sequence was odd or moved.  src's sequence is
+ * ignored.  The agent is the only writer, so no CAS is needed.
+ */
+void	 bsdnet_agent_vif_write(struct bsdnet_vif *dst,
+	    const struct bsdnet_vif *src);
+void	 bsdnet_agent_nh_write(struct bsdnet_nh *dst,
+	    const struct bsdnet_nh *src);
+/* Seqlock readers (for vrctl and adoption): a consistent copy into dst.
+ * Return 0, or -1 after too many retries (a writer died mid-write). */
+int	 bsdnet_agent_vif_read(const struct bsdnet_vif *src,
+	    struct bsdnet_vif *dst);
+int	 bsdnet_agent_nh_read(const struct bsdnet_nh *src,
+	    struct bsdnet_nh *dst);
+
+#ifdef BSDNET_HAVE_FLOWTAB
+#ifdef BSDNET_ABI_CFFI
+/* From kmod/core/bsdnet_flowtab.h (which cffi cannot read). */
+struct bsdnet_flowtab {
+	struct bsdnet_flow	*ft_flows;
+	uint32_t		 ft_nbuckets;
+	uint32_t		 ft_novfbuckets;
+	uint32_t		 ft_nentries;
+	uint32_t		 ft_pad;
+	uint64_t		 ft_key[2];
+};
+void	 bsdnet_flowtab_bind(struct bsdnet_flowtab *ft,
+	    const struct bsdnet_region_hdr *hdr, void *base);
+uint64_t bsdnet_flow_hash(const struct bsdnet_flowtab *ft,
+	    const struct bsdnet_flow_key *k);
+uint32_t bsdnet_flow_lookup(const struct bsdnet_flowtab *ft,
+	    const struct bsdnet_flow_key *k, uint32_t *statep);
+uint32_t bsdnet_flow_claim(struct bsdnet_flowtab *ft,
+	    const struct bsdnet_flow_key *k, uint16_t src_vif,
+	    uint32_t now_ms, uint32_t *genp);
+_Bool	 bsdnet_flow_publish(struct bsdnet_flowtab *ft, uint32_t idx,
+	    uint32_t gen, uint8_t action, uint16_t drop_reason, uint32_t rflow);
+_Bool	 bsdnet_flow_free(struct bsdnet_flowtab *ft, uint32_t idx,
+	    uint32_t gen, uint32_t *was);
+#endif
+/*
+ * The agent's half of flow setup, one call per trapped flow so a batch
+ * costs one Python->C crossing per flow: check that forward entry idx is
+ * HOLD(gen) with a valid key, claim the reverse key (swapped addresses and
+ * ports, same VRF) unless it already exists, publish it ACTIVE with action
+ * and fe_rflow = idx, then publish idx with fe_rflow = the reverse, and
+ * take one off st_holds for the HOLD published.
+ * Returns 0, or a negative bsdnet_agent_flow_err.
+ */
+enum bsdnet_agent_flow_err {
+	BSDNET_AGENT_FLOW_OK		= 0,
+	BSDNET_AGENT_FLOW_BAD_INDEX	= -1,	/* idx out of range */
+	BSDNET_AGENT_FLOW_STALE		= -2,	/* not HOLD(gen) any more */
+	BSDNET_AGENT_FLOW_NO_REVERSE	= -3,	/* no room for the reverse key */
+};
+int	 bsdnet_agent_flow_setup(struct bsdnet_flowtab *ft,
+	    struct bsdnet_stats *st, uint32_t idx, uint32_t gen,
+	    uint8_t action, uint16_t drop_reason, uint16_t rvif,
+	    uint32_t now_ms, uint32_t *rflowp);
+/*
+ * Aging, mark and sweep over the whole table: an entry is busy when its
+ * state word, packet count or fe_last_used moved since the previous call;
+ * ACTIVE entries not busy for idle_s seconds of the agent's clock (now_s)
+ * are freed, a flow and its reverse together.  sst/spkts/stime are the
+ * caller's shadow arrays of ft_nentries elements, zeroed before the first
+ * call.  Returns the number of entries freed.
+ */
+uint32_t bsdnet_agent_flow_age(struct bsdnet_flowtab *ft, uint32_t *sst,
+	    uint64_t *spkts, uint32_t *stime, uint32_t now_s, uint32_t idle_s);
+#endif /* BSDNET_HAVE_FLOWTAB */
+
+#endif /* !_BSDNET_ABI_HELPERS_H_ */
