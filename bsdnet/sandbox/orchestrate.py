@@ -1,0 +1,246 @@
+"""bring a sandbox up, report on it, tear it down.
+
+Order of `up`: namespaces and links; per node the datapath (which creates
+its shared tables), then the agent with the node's local ports; once every
+agent has allocated its labels, each node learns the others' VMs (prefix,
+node address, label) and the agents reconcile; finally a ping between VMs
+of each network on different nodes proves the overlay carries traffic.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+from . import netns, procs
+from .plan import FABRIC_MTU, Plan
+
+LOG = logging.getLogger(__name__)
+PLAN_FILE = "sandbox.json"
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not be brought up or inspected."""
+
+
+def _sandbox_dir(rundir: str, prefix: str) -> str:
+    return os.path.join(rundir, prefix)
+
+
+def _paths(node) -> dict[str, str]:
+    return {
+        "control": os.path.join(node.rundir, "dp-ctl.sock"),
+        "trap": os.path.join(node.rundir, "agent-trap.sock"),
+        "state_dir": os.path.join(node.rundir, "state"),
+        "topology": os.path.join(node.rundir, "topology.json"),
+        "agent_conf": os.path.join(node.rundir, "agent.conf"),
+        "dp_pid": os.path.join(node.rundir, "datapath.pid.d"),
+    }
+
+
+def _wait(what: str, check, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise SandboxError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _write_json(path: str, data) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def topology(plan: Plan, node, with_remote: bool) -> dict:
+    """The agent's view of its node: fabric, networks, local ports, and
+    (once labels are known) the VMs on other nodes."""
+    local = [v for v in plan.vms if v.node == node.name]
+    topo = {
+        "fabric": {"interface": node.fabric_interface, "address": node.fabric_address,
+                   "mac": node.fabric_mac, "mtu": FABRIC_MTU},
+        "networks": [{"name": n} for n in plan.networks],
+        "ports": [{"id": v.port_id, "network": v.network, "interface": v.host_interface,
+                   "mac": v.mac, "ip": v.ip, "policy": True} for v in local],
+        "remote": [],
+    }
+    if with_remote:
+        for v in plan.vms:
+            if v.node == node.name:
+                continue
+            peer = plan.node(v.node)
+            topo["remote"].append({"network": v.network, "prefix": f"{v.ip}/32",
+                                   "node": peer.fabric_address, "node_mac": peer.fabric_mac,
+                                   "label": v.label})
+    return topo
+
+
+def _agent_conf(node) -> str:
+    p = _paths(node)
+    return (f"[datapath]\nshm_name = {node.shm}\ncontrol_socket = {p['control']}\n"
+            f"trap_socket = {p['trap']}\n\n"
+            f"[agent]\nstate_dir = {p['state_dir']}\ntopology_file = {p['topology']}\n"
+            f"pid_file = {os.path.join(node.rundir, 'agent.pid.d')}\n\n"
+            f"[fabric]\ninterface = {node.fabric_interface}\naddress = {node.fabric_address}\n"
+            f"mac = {node.fabric_mac}\n")
+
+
+def start_datapath(plan: Plan, node) -> int:
+    p = _paths(node)
+    argv = [procs.tool("bsdnet-datapath"), "--shm", node.shm, "--trap-socket", p["control"],
+            "--agent-socket", p["trap"], "--pidfile", p["dp_pid"]]
+    pid = procs.start(node.namespace, node.rundir, "datapath", argv)
+    _wait(f"datapath of {node.name} (see {node.rundir}/datapath.log)",
+          lambda: os.path.exists(f"/dev/shm/{node.shm}") and os.path.exists(p["control"]),
+          15)
+    return pid
+
+
+def start_agent(plan: Plan, node) -> int:
+    p = _paths(node)
+    argv = [procs.tool("bsdnet-agent"), "--config-file", p["agent_conf"]]
+    return procs.start(node.namespace, node.rundir, "agent", argv)
+
+
+def read_state(node) -> dict:
+    try:
+        with open(os.path.join(_paths(node)["state_dir"], "state.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def _ports_allocated(plan: Plan, node) -> bool:
+    ports = read_state(node).get("ports", {})
+    return all(v.port_id in ports and ports[v.port_id].get("label")
+               for v in plan.vms if v.node == node.name)
+
+
+def ping(namespace: str, ip: str, count: int = 1, timeout: int = 1) -> bool:
+    r = netns.ns_exec(namespace, ["ping", "-n", "-q", "-c", str(count), "-W", str(timeout), ip],
+                      check=False)
+    return r.returncode == 0
+
+
+def reachability_pairs(plan: Plan) -> list[tuple]:
+    """(from VM, to VM) for each network: its first VM to every VM of the
+    same network on another node."""
+    pairs = []
+    for net in plan.networks:
+        members = [v for v in plan.vms if v.network == net]
+        if not members:
+            continue
+        src = members[0]
+        pairs += [(src, v) for v in members[1:] if v.node != src.node]
+    return pairs
+
+
+def up(plan: Plan, rundir: str, ready_timeout: float = 30.0) -> Plan:
+    """Build the sandbox; on any failure remove what was made and raise."""
+    sdir = _sandbox_dir(rundir, plan.prefix)
+    if netns.owned_namespaces(plan.prefix) or os.path.exists(os.path.join(sdir, PLAN_FILE)):
+        raise SandboxError(f"a sandbox with prefix {plan.prefix!r} exists: "
+                           f"run `bsdnet-sandbox --prefix {plan.prefix} down` first")
+    try:
+        os.makedirs(sdir, mode=0o700, exist_ok=True)
+        _remove_shm(plan.prefix)          # stale tables of a crashed run
+        netns.build(plan)
+        for node in plan.nodes:
+            os.makedirs(node.rundir, mode=0o700, exist_ok=True)
+            p = _paths(node)
+            os.makedirs(p["state_dir"], mode=0o700, exist_ok=True)
+            _write_json(p["topology"], topology(plan, node, with_remote=False))
+            with open(p["agent_conf"], "w") as f:
+                f.write(_agent_conf(node))
+            start_datapath(plan, node)
+            start_agent(plan, node)
+        for node in plan.nodes:
+            _wait(f"agent of {node.name} to program its ports (see {node.rundir}/agent.log)",
+                  lambda node=node: _ports_allocated(plan, node), 20)
+            ports = read_state(node)["ports"]
+            for v in plan.vms:
+                if v.node == node.name:
+                    v.label = int(ports[v.port_id]["label"])
+                    v.vif = int(ports[v.port_id]["vif"])
+        _write_json(os.path.join(sdir, PLAN_FILE), plan.to_dict())
+        for node in plan.nodes:
+            _write_json(_paths(node)["topology"], topology(plan, node, with_remote=True))
+            procs.signal_role(node.rundir, "agent", signal.SIGHUP)
+        for src, dst in reachability_pairs(plan):
+            _wait(f"{src.name} ({src.network}) to reach {dst.name} at {dst.ip}",
+                  lambda s=src, d=dst: ping(s.namespace, d.ip), ready_timeout)
+            LOG.info("%s reaches %s (%s) across the fabric", src.name, dst.name, dst.ip)
+    except BaseException:
+        LOG.error("sandbox %s failed to come up; removing what was made", plan.prefix)
+        down(plan.prefix, rundir)
+        raise
+    return plan
+
+
+def load(prefix: str, rundir: str) -> Plan:
+    path = os.path.join(_sandbox_dir(rundir, prefix), PLAN_FILE)
+    try:
+        with open(path) as f:
+            return Plan.from_dict(json.load(f))
+    except FileNotFoundError:
+        raise SandboxError(f"no sandbox with prefix {prefix!r} (no {path})") from None
+
+
+def status(prefix: str, rundir: str) -> dict:
+    plan = load(prefix, rundir)
+    out = {"prefix": plan.prefix, "fabric": {"namespace": plan.fabric_namespace,
+                                             "bridge": plan.fabric_bridge},
+           "networks": plan.networks, "nodes": [], "vms": []}
+    for node in plan.nodes:
+        out["nodes"].append({
+            "name": node.name, "namespace": node.namespace,
+            "fabric_interface": node.fabric_interface, "fabric_address": node.fabric_address,
+            "fabric_mac": node.fabric_mac, "shm": node.shm, "rundir": node.rundir,
+            "datapath_pid": procs.pid_of(node.rundir, "datapath"),
+            "agent_pid": procs.pid_of(node.rundir, "agent")})
+    for v in plan.vms:
+        out["vms"].append({
+            "name": v.name, "node": v.node, "namespace": v.namespace,
+            "interface": v.interface, "host_interface": v.host_interface,
+            "ip": v.ip, "prefixlen": v.prefixlen, "mac": v.mac, "network": v.network,
+            "port_id": v.port_id, "mpls_label": v.label, "vif": v.vif})
+    return out
+
+
+def _remove_shm(prefix: str) -> None:
+    for path in glob.glob(f"/dev/shm/{prefix}-n*"):
+        os.unlink(path)
+
+
+def _kill_namespace_pids(namespace: str) -> None:
+    r = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True, text=True)
+    for tok in r.stdout.split():
+        try:
+            os.kill(int(tok), signal.SIGKILL)
+        except (ValueError, ProcessLookupError):
+            pass
+
+
+def down(prefix: str, rundir: str) -> list[str]:
+    """Remove everything a sandbox with this prefix made; safe to repeat."""
+    sdir = _sandbox_dir(rundir, prefix)
+    for nd in sorted(glob.glob(os.path.join(sdir, "n*"))):
+        for role in ("agent", "datapath"):
+            try:
+                procs.stop(nd, role)
+            except OSError as exc:
+                LOG.warning("stopping %s in %s: %s", role, nd, exc)
+    for ns in netns.owned_namespaces(prefix):
+        _kill_namespace_pids(ns)
+    gone = netns.remove(prefix)
+    _remove_shm(prefix)
+    shutil.rmtree(sdir, ignore_errors=True)
+    LOG.info("sandbox %s removed (%d namespaces)", prefix, len(gone))
+    return gone

@@ -1,0 +1,121 @@
+"""What a sandbox is made of: names, addresses, MACs, labels to come.
+
+Pure data, no side effects, so the plan can be checked without root and
+`status` can be rebuilt from the saved plan alone.
+"""
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+
+NETWORK_NAMES = ("red", "blue", "green", "amber", "cyan", "olive", "plum", "teal")
+VM_SUBNET = ipaddress.IPv4Network("10.0.0.0/24")   # reused by every network
+FABRIC_SUBNET = ipaddress.IPv4Network("192.0.2.0/24")
+VM_MTU = 1400          # leaves room for the 28 bytes of MPLS over GRE
+FABRIC_MTU = 1500
+IFNAMSIZ = 16
+_PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{0,5}$")
+
+
+class PlanError(ValueError):
+    """The requested sandbox cannot be built."""
+
+
+@dataclasses.dataclass
+class Node:
+    index: int
+    name: str
+    namespace: str
+    fabric_interface: str
+    fabric_peer: str          # its end on the fabric bridge
+    fabric_address: str
+    fabric_mac: str
+    shm: str
+    rundir: str
+
+
+@dataclasses.dataclass
+class VM:
+    name: str
+    node: str
+    namespace: str
+    interface: str            # inside the VM
+    host_interface: str       # on the node, attached to the datapath
+    ip: str
+    prefixlen: int
+    mac: str
+    network: str
+    port_id: str
+    label: int | None = None
+    vif: int | None = None
+
+
+@dataclasses.dataclass
+class Plan:
+    prefix: str
+    fabric_namespace: str
+    fabric_bridge: str
+    networks: list[str]
+    nodes: list[Node]
+    vms: list[VM]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Plan":
+        return cls(prefix=d["prefix"], fabric_namespace=d["fabric_namespace"],
+                   fabric_bridge=d["fabric_bridge"], networks=list(d["networks"]),
+                   nodes=[Node(**n) for n in d["nodes"]],
+                   vms=[VM(**v) for v in d["vms"]])
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+
+def _check_ifname(name: str) -> str:
+    if not name or len(name) >= IFNAMSIZ:
+        raise PlanError(f"interface name {name!r} does not fit IFNAMSIZ ({IFNAMSIZ - 1} characters)")
+    return name
+
+
+def make_plan(prefix: str = "bsx", nodes: int = 2, vms_per_node: int = 2,
+              networks: int = 2, rundir: str = "/run/bsdnet-sandbox") -> Plan:
+    """Lay out `nodes` nodes with `vms_per_node` VMs each, spread over
+    `networks` virtual networks that all reuse VM_SUBNET."""
+    if not _PREFIX_RE.match(prefix):
+        raise PlanError(f"prefix {prefix!r}: 1-6 lower-case letters or digits, starting with a letter")
+    if not 1 <= nodes <= 50:
+        raise PlanError("nodes must be between 1 and 50")
+    if not 1 <= vms_per_node <= 50:
+        raise PlanError("vms per node must be between 1 and 50")
+    if not 1 <= networks <= len(NETWORK_NAMES):
+        raise PlanError(f"networks must be between 1 and {len(NETWORK_NAMES)}")
+    nets = list(NETWORK_NAMES[:networks])
+    hosts = list(VM_SUBNET.hosts())
+    next_host = {n: 0 for n in nets}
+    node_list: list[Node] = []
+    vm_list: list[VM] = []
+    for i in range(1, nodes + 1):
+        node_list.append(Node(
+            index=i, name=f"n{i}", namespace=f"{prefix}-n{i}",
+            fabric_interface="fab0", fabric_peer=_check_ifname(f"{prefix}f{i}"),
+            fabric_address=str(FABRIC_SUBNET.network_address + i),
+            fabric_mac=f"02:bd:ff:00:{i:02x}:00",
+            shm=f"{prefix}-n{i}", rundir=f"{rundir}/{prefix}/n{i}"))
+        for j in range(1, vms_per_node + 1):
+            net = nets[(j - 1) % len(nets)]
+            ip = hosts[next_host[net]]
+            next_host[net] += 1
+            vm_list.append(VM(
+                name=f"n{i}-vm{j}", node=f"n{i}", namespace=f"{prefix}-n{i}-vm{j}",
+                interface="eth0", host_interface=_check_ifname(f"tap{i}v{j}"),
+                ip=str(ip), prefixlen=VM_SUBNET.prefixlen,
+                mac=f"02:bd:{i:02x}:{j:02x}:00:01", network=net,
+                port_id=f"{prefix}-port-n{i}-vm{j}"))
+    return Plan(prefix=prefix, fabric_namespace=f"{prefix}-fab",
+                fabric_bridge="fabric0", networks=nets, nodes=node_list, vms=vm_list)
