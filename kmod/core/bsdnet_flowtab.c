@@ -1,0 +1,260 @@
+/*-
+ * The flow table: SipHash-2-4, two-choice 4-way main buckets and one hashed
+ * overflow bucket.  Shared verbatim by the datapath and the agent (cffi).
+ *
+ * Candidate buckets of a key with hash h:
+ *   b1 = low 32 bits of h mod nbuckets (a power of two),
+ *   b2 = high 32 bits of h mod nbuckets (b1 ^ 1 if they coincide),
+ *   ov = nbuckets + a third hash (h remixed) scaled onto novfbuckets.
+ * A lookup reads these three buckets, nothing else: no chains, no linear
+ * probing, so its cost is flat whatever the load.  A claim fills the
+ * emptier of b1/b2 first (two choices keep the main area evenly loaded up
+ * to ~90%), then the overflow bucket.
+ *
+ * Memory orders: fe_state is loaded with acquire and changed by CAS
+ * (acq_rel), pairing with the release of the CAS that publishes ACTIVE, so
+ * a reader that sees ACTIVE sees the key and action written in HOLD.  A
+ * reader compares the key and then re-reads fe_state (seqlock style) so an
+ * entry recycled under it is not mistaken for a match.
+ */
+#include "bsdnet_abi.h"
+#include "bsdnet_port.h"
+#include "bsdnet_flowtab.h"
+#include "bsdnet_flowtab_priv.h"
+#include "bsdnet_siphash.h"
+
+void
+bsdnet_flowtab_bind(struct bsdnet_flowtab *ft,
+    const struct bsdnet_region_hdr *hdr, void *base)
+{
+
+	ft->ft_flows = (struct bsdnet_flow *)(void *)((uint8_t *)base +
+	    hdr->rh_off_flows);
+	ft->ft_nbuckets = hdr->rh_nflowbuckets;
+	ft->ft_novfbuckets = hdr->rh_novfbuckets;
+	ft->ft_nentries = (hdr->rh_nflowbuckets + hdr->rh_novfbuckets) *
+	    (uint32_t)BSDNET_FLOW_WAYS;
+	ft->ft_pad = 0;
+	ft->ft_key[0] = hdr->rh_hash_key[0];
+	ft->ft_key[1] = hdr->rh_hash_key[1];
+}
+
+uint64_t
+bsdnet_flow_hash(const struct bsdnet_flowtab *ft,
+    const struct bsdnet_flow_key *k)
+{
+
+	return (bsdnet_siphash16(ft->ft_key[0], ft->ft_key[1], k));
+}
+
+/* The three candidate buckets of hash h, as bucket numbers. */
+static inline void
+flow_buckets(const struct bsdnet_flowtab *ft, uint64_t h, uint32_t b[3])
+{
+	uint32_t mask = ft->ft_nbuckets - 1;
+	uint64_t x;
+
+	b[0] = (uint32_t)h & mask;
+	b[1] = (uint32_t)(h >> 32) & mask;
+	if (b[1] == b[0])
+		b[1] = b[0] ^ (1u & mask);
+	/* Third hash: a splitmix64 finaliser of h, so it is not a function
+	 * of b1/b2 alone; multiply-shift maps it onto a non power of two. */
+	x = h ^ (h >> 31);
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	b[2] = ft->ft_nbuckets +
+	    (uint32_t)(((x >> 32) * (uint64_t)ft->ft_novfbuckets) >> 32);
+}
+
+static inline bool
+flow_key_eq(const struct bsdnet_flow_key *a, const struct bsdnet_flow_key *b)
+{
+	uint64_t a0, a1, b0, b1;
+
+	bsdnet_memcpy(&a0, a, 8);
+	bsdnet_memcpy(&a1, (const uint8_t *)a + 8, 8);
+	bsdnet_memcpy(&b0, b, 8);
+	bsdnet_memcpy(&b1, (const uint8_t *)b + 8, 8);
+	return (((a0 ^ b0) | (a1 ^ b1)) == 0);
+}
+
+uint32_t
+bsdnet_flow_lookup_h(const struct bsdnet_flowtab *ft,
+    const struct bsdnet_flow_key *k, uint64_t h, uint32_t *statep)
+{
+	struct bsdnet_flow *fe;
+	uint32_t b[3], i, w, idx, st, s;
+
+	flow_buckets(ft, h, b);
+	for (i = 0; i < 3; i++) {
+		idx = b[i] * (uint32_t)BSDNET_FLOW_WAYS;
+		for (w = 0; w < BSDNET_FLOW_WAYS; w++, idx++) {
+			fe = &ft->ft_flows[idx];
+			st = bsdnet_load_acq(&fe->fe_state);
+			s = BSDNET_FLOW_STATE(st);
+			if (s != BSDNET_FLOW_HOLD && s != BSDNET_FLOW_ACTIVE)
+				continue;
+			if (!flow_key_eq(&fe->fe_key, k))
+				continue;
+			bsdnet_fence_acq();
+			if (bsdnet_load_rlx(&fe->fe_state) != st)
+				continue;
+			if (statep != NULL)
+				*statep = st;
+			return (idx);
+		}
+	}
+	if (statep != NULL)
+		*statep = BSDNET_FLOW_FREE;
+	return ((uint32_t)BSDNET_FLOW_NONE);
+}
+
+uint32_t
+bsdnet_flow_lookup(const struct bsdnet_flowtab *ft,
+    const struct bsdnet_flow_key *k, uint32_t *statep)
+{
+
+	return (bsdnet_flow_lookup_h(ft, k, bsdnet_flow_hash(ft, k), statep));
+}
+
+static uint32_t
+flow_bucket_free(const struct bsdnet_flowtab *ft, uint32_t bucket)
+{
+	uint32_t w, n = 0, st;
+
+	for (w = 0; w < BSDNET_FLOW_WAYS; w++) {
+		st = bsdnet_load_rlx(&ft->ft_flows[bucket *
+		    (uint32_t)BSDNET_FLOW_WAYS + w].fe_state);
+		if (BSDNET_FLOW_STATE(st) == BSDNET_FLOW_FREE)
+			n++;
+	}
+	return (n);
+}
+
+/* Try to take a FREE way of one bucket.  BSDNET_FLOW_NONE if none. */
+static uint32_t
+flow_claim_bucket(struct bsdnet_flowtab *ft, uint32_t bucket,
+    uint32_t *genp)
+{
+	struct bsdnet_flow *fe;
+	uint32_t w, idx, st;
+
+	idx = bucket * (uint32_t)BSDNET_FLOW_WAYS;
+	for (w = 0; w < BSDNET_FLOW_WAYS; w++, idx++) {
+		fe = &ft->ft_flows[idx];
+		st = bsdnet_load_acq(&fe->fe_state);
+		if (BSDNET_FLOW_STATE(st) != BSDNET_FLOW_FREE)
+			continue;
+		if (!bsdnet_cas(&fe->fe_state, &st, BSDNET_FLOW_WORD(
+		    BSDNET_FLOW_GEN(st), BSDNET_FLOW_HOLD)))
+			continue;
+		*genp = BSDNET_FLOW_GEN(st);
+		return (idx);
+	}
+	return ((uint32_t)BSDNET_FLOW_NONE);
+}
+
+uint32_t
+bsdnet_flow_claim_h(struct bsdnet_flowtab *ft,
+    const struct bsdnet_flow_key *k, uint64_t h, uint16_t src_vif,
+    uint32_t now_ms, uint32_t *genp)
+{
+	struct bsdnet_flow *fe;
+	uint32_t b[3], order[3], i, idx, gen = 0;
+
+	flow_buckets(ft, h, b);
+	if (flow_bucket_free(ft, b[1]) > flow_bucket_free(ft, b[0])) {
+		order[0] = b[1];
+		order[1] = b[0];
+	} else {
+		order[0] = b[0];
+		order[1] = b[1];
+	}
+	order[2] = b[2];
+	idx = (uint32_t)BSDNET_FLOW_NONE;
+	for (i = 0; i < 3 && idx == (uint32_t)BSDNET_FLOW_NONE; i++)
+		idx = flow_claim_bucket(ft, order[i], &gen);
+	if (idx == (uint32_t)BSDNET_FLOW_NONE)
+		return (idx);
+
+	/* We own the entry in HOLD: plain stores, made visible to other
+	 * readers by the release CAS that publishes it. */
+	fe = &ft->ft_flows[idx];
+	fe->fe_action = BSDNET_FA_NONE;
+	fe->fe_tcp_flags = 0;
+	fe->fe_drop_reason = 0;
+	fe->fe_key = *k;
+	fe->fe_key.fk_pad = 0;
+	fe->fe_rflow = (uint32_t)BSDNET_FLOW_NONE;
+	fe->fe_src_vif = src_vif;
+	bsdnet_store_rlx(&fe->fe_flags, (uint16_t)0);
+	fe->fe_hold_time = now_ms;
+	fe->fe_last_used = 0;
+	bsdnet_store_rlx(&fe->fe_packets, (uint64_t)0);
+	bsdnet_store_rlx(&fe->fe_bytes, (uint64_t)0);
+	fe->fe_nh = 0;
+	fe->fe_reserved = 0;
+	/* Readers looking the key up pair their acquire with this. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	if (genp != NULL)
+		*genp = gen;
+	return (idx);
+}
+
+uint32_t
+bsdnet_flow_claim(struct bsdnet_flowtab *ft, const struct bsdnet_flow_key *k,
+    uint16_t src_vif, uint32_t now_ms, uint32_t *genp)
+{
+
+	return (bsdnet_flow_claim_h(ft, k, bsdnet_flow_hash(ft, k), src_vif,
+	    now_ms, genp));
+}
+
+bool
+bsdnet_flow_publish(struct bsdnet_flowtab *ft, uint32_t idx, uint32_t gen,
+    uint8_t action, uint16_t drop_reason, uint32_t rflow)
+{
+	struct bsdnet_flow *fe;
+	uint32_t st;
+
+	if (!bsdnet_flow_index_ok(ft, idx))
+		return (false);
+	fe = &ft->ft_flows[idx];
+	st = BSDNET_FLOW_WORD(gen, BSDNET_FLOW_HOLD);
+	if (bsdnet_load_acq(&fe->fe_state) != st)
+		return (false);
+	fe->fe_action = action;
+	fe->fe_drop_reason = drop_reason;
+	fe->fe_rflow = rflow;
+	/* Release (in the CAS) publishes the key and action together. */
+	return (bsdnet_cas(&fe->fe_state, &st,
+	    BSDNET_FLOW_WORD(gen, BSDNET_FLOW_ACTIVE)));
+}
+
+bool
+bsdnet_flow_free(struct bsdnet_flowtab *ft, uint32_t idx, uint32_t gen,
+    uint32_t *was)
+{
+	struct bsdnet_flow *fe;
+	uint32_t st, s;
+	int tries;
+
+	if (!bsdnet_flow_index_ok(ft, idx))
+		return (false);
+	fe = &ft->ft_flows[idx];
+	st = bsdnet_load_acq(&fe->fe_state);
+	/* Two tries: the entry may go HOLD -> ACTIVE under us once. */
+	for (tries = 0; tries < 2; tries++) {
+		s = BSDNET_FLOW_STATE(st);
+		if (was != NULL)
+			*was = s;
+		if (BSDNET_FLOW_GEN(st) != (gen & BSDNET_FLOW_GEN_MASK) ||
+		    (s != BSDNET_FLOW_HOLD && s != BSDNET_FLOW_ACTIVE))
+			return (false);
+		if (bsdnet_cas(&fe->fe_state, &st,
+		    BSDNET_FLOW_WORD(gen + 1, BSDNET_FLOW_FREE)))
+			return (true);
+	}
+	return (false);
+}

@@ -1,0 +1,25 @@
+/*-
+ * Flow table internals the datapath uses beyond bsdnet_flowtab.h: lookups
+ * with a hash computed once per packet (the ECMP choice reuses it).
+ */
+#ifndef _BSDNET_FLOWTAB_PRIV_H_
+#define _BSDNET_FLOWTAB_PRIV_H_
+
+#include "bsdnet_flowtab.h"
+
+/* Generation and state of an fe_state word. */
+#define BSDNET_FLOW_GEN_MASK	0x00ffffffu
+#define BSDNET_FLOW_GEN(w)	(((w) >> BSDNET_FLOW_GEN_SHIFT) & BSDNET_FLOW_GEN_MASK)
+#define BSDNET_FLOW_STATE(w)	((w) & BSDNET_FLOW_STATE_MASK)
+#define BSDNET_FLOW_WORD(g, s)	((((g) & BSDNET_FLOW_GEN_MASK) << \
+				    BSDNET_FLOW_GEN_SHIFT) | (uint32_t)(s))
+
+/* bsdnet_flow_lookup() with h = bsdnet_flow_hash(ft, k) already known. */
+uint32_t bsdnet_flow_lookup_h(const struct bsdnet_flowtab *ft,
+	    const struct bsdnet_flow_key *k, uint64_t h, uint32_t *statep);
+/* bsdnet_flow_claim() with h already known. */
+uint32_t bsdnet_flow_claim_h(struct bsdnet_flowtab *ft,
+	    const struct bsdnet_flow_key *k, uint64_t h, uint16_t src_vif,
+	    uint32_t now_ms, uint32_t *genp);
+
+#endif /* !_BSDNET_FLOWTAB_PRIV_H_ */
