@@ -97,6 +97,9 @@ def make_plan(prefix: str = "bsx", nodes: int = 2, vms_per_node: int = 2,
         raise PlanError(f"networks must be between 1 and {len(NETWORK_NAMES)}")
     nets = list(NETWORK_NAMES[:networks])
     hosts = list(VM_SUBNET.hosts())
+    per_net = -(-nodes * vms_per_node // networks)
+    if per_net > len(hosts):
+        raise PlanError(f"{per_net} VMs in one network do not fit {VM_SUBNET}")
     next_host = {n: 0 for n in nets}
     node_list: list[Node] = []
     vm_list: list[VM] = []
