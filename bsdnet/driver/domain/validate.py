@@ -1,0 +1,87 @@
+"""Checks for every string that reaches domain XML or a command line.
+
+ElementTree escapes markup, but escaping alone is not enough: bhyve's own
+argument syntax is comma separated (``-s 2:0,ahci,hd:/path``), grub-bhyve's
+device map is whitespace separated, and XML 1.0 cannot carry most control
+characters at all.  So values are checked against what the consumer can
+take, and rejected rather than silently altered.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid as _uuid
+
+from bsdnet.driver.domain.errors import DomainConfigError
+
+# FreeBSD's VM_MAX_NAMELEN is 32 including the NUL; libvirt passes the
+# domain name to bhyve and vmm(4) as the VM name.
+VM_NAME_MAX = 31
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+# IFNAMSIZ is 16 on FreeBSD and Linux, so 15 visible characters.
+IFNAME_MAX = 15
+_IFNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.]*$")
+# Characters XML 1.0 cannot represent (ElementTree would write them anyway).
+_XML_BAD_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_PATH_BAD_RE = re.compile(r"[\x00-\x1f\x7f,]|\s")
+
+
+def check_name(name: str) -> str:
+    """Return a domain name fit for libvirt and vmm(4), or raise."""
+    if not isinstance(name, str) or not name:
+        raise DomainConfigError("domain name must be a non-empty string")
+    if len(name) > VM_NAME_MAX:
+        raise DomainConfigError(f"domain name {name!r} longer than {VM_NAME_MAX} characters (vmm limit)")
+    if not _NAME_RE.match(name):
+        raise DomainConfigError(f"domain name {name!r} may hold only letters, digits, '_', '.', '-'")
+    return name
+
+
+def check_uuid(value: str) -> str:
+    """Return the canonical form of a UUID string, or raise."""
+    try:
+        return str(_uuid.UUID(str(value)))
+    except ValueError as exc:
+        raise DomainConfigError(f"not a UUID: {value!r}") from exc
+
+
+def check_mac(mac: str) -> str:
+    """Return a lower-case unicast MAC address, or raise."""
+    norm = str(mac).strip().lower().replace("-", ":")
+    if not _MAC_RE.match(norm):
+        raise DomainConfigError(f"not a MAC address: {mac!r}")
+    if int(norm[:2], 16) & 1:
+        raise DomainConfigError(f"multicast MAC address cannot be a NIC address: {mac!r}")
+    return norm
+
+
+def check_path(path: str) -> str:
+    """Return an absolute path that bhyve's comma-separated options can carry."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise DomainConfigError(f"path must be absolute: {path!r}")
+    if _PATH_BAD_RE.search(path):
+        raise DomainConfigError(f"path holds a comma, space or control character: {path!r}")
+    if any(part == ".." for part in path.split("/")):
+        raise DomainConfigError(f"path must not climb with '..': {path!r}")
+    return path
+
+
+def check_ifname(name: str) -> str:
+    """Return an interface name that fits IFNAMSIZ and ifconfig's argv, or raise."""
+    if not isinstance(name, str) or not name or len(name) > IFNAME_MAX:
+        raise DomainConfigError(f"interface name {name!r} must be 1..{IFNAME_MAX} characters")
+    if not _IFNAME_RE.match(name):
+        raise DomainConfigError(f"interface name {name!r} must start with a letter and hold [A-Za-z0-9_.]")
+    return name
+
+
+def check_text(text: str, what: str = "text", max_len: int = 1024) -> str:
+    """Return a free-text string (metadata, display names) XML can carry, or raise."""
+    if not isinstance(text, str):
+        raise DomainConfigError(f"{what} must be a string")
+    if len(text) > max_len:
+        raise DomainConfigError(f"{what} longer than {max_len} characters")
+    if _XML_BAD_RE.search(text):
+        raise DomainConfigError(f"{what} holds characters XML cannot carry")
+    return text
