@@ -1,0 +1,121 @@
+"""HostState: what the host looks like now, and the events each change makes.
+
+Both platforms' trackers describe changes as operations on a HostState; the
+state decides whether something is new, changed or gone, so a duplicate
+message (a route deleted twice, a dump replayed) never produces a second
+event, and a resync is a diff between the old state and a fresh one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .events import (
+    Address, AddressAdded, AddressRemoved, Event, Link, LinkAdded,
+    LinkChanged, LinkRemoved, LinkRenamed, Route, RouteAdded, RouteChanged,
+    RouteRemoved,
+)
+
+
+@dataclass
+class HostState:
+    links: dict[int, Link] = field(default_factory=dict)
+    addrs: dict[tuple, Address] = field(default_factory=dict)
+    routes: dict[tuple, Route] = field(default_factory=dict)
+
+    def ifname(self, index: int) -> str:
+        link = self.links.get(index)
+        return link.name if link else ""
+
+    def link_by_name(self, name: str) -> Link | None:
+        for link in self.links.values():
+            if link.name == name:
+                return link
+        return None
+
+    # -- links -------------------------------------------------------------
+
+    def set_link(self, link: Link) -> list[Event]:
+        old = self.links.get(link.index)
+        self.links[link.index] = link
+        if old is None:
+            return [LinkAdded(link)]
+        out: list[Event] = []
+        if old.name != link.name:
+            out.append(LinkRenamed(link, old.name))
+            old = Link(old.index, link.name, old.up, old.running, old.mtu, old.mac)
+        if old != link:
+            out.append(LinkChanged(link, old))
+        return out
+
+    def remove_link(self, index: int) -> list[Event]:
+        """Forget a link, its addresses and routes (Linux does not announce
+        the routes it flushes with a link, so both platforms drop them here)."""
+        link = self.links.get(index)
+        if link is None:
+            return []
+        out: list[Event] = []
+        for key in [k for k, a in self.addrs.items() if a.index == index]:
+            out += self.remove_addr(self.addrs[key])
+        for key in [k for k, r in self.routes.items() if r.index == index]:
+            out += self.remove_route(self.routes[key])
+        del self.links[index]
+        out.append(LinkRemoved(link))
+        return out
+
+    # -- addresses ---------------------------------------------------------
+
+    def add_addr(self, addr: Address) -> list[Event]:
+        key = (addr.index, addr.address)
+        if key in self.addrs:
+            return []
+        self.addrs[key] = addr
+        return [AddressAdded(addr, self.ifname(addr.index))]
+
+    def remove_addr(self, addr: Address) -> list[Event]:
+        if self.addrs.pop((addr.index, addr.address), None) is None:
+            return []
+        return [AddressRemoved(addr, self.ifname(addr.index))]
+
+    # -- routes ------------------------------------------------------------
+
+    def set_route(self, route: Route, own: bool = False) -> list[Event]:
+        old = self.routes.get(route.key)
+        self.routes[route.key] = route
+        name = self.ifname(route.index)
+        if old is None:
+            return [RouteAdded(route, name, own)]
+        if old != route:
+            return [RouteChanged(route, old, name, own)]
+        return []
+
+    def remove_route(self, route: Route, own: bool = False) -> list[Event]:
+        old = self.routes.pop(route.key, None)
+        if old is None:
+            return []
+        return [RouteRemoved(old, self.ifname(old.index), own)]
+
+    # -- resync ------------------------------------------------------------
+
+    def replace(self, fresh: "HostState") -> list[Event]:
+        """Become ``fresh``; return the events that lead from here to there.
+
+        Removals come first (routes, addresses, then links) so that a
+        consumer never sees an address on a link it was told is gone.
+        """
+        out: list[Event] = []
+        for key, route in list(self.routes.items()):
+            if key not in fresh.routes:
+                out += self.remove_route(route)
+        for key, addr in list(self.addrs.items()):
+            if key not in fresh.addrs or fresh.addrs[key].index not in fresh.links:
+                out += self.remove_addr(addr)
+        for index in list(self.links):
+            if index not in fresh.links:
+                out += self.remove_link(index)
+        for link in fresh.links.values():
+            out += self.set_link(link)
+        for addr in fresh.addrs.values():
+            out += self.add_addr(addr)
+        for route in fresh.routes.values():
+            out += self.set_route(route)
+        return out
