@@ -1,0 +1,53 @@
+"""The two FreeBSD system calls the listener needs and Linux cannot run.
+
+``open_route_socket()`` is socket(PF_ROUTE, SOCK_RAW, 0); ``sysctl()`` calls
+libc's sysctl(3) through ctypes with the usual size-probe-and-retry loop.
+Everything else in the listener is platform-free and tested on Linux.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno as errno_mod
+import socket
+from typing import Any
+
+from .layout import CONSTANTS as C
+
+RCVBUF = 4 << 20   # a large receive buffer makes ENOBUFS resyncs rare
+
+
+def open_route_socket() -> socket.socket:
+    """socket(PF_ROUTE, SOCK_RAW, AF_UNSPEC) with a large receive buffer."""
+    sock = socket.socket(C["PF_ROUTE"], socket.SOCK_RAW, 0)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+    except OSError:
+        pass   # kern.ipc.maxsockbuf may be lower; the default still works
+    return sock
+
+
+def sysctl(mib: list[int], libc: Any = None, tries: int = 8) -> bytes:
+    """Read a sysctl whose size may grow between the probe and the read."""
+    if libc is None:
+        libc = ctypes.CDLL(None, use_errno=True)
+    arr = (ctypes.c_int * len(mib))(*mib)
+    for _ in range(tries):
+        size = ctypes.c_size_t(0)
+        if libc.sysctl(arr, len(mib), None, ctypes.byref(size), None, 0) != 0:
+            e = ctypes.get_errno()
+            raise OSError(e, f"sysctl {mib}: {errno_mod.errorcode.get(e, e)}")
+        # Leave room for what appears between the two calls.
+        size.value += size.value // 8 + 1024
+        buf = ctypes.create_string_buffer(size.value)
+        if libc.sysctl(arr, len(mib), buf, ctypes.byref(size), None, 0) == 0:
+            return buf.raw[:size.value]
+        e = ctypes.get_errno()
+        if e != errno_mod.ENOMEM:
+            raise OSError(e, f"sysctl {mib}: {errno_mod.errorcode.get(e, e)}")
+    raise OSError(errno_mod.ENOMEM, f"sysctl {mib}: kept growing")
+
+
+def route_sysctl(what: int, arg: int, family: int = 0) -> bytes:
+    """{CTL_NET, PF_ROUTE, 0, family, what, arg}: NET_RT_IFLIST (arg = ifindex,
+    0 for all) or NET_RT_DUMP (arg = fib)."""
+    return sysctl([C["CTL_NET"], C["PF_ROUTE"], 0, family, what, arg])
