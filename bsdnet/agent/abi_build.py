@@ -73,7 +73,9 @@ _includes = '#include "bsdnet_abi.h"\n#include "bsdnet_layout.h"\n'
 _sources = list(SOURCES)
 if os.path.exists(AGENT_C):
     _includes += '#include "abi_helpers.h"\n'
-    _sources.append(AGENT_C)
+    # abi_helpers.c and its siblings (abi_trapio.c: batched socket I/O).
+    _sources.extend(sorted(glob.glob(os.path.join(os.path.dirname(AGENT_C),
+                                                  "abi_*.c"))))
 ffibuilder.set_source(
     "bsdnet._abi", _includes,
     sources=[os.path.relpath(s, ROOT) for s in _sources],

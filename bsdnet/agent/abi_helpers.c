@@ -198,6 +198,23 @@ bsdnet_agent_flow_setup(struct bsdnet_flowtab *ft, struct bsdnet_stats *st,
 	return (BSDNET_AGENT_FLOW_OK);
 }
 
+uint32_t
+bsdnet_agent_flow_setup_batch(struct bsdnet_flowtab *ft,
+    struct bsdnet_stats *st, const uint32_t *idx, const uint32_t *gen,
+    const uint8_t *action, const uint16_t *drop_reason, const uint16_t *rvif,
+    uint32_t n, uint32_t now_ms, int32_t *results, uint32_t *rflows)
+{
+	uint32_t i, ok = 0;
+
+	for (i = 0; i < n; i++) {
+		results[i] = bsdnet_agent_flow_setup(ft, st, idx[i], gen[i],
+		    action[i], drop_reason[i], rvif[i], now_ms, &rflows[i]);
+		if (results[i] == BSDNET_AGENT_FLOW_OK)
+			ok++;
+	}
+	return (ok);
+}
+
 /* True if the entry is ACTIVE with state word w and idle long enough. */
 static bool
 flow_idle(const struct bsdnet_flowtab *ft, uint32_t i, const uint32_t *sst,

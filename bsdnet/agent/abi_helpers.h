@@ -52,6 +52,18 @@ int	 bsdnet_agent_vif_read(const struct bsdnet_vif *src,
 int	 bsdnet_agent_nh_read(const struct bsdnet_nh *src,
 	    struct bsdnet_nh *dst);
 
+/*
+ * Trap channel batches (abi_trapio.c).  recv: up to n datagrams into
+ * consecutive slots of `slot` bytes, lengths in lens[] (slot + 1 marks a
+ * datagram cut short); returns the count, 0 if none waiting, or -errno.
+ * release: one BSDNET_CTL_RELEASE per (flows[i], gens[i]) to the unix
+ * datagram socket at path; returns how many went, or -errno.
+ */
+int	 bsdnet_agent_recv_batch(int fd, uint8_t *buf, uint32_t slot,
+	    uint32_t n, uint32_t *lens);
+int	 bsdnet_agent_release_batch(int fd, const char *path,
+	    const uint32_t *flows, const uint32_t *gens, uint32_t n);
+
 #ifdef BSDNET_HAVE_FLOWTAB
 #ifdef BSDNET_ABI_CFFI
 /* From kmod/core/bsdnet_flowtab.h (which cffi cannot read). */
@@ -104,6 +116,15 @@ int	 bsdnet_agent_flow_setup(struct bsdnet_flowtab *ft,
  * caller's shadow arrays of ft_nentries elements, zeroed before the first
  * call.  Returns the number of entries freed.
  */
+/*
+ * n flows at once: results[i] gets bsdnet_agent_flow_setup()'s return and
+ * rflows[i] the reverse index.  Returns how many succeeded.
+ */
+uint32_t bsdnet_agent_flow_setup_batch(struct bsdnet_flowtab *ft,
+	    struct bsdnet_stats *st, const uint32_t *idx, const uint32_t *gen,
+	    const uint8_t *action, const uint16_t *drop_reason,
+	    const uint16_t *rvif, uint32_t n, uint32_t now_ms,
+	    int32_t *results, uint32_t *rflows);
 uint32_t bsdnet_agent_flow_age(struct bsdnet_flowtab *ft, uint32_t *sst,
 	    uint64_t *spkts, uint32_t *stime, uint32_t now_s, uint32_t idle_s);
 #endif /* BSDNET_HAVE_FLOWTAB */

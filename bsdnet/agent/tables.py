@@ -302,10 +302,10 @@ class VrfTable:
         if name in self.by_name:
             return self.by_name[name]
         idx = self.pool.alloc()
-        self._bind(name, idx)
+        self.bind(name, idx)
         return idx
 
-    def _bind(self, name: str, idx: int) -> None:
+    def bind(self, name: str, idx: int) -> None:
         self.by_name[name] = idx
         if idx not in self.routes:
             self.routes[idx] = VrfRoutes(self.region, idx, self.buckets)

@@ -1,0 +1,230 @@
+"""bsdnet-agent: program the datapath's tables and decide trapped flows.
+
+Life cycle:
+  1. open the region the datapath created (waiting for it, up to
+     datapath.region_wait seconds);
+  2. adopt what a previous agent left (state.json and the live tables, if
+     the region is the same instance), then program the topology file:
+     only entries that differ are written, flows are never flushed;
+  3. write state.json, bind the trap socket, serve traps; heartbeat every
+     second, age idle flows;
+  4. SIGHUP: re-read the topology and reconcile; SIGTERM/SIGINT: exit.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+from typing import Any
+
+from oslo_config import cfg
+
+from . import opts
+from . import state as statefile
+from . import topology
+from .flows import FlowManager, TrapChannel
+from .program import Programmer
+from .region import Region, RegionError, region_path
+from .tables import Tables
+
+LOG = logging.getLogger("bsdnet.agent")
+
+HEARTBEAT_S = 1.0
+
+
+def wait_region(shm_name: str, timeout: float) -> Region:
+    """Open the region, retrying while the datapath has not created (or
+    finished formatting) it."""
+    deadline = time.monotonic() + timeout
+    said = False
+    while True:
+        try:
+            return Region.open(shm_name)
+        except RegionError as e:
+            if time.monotonic() >= deadline:
+                raise RegionError(f"gave up after {timeout:g}s: {e}") from None
+            if not said:
+                LOG.info("waiting up to %gs for the datapath's region %s (%s)",
+                         timeout, region_path(shm_name), e)
+                said = True
+            time.sleep(0.1)
+
+
+class Agent:
+    def __init__(self, conf: cfg.ConfigOpts) -> None:
+        self.conf = conf
+        self.region: Region | None = None
+        self.tables: Tables | None = None
+        self.programmer: Programmer | None = None
+        self.flows: FlowManager | None = None
+        self.channel: TrapChannel | None = None
+        self._hup = False
+        self._stop = False
+
+    # ---- start ------------------------------------------------------------
+
+    def start(self) -> None:
+        c = self.conf
+        self._write_pid()
+        self.region = wait_region(c.datapath.shm_name, c.datapath.region_wait)
+        self.region.heartbeat()
+        LOG.info("region %s: instance %#x, geometry %s", self.region.path,
+                 self.region.instance, self.region.geometry())
+        self.tables = Tables(self.region)
+        st = statefile.load(c.agent.state_dir)
+        if st is not None and st["instance"] == self.region.instance:
+            LOG.info("adopting live tables (state of instance %#x)",
+                     self.region.instance)
+            names = {n: v["vrf"] for n, v in st["networks"].items()}
+        else:
+            if st is not None:
+                LOG.info("state file is for instance %#x, region is %#x: "
+                         "programming from scratch", st["instance"],
+                         self.region.instance)
+            st = statefile.empty_state(self.region.instance)
+            names = {}
+        self.tables.adopt(names)
+        self.programmer = Programmer(self.tables, st)
+        topo = self._read_topology(initial=True)
+        self._apply(topo)
+        self.channel = TrapChannel(c.datapath.trap_socket,
+                                   c.datapath.control_socket)
+        self.flows = FlowManager(self.region, self.channel,
+                                 fabric_vif=st["fabric"].get("vif", 0))
+        LOG.info("serving traps on %s", c.datapath.trap_socket)
+
+    def _write_pid(self) -> None:
+        if self.conf.agent.pid_file:
+            with open(self.conf.agent.pid_file, "w", encoding="ascii") as f:
+                f.write(f"{os.getpid()}\n")
+
+    def _read_topology(self, initial: bool = False) -> dict[str, Any] | None:
+        path = self.conf.agent.topology_file
+        if initial and not os.path.exists(path):
+            LOG.warning("no topology file %s yet: programming the fabric "
+                        "only", path)
+            topo = topology.parse({})
+        else:
+            try:
+                topo = topology.load(path)
+            except topology.TopologyError as e:
+                if initial:
+                    raise
+                LOG.error("topology not applied, keeping the current one: %s",
+                          e)
+                return None
+        if topo["fabric"] is None and self.conf.fabric.interface:
+            f = self.conf.fabric
+            topo["fabric"] = topology.parse({"fabric": {
+                "interface": f.interface, "address": f.address,
+                "mac": f.mac}})["fabric"]
+        return topo
+
+    def _apply(self, topo: dict[str, Any]) -> None:
+        changes = self.programmer.apply(topo)
+        statefile.save(self.conf.agent.state_dir, self.programmer.state)
+        if self.flows is not None:
+            self.flows.routes_changed()
+            self.flows.fabric_vif = self.programmer.state["fabric"].get("vif", 0)
+        LOG.info("topology applied: %s",
+                 dict(changes) if changes else "no change")
+
+    # ---- run --------------------------------------------------------------
+
+    def run(self) -> None:
+        sel = selectors.DefaultSelector()
+        rd, wr = socket.socketpair()
+        rd.setblocking(False)
+        wr.setblocking(False)
+        signal.set_wakeup_fd(wr.fileno(), warn_on_full_buffer=False)
+        signal.signal(signal.SIGHUP, self._on_hup)
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        sel.register(rd, selectors.EVENT_READ)
+        sel.register(self.channel.sock, selectors.EVENT_READ)
+        idle = self.conf.agent.flow_idle_timeout
+        age_every = max(1.0, min(idle / 4.0, 10.0))
+        next_beat = next_age = 0.0
+        try:
+            while not self._stop:
+                now = time.monotonic()
+                if now >= next_beat:
+                    self.region.heartbeat()
+                    next_beat = now + HEARTBEAT_S
+                if now >= next_age:
+                    self.flows.age(idle)
+                    next_age = now + age_every
+                for key, _ in sel.select(timeout=min(next_beat, next_age) - now):
+                    if key.fileobj is rd:
+                        try:
+                            while rd.recv(64):
+                                pass
+                        except BlockingIOError:
+                            pass
+                    else:
+                        self.flows.poll()
+                if self._hup:
+                    self._hup = False
+                    LOG.info("SIGHUP: re-reading %s",
+                             self.conf.agent.topology_file)
+                    topo = self._read_topology()
+                    if topo is not None:
+                        self._apply(topo)
+        finally:
+            signal.set_wakeup_fd(-1)
+            sel.close()
+            rd.close()
+            wr.close()
+            self.stop()
+
+    def _on_hup(self, signum, frame) -> None:
+        self._hup = True
+
+    def _on_stop(self, signum, frame) -> None:
+        self._stop = True
+
+    def stop(self) -> None:
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
+        if self.flows is not None:
+            LOG.info("exiting: %s", dict(self.flows.counters))
+        pid = self.conf.agent.pid_file
+        if pid:
+            try:
+                os.unlink(pid)
+            except FileNotFoundError:
+                pass
+
+
+def build_conf(argv: list[str] | None) -> cfg.ConfigOpts:
+    conf = cfg.ConfigOpts()
+    opts.register(conf)
+    conf(args=argv, project="bsdnet", prog="bsdnet-agent",
+         default_config_files=[],
+         description="The bsdnet agent: programs the datapath's shared "
+                     "tables from a topology file and sets up flows.")
+    return conf
+
+
+def main(argv: list[str] | None = None) -> int:
+    conf = build_conf(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    agent = Agent(conf)
+    try:
+        agent.start()
+    except (RegionError, topology.TopologyError, OSError) as e:
+        LOG.error("cannot start: %s", e)
+        agent.stop()
+        return 1
+    agent.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

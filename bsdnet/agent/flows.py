@@ -1,0 +1,320 @@
+"""Flow setup: trapped first packets in, decided flows out.
+
+The datapath claims a HOLD entry for a flow it cannot find, fills its key
+and traps the packet here (struct bsdnet_trap_hdr + frame, one unix
+datagram each).  For each trap the agent reads the key from the flow entry
+(never from the packet: the entry is what will be matched), asks the
+policy, writes the reverse flow and publishes the forward one through the
+datapath's own flow-table code (bsdnet_flowtab.c, compiled into _abi), and
+sends BSDNET_CTL_RELEASE so the datapath replays what it queued.
+
+Work is done in batches: one recvmmsg for up to BATCH traps, one C call
+for their flow setup, one sendmmsg for the releases.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import struct
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import NamedTuple
+
+from .abi import ffi, lib
+from .mtrie import lookup as rt_lookup
+
+LOG = logging.getLogger(__name__)
+
+BATCH = 256
+SLOT = 2048 + ffi.sizeof("struct bsdnet_trap_hdr")
+TRAP_HDR = ffi.sizeof("struct bsdnet_trap_hdr")
+FLOW_NONE = lib.BSDNET_FLOW_NONE & 0xffffffff
+
+
+class FlowKey(NamedTuple):
+    vrf: int
+    proto: int
+    src: int
+    dst: int
+    sport: int
+    dport: int
+
+
+class Trap(NamedTuple):
+    reason: int
+    vif: int
+    vrf: int
+    flow: int
+    gen: int
+    nh: int
+    frame: bytes
+
+
+class Decision(NamedTuple):
+    action: int             # enum bsdnet_flow_action
+    drop_reason: int = 0    # enum bsdnet_drop, when action is DROP
+
+
+Policy = Callable[[FlowKey, Trap], Decision]
+
+ALLOW = Decision(lib.BSDNET_FA_FORWARD)
+
+
+def allow_all(key: FlowKey, trap: Trap) -> Decision:
+    """Default policy until security groups exist: every flow is within
+    one virtual network (keys are per VRF), so forward it."""
+    return ALLOW
+
+
+def flow_key(fe) -> FlowKey:
+    k = fe.fe_key
+    return FlowKey(k.fk_vrf, k.fk_proto, k.fk_src, k.fk_dst, k.fk_sport,
+                   k.fk_dport)
+
+
+def parse_frame(frame: bytes) -> dict:
+    """Just enough of an Ethernet/IPv4 frame for logging and DHCP: MACs,
+    ethertype, IP protocol and addresses, UDP ports."""
+    out: dict = {}
+    if len(frame) < 14:
+        return out
+    out["dst_mac"] = frame[0:6].hex(":")
+    out["src_mac"] = frame[6:12].hex(":")
+    etype = struct.unpack_from("!H", frame, 12)[0]
+    out["ethertype"] = etype
+    if etype != 0x0800 or len(frame) < 34:
+        return out
+    ihl = (frame[14] & 0x0f) * 4
+    out["proto"] = frame[23]
+    out["src"] = socket.inet_ntoa(frame[26:30])
+    out["dst"] = socket.inet_ntoa(frame[30:34])
+    l4 = 14 + ihl
+    if out["proto"] in (6, 17) and len(frame) >= l4 + 4:
+        out["sport"], out["dport"] = struct.unpack_from("!HH", frame, l4)
+    return out
+
+
+class TrapChannel:
+    """The agent's end of the trap channel: bound at trap_path, sends
+    control messages to the datapath's socket at control_path."""
+
+    def __init__(self, trap_path: str, control_path: str) -> None:
+        self.trap_path = trap_path
+        self.control_path = control_path
+        self._cpath = ffi.new("char[]", os.fsencode(control_path))
+        if os.path.exists(trap_path):
+            os.unlink(trap_path)       # a stale socket of a previous agent
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(trap_path)
+        os.chmod(trap_path, 0o600)
+        self.sock.setblocking(False)
+        # Deep receive buffer: traps arrive in bursts.
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        except OSError:
+            pass
+        self.buf = ffi.new("uint8_t[]", SLOT * BATCH)
+        self.lens = ffi.new("uint32_t[]", BATCH)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def recv_batch(self) -> int:
+        n = lib.bsdnet_agent_recv_batch(self.sock.fileno(), self.buf, SLOT,
+                                        BATCH, self.lens)
+        if n < 0:
+            raise OSError(-n, os.strerror(-n))
+        return n
+
+    def release(self, flows, gens, n: int) -> int:
+        if n == 0:
+            return 0
+        rc = lib.bsdnet_agent_release_batch(self.sock.fileno(), self._cpath,
+                                            flows, gens, n)
+        if rc < 0:
+            # The datapath is gone or its queue is full: the HOLD entries
+            # expire on its side; nothing to undo here.
+            LOG.warning("RELEASE to %s failed: %s", self.control_path,
+                        os.strerror(-rc))
+            return 0
+        return rc
+
+    def close(self) -> None:
+        self.sock.close()
+        try:
+            os.unlink(self.trap_path)
+        except FileNotFoundError:
+            pass
+
+
+class FlowManager:
+    """Decides trapped flows and ages idle ones."""
+
+    def __init__(self, region, channel: TrapChannel | None,
+                 policy: Policy = allow_all, fabric_vif: int = 0) -> None:
+        self.region = region
+        self.channel = channel
+        self.policy = policy
+        self.fabric_vif = fabric_vif
+        self.ft = ffi.new("struct bsdnet_flowtab *")
+        lib.bsdnet_flowtab_bind(self.ft, region.hdr, region.base)
+        self.counters: Counter[str] = Counter()
+        self._rvif_cache: dict[tuple[int, int], int] = {}
+        # Batch arrays, allocated once.
+        self._idx = ffi.new("uint32_t[]", BATCH)
+        self._gen = ffi.new("uint32_t[]", BATCH)
+        self._act = ffi.new("uint8_t[]", BATCH)
+        self._rsn = ffi.new("uint16_t[]", BATCH)
+        self._rvif = ffi.new("uint16_t[]", BATCH)
+        self._res = ffi.new("int32_t[]", BATCH)
+        self._rfl = ffi.new("uint32_t[]", BATCH)
+        self._relf = ffi.new("uint32_t[]", BATCH)
+        self._relg = ffi.new("uint32_t[]", BATCH)
+        self._age_state = None
+
+    # ---- routes -> the reverse flow's vif ---------------------------------
+
+    def routes_changed(self) -> None:
+        self._rvif_cache.clear()
+
+    def _reverse_vif(self, vrf: int, src: int) -> int:
+        """The vif the reverse flow's packets arrive on: the local vif the
+        forward source is delivered to, or the fabric."""
+        k = (vrf, src)
+        v = self._rvif_cache.get(k)
+        if v is not None:
+            return v
+        v = self.fabric_vif
+        if vrf < len(self.region.vrfs):
+            r = rt_lookup(self.region, vrf, src)
+            if r is not None and r[0] < len(self.region.nexthops):
+                nh = self.region.nexthops[r[0]]
+                if nh.nh_type == lib.BSDNET_NH_ENCAP:
+                    v = nh.nh_vif
+        if len(self._rvif_cache) > 65536:
+            self._rvif_cache.clear()
+        self._rvif_cache[k] = v
+        return v
+
+    # ---- traps ------------------------------------------------------------
+
+    def poll(self) -> int:
+        """Handle every trap waiting, in batches.  Returns how many."""
+        total = 0
+        while True:
+            n = self.channel.recv_batch()
+            if n == 0:
+                return total
+            self.handle(self.channel.buf, self.channel.lens, n)
+            total += n
+
+    def handle(self, buf, lens, n: int) -> int:
+        """Decide a batch of n trap datagrams in slots of buf.  Returns the
+        number of flows published."""
+        flows = self.region.flows
+        nflows = self.region.nflows
+        policy = self.policy
+        fast = policy is allow_all
+        m = 0
+        for i in range(n):
+            ln = lens[i]
+            if ln < TRAP_HDR or ln > SLOT:
+                self.counters["bad_trap"] += 1
+                continue
+            th = ffi.cast("struct bsdnet_trap_hdr *", buf + i * SLOT)
+            if th.th_version != lib.BSDNET_TRAP_VERSION or \
+                    th.th_len > ln - TRAP_HDR:
+                self.counters["bad_trap"] += 1
+                continue
+            reason = th.th_reason
+            if reason != lib.BSDNET_TRAP_FLOW_MISS:
+                self._other(th, buf + i * SLOT + TRAP_HDR)
+                continue
+            idx = th.th_flow
+            if idx >= nflows:
+                self.counters["bad_trap"] += 1
+                continue
+            fe = flows[idx]
+            key = fe.fe_key
+            if fast:
+                d = ALLOW
+            else:
+                frame = bytes(ffi.buffer(buf + i * SLOT + TRAP_HDR, th.th_len))
+                trap = Trap(reason, th.th_vif, th.th_vrf, idx, th.th_gen,
+                            th.th_nh, frame)
+                try:
+                    d = policy(flow_key(fe), trap)
+                except Exception:
+                    LOG.exception("policy failed for flow %d: dropping", idx)
+                    d = Decision(lib.BSDNET_FA_DROP,
+                                 lib.BSDNET_DROP_FLOW_ACTION_DROP)
+            self._idx[m] = idx
+            self._gen[m] = th.th_gen
+            self._act[m] = d.action
+            self._rsn[m] = d.drop_reason
+            self._rvif[m] = self._reverse_vif(key.fk_vrf, key.fk_src)
+            m += 1
+        self.counters["traps"] += n
+        return self._install(m)
+
+    def _install(self, m: int) -> int:
+        if m == 0:
+            return 0
+        now_ms = int(time.monotonic() * 1000) & 0xffffffff
+        lib.bsdnet_agent_flow_setup_batch(
+            self.ft, self.region.stats, self._idx, self._gen, self._act,
+            self._rsn, self._rvif, m, now_ms, self._res, self._rfl)
+        r = 0
+        for i in range(m):
+            res = self._res[i]
+            if res == lib.BSDNET_AGENT_FLOW_OK:
+                self._relf[r] = self._idx[i]
+                self._relg[r] = self._gen[i]
+                r += 1
+            elif res == lib.BSDNET_AGENT_FLOW_STALE:
+                self.counters["stale"] += 1
+            elif res == lib.BSDNET_AGENT_FLOW_NO_REVERSE:
+                # No room for the reverse: leave the HOLD to expire in the
+                # datapath (it counts the drop) rather than half a flow.
+                self.counters["no_reverse"] += 1
+            else:
+                self.counters["bad_trap"] += 1
+        self.counters["installed"] += r
+        if self.channel is not None:
+            self.channel.release(self._relf, self._relg, r)
+        return r
+
+    def _other(self, th, frame_ptr) -> None:
+        reason = th.th_reason
+        frame = bytes(ffi.buffer(frame_ptr, th.th_len))
+        if reason == lib.BSDNET_TRAP_DHCP:
+            self.counters["dhcp"] += 1
+            p = parse_frame(frame)
+            LOG.info("DHCP from %s on vif %d (no DHCP server yet)",
+                     p.get("src_mac", "?"), th.th_vif)
+        elif reason == lib.BSDNET_TRAP_ARP:
+            self.counters["arp"] += 1
+            LOG.debug("ARP trap on vif %d", th.th_vif)
+        elif reason == lib.BSDNET_TRAP_RECEIVE:
+            self.counters["receive"] += 1
+        else:
+            self.counters["bad_trap"] += 1
+
+    # ---- aging ------------------------------------------------------------
+
+    def age(self, idle_s: int, now_s: int | None = None) -> int:
+        """Free ACTIVE flows (both directions) not used for idle_s seconds
+        of the agent's clock.  The first call only takes the baseline."""
+        n = self.region.nflows
+        if self._age_state is None:
+            self._age_state = (ffi.new("uint32_t[]", n),
+                               ffi.new("uint64_t[]", n),
+                               ffi.new("uint32_t[]", n))
+        now = int(time.monotonic()) if now_s is None else now_s
+        sst, spk, stm = self._age_state
+        freed = lib.bsdnet_agent_flow_age(self.ft, sst, spk, stm,
+                                          now & 0xffffffff, idle_s)
+        self.counters["aged"] += freed
+        return freed

@@ -1,0 +1,217 @@
+"""Program the tables from a topology, and reconcile on change.
+
+Every topology object maps to table entries recorded in the state (port id
+-> vif, nexthop, label; (network, prefix) -> tunnel nexthops, ECMP).  apply()
+computes what each entry should hold and writes only entries that differ,
+so re-applying an unchanged topology, or adopting tables after a restart,
+writes nothing.  Order keeps the datapath's view consistent at each step:
+a nexthop is written before the route or label that points at it, and
+deleted only after nothing points at it any more.
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+from .abi import lib
+from .tables import Nexthop, Tables, Vif, ip_to_int, mac_to_bytes
+
+LOG = logging.getLogger(__name__)
+
+VIF_UP = lib.BSDNET_VIF_F_UP
+VIF_POLICY = lib.BSDNET_VIF_F_POLICY
+
+
+class Programmer:
+    def __init__(self, tables: Tables, state: dict[str, Any]) -> None:
+        self.t = tables
+        self.state = state
+        self.changes: Counter[str] = Counter()
+
+    @property
+    def router_mac(self) -> bytes:
+        return self.t.region.router_mac
+
+    def apply(self, topo: dict[str, Any]) -> Counter[str]:
+        """Make the tables match topo.  Returns counts of what changed."""
+        self.changes = Counter()
+        self._fabric(topo.get("fabric"))
+        for name in topo["networks"]:
+            self._network(name)
+        self._ports(topo["ports"])
+        self._remotes(topo["remote"])
+        for name in list(self.state["networks"]):
+            if name not in topo["networks"]:
+                self.t.vrfs.free(name)
+                del self.state["networks"][name]
+                self.changes["network-"] += 1
+        if not topo.get("fabric") and self.state["fabric"].get("vif"):
+            self.t.vifs.delete(self.state["fabric"].pop("vif"))
+            self.changes["fabric-"] += 1
+        return self.changes
+
+    # ---- fabric and networks ----------------------------------------------
+
+    def _fabric(self, fab: dict[str, Any] | None) -> None:
+        if not fab:
+            return
+        want = Vif(type=lib.BSDNET_VIF_FABRIC, flags=VIF_UP,
+                   ip=ip_to_int(fab["address"]), mtu=fab["mtu"],
+                   mac=mac_to_bytes(fab["mac"]), name=fab["interface"])
+        idx = self.state["fabric"].get("vif")
+        if idx is None:
+            self.state["fabric"]["vif"] = self.t.vifs.add(want)
+            self.changes["fabric+"] += 1
+        elif self.t.vifs.update(idx, want):
+            self.changes["fabric~"] += 1
+
+    def _network(self, name: str) -> None:
+        if name in self.state["networks"]:
+            self.t.vrfs.bind(name, self.state["networks"][name]["vrf"])
+            return
+        self.state["networks"][name] = {"vrf": self.t.vrfs.alloc(name)}
+        self.changes["network+"] += 1
+
+    def _vrf(self, network: str) -> int:
+        return self.state["networks"][network]["vrf"]
+
+    # ---- ports ------------------------------------------------------------
+
+    def _ports(self, ports: list[dict[str, Any]]) -> None:
+        want_ids = {p["id"] for p in ports}
+        for pid in [p for p in self.state["ports"] if p not in want_ids]:
+            self._port_delete(pid)
+        for p in ports:
+            self._port(p)
+
+    def _port_vif(self, p: dict[str, Any], vrf: int, nh: int) -> Vif:
+        flags = VIF_UP | (VIF_POLICY if p["policy"] else 0)
+        return Vif(type=lib.BSDNET_VIF_VIRTUAL, flags=flags, vrf=vrf,
+                   ip=ip_to_int(p["ip"]), nh=nh, mtu=p["mtu"],
+                   mac=mac_to_bytes(p["mac"]), name=p["interface"])
+
+    def _port_nh(self, p: dict[str, Any], vrf: int, vif: int) -> Nexthop:
+        return Nexthop(type=lib.BSDNET_NH_ENCAP, vrf=vrf, vif=vif,
+                       dmac=mac_to_bytes(p["mac"]), smac=self.router_mac)
+
+    def _port(self, p: dict[str, Any]) -> None:
+        vrf = self._vrf(p["network"])
+        prefix = f"{p['ip']}/32"
+        st = self.state["ports"].get(p["id"])
+        if st is None:
+            # New port: vif first (its index goes into the nexthop), then
+            # the nexthop, then everything that points at it.
+            vif = self.t.vifs.add(self._port_vif(p, vrf, 0))
+            nh = self.t.nexthops.add(self._port_nh(p, vrf, vif))
+            self.t.vifs.write(vif, self._port_vif(p, vrf, nh))
+            label = self.t.labels.alloc(nh)
+            self.t.vrfs.add_route(vrf, prefix, nh)
+            self.state["ports"][p["id"]] = {
+                "vif": vif, "label": label, "nexthop": nh, "vrf": vrf,
+                "prefix": prefix}
+            self.changes["port+"] += 1
+            return
+        vif, nh, label = st["vif"], st["nexthop"], st["label"]
+        changed = self.t.nexthops.update(nh, self._port_nh(p, vrf, vif))
+        changed |= self.t.vifs.update(vif, self._port_vif(p, vrf, nh))
+        changed |= self.t.labels.set(label, nh)
+        if (st["vrf"], st.get("prefix")) != (vrf, prefix):
+            if st.get("prefix") and st["vrf"] in self.t.vrfs.routes:
+                self.t.vrfs.delete_route(st["vrf"], st["prefix"])
+            changed = True
+        changed |= self.t.vrfs.add_route(vrf, prefix, nh)
+        st.update(vrf=vrf, prefix=prefix)
+        if changed:
+            self.changes["port~"] += 1
+
+    def _port_delete(self, pid: str) -> None:
+        st = self.state["ports"].pop(pid)
+        if st.get("prefix") and st["vrf"] in self.t.vrfs.routes:
+            self.t.vrfs.delete_route(st["vrf"], st["prefix"])
+        self.t.labels.free(st["label"])
+        self.t.nexthops.delete(st["nexthop"])
+        self.t.vifs.delete(st["vif"])
+        self.changes["port-"] += 1
+
+    # ---- remote prefixes --------------------------------------------------
+
+    def _remotes(self, remote: list[dict[str, Any]]) -> None:
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for r in remote:
+            groups.setdefault(f"{r['network']} {r['prefix']}", []).append(r)
+        for key in [k for k in self.state["remote"] if k not in groups]:
+            self._remote_delete(key)
+        for key, members in groups.items():
+            self._remote(key, members)
+
+    def _tunnel(self, r: dict[str, Any], vrf: int) -> Nexthop:
+        fab = self.state["fabric"].get("vif")
+        if fab is None:
+            raise ValueError("remote routes need a fabric")
+        fv = self.t.vifs.read(fab)
+        return Nexthop(type=lib.BSDNET_NH_TUNNEL, vrf=vrf, vif=fab,
+                       dmac=mac_to_bytes(r["node_mac"]), smac=fv.mac,
+                       tun_src=fv.ip, tun_dst=ip_to_int(r["node"]),
+                       label=r["label"])
+
+    def _remote(self, key: str, members: list[dict[str, Any]]) -> None:
+        network, prefix = key.split(" ")
+        vrf = self._vrf(network)
+        st = self.state["remote"].get(key)
+        if st is not None and st["vrf"] != vrf:
+            self._remote_delete(key)
+            st = None
+        fresh = st is None
+        if fresh:
+            st = {"vrf": vrf, "prefix": prefix, "nexthops": [], "ecmp": 0}
+            self.state["remote"][key] = st
+        changed = False
+        if len(members) > lib.BSDNET_ECMP_MAX:
+            LOG.warning("%s: %d paths, keeping the first %d", key,
+                        len(members), lib.BSDNET_ECMP_MAX)
+            members = members[:lib.BSDNET_ECMP_MAX]
+        nhs = list(st["nexthops"])
+        for i, r in enumerate(members):
+            want = self._tunnel(r, vrf)
+            if i < len(nhs):
+                changed |= self.t.nexthops.update(nhs[i], want)
+            else:
+                nhs.append(self.t.nexthops.add(want))
+                changed = True
+        surplus, nhs = nhs[len(members):], nhs[:len(members)]
+        old_ecmp = st["ecmp"]
+        if len(nhs) > 1:
+            want = Nexthop(type=lib.BSDNET_NH_ECMP, vrf=vrf,
+                           members=tuple(nhs))
+            if old_ecmp:
+                changed |= self.t.nexthops.update(old_ecmp, want)
+                ecmp = old_ecmp
+            else:
+                ecmp = self.t.nexthops.add(want)
+                changed = True
+            target = ecmp
+        else:
+            ecmp, target = 0, nhs[0]
+        changed |= self.t.vrfs.add_route(vrf, prefix, target)
+        # Nothing points at these any more.
+        if old_ecmp and not ecmp:
+            self.t.nexthops.delete(old_ecmp)
+        for n in surplus:
+            self.t.nexthops.delete(n)
+            changed = True
+        st.update(nexthops=nhs, ecmp=ecmp)
+        if fresh:
+            self.changes["remote+"] += 1
+        elif changed:
+            self.changes["remote~"] += 1
+
+    def _remote_delete(self, key: str) -> None:
+        st = self.state["remote"].pop(key)
+        if st["vrf"] in self.t.vrfs.routes:
+            self.t.vrfs.delete_route(st["vrf"], st["prefix"])
+        if st.get("ecmp"):
+            self.t.nexthops.delete(st["ecmp"])
+        for n in st["nexthops"]:
+            self.t.nexthops.delete(n)
+        self.changes["remote-"] += 1

@@ -1,0 +1,497 @@
+"""Security groups: OpenStack's semantics, compiled for the flow-miss path.
+
+What a group means (Neutron's definition, which this module follows):
+
+- A group is a list of *allow* rules; there is no deny rule and no order.
+  A packet is allowed in a direction when any rule of any group of the port
+  matches it.  Rules have a direction (ingress: towards the port, egress:
+  from the port), an ethertype (only IPv4 rules are evaluated: the datapath
+  is IPv4), a protocol (tcp, udp, icmp, any other IP protocol by name or
+  number, or any), a port range (tcp, udp, udplite, sctp, dccp) or, for
+  ICMP, a type (port_range_min) and code (port_range_max), and at most one
+  of remote_ip_prefix (a CIDR) or remote_group_id (the addresses of the
+  ports that are members of that group, the group itself included).
+- Stateful: a rule is checked on the first packet of a connection only.
+  When the agent allows a flow it writes the reverse flow too, so replies
+  pass whatever the rules of the other direction say.  decide() is
+  therefore only asked about new connections.
+- A port with no group at all: egress allowed, ingress denied (replies
+  still pass, see above).  This is the issue's stated default.
+- Neutron's *default* group, the one every project gets and every port
+  joins unless told otherwise, holds: egress IPv4 any, egress IPv6 any,
+  ingress IPv4 from remote_group_id = itself, ingress IPv6 from itself.
+  So ports of the same project talk freely and nothing else gets in.
+  neutron_default_group() builds exactly that group; whoever creates
+  ports (the port API, the daemon) decides whether to attach it.
+
+Speed: GroupsIndex compiles each port's rules once, per direction and per
+protocol, into tuples of integers (port range, network, mask, member set),
+cached until the port or a group it depends on changes.  decide() is then a
+dict lookup and a short loop of integer compares.
+
+Re-evaluation: when groups change, GroupsIndex.affected_ports() names the
+ports whose compiled policy may differ, and flips() re-decides a set of
+existing flows and returns those whose verdict changed.
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Iterable, NamedTuple
+
+LOG = logging.getLogger(__name__)
+
+INGRESS = "ingress"
+EGRESS = "egress"
+DIRECTIONS = (INGRESS, EGRESS)
+
+# Protocol names Neutron accepts, as IP protocol numbers.
+PROTOCOLS: dict[str, int] = {
+    "icmp": 1, "igmp": 2, "ipip": 4, "tcp": 6, "egp": 8, "udp": 17,
+    "dccp": 33, "ipv6-encap": 41, "gre": 47, "esp": 50, "ah": 51,
+    "ipv6-icmp": 58, "icmpv6": 58, "ospf": 89, "pgm": 113, "vrrp": 112,
+    "sctp": 132, "udplite": 136,
+}
+# Protocols whose rules may carry a port range.
+PORT_PROTOCOLS = frozenset({6, 17, 33, 132, 136})
+ICMP = 1
+ANY = -1            # protocol "any" in compiled form
+
+
+class SecGroupError(ValueError):
+    """A rule or group that does not validate; the message says why."""
+
+
+class FlowKey(NamedTuple):
+    """What decide() needs of a flow: IPv4 addresses as host-order ints.
+
+    Mirrors struct bsdnet_flow_key (vrf, proto, src, dst, sport, dport).
+    The flow key has no room for ICMP type and code, so the agent passes
+    them from the trapped packet; -1 means unknown (rules that name a type
+    then do not match).
+    """
+    proto: int
+    src: int
+    dst: int
+    sport: int = 0
+    dport: int = 0
+    icmp_type: int = -1
+    icmp_code: int = -1
+    vrf: int = 0
+
+
+class Verdict(NamedTuple):
+    allow: bool
+    rule_id: str | None     # the matching rule, or None (default policy)
+
+
+ALLOW_DEFAULT = Verdict(True, None)
+DENY_DEFAULT = Verdict(False, None)
+
+
+def _opt_int(v: Any, name: str, lo: int, hi: int) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise SecGroupError(f"{name} must be an integer, not {v!r}")
+    if not lo <= v <= hi:
+        raise SecGroupError(f"{name} {v} out of range {lo}..{hi}")
+    return v
+
+
+def _protocol(v: Any) -> int | None:
+    """None for any; otherwise an IP protocol number."""
+    if v is None or v == "any" or v == "":
+        return None
+    if isinstance(v, bool):
+        raise SecGroupError(f"protocol {v!r} is not a protocol")
+    if isinstance(v, str):
+        if v.lower() in PROTOCOLS:
+            return PROTOCOLS[v.lower()]
+        if v.isdigit():
+            v = int(v)
+        else:
+            raise SecGroupError(f"unknown protocol {v!r}")
+    if not isinstance(v, int) or not 0 <= v <= 255:
+        raise SecGroupError(f"protocol {v!r} out of range 0..255")
+    return v
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One security-group rule, validated."""
+    id: str
+    direction: str
+    ethertype: str = "IPv4"
+    protocol: int | None = None         # None: any
+    port_range_min: int | None = None   # ICMP: type
+    port_range_max: int | None = None   # ICMP: code
+    remote_ip_prefix: str | None = None
+    remote_group_id: str | None = None
+
+    @classmethod
+    def from_json(cls, d: Any) -> "Rule":
+        if not isinstance(d, dict):
+            raise SecGroupError("a rule must be a JSON object")
+        known = {"id", "direction", "ethertype", "protocol", "port_range_min",
+                 "port_range_max", "remote_ip_prefix", "remote_group_id",
+                 "description"}
+        extra = set(d) - known
+        if extra:
+            raise SecGroupError(f"unknown rule fields: {sorted(extra)}")
+        rid = d.get("id") or str(uuid.uuid4())
+        if not isinstance(rid, str) or not 0 < len(rid) <= 64:
+            raise SecGroupError(f"rule id {rid!r} must be a string of 1..64")
+        direction = d.get("direction")
+        if direction not in DIRECTIONS:
+            raise SecGroupError(f"direction must be ingress or egress, "
+                                f"not {direction!r}")
+        ethertype = d.get("ethertype", "IPv4")
+        if ethertype not in ("IPv4", "IPv6"):
+            raise SecGroupError(f"ethertype must be IPv4 or IPv6, "
+                                f"not {ethertype!r}")
+        proto = _protocol(d.get("protocol"))
+        pmin = _opt_int(d.get("port_range_min"), "port_range_min", 0, 65535)
+        pmax = _opt_int(d.get("port_range_max"), "port_range_max", 0, 65535)
+        if proto == ICMP:
+            # Neutron: type and code are 0..255; a code needs a type.
+            for v, n in ((pmin, "ICMP type"), (pmax, "ICMP code")):
+                if v is not None and v > 255:
+                    raise SecGroupError(f"{n} {v} out of range 0..255")
+            if pmax is not None and pmin is None:
+                raise SecGroupError("an ICMP code needs an ICMP type")
+        elif proto in PORT_PROTOCOLS:
+            if (pmin is None) != (pmax is None):
+                # Neutron fills a lone bound; be explicit instead.
+                pmin = pmax if pmin is None else pmin
+                pmax = pmin if pmax is None else pmax
+            if pmin is not None and pmin > pmax:
+                raise SecGroupError(f"port_range_min {pmin} > "
+                                    f"port_range_max {pmax}")
+            if pmin == 0:
+                raise SecGroupError("port 0 is not a valid port_range_min")
+        elif pmin is not None or pmax is not None:
+            raise SecGroupError("port ranges need protocol tcp, udp, "
+                                "udplite, sctp, dccp or icmp")
+        prefix = d.get("remote_ip_prefix")
+        group = d.get("remote_group_id")
+        if prefix is not None and group is not None:
+            raise SecGroupError("remote_ip_prefix and remote_group_id are "
+                                "mutually exclusive")
+        if prefix is not None:
+            try:
+                net = ipaddress.ip_network(prefix, strict=False)
+            except (ValueError, TypeError) as e:
+                raise SecGroupError(f"bad remote_ip_prefix {prefix!r}: {e}")
+            if (net.version == 4) != (ethertype == "IPv4"):
+                raise SecGroupError(f"remote_ip_prefix {prefix} does not "
+                                    f"match ethertype {ethertype}")
+            prefix = str(net)
+        if group is not None and (not isinstance(group, str) or
+                                  not 0 < len(group) <= 64):
+            raise SecGroupError(f"bad remote_group_id {group!r}")
+        return cls(id=rid, direction=direction, ethertype=ethertype,
+                   protocol=proto, port_range_min=pmin, port_range_max=pmax,
+                   remote_ip_prefix=prefix, remote_group_id=group)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "direction": self.direction,
+                "ethertype": self.ethertype, "protocol": self.protocol,
+                "port_range_min": self.port_range_min,
+                "port_range_max": self.port_range_max,
+                "remote_ip_prefix": self.remote_ip_prefix,
+                "remote_group_id": self.remote_group_id}
+
+
+@dataclass(frozen=True)
+class SecurityGroup:
+    id: str
+    name: str = ""
+    rules: tuple[Rule, ...] = ()
+
+    @classmethod
+    def from_json(cls, d: Any) -> "SecurityGroup":
+        if not isinstance(d, dict):
+            raise SecGroupError("a security group must be a JSON object")
+        extra = set(d) - {"id", "name", "rules", "description"}
+        if extra:
+            raise SecGroupError(f"unknown security-group fields: "
+                                f"{sorted(extra)}")
+        gid = d.get("id")
+        if not isinstance(gid, str) or not 0 < len(gid) <= 64:
+            raise SecGroupError(f"security-group id {gid!r} must be a "
+                                f"string of 1..64")
+        name = d.get("name", "")
+        if not isinstance(name, str) or len(name) > 255:
+            raise SecGroupError("name must be a string of at most 255")
+        rules = d.get("rules", [])
+        if not isinstance(rules, list):
+            raise SecGroupError("rules must be a list")
+        parsed = tuple(Rule.from_json(r) for r in rules)
+        ids = [r.id for r in parsed]
+        if len(set(ids)) != len(ids):
+            raise SecGroupError("rule ids must be unique within a group")
+        return cls(id=gid, name=name, rules=parsed)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name,
+                "rules": [r.to_json() for r in self.rules]}
+
+
+def neutron_default_group(group_id: str, name: str = "default"
+                          ) -> SecurityGroup:
+    """Neutron's default group: all egress, ingress from members only."""
+    return SecurityGroup(id=group_id, name=name, rules=(
+        Rule(id=f"{group_id}-egress-v4", direction=EGRESS),
+        Rule(id=f"{group_id}-egress-v6", direction=EGRESS, ethertype="IPv6"),
+        Rule(id=f"{group_id}-ingress-v4", direction=INGRESS,
+             remote_group_id=group_id),
+        Rule(id=f"{group_id}-ingress-v6", direction=INGRESS,
+             ethertype="IPv6", remote_group_id=group_id),
+    ))
+
+
+@dataclass(frozen=True)
+class PortBinding:
+    """What the index needs of a port: its id, IPv4 addresses and groups."""
+    id: str
+    ips: tuple[int, ...] = ()
+    groups: tuple[str, ...] = ()
+
+
+# Compiled rule: (lo, hi, net, mask, members, rule_id).  For port protocols
+# lo..hi bounds the port of the far... no: the *destination* port of the
+# connection (Neutron matches the destination port in both directions).
+# For ICMP lo is the type (-1 any) and hi the code (-1 any).  members is
+# None for prefix rules, else a frozenset of member addresses.
+_Compiled = tuple[int, int, int, int, "frozenset[int] | None", str]
+
+
+@dataclass
+class CompiledPolicy:
+    """One port's rules, per direction, per protocol (ANY for "any")."""
+    has_groups: bool
+    rules: dict[str, dict[int, list[_Compiled]]] = field(default_factory=dict)
+
+
+def _compile_rule(r: Rule, members: dict[str, frozenset[int]]
+                  ) -> tuple[int, _Compiled] | None:
+    if r.ethertype != "IPv4":
+        return None
+    proto = ANY if r.protocol is None else r.protocol
+    if proto == ICMP:
+        lo = -1 if r.port_range_min is None else r.port_range_min
+        hi = -1 if r.port_range_max is None else r.port_range_max
+    elif proto in PORT_PROTOCOLS and r.port_range_min is not None:
+        lo, hi = r.port_range_min, r.port_range_max  # type: ignore[assignment]
+    else:
+        lo, hi = 0, 65535
+    net = mask = 0
+    mset: frozenset[int] | None = None
+    if r.remote_group_id is not None:
+        mset = members.get(r.remote_group_id, frozenset())
+    elif r.remote_ip_prefix is not None:
+        n = ipaddress.IPv4Network(r.remote_ip_prefix)
+        net, mask = int(n.network_address), int(n.netmask)
+    return proto, (lo, hi, net, mask, mset, r.id)
+
+
+class GroupsIndex:
+    """Groups, port memberships and a cache of compiled per-port policy.
+
+    Thread-safe for one writer and many deciders: writers take the lock and
+    drop cache entries; decide() reads the cache without the lock and
+    compiles under it on a miss.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.groups: dict[str, SecurityGroup] = {}
+        self.ports: dict[str, PortBinding] = {}
+        self._cache: dict[str, CompiledPolicy] = {}
+
+    # -- changes -----------------------------------------------------------
+    def set_group(self, g: SecurityGroup) -> set[str]:
+        """Add or replace a group; returns the ports whose policy moved."""
+        with self._lock:
+            self.groups[g.id] = g
+            hit = self._ports_depending_on({g.id})
+            self._drop(hit)
+            return hit
+
+    def remove_group(self, gid: str) -> set[str]:
+        with self._lock:
+            self.groups.pop(gid, None)
+            hit = self._ports_depending_on({gid})
+            self._drop(hit)
+            return hit
+
+    def set_port(self, p: PortBinding) -> set[str]:
+        """Add or replace a port; its groups' members change too."""
+        with self._lock:
+            old = self.ports.get(p.id)
+            self.ports[p.id] = p
+            touched = set(p.groups) | (set(old.groups) if old else set())
+            hit = {p.id}
+            if old is None or old.ips != p.ips or old.groups != p.groups:
+                hit |= self._ports_depending_on(touched, members_only=True)
+            self._drop(hit)
+            return hit
+
+    def remove_port(self, pid: str) -> set[str]:
+        with self._lock:
+            old = self.ports.pop(pid, None)
+            hit = {pid}
+            if old is not None:
+                hit |= self._ports_depending_on(set(old.groups),
+                                                members_only=True)
+            self._drop(hit)
+            return hit - {pid}
+
+    def affected_ports(self, changed_groups: Iterable[str]) -> set[str]:
+        """Ports whose decisions may change when these groups change:
+        members of them, and ports with rules naming them as remote."""
+        with self._lock:
+            return self._ports_depending_on(set(changed_groups))
+
+    def _ports_depending_on(self, gids: set[str],
+                            members_only: bool = False) -> set[str]:
+        # Groups that refer to one of gids as remote: their members'
+        # compiled member sets embed gids' membership.
+        referring = {g.id for g in self.groups.values()
+                     if any(r.remote_group_id in gids for r in g.rules)}
+        if not members_only:
+            referring |= gids
+        return {p.id for p in self.ports.values()
+                if referring.intersection(p.groups)}
+
+    def _drop(self, pids: Iterable[str]) -> None:
+        for pid in pids:
+            self._cache.pop(pid, None)
+
+    # -- compile and decide ------------------------------------------------
+    def members(self, gid: str) -> frozenset[int]:
+        return frozenset(ip for p in self.ports.values() if gid in p.groups
+                         for ip in p.ips)
+
+    def compiled(self, port: PortBinding | str) -> CompiledPolicy:
+        pid = port if isinstance(port, str) else port.id
+        c = self._cache.get(pid)
+        if c is not None:
+            return c
+        with self._lock:
+            return self._compile(pid)
+
+    def _compile(self, pid: str) -> CompiledPolicy:
+        p = self.ports.get(pid)
+        groups = [self.groups[g] for g in (p.groups if p else ())
+                  if g in self.groups]
+        if p is not None and len(groups) != len(p.groups):
+            LOG.warning("port %s names unknown groups %s", pid,
+                        sorted(set(p.groups) - set(self.groups)))
+        remote = {r.remote_group_id for g in groups for r in g.rules
+                  if r.remote_group_id is not None}
+        members = {gid: self.members(gid) for gid in remote}
+        pol = CompiledPolicy(has_groups=bool(p and p.groups),
+                             rules={INGRESS: {}, EGRESS: {}})
+        for g in groups:
+            for r in g.rules:
+                c = _compile_rule(r, members)
+                if c is not None:
+                    pol.rules[r.direction].setdefault(c[0], []).append(c[1])
+        if p is not None:
+            self._cache[pid] = pol
+        return pol
+
+
+def _match(lst: list[_Compiled], remote: int, lo_key: int,
+           hi_key: int, icmp: bool) -> str | None:
+    if icmp:
+        for lo, hi, net, mask, mset, rid in lst:
+            if lo != -1 and lo != lo_key:
+                continue
+            if hi != -1 and hi != hi_key:
+                continue
+            if mset is None:
+                if remote & mask == net:
+                    return rid
+            elif remote in mset:
+                return rid
+        return None
+    for lo, hi, net, mask, mset, rid in lst:
+        if lo <= lo_key <= hi:
+            if mset is None:
+                if remote & mask == net:
+                    return rid
+            elif remote in mset:
+                return rid
+    return None
+
+
+def decide(flow_key: FlowKey, direction: str, port: PortBinding | str,
+           groups_index: GroupsIndex) -> Verdict:
+    """May this new connection pass port's groups in this direction?
+
+    flow_key is oriented as the connection's first packet: for egress the
+    port is the source, for ingress the destination.  The remote address is
+    the other end; the port range is matched on the destination port.
+    """
+    pol = groups_index.compiled(port)
+    if not pol.has_groups:
+        return ALLOW_DEFAULT if direction == EGRESS else DENY_DEFAULT
+    by_proto = pol.rules[direction]
+    remote = flow_key.dst if direction == EGRESS else flow_key.src
+    proto = flow_key.proto
+    icmp = proto == ICMP
+    if icmp:
+        a, b = flow_key.icmp_type, flow_key.icmp_code
+    else:
+        a = b = flow_key.dport
+    lst = by_proto.get(proto)
+    if lst:
+        rid = _match(lst, remote, a, b, icmp)
+        if rid is not None:
+            return Verdict(True, rid)
+    lst = by_proto.get(ANY)
+    if lst:
+        # "any protocol" rules carry no range: 0..65535 always matches
+        # a port; for ICMP they have lo = 0, which _match(icmp) would
+        # compare to the type, so match them as non-ICMP with key 0.
+        rid = _match(lst, remote, 0, 0, False)
+        if rid is not None:
+            return Verdict(True, rid)
+    return DENY_DEFAULT
+
+
+class Flow(NamedTuple):
+    """An existing flow as the re-evaluation sees it."""
+    handle: Any             # the caller's (index, generation), opaque here
+    key: FlowKey
+    direction: str
+    port: str               # port id whose groups decided it
+    allowed: bool           # verdict in force now
+
+
+class Flip(NamedTuple):
+    flow: Flow
+    verdict: Verdict        # the new verdict (allow != flow.allowed)
+
+
+def flips(flows: Iterable[Flow], groups_index: GroupsIndex,
+          ports: set[str] | None = None) -> list[Flip]:
+    """Re-decide existing flows; return those whose verdict changed.
+
+    ports, if given (e.g. from affected_ports()), limits the work to flows
+    of those ports: the others cannot have changed.
+    """
+    out: list[Flip] = []
+    for f in flows:
+        if ports is not None and f.port not in ports:
+            continue
+        v = decide(f.key, f.direction, f.port, groups_index)
+        if v.allow != f.allowed:
+            out.append(Flip(f, v))
+    return out

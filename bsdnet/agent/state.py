@@ -1,0 +1,62 @@
+"""state_dir/state.json: what this agent programmed, by topology id.
+
+Read by the sandbox (instance, networks, ports, fabric) and by a restarted
+agent to adopt live tables.  Written atomically: temp file, fsync, rename.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from typing import Any
+
+LOG = logging.getLogger(__name__)
+
+STATE_FILE = "state.json"
+
+
+def empty_state(instance: int) -> dict[str, Any]:
+    return {"instance": instance, "networks": {}, "ports": {}, "fabric": {},
+            "remote": {}}
+
+
+def state_path(state_dir: str) -> str:
+    return os.path.join(state_dir, STATE_FILE)
+
+
+def load(state_dir: str) -> dict[str, Any] | None:
+    """The saved state, or None if there is none (or it is unreadable)."""
+    path = state_path(state_dir)
+    try:
+        with open(path, encoding="utf-8") as f:
+            st = json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        LOG.warning("ignoring unreadable state file %s: %s", path, e)
+        return None
+    if not isinstance(st, dict) or "instance" not in st:
+        LOG.warning("ignoring state file %s: no instance", path)
+        return None
+    for k in ("networks", "ports", "fabric", "remote"):
+        st.setdefault(k, {})
+    return st
+
+
+def save(state_dir: str, st: dict[str, Any]) -> None:
+    os.makedirs(state_dir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".state.", dir=state_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(st, f, indent=1, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, state_path(state_dir))
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
