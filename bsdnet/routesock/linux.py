@@ -105,6 +105,11 @@ class NetlinkListener:
             self.sock.bind((0, GROUPS))
             self.ipr = IPRoute()
 
+    def writer(self) -> "NetlinkWriter":
+        """A host-route writer whose changes come back marked own."""
+        from .writer import NetlinkWriter
+        return NetlinkWriter(self.ipr)
+
     # -- dumps ---------------------------------------------------------------
 
     def _fresh(self) -> HostState:
@@ -125,7 +130,13 @@ class NetlinkListener:
         return fresh
 
     def start(self) -> list[Event]:
-        return self.state.replace(self._fresh())
+        events = self.state.replace(self._fresh())
+        # Notifications of changes requested on our IPRoute carry its port
+        # id (the kernel binds it on first use, so look after the dump).
+        port = self.ipr.asyncore.socket.getsockname()[0]
+        if port:
+            self.own_ports.add(port)
+        return events
 
     def resync(self) -> list[Event]:
         self.resyncs += 1
