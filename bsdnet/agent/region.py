@@ -60,8 +60,10 @@ def small_geometry() -> Any:
 class Region:
     """A mapped, validated region with bounds-checked table views."""
 
-    def __init__(self, path: str, mm: mmap.mmap, fd: int) -> None:
+    def __init__(self, path: str, mm: mmap.mmap, fd: int,
+                 readonly: bool = False) -> None:
         self.path = path
+        self.readonly = readonly
         self._mm = mm
         self._fd = fd
         self._buf = ffi.from_buffer(mm)
@@ -87,11 +89,12 @@ class Region:
     # ---- opening ----------------------------------------------------------
 
     @classmethod
-    def open(cls, shm_name: str) -> "Region":
-        """Map an existing region read-write and validate it."""
+    def open(cls, shm_name: str, readonly: bool = False) -> "Region":
+        """Map an existing region (read-write, or read-only for tools that
+        only look) and validate it."""
         path = region_path(shm_name)
         try:
-            fd = os.open(path, os.O_RDWR)
+            fd = os.open(path, os.O_RDONLY if readonly else os.O_RDWR)
         except FileNotFoundError:
             raise RegionError(f"{path}: no such region (is the datapath "
                               "running?)") from None
@@ -100,13 +103,13 @@ class Region:
             if size < ffi.sizeof("struct bsdnet_region_hdr"):
                 raise RegionError(f"{path}: truncated: {size} bytes, smaller "
                                   "than the region header")
-            mm = mmap.mmap(fd, size, mmap.MAP_SHARED,
-                           mmap.PROT_READ | mmap.PROT_WRITE)
+            prot = mmap.PROT_READ | (0 if readonly else mmap.PROT_WRITE)
+            mm = mmap.mmap(fd, size, mmap.MAP_SHARED, prot)
         except BaseException:
             os.close(fd)
             raise
         try:
-            return cls(path, mm, fd)
+            return cls(path, mm, fd, readonly)
         except BaseException:
             mm.close()
             os.close(fd)
