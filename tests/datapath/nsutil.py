@@ -1,0 +1,104 @@
+"""Network namespace plumbing for the datapath tests: argv lists only."""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import secrets
+import socket
+import subprocess
+from collections.abc import Iterator
+
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def suffix() -> str:
+    """A random suffix: tests of other engineers run in parallel."""
+    return secrets.token_hex(3)
+
+
+def run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(argv), check=check, capture_output=True,
+                          text=True)
+
+
+def ip(*args: str, ns: str | None = None,
+       check: bool = True) -> subprocess.CompletedProcess[str]:
+    return run(*(["ip"] + (["-n", ns] if ns else []) + list(args)),
+               check=check)
+
+
+def nsexec(ns: str, *argv: str,
+           check: bool = True) -> subprocess.CompletedProcess[str]:
+    return run("ip", "netns", "exec", ns, *argv, check=check)
+
+
+def ifindex(ns: str, name: str) -> int:
+    """The ifindex of name in ns, 0 if it does not exist."""
+    r = ip("-j", "link", "show", "dev", name, ns=ns, check=False)
+    if r.returncode != 0:
+        return 0
+    return int(json.loads(r.stdout)[0]["ifindex"])
+
+
+def link_mac(ns: str, name: str) -> str:
+    r = ip("-j", "link", "show", "dev", name, ns=ns)
+    return json.loads(r.stdout)[0]["address"]
+
+
+@contextlib.contextmanager
+def netns(ns: str) -> Iterator[None]:
+    """Run the body in namespace ns (this thread); sockets created inside
+    stay in it."""
+    own = os.open("/proc/self/ns/net", os.O_RDONLY)
+    target = os.open(f"/var/run/netns/{ns}", os.O_RDONLY)
+    try:
+        if _libc.setns(target, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns {ns}")
+        try:
+            yield
+        finally:
+            if _libc.setns(own, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns back")
+    finally:
+        os.close(own)
+        os.close(target)
+
+
+def packet_socket(ns: str, name: str) -> socket.socket:
+    """An AF_PACKET socket bound to name in ns (for sending and capture)."""
+    with netns(ns):
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW,
+                          socket.htons(0x0003))
+        s.bind((name, 0))
+    return s
+
+
+class Namespaces:
+    """Namespaces and links made by one test, all removed at the end."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def add(self, prefix: str) -> str:
+        ns = f"{prefix}{suffix()}"
+        ip("netns", "add", ns)
+        self.names.append(ns)
+        ip("link", "set", "lo", "up", ns=ns)
+        return ns
+
+    def veth(self, ns_a: str, name_a: str, ns_b: str, name_b: str,
+             up: bool = True) -> None:
+        """A veth pair with ends in two namespaces (or the same one)."""
+        ip("link", "add", name_a, "netns", ns_a, "type", "veth", "peer",
+           "name", name_b, "netns", ns_b)
+        if up:
+            ip("link", "set", name_a, "up", ns=ns_a)
+            ip("link", "set", name_b, "up", ns=ns_b)
+
+    def cleanup(self) -> None:
+        for ns in reversed(self.names):
+            ip("netns", "del", ns, check=False)
+        self.names.clear()

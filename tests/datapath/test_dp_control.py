@@ -1,0 +1,103 @@
+"""The control half of the trap channel: XMIT, and malformed messages
+that must be counted and logged, never acted on or crash the daemon."""
+from __future__ import annotations
+
+import socket
+import struct
+
+from bsdnet.agent.abi import ffi, lib
+from bsdnet.agent.tables import Vif
+from bsdnet.datapath import control
+from bsdnet.datapath.control import ControlClient, ctl_message
+
+from .conftest import read_log
+from .helpers import open_tables, os_index, wait_for, write_raw_vif
+from .nsutil import ifindex, packet_socket, suffix
+
+
+def test_wire_formats_match_abi():
+    assert control.CTL_HDR.size == ffi.sizeof("struct bsdnet_ctl_hdr")
+    assert control.TRAP_HDR.size == ffi.sizeof("struct bsdnet_trap_hdr")
+    assert control.CTL_RELEASE == lib.BSDNET_CTL_RELEASE
+    assert control.CTL_XMIT == lib.BSDNET_CTL_XMIT
+    assert control.CTL_VIF_SYNC == lib.BSDNET_CTL_VIF_SYNC
+    h = ffi.new("struct bsdnet_ctl_hdr *")
+    h.ch_type, h.ch_vif, h.ch_flow, h.ch_gen, h.ch_len = 2, 7, 9, 11, 0
+    assert bytes(ffi.buffer(h)) == ctl_message(2, vif=7, flow=9, gen=11)
+
+
+def _attached(datapath, namespaces):
+    ns = namespaces.add("bdn")
+    a, b = f"va{suffix()}", f"vb{suffix()}"
+    namespaces.veth(ns, a, ns, b)
+    dp = datapath(netns=ns)
+    region, tables = open_tables(dp.config.shm)
+    vif = tables.vifs.add(Vif(type=lib.BSDNET_VIF_VIRTUAL, name=a))
+    wait_for(lambda: os_index(region, vif) == ifindex(ns, a), "attach")
+    return dp, region, ns, vif, b
+
+
+def _frame(tag: bytes) -> bytes:
+    # Broadcast, a local experimental ethertype, a recognisable payload.
+    return (b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x01" + b"\x88\xb5" +
+            tag + b"\0" * (46 - len(tag)))
+
+
+def test_xmit_sends_frame_on_vif(datapath, namespaces):
+    dp, region, ns, vif, peer = _attached(datapath, namespaces)
+    cap = packet_socket(ns, peer)
+    try:
+        cap.settimeout(1.0)
+        tag = b"bsdnet-xmit-" + suffix().encode()
+        with ControlClient(dp.config.trap_socket) as ctl:
+
+            def seen() -> bool:
+                ctl.xmit(vif, _frame(tag))
+                try:
+                    while True:
+                        if tag in cap.recv(65535):
+                            return True
+                except TimeoutError:
+                    return False
+            wait_for(seen, "XMIT frame on the peer")
+    finally:
+        cap.close()
+        region.close()
+
+
+def test_malformed_control_messages(datapath, namespaces, sockdir):
+    dp, region, ns, vif, peer = _attached(datapath, namespaces)
+    hdr = struct.Struct("=HHIII")
+    bad = [
+        b"",
+        b"\x01\x00\x00",
+        hdr.pack(99, 0, 0, 0, 0),                     # unknown type
+        hdr.pack(0, 0, 0, 0, 0),
+        hdr.pack(lib.BSDNET_CTL_RELEASE, 0, 1, 1, 0) + b"x",
+        hdr.pack(lib.BSDNET_CTL_VIF_SYNC, 0, 0, 0, 0) + b"junk",
+        hdr.pack(lib.BSDNET_CTL_XMIT, vif, 0, 0, 1000) + _frame(b"short"),
+        hdr.pack(lib.BSDNET_CTL_XMIT, vif, 0, 0, 0),   # empty frame
+        hdr.pack(lib.BSDNET_CTL_XMIT, 65535, 0, 0, 60) + _frame(b"x")[:60],
+        hdr.pack(lib.BSDNET_CTL_XMIT, 9, 0, 0, 60) + _frame(b"x")[:60],
+        hdr.pack(lib.BSDNET_CTL_XMIT, vif, 0, 0, 0xffffffff) + b"\0" * 64,
+        hdr.pack(lib.BSDNET_CTL_XMIT, vif, 0, 0, 70000) + b"\0" * 70000,
+    ]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        for msg in bad:
+            s.sendto(msg, dp.config.trap_socket)
+        # Well-formed but naming flows that do not exist: the core checks.
+        with ControlClient(dp.config.trap_socket) as ctl:
+            for flow, gen in ((0xffffffff, 0), (0, 0xffffff), (12345, 1)):
+                ctl.release(flow, gen)
+            # Still serving: a VIF_SYNC after the junk is acted on.
+            write_raw_vif(region, vif, lib.BSDNET_VIF_NONE, b"")
+            ctl.vif_sync()
+            wait_for(lambda: os_index(region, vif) == 0, "detach after junk")
+    assert dp.alive()
+    log = read_log(sockdir)
+    assert "malformed control message dropped" in log
+    assert dp.stop() == 0
+    log = read_log(sockdir)
+    assert f"{len(bad)} malformed" in log
+    region.close()
