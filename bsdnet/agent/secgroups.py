@@ -263,10 +263,11 @@ class PortBinding:
 
 
 # Compiled rule: (lo, hi, net, mask, members, rule_id).  For port protocols
-# lo..hi bounds the port of the far... no: the *destination* port of the
-# connection (Neutron matches the destination port in both directions).
-# For ICMP lo is the type (-1 any) and hi the code (-1 any).  members is
-# None for prefix rules, else a frozenset of member addresses.
+# lo..hi bounds the destination port of the connection (Neutron matches the
+# destination port in both directions); other protocols get 0..65535.  For
+# ICMP lo is the type (-1: any) and hi the code (-1: any).  members is None
+# for prefix rules (net/mask; 0/0 when no remote is given), else the
+# frozenset of the remote group's member addresses.
 _Compiled = tuple[int, int, int, int, "frozenset[int] | None", str]
 
 
