@@ -21,6 +21,7 @@
 
 #include "bsdnet_abi.h"
 #include "bsdnet_layout.h"
+#include "bsdnet_flowtab.h"
 
 /* Bytes the core may need contiguous at p_data (all headers it parses). */
 #define BSDNET_PULLUP		192
@@ -71,6 +72,19 @@ struct bsdnet_dp {
 	/* hold queue: storage given by the home at init */
 	struct bsdnet_hold_slot	*dp_hold;
 	uint32_t		 dp_nhold;
+	/* added after the first cut: tables resolved once at init */
+	struct bsdnet_flowtab	 dp_ft;
+	struct bsdnet_vif	*dp_vifs;
+	struct bsdnet_vif_stats	*dp_vstats;
+	struct bsdnet_nh	*dp_nhs;
+	struct bsdnet_label	*dp_labels;
+	struct bsdnet_vrf	*dp_vrfs;
+	struct bsdnet_rtbucket	*dp_rtb;
+	struct bsdnet_stats	*dp_stats;
+	uint32_t		 dp_expire_cursor; /* tick's place in the flow table */
+	uint32_t		 dp_replaying;	/* inside bsdnet_dp_release() */
+	uint32_t		 dp_now_s;	/* seconds clock, set by tick */
+	uint32_t		 dp_pad1;
 };
 
 
@@ -91,7 +105,9 @@ void	bsdnet_dp_input(struct bsdnet_dp *dp, uint32_t vif,
 	    struct bsdnet_pkt *pkt);
 /*
  * The agent decided flow `flow` (BSDNET_CTL_RELEASE): replay the packets
- * queued on it through the pipeline.
+ * queued on it through the pipeline.  Replayed frames live in the hold
+ * storage: bsdnet_os_tx() sees them with p_os == NULL and must copy the
+ * frame before returning (it is reused at once).
  */
 void	bsdnet_dp_release(struct bsdnet_dp *dp, uint32_t flow, uint32_t gen);
 /*

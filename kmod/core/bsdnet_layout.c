@@ -4,6 +4,7 @@
  */
 #include "bsdnet_core.h"
 #include "bsdnet_port.h"
+#include "bsdnet_layout_priv.h"
 
 #define ALIGN_UP(x, a)	(((x) + ((uint64_t)(a) - 1)) & ~((uint64_t)(a) - 1))
 
@@ -46,47 +47,60 @@ geometry_ok(const struct bsdnet_geometry *g)
 	return (true);
 }
 
+/* Offsets of every table for a geometry: the one computation of them. */
+struct layout_offs {
+	uint64_t lo_vifs, lo_vs, lo_nh, lo_lbl, lo_vrf, lo_rtb, lo_fl, lo_st;
+	uint64_t lo_size;
+};
+
+static void
+layout_offsets(const struct bsdnet_geometry *g, struct layout_offs *o)
+{
+	uint64_t off, nflows;
+
+	nflows = ((uint64_t)g->g_nflowbuckets + g->g_novfbuckets) *
+	    BSDNET_FLOW_WAYS;
+	off = ALIGN_UP(sizeof(struct bsdnet_region_hdr), BSDNET_REGION_ALIGN);
+	o->lo_vifs = off;
+	off = ALIGN_UP(off + (uint64_t)g->g_nvifs * sizeof(struct bsdnet_vif),
+	    BSDNET_REGION_ALIGN);
+	o->lo_vs = off;
+	off = ALIGN_UP(off + (uint64_t)g->g_nvifs *
+	    sizeof(struct bsdnet_vif_stats), BSDNET_REGION_ALIGN);
+	o->lo_nh = off;
+	off = ALIGN_UP(off + (uint64_t)g->g_nnexthops *
+	    sizeof(struct bsdnet_nh), BSDNET_REGION_ALIGN);
+	o->lo_lbl = off;
+	off = ALIGN_UP(off + (uint64_t)g->g_nlabels *
+	    sizeof(struct bsdnet_label), BSDNET_REGION_ALIGN);
+	o->lo_vrf = off;
+	off = ALIGN_UP(off + (uint64_t)g->g_nvrfs * sizeof(struct bsdnet_vrf),
+	    BSDNET_REGION_ALIGN);
+	o->lo_rtb = off;
+	off = ALIGN_UP(off + (uint64_t)g->g_nrtbuckets *
+	    sizeof(struct bsdnet_rtbucket), BSDNET_REGION_ALIGN);
+	o->lo_fl = off;
+	off = ALIGN_UP(off + nflows * sizeof(struct bsdnet_flow),
+	    BSDNET_REGION_ALIGN);
+	o->lo_st = off;
+	off = ALIGN_UP(off + sizeof(struct bsdnet_stats), BSDNET_REGION_ALIGN);
+	o->lo_size = off;
+}
+
 int
 bsdnet_layout(const struct bsdnet_geometry *g, uint64_t *sizep,
     struct bsdnet_region_hdr *hdr)
 {
-	uint64_t off, o_vifs, o_vs, o_nh, o_lbl, o_vrf, o_rtb, o_fl, o_st;
-	uint64_t nflows;
+	struct layout_offs o;
 
 	if (!geometry_ok(g))
 		return (BSDNET_E_RANGE);
-	nflows = ((uint64_t)g->g_nflowbuckets + g->g_novfbuckets) *
-	    BSDNET_FLOW_WAYS;
-	off = ALIGN_UP(sizeof(struct bsdnet_region_hdr), BSDNET_REGION_ALIGN);
-	o_vifs = off;
-	off = ALIGN_UP(off + (uint64_t)g->g_nvifs * sizeof(struct bsdnet_vif),
-	    BSDNET_REGION_ALIGN);
-	o_vs = off;
-	off = ALIGN_UP(off + (uint64_t)g->g_nvifs *
-	    sizeof(struct bsdnet_vif_stats), BSDNET_REGION_ALIGN);
-	o_nh = off;
-	off = ALIGN_UP(off + (uint64_t)g->g_nnexthops *
-	    sizeof(struct bsdnet_nh), BSDNET_REGION_ALIGN);
-	o_lbl = off;
-	off = ALIGN_UP(off + (uint64_t)g->g_nlabels *
-	    sizeof(struct bsdnet_label), BSDNET_REGION_ALIGN);
-	o_vrf = off;
-	off = ALIGN_UP(off + (uint64_t)g->g_nvrfs * sizeof(struct bsdnet_vrf),
-	    BSDNET_REGION_ALIGN);
-	o_rtb = off;
-	off = ALIGN_UP(off + (uint64_t)g->g_nrtbuckets *
-	    sizeof(struct bsdnet_rtbucket), BSDNET_REGION_ALIGN);
-	o_fl = off;
-	off = ALIGN_UP(off + nflows * sizeof(struct bsdnet_flow),
-	    BSDNET_REGION_ALIGN);
-	o_st = off;
-	off = ALIGN_UP(off + sizeof(struct bsdnet_stats), BSDNET_REGION_ALIGN);
-
+	layout_offsets(g, &o);
 	if (sizep != NULL)
-		*sizep = off;
+		*sizep = o.lo_size;
 	if (hdr != NULL) {
 		hdr->rh_abi_version = BSDNET_ABI_VERSION;
-		hdr->rh_size = off;
+		hdr->rh_size = o.lo_size;
 		hdr->rh_nvifs = g->g_nvifs;
 		hdr->rh_nnexthops = g->g_nnexthops;
 		hdr->rh_nlabels = g->g_nlabels;
@@ -95,15 +109,47 @@ bsdnet_layout(const struct bsdnet_geometry *g, uint64_t *sizep,
 		hdr->rh_nflowbuckets = g->g_nflowbuckets;
 		hdr->rh_novfbuckets = g->g_novfbuckets;
 		hdr->rh_maxhold = g->g_maxhold;
-		hdr->rh_off_vifs = o_vifs;
-		hdr->rh_off_vifstats = o_vs;
-		hdr->rh_off_nexthops = o_nh;
-		hdr->rh_off_labels = o_lbl;
-		hdr->rh_off_vrfs = o_vrf;
-		hdr->rh_off_rtbuckets = o_rtb;
-		hdr->rh_off_flows = o_fl;
-		hdr->rh_off_stats = o_st;
+		hdr->rh_off_vifs = o.lo_vifs;
+		hdr->rh_off_vifstats = o.lo_vs;
+		hdr->rh_off_nexthops = o.lo_nh;
+		hdr->rh_off_labels = o.lo_lbl;
+		hdr->rh_off_vrfs = o.lo_vrf;
+		hdr->rh_off_rtbuckets = o.lo_rtb;
+		hdr->rh_off_flows = o.lo_fl;
+		hdr->rh_off_stats = o.lo_st;
 	}
+	return (BSDNET_OK);
+}
+
+/*
+ * Check a header read from shared memory against a mapping of `size`
+ * bytes: geometry in range and every offset exactly what bsdnet_layout()
+ * computes for it, so that a table can never reach past the mapping.
+ * Fills *g with the geometry seen.  Core-private (bsdnet_layout_priv.h).
+ */
+int
+bsdnet_region_check(const struct bsdnet_region_hdr *hdr, uint64_t size,
+    struct bsdnet_geometry *g)
+{
+	struct layout_offs o;
+
+	g->g_nvifs = hdr->rh_nvifs;
+	g->g_nnexthops = hdr->rh_nnexthops;
+	g->g_nlabels = hdr->rh_nlabels;
+	g->g_nvrfs = hdr->rh_nvrfs;
+	g->g_nrtbuckets = hdr->rh_nrtbuckets;
+	g->g_nflowbuckets = hdr->rh_nflowbuckets;
+	g->g_novfbuckets = hdr->rh_novfbuckets;
+	g->g_maxhold = hdr->rh_maxhold;
+	if (!geometry_ok(g))
+		return (BSDNET_E_GEOMETRY);
+	layout_offsets(g, &o);
+	if (o.lo_size > size || hdr->rh_size != o.lo_size ||
+	    hdr->rh_off_vifs != o.lo_vifs || hdr->rh_off_vifstats != o.lo_vs ||
+	    hdr->rh_off_nexthops != o.lo_nh || hdr->rh_off_labels != o.lo_lbl ||
+	    hdr->rh_off_vrfs != o.lo_vrf || hdr->rh_off_rtbuckets != o.lo_rtb ||
+	    hdr->rh_off_flows != o.lo_fl || hdr->rh_off_stats != o.lo_st)
+		return (BSDNET_E_GEOMETRY);
 	return (BSDNET_OK);
 }
 

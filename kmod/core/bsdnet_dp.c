@@ -1,0 +1,228 @@
+/*-
+ * Datapath context: binding to a region, housekeeping, and the counters,
+ * drops and traps every pipeline step reports through.
+ */
+#include "bsdnet_priv.h"
+#include "bsdnet_layout_priv.h"
+
+/* Ceiling on rh_trap_rate so the token arithmetic fits 32 bits. */
+#define TRAP_RATE_MAX	1000000u
+/* Tokens are counted in thousandths: one trap costs 1000, and one
+ * millisecond at rate r/s earns exactly r. */
+#define TRAP_COST	1000u
+
+static void *
+region_at(void *base, uint64_t off)
+{
+
+	return ((void *)((uint8_t *)base + off));
+}
+
+static uint32_t
+trap_rate(const struct bsdnet_dp *dp)
+{
+	uint32_t rate;
+
+	rate = bsdnet_load_rlx(&dp->dp_hdr->rh_trap_rate);
+	if (rate == 0)
+		rate = BSDNET_DEF_TRAP_RATE;
+	if (rate > TRAP_RATE_MAX)
+		rate = TRAP_RATE_MAX;
+	return (rate);
+}
+
+/* Token bucket: rate per second, at most one second's worth banked. */
+static void
+trap_refill(struct bsdnet_dp *dp, uint64_t now)
+{
+	uint64_t elapsed, tokens, cap;
+	uint32_t rate;
+
+	rate = trap_rate(dp);
+	cap = (uint64_t)rate * TRAP_COST;
+	if (now <= dp->dp_trap_last_ms) {
+		if (dp->dp_trap_tokens > cap)
+			dp->dp_trap_tokens = (uint32_t)cap;
+		return;
+	}
+	elapsed = now - dp->dp_trap_last_ms;
+	if (elapsed > 1000)
+		elapsed = 1000;
+	tokens = dp->dp_trap_tokens + elapsed * rate;
+	dp->dp_trap_tokens = (uint32_t)(tokens > cap ? cap : tokens);
+	dp->dp_trap_last_ms = now;
+}
+
+int
+bsdnet_dp_init(struct bsdnet_dp *dp, void *os, void *base, uint64_t size,
+    struct bsdnet_hold_slot *hold, uint32_t nhold)
+{
+	const struct bsdnet_region_hdr *hdr = base;
+	struct bsdnet_geometry g;
+	uint32_t i;
+	int error;
+
+	if (dp == NULL)
+		return (BSDNET_E_RANGE);
+	bsdnet_memset(dp, 0, sizeof(*dp));
+	if (base == NULL || size < sizeof(*hdr))
+		return (BSDNET_E_GEOMETRY);
+	if (bsdnet_load_acq(&hdr->rh_magic) != (uint32_t)BSDNET_MAGIC)
+		return (BSDNET_E_MAGIC);
+	if (hdr->rh_abi_version != BSDNET_ABI_VERSION)
+		return (BSDNET_E_VERSION);
+	error = bsdnet_region_check(hdr, size, &g);
+	if (error != BSDNET_OK)
+		return (error);
+	if (hold == NULL)
+		nhold = 0;
+
+	dp->dp_os = os;
+	dp->dp_base = base;
+	dp->dp_size = size;
+	dp->dp_hdr = hdr;
+	dp->dp_instance = hdr->rh_instance;
+	/* The geometry is copied once: later writes to the header cannot
+	 * widen a table under us. */
+	dp->dp_nvifs = g.g_nvifs;
+	dp->dp_nnexthops = g.g_nnexthops;
+	dp->dp_nlabels = g.g_nlabels;
+	dp->dp_nvrfs = g.g_nvrfs;
+	dp->dp_nrtbuckets = g.g_nrtbuckets;
+	dp->dp_nflowbuckets = g.g_nflowbuckets;
+	dp->dp_novfbuckets = g.g_novfbuckets;
+	dp->dp_maxhold = g.g_maxhold;
+	dp->dp_hash_key[0] = hdr->rh_hash_key[0];
+	dp->dp_hash_key[1] = hdr->rh_hash_key[1];
+	dp->dp_hold = hold;
+	dp->dp_nhold = nhold;
+	for (i = 0; i < nhold; i++) {
+		hold[i].hs_flow = (uint32_t)BSDNET_FLOW_NONE;
+		hold[i].hs_len = 0;
+	}
+	bsdnet_flowtab_bind(&dp->dp_ft, hdr, base);
+	dp->dp_vifs = region_at(base, hdr->rh_off_vifs);
+	dp->dp_vstats = region_at(base, hdr->rh_off_vifstats);
+	dp->dp_nhs = region_at(base, hdr->rh_off_nexthops);
+	dp->dp_labels = region_at(base, hdr->rh_off_labels);
+	dp->dp_vrfs = region_at(base, hdr->rh_off_vrfs);
+	dp->dp_rtb = region_at(base, hdr->rh_off_rtbuckets);
+	dp->dp_stats = region_at(base, hdr->rh_off_stats);
+	dp->dp_trap_last_ms = bsdnet_os_now_ms();
+	dp->dp_now_s = (uint32_t)(dp->dp_trap_last_ms / 1000);
+	/* Start with a full bucket: one second's worth of traps. */
+	dp->dp_trap_tokens = trap_rate(dp) * TRAP_COST;
+	dp->dp_expire_cursor = 0;
+	return (BSDNET_OK);
+}
+
+bool
+bsdnet_trap_token(struct bsdnet_dp *dp)
+{
+
+	trap_refill(dp, bsdnet_os_now_ms());
+	if (dp->dp_trap_tokens < TRAP_COST)
+		return (false);
+	dp->dp_trap_tokens -= TRAP_COST;
+	return (true);
+}
+
+void
+bsdnet_trap_refund(struct bsdnet_dp *dp)
+{
+
+	dp->dp_trap_tokens += TRAP_COST;
+}
+
+void
+bsdnet_count_drop(struct bsdnet_dp *dp, uint32_t vif, int reason)
+{
+
+	if (reason <= BSDNET_DROP_NONE || reason >= BSDNET_DROP_MAX)
+		reason = BSDNET_DROP_NONE;	/* a bug: still counted */
+	bsdnet_add_rlx(&dp->dp_stats->st_drops[reason], (uint64_t)1);
+	if (vif < dp->dp_nvifs)
+		bsdnet_add_rlx(&dp->dp_vstats[vif].vs_drops, (uint64_t)1);
+}
+
+int
+bsdnet_tx(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt)
+{
+	uint32_t len = pkt->p_totlen;
+
+	if (!bsdnet_os_tx(dp, vif, pkt))
+		return (BSDNET_DROP_TX_FAILED);
+	bsdnet_add_rlx(&dp->dp_stats->st_tx_pkts, (uint64_t)1);
+	bsdnet_add_rlx(&dp->dp_vstats[vif].vs_tx_pkts, (uint64_t)1);
+	bsdnet_add_rlx(&dp->dp_vstats[vif].vs_tx_bytes, (uint64_t)len);
+	return (BSDNET_DONE);
+}
+
+int
+bsdnet_trap_send(struct bsdnet_dp *dp, const struct bsdnet_ctx *c,
+    uint16_t reason, uint16_t vrf, uint32_t flow, uint32_t gen,
+    const struct bsdnet_pkt *pkt)
+{
+	struct bsdnet_trap_hdr th;
+
+	th.th_version = BSDNET_TRAP_VERSION;
+	th.th_reason = reason;
+	th.th_vif = (uint16_t)c->c_vifidx;
+	th.th_vrf = vrf;
+	th.th_flow = flow;
+	th.th_gen = gen;
+	th.th_len = pkt->p_totlen;
+	th.th_nh = c->c_nhidx;
+	if (!bsdnet_os_trap(dp, &th, pkt))
+		return (BSDNET_DROP_TRAP_FAILED);
+	bsdnet_add_rlx(&dp->dp_stats->st_traps, (uint64_t)1);
+	bsdnet_add_rlx(&dp->dp_vstats[c->c_vifidx].vs_traps, (uint64_t)1);
+	return (BSDNET_DONE);
+}
+
+int
+bsdnet_trap(struct bsdnet_dp *dp, const struct bsdnet_ctx *c,
+    uint16_t reason, uint16_t vrf, const struct bsdnet_pkt *pkt)
+{
+
+	if (!bsdnet_trap_token(dp))
+		return (BSDNET_DROP_TRAP_RATE);
+	return (bsdnet_trap_send(dp, c, reason, vrf,
+	    (uint32_t)BSDNET_FLOW_NONE, 0, pkt));
+}
+
+/* st_holds -= 1, never below zero (the agent may have freed it too). */
+void
+bsdnet_holds_dec(struct bsdnet_dp *dp)
+{
+	uint32_t *p = &dp->dp_stats->st_holds;
+	uint32_t v;
+	int tries;
+
+	v = bsdnet_load_rlx(p);
+	for (tries = 0; tries < 8 && v != 0; tries++)
+		if (__atomic_compare_exchange_n(p, &v, v - 1, 0,
+		    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			return;
+}
+
+void
+bsdnet_dp_tick(struct bsdnet_dp *dp)
+{
+	struct bsdnet_region_hdr *hdr;
+	uint64_t now;
+	uint32_t timeout;
+
+	if (dp == NULL || dp->dp_hdr == NULL)
+		return;
+	hdr = (struct bsdnet_region_hdr *)(uintptr_t)dp->dp_hdr;
+	now = bsdnet_os_now_ms();
+	dp->dp_now_s = (uint32_t)(now / 1000);
+	bsdnet_store_rlx(&hdr->rh_dp_heartbeat, dp->dp_now_s);
+	trap_refill(dp, now);
+	timeout = bsdnet_load_rlx(&hdr->rh_hold_timeout_ms);
+	if (timeout == 0)
+		timeout = BSDNET_DEF_HOLD_TIMEOUT_MS;
+	bsdnet_flow_expire(dp, (uint32_t)now, timeout);
+	bsdnet_hold_expire(dp, now, timeout);
+}

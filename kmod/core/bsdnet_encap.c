@@ -1,0 +1,211 @@
+/*-
+ * Where a packet is encapsulated and decapsulated.
+ *
+ * Encapsulation (VM -> TUNNEL nexthop), built in place in front of the
+ * inner IPv4 header, the inner Ethernet header dropped:
+ *
+ *   | outer Ethernet 14 | outer IPv4 20 | GRE 4 | MPLS 4 | inner IPv4 ... |
+ *     nh_dmac/nh_smac     proto 47, DF,   0x0000  label<<12 | S | TTL
+ *                         TTL 64, id 0    0x8847  (TTL copied from inner)
+ *
+ * Decapsulation (fabric -> label -> ENCAP nexthop): the outer headers are
+ * validated here, then bsdnet_deliver_local() writes a new Ethernet header
+ * in front of the inner IPv4 header.
+ */
+#include "bsdnet_priv.h"
+
+/* Write an Ethernet header ending at l3off and make it the frame start;
+ * the frame ends with the IP packet (Ethernet padding is dropped). */
+static void
+eth_prepend(struct bsdnet_pkt *pkt, uint32_t l3off, uint32_t iplen,
+    const uint8_t *dmac, const uint8_t *smac)
+{
+	uint32_t skip = l3off - BSDNET_ETH_HLEN;
+	uint8_t *e = pkt->p_data + skip;
+
+	bsdnet_memcpy(e, dmac, BSDNET_ETH_ALEN);
+	bsdnet_memcpy(e + 6, smac, BSDNET_ETH_ALEN);
+	bsdnet_wr16(e + 12, BSDNET_ETHERTYPE_IPV4);
+	pkt->p_data = e;
+	pkt->p_headroom += skip;
+	pkt->p_len -= skip;
+	pkt->p_totlen = BSDNET_ETH_HLEN + iplen;
+	if (pkt->p_len > pkt->p_totlen)
+		pkt->p_len = pkt->p_totlen;
+}
+
+/*
+ * Deliver to the local vif of an ENCAP nexthop.  This node delivers into
+ * the VM, so it is the one that decrements the TTL (a TTL that would
+ * reach zero is expired).
+ */
+int
+bsdnet_deliver_local(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
+    struct bsdnet_pkt *pkt)
+{
+	struct bsdnet_vif ov;
+	uint8_t *ip = pkt->p_data + c->c_l3off;
+	uint32_t out = c->c_nh.nh_vif;
+
+	if (!bsdnet_vif_read(dp, out, &ov) ||
+	    (ov.vif_type != BSDNET_VIF_VIRTUAL && ov.vif_type != BSDNET_VIF_HOST))
+		return (BSDNET_DROP_INVALID_NH);
+	if (ip[8] <= 1)
+		return (BSDNET_DROP_TTL_EXPIRED);
+	bsdnet_ipv4_dec_ttl(ip);
+	eth_prepend(pkt, c->c_l3off, c->c_iplen, c->c_nh.nh_dmac,
+	    c->c_nh.nh_smac);
+	return (bsdnet_tx(dp, out, pkt));
+}
+
+/*
+ * MTU: no ICMP "fragmentation needed" is generated yet and nothing is
+ * fragmented; a DF packet that does not fit is dropped and counted, a
+ * non-DF one is sent as is (the outer header has DF set, so the path may
+ * drop it).
+ */
+int
+bsdnet_encap_tunnel(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
+    struct bsdnet_pkt *pkt)
+{
+	struct bsdnet_vif fv;
+	const struct bsdnet_nh *nh = &c->c_nh;
+	uint8_t *ip = pkt->p_data + c->c_l3off, *o;
+	uint32_t out = nh->nh_vif, framelen;
+	uint16_t csum;
+	int r;
+
+	if (!bsdnet_vif_read(dp, out, &fv) || fv.vif_type != BSDNET_VIF_FABRIC ||
+	    nh->nh_label > 0xfffff)
+		return (BSDNET_DROP_INVALID_NH);
+	framelen = BSDNET_ENCAP_LEN + c->c_iplen;
+	if (fv.vif_mtu != 0 && framelen > fv.vif_mtu + BSDNET_ETH_HLEN &&
+	    (bsdnet_rd16(ip + 6) & BSDNET_IP_DF) != 0)
+		return (BSDNET_DROP_MTU_EXCEEDED);
+	if ((uint64_t)pkt->p_headroom + c->c_l3off < BSDNET_ENCAP_LEN)
+		return (BSDNET_DROP_NO_HEADROOM);
+
+	o = ip - BSDNET_ENCAP_LEN;
+	bsdnet_memcpy(o, nh->nh_dmac, BSDNET_ETH_ALEN);
+	bsdnet_memcpy(o + 6, nh->nh_smac, BSDNET_ETH_ALEN);
+	bsdnet_wr16(o + 12, BSDNET_ETHERTYPE_IPV4);
+	o[14] = 0x45;
+	o[15] = 0;
+	bsdnet_wr16(o + 16, (uint16_t)(BSDNET_IP_HLEN + BSDNET_GRE_HLEN +
+	    BSDNET_MPLS_HLEN + c->c_iplen));
+	bsdnet_wr16(o + 18, 0);			/* id: DF set, never fragmented */
+	bsdnet_wr16(o + 20, BSDNET_IP_DF);
+	o[22] = BSDNET_OUTER_TTL;
+	o[23] = BSDNET_IPPROTO_GRE;
+	bsdnet_wr16(o + 24, 0);
+	bsdnet_wr32(o + 26, nh->nh_tun_src);
+	bsdnet_wr32(o + 30, nh->nh_tun_dst);
+	csum = bsdnet_ipv4_csum(o + 14, BSDNET_IP_HLEN);
+	bsdnet_wr16(o + 24, csum);
+	bsdnet_wr16(o + 34, 0);			/* GRE: no flags, version 0 */
+	bsdnet_wr16(o + 36, BSDNET_ETHERTYPE_MPLS);
+	bsdnet_wr32(o + 38, nh->nh_label << 12 | 1u << 8 | ip[8]);
+
+	/* p_data moves back by ENCAP_LEN - l3off (l3off >= 14). */
+	pkt->p_headroom = (uint32_t)(pkt->p_headroom + c->c_l3off -
+	    BSDNET_ENCAP_LEN);
+	pkt->p_len = pkt->p_len - c->c_l3off + BSDNET_ENCAP_LEN;
+	pkt->p_data = o;
+	pkt->p_totlen = framelen;
+	if (pkt->p_len > pkt->p_totlen)
+		pkt->p_len = pkt->p_totlen;
+	r = bsdnet_tx(dp, out, pkt);
+	if (r == BSDNET_DONE)
+		bsdnet_add_rlx(&dp->dp_stats->st_encaps, (uint64_t)1);
+	return (r);
+}
+
+/* The label's nexthop: ENCAP (one VM) or VRF (look the inner address up). */
+static int
+decap_label(struct bsdnet_dp *dp, struct bsdnet_ctx *c, uint32_t label)
+{
+	uint32_t lnh;
+
+	if (label < BSDNET_LABEL_MIN || label >= dp->dp_nlabels)
+		return (BSDNET_DROP_INVALID_LABEL);
+	lnh = bsdnet_load_acq(&dp->dp_labels[label].lbl_nh);
+	if (lnh == 0 || lnh >= dp->dp_nnexthops)
+		return (BSDNET_DROP_INVALID_LABEL);
+	if (!bsdnet_nh_read(dp, lnh, &c->c_nh))
+		return (BSDNET_DROP_INVALID_NH);
+	if (c->c_nh.nh_type != BSDNET_NH_ENCAP &&
+	    c->c_nh.nh_type != BSDNET_NH_VRF)
+		return (BSDNET_DROP_INVALID_LABEL);
+	c->c_lblnh = lnh;
+	c->c_nhidx = lnh;
+	return (BSDNET_CONT);
+}
+
+/*
+ * Validate GRE, MPLS and the inner IPv4 packet of a fabric frame whose
+ * outer IPv4 payload (limit bytes) starts at gre_off; resolve the label
+ * to the ENCAP nexthop that delivers it.  Sets the flow key (in the VRF
+ * of the label's nexthop), c_policy from the destination vif, c_l3off
+ * and c_iplen of the inner packet.
+ */
+int
+bsdnet_decap_check(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
+    struct bsdnet_pkt *pkt, uint32_t gre_off, uint32_t limit)
+{
+	struct bsdnet_vif dv;
+	const uint8_t *g;
+	uint32_t mpls, hlen, iplen, off;
+	uint16_t vrf;
+	int r;
+
+	if (limit < BSDNET_GRE_HLEN || pkt->p_len - gre_off < BSDNET_GRE_HLEN)
+		return (BSDNET_DROP_BAD_GRE);
+	g = pkt->p_data + gre_off;
+	if (bsdnet_rd16(g) != 0)		/* C, K, S bits, version */
+		return (BSDNET_DROP_BAD_GRE);
+	if (bsdnet_rd16(g + 2) != BSDNET_ETHERTYPE_MPLS)
+		return (BSDNET_DROP_GRE_PROTO);
+	if (limit < BSDNET_GRE_HLEN + BSDNET_MPLS_HLEN ||
+	    pkt->p_len - gre_off < BSDNET_GRE_HLEN + BSDNET_MPLS_HLEN)
+		return (BSDNET_DROP_BAD_MPLS);
+	mpls = bsdnet_rd32(g + 4);
+	if ((mpls & 0x100) == 0)		/* one label: bottom of stack */
+		return (BSDNET_DROP_BAD_MPLS);
+	c->c_mpls_ttl = (uint8_t)mpls;
+	r = decap_label(dp, c, mpls >> 12);
+	if (r != BSDNET_CONT)
+		return (r);
+
+	off = gre_off + BSDNET_GRE_HLEN + BSDNET_MPLS_HLEN;
+	r = bsdnet_parse_ipv4(pkt, off, limit - BSDNET_GRE_HLEN -
+	    BSDNET_MPLS_HLEN, &hlen, &iplen);
+	if (r != BSDNET_CONT)
+		return (r);
+	c->c_l3off = off;
+	c->c_iplen = iplen;
+	if (c->c_mpls_ttl <= 1 || pkt->p_data[off + 8] <= 1)
+		return (BSDNET_DROP_TTL_EXPIRED);
+	r = bsdnet_parse_l4(pkt, off, c);
+	if (r != BSDNET_CONT)
+		return (r);
+	vrf = c->c_nh.nh_vrf;
+	c->c_key.fk_vrf = vrf;
+
+	if (c->c_nh.nh_type == BSDNET_NH_ENCAP) {
+		if (!bsdnet_vif_read(dp, c->c_nh.nh_vif, &dv))
+			return (BSDNET_DROP_INVALID_NH);
+		/* A label only ever delivers to its own VM. */
+		if (c->c_key.fk_dst != dv.vif_ip)
+			return (BSDNET_DROP_LABEL_MISMATCH);
+	} else {
+		r = bsdnet_nh_resolve(dp, c, c->c_lblnh);
+		if (r != BSDNET_CONT)
+			return (r);
+		if (c->c_nh.nh_type != BSDNET_NH_ENCAP)
+			return (BSDNET_DROP_INVALID_NH);
+		if (!bsdnet_vif_read(dp, c->c_nh.nh_vif, &dv))
+			return (BSDNET_DROP_INVALID_NH);
+	}
+	c->c_policy = (dv.vif_flags & BSDNET_VIF_F_POLICY) != 0;
+	return (BSDNET_CONT);
+}

@@ -1,0 +1,185 @@
+/*-
+ * The packet pipeline.
+ *
+ * --- Roadmap to the core ---
+ *
+ *  bsdnet_dp_input() ............ here: vif lookup, then by vif type
+ *    vm_input() ................. VIRTUAL vif: a VM sends
+ *      bsdnet_parse_eth() ....... bsdnet_parse.c (802.1Q priority tag ok)
+ *      bsdnet_arp_input() ....... bsdnet_arp.c: answered with the router MAC
+ *      bsdnet_parse_ipv4/_l4() .. bsdnet_parse.c: header, checksum, flow key
+ *      anti-spoofing, DHCP trap, router MAC, TTL 0
+ *      bsdnet_flow_check() ...... bsdnet_flow.c: hit / HOLD queue / miss trap
+ *      bsdnet_route_lookup() .... bsdnet_route.c: mtrie, <= 4 reads
+ *      bsdnet_nh_resolve() ...... bsdnet_nexthop.c: VRF, ECMP
+ *      bsdnet_nh_forward() ...... ENCAP -> bsdnet_deliver_local(),
+ *                                 TUNNEL -> bsdnet_encap_tunnel() (encap.c),
+ *                                 RECEIVE -> trap, DISCARD -> drop
+ *    fabric_input() ............. FABRIC vif: a peer node sends
+ *      ARP for our fabric address, outer IPv4 to us, protocol 47
+ *      bsdnet_decap_check() ..... bsdnet_encap.c: GRE, MPLS, label -> nh,
+ *                                 inner IPv4, TTLs, label/VM match
+ *      bsdnet_flow_check() ...... in the VRF of the label's nexthop
+ *      bsdnet_deliver_local() ... new Ethernet header, TTL - 1, to the VM
+ *  bsdnet_dp_release() .......... bsdnet_flow.c: replay a decided flow
+ *  bsdnet_dp_tick() ............. bsdnet_dp.c: expiry, heartbeat
+ *  bsdnet_dp_init() ............. bsdnet_dp.c: validate and bind a region
+ *
+ * Every step returns BSDNET_CONT, a drop reason, or BSDNET_DONE; a drop is
+ * counted exactly once, here, under its reason and on the input vif.
+ */
+#include "bsdnet_priv.h"
+
+static int
+vm_ipv4(struct bsdnet_dp *dp, struct bsdnet_ctx *c, struct bsdnet_pkt *pkt,
+    uint32_t off, bool antispoof)
+{
+	const uint8_t *ip;
+	uint32_t hlen, iplen, nh;
+	bool dhcp;
+	int r;
+
+	r = bsdnet_parse_ipv4(pkt, off, pkt->p_totlen - off, &hlen, &iplen);
+	if (r != BSDNET_CONT)
+		return (r);
+	c->c_l3off = off;
+	c->c_iplen = iplen;
+	c->c_key.fk_vrf = c->c_vif.vif_vrf;
+	r = bsdnet_parse_l4(pkt, off, c);
+	if (r != BSDNET_CONT)
+		return (r);
+	dhcp = c->c_key.fk_proto == BSDNET_IPPROTO_UDP &&
+	    c->c_key.fk_dport == BSDNET_DHCP_SERVER_PORT;
+	if (antispoof && c->c_key.fk_src != c->c_vif.vif_ip &&
+	    !(dhcp && c->c_key.fk_src == 0))
+		return (BSDNET_DROP_SPOOFED_IP);
+	if (dhcp)	/* the agent answers DHCP; never forwarded */
+		return (bsdnet_trap(dp, c, BSDNET_TRAP_DHCP,
+		    c->c_key.fk_vrf, pkt));
+	if (!bsdnet_mac_eq(pkt->p_data, dp->dp_hdr->rh_router_mac))
+		return (BSDNET_DROP_NOT_ROUTER_MAC);
+	ip = pkt->p_data + off;
+	if (ip[8] == 0)
+		return (BSDNET_DROP_TTL_EXPIRED);
+	c->c_policy = (c->c_vif.vif_flags & BSDNET_VIF_F_POLICY) != 0;
+	r = bsdnet_flow_check(dp, c, pkt);
+	if (r != BSDNET_CONT)
+		return (r);
+	r = bsdnet_route_lookup(dp, c->c_vif.vif_vrf, c->c_key.fk_dst, &nh);
+	if (r != BSDNET_CONT)
+		return (r);
+	r = bsdnet_nh_resolve(dp, c, nh);
+	if (r != BSDNET_CONT)
+		return (r);
+	return (bsdnet_nh_forward(dp, c, pkt));
+}
+
+static int
+vm_input(struct bsdnet_dp *dp, struct bsdnet_ctx *c, struct bsdnet_pkt *pkt)
+{
+	uint32_t off;
+	uint16_t etype;
+	bool antispoof;
+	int r;
+
+	r = bsdnet_parse_eth(pkt, c->c_vif.vif_vlan, &off, &etype);
+	if (r != BSDNET_CONT)
+		return (r);
+	antispoof = c->c_vif.vif_ip != 0 && !bsdnet_mac_zero(c->c_vif.vif_mac);
+	if (antispoof && !bsdnet_mac_eq(pkt->p_data + 6, c->c_vif.vif_mac))
+		return (BSDNET_DROP_SPOOFED_MAC);
+	if (etype == BSDNET_ETHERTYPE_ARP)
+		return (bsdnet_arp_input(dp, c, pkt, off));
+	if (etype != BSDNET_ETHERTYPE_IPV4)
+		return (BSDNET_DROP_UNSUPPORTED_L2);
+	return (vm_ipv4(dp, c, pkt, off, antispoof));
+}
+
+static int
+fabric_input(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
+    struct bsdnet_pkt *pkt)
+{
+	const uint8_t *ip;
+	uint32_t off, hlen, iplen;
+	uint16_t etype;
+	bool bcast;
+	int r;
+
+	r = bsdnet_parse_eth(pkt, c->c_vif.vif_vlan, &off, &etype);
+	if (r != BSDNET_CONT)
+		return (r);
+	bcast = bsdnet_mac_bcast(pkt->p_data);
+	if (!bcast && !bsdnet_mac_eq(pkt->p_data, c->c_vif.vif_mac))
+		return (BSDNET_DROP_NOT_FOR_FABRIC);
+	if (etype == BSDNET_ETHERTYPE_ARP)
+		return (bsdnet_arp_input(dp, c, pkt, off));
+	if (etype != BSDNET_ETHERTYPE_IPV4)
+		return (BSDNET_DROP_UNSUPPORTED_L2);
+	if (bcast)
+		return (BSDNET_DROP_NOT_FOR_FABRIC);
+	r = bsdnet_parse_ipv4(pkt, off, pkt->p_totlen - off, &hlen, &iplen);
+	if (r != BSDNET_CONT)
+		return (r);
+	ip = pkt->p_data + off;
+	if (bsdnet_rd32(ip + 16) != c->c_vif.vif_ip || c->c_vif.vif_ip == 0 ||
+	    ip[9] != BSDNET_IPPROTO_GRE)
+		return (BSDNET_DROP_NOT_FOR_FABRIC);
+	/* Outer fragments: the encapsulation sets DF, so none is expected. */
+	if ((bsdnet_rd16(ip + 6) & (BSDNET_IP_MF | BSDNET_IP_OFFMASK)) != 0)
+		return (BSDNET_DROP_FRAGMENT);
+	r = bsdnet_decap_check(dp, c, pkt, off + hlen, iplen - hlen);
+	if (r != BSDNET_CONT)
+		return (r);
+	r = bsdnet_flow_check(dp, c, pkt);
+	if (r != BSDNET_CONT)
+		return (r);
+	r = bsdnet_deliver_local(dp, c, pkt);
+	if (r == BSDNET_DONE)
+		bsdnet_add_rlx(&dp->dp_stats->st_decaps, (uint64_t)1);
+	return (r);
+}
+
+void
+bsdnet_input_frame(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt,
+    bool replay)
+{
+	struct bsdnet_ctx c;
+	int r;
+
+	c.c_vifidx = vif;
+	c.c_nhidx = 0;
+	c.c_replay = replay;
+	c.c_policy = false;
+	c.c_hashed = false;
+	c.c_tcp_flags = 0;
+	if (!replay)
+		bsdnet_add_rlx(&dp->dp_stats->st_rx_pkts, (uint64_t)1);
+	if (!bsdnet_vif_read(dp, vif, &c.c_vif)) {
+		bsdnet_count_drop(dp, vif, BSDNET_DROP_INVALID_VIF);
+		return;
+	}
+	if (!replay) {
+		bsdnet_add_rlx(&dp->dp_vstats[vif].vs_rx_pkts, (uint64_t)1);
+		bsdnet_add_rlx(&dp->dp_vstats[vif].vs_rx_bytes,
+		    (uint64_t)pkt->p_totlen);
+	}
+	if (pkt->p_data == NULL || pkt->p_len > pkt->p_totlen)
+		r = BSDNET_DROP_TRUNCATED;
+	else if (c.c_vif.vif_type == BSDNET_VIF_VIRTUAL)
+		r = vm_input(dp, &c, pkt);
+	else if (c.c_vif.vif_type == BSDNET_VIF_FABRIC)
+		r = fabric_input(dp, &c, pkt);
+	else
+		r = BSDNET_DROP_INVALID_VIF;	/* HOST/AGENT: the home's */
+	if (r > 0)
+		bsdnet_count_drop(dp, vif, r);
+}
+
+void
+bsdnet_dp_input(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt)
+{
+
+	if (dp == NULL || dp->dp_hdr == NULL || pkt == NULL)
+		return;
+	bsdnet_input_frame(dp, vif, pkt, false);
+}

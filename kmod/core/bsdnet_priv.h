@@ -1,0 +1,178 @@
+/*-
+ * Core-private declarations shared by the files of the forwarding core.
+ * Nothing here is seen by a home.
+ */
+#ifndef _BSDNET_PRIV_H_
+#define _BSDNET_PRIV_H_
+
+#include <stdint.h>
+#include <stddef.h>
+#include <stdbool.h>
+
+#include "bsdnet_abi.h"
+#include "bsdnet_core.h"
+#include "bsdnet_flowtab.h"
+#include "bsdnet_flowtab_priv.h"
+#include "bsdnet_port.h"
+
+/*
+ * Outcome of a pipeline step: 0 = go on, a positive enum bsdnet_drop = drop
+ * for that reason (counted once by the caller), BSDNET_DONE = the packet
+ * was sent, trapped or queued and every counter is already bumped.
+ */
+#define BSDNET_CONT	0
+#define BSDNET_DONE	(-1)
+
+/* Header sizes and constants of the wire formats we parse. */
+enum bsdnet_wire {
+	BSDNET_ETH_HLEN		= 14,
+	BSDNET_VLAN_HLEN	= 4,
+	BSDNET_ETHERTYPE_IPV4	= 0x0800,
+	BSDNET_ETHERTYPE_ARP	= 0x0806,
+	BSDNET_ETHERTYPE_VLAN	= 0x8100,
+	BSDNET_ETHERTYPE_MPLS	= 0x8847,
+	BSDNET_IP_HLEN		= 20,
+	BSDNET_IP_DF		= 0x4000,
+	BSDNET_IP_MF		= 0x2000,
+	BSDNET_IP_OFFMASK	= 0x1fff,
+	BSDNET_IPPROTO_ICMP	= 1,
+	BSDNET_IPPROTO_TCP	= 6,
+	BSDNET_IPPROTO_UDP	= 17,
+	BSDNET_IPPROTO_GRE	= 47,
+	BSDNET_GRE_HLEN		= 4,
+	BSDNET_MPLS_HLEN	= 4,
+	BSDNET_ARP_LEN		= 28,
+	BSDNET_ENCAP_LEN	= 14 + 20 + 4 + 4,	/* outer eth+ip+gre+mpls */
+	BSDNET_OUTER_TTL	= 64,
+	BSDNET_DHCP_SERVER_PORT	= 67,
+	BSDNET_SEQ_RETRIES	= 4,	/* seqlock copy attempts */
+	BSDNET_EXPIRE_CHUNK	= 65536, /* flow entries scanned per tick */
+};
+
+/* What the pipeline knows about the packet in hand (on the stack). */
+struct bsdnet_ctx {
+	struct bsdnet_vif	 c_vif;		/* copy of the input vif */
+	struct bsdnet_nh	 c_nh;		/* copy of the resolved nexthop */
+	struct bsdnet_flow_key	 c_key;		/* flow key (host order) */
+	uint64_t		 c_hash;	/* SipHash of c_key */
+	uint32_t		 c_vifidx;	/* input vif */
+	uint32_t		 c_nhidx;	/* resolved nexthop index */
+	uint32_t		 c_l3off;	/* (inner) IPv4 header offset */
+	uint32_t		 c_iplen;	/* its total length */
+	uint32_t		 c_lblnh;	/* fabric: nexthop the label named */
+	uint8_t			 c_tcp_flags;
+	uint8_t			 c_mpls_ttl;
+	bool			 c_replay;	/* from the hold queue */
+	bool			 c_policy;	/* flows apply */
+	bool			 c_hashed;	/* c_hash is valid */
+};
+
+/* Big-endian field access; every caller has checked the length. */
+static inline uint16_t
+bsdnet_rd16(const uint8_t *p)
+{
+	return ((uint16_t)((uint16_t)p[0] << 8 | p[1]));
+}
+
+static inline uint32_t
+bsdnet_rd32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3]);
+}
+
+static inline void
+bsdnet_wr16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void
+bsdnet_wr32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline bool
+bsdnet_mac_zero(const uint8_t *m)
+{
+	return ((m[0] | m[1] | m[2] | m[3] | m[4] | m[5]) == 0);
+}
+
+static inline bool
+bsdnet_mac_eq(const uint8_t *a, const uint8_t *b)
+{
+	return (bsdnet_memcmp(a, b, BSDNET_ETH_ALEN) == 0);
+}
+
+static inline bool
+bsdnet_mac_bcast(const uint8_t *m)
+{
+	return ((m[0] & m[1] & m[2] & m[3] & m[4] & m[5]) == 0xff);
+}
+
+/* bsdnet_dp.c: counters, drops, traps. */
+void	bsdnet_count_drop(struct bsdnet_dp *dp, uint32_t vif, int reason);
+int	bsdnet_tx(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt);
+bool	bsdnet_trap_token(struct bsdnet_dp *dp);
+void	bsdnet_trap_refund(struct bsdnet_dp *dp);
+int	bsdnet_trap_send(struct bsdnet_dp *dp, const struct bsdnet_ctx *c,
+	    uint16_t reason, uint16_t vrf, uint32_t flow, uint32_t gen,
+	    const struct bsdnet_pkt *pkt);
+int	bsdnet_trap(struct bsdnet_dp *dp, const struct bsdnet_ctx *c,
+	    uint16_t reason, uint16_t vrf, const struct bsdnet_pkt *pkt);
+void	bsdnet_holds_dec(struct bsdnet_dp *dp);
+
+/* bsdnet_parse.c */
+int	bsdnet_parse_eth(const struct bsdnet_pkt *pkt, uint16_t vlan,
+	    uint32_t *l3offp, uint16_t *etypep);
+int	bsdnet_parse_ipv4(const struct bsdnet_pkt *pkt, uint32_t off,
+	    uint32_t limit, uint32_t *hlenp, uint32_t *totlenp);
+int	bsdnet_parse_l4(const struct bsdnet_pkt *pkt, uint32_t off,
+	    struct bsdnet_ctx *c);
+uint16_t bsdnet_ipv4_csum(const uint8_t *ip, uint32_t hlen);
+void	bsdnet_ipv4_dec_ttl(uint8_t *ip);
+
+/* bsdnet_route.c */
+int	bsdnet_route_lookup(const struct bsdnet_dp *dp, uint32_t vrf,
+	    uint32_t addr, uint32_t *nhp);
+
+/* bsdnet_nexthop.c */
+bool	bsdnet_vif_read(const struct bsdnet_dp *dp, uint32_t idx,
+	    struct bsdnet_vif *out);
+bool	bsdnet_nh_read(const struct bsdnet_dp *dp, uint32_t idx,
+	    struct bsdnet_nh *out);
+int	bsdnet_nh_resolve(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
+	    uint32_t nh);
+int	bsdnet_nh_forward(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
+	    struct bsdnet_pkt *pkt);
+
+/* bsdnet_encap.c */
+int	bsdnet_encap_tunnel(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
+	    struct bsdnet_pkt *pkt);
+int	bsdnet_deliver_local(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
+	    struct bsdnet_pkt *pkt);
+int	bsdnet_decap_check(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
+	    struct bsdnet_pkt *pkt, uint32_t gre_off, uint32_t limit);
+
+/* bsdnet_flow.c */
+int	bsdnet_flow_check(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
+	    struct bsdnet_pkt *pkt);
+void	bsdnet_hold_expire(struct bsdnet_dp *dp, uint64_t now_ms,
+	    uint32_t timeout_ms);
+void	bsdnet_flow_expire(struct bsdnet_dp *dp, uint32_t now_ms,
+	    uint32_t timeout_ms);
+
+/* bsdnet_arp.c */
+int	bsdnet_arp_input(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
+	    struct bsdnet_pkt *pkt, uint32_t off);
+
+/* bsdnet_input.c */
+void	bsdnet_input_frame(struct bsdnet_dp *dp, uint32_t vif,
+	    struct bsdnet_pkt *pkt, bool replay);
+
+#endif /* !_BSDNET_PRIV_H_ */
