@@ -1,0 +1,103 @@
+"""The one interface both backends implement.
+
+A backend does single operations on the host; it neither decides names nor
+checks ownership (that is network.py's job).  Every method either succeeds
+or raises NetDriverError with what the OS said.
+"""
+
+from __future__ import annotations
+
+import abc
+
+from .model import IfState
+
+
+class Backend(abc.ABC):
+    """Host plumbing: bridges, taps, VLAN interfaces, epairs, addresses."""
+
+    #: short name shown by the CLI and the benchmark
+    name: str = "abstract"
+
+    # ----- reads
+    @abc.abstractmethod
+    def list_names(self) -> list[str]:
+        """All interface names (ifconfig -l)."""
+
+    @abc.abstractmethod
+    def get(self, name: str) -> IfState | None:
+        """One interface's state, or None when it does not exist."""
+
+    @abc.abstractmethod
+    def group_members(self, group: str) -> list[str]:
+        """Names of interfaces carrying the ownership mark (ifconfig -g)."""
+
+    def member_ifaddrs(self) -> bool:
+        """May a bridge member carry IP addresses?  (FreeBSD 15: no.)"""
+        return True
+
+    def vlan_support(self) -> tuple[bool, str]:
+        """(supported, reason when not)."""
+        return True, ""
+
+    @abc.abstractmethod
+    def default_route(self) -> tuple[str, str] | None:
+        """(gateway, interface) of the IPv4 default route, if any."""
+
+    # ----- creation; each leaves the interface marked (group + description)
+    @abc.abstractmethod
+    def create_bridge(self, name: str, description: str, group: str) -> None: ...
+
+    @abc.abstractmethod
+    def create_tap(self, name: str, description: str, group: str,
+                   mtu: int | None, ether: str | None) -> None: ...
+
+    @abc.abstractmethod
+    def create_vlan(self, name: str, parent: str, tag: int,
+                    description: str, group: str) -> None: ...
+
+    @abc.abstractmethod
+    def create_epair(self, name: str, description: str, group: str) -> tuple[str, str]:
+        """Make a pair named name+'a' and name+'b'; returns both names."""
+
+    @abc.abstractmethod
+    def destroy(self, name: str) -> None: ...
+
+    # ----- changes
+    @abc.abstractmethod
+    def mark(self, name: str, description: str, group: str) -> None:
+        """Give an existing interface (one libvirt made) bsdnet's mark."""
+
+    @abc.abstractmethod
+    def set_up(self, name: str) -> None: ...
+
+    @abc.abstractmethod
+    def set_mtu(self, name: str, mtu: int) -> None: ...
+
+    @abc.abstractmethod
+    def set_ether(self, name: str, mac: str) -> None: ...
+
+    @abc.abstractmethod
+    def add_member(self, bridge: str, member: str) -> None: ...
+
+    @abc.abstractmethod
+    def del_member(self, bridge: str, member: str) -> None: ...
+
+    @abc.abstractmethod
+    def set_stp(self, bridge: str, member: str, on: bool) -> None: ...
+
+    @abc.abstractmethod
+    def add_address(self, name: str, cidr: str) -> None: ...
+
+    @abc.abstractmethod
+    def del_address(self, name: str, cidr: str) -> None: ...
+
+    @abc.abstractmethod
+    def replace_default_route(self, gateway: str) -> None:
+        """Point the default route at gateway again (after an address move)."""
+
+    def in_use(self, st: IfState) -> bool:
+        """Is a tap held open by a process (a VM)?"""
+        return st.opened_by is not None
+
+    def close(self) -> None:
+        """Release sockets; the backend is not used afterwards."""

@@ -1,0 +1,150 @@
+"""FreeBSD backend: everything through ifconfig(8), sysctl(8) and route(8).
+
+Each creation is one ifconfig invocation that creates, marks, names and
+brings the interface up, e.g.
+
+    ifconfig tap create group bsdnet description 'bsdnet kind=tap ..' \\
+        name tapabc mtu 1500 up
+
+The group and description come before `name` on purpose: if the rename
+fails (the name was taken meanwhile), the leftover tapN already carries
+bsdnet's mark and the cleanup pass finds and removes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shlex
+
+from .backend import Backend
+from .errors import BackendError
+from .ifconfig_parse import parse_group, parse_interface, parse_list
+from .model import IfState
+from .runner import Runner
+
+LOG = logging.getLogger(__name__)
+
+
+class FreeBSDBackend(Backend):
+    name = "freebsd"
+
+    def __init__(self, runner: Runner):
+        self.runner = runner
+
+    # ----- helpers
+    def _run(self, argv: list[str]) -> str:
+        rc, out, err = self.runner(argv)
+        if rc != 0:
+            raise BackendError(shlex.join(argv), (err or out).strip() or f"exit status {rc}")
+        return out
+
+    def ifconfig(self, *args: str) -> str:
+        return self._run(["ifconfig", *args])
+
+    # ----- reads
+    def list_names(self) -> list[str]:
+        return parse_list(self.ifconfig("-l"))
+
+    def get(self, name: str) -> IfState | None:
+        rc, out, err = self.runner(["ifconfig", name])
+        if rc != 0:
+            if "does not exist" in err:
+                return None
+            raise BackendError(f"ifconfig {name}", err.strip())
+        st = parse_interface(out)
+        if st.kind != "bridge":
+            st.master = self._bridge_holding(name)
+        return st
+
+    def _bridge_holding(self, name: str) -> str | None:
+        """ifconfig shows membership only on the bridge's side, so ask each
+        bridge (every if_bridge is in the driver group 'bridge')."""
+        for br in self.group_members("bridge"):
+            rc, out, _ = self.runner(["ifconfig", br])
+            if rc == 0 and name in parse_interface(out).members:
+                return br
+        return None
+
+    def group_members(self, group: str) -> list[str]:
+        return parse_group(self.ifconfig("-g", group))
+
+    def member_ifaddrs(self) -> bool:
+        # The oid exists from FreeBSD 15 on; before that members could
+        # always carry addresses.
+        rc, out, _ = self.runner(["sysctl", "-n", "net.link.bridge.member_ifaddrs"])
+        return rc != 0 or out.strip() != "0"
+
+    def default_route(self) -> tuple[str, str] | None:
+        rc, out, _ = self.runner(["route", "-n", "get", "default"])
+        if rc != 0:
+            return None
+        gw = re.search(r"^\s*gateway: (\S+)", out, re.M)
+        ifn = re.search(r"^\s*interface: (\S+)", out, re.M)
+        if not gw or not ifn:
+            return None
+        return gw[1], ifn[1]
+
+    # ----- creation
+    def create_bridge(self, name: str, description: str, group: str) -> None:
+        self.ifconfig("bridge", "create", "group", group, "description", description,
+                      "name", name, "up")
+
+    def create_tap(self, name: str, description: str, group: str,
+                   mtu: int | None, ether: str | None) -> None:
+        argv = ["tap", "create", "group", group, "description", description, "name", name]
+        if mtu:
+            argv += ["mtu", str(mtu)]
+        if ether:
+            argv += ["ether", ether]
+        # Brought up here rather than relying on net.link.tap.up_on_open.
+        self.ifconfig(*argv, "up")
+
+    def create_vlan(self, name: str, parent: str, tag: int,
+                    description: str, group: str) -> None:
+        self.ifconfig("vlan", "create", "vlan", str(tag), "vlandev", parent,
+                      "group", group, "description", description, "name", name, "up")
+
+    def create_epair(self, name: str, description: str, group: str) -> tuple[str, str]:
+        made = self.ifconfig("epair", "create", "group", group,
+                             "description", description).strip()
+        base = made[:-1]   # ifconfig prints the 'a' end: epair3a
+        a, b = f"{name}a", f"{name}b"
+        self.ifconfig(f"{base}b", "group", group, "description", description, "name", b, "up")
+        self.ifconfig(made, "name", a, "up")
+        return a, b
+
+    def destroy(self, name: str) -> None:
+        self.ifconfig(name, "destroy")
+
+    # ----- changes
+    def mark(self, name: str, description: str, group: str) -> None:
+        self.ifconfig(name, "group", group, "description", description)
+
+    def set_up(self, name: str) -> None:
+        self.ifconfig(name, "up")
+
+    def set_mtu(self, name: str, mtu: int) -> None:
+        self.ifconfig(name, "mtu", str(mtu))
+
+    def set_ether(self, name: str, mac: str) -> None:
+        self.ifconfig(name, "ether", mac)
+
+    def add_member(self, bridge: str, member: str) -> None:
+        self.ifconfig(bridge, "addm", member)
+
+    def del_member(self, bridge: str, member: str) -> None:
+        self.ifconfig(bridge, "deletem", member)
+
+    def set_stp(self, bridge: str, member: str, on: bool) -> None:
+        self.ifconfig(bridge, "stp" if on else "-stp", member)
+
+    def add_address(self, name: str, cidr: str) -> None:
+        self.ifconfig(name, "inet6" if ":" in cidr else "inet", cidr, "alias")
+
+    def del_address(self, name: str, cidr: str) -> None:
+        self.ifconfig(name, "inet6" if ":" in cidr else "inet", cidr.split("/")[0], "-alias")
+
+    def replace_default_route(self, gateway: str) -> None:
+        self.runner(["route", "-n", "delete", "default"])   # may already be gone
+        self._run(["route", "-n", "add", "default", gateway])

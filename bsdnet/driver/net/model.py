@@ -1,0 +1,142 @@
+"""What the driver knows about interfaces, networks and ports.
+
+IfState is the one model both backends fill: the FreeBSD backend by parsing
+`ifconfig IF`, the Linux backend from rtnetlink.  Network and Port are what
+the compute driver (or the operator's CLI) asks for.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import InvalidName
+from .names import check_id, check_ifname, check_mac
+
+
+@dataclass
+class IfState:
+    """One interface as the OS reports it."""
+
+    name: str
+    flags: list[str] = field(default_factory=list)
+    mtu: int = 0
+    ether: str | None = None
+    inet: list[str] = field(default_factory=list)      # "10.0.0.1/24"
+    inet6: list[str] = field(default_factory=list)     # "fe80::1%em0/64"
+    description: str | None = None
+    groups: list[str] = field(default_factory=list)
+    members: list[str] = field(default_factory=list)   # bridge members
+    member_stp: dict[str, bool] = field(default_factory=dict)
+    vlan_tag: int | None = None
+    vlan_parent: str | None = None
+    opened_by: int | None = None                       # tap: "Opened by PID"
+    kind: str | None = None                            # bridge/tap/vlan/epair/...
+    master: str | None = None                          # Linux: bridge it is in
+
+    @property
+    def up(self) -> bool:
+        return "UP" in self.flags
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Network:
+    """A flat or VLAN network, as nova-network's managers built them.
+
+    uplink: the physical interface (flat: bridged directly; vlan: the parent
+    of the VLAN interface).  move_address: move the uplink's addresses and
+    default route to the bridge (flat networks on a host's only NIC).
+    """
+
+    id: str
+    uplink: str
+    vlan: int | None = None
+    mtu: int | None = None
+    bridge: str | None = None
+    cidr: str | None = None          # subnet served by DHCP, e.g. 10.0.0.0/24
+    gateway: str | None = None       # router option; also the bridge address
+    bridge_address: str | None = None  # host address on the bridge, CIDR
+    dns: list[str] = field(default_factory=list)
+    routes: list[tuple[str, str]] = field(default_factory=list)  # (cidr, via)
+    dhcp: bool = False
+    move_address: bool = False
+    stp: bool = False
+
+    def validate(self) -> "Network":
+        check_id(self.id, "network id")
+        check_ifname(self.uplink)
+        if self.bridge is not None:
+            check_ifname(self.bridge)
+        if self.vlan is not None and not 1 <= int(self.vlan) <= 4094:
+            raise InvalidName(f"VLAN tag {self.vlan} is outside 1-4094")
+        if self.mtu is not None and not 576 <= int(self.mtu) <= 65535:
+            raise InvalidName(f"MTU {self.mtu} is outside 576-65535")
+        if self.dhcp and not self.cidr:
+            raise InvalidName(f"network {self.id}: DHCP needs a cidr")
+        try:
+            if self.cidr:
+                ipaddress.ip_network(self.cidr)
+            for ip in [self.gateway, *self.dns]:
+                if ip:
+                    ipaddress.ip_address(ip)
+            if self.bridge_address:
+                ipaddress.ip_interface(self.bridge_address)
+            for dst, via in self.routes:
+                ipaddress.ip_network(dst)
+                ipaddress.ip_address(via)
+        except ValueError as exc:
+            raise InvalidName(f"network {self.id}: {exc}") from None
+        return self
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Network":
+        d = dict(d)
+        d["routes"] = [tuple(r) for r in d.get("routes", [])]
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Port:
+    """A VM port on a network: its tap, MAC and (for DHCP) fixed address."""
+
+    id: str
+    network_id: str
+    mac: str
+    ip: str | None = None
+    hostname: str | None = None
+    tap: str | None = None
+    mtu: int | None = None
+
+    def validate(self) -> "Port":
+        check_id(self.id, "port id")
+        check_id(self.network_id, "network id")
+        self.mac = check_mac(self.mac)
+        if self.tap is not None:
+            check_ifname(self.tap)
+        if self.ip is not None:
+            try:
+                ipaddress.ip_address(self.ip)
+            except ValueError as exc:
+                raise InvalidName(f"port {self.id}: {exc}") from None
+        if self.hostname is not None and not _hostname_ok(self.hostname):
+            raise InvalidName(f"port {self.id}: host name {self.hostname!r} is not a DNS label")
+        return self
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Port":
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _hostname_ok(name: str) -> bool:
+    import re
+    return bool(re.match(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$", name))
