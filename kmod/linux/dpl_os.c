@@ -1,0 +1,83 @@
+/*-
+ * The bsdnet_os_*() functions the forwarding core calls: transmit, trap,
+ * copy, clock and log, for the Linux userspace home.  The trap half lives
+ * in dpl_trap.c beside the channel it writes to.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "dpl.h"
+
+int dpl_log_level = DPL_LOG_INFO;
+
+static const char *const dpl_level_names[] = {
+	"error", "warning", "info", "debug",
+};
+
+static void
+dpl_vlog(int level, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	if (level > dpl_log_level)
+		return;
+	if (level < DPL_LOG_ERR)
+		level = DPL_LOG_ERR;
+	if (level > DPL_LOG_DEBUG)
+		level = DPL_LOG_DEBUG;
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* One fprintf per line so lines from a crash stay whole. */
+	(void)fprintf(stderr, "bsdnet-datapath: %s: %s\n",
+	    dpl_level_names[level], msg);
+}
+
+void
+dpl_log(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	dpl_vlog(level, fmt, ap);
+	va_end(ap);
+}
+
+void
+bsdnet_os_log(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	dpl_vlog(level, fmt, ap);
+	va_end(ap);
+}
+
+uint64_t
+bsdnet_os_now_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
+}
+
+/* Frames are whole and contiguous in this home: copy, bounded. */
+void
+bsdnet_os_copydata(const struct bsdnet_pkt *pkt, uint32_t off, uint32_t len,
+    void *dst)
+{
+	if (off > pkt->p_len || len > pkt->p_len - off) {
+		memset(dst, 0, len);
+		return;
+	}
+	memcpy(dst, pkt->p_data + off, len);
+}
+
+bool
+bsdnet_os_tx(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt)
+{
+	struct dpl *d = dp->dp_os;
+
+	return (dpl_port_tx(d, vif, pkt->p_data, pkt->p_len));
+}

@@ -1,0 +1,233 @@
+/*-
+ * A port: one AF_PACKET socket bound to one interface.
+ *
+ * RX is a TPACKET_V3 ring: the kernel fills whole blocks of frames and
+ * hands a block over when it is full or DPL_RING_RETIRE_MS old; we walk
+ * every frame of a ready block, then give the block back.  Each frame is
+ * copied into the one frame buffer (BSDNET_HEADROOM bytes of headroom for
+ * encapsulation) and handed to bsdnet_dp_input().
+ *
+ * TX is send() on the vif's own socket, bypassing the qdisc.
+ *
+ * The interface is put in promiscuous mode through the socket
+ * (PACKET_MR_PROMISC, dropped by the kernel when the socket closes): VMs
+ * send to the router MAC, which is not the interface's address.  Our own
+ * transmissions are not looped back (PACKET_IGNORE_OUTGOING).
+ */
+#include <errno.h>
+#include <net/ethernet.h>
+#include <linux/if_packet.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include "dpl.h"
+
+#ifndef PACKET_IGNORE_OUTGOING
+#define PACKET_IGNORE_OUTGOING 23
+#endif
+
+static int
+dpl_setsockopt_int(int fd, int level, int name, int val, const char *what)
+{
+	if (setsockopt(fd, level, name, &val, sizeof(val)) != 0) {
+		dpl_log(DPL_LOG_WARN, "setsockopt %s: %s", what,
+		    strerror(errno));
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+dpl_port_ring(struct dpl_port *po, int fd)
+{
+	struct tpacket_req3 req;
+	size_t size;
+	void *p;
+
+	memset(&req, 0, sizeof(req));
+	req.tp_block_size = DPL_RING_BLOCK_SIZE;
+	req.tp_block_nr = DPL_RING_NBLOCKS;
+	req.tp_frame_size = DPL_RING_FRAME_SIZE;
+	req.tp_frame_nr = DPL_RING_BLOCK_SIZE / DPL_RING_FRAME_SIZE *
+	    DPL_RING_NBLOCKS;
+	req.tp_retire_blk_tov = DPL_RING_RETIRE_MS;
+	req.tp_feature_req_word = 0;
+	if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) != 0)
+		return (-1);
+	size = (size_t)DPL_RING_BLOCK_SIZE * DPL_RING_NBLOCKS;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED,
+	    fd, 0);
+	if (p == MAP_FAILED) {
+		/* MAP_LOCKED fails under a small RLIMIT_MEMLOCK: not fatal. */
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		    0);
+		if (p == MAP_FAILED)
+			return (-1);
+	}
+	po->po_ring = p;
+	po->po_ring_size = size;
+	po->po_block = 0;
+	return (0);
+}
+
+/*
+ * Open, configure and bind a socket for interface ifindex.  Returns 0, or
+ * -1 with errno set (ENODEV, ENXIO when the interface has gone).
+ */
+int
+dpl_port_open(struct dpl *d, struct dpl_port *po, uint32_t vif,
+    uint32_t ifindex)
+{
+	struct sockaddr_ll sll;
+	struct packet_mreq mr;
+	int fd, saved;
+
+	(void)d;
+	(void)vif;
+	fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return (-1);
+	if (dpl_setsockopt_int(fd, SOL_PACKET, PACKET_VERSION, TPACKET_V3,
+	    "PACKET_VERSION") != 0)
+		goto fail;
+	if (dpl_port_ring(po, fd) != 0)
+		goto fail;
+	/* Not fatal: older kernels lack them; we only lose speed, or see our
+	 * own transmissions (which the core drops as not for it). */
+	(void)dpl_setsockopt_int(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1,
+	    "PACKET_IGNORE_OUTGOING");
+	(void)dpl_setsockopt_int(fd, SOL_PACKET, PACKET_QDISC_BYPASS, 1,
+	    "PACKET_QDISC_BYPASS");
+	memset(&sll, 0, sizeof(sll));
+	sll.sll_family = AF_PACKET;
+	sll.sll_protocol = htons(ETH_P_ALL);
+	sll.sll_ifindex = (int)ifindex;
+	if (bind(fd, (struct sockaddr *)&sll, sizeof(sll)) != 0)
+		goto fail;
+	memset(&mr, 0, sizeof(mr));
+	mr.mr_ifindex = (int)ifindex;
+	mr.mr_type = PACKET_MR_PROMISC;
+	if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr,
+	    sizeof(mr)) != 0)
+		goto fail;
+	po->po_fd = fd;
+	po->po_ifindex = ifindex;
+	return (0);
+fail:
+	saved = errno;
+	if (po->po_ring != NULL)
+		(void)munmap(po->po_ring, po->po_ring_size);
+	po->po_ring = NULL;
+	(void)close(fd);
+	errno = saved;
+	return (-1);
+}
+
+void
+dpl_port_close(struct dpl_port *po)
+{
+	if (po->po_ring != NULL)
+		(void)munmap(po->po_ring, po->po_ring_size);
+	po->po_ring = NULL;
+	po->po_ring_size = 0;
+	if (po->po_fd >= 0)
+		(void)close(po->po_fd);
+	po->po_fd = -1;
+	po->po_ifindex = 0;
+}
+
+/* One frame of a block: bounds-checked against the block, then copied. */
+static void
+dpl_port_frame(struct dpl *d, uint32_t vif, const uint8_t *block,
+    uint32_t off)
+{
+	const struct tpacket3_hdr *th;
+	struct bsdnet_pkt pkt;
+	uint32_t mac, snap;
+
+	th = (const struct tpacket3_hdr *)(const void *)(block + off);
+	mac = th->tp_mac;
+	snap = th->tp_snaplen;
+	if (mac > DPL_RING_BLOCK_SIZE - off ||
+	    snap > DPL_RING_BLOCK_SIZE - off - mac || snap > DPL_MAX_FRAME)
+		return;
+	if (snap < th->tp_len) {
+		d->d_cnt.c_rx_truncated++;
+		return;
+	}
+	memcpy(d->d_frame + BSDNET_HEADROOM, block + off + mac, snap);
+	if ((th->tp_status & TP_STATUS_CSUMNOTREADY) != 0)
+		dpl_csum_finish(d->d_frame + BSDNET_HEADROOM, snap);
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.p_data = d->d_frame + BSDNET_HEADROOM;
+	pkt.p_len = snap;
+	pkt.p_totlen = snap;
+	pkt.p_headroom = BSDNET_HEADROOM;
+	bsdnet_dp_input(&d->d_dp, vif, &pkt);
+}
+
+/* Process the ready blocks of vif's ring, at most DPL_RING_BUDGET. */
+void
+dpl_port_rx(struct dpl *d, uint32_t vif)
+{
+	struct tpacket_block_desc *bd;
+	struct dpl_port *po;
+	uint32_t n, i, nframes, off;
+	uint8_t *block;
+
+	for (n = 0; n < DPL_RING_BUDGET; n++) {
+		/* Re-read each time: a packet may have detached the port. */
+		if (vif >= d->d_nports)
+			return;
+		po = &d->d_ports[vif];
+		if (!po->po_attached || po->po_ring == NULL)
+			return;
+		block = po->po_ring + (size_t)po->po_block *
+		    DPL_RING_BLOCK_SIZE;
+		bd = (struct tpacket_block_desc *)(void *)block;
+		if ((__atomic_load_n(&bd->hdr.bh1.block_status,
+		    __ATOMIC_ACQUIRE) & TP_STATUS_USER) == 0)
+			return;
+		nframes = bd->hdr.bh1.num_pkts;
+		off = bd->hdr.bh1.offset_to_first_pkt;
+		for (i = 0; i < nframes; i++) {
+			const struct tpacket3_hdr *th;
+
+			if (off < sizeof(*bd) || off >= DPL_RING_BLOCK_SIZE -
+			    sizeof(struct tpacket3_hdr))
+				break;
+			th = (const struct tpacket3_hdr *)(const void *)
+			    (block + off);
+			dpl_port_frame(d, vif, block, off);
+			if (th->tp_next_offset == 0)
+				break;
+			off += th->tp_next_offset;
+		}
+		__atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL,
+		    __ATOMIC_RELEASE);
+		po->po_block = (po->po_block + 1) % DPL_RING_NBLOCKS;
+	}
+}
+
+bool
+dpl_port_tx(struct dpl *d, uint32_t vif, const uint8_t *frame, uint32_t len)
+{
+	struct dpl_port *po;
+	ssize_t n;
+
+	if (vif >= d->d_nports)
+		return (false);
+	po = &d->d_ports[vif];
+	if (!po->po_attached || po->po_fd < 0)
+		return (false);
+	n = send(po->po_fd, frame, len, MSG_DONTWAIT);
+	if (n == (ssize_t)len)
+		return (true);
+	/* ENXIO/ENETDOWN: the interface went away or down; the socket
+	 * reports it on the ring too and dpl_vif_error() detaches it. */
+	d->d_cnt.c_tx_errors++;
+	return (false);
+}

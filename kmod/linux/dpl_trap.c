@@ -1,0 +1,247 @@
+/*-
+ * The trap channel, the Linux stand-in for FreeBSD's pkt0 interface.
+ *
+ * One unix datagram socket, bound at --trap-socket (mode 0600):
+ *  - out: each trap is one datagram, struct bsdnet_trap_hdr then the
+ *    frame, sent without blocking to --agent-socket;
+ *  - in: each control message is one datagram, struct bsdnet_ctl_hdr then
+ *    its payload.  Every field is checked; a malformed message is logged
+ *    (rate-limited) and counted, never acted on.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "dpl.h"
+
+/* Control datagrams are a header and at most one frame. */
+#define DPL_CTL_MAX	(sizeof(struct bsdnet_ctl_hdr) + DPL_MAX_FRAME)
+/* Log at most this many malformed messages per tick. */
+#define DPL_CTL_LOG_BURST	5
+
+static uint8_t dpl_ctl_buf[DPL_CTL_MAX];
+
+static int
+dpl_trap_addr(const char *path, struct sockaddr_un *sun, socklen_t *lenp)
+{
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(sun->sun_path)) {
+		dpl_log(DPL_LOG_ERR, "socket path too long or empty: %s",
+		    path);
+		return (-1);
+	}
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	memcpy(sun->sun_path, path, n);
+	*lenp = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+	return (0);
+}
+
+int
+dpl_trap_open(struct dpl *d)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	socklen_t len;
+	mode_t omask;
+	int fd, rc;
+
+	d->d_agent_len = 0;
+	if (d->d_opts.o_agent_socket != NULL && dpl_trap_addr(
+	    d->d_opts.o_agent_socket, &d->d_agent_addr, &d->d_agent_len) != 0)
+		return (-1);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		dpl_log(DPL_LOG_ERR, "trap socket: %s", strerror(errno));
+		return (-1);
+	}
+	d->d_ctl_fd = fd;
+	if (d->d_opts.o_trap_socket == NULL)
+		return (0);
+	if (dpl_trap_addr(d->d_opts.o_trap_socket, &sun, &len) != 0)
+		return (-1);
+	/* A socket left by a killed datapath is ours to replace; anything
+	 * else at that path is not. */
+	if (lstat(sun.sun_path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			dpl_log(DPL_LOG_ERR, "%s exists and is not a socket",
+			    sun.sun_path);
+			return (-1);
+		}
+		(void)unlink(sun.sun_path);
+	}
+	omask = umask(0077);
+	rc = bind(fd, (struct sockaddr *)&sun, len);
+	(void)umask(omask);
+	if (rc != 0) {
+		dpl_log(DPL_LOG_ERR, "bind %s: %s", sun.sun_path,
+		    strerror(errno));
+		return (-1);
+	}
+	d->d_ctl_bound = true;
+	(void)chmod(sun.sun_path, 0600);
+	return (0);
+}
+
+void
+dpl_trap_close(struct dpl *d)
+{
+	if (d->d_ctl_fd >= 0)
+		(void)close(d->d_ctl_fd);
+	d->d_ctl_fd = -1;
+	if (d->d_ctl_bound)
+		(void)unlink(d->d_opts.o_trap_socket);
+	d->d_ctl_bound = false;
+}
+
+bool
+bsdnet_os_trap(struct bsdnet_dp *dp, const struct bsdnet_trap_hdr *hdr,
+    const struct bsdnet_pkt *pkt)
+{
+	struct dpl *d = dp->dp_os;
+	struct bsdnet_trap_hdr th;
+	struct msghdr msg;
+	struct iovec iov[2];
+	uint32_t len;
+
+	if (d->d_agent_len == 0 || d->d_ctl_fd < 0)
+		return (false);
+	/* The datagram carries what we have, and says so. */
+	th = *hdr;
+	len = th.th_len;
+	if (len > pkt->p_len)
+		len = pkt->p_len;
+	th.th_len = len;
+	iov[0].iov_base = &th;
+	iov[0].iov_len = sizeof(th);
+	iov[1].iov_base = pkt->p_data;
+	iov[1].iov_len = len;
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_name = &d->d_agent_addr;
+	msg.msg_namelen = d->d_agent_len;
+	msg.msg_iov = iov;
+	msg.msg_iovlen = 2;
+	if (sendmsg(d->d_ctl_fd, &msg, MSG_DONTWAIT) < 0) {
+		d->d_cnt.c_trap_errors++;
+		return (false);
+	}
+	return (true);
+}
+
+static unsigned int dpl_ctl_logged;
+
+static void dpl_ctl_bad(struct dpl *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+dpl_ctl_bad(struct dpl *d, const char *fmt, ...)
+{
+	char what[128];
+	va_list ap;
+
+	d->d_cnt.c_ctl_bad++;
+	if (dpl_ctl_logged >= DPL_CTL_LOG_BURST)
+		return;
+	dpl_ctl_logged++;
+	va_start(ap, fmt);
+	(void)vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	dpl_log(DPL_LOG_WARN, "malformed control message dropped (%ju so "
+	    "far): %s", (uintmax_t)d->d_cnt.c_ctl_bad, what);
+}
+
+static void
+dpl_ctl_one(struct dpl *d, const uint8_t *buf, size_t n)
+{
+	struct bsdnet_ctl_hdr ch;
+	size_t payload;
+
+	if (n < sizeof(ch)) {
+		dpl_ctl_bad(d, "%lu bytes, shorter than a header",
+		    (unsigned long)n);
+		return;
+	}
+	memcpy(&ch, buf, sizeof(ch));
+	payload = n - sizeof(ch);
+	switch (ch.ch_type) {
+	case BSDNET_CTL_RELEASE:
+		if (payload != 0) {
+			dpl_ctl_bad(d, "RELEASE with %lu payload bytes",
+			    (unsigned long)payload);
+			return;
+		}
+		/* The core checks the index and generation. */
+		bsdnet_dp_release(&d->d_dp, ch.ch_flow, ch.ch_gen);
+		break;
+	case BSDNET_CTL_XMIT:
+		if (ch.ch_len != payload || payload == 0) {
+			dpl_ctl_bad(d, "XMIT says %lu bytes, carries %lu",
+			    (unsigned long)ch.ch_len, (unsigned long)payload);
+			return;
+		}
+		if (ch.ch_vif >= d->d_nports ||
+		    !d->d_ports[ch.ch_vif].po_attached) {
+			dpl_ctl_bad(d, "XMIT on vif %lu, not attached",
+			    (unsigned long)ch.ch_vif);
+			return;
+		}
+		if (!dpl_port_tx(d, ch.ch_vif, buf + sizeof(ch),
+		    (uint32_t)payload))
+			dpl_log(DPL_LOG_DEBUG, "XMIT on vif %u failed",
+			    ch.ch_vif);
+		break;
+	case BSDNET_CTL_VIF_SYNC:
+		if (payload != 0) {
+			dpl_ctl_bad(d, "VIF_SYNC with %lu payload bytes",
+			    (unsigned long)payload);
+			return;
+		}
+		dpl_vif_scan(d);
+		break;
+	default:
+		dpl_ctl_bad(d, "unknown type %lu",
+		    (unsigned long)ch.ch_type);
+		return;
+	}
+	d->d_cnt.c_ctl_ok++;
+}
+
+/* Drain the control socket (bounded, so the rings get their turn). */
+void
+dpl_trap_ctl_input(struct dpl *d)
+{
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < 64; i++) {
+		n = recv(d->d_ctl_fd, dpl_ctl_buf, sizeof(dpl_ctl_buf),
+		    MSG_DONTWAIT | MSG_TRUNC);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				dpl_log(DPL_LOG_WARN, "control recv: %s",
+				    strerror(errno));
+			return;
+		}
+		if ((size_t)n > sizeof(dpl_ctl_buf)) {
+			dpl_ctl_bad(d, "%lu bytes, larger than %lu",
+			    (unsigned long)n, (unsigned long)DPL_CTL_MAX);
+			continue;
+		}
+		dpl_ctl_one(d, dpl_ctl_buf, (size_t)n);
+	}
+}
+
+/* Called on every tick: lets the next burst of bad messages be logged. */
+void
+dpl_trap_tick(struct dpl *d)
+{
+	(void)d;
+	dpl_ctl_logged = 0;
+}
