@@ -69,7 +69,11 @@ class Region:
         self._buf = ffi.from_buffer(mm)
         self.base = ffi.cast("uint8_t *", self._buf)
         self.hdr = ffi.cast("struct bsdnet_region_hdr *", self.base)
-        self._validate()
+        try:
+            self._validate()
+        except BaseException:
+            ffi.release(self._buf)   # so the caller can unmap
+            raise
         h = self.hdr
         self.vifs = self._array("struct bsdnet_vif", h.rh_off_vifs, h.rh_nvifs)
         self.vifstats = self._array("struct bsdnet_vif_stats",
@@ -185,6 +189,8 @@ class Region:
 
     def heartbeat(self, pid: int | None = None) -> None:
         """Say the agent is alive: pid and a seconds clock."""
+        if self.readonly:
+            raise RegionError("region mapped read-only")
         h = self.hdr
         lib.bsdnet_agent_store_rel32(ffi.addressof(h, "rh_agent_pid"),
                                      os.getpid() if pid is None else pid)
