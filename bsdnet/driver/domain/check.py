@@ -29,7 +29,7 @@ def version(major: int, minor: int, micro: int = 0) -> int:
 SINCE = {
     "nvme": version(11, 9), "virtio-scsi": version(12, 0), "slirp": version(12, 0),
     "vnc-wait": version(11, 10), "multi-serial": version(11, 6), "tcp-serial": version(11, 6),
-    "nvram-template": version(11, 4), "virtio-rnd": version(11, 3), "vcpupin": version(12, 1),
+    "nvram": version(11, 4), "virtio-rnd": version(11, 3), "vcpupin": version(12, 1),
     "virtio-console": version(12, 2), "passthru": version(11, 10),
 }
 NIC_MODELS = ("virtio", "e1000")
@@ -100,8 +100,9 @@ def check_bhyve(dom: Domain, libvirt_version: int | None = None) -> None:
         raise UnsupportedConfig("bhyve guests are hvm")
     if dom.os.is_uefi and dom.bootloader is not None:
         raise UnsupportedConfig("a UEFI loader and an external bootloader exclude each other")
-    if dom.os.nvram is not None and dom.os.nvram.template is not None:
-        _gate("nvram-template", libvirt_version)
+    if dom.os.nvram is not None:
+        # Older bhyve drivers ignore <nvram>: UEFI variables would not persist.
+        _gate("nvram", libvirt_version)
     lv = libvirt_version
     if dom.cputune is not None and dom.cputune.pins:
         _gate("vcpupin", lv)

@@ -15,7 +15,7 @@ from bsdnet.driver.domain.base import XMLElement, sub
 class Interface(XMLElement):
     type: str = "bridge"  # 'bridge' | 'network' | 'user'
     mac: str | None = None
-    model: str | None = "virtio"  # 'virtio' | 'e1000'
+    model: str | None = None  # virtio | e1000; None: the guest profile chooses
     source_bridge: str | None = None
     source_network: str | None = None
     target_dev: str | None = None

@@ -1,0 +1,87 @@
+"""Host resources for Nova's resource tracker and placement, through psutil."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+from typing import Any
+
+import psutil
+
+from bsdnet.driver.compute.config import DriverConfig
+
+HYPERVISOR_TYPE = "bhyve"
+
+
+def cpu_info() -> dict[str, Any]:
+    """Nova's cpu_info: arch, model, vendor, topology, features."""
+    model = platform.processor() or ""
+    vendor = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and not model:
+                    model = value.strip()
+                if key.strip() == "vendor_id" and not vendor:
+                    vendor = value.strip()
+    except OSError:
+        pass  # FreeBSD without linprocfs: platform.processor() is hw.model
+    logical = psutil.cpu_count() or 1
+    physical = psutil.cpu_count(logical=False) or logical
+    return {"arch": platform.machine(), "model": model, "vendor": vendor,
+            "topology": {"sockets": 1, "cores": physical, "threads": max(1, logical // physical)},
+            "features": []}
+
+
+class HostResources:
+    def __init__(self, config: DriverConfig, hypervisor_version: int = 0) -> None:
+        self.config = config
+        self.hypervisor_version = hypervisor_version
+
+    def nodename(self) -> str:
+        return socket.gethostname()
+
+    def _disk(self) -> Any:
+        path = self.config.instances_path
+        while not os.path.exists(path):
+            path = os.path.dirname(path) or "/"
+        return psutil.disk_usage(path)
+
+    def available_resource(self, vcpus_used: int = 0, memory_mb_used: int | None = None) -> dict[str, Any]:
+        """The dict Nova's ComputeDriver.get_available_resource returns."""
+        mem = psutil.virtual_memory()
+        disk = self._disk()
+        return {
+            "vcpus": psutil.cpu_count() or 1,
+            "memory_mb": mem.total // 2 ** 20,
+            "local_gb": disk.total // 2 ** 30,
+            "vcpus_used": vcpus_used,
+            "memory_mb_used": (mem.total - mem.available) // 2 ** 20 if memory_mb_used is None else memory_mb_used,
+            "local_gb_used": disk.used // 2 ** 30,
+            "hypervisor_type": HYPERVISOR_TYPE,
+            "hypervisor_version": self.hypervisor_version,
+            "hypervisor_hostname": self.nodename(),
+            "cpu_info": json.dumps(cpu_info()),
+            "disk_available_least": disk.free // 2 ** 30,
+            "supported_instances": [["x86_64", HYPERVISOR_TYPE, "hvm"]],
+            "numa_topology": None,
+            "pci_passthrough_devices": "[]",
+        }
+
+    def inventory(self) -> dict[str, dict[str, Any]]:
+        """Placement inventory (VCPU, MEMORY_MB, DISK_GB) with allocation ratios."""
+        res = self.available_resource()
+        cfg = self.config
+        return {
+            "VCPU": {"total": res["vcpus"], "min_unit": 1, "max_unit": res["vcpus"], "step_size": 1,
+                     "allocation_ratio": cfg.cpu_allocation_ratio, "reserved": cfg.reserved_host_cpus},
+            "MEMORY_MB": {"total": res["memory_mb"], "min_unit": 1, "max_unit": res["memory_mb"],
+                          "step_size": 1, "allocation_ratio": cfg.ram_allocation_ratio,
+                          "reserved": cfg.reserved_host_memory_mb},
+            "DISK_GB": {"total": res["local_gb"], "min_unit": 1, "max_unit": res["local_gb"],
+                        "step_size": 1, "allocation_ratio": cfg.disk_allocation_ratio,
+                        "reserved": -(-cfg.reserved_host_disk_mb // 1024)},
+        }

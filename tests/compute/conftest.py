@@ -1,0 +1,185 @@
+"""Shared fixtures: libvirt's in-process test driver, a fake network driver,
+tiny images, and a local stand-in for the agent's port API."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import threading
+import uuid as _uuid
+from typing import Any
+
+import pytest
+
+libvirt = pytest.importorskip("libvirt")
+
+from bsdnet.driver.compute.config import DriverConfig  # noqa: E402
+from bsdnet.driver.compute.driver import BhyveDriver  # noqa: E402
+from bsdnet.driver.compute.instance import Flavor, InstanceSpec  # noqa: E402
+from bsdnet.driver.vif.bridge import BridgeVifDriver  # noqa: E402
+
+CORPUS = "/work/shared/reference/libvirt-bhyve"
+if not os.path.isdir(CORPUS):
+    CORPUS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "reference", "libvirt-bhyve")
+
+
+class FakeNet:
+    """Records what a VIF driver asks of the network driver."""
+
+    def __init__(self) -> None:
+        self.bridges: dict[str, list[str]] = {}
+        self.calls: list[tuple[Any, ...]] = []
+
+    def ensure_bridge(self, name: str, mtu: int | None = None) -> None:
+        self.calls.append(("ensure_bridge", name, mtu))
+        self.bridges.setdefault(name, [])
+
+    def delete_bridge(self, name: str) -> None:
+        self.calls.append(("delete_bridge", name))
+        self.bridges.pop(name, None)
+
+    def ensure_vlan(self, uplink: str, tag: int) -> str:
+        self.calls.append(("ensure_vlan", uplink, tag))
+        return f"{uplink}.{tag}"
+
+    def add_to_bridge(self, bridge: str, member: str) -> None:
+        self.calls.append(("add_to_bridge", bridge, member))
+        self.bridges[bridge].append(member)
+
+
+def make_vif(net_id: str | None = None, ip: str = "10.0.0.5", bridge: str | None = None,
+             vlan: int | None = None) -> dict[str, Any]:
+    port = str(_uuid.uuid4())
+    net = {"id": net_id or str(_uuid.uuid4()), "bridge": bridge, "meta": {"mtu": 1500},
+           "subnets": [{"cidr": "10.0.0.0/24", "gateway": {"address": "10.0.0.1"},
+                        "ips": [{"address": ip}], "dns": [{"address": "10.0.0.2"}], "routes": []}]}
+    mac = "fa:16:3e:%02x:%02x:%02x" % tuple(os.urandom(3))
+    return {"id": port, "address": mac, "type": "bridge", "devname": "tap" + port[:11],
+            "network": net, "details": {"vlan": vlan} if vlan else {}}
+
+
+def make_instance(**kw: Any) -> InstanceSpec:
+    u = str(_uuid.uuid4())
+    flavor = kw.pop("flavor", Flavor(name="m1.tiny", memory_mb=256, vcpus=1, root_gb=0))
+    return InstanceSpec(uuid=u, name="bsdt-" + u[:8], display_name="vm " + u[:4], flavor=flavor,
+                        project_id=str(_uuid.uuid4()), user_id=str(_uuid.uuid4()), **kw)
+
+
+@pytest.fixture
+def conn():
+    c = libvirt.open("test:///default")
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def image_dir(tmp_path):
+    """A raw and a qcow2 image, named by image id."""
+    if shutil.which("qemu-img") is None:
+        pytest.skip("qemu-img not installed (qemu-utils)")
+    d = tmp_path / "glance"
+    d.mkdir()
+    raw = d / "img-raw"
+    raw.write_bytes(b"\xeb\x3c\x90BSDNET" + b"\0" * (1024 * 1024 - 9))
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(raw), str(d / "img-qcow2")],
+                   check=True, capture_output=True)
+    return d
+
+
+@pytest.fixture
+def fake_net():
+    return FakeNet()
+
+
+@pytest.fixture
+def driver(tmp_path, image_dir, fake_net):
+    from bsdnet.driver.compute import images
+    cfg = DriverConfig(connection_uri="test:///default", instances_path=str(tmp_path / "instances"),
+                       image_cache_path=str(tmp_path / "cache"),
+                       uefi_firmware="/usr/local/share/uefi-firmware/BHYVE_UEFI.fd")
+    drv = BhyveDriver(config=cfg, vif_driver=BridgeVifDriver(fake_net, uplink="em0"),
+                      fetcher=images.local_fetcher(str(image_dir)))
+    drv.poll_interval = 0.01
+    drv.init_host("testhost")
+    yield drv
+    # Whatever a test left behind goes, even when it failed half way.
+    for dom in drv._our_domains():
+        if dom.name().startswith("bsdt-"):
+            if dom.isActive():
+                dom.destroy()
+            dom.undefine()
+    drv.cleanup_host("testhost")
+
+
+class PortApiHandler(http.server.BaseHTTPRequestHandler):
+    """Checks requests the way the agent's port API will, records them."""
+
+    KEYS = {"id", "instance-id", "ip-address", "ip6-address", "vn-id", "display-name",
+            "vm-project-id", "mac-address", "system-name", "type", "rx-vlan-id", "tx-vlan-id"}
+
+    def log_message(self, *args: Any) -> None:  # keep pytest output clean
+        pass
+
+    def _reply(self, code: int, body: str = "") -> None:
+        data = body.encode()
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:  # noqa: N802
+        server = self.server
+        if self.path != "/port":
+            return self._reply(404, "no such path")
+        if self.headers.get("Content-Type") != "application/json":
+            return self._reply(415, "json only")
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        problems = []
+        if set(body) != self.KEYS:
+            problems.append(f"keys {sorted(set(body) ^ self.KEYS)}")
+        for key in ("id", "instance-id", "vn-id"):
+            try:
+                _uuid.UUID(body.get(key, ""))
+            except (ValueError, TypeError, AttributeError):
+                problems.append(f"{key} not a UUID")
+        for key in ("type", "rx-vlan-id", "tx-vlan-id"):
+            if not isinstance(body.get(key), int):
+                problems.append(f"{key} not an integer")
+        for key in ("ip-address", "ip6-address", "display-name", "vm-project-id", "mac-address",
+                    "system-name"):
+            if not isinstance(body.get(key), str):
+                problems.append(f"{key} not a string")
+        if problems:
+            server.requests.append(("POST-rejected", problems))  # type: ignore[attr-defined]
+            return self._reply(400, "; ".join(problems))
+        server.requests.append(("POST", body))  # type: ignore[attr-defined]
+        server.ports[body["id"]] = body  # type: ignore[attr-defined]
+        return self._reply(server.status)  # type: ignore[attr-defined]
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        server = self.server
+        if not self.path.startswith("/port/"):
+            return self._reply(404)
+        port = self.path[len("/port/"):]
+        server.requests.append(("DELETE", port))  # type: ignore[attr-defined]
+        if server.ports.pop(port, None) is None:  # type: ignore[attr-defined]
+            return self._reply(404)
+        return self._reply(200)
+
+
+@pytest.fixture
+def port_api():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PortApiHandler)
+    server.requests = []  # type: ignore[attr-defined]
+    server.ports = {}  # type: ignore[attr-defined]
+    server.status = 200  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[attr-defined]
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join()
