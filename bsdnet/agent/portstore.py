@@ -1,0 +1,634 @@
+"""Ports, networks, routes and security groups: the validated model and its
+persistence in the state directory.
+
+Model: Port, Network (with Subnets), Route and secgroups.SecurityGroup, each
+built only through from_json(), which validates every field and raises
+ValidationError with a reason a client can act on.  JSON keys are the ones
+vRouter's port IPC uses (hyphenated: "ip-address", "vn-id", ...).
+
+Persistence: one JSON file per object under <state_dir>/<kind>/, written
+atomically (temporary file in the same directory, fsync, rename, fsync of
+the directory), so a crash leaves either the old or the new object, never a
+torn one.  load() reads everything back and validates it like an API
+request; a file that does not parse or validate raises CorruptStateError
+naming the file and the reason, rather than starting with half the state.
+
+Transactions: commit() writes an object (or removes it), then calls the
+caller's apply callback; if apply raises, the previous file is put back
+and the error propagates.  The store's lock serialises commits; callers
+hold it across their own cross-object checks too (PortStore.lock is
+reentrant).
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from .secgroups import SecGroupError, SecurityGroup
+
+LOG = logging.getLogger(__name__)
+
+FORMAT = 1
+IFNAMSIZ = 16           # with its NUL: names are at most 15 characters
+KINDS = ("network", "port", "route", "security-group")
+
+_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                      r"[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+_IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+_DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}"
+                        r"[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}"
+                        r"[A-Za-z0-9])?)*\.?$")
+
+# Keys vrouter-port-control and its variants send that bsdnet does not use:
+# accepted (so the stock sender works) and dropped.
+_PORT_IGNORED = frozenset({"author", "time", "vhostuser-mode",
+                           "vhostsocket-dir", "vhostsocket-filename",
+                           "link-state", "vm-name"})
+
+
+class ValidationError(ValueError):
+    """A request or stored object that is not acceptable: 400."""
+
+
+class ConflictError(ValueError):
+    """Valid on its own but inconsistent with what is stored: 409."""
+
+
+class NotFoundError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "not found"
+
+
+class CorruptStateError(Exception):
+    """A file in the state directory that cannot be trusted."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+# -- field validators ------------------------------------------------------
+
+def _obj(d: Any, what: str) -> dict[str, Any]:
+    if not isinstance(d, dict):
+        raise ValidationError(f"{what} must be a JSON object")
+    return d
+
+
+def _unknown(d: dict[str, Any], known: set[str] | frozenset[str],
+             what: str) -> None:
+    extra = set(d) - set(known)
+    if extra:
+        raise ValidationError(f"unknown {what} fields: {sorted(extra)}")
+
+
+def v_uuid(v: Any, name: str, optional: bool = False) -> str:
+    if optional and (v is None or v == ""):
+        return ""
+    if not isinstance(v, str) or not _UUID_RE.match(v):
+        raise ValidationError(f"{name} must be a UUID "
+                              f"(8-4-4-4-12 hex), not {v!r}")
+    return v.lower()
+
+
+def v_str(v: Any, name: str, maxlen: int = 255) -> str:
+    if v is None:
+        return ""
+    if not isinstance(v, str) or len(v) > maxlen:
+        raise ValidationError(f"{name} must be a string of at most "
+                              f"{maxlen} characters")
+    if any(ord(c) < 32 for c in v):
+        raise ValidationError(f"{name} must not contain control characters")
+    return v
+
+
+def v_mac(v: Any, name: str) -> str:
+    if not isinstance(v, str) or not _MAC_RE.match(v):
+        raise ValidationError(f"{name} must be a MAC address "
+                              f"xx:xx:xx:xx:xx:xx, not {v!r}")
+    b = bytes.fromhex(v.replace(":", ""))
+    if b[0] & 1:
+        raise ValidationError(f"{name} {v} is a multicast address")
+    if b == bytes(6):
+        raise ValidationError(f"{name} must not be all zeroes")
+    return v.lower()
+
+
+def v_ipv4(v: Any, name: str) -> str:
+    if not isinstance(v, str):
+        raise ValidationError(f"{name} must be an IPv4 address string")
+    try:
+        return str(ipaddress.IPv4Address(v))
+    except ValueError:
+        raise ValidationError(f"{name} {v!r} is not an IPv4 address") \
+            from None
+
+
+def v_ipv4_net(v: Any, name: str) -> ipaddress.IPv4Network:
+    if not isinstance(v, str) or "/" not in v:
+        raise ValidationError(f"{name} must be an IPv4 prefix a.b.c.d/n, "
+                              f"not {v!r}")
+    try:
+        return ipaddress.IPv4Network(v, strict=True)
+    except ValueError as e:
+        raise ValidationError(f"{name} {v!r}: {e}") from None
+
+
+def v_ifname(v: Any, name: str) -> str:
+    if not isinstance(v, str) or not v:
+        raise ValidationError(f"{name} must be a non-empty interface name")
+    if len(v) >= IFNAMSIZ:
+        raise ValidationError(f"{name} {v!r} is longer than "
+                              f"{IFNAMSIZ - 1} characters (IFNAMSIZ)")
+    if not _IFNAME_RE.match(v) or v in (".", ".."):
+        raise ValidationError(f"{name} {v!r} may only hold letters, "
+                              f"digits, '_', '.' and '-'")
+    return v
+
+
+def v_int(v: Any, name: str, lo: int, hi: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValidationError(f"{name} must be an integer, not {v!r}")
+    if not lo <= v <= hi:
+        raise ValidationError(f"{name} {v} out of range {lo}..{hi}")
+    return v
+
+
+def v_vlan(v: Any, name: str) -> int:
+    if v is None:
+        return -1
+    if isinstance(v, str) and re.fullmatch(r"-?\d{1,5}", v):
+        v = int(v)      # vrouter-port-control sends strings on some paths
+    if v == -1:
+        return -1
+    return v_int(v, name, 0, 4094)
+
+
+def v_list(v: Any, name: str, maxlen: int = 1024) -> list[Any]:
+    if v is None:
+        return []
+    if not isinstance(v, list) or len(v) > maxlen:
+        raise ValidationError(f"{name} must be a list of at most {maxlen}")
+    return v
+
+
+def v_group_id(v: Any, name: str) -> str:
+    if not isinstance(v, str) or not 0 < len(v) <= 64 or \
+            not re.fullmatch(r"[A-Za-z0-9_.:-]+", v):
+        raise ValidationError(f"{name} {v!r} is not a security-group id")
+    return v
+
+
+# -- model -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AddressPair:
+    ip: str
+    mac: str = ""           # "" means the port's own MAC
+
+    def to_json(self) -> dict[str, str]:
+        return {"ip-address": self.ip, "mac-address": self.mac}
+
+
+@dataclass(frozen=True)
+class Port:
+    id: str
+    instance_id: str
+    vn_id: str
+    mac_address: str
+    system_name: str
+    ip_address: str = "0.0.0.0"     # vRouter's "not known": DHCP offers none
+    ip6_address: str = ""
+    display_name: str = ""
+    vm_project_id: str = ""
+    type: int = 0                   # 0 VM, 1 namespace, 2 ESXi
+    rx_vlan_id: int = -1
+    tx_vlan_id: int = -1
+    security_groups: tuple[str, ...] = ()
+    allowed_address_pairs: tuple[AddressPair, ...] = ()
+
+    kind = "port"
+
+    @property
+    def has_ip(self) -> bool:
+        return self.ip_address != "0.0.0.0"
+
+    @classmethod
+    def from_json(cls, d: Any) -> "Port":
+        d = _obj(d, "port")
+        known = {"id", "instance-id", "ip-address", "ip6-address", "vn-id",
+                 "display-name", "vm-project-id", "mac-address",
+                 "system-name", "type", "rx-vlan-id", "tx-vlan-id",
+                 "security-groups", "allowed-address-pairs"}
+        _unknown(d, known | _PORT_IGNORED, "port")
+        for k in ("id", "instance-id", "vn-id", "mac-address",
+                  "system-name"):
+            if k not in d:
+                raise ValidationError(f"port: {k} is required")
+        ptype = v_int(d.get("type", 0), "type", 0, 2)
+        sysname = d.get("system-name")
+        if ptype == 2:
+            # ESXi ports name a vSwitch port, not a host interface.
+            if not isinstance(sysname, str) or not \
+                    re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", sysname):
+                raise ValidationError(f"system-name {sysname!r} invalid")
+        else:
+            sysname = v_ifname(sysname, "system-name")
+        ip6 = d.get("ip6-address")
+        if ip6 in (None, "", "None"):
+            ip6 = ""
+        else:
+            if not isinstance(ip6, str):
+                raise ValidationError("ip6-address must be a string")
+            try:
+                ip6 = str(ipaddress.IPv6Address(ip6))
+            except ValueError:
+                raise ValidationError(f"ip6-address {ip6!r} is not an IPv6 "
+                                      f"address") from None
+        ip = d.get("ip-address")
+        ip = "0.0.0.0" if ip in (None, "") else v_ipv4(ip, "ip-address")
+        groups = tuple(v_group_id(g, "security-groups[]")
+                       for g in v_list(d.get("security-groups"),
+                                       "security-groups", 64))
+        if len(set(groups)) != len(groups):
+            raise ValidationError("security-groups has duplicates")
+        pairs = []
+        for p in v_list(d.get("allowed-address-pairs"),
+                        "allowed-address-pairs", 64):
+            p = _obj(p, "allowed address pair")
+            _unknown(p, {"ip-address", "mac-address"}, "address pair")
+            mac = p.get("mac-address")
+            pairs.append(AddressPair(
+                v_ipv4(p.get("ip-address"), "allowed pair ip-address"),
+                "" if mac in (None, "") else v_mac(mac, "pair mac-address")))
+        return cls(
+            id=v_uuid(d["id"], "id"),
+            instance_id=v_uuid(d["instance-id"], "instance-id"),
+            vn_id=v_uuid(d["vn-id"], "vn-id"),
+            mac_address=v_mac(d["mac-address"], "mac-address"),
+            system_name=sysname,
+            ip_address=ip, ip6_address=ip6,
+            display_name=v_str(d.get("display-name"), "display-name"),
+            vm_project_id=v_uuid(d.get("vm-project-id"), "vm-project-id",
+                                 optional=True),
+            type=ptype,
+            rx_vlan_id=v_vlan(d.get("rx-vlan-id"), "rx-vlan-id"),
+            tx_vlan_id=v_vlan(d.get("tx-vlan-id"), "tx-vlan-id"),
+            security_groups=groups,
+            allowed_address_pairs=tuple(pairs))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "instance-id": self.instance_id,
+                "ip-address": self.ip_address,
+                "ip6-address": self.ip6_address, "vn-id": self.vn_id,
+                "display-name": self.display_name,
+                "vm-project-id": self.vm_project_id,
+                "mac-address": self.mac_address,
+                "system-name": self.system_name, "type": self.type,
+                "rx-vlan-id": self.rx_vlan_id, "tx-vlan-id": self.tx_vlan_id,
+                "security-groups": list(self.security_groups),
+                "allowed-address-pairs":
+                    [p.to_json() for p in self.allowed_address_pairs]}
+
+
+@dataclass(frozen=True)
+class HostRoute:
+    destination: str
+    nexthop: str
+
+
+@dataclass(frozen=True)
+class Subnet:
+    cidr: str
+    gateway: str = ""               # "" means no gateway (no router option)
+    dns_servers: tuple[str, ...] = ()
+    host_routes: tuple[HostRoute, ...] = ()
+    dhcp: bool = True
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.cidr)
+
+    @classmethod
+    def from_json(cls, d: Any) -> "Subnet":
+        d = _obj(d, "subnet")
+        _unknown(d, {"cidr", "gateway", "dns-servers", "host-routes",
+                     "dhcp"}, "subnet")
+        net = v_ipv4_net(d.get("cidr"), "subnet cidr")
+        if net.prefixlen > 30:
+            raise ValidationError(f"subnet {net} leaves no room for hosts "
+                                  f"(at most /30)")
+        gw = d.get("gateway")
+        if gw in (None, ""):
+            gw = ""
+        else:
+            gw = v_ipv4(gw, "gateway")
+            ga = ipaddress.IPv4Address(gw)
+            if ga not in net or ga in (net.network_address,
+                                       net.broadcast_address):
+                raise ValidationError(f"gateway {gw} is not a host "
+                                      f"address of {net}")
+        dns = tuple(v_ipv4(x, "dns-servers[]") for x in
+                    v_list(d.get("dns-servers"), "dns-servers", 8))
+        routes = []
+        for r in v_list(d.get("host-routes"), "host-routes", 64):
+            r = _obj(r, "host route")
+            _unknown(r, {"destination", "nexthop"}, "host route")
+            dst = v_ipv4_net(r.get("destination"), "host route destination")
+            nh = v_ipv4(r.get("nexthop"), "host route nexthop")
+            routes.append(HostRoute(str(dst), nh))
+        dhcp = d.get("dhcp", True)
+        if not isinstance(dhcp, bool):
+            raise ValidationError("dhcp must be true or false")
+        return cls(cidr=str(net), gateway=gw, dns_servers=dns,
+                   host_routes=tuple(routes), dhcp=dhcp)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"cidr": self.cidr, "gateway": self.gateway,
+                "dns-servers": list(self.dns_servers),
+                "host-routes": [{"destination": r.destination,
+                                 "nexthop": r.nexthop}
+                                for r in self.host_routes],
+                "dhcp": self.dhcp}
+
+
+@dataclass(frozen=True)
+class Network:
+    id: str
+    name: str = ""
+    mtu: int = 1500
+    dns_domain: str = ""
+    subnets: tuple[Subnet, ...] = ()
+
+    kind = "network"
+
+    def subnet_of(self, ip: str) -> Subnet | None:
+        a = ipaddress.IPv4Address(ip)
+        for s in self.subnets:
+            if a in s.network:
+                return s
+        return None
+
+    @classmethod
+    def from_json(cls, d: Any) -> "Network":
+        d = _obj(d, "network")
+        _unknown(d, {"id", "name", "mtu", "dns-domain", "subnets"},
+                 "network")
+        if "id" not in d:
+            raise ValidationError("network: id is required")
+        domain = d.get("dns-domain") or ""
+        if domain and (not isinstance(domain, str) or
+                       not _DOMAIN_RE.match(domain)):
+            raise ValidationError(f"dns-domain {domain!r} is not a domain")
+        subnets = tuple(Subnet.from_json(s) for s in
+                        v_list(d.get("subnets"), "subnets", 16))
+        nets = [s.network for s in subnets]
+        for i, a in enumerate(nets):
+            for b in nets[i + 1:]:
+                if a.overlaps(b):
+                    raise ValidationError(f"subnets {a} and {b} overlap")
+        return cls(id=v_uuid(d["id"], "id"),
+                   name=v_str(d.get("name"), "name"),
+                   mtu=v_int(d.get("mtu", 1500), "mtu", 576, 9000),
+                   dns_domain=domain.rstrip("."), subnets=subnets)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "mtu": self.mtu,
+                "dns-domain": self.dns_domain,
+                "subnets": [s.to_json() for s in self.subnets]}
+
+
+@dataclass(frozen=True, order=True)
+class RoutePath:
+    node: str       # fabric address of the node holding the destination
+    label: int      # MPLS label that node allocated
+
+
+@dataclass(frozen=True)
+class Route:
+    """A prefix in a network's VRF, reached through one or more paths
+    (several: ECMP)."""
+    network: str
+    prefix: str
+    paths: tuple[RoutePath, ...] = field(default=())
+
+    kind = "route"
+
+    @property
+    def id(self) -> str:
+        return f"{self.network}:{self.prefix}"
+
+    @staticmethod
+    def path_from_json(d: dict[str, Any]) -> RoutePath:
+        return RoutePath(v_ipv4(d.get("node"), "node"),
+                         v_int(d.get("label"), "label", 16, (1 << 20) - 1))
+
+    @classmethod
+    def from_json(cls, d: Any) -> "Route":
+        """The stored form: {"network", "prefix", "paths": [...]}."""
+        d = _obj(d, "route")
+        _unknown(d, {"network", "prefix", "paths"}, "route")
+        paths = tuple(sorted(set(
+            cls.path_from_json(_obj(p, "route path"))
+            for p in v_list(d.get("paths"), "paths", 8))))
+        if not paths:
+            raise ValidationError("a route needs at least one path")
+        return cls(network=v_uuid(d.get("network"), "network"),
+                   prefix=str(v_ipv4_net(d.get("prefix"), "prefix")),
+                   paths=paths)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"network": self.network, "prefix": self.prefix,
+                "paths": [{"node": p.node, "label": p.label}
+                          for p in self.paths]}
+
+
+def group_from_json(d: Any) -> SecurityGroup:
+    try:
+        g = SecurityGroup.from_json(d)
+    except SecGroupError as e:
+        raise ValidationError(str(e)) from None
+    v_group_id(g.id, "id")
+    return g
+
+
+Obj = Port | Network | Route | SecurityGroup
+PARSERS: dict[str, Callable[[Any], Obj]] = {
+    "port": Port.from_json, "network": Network.from_json,
+    "route": Route.from_json, "security-group": group_from_json,
+}
+
+
+def kind_of(obj: Obj) -> str:
+    return "security-group" if isinstance(obj, SecurityGroup) else obj.kind
+
+
+@dataclass(frozen=True)
+class Change:
+    """What apply callbacks receive: old None = created, new None =
+    deleted, both set = replaced."""
+    kind: str
+    old: Obj | None
+    new: Obj | None
+
+
+ApplyFn = Callable[[Change], None]
+
+
+# -- the store -------------------------------------------------------------
+
+def _fname(oid: str) -> str:
+    # Route ids hold '/' and ':'; keep file names portable and reversible.
+    return oid.replace("/", "_").replace(":", "@") + ".json"
+
+
+def atomic_write(path: str, data: bytes) -> None:
+    """Write path so that a crash leaves the old or the new content."""
+    d = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(d)
+
+
+def _fsync_dir(d: str) -> None:
+    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class PortStore:
+    """The objects of the port API, in memory and under state_dir."""
+
+    def __init__(self, state_dir: str) -> None:
+        self.state_dir = state_dir
+        self.lock = threading.RLock()
+        self._objs: dict[str, dict[str, Obj]] = {k: {} for k in KINDS}
+        for k in KINDS:
+            os.makedirs(os.path.join(state_dir, k), mode=0o750,
+                        exist_ok=True)
+
+    # -- reading -----------------------------------------------------------
+    def load(self) -> None:
+        """Read every object back; CorruptStateError on the first bad one.
+
+        Left-over temporary files (a crash between mkstemp and rename)
+        are removed: the rename never happened, so the old file stands.
+        """
+        objs: dict[str, dict[str, Obj]] = {k: {} for k in KINDS}
+        for kind in KINDS:
+            d = os.path.join(self.state_dir, kind)
+            for name in sorted(os.listdir(d)):
+                path = os.path.join(d, name)
+                if name.startswith(".tmp-"):
+                    LOG.warning("removing unfinished write %s", path)
+                    os.unlink(path)
+                    continue
+                if not name.endswith(".json"):
+                    continue
+                obj = self._read(path, kind)
+                oid = obj.id
+                if _fname(oid) != name:
+                    raise CorruptStateError(path, f"holds {kind} {oid!r}, "
+                                            f"which belongs in "
+                                            f"{_fname(oid)}")
+                objs[kind][oid] = obj
+        with self.lock:
+            self._objs = objs
+        LOG.info("state loaded from %s: %s", self.state_dir,
+                 ", ".join(f"{len(v)} {k}s" for k, v in objs.items()))
+
+    @staticmethod
+    def _read(path: str, kind: str) -> Obj:
+        try:
+            with open(path, "rb") as f:
+                doc = json.loads(f.read().decode("utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise CorruptStateError(path, f"unreadable: {e}") from None
+        if not isinstance(doc, dict) or doc.get("kind") != kind or \
+                "object" not in doc:
+            raise CorruptStateError(path, f"not a bsdnet {kind} record")
+        if doc.get("format") != FORMAT:
+            raise CorruptStateError(path, f"format {doc.get('format')!r}, "
+                                    f"this agent reads format {FORMAT}")
+        try:
+            return PARSERS[kind](doc["object"])
+        except ValidationError as e:
+            raise CorruptStateError(path, f"invalid {kind}: {e}") from None
+
+    def get(self, kind: str, oid: str) -> Obj:
+        try:
+            return self._objs[kind][oid]
+        except KeyError:
+            raise NotFoundError(f"{kind} {oid} not found") from None
+
+    def find(self, kind: str, oid: str) -> Obj | None:
+        return self._objs[kind].get(oid)
+
+    def list(self, kind: str) -> list[Obj]:
+        with self.lock:
+            return list(self._objs[kind].values())
+
+    def __iter__(self) -> Iterator[Obj]:
+        with self.lock:
+            return iter([o for k in KINDS for o in self._objs[k].values()])
+
+    # -- writing -----------------------------------------------------------
+    def _path(self, kind: str, oid: str) -> str:
+        return os.path.join(self.state_dir, kind, _fname(oid))
+
+    def _write(self, kind: str, oid: str, obj: Obj | None) -> None:
+        path = self._path(kind, oid)
+        if obj is None:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            else:
+                _fsync_dir(os.path.dirname(path))
+            self._objs[kind].pop(oid, None)
+            return
+        doc = {"format": FORMAT, "kind": kind, "object": obj.to_json()}
+        atomic_write(path, json.dumps(doc, indent=1, sort_keys=True)
+                     .encode() + b"\n")
+        self._objs[kind][oid] = obj
+
+    def commit(self, kind: str, oid: str, new: Obj | None,
+               apply: ApplyFn | None = None) -> Change:
+        """Persist new (None: delete), then apply; undo the file on error."""
+        with self.lock:
+            old = self._objs[kind].get(oid)
+            change = Change(kind, old, new)
+            if old is None and new is None:
+                raise NotFoundError(f"{kind} {oid} not found")
+            self._write(kind, oid, new)
+            if apply is not None:
+                try:
+                    apply(change)
+                except BaseException:
+                    LOG.exception("apply of %s %s failed; rolling back",
+                                  kind, oid)
+                    self._write(kind, oid, old)
+                    raise
+            return change
