@@ -19,6 +19,9 @@ RCVBUF = 4 << 20   # a large receive buffer makes ENOBUFS resyncs rare
 def open_route_socket() -> socket.socket:
     """socket(PF_ROUTE, SOCK_RAW, AF_UNSPEC) with a large receive buffer."""
     sock = socket.socket(C["PF_ROUTE"], socket.SOCK_RAW, 0)
+    # Without SO_RERROR FreeBSD drops overflowing messages silently; with it
+    # the next read fails with ENOBUFS and the listener resyncs.
+    sock.setsockopt(C["SOL_SOCKET"], C["SO_RERROR"], 1)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
     except OSError:
