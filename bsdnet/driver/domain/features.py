@@ -18,22 +18,21 @@ class Features(XMLElement):
     acpi: bool = False
     apic: bool = False
     msrs_unknown: str | None = None  # 'ignore' or 'fail'
-    order: tuple[str, ...] = ()  # order read, so a parsed document is written back unchanged
     root_name = "features"
 
     def format_dom(self) -> ET.Element:
         el = ET.Element("features")
-        wanted = [n for n, on in (("acpi", self.acpi), ("apic", self.apic),
-                                  ("msrs", self.msrs_unknown is not None)) if on]
-        for name in sorted(wanted, key=lambda n: self.order.index(n) if n in self.order else 99):
-            child = ET.SubElement(el, name)
-            if name == "msrs":
-                child.set("unknown", self.msrs_unknown or "")
+        if self.acpi:
+            ET.SubElement(el, "acpi")
+        if self.apic:
+            ET.SubElement(el, "apic")
+        if self.msrs_unknown is not None:
+            ET.SubElement(el, "msrs", {"unknown": self.msrs_unknown})
         return el
 
     @classmethod
     def parse_dom(cls, el: ET.Element) -> "Features":
-        feat = cls(order=tuple(c.tag for c in el))
+        feat = cls()
         for child in el:
             if child.tag == "acpi":
                 feat.acpi = True
