@@ -1,0 +1,143 @@
+"""Cross-compiling bsdnet's C for FreeBSD (and Linux) with ziglang.
+
+No FreeBSD host is available, so the kernel glue and the netmap daemon are
+checked by compiling them against the FreeBSD headers ziglang ships (an
+installed /usr/include: most kernel headers are there, under sys/, vm/,
+net/).  A kernel build sees /usr/src/sys with -nostdinc, never libc's
+top-level headers, so kernel_include_tree() rebuilds that view from
+symlinks to ziglang's subdirectories: a glue file that leans on
+<stdint.h> and friends fails here as it would on FreeBSD.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+LOG = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[2]
+KMOD = REPO / "kmod"
+FREEBSD = KMOD / "freebsd"
+NETMAP = KMOD / "netmap"
+CORE = KMOD / "core"
+LINUX = KMOD / "linux"
+INCLUDE = KMOD / "include"
+COMPAT = FREEBSD / "compat-xcheck"
+
+# ziglang target triple -> the per-architecture header directory.
+ARCHES = {
+    "x86_64": "x86_64-freebsd-none",
+    "aarch64": "aarch64-freebsd-none",
+}
+
+# Flags of FreeBSD's kern.mk that change what the headers declare or how
+# the code must be generated in the kernel.
+KERNEL_ARCH_FLAGS = {
+    "x86_64": ["-mcmodel=kernel", "-mno-red-zone", "-mno-mmx", "-mno-sse",
+               "-msoft-float"],
+    # -ffixed-x18 in kern.mk; ziglang spells it as a CPU feature.
+    "aarch64": ["-mcpu=generic+reserve_x18"],
+}
+
+# ziglang's top-level directories that are userland-only.
+USERLAND_DIRS = {"arpa", "protocols", "rpcsvc", "xlocale", "ssp"}
+
+WARN = ["-Wall", "-Wextra", "-Werror"]
+
+
+@dataclass(frozen=True)
+class Result:
+    """One compiler run."""
+
+    argv: list[str]
+    returncode: int
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def zig_available() -> bool:
+    """True if ziglang is importable by the interpreter running the tests."""
+    try:
+        import ziglang  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def zig_include_root() -> Path:
+    import ziglang
+
+    return Path(ziglang.__file__).resolve().parent / "lib" / "libc" / "include"
+
+
+def zig_cc() -> list[str]:
+    return [sys.executable, "-m", "ziglang", "cc"]
+
+
+def run(argv: list[str], cwd: Path | None = None) -> Result:
+    """Run a compiler; output is kept for the assertion message."""
+    LOG.debug("running %s", argv)
+    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True,
+                          check=False)
+    return Result(argv, proc.returncode, proc.stdout + proc.stderr)
+
+
+def kernel_include_tree(dest: Path, arch: str) -> Path:
+    """Symlink farm that looks like -I/usr/src/sys plus machine/: every
+    header subdirectory of ziglang's FreeBSD headers, no top-level file."""
+    root = zig_include_root()
+    dest.mkdir(parents=True, exist_ok=True)
+    for base in (root / ARCHES[arch], root / "generic-freebsd"):
+        for entry in sorted(base.iterdir()):
+            link = dest / entry.name
+            if (not entry.is_dir() or entry.name in USERLAND_DIRS
+                    or link.exists()):
+                continue
+            os.symlink(entry, link)
+    return dest
+
+
+def kernel_cflags(tree: Path, arch: str, vimage: bool = True) -> list[str]:
+    """What bsd.kmod.mk would pass, as far as it matters to a compile."""
+    flags = ["-target", f"{arch}-freebsd", "-std=gnu11", "-O2",
+             "-D_KERNEL", "-DKLD_MODULE", "-ffreestanding", "-fno-common",
+             "-nostdinc", "-fno-sanitize=all"]
+    flags += KERNEL_ARCH_FLAGS[arch]
+    if vimage:
+        flags += ["-include", str(COMPAT / "opt_global.h")]
+    flags += ["-I", str(FREEBSD / "include"), "-I", str(FREEBSD),
+              "-I", str(CORE), "-I", str(INCLUDE), "-I", str(COMPAT),
+              "-isystem", str(tree)]
+    return flags + WARN
+
+
+def compile_kernel_object(src: Path, out: Path, tree: Path, arch: str,
+                          vimage: bool = True) -> Result:
+    argv = zig_cc() + kernel_cflags(tree, arch, vimage) + [
+        "-c", str(src), "-o", str(out)]
+    return run(argv)
+
+
+def userland_cflags(target: str) -> list[str]:
+    """FreeBSD or Linux userland, optimised, without ziglang's default
+    UBSan runtime (the target has none to link)."""
+    return ["-target", target, "-std=c11", "-O2", "-fno-sanitize=all",
+            "-D_DEFAULT_SOURCE"] + WARN
+
+
+def core_sources() -> list[Path]:
+    return sorted(CORE.glob("*.c"))
+
+
+def core_defines(symbol: str) -> bool:
+    """Has the core (being written alongside) landed this function?"""
+    needle = f"\n{symbol}("
+    return any(needle in p.read_text(errors="replace")
+               for p in core_sources())
