@@ -158,7 +158,12 @@ class Agent:
                 if now >= next_age:
                     self.flows.age(idle)
                     next_age = now + age_every
-                for key, _ in sel.select(timeout=min(next_beat, next_age) - now):
+                wait = min(next_beat, next_age) - now
+                if self.channel.pending:
+                    # The datapath's control queue was full: retry soon.
+                    self.channel.flush()
+                    wait = min(wait, 0.001)
+                for key, _ in sel.select(timeout=max(0.0, wait)):
                     if key.fileobj is rd:
                         try:
                             while rd.recv(64):

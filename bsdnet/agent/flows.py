@@ -13,6 +13,7 @@ for their flow setup, one sendmmsg for the releases.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import socket
@@ -30,6 +31,7 @@ LOG = logging.getLogger(__name__)
 BATCH = 256
 SLOT = 2048 + ffi.sizeof("struct bsdnet_trap_hdr")
 TRAP_HDR = ffi.sizeof("struct bsdnet_trap_hdr")
+MAX_PENDING = 65536
 FLOW_NONE = lib.BSDNET_FLOW_NONE & 0xffffffff
 
 
@@ -117,6 +119,10 @@ class TrapChannel:
             pass
         self.buf = ffi.new("uint8_t[]", SLOT * BATCH)
         self.lens = ffi.new("uint32_t[]", BATCH)
+        self.pending: list[tuple[int, int]] = []
+        self.send_errors = 0
+        self._pf = ffi.new("uint32_t[]", BATCH)
+        self._pg = ffi.new("uint32_t[]", BATCH)
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -129,17 +135,56 @@ class TrapChannel:
         return n
 
     def release(self, flows, gens, n: int) -> int:
+        """Send RELEASE for n (flow, gen) pairs.  What the datapath's queue
+        cannot take now (a unix datagram queue is short:
+        net.unix.max_dgram_qlen) waits in self.pending for flush()."""
         if n == 0:
             return 0
+        if self.pending:
+            self.pending.extend(zip(flows[0:n], gens[0:n]))
+            return self.flush()
+        sent = self._send(flows, gens, n)
+        if sent < n:
+            self.pending.extend(zip(flows[sent:n], gens[sent:n]))
+            self._trim()
+        return sent
+
+    def flush(self) -> int:
+        """Send what is pending, as far as the datapath takes it."""
+        total = 0
+        while self.pending:
+            chunk = self.pending[:BATCH]
+            m = len(chunk)
+            for i, (f, g) in enumerate(chunk):
+                self._pf[i] = f
+                self._pg[i] = g
+            sent = self._send(self._pf, self._pg, m)
+            del self.pending[:sent]
+            total += sent
+            if sent < m:
+                break
+        return total
+
+    def _send(self, flows, gens, n: int) -> int:
         rc = lib.bsdnet_agent_release_batch(self.sock.fileno(), self._cpath,
                                             flows, gens, n)
-        if rc < 0:
-            # The datapath is gone or its queue is full: the HOLD entries
-            # expire on its side; nothing to undo here.
-            LOG.warning("RELEASE to %s failed: %s", self.control_path,
-                        os.strerror(-rc))
-            return 0
-        return rc
+        if rc >= 0:
+            return rc
+        if -rc not in (errno.EAGAIN, errno.EWOULDBLOCK):
+            # The datapath is gone: its HOLD entries expire on its side.
+            self.send_errors += 1
+            if self.send_errors == 1 or self.send_errors % 1000 == 0:
+                LOG.warning("RELEASE to %s failed (%d times): %s",
+                            self.control_path, self.send_errors,
+                            os.strerror(-rc))
+            self.pending.clear()
+        return 0
+
+    def _trim(self) -> None:
+        # Bounded: a RELEASE older than the datapath's HOLD timeout is
+        # useless anyway (the entry's queue was dropped).
+        if len(self.pending) > MAX_PENDING:
+            del self.pending[:len(self.pending) - MAX_PENDING]
 
     def close(self) -> None:
         self.sock.close()
