@@ -75,7 +75,12 @@ def _check_nic(n: Interface, lv: int | None) -> None:
 
 
 def _check_serials(devs: list[CharDevice], lv: int | None) -> None:
-    serials = [c for c in devs if c.kind in ("serial", "console")]
+    def port(c: CharDevice) -> tuple:
+        return (c.type, c.master, c.slave, c.host, c.service, c.path)
+
+    serials = [c for c in devs if c.kind == "serial"]
+    # libvirt echoes serial 0 back as a <console> too: the same port, not a fifth.
+    serials += [c for c in devs if c.kind == "console" and port(c) not in {port(s) for s in serials}]
     if len(serials) > 4:
         raise UnsupportedConfig("bhyve has four COM ports")
     if len(serials) > 1:

@@ -21,7 +21,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 # IFNAMSIZ is 16 on FreeBSD and Linux, so 15 visible characters.
 IFNAME_MAX = 15
-_IFNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.]*$")
+_IFNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")  # Nova: "tap" + port id[:11], dash included
 # Characters XML 1.0 cannot represent (ElementTree would write them anyway).
 _XML_BAD_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _PATH_BAD_RE = re.compile(r"[\x00-\x1f\x7f,]|\s")
@@ -72,7 +72,7 @@ def check_ifname(name: str) -> str:
     if not isinstance(name, str) or not name or len(name) > IFNAME_MAX:
         raise DomainConfigError(f"interface name {name!r} must be 1..{IFNAME_MAX} characters")
     if not _IFNAME_RE.match(name):
-        raise DomainConfigError(f"interface name {name!r} must start with a letter and hold [A-Za-z0-9_.]")
+        raise DomainConfigError(f"interface name {name!r} must start with a letter and hold [A-Za-z0-9_.-]")
     return name
 
 

@@ -1,0 +1,263 @@
+"""The driver's whole lifecycle against libvirt's test:///default, including
+the failure paths: nothing is left behind when spawn fails."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from bsdnet.driver.compute.driver import RUNNING, SHUTDOWN, ConsoleUnavailable
+from bsdnet.driver.compute.errors import ComputeError, ImageError, InstanceNotFound
+from bsdnet.driver.compute.images import qemu_img_info
+from bsdnet.driver.domain import Domain, UnsupportedConfig
+from tests.compute.conftest import libvirt, make_instance, make_vif
+
+IMAGE = {"id": "img-raw", "disk_format": "raw", "properties": {"os_distro": "freebsd"}}
+
+
+def state(driver, inst) -> int:
+    return driver.get_info(inst).state
+
+
+def test_spawn_lifecycle_destroy(driver, fake_net) -> None:
+    inst = make_instance()
+    vifs = [make_vif(), make_vif(vlan=100)]
+    driver.spawn(None, inst, IMAGE, network_info=vifs)
+    try:
+        assert driver.instance_exists(inst)
+        assert inst.name in driver.list_instances()
+        assert inst.uuid in driver.list_instance_uuids()
+        assert "test" not in driver.list_instances()  # the test driver's own domain is not ours
+        assert state(driver, inst) == RUNNING
+        dom = Domain.from_xml(driver.conn.lookupByUUIDString(inst.uuid).XMLDesc(0))
+        idir = os.path.join(driver.config.instances_path, inst.uuid)
+        assert dom.disks[0].source == os.path.join(idir, "disk")
+        assert [i.mac for i in dom.interfaces] == [v["address"] for v in vifs]
+        assert [i.target_dev for i in dom.interfaces] == [v["devname"] for v in vifs]
+        assert dom.metadata.flavor_name == "m1.tiny" and dom.metadata.root_uuid is not None
+        assert [p.uuid for p in dom.metadata.ports] == [v["id"] for v in vifs]
+        # the bridge VIF driver asked for both bridges and the VLAN interface
+        assert ("ensure_vlan", "em0", 100) in fake_net.calls
+
+        driver.reboot(None, inst, vifs, "SOFT")
+        assert state(driver, inst) == RUNNING
+        driver.reboot(None, inst, vifs, "HARD")
+        assert state(driver, inst) == RUNNING
+        driver.power_off(inst, timeout=5)
+        assert state(driver, inst) == SHUTDOWN
+        driver.power_on(None, inst, vifs)
+        assert state(driver, inst) == RUNNING
+        driver.power_off(inst)
+        assert state(driver, inst) == SHUTDOWN
+        driver.power_on(None, inst, vifs)
+        assert driver.get_console_output(None, inst) == b""  # no nmdm on Linux: nothing logged, no error
+        with pytest.raises(ConsoleUnavailable):
+            driver.get_serial_console(None, inst)
+    finally:
+        driver.destroy(None, inst, vifs)
+    assert not driver.instance_exists(inst)
+    assert not os.path.exists(os.path.join(driver.config.instances_path, inst.uuid))
+    with pytest.raises(InstanceNotFound):
+        driver.get_info(inst)
+    driver.destroy(None, inst, vifs)  # idempotent
+
+
+def test_qcow2_converted_and_cached(driver) -> None:
+    inst = make_instance()
+    image = {"id": "img-qcow2", "properties": {"os_type": "linux"}}
+    driver.spawn(None, inst, image, network_info=[], power_on=False)
+    try:
+        assert state(driver, inst) == SHUTDOWN
+        cached = driver.image_cache.cached_path("img-qcow2")
+        assert qemu_img_info(cached)["format"] == "raw"
+        disk = os.path.join(driver.config.instances_path, inst.uuid, "disk")
+        with open(disk, "rb") as f:
+            assert f.read(9) == b"\xeb\x3c\x90BSDNET"
+    finally:
+        driver.destroy(None, inst, [])
+
+
+def test_root_disk_grows_to_flavor(driver) -> None:
+    inst = make_instance()
+    inst.flavor.root_gb = 1
+    inst.flavor.ephemeral_gb = 1
+    driver.spawn(None, inst, IMAGE, network_info=[], power_on=False)
+    try:
+        idir = os.path.join(driver.config.instances_path, inst.uuid)
+        assert os.path.getsize(os.path.join(idir, "disk")) == 1024 ** 3
+        dom = Domain.from_xml(driver.conn.lookupByUUIDString(inst.uuid).XMLDesc(0))
+        assert [d.source for d in dom.disks] == [os.path.join(idir, "disk"), os.path.join(idir, "disk.eph0")]
+    finally:
+        driver.destroy(None, inst, [])
+
+
+def _extract(iso: str, dest) -> None:
+    subprocess.run(["xorriso", "-osirrox", "on", "-indev", iso, "-extract", "/", str(dest)],
+                   check=True, capture_output=True)
+
+
+def test_config_drive(driver, tmp_path) -> None:
+    if shutil.which("xorriso") is None:
+        pytest.skip("xorriso not installed")
+    inst = make_instance(config_drive=True, user_data="I2Nsb3VkLWNvbmZpZwo=", key_data="ssh-ed25519 AAAA k",
+                         metadata={"role": "web"})
+    vif = make_vif(ip="10.0.0.9")
+    driver.spawn(None, inst, IMAGE, network_info=[vif])
+    try:
+        iso = os.path.join(driver.config.instances_path, inst.uuid, "disk.config")
+        dom = Domain.from_xml(driver.conn.lookupByUUIDString(inst.uuid).XMLDesc(0))
+        cd = [d for d in dom.disks if d.is_cdrom]
+        assert cd and cd[0].source == iso and cd[0].target_bus == "sata"
+        info = subprocess.run(["xorriso", "-indev", iso, "-pvd_info"], capture_output=True, text=True)
+        assert "config-2" in info.stdout + info.stderr
+        _extract(iso, tmp_path / "cd")
+        latest = tmp_path / "cd" / "openstack" / "latest"
+        md = json.loads((latest / "meta_data.json").read_text())
+        assert md["uuid"] == inst.uuid and md["meta"] == {"role": "web"}
+        assert list(md["public_keys"].values()) == ["ssh-ed25519 AAAA k"]
+        nd = json.loads((latest / "network_data.json").read_text())
+        assert nd["links"][0]["ethernet_mac_address"] == vif["address"]
+        assert nd["networks"][0]["ip_address"] == "10.0.0.9"
+        assert nd["networks"][0]["routes"][0]["gateway"] == "10.0.0.1"
+        assert (latest / "user_data").read_bytes() == b"#cloud-config\n"
+    finally:
+        driver.destroy(None, inst, [vif])
+
+
+def test_image_missing_leaves_nothing(driver, fake_net) -> None:
+    inst = make_instance()
+    vif = make_vif()
+    with pytest.raises(ImageError):
+        driver.spawn(None, inst, {"id": "no-such-image", "properties": {}}, network_info=[vif])
+    assert not driver.instance_exists(inst)
+    assert not os.path.exists(os.path.join(driver.config.instances_path, inst.uuid))
+    assert not fake_net.calls  # failed before any VIF was plugged
+
+
+def test_unsupported_guest_refused_before_any_work(driver) -> None:
+    inst = make_instance()
+    with pytest.raises(UnsupportedConfig, match="hw_disk_bus"):
+        driver.spawn(None, inst, {"id": "img-raw", "properties": {"hw_disk_bus": "ide"}}, network_info=[])
+    assert not os.path.exists(os.path.join(driver.config.instances_path, inst.uuid))
+
+
+class FailingConn:
+    """Wraps a libvirt connection and fails one call, the way a daemon would mid-spawn."""
+
+    def __init__(self, real, fail: str) -> None:
+        self.real, self.fail = real, fail
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def defineXMLFlags(self, xml, flags):  # noqa: N802
+        if self.fail == "define":
+            raise libvirt.libvirtError("injected: define failed")
+        return FailingDom(self.real.defineXMLFlags(xml, flags), self.fail)
+
+
+class FailingDom:
+    def __init__(self, real, fail: str) -> None:
+        self.real, self.fail = real, fail
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def create(self):
+        if self.fail == "create":
+            raise libvirt.libvirtError("injected: bhyve failed to start")
+        return self.real.create()
+
+
+@pytest.mark.parametrize("fail", ["define", "create"])
+def test_libvirt_error_mid_spawn_leaves_nothing(driver, fake_net, fail) -> None:
+    real = driver.conn
+    driver._conn = FailingConn(real, fail)
+    inst = make_instance()
+    vif = make_vif()
+    try:
+        with pytest.raises(libvirt.libvirtError, match="injected"):
+            driver.spawn(None, inst, IMAGE, network_info=[vif])
+    finally:
+        driver._conn = real
+    assert not driver.instance_exists(inst)
+    assert not os.path.exists(os.path.join(driver.config.instances_path, inst.uuid))
+    # plugged, then unplugged again (bridge driver: unplug leaves the shared bridge)
+    assert any(c[0] == "ensure_bridge" for c in fake_net.calls)
+
+
+def test_spawn_twice_refused(driver) -> None:
+    inst = make_instance()
+    driver.spawn(None, inst, IMAGE, network_info=[], power_on=False)
+    try:
+        with pytest.raises(ComputeError, match="already"):
+            driver.spawn(None, inst, IMAGE, network_info=[])
+        assert driver.instance_exists(inst)  # the first one is untouched
+    finally:
+        driver.destroy(None, inst, [])
+
+
+def test_attach_detach_change_persistent_definition(driver, caplog) -> None:
+    inst = make_instance()
+    image = {"id": "img-raw", "properties": {"os_type": "windows"}}
+    driver.spawn(None, inst, image, network_info=[])
+    try:
+        vif = make_vif()
+        driver.attach_interface(None, inst, image, vif)
+        assert "hot-plug" in caplog.text
+        dom = driver.conn.lookupByUUIDString(inst.uuid)
+        persistent = Domain.from_xml(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        assert [(i.mac, i.model) for i in persistent.interfaces] == [(vif["address"], "e1000")]
+        with pytest.raises(ComputeError, match="already"):
+            driver.attach_interface(None, inst, image, vif)
+        driver.detach_interface(None, inst, vif)
+        persistent = Domain.from_xml(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        assert persistent.interfaces == []
+        with pytest.raises(ComputeError, match="no NIC"):
+            driver.detach_interface(None, inst, vif)
+    finally:
+        driver.destroy(None, inst, [])
+
+
+class FakeProviderTree:
+    def __init__(self) -> None:
+        self.inv = {}
+
+    def update_inventory(self, name, inventory):
+        self.inv[name] = inventory
+
+
+def test_host_resources(driver) -> None:
+    res = driver.get_available_resource("node")
+    assert res["hypervisor_type"] == "bhyve" and res["vcpus"] >= 1 and res["memory_mb"] > 0
+    assert json.loads(res["cpu_info"])["arch"]
+    nodes = driver.get_available_nodes()
+    assert len(nodes) == 1
+    driver.config.cpu_allocation_ratio = 8.0
+    tree = FakeProviderTree()
+    driver.update_provider_tree(tree, nodes[0])
+    inv = tree.inv[nodes[0]]
+    assert inv["VCPU"]["allocation_ratio"] == 8.0 and inv["VCPU"]["total"] == res["vcpus"]
+    assert inv["MEMORY_MB"]["reserved"] == driver.config.reserved_host_memory_mb
+    assert driver.get_host_ip_addr() == driver.config.host_ip
+    assert driver.get_volume_connector(None)["ip"] == driver.config.host_ip
+
+
+def test_vnc_console_reported_from_domain(driver) -> None:
+    inst = make_instance()
+    image = {"id": "img-raw", "properties": {"os_type": "linux"}}
+    driver.spawn(None, inst, image, network_info=[])
+    try:
+        dom = driver.conn.lookupByUUIDString(inst.uuid)
+        model = Domain.from_xml(dom.XMLDesc(0))
+        if any(g.port and g.port > 0 for g in model.graphics):
+            assert driver.get_vnc_console(None, inst).port > 0
+        else:  # the test driver assigns no port to an autoport framebuffer
+            with pytest.raises(ConsoleUnavailable):
+                driver.get_vnc_console(None, inst)
+    finally:
+        driver.destroy(None, inst, [])
