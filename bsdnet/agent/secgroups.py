@@ -496,3 +496,20 @@ def flips(flows: Iterable[Flow], groups_index: GroupsIndex,
         if v.allow != f.allowed:
             out.append(Flip(f, v))
     return out
+
+
+def decide_connection(flow_key: FlowKey, src_port: PortBinding | str | None,
+                      dst_port: PortBinding | str | None,
+                      groups_index: GroupsIndex) -> Verdict:
+    """A new connection between two ends, either of which may be a local
+    port (None: not ours, e.g. across the fabric).  It passes when the
+    source's egress and the destination's ingress both allow it; the
+    verdict names the deciding rule (the ingress one when both match)."""
+    v = ALLOW_DEFAULT
+    if src_port is not None:
+        v = decide(flow_key, EGRESS, src_port, groups_index)
+        if not v.allow:
+            return v
+    if dst_port is not None:
+        v = decide(flow_key, INGRESS, dst_port, groups_index)
+    return v

@@ -1,0 +1,226 @@
+"""Security groups: rule validation, OpenStack matching semantics, the
+default policy, remote groups and re-evaluation of existing flows."""
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from bsdnet.agent import secgroups as sg
+from bsdnet.agent.secgroups import EGRESS, INGRESS, FlowKey, PortBinding
+
+
+def ip(s: str) -> int:
+    return int(ipaddress.IPv4Address(s))
+
+
+def group(gid: str, *rules: dict) -> sg.SecurityGroup:
+    return sg.SecurityGroup.from_json({
+        "id": gid, "rules": [dict(r, id=r.get("id", f"{gid}-r{i}"))
+                             for i, r in enumerate(rules)]})
+
+
+def tcp(src: str, dst: str, dport: int, sport: int = 40000) -> FlowKey:
+    return FlowKey(6, ip(src), ip(dst), sport, dport)
+
+
+@pytest.fixture
+def idx() -> sg.GroupsIndex:
+    i = sg.GroupsIndex()
+    i.set_group(group("web",
+                      {"direction": "ingress", "protocol": "tcp",
+                       "port_range_min": 80, "port_range_max": 443,
+                       "remote_ip_prefix": "192.0.2.0/24"},
+                      {"direction": "ingress", "protocol": "icmp",
+                       "port_range_min": 8, "port_range_max": 0},
+                      {"direction": "egress", "protocol": "udp",
+                       "port_range_min": 53, "port_range_max": 53}))
+    i.set_port(PortBinding("p1", (ip("10.0.0.5"),), ("web",)))
+    return i
+
+
+def test_ingress_by_port_and_cidr(idx):
+    v = sg.decide(tcp("192.0.2.9", "10.0.0.5", 80), INGRESS, "p1", idx)
+    assert v == sg.Verdict(True, "web-r0")
+    assert sg.decide(tcp("192.0.2.9", "10.0.0.5", 443), INGRESS, "p1",
+                     idx).allow
+    assert not sg.decide(tcp("192.0.2.9", "10.0.0.5", 444), INGRESS, "p1",
+                         idx).allow
+    assert not sg.decide(tcp("192.0.3.9", "10.0.0.5", 80), INGRESS, "p1",
+                         idx).allow
+    # UDP to port 80 is not TCP to port 80.
+    assert not sg.decide(FlowKey(17, ip("192.0.2.9"), ip("10.0.0.5"), 1, 80),
+                         INGRESS, "p1", idx).allow
+
+
+def test_egress_only_what_rules_say_once_a_group_is_attached(idx):
+    dns = FlowKey(17, ip("10.0.0.5"), ip("8.8.8.8"), 5353, 53)
+    assert sg.decide(dns, EGRESS, "p1", idx) == sg.Verdict(True, "web-r2")
+    assert not sg.decide(tcp("10.0.0.5", "8.8.8.8", 53), EGRESS, "p1",
+                         idx).allow
+
+
+def test_icmp_type_code(idx):
+    echo = FlowKey(1, ip("203.0.113.1"), ip("10.0.0.5"), 77, 0, 8, 0)
+    assert sg.decide(echo, INGRESS, "p1", idx).allow
+    unreach = echo._replace(icmp_type=3, icmp_code=1)
+    assert not sg.decide(unreach, INGRESS, "p1", idx).allow
+    unknown = echo._replace(icmp_type=-1, icmp_code=-1)
+    assert not sg.decide(unknown, INGRESS, "p1", idx).allow
+
+
+def test_icmp_any_type_and_any_protocol():
+    i = sg.GroupsIndex()
+    i.set_group(group("g", {"direction": "ingress", "protocol": "icmp"},
+                      {"direction": "ingress", "remote_ip_prefix":
+                       "198.51.100.0/24"}))
+    i.set_port(PortBinding("p", (ip("10.0.0.1"),), ("g",)))
+    k = FlowKey(1, ip("203.0.113.1"), ip("10.0.0.1"), 1, 0, 13, 0)
+    assert sg.decide(k, INGRESS, "p", i).rule_id == "g-r0"
+    gre = FlowKey(47, ip("198.51.100.7"), ip("10.0.0.1"))
+    assert sg.decide(gre, INGRESS, "p", i).rule_id == "g-r1"
+    assert not sg.decide(gre._replace(src=ip("198.51.101.7")), INGRESS,
+                         "p", i).allow
+
+
+def test_port_without_groups_egress_only():
+    i = sg.GroupsIndex()
+    i.set_port(PortBinding("bare", (ip("10.0.0.9"),), ()))
+    assert sg.decide(tcp("10.0.0.9", "1.1.1.1", 443), EGRESS, "bare",
+                     i) == sg.ALLOW_DEFAULT
+    assert sg.decide(tcp("1.1.1.1", "10.0.0.9", 22), INGRESS, "bare",
+                     i) == sg.DENY_DEFAULT
+    # An unknown port is treated the same way.
+    assert not sg.decide(tcp("1.1.1.1", "10.0.0.9", 22), INGRESS, "nobody",
+                         i).allow
+
+
+def test_neutron_default_group_lets_members_in():
+    i = sg.GroupsIndex()
+    i.set_group(sg.neutron_default_group("dflt"))
+    i.set_port(PortBinding("a", (ip("10.0.0.1"),), ("dflt",)))
+    i.set_port(PortBinding("b", (ip("10.0.0.2"),), ("dflt",)))
+    assert sg.decide(tcp("10.0.0.2", "10.0.0.1", 22), INGRESS, "a",
+                     i).rule_id == "dflt-ingress-v4"
+    assert not sg.decide(tcp("10.0.0.3", "10.0.0.1", 22), INGRESS, "a",
+                         i).allow
+    assert sg.decide(tcp("10.0.0.1", "9.9.9.9", 22), EGRESS, "a",
+                     i).rule_id == "dflt-egress-v4"
+
+
+def test_remote_group_membership_changes_decisions():
+    i = sg.GroupsIndex()
+    i.set_group(group("db", {"direction": "ingress", "protocol": "tcp",
+                             "port_range_min": 5432, "port_range_max": 5432,
+                             "remote_group_id": "app"}))
+    i.set_group(group("app"))
+    i.set_port(PortBinding("db1", (ip("10.0.1.10"),), ("db",)))
+    k = tcp("10.0.2.20", "10.0.1.10", 5432)
+    assert not sg.decide(k, INGRESS, "db1", i).allow
+    hit = i.set_port(PortBinding("app1", (ip("10.0.2.20"),), ("app",)))
+    assert "db1" in hit
+    assert sg.decide(k, INGRESS, "db1", i).allow
+    hit = i.remove_port("app1")
+    assert "db1" in hit
+    assert not sg.decide(k, INGRESS, "db1", i).allow
+
+
+def test_ipv6_rules_do_not_apply_to_ipv4():
+    i = sg.GroupsIndex()
+    i.set_group(group("g", {"direction": "ingress", "ethertype": "IPv6"}))
+    i.set_port(PortBinding("p", (ip("10.0.0.1"),), ("g",)))
+    assert not sg.decide(tcp("1.2.3.4", "10.0.0.1", 22), INGRESS, "p",
+                         i).allow
+
+
+def test_decide_connection_needs_both_ends():
+    i = sg.GroupsIndex()
+    i.set_group(group("open", {"direction": "ingress"},
+                      {"direction": "egress"}))
+    i.set_group(group("closed", {"direction": "egress"}))
+    i.set_port(PortBinding("a", (ip("10.0.0.1"),), ("open",)))
+    i.set_port(PortBinding("b", (ip("10.0.0.2"),), ("closed",)))
+    a_to_b = tcp("10.0.0.1", "10.0.0.2", 22)
+    assert not sg.decide_connection(a_to_b, "a", "b", i).allow
+    b_to_a = tcp("10.0.0.2", "10.0.0.1", 22)
+    assert sg.decide_connection(b_to_a, "b", "a", i) == \
+        sg.Verdict(True, "open-r0")
+    assert sg.decide_connection(b_to_a, "b", None, i).allow
+
+
+def test_flips_after_rule_change(idx):
+    flows = [
+        sg.Flow(("f", 1), tcp("192.0.2.9", "10.0.0.5", 80), INGRESS, "p1",
+                True),
+        sg.Flow(("f", 2), tcp("192.0.2.9", "10.0.0.5", 22), INGRESS, "p1",
+                False),
+        sg.Flow(("f", 3), tcp("192.0.2.9", "10.0.0.7", 22), INGRESS, "p2",
+                False),
+    ]
+    idx.set_port(PortBinding("p2", (ip("10.0.0.7"),), ()))
+    assert sg.flips(flows, idx) == []
+    # Now allow SSH from anywhere and drop the web rule.
+    hit = idx.set_group(group("web", {"direction": "ingress",
+                                      "protocol": "tcp",
+                                      "port_range_min": 22,
+                                      "port_range_max": 22}))
+    assert hit == {"p1"}
+    assert idx.affected_ports({"web"}) == {"p1"}
+    out = sg.flips(flows, idx, ports=hit)
+    assert [(f.flow.handle, f.verdict.allow) for f in out] == \
+        [(("f", 1), False), (("f", 2), True)]
+    # Attaching the group to p2 flips its flow too.
+    idx.set_port(PortBinding("p2", (ip("10.0.0.7"),), ("web",)))
+    assert [f.flow.handle for f in sg.flips(flows[2:], idx)] == [("f", 3)]
+
+
+def test_detach_all_groups_back_to_default(idx):
+    k = tcp("192.0.2.9", "10.0.0.5", 80)
+    assert sg.decide(k, INGRESS, "p1", idx).allow
+    idx.set_port(PortBinding("p1", (ip("10.0.0.5"),), ()))
+    assert not sg.decide(k, INGRESS, "p1", idx).allow
+    assert sg.decide(tcp("10.0.0.5", "8.8.8.8", 1), EGRESS, "p1",
+                     idx).allow
+
+
+@pytest.mark.parametrize("rule, why", [
+    ({"direction": "sideways"}, "direction"),
+    ({"direction": "ingress", "protocol": "foo"}, "unknown protocol"),
+    ({"direction": "ingress", "protocol": 300}, "out of range"),
+    ({"direction": "ingress", "protocol": "tcp", "port_range_min": 90,
+      "port_range_max": 80}, ">"),
+    ({"direction": "ingress", "protocol": "tcp", "port_range_min": 70000,
+      "port_range_max": 70000}, "out of range"),
+    ({"direction": "ingress", "protocol": "gre", "port_range_min": 1,
+      "port_range_max": 2}, "port ranges"),
+    ({"direction": "ingress", "protocol": "icmp", "port_range_max": 0},
+     "needs an ICMP type"),
+    ({"direction": "ingress", "protocol": "icmp", "port_range_min": 256},
+     "ICMP type"),
+    ({"direction": "ingress", "remote_ip_prefix": "10.0.0.0/33"},
+     "remote_ip_prefix"),
+    ({"direction": "ingress", "remote_ip_prefix": "::/0"}, "ethertype"),
+    ({"direction": "ingress", "remote_ip_prefix": "10.0.0.0/8",
+      "remote_group_id": "x"}, "mutually exclusive"),
+    ({"direction": "ingress", "port_range_min": True}, "integer"),
+    ({"direction": "ingress", "bogus": 1}, "unknown rule fields"),
+])
+def test_rule_validation(rule, why):
+    with pytest.raises(sg.SecGroupError, match=why):
+        sg.Rule.from_json(rule)
+
+
+def test_rule_normalisation():
+    r = sg.Rule.from_json({"direction": "ingress", "protocol": "TCP",
+                           "port_range_min": 22,
+                           "remote_ip_prefix": "10.1.2.3/8"})
+    assert (r.protocol, r.port_range_min, r.port_range_max) == (6, 22, 22)
+    assert r.remote_ip_prefix == "10.0.0.0/8" and r.id
+    assert sg.Rule.from_json({"direction": "egress",
+                              "protocol": "132"}).protocol == 132
+    g = group("g", {"direction": "ingress", "protocol": "udp"})
+    assert sg.SecurityGroup.from_json(g.to_json()) == g
+    with pytest.raises(sg.SecGroupError, match="unique"):
+        sg.SecurityGroup.from_json({"id": "g", "rules": [
+            {"id": "x", "direction": "ingress"},
+            {"id": "x", "direction": "egress"}]})
