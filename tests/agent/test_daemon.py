@@ -1,0 +1,215 @@
+"""bsdnet-agent as a process: start, SIGHUP reconcile, SIGTERM, and
+adoption after SIGKILL.  The region is a file made by the test (no
+datapath); waits are bounded polls, never timing assertions."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bsdnet.agent.abi import ffi, lib
+from bsdnet.agent.mtrie import lookup
+from bsdnet.agent.region import Region, small_geometry
+from bsdnet.agent.tables import ip_to_int
+
+from .helpers import fabric_topology
+
+WAIT = 60.0
+
+
+def wait_for(pred, what):
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class AgentProc:
+    def __init__(self, tmp_path, sockdir, region_path):
+        self.tmp = tmp_path
+        self.topo = tmp_path / "topology.json"
+        self.state_dir = tmp_path / "state"
+        self.pid_file = tmp_path / "agent.pid"
+        self.log = tmp_path / "agent.log"
+        self.trap = os.path.join(sockdir, "agent.sock")
+        self.ctl = os.path.join(sockdir, "dp.sock")
+        self.region_path = region_path
+        self.proc = None
+
+    def write_topology(self, doc):
+        tmp = self.topo.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc))
+        tmp.rename(self.topo)
+
+    def start(self, *extra):
+        argv = [sys.executable, "-m", "bsdnet.agent.daemon",
+                "--datapath-shm_name", self.region_path,
+                "--datapath-trap_socket", self.trap,
+                "--datapath-control_socket", self.ctl,
+                "--datapath-region_wait", "30",
+                "--agent-state_dir", str(self.state_dir),
+                "--agent-topology_file", str(self.topo),
+                "--agent-pid_file", str(self.pid_file), *extra]
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(argv, stdout=self.logf,
+                                     stderr=subprocess.STDOUT)
+        return self
+
+    def log_text(self):
+        return self.log.read_text()
+
+    def wait_serving(self, n=1):
+        wait_for(lambda: self.log_text().count("serving traps") >= n or
+                 self.proc.poll() is not None, "agent start")
+        assert self.proc.poll() is None, self.log_text()
+
+    def state(self):
+        return json.loads((self.state_dir / "state.json").read_text())
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc:
+            self.logf.close()
+
+
+@pytest.fixture
+def agent(tmp_path, sockdir):
+    region = Region.create(str(tmp_path / "region"), small_geometry())
+    a = AgentProc(tmp_path, sockdir, region.path)
+    a.region = region
+    yield a
+    a.stop()
+    region.close()
+
+
+def tables_bytes(region):
+    h = region.hdr
+    return bytes(ffi.buffer(region.base + h.rh_off_vifs,
+                            h.rh_off_flows - h.rh_off_vifs))
+
+
+def test_start_programs_and_writes_state(agent):
+    agent.write_topology(fabric_topology())
+    agent.start().wait_serving()
+    st = agent.state()
+    assert st["instance"] == agent.region.instance
+    assert set(st["networks"]) == {"red", "blue"}
+    a = st["ports"]["port-a"]
+    assert set(a) >= {"vif", "label", "nexthop", "vrf"}
+    assert st["fabric"]["vif"] == 1
+    assert lookup(agent.region, a["vrf"], ip_to_int("10.0.0.1")) == (
+        a["nexthop"], 32)
+    assert int(agent.pid_file.read_text()) == agent.proc.pid
+    wait_for(lambda: agent.region.hdr.rh_agent_pid == agent.proc.pid,
+             "heartbeat")
+    agent.proc.send_signal(signal.SIGTERM)
+    assert agent.proc.wait(timeout=WAIT) == 0
+    assert not agent.pid_file.exists()
+    assert not os.path.exists(agent.trap)
+
+
+def test_sighup_reconciles(agent):
+    agent.write_topology(fabric_topology())
+    agent.start().wait_serving()
+    st0 = agent.state()
+    b = st0["ports"]["port-b"]
+    b_seq = agent.region.vifs[b["vif"]].vif_seq
+    doc = fabric_topology()
+    doc["ports"] = [doc["ports"][1], {
+        "id": "port-c", "network": "red", "interface": "vmtapC",
+        "mac": "02:00:00:00:01:0c", "ip": "10.0.0.3", "policy": True}]
+    doc["remote"][0]["label"] = 99
+    agent.write_topology(doc)
+    agent.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "port-c" in agent.state()["ports"], "reconcile")
+    st = agent.state()
+    red = st["networks"]["red"]["vrf"]
+    assert "port-a" not in st["ports"]
+    assert st["ports"]["port-b"] == b                    # untouched
+    assert agent.region.vifs[b["vif"]].vif_seq == b_seq  # not rewritten
+    t = lookup(agent.region, red, ip_to_int("10.0.0.2"))[0]
+    assert agent.region.nexthops[t].nh_label == 99
+    assert lookup(agent.region, red, ip_to_int("10.0.0.1")) is None
+    # A broken topology on SIGHUP keeps the running one.
+    agent.topo.write_text("{broken")
+    agent.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "topology not applied" in agent.log_text(), "error log")
+    assert agent.proc.poll() is None
+    assert agent.state() == st
+
+
+def test_restart_after_sigkill_adopts(agent):
+    agent.write_topology(fabric_topology())
+    agent.start().wait_serving()
+    st = agent.state()
+    # A flow the datapath is using must survive the agent's restart.
+    ft = ffi.new("struct bsdnet_flowtab *")
+    lib.bsdnet_flowtab_bind(ft, agent.region.hdr, agent.region.base)
+    k = ffi.new("struct bsdnet_flow_key *", {"fk_vrf": 1, "fk_proto": 6,
+                                             "fk_src": 1, "fk_dst": 2})
+    g = ffi.new("uint32_t *")
+    idx = lib.bsdnet_flow_claim(ft, k, 2, 0, g)
+    assert lib.bsdnet_flow_publish(ft, idx, g[0], 1, 0, idx)
+    agent.proc.send_signal(signal.SIGKILL)
+    agent.proc.wait(timeout=WAIT)
+    before = tables_bytes(agent.region)
+    agent.logf.close()
+    agent.start().wait_serving(n=2)
+    assert "adopting live tables" in agent.log_text()
+    assert agent.log_text().rstrip().count("no change") >= 1
+    assert agent.state() == st                       # same labels, vifs
+    assert tables_bytes(agent.region) == before      # nothing rewritten
+    fe = agent.region.flows[idx]
+    assert fe.fe_state & 0xff == lib.BSDNET_FLOW_ACTIVE
+
+
+def test_new_region_instance_programs_from_scratch(agent, tmp_path):
+    agent.write_topology(fabric_topology())
+    agent.start().wait_serving()
+    old = agent.state()["instance"]
+    agent.proc.send_signal(signal.SIGTERM)
+    agent.proc.wait(timeout=WAIT)
+    agent.logf.close()
+    # The datapath restarted and made new tables.
+    agent.region.close()
+    agent.region = Region.create(agent.region_path, small_geometry())
+    agent.start().wait_serving(n=2)
+    st = agent.state()
+    assert st["instance"] == agent.region.instance != old
+    a = st["ports"]["port-a"]
+    assert agent.region.vifs[a["vif"]].vif_type == lib.BSDNET_VIF_VIRTUAL
+
+
+def test_waits_for_region_then_gives_up(tmp_path, sockdir):
+    a = AgentProc(tmp_path, sockdir, str(tmp_path / "never"))
+    a.write_topology(fabric_topology())
+    a.start("--datapath-region_wait", "0.3")
+    try:
+        assert a.proc.wait(timeout=WAIT) == 1
+    finally:
+        a.stop()
+    log = a.log_text()
+    assert "waiting up to" in log and "gave up" in log
+
+
+def test_region_appears_while_waiting(tmp_path, sockdir):
+    path = str(tmp_path / "late")
+    a = AgentProc(tmp_path, sockdir, path)
+    a.write_topology(fabric_topology())
+    a.start()
+    try:
+        wait_for(lambda: "waiting up to" in a.log_text(), "waiting log")
+        r = Region.create(path, small_geometry())
+        a.wait_serving()
+        assert a.state()["instance"] == r.instance
+        r.close()
+    finally:
+        a.stop()
