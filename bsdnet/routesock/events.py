@@ -6,6 +6,7 @@ the same stream on either platform.
 """
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Union
@@ -78,8 +79,8 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         d = {"event": self.kind}
-        for k in self.__dataclass_fields__:
-            d[k] = _jsonable(getattr(self, k))
+        for f in dataclasses.fields(self):
+            d[f.name] = _jsonable(getattr(self, f.name))
         return d
 
 
