@@ -1,0 +1,29 @@
+/*-
+ * bsdnet-netmap: the forwarding core over netmap ports.
+ *
+ * Roadmap: this daemon IS the Linux userspace home with two files
+ * swapped.  Options and start-up (dpl_main.c), the shared-memory region
+ * (dpl_region.c: the same POSIX shm, the same --shm NAME), the trap
+ * channel (dpl_trap.c: the same unix datagram sockets, --trap-socket and
+ * --agent-socket), the vif table scan (dpl_vif.c) and the bsdnet_os_*()
+ * functions (dpl_os.c) are kmod/linux's files, linked unchanged, so the
+ * agent cannot tell the homes apart.  Only these differ:
+ *   nm_port.c   dpl_port_*() over netmap rings (NIOCCTRL, the raw API:
+ *               no libnetmap needed), instead of AF_PACKET
+ *   nm_loop.c   dpl_loop_*() over ppoll(2), instead of epoll, timerfd
+ *               and signalfd
+ */
+#ifndef _BSDNET_NM_H_
+#define _BSDNET_NM_H_
+
+#include "dpl.h"
+
+/* Frames handled per ring per wake-up, so one busy port cannot starve
+ * the others or the timer. */
+#define NM_RX_BUDGET	256u
+
+/* nm_port.c: transmit rings written since the last flush get a txsync. */
+void	nm_port_flush(struct dpl *d);
+void	nm_port_fini(void);
+
+#endif /* !_BSDNET_NM_H_ */
