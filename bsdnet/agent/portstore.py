@@ -31,7 +31,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from .secgroups import SecGroupError, SecurityGroup
+from .secgroups import PortBinding, SecGroupError, SecurityGroup
 
 LOG = logging.getLogger(__name__)
 
@@ -94,6 +94,10 @@ def _unknown(d: dict[str, Any], known: set[str] | frozenset[str],
 def v_uuid(v: Any, name: str, optional: bool = False) -> str:
     if optional and (v is None or v == ""):
         return ""
+    # Keystone writes project ids as 32 hex digits without dashes; accept
+    # that form too and store every UUID the same way.
+    if isinstance(v, str) and re.fullmatch(r"[0-9a-fA-F]{32}", v):
+        v = "-".join((v[:8], v[8:12], v[12:16], v[16:20], v[20:]))
     if not isinstance(v, str) or not _UUID_RE.match(v):
         raise ValidationError(f"{name} must be a UUID "
                               f"(8-4-4-4-12 hex), not {v!r}")
@@ -221,6 +225,15 @@ class Port:
     @property
     def has_ip(self) -> bool:
         return self.ip_address != "0.0.0.0"
+
+    def binding(self) -> PortBinding:
+        """What security-group evaluation needs of this port: its own
+        address and its allowed pairs' addresses count as members."""
+        ips = [self.ip_address] if self.has_ip else []
+        ips += [p.ip for p in self.allowed_address_pairs]
+        return PortBinding(self.id, tuple(int(ipaddress.IPv4Address(a))
+                                          for a in dict.fromkeys(ips)),
+                           self.security_groups)
 
     @classmethod
     def from_json(cls, d: Any) -> "Port":
