@@ -434,13 +434,20 @@ class _RequestHandler(BaseHTTPRequestHandler):
         else:
             self._send(200, doc)
 
-    do_GET = do_POST = do_PUT = do_DELETE = _handle
+    # Every method goes through dispatch so that the unsupported ones get
+    # a JSON 405 with Allow, not http.server's HTML 501.
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _handle
 
 
 class _HttpError(Exception):
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
         self.status, self.reason = status, reason
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128    # Nova plugs many VIFs at once on boot
 
 
 class PortApiServer:
@@ -450,8 +457,7 @@ class PortApiServer:
                  port: int = DEFAULT_PORT) -> None:
         handler = type("PortApiHandler", (_RequestHandler,),
                        {"routes": _Routes(api)})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server((host, port), handler)
         self._thread: threading.Thread | None = None
 
     @property
@@ -463,8 +469,10 @@ class PortApiServer:
     def url(self) -> str:
         return "http://%s:%d" % self.address
 
-    def start(self) -> None:
+    def start(self, poll_interval: float = 0.5) -> None:
+        """Serve from a thread; stop() takes up to poll_interval."""
         self._thread = threading.Thread(target=self.httpd.serve_forever,
+                                        args=(poll_interval,),
                                         name="portapi", daemon=True)
         self._thread.start()
         LOG.info("port API listening on %s", self.url)
