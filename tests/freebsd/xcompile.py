@@ -39,8 +39,8 @@ ARCHES = {
 KERNEL_ARCH_FLAGS = {
     "x86_64": ["-mcmodel=kernel", "-mno-red-zone", "-mno-mmx", "-mno-sse",
                "-msoft-float"],
-    # -ffixed-x18 in kern.mk; ziglang spells it as a CPU feature.
-    "aarch64": ["-mcpu=generic+reserve_x18"],
+    # the kernel keeps x18 for its per-CPU pointer
+    "aarch64": ["-ffixed-x18"],
 }
 
 # ziglang's top-level directories that are userland-only.
@@ -81,6 +81,10 @@ def zig_cc() -> list[str]:
     return [sys.executable, "-m", "ziglang", "cc"]
 
 
+def zig_clang() -> list[str]:
+    return [sys.executable, "-m", "ziglang", "clang"]
+
+
 def run(argv: list[str], cwd: Path | None = None) -> Result:
     """Run a compiler; output is kept for the assertion message."""
     LOG.debug("running %s", argv)
@@ -89,24 +93,58 @@ def run(argv: list[str], cwd: Path | None = None) -> Result:
     return Result(argv, proc.returncode, proc.stdout + proc.stderr)
 
 
+def _merge(src: Path, dest: Path) -> None:
+    """Link src's entries into the real directory dest; what dest already
+    has wins (the architecture's headers come first)."""
+    for entry in sorted(src.iterdir()):
+        link = dest / entry.name
+        if not link.exists():
+            os.symlink(entry, link)
+        elif entry.is_dir() and link.is_dir():
+            if link.is_symlink():
+                first = link.resolve()
+                link.unlink()
+                link.mkdir()
+                _merge(first, link)
+            _merge(entry, link)
+
+
 def kernel_include_tree(dest: Path, arch: str) -> Path:
     """Symlink farm that looks like -I/usr/src/sys plus machine/: every
-    header subdirectory of ziglang's FreeBSD headers, no top-level file."""
+    header subdirectory of ziglang's FreeBSD headers (the architecture's
+    over the generic ones, merged file by file), no top-level file."""
     root = zig_include_root()
     dest.mkdir(parents=True, exist_ok=True)
     for base in (root / ARCHES[arch], root / "generic-freebsd"):
         for entry in sorted(base.iterdir()):
-            link = dest / entry.name
-            if (not entry.is_dir() or entry.name in USERLAND_DIRS
-                    or link.exists()):
+            if not entry.is_dir() or entry.name in USERLAND_DIRS:
                 continue
-            os.symlink(entry, link)
+            link = dest / entry.name
+            if not link.exists():
+                os.symlink(entry, link)
+                continue
+            if link.is_symlink():
+                first = link.resolve()
+                link.unlink()
+                link.mkdir()
+                _merge(first, link)
+            _merge(entry, link)
     return dest
 
 
+# __FreeBSD_version of the headers' oldest supported release; zig cc
+# passes it on the command line (its param.h leaves it to the compiler).
+FREEBSD_VERSION = 1400500
+
+
 def kernel_cflags(tree: Path, arch: str, vimage: bool = True) -> list[str]:
-    """What bsd.kmod.mk would pass, as far as it matters to a compile."""
-    flags = ["-target", f"{arch}-freebsd", "-std=gnu11", "-O2",
+    """What bsd.kmod.mk would pass, as far as it matters to a compile.
+
+    For `zig clang`, the plain clang driver: `zig cc` adds ziglang's libc
+    include directories even under -nostdinc, which would hide a glue file
+    that needs libc."""
+    flags = ["-target", f"{arch}-unknown-freebsd14.0",
+             f"-D__FreeBSD_version={FREEBSD_VERSION}", "-std=gnu11", "-O2",
              "-D_KERNEL", "-DKLD_MODULE", "-ffreestanding", "-fno-common",
              "-nostdinc", "-fno-sanitize=all"]
     flags += KERNEL_ARCH_FLAGS[arch]
@@ -120,7 +158,7 @@ def kernel_cflags(tree: Path, arch: str, vimage: bool = True) -> list[str]:
 
 def compile_kernel_object(src: Path, out: Path, tree: Path, arch: str,
                           vimage: bool = True) -> Result:
-    argv = zig_cc() + kernel_cflags(tree, arch, vimage) + [
+    argv = zig_clang() + kernel_cflags(tree, arch, vimage) + [
         "-c", str(src), "-o", str(out)]
     return run(argv)
 
