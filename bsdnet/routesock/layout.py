@@ -46,6 +46,22 @@ class Layout:
             off += n
         return out
 
+    def projection(self, names: tuple[str, ...]) -> struct.Struct:
+        """A Struct that unpacks only ``names`` (given in offset order), skipping
+        the rest as padding: the parser's fast path, still derived from the table."""
+        offs = self.offsets()
+        fmt, pos = "<", 0
+        fields = dict(self.fields)
+        for name in names:
+            off, size = offs[name]
+            if off < pos:
+                raise ValueError(f"{name} is not in offset order")
+            if off > pos:
+                fmt += f"{off - pos}x"
+            fmt += fields[name]
+            pos = off + size
+        return struct.Struct(fmt)
+
     def index(self, name: str) -> int:
         """Position of a member in the unpacked tuple."""
         i = 0

@@ -18,7 +18,7 @@ class ParseError(ValueError):
     """The bytes are not a well-formed sequence of routing-socket messages."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SaInet:
     """sockaddr_in (or an IPv4 netmask, possibly trimmed on the wire)."""
 
@@ -26,7 +26,7 @@ class SaInet:
     port: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SaInet6:
     """sockaddr_in6; a KAME-embedded scope is moved into scope_id."""
 
@@ -35,7 +35,7 @@ class SaInet6:
     port: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SaLink:
     """sockaddr_dl: interface index, IFT_* type, name and link-layer address."""
 
@@ -45,18 +45,23 @@ class SaLink:
     lladdr: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SaEmpty:
     """A zero-length placeholder (sa_len 0): present in rtm_addrs, carries nothing."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SaOther:
     """A sockaddr of a family we do not interpret (kept raw for debugging)."""
 
     family: int
     data: bytes
 
+
+# Sockaddrs are plain slotted classes, not frozen ones, because the parser
+# builds millions of them and frozen construction costs three times as much;
+# the parser shares one object between messages that carry the same bytes,
+# so treat them as immutable.
 
 Sockaddr = Union[SaInet, SaInet6, SaLink, SaEmpty, SaOther]
 

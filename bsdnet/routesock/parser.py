@@ -33,6 +33,8 @@ _IFA_TYPES = frozenset((C["RTM_NEWADDR"], C["RTM_DELADDR"]))
 _IFMA_TYPES = frozenset((C["RTM_NEWMADDR"], C["RTM_DELMADDR"]))
 _ANNOUNCE_TYPES = frozenset((C["RTM_IFANNOUNCE"], C["RTM_IEEE80211"]))
 _PREFIX = struct.Struct("<HBB")
+_RTM_VERSION, _RTM_IFINFO = C["RTM_VERSION"], C["RTM_IFINFO"]
+_ntop, _PF_INET = socket.inet_ntop, socket.AF_INET
 _ZERO16 = bytes(16)
 
 
@@ -49,111 +51,146 @@ def _inet6(raw: bytes, scope_id: int) -> SaInet6:
     return SaInet6(socket.inet_ntop(socket.AF_INET6, raw), scope_id)
 
 
+_SLOTS = tuple(tuple(i for i in range(8) if m & (1 << i)) for m in range(256))
+_CACHE_MAX = 1 << 16
+
+
 class Decoder:
-    """A decoder bound to one architecture's layout tables."""
+    """A decoder bound to one architecture's layout tables.
+
+    Sockaddrs are immutable, so decoded ones are cached by their bytes: a
+    dump repeats the same gateways, netmasks and interfaces many times.
+    """
 
     def __init__(self, arch: ArchLayouts | str = "amd64") -> None:
         if isinstance(arch, str):
             arch = LAYOUTS[arch]
         self.arch = arch
-        self._align_mask = arch.sa_align - 1
-        self._rtm = arch.rt_msghdr.struct
-        self._ifm = arch.if_msghdr.struct
-        self._ifam = arch.ifa_msghdr.struct
-        self._ifmam = arch.ifma_msghdr.struct
-        self._ifan = arch.if_announcemsghdr.struct
-        r, i = arch.rt_msghdr, arch.if_msghdr
-        self._rtm_ix = tuple(r.index(n) for n in (
+        a = arch.sa_align
+        self._sa_size = tuple(a if n == 0 else 1 + ((n - 1) | (a - 1)) for n in range(256))
+        # Only the fields the messages carry, in offset order, from the tables.
+        self._rtm = arch.rt_msghdr.projection((
             "rtm_type", "rtm_index", "rtm_flags", "rtm_addrs", "rtm_pid",
             "rtm_seq", "rtm_errno", "rtm_rmx.rmx_mtu"))
-        self._ifm_ix = tuple(i.index(n) for n in (
-            "ifm_type", "ifm_index", "ifm_flags", "ifm_addrs",
+        self._ifm = arch.if_msghdr.projection((
+            "ifm_type", "ifm_addrs", "ifm_flags", "ifm_index",
             "ifm_data.ifi_type", "ifm_data.ifi_link_state", "ifm_data.ifi_mtu"))
+        self._ifam = arch.ifa_msghdr.projection((
+            "ifam_type", "ifam_addrs", "ifam_flags", "ifam_index", "ifam_metric"))
+        self._ifmam = arch.ifma_msghdr.projection((
+            "ifmam_type", "ifmam_addrs", "ifmam_flags", "ifmam_index"))
+        self._ifan = arch.if_announcemsghdr.projection((
+            "ifan_type", "ifan_index", "ifan_name", "ifan_what"))
+        self._hdr_size = {
+            "rtm": arch.rt_msghdr.size, "ifm": arch.if_msghdr.size,
+            "ifam": arch.ifa_msghdr.size, "ifmam": arch.ifma_msghdr.size,
+            "ifan": arch.if_announcemsghdr.size}
+        self._rtm_size = arch.rt_msghdr.size
         self._sdl_hdr = struct.Struct("<BBHBBBB")
         self._sin6_off = {n: o for n, (o, _) in arch.sockaddr_in6.offsets().items()}
+        self._cache: dict = {}
 
     # -- messages ---------------------------------------------------------
 
     def iter_messages(self, buf: bytes | bytearray | memoryview) -> Iterator[Message]:
         """Yield each message in ``buf`` (a socket read or a sysctl dump)."""
-        mv = memoryview(buf).cast("B") if not isinstance(buf, bytes) else buf
-        data = bytes(mv)
+        return iter(self.decode(buf))
+
+    def decode(self, buf: bytes | bytearray | memoryview) -> list[Message]:
+        """All messages in ``buf``: a socket read or a sysctl dump."""
+        data = buf if isinstance(buf, bytes) else bytes(buf)
+        out: list[Message] = []
         off, end = 0, len(data)
+        unpack_prefix = _PREFIX.unpack_from
+        append, message = out.append, self._message
         while off < end:
             if end - off < 4:
                 raise ParseError(f"{end - off} trailing bytes at offset {off}")
-            msglen, version, mtype = _PREFIX.unpack_from(data, off)
+            msglen, version, mtype = unpack_prefix(data, off)
             if msglen < 4 or off + msglen > end:
                 raise ParseError(f"message at offset {off}: length {msglen} "
                                  f"with {end - off} bytes left")
-            yield self._message(data, off, msglen, version, mtype)
+            append(message(data, off, msglen, version, mtype))
             off += msglen
-
-    def decode(self, buf: bytes | bytearray | memoryview) -> list[Message]:
-        """All messages in ``buf``, as a list."""
-        return list(self.iter_messages(buf))
+        return out
 
     def _message(self, data: bytes, off: int, msglen: int, version: int, mtype: int) -> Message:
-        if version != C["RTM_VERSION"]:
+        if version != _RTM_VERSION:
             return UnknownMsg(mtype, version, msglen)
         end = off + msglen
+        hs = self._hdr_size
         if mtype in _ROUTE_TYPES:
-            h = self._header(self._rtm, data, off, msglen)
-            t, idx, flags, addrs, pid, seq, err, mtu = (h[k] for k in self._rtm_ix)
-            sas = self._sockaddrs(data, off + self._rtm.size, end, addrs)
-            return RouteMsg(t, idx, flags, pid, seq, err, mtu, sas)
-        if mtype == C["RTM_IFINFO"]:
-            h = self._header(self._ifm, data, off, msglen)
-            t, idx, flags, addrs, ift, ls, mtu = (h[k] for k in self._ifm_ix)
-            sas = self._sockaddrs(data, off + self._ifm.size, end, addrs)
+            size = self._rtm_size
+            if msglen < size:
+                self._check(msglen, size, off, mtype)
+            t, idx, flags, addrs, pid, seq, err, mtu = self._rtm.unpack_from(data, off)
+            return RouteMsg(t, idx, flags, pid, seq, err, mtu,
+                            self._sockaddrs(data, off + size, end, addrs))
+        if mtype == _RTM_IFINFO:
+            self._check(msglen, hs["ifm"], off, mtype)
+            t, addrs, flags, idx, ift, ls, mtu = self._ifm.unpack_from(data, off)
+            sas = self._sockaddrs(data, off + hs["ifm"], end, addrs)
             return IfInfoMsg(t, idx, flags, ift, ls, mtu, sas)
         if mtype in _IFA_TYPES:
-            _, _, t, addrs, flags, idx, _, metric = self._header(self._ifam, data, off, msglen)
-            sas = self._sockaddrs(data, off + self._ifam.size, end, addrs)
+            self._check(msglen, hs["ifam"], off, mtype)
+            t, addrs, flags, idx, metric = self._ifam.unpack_from(data, off)
+            sas = self._sockaddrs(data, off + hs["ifam"], end, addrs)
             return IfAddrMsg(t, idx, flags, metric, sas)
         if mtype in _IFMA_TYPES:
-            _, _, t, addrs, flags, idx, _ = self._header(self._ifmam, data, off, msglen)
-            sas = self._sockaddrs(data, off + self._ifmam.size, end, addrs)
+            self._check(msglen, hs["ifmam"], off, mtype)
+            t, addrs, flags, idx = self._ifmam.unpack_from(data, off)
+            sas = self._sockaddrs(data, off + hs["ifmam"], end, addrs)
             return IfMaddrMsg(t, idx, flags, sas)
         if mtype in _ANNOUNCE_TYPES:
-            _, _, t, idx, name, what = self._header(self._ifan, data, off, msglen)
+            self._check(msglen, hs["ifan"], off, mtype)
+            t, idx, name, what = self._ifan.unpack_from(data, off)
             return IfAnnounceMsg(t, idx, name.split(b"\0", 1)[0].decode("ascii", "replace"), what)
         return UnknownMsg(mtype, version, msglen)
 
     @staticmethod
-    def _header(st: struct.Struct, data: bytes, off: int, msglen: int) -> tuple:
-        if msglen < st.size:
-            raise ParseError(f"message type {data[off + 3]} at offset {off}: "
-                             f"length {msglen} < header {st.size}")
-        return st.unpack_from(data, off)
+    def _check(msglen: int, size: int, off: int, mtype: int) -> None:
+        if msglen < size:
+            raise ParseError(f"message type {mtype} at offset {off}: "
+                             f"length {msglen} < header {size}")
 
     # -- sockaddrs --------------------------------------------------------
 
     def _sockaddrs(self, data: bytes, off: int, end: int, addrs: int) -> dict[int, Sockaddr]:
-        out: dict[int, Sockaddr] = {}
+        # The hot loop of the parser: kept flat, with the cache inline.
         if addrs & ~0xFF:
             raise ParseError(f"address bitmask {addrs:#x} names unknown slots")
-        mask = self._align_mask
+        out: dict[int, Sockaddr] = {}
+        cache = self._cache
+        sizes = self._sa_size
         family_hint = 0
-        for slot in range(8):
-            if not addrs & (1 << slot):
-                continue
+        for slot in _SLOTS[addrs]:
             if off >= end:
                 raise ParseError(f"sockaddr slot {slot} starts past the message end")
             sa_len = data[off]
-            size = (1 + ((sa_len - 1) | mask)) if sa_len else mask + 1
-            if off + sa_len > end:
+            nxt = off + sa_len
+            if nxt > end:
                 raise ParseError(f"sockaddr slot {slot}: length {sa_len} overruns the message")
-            raw = data[off:off + sa_len]
+            raw = data[off:nxt]
             if slot == RTAX_NETMASK or slot == RTAX_GENMASK:
-                sa = self._mask(raw, family_hint)
+                key = (raw, family_hint)
+                sa = cache.get(key)
+                if sa is None:
+                    sa = self._mask(raw, family_hint)
+                    if len(cache) >= _CACHE_MAX:
+                        cache.clear()
+                    cache[key] = sa
             else:
-                sa = self._sockaddr(raw)
-                if family_hint == 0 and isinstance(sa, (SaInet, SaInet6)):
-                    family_hint = _AF_INET if isinstance(sa, SaInet) else _AF_INET6
+                sa = cache.get(raw)
+                if sa is None:
+                    sa = self._sockaddr(raw)
+                    if len(cache) >= _CACHE_MAX:
+                        cache.clear()
+                    cache[raw] = sa
+                if not family_hint:
+                    tp = type(sa)
+                    family_hint = _AF_INET if tp is SaInet else _AF_INET6 if tp is SaInet6 else 0
             out[slot] = sa
-            # The last sockaddr may end without its rounding padding.
-            off = min(off + size, end)
+            off += sizes[sa_len]
         return out
 
     def _sockaddr(self, raw: bytes) -> Sockaddr:
@@ -164,6 +201,8 @@ class Decoder:
             raise ParseError("sockaddr shorter than its length and family bytes")
         fam = raw[1]
         if fam == _AF_INET:
+            if n >= 8:
+                return SaInet(_ntop(_PF_INET, raw[4:8]), (raw[2] << 8) | raw[3])
             if n < 8:
                 raw = raw + _ZERO16[:8 - n]
             return SaInet(socket.inet_ntop(socket.AF_INET, raw[4:8]), (raw[2] << 8) | raw[3])
