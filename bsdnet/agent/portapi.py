@@ -39,7 +39,6 @@ import json
 import logging
 import threading
 from dataclasses import replace
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -282,7 +281,6 @@ class PortApi:
 # -- HTTP -------------------------------------------------------------------
 
 Json = Any
-Handler = Callable[..., Json]
 
 
 class _Routes:

@@ -37,7 +37,9 @@ LOG = logging.getLogger(__name__)
 
 FORMAT = 1
 IFNAMSIZ = 16           # with its NUL: names are at most 15 characters
-KINDS = ("network", "port", "route", "security-group")
+# In dependency order: iterating a store yields what a thing refers to
+# before the thing (a restarted daemon can apply objects in this order).
+KINDS = ("network", "security-group", "port", "route")
 
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
                       r"[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -604,6 +606,7 @@ class PortStore:
             return list(self._objs[kind].values())
 
     def __iter__(self) -> Iterator[Obj]:
+        """Every object, networks and groups before ports and routes."""
         with self.lock:
             return iter([o for k in KINDS for o in self._objs[k].values()])
 

@@ -83,6 +83,15 @@ class FlowKey(NamedTuple):
     vrf: int = 0
 
 
+def flow_key_from_abi(fk: Any, icmp_type: int = -1,
+                      icmp_code: int = -1) -> FlowKey:
+    """A FlowKey from a struct bsdnet_flow_key (cffi) or anything with its
+    fk_* fields; ICMP type and code come from the trapped packet."""
+    return FlowKey(int(fk.fk_proto), int(fk.fk_src), int(fk.fk_dst),
+                   int(fk.fk_sport), int(fk.fk_dport), icmp_type, icmp_code,
+                   int(fk.fk_vrf))
+
+
 class Verdict(NamedTuple):
     allow: bool
     rule_id: str | None     # the matching rule, or None (default policy)
@@ -513,3 +522,11 @@ def decide_connection(flow_key: FlowKey, src_port: PortBinding | str | None,
     if dst_port is not None:
         v = decide(flow_key, INGRESS, dst_port, groups_index)
     return v
+
+
+def reevaluate(flows: Iterable[Flow], changed_groups: Iterable[str],
+               groups_index: GroupsIndex) -> list[Flip]:
+    """After groups changed (already applied to groups_index): the flows,
+    among those given, whose verdict flips."""
+    return flips(flows, groups_index,
+                 groups_index.affected_ports(changed_groups))

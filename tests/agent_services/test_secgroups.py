@@ -224,3 +224,30 @@ def test_rule_normalisation():
         sg.SecurityGroup.from_json({"id": "g", "rules": [
             {"id": "x", "direction": "ingress"},
             {"id": "x", "direction": "egress"}]})
+
+
+def test_reevaluate_after_remote_group_rule_change(idx):
+    idx.set_group(group("app"))
+    idx.set_port(PortBinding("a1", (ip("10.0.9.1"),), ("app",)))
+    k = tcp("10.0.9.1", "10.0.0.5", 8080)
+    flows = [sg.Flow(7, k, INGRESS, "p1", False),
+             sg.Flow(8, tcp("10.0.0.5", "1.1.1.1", 53), EGRESS, "a1", True)]
+    idx.set_group(group("web", {"direction": "ingress",
+                                "remote_group_id": "app"}))
+    out = sg.reevaluate(flows, {"web"}, idx)
+    assert [(f.flow.handle, f.verdict) for f in out] == \
+        [(7, sg.Verdict(True, "web-r0"))]
+
+
+def test_flow_key_from_abi_struct():
+    from types import SimpleNamespace
+    fk = SimpleNamespace(fk_vrf=3, fk_proto=6, fk_src=1, fk_dst=2,
+                         fk_sport=1000, fk_dport=22)
+    assert sg.flow_key_from_abi(fk) == FlowKey(6, 1, 2, 1000, 22, -1, -1, 3)
+    try:
+        from bsdnet.agent.abi import ffi
+    except Exception:   # the cffi module may not be built here
+        return
+    c = ffi.new("struct bsdnet_flow_key *")
+    c.fk_proto, c.fk_src, c.fk_dst, c.fk_dport = 17, 5, 6, 53
+    assert sg.flow_key_from_abi(c, 0, 0) == FlowKey(17, 5, 6, 0, 53, 0, 0, 0)
