@@ -215,6 +215,103 @@ bsdnet_agent_flow_setup_batch(struct bsdnet_flowtab *ft,
 	return (ok);
 }
 
+uint32_t
+bsdnet_agent_rt_lookup(const struct bsdnet_region_hdr *hdr,
+    const uint8_t *base, uint32_t vrf, uint32_t addr)
+{
+	const struct bsdnet_vrf *v;
+	const struct bsdnet_rtbucket *rb;
+	uint32_t w, b;
+	int level;
+
+	if (vrf >= hdr->rh_nvrfs)
+		return (0);
+	v = (const struct bsdnet_vrf *)(const void *)(base + hdr->rh_off_vrfs) +
+	    vrf;
+	w = __atomic_load_n(&v->vrf_root[addr >> 24], __ATOMIC_ACQUIRE);
+	for (level = 1; level < 4 && (w & BSDNET_RT_BUCKET); level++) {
+		b = w & BSDNET_RT_INDEX_MASK;
+		if (b >= hdr->rh_nrtbuckets)
+			return (0);
+		rb = (const struct bsdnet_rtbucket *)(const void *)(base +
+		    hdr->rh_off_rtbuckets) + b;
+		w = __atomic_load_n(&rb->rb_ent[(addr >> (24 - 8 * level)) &
+		    0xff], __ATOMIC_ACQUIRE);
+	}
+	if (w & BSDNET_RT_BUCKET)
+		return (0);
+	return (w & BSDNET_RT_INDEX_MASK);
+}
+
+static uint16_t
+reverse_vif(const struct bsdnet_region_hdr *hdr, const uint8_t *base,
+    const struct bsdnet_flow_key *k, uint16_t fabric_vif)
+{
+	const struct bsdnet_nh *nh;
+	uint32_t i;
+
+	i = bsdnet_agent_rt_lookup(hdr, base, k->fk_vrf, k->fk_src);
+	if (i == 0 || i >= hdr->rh_nnexthops)
+		return (fabric_vif);
+	/* The agent writes nexthops, and this is the agent: no seqlock. */
+	nh = (const struct bsdnet_nh *)(const void *)(base +
+	    hdr->rh_off_nexthops) + i;
+	if (nh->nh_type == BSDNET_NH_ENCAP && nh->nh_vif <= 0xffff)
+		return ((uint16_t)nh->nh_vif);
+	return (fabric_vif);
+}
+
+uint32_t
+bsdnet_agent_traps_allow(struct bsdnet_flowtab *ft,
+    const struct bsdnet_region_hdr *hdr, const uint8_t *base,
+    const uint8_t *buf, uint32_t slot, const uint32_t *lens, uint32_t n,
+    uint16_t fabric_vif, uint32_t now_ms, uint32_t *rel_flows,
+    uint32_t *rel_gens, uint32_t *other, uint32_t *counts)
+{
+	struct bsdnet_trap_hdr th;
+	struct bsdnet_flow_key k;
+	uint32_t i, r = 0, rflow;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		if (lens[i] < sizeof(th) || lens[i] > slot) {
+			counts[BSDNET_AGENT_CNT_BAD]++;
+			continue;
+		}
+		memcpy(&th, buf + (size_t)i * slot, sizeof(th));
+		if (th.th_version != BSDNET_TRAP_VERSION ||
+		    th.th_len > lens[i] - sizeof(th)) {
+			counts[BSDNET_AGENT_CNT_BAD]++;
+			continue;
+		}
+		if (th.th_reason != BSDNET_TRAP_FLOW_MISS) {
+			other[counts[BSDNET_AGENT_CNT_OTHER]++] = i;
+			continue;
+		}
+		if (th.th_flow >= ft->ft_nentries) {
+			counts[BSDNET_AGENT_CNT_BAD]++;
+			continue;
+		}
+		/* The key is read from the entry, never from the packet. */
+		memcpy(&k, &ft->ft_flows[th.th_flow].fe_key, sizeof(k));
+		rc = bsdnet_agent_flow_setup(ft, (struct bsdnet_stats *)(void *)
+		    (uintptr_t)(base + hdr->rh_off_stats), th.th_flow, th.th_gen,
+		    BSDNET_FA_FORWARD, 0, reverse_vif(hdr, base, &k, fabric_vif),
+		    now_ms, &rflow);
+		if (rc == BSDNET_AGENT_FLOW_OK) {
+			rel_flows[r] = th.th_flow;
+			rel_gens[r] = th.th_gen;
+			r++;
+		} else if (rc == BSDNET_AGENT_FLOW_STALE)
+			counts[BSDNET_AGENT_CNT_STALE]++;
+		else if (rc == BSDNET_AGENT_FLOW_NO_REVERSE)
+			counts[BSDNET_AGENT_CNT_NO_REVERSE]++;
+		else
+			counts[BSDNET_AGENT_CNT_BAD]++;
+	}
+	return (r);
+}
+
 /* True if the entry is ACTIVE with state word w and idle long enough. */
 static bool
 flow_idle(const struct bsdnet_flowtab *ft, uint32_t i, const uint32_t *sst,

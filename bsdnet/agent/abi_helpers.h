@@ -125,6 +125,33 @@ uint32_t bsdnet_agent_flow_setup_batch(struct bsdnet_flowtab *ft,
 	    const uint8_t *action, const uint16_t *drop_reason,
 	    const uint16_t *rvif, uint32_t n, uint32_t now_ms,
 	    int32_t *results, uint32_t *rflows);
+/*
+ * The whole default-allow path for a batch of trap datagrams, in C: n
+ * datagrams in slots of `slot` bytes at buf with lengths lens[].  Each
+ * well-formed FLOW_MISS trap is set up FORWARD (reverse flow's vif from a
+ * route lookup of the forward source in the key's VRF: the ENCAP
+ * nexthop's vif, else fabric_vif) and its (flow, gen) appended to
+ * rel_flows/rel_gens.  Slots of other trap reasons are listed in other[]
+ * for the caller.  counts[]: see enum bsdnet_agent_batch_count.
+ * Returns the number of flows to release.
+ */
+enum bsdnet_agent_batch_count {
+	BSDNET_AGENT_CNT_BAD		= 0,	/* malformed datagram or index */
+	BSDNET_AGENT_CNT_STALE		= 1,	/* entry not HOLD(gen) any more */
+	BSDNET_AGENT_CNT_NO_REVERSE	= 2,	/* no room for the reverse */
+	BSDNET_AGENT_CNT_OTHER		= 3,	/* entries used in other[] */
+	BSDNET_AGENT_CNT_MAX		= 4,
+};
+uint32_t bsdnet_agent_traps_allow(struct bsdnet_flowtab *ft,
+	    const struct bsdnet_region_hdr *hdr, const uint8_t *base,
+	    const uint8_t *buf, uint32_t slot, const uint32_t *lens,
+	    uint32_t n, uint16_t fabric_vif, uint32_t now_ms,
+	    uint32_t *rel_flows, uint32_t *rel_gens, uint32_t *other,
+	    uint32_t *counts);
+/* Longest-prefix match in VRF vrf, as the datapath does it, every index
+ * checked: the nexthop index, or 0 for no route. */
+uint32_t bsdnet_agent_rt_lookup(const struct bsdnet_region_hdr *hdr,
+	    const uint8_t *base, uint32_t vrf, uint32_t addr);
 uint32_t bsdnet_agent_flow_age(struct bsdnet_flowtab *ft, uint32_t *sst,
 	    uint64_t *spkts, uint32_t *stime, uint32_t now_s, uint32_t idle_s);
 #endif /* BSDNET_HAVE_FLOWTAB */

@@ -217,6 +217,8 @@ class FlowManager:
         self._rfl = ffi.new("uint32_t[]", BATCH)
         self._relf = ffi.new("uint32_t[]", BATCH)
         self._relg = ffi.new("uint32_t[]", BATCH)
+        self._other = ffi.new("uint32_t[]", BATCH)
+        self._counts = ffi.new("uint32_t[]", lib.BSDNET_AGENT_CNT_MAX)
         self._age_state = None
 
     # ---- routes -> the reverse flow's vif ---------------------------------
@@ -236,7 +238,7 @@ class FlowManager:
             r = rt_lookup(self.region, vrf, src)
             if r is not None and r[0] < len(self.region.nexthops):
                 nh = self.region.nexthops[r[0]]
-                if nh.nh_type == lib.BSDNET_NH_ENCAP:
+                if nh.nh_type == lib.BSDNET_NH_ENCAP and nh.nh_vif <= 0xffff:
                     v = nh.nh_vif
         if len(self._rvif_cache) > 65536:
             self._rvif_cache.clear()
@@ -258,10 +260,43 @@ class FlowManager:
     def handle(self, buf, lens, n: int) -> int:
         """Decide a batch of n trap datagrams in slots of buf.  Returns the
         number of flows published."""
+        if self.policy is allow_all:
+            return self._handle_allow(buf, lens, n)
+        return self._handle_policy(buf, lens, n)
+
+    def _handle_allow(self, buf, lens, n: int) -> int:
+        """The default policy needs nothing from Python per flow: the whole
+        batch is checked and set up in one C call."""
+        counts = self._counts
+        for i in range(lib.BSDNET_AGENT_CNT_MAX):
+            counts[i] = 0
+        now_ms = int(time.monotonic() * 1000) & 0xffffffff
+        r = lib.bsdnet_agent_traps_allow(
+            self.ft, self.region.hdr, self.region.base, buf, SLOT, lens, n,
+            self.fabric_vif, now_ms, self._relf, self._relg, self._other,
+            counts)
+        c = self.counters
+        c["traps"] += n
+        c["installed"] += r
+        if counts[lib.BSDNET_AGENT_CNT_BAD]:
+            c["bad_trap"] += counts[lib.BSDNET_AGENT_CNT_BAD]
+        if counts[lib.BSDNET_AGENT_CNT_STALE]:
+            c["stale"] += counts[lib.BSDNET_AGENT_CNT_STALE]
+        if counts[lib.BSDNET_AGENT_CNT_NO_REVERSE]:
+            c["no_reverse"] += counts[lib.BSDNET_AGENT_CNT_NO_REVERSE]
+        for j in range(counts[lib.BSDNET_AGENT_CNT_OTHER]):
+            i = self._other[j]
+            th = ffi.cast("struct bsdnet_trap_hdr *", buf + i * SLOT)
+            self._other_trap(th, buf + i * SLOT + TRAP_HDR)
+        if self.channel is not None:
+            self.channel.release(self._relf, self._relg, r)
+        return r
+
+    def _handle_policy(self, buf, lens, n: int) -> int:
+        """A pluggable policy: each flow's key and frame go through Python."""
         flows = self.region.flows
         nflows = self.region.nflows
         policy = self.policy
-        fast = policy is allow_all
         m = 0
         for i in range(n):
             ln = lens[i]
@@ -275,7 +310,7 @@ class FlowManager:
                 continue
             reason = th.th_reason
             if reason != lib.BSDNET_TRAP_FLOW_MISS:
-                self._other(th, buf + i * SLOT + TRAP_HDR)
+                self._other_trap(th, buf + i * SLOT + TRAP_HDR)
                 continue
             idx = th.th_flow
             if idx >= nflows:
@@ -283,18 +318,15 @@ class FlowManager:
                 continue
             fe = flows[idx]
             key = fe.fe_key
-            if fast:
-                d = ALLOW
-            else:
-                frame = bytes(ffi.buffer(buf + i * SLOT + TRAP_HDR, th.th_len))
-                trap = Trap(reason, th.th_vif, th.th_vrf, idx, th.th_gen,
-                            th.th_nh, frame)
-                try:
-                    d = policy(flow_key(fe), trap)
-                except Exception:
-                    LOG.exception("policy failed for flow %d: dropping", idx)
-                    d = Decision(lib.BSDNET_FA_DROP,
-                                 lib.BSDNET_DROP_FLOW_ACTION_DROP)
+            frame = bytes(ffi.buffer(buf + i * SLOT + TRAP_HDR, th.th_len))
+            trap = Trap(reason, th.th_vif, th.th_vrf, idx, th.th_gen,
+                        th.th_nh, frame)
+            try:
+                d = policy(flow_key(fe), trap)
+            except Exception:
+                LOG.exception("policy failed for flow %d: dropping", idx)
+                d = Decision(lib.BSDNET_FA_DROP,
+                             lib.BSDNET_DROP_FLOW_ACTION_DROP)
             self._idx[m] = idx
             self._gen[m] = th.th_gen
             self._act[m] = d.action
@@ -331,7 +363,7 @@ class FlowManager:
             self.channel.release(self._relf, self._relg, r)
         return r
 
-    def _other(self, th, frame_ptr) -> None:
+    def _other_trap(self, th, frame_ptr) -> None:
         reason = th.th_reason
         frame = bytes(ffi.buffer(frame_ptr, th.th_len))
         if reason == lib.BSDNET_TRAP_DHCP:

@@ -189,7 +189,11 @@ class VrfRoutes:
                                  wlo, lo, hi)
                 return
             b = self.pool.alloc()
-            # Fill the whole new bucket before it becomes reachable.
+            # A recycled bucket still holds its old words (maybe BUCKET
+            # words of buckets long reused): clear it while unreachable,
+            # then fill the whole of it before it becomes reachable.
+            ffi.memmove(self.region.rtbuckets[b].rb_ent, bytes(4 * STRIDE),
+                        4 * STRIDE)
             self._sync_words(self.region.rtbuckets[b].rb_ent, level + 1, wlo,
                              wlo, wlo | (~_mask(wlen) & 0xffffffff))
             self._store(words, i, BUCKET | b)
