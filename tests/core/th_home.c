@@ -24,6 +24,7 @@ th_register(const char *name, th_fn fn)
 	}
 }
 
+#ifndef TH_NO_MAIN
 int
 main(int argc, char **argv)
 {
@@ -45,6 +46,7 @@ main(int argc, char **argv)
 	th_base = NULL;
 	return (nfail != 0 || nrun == 0);
 }
+#endif /* !TH_NO_MAIN: the fuzzers bring their own */
 
 /* ---- home ---- */
 struct th_rec th_tx[TH_MAXREC], th_trap[TH_MAXREC];
