@@ -226,12 +226,13 @@ class Lab:
         ip("link", "set", a, "up", ns=ns_a)
         ip("link", "set", b, "up", ns=ns_b)
 
-    def datapath(self, node_ns: str, idx: int) -> Tables:
+    def datapath(self, node_ns: str, idx: int,
+                 extra: list[str] | None = None) -> Tables:
         shm = f"bsdnet-e2e{idx}-{self.sfx}"
         self.shm.append(shm)
         cfg = DatapathConfig(
             shm=shm, trap_socket=str(self.tmp / f"dp{idx}.sock"),
-            netns=node_ns, log_level="warning",
+            netns=node_ns, log_level="info", extra_args=list(extra or []),
             geometry={"nvifs": 64, "nnexthops": 256, "nlabels": 256,
                       "nvrfs": 16, "nrtbuckets": 64, "nflowbuckets": 1024,
                       "novfbuckets": 256, "maxhold": 256})
@@ -263,7 +264,7 @@ def wait_attached(region: Region, vifs: list[int], timeout: float = 30) -> None:
         time.sleep(0.05)
 
 
-def setup_overlay(lab: Lab) -> dict[str, str]:
+def setup_overlay(lab: Lab, extra: list[str]) -> dict[str, str]:
     """Two nodes, one VM each, same virtual network, across the fabric."""
     n1, n2 = lab.ns("bn1"), lab.ns("bn2")
     va, vb = lab.ns("bva"), lab.ns("bvb")
@@ -277,7 +278,7 @@ def setup_overlay(lab: Lab) -> dict[str, str]:
     ip("addr", "add", f"{ip_b}/24", "dev", "eth0", ns=vb)
     mac_a, mac_b = link_mac(va, "eth0"), link_mac(vb, "eth0")
     fmac = {1: link_mac(n1, f"f1{s}"), 2: link_mac(n2, f"f2{s}")}
-    t1, t2 = lab.datapath(n1, 1), lab.datapath(n2, 2)
+    t1, t2 = lab.datapath(n1, 1, extra), lab.datapath(n2, 2, extra)
     plan = {1: (t1, f"ta{s}", ip_a, mac_a, f"f1{s}"),
             2: (t2, f"tb{s}", ip_b, mac_b, f"f2{s}")}
     local: dict[int, dict[str, int]] = {}
@@ -334,6 +335,17 @@ def setup_bridge(lab: Lab) -> dict[str, str]:
             "sip": "10.67.0.2", "dip": "10.67.0.3"}
 
 
+def node_counters(region: Region) -> dict:
+    """What one datapath counted over the whole run."""
+    st = region.stats
+    names = {v: k for k, v in vars(lib).items()
+             if k.startswith("BSDNET_DROP_") and isinstance(v, int)}
+    return {"rx": int(st.st_rx_pkts), "tx": int(st.st_tx_pkts),
+            "encaps": int(st.st_encaps), "decaps": int(st.st_decaps),
+            "drops": {names.get(i, str(i)): int(st.st_drops[i])
+                      for i in range(lib.BSDNET_DROP_MAX) if st.st_drops[i]}}
+
+
 def measure(tools: Path, path: dict[str, str], seconds: float) -> dict:
     counter = subprocess.Popen(
         ["ip", "netns", "exec", path["dst_ns"], str(tools), "count", "eth0",
@@ -364,6 +376,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--datapath-arg", action="append", default=[],
+                    help="extra bsdnet-datapath option (repeatable), "
+                    "e.g. --datapath-arg=--no-tx-ring")
     ap.add_argument("--out", default=str(ROOT / "bench-results" / "e2e.json"))
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -372,15 +387,17 @@ def main() -> int:
     lab = Lab()
     try:
         tools = build_tools(lab.tmp)
-        overlay = setup_overlay(lab)
+        overlay = setup_overlay(lab, args.datapath_arg)
         bridge = setup_bridge(lab)
         runs: dict[str, list[dict]] = {"bsdnet": [], "bridge": []}
         for _ in range(args.runs):      # interleaved: same machine load
             runs["bsdnet"].append(measure(tools, overlay, args.seconds))
             runs["bridge"].append(measure(tools, bridge, args.seconds))
-        stats = lab.regions[0].stats
-        drops = {i: int(stats.st_drops[i]) for i in range(lib.BSDNET_DROP_MAX)
-                 if stats.st_drops[i]}
+        nodes = [node_counters(r) for r in lab.regions]
+        for dp in lab.dps:
+            dp.stop()
+        logs = [Path(dp.log_path).read_text(errors="replace")
+                for dp in lab.dps if dp.log_path]
     finally:
         lab.close()
     med = {k: statistics.median(r["pps"] for r in v) for k, v in runs.items()}
@@ -393,7 +410,8 @@ def main() -> int:
         "bsdnet_pps_median": med["bsdnet"],
         "bridge_pps_median": med["bridge"],
         "ratio": med["bsdnet"] / med["bridge"] if med["bridge"] else None,
-        "node1_drops_by_reason": drops,
+        "datapath_counters": nodes,
+        "datapath_exit_logs": [lg.strip().splitlines()[-1:] for lg in logs],
         "host": {"kernel": platform.release(), "cpus": os.cpu_count()},
         "command": " ".join([sys.executable] + sys.argv),
     }

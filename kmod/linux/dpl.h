@@ -29,11 +29,20 @@
 
 /* Largest frame we take off a ring or the control socket. */
 #define DPL_MAX_FRAME		65536
-/* RX ring geometry of one port (TPACKET_V3, block based). */
+/* RX ring geometry of one port (TPACKET_V3, block based).  The fabric
+ * port carries every VM's traffic and gets the deeper rings. */
 #define DPL_RING_BLOCK_SIZE	(1u << 18)
-#define DPL_RING_NBLOCKS	8u
+#define DPL_RING_NBLOCKS_FABRIC	8u
+#define DPL_RING_NBLOCKS_VM	2u
 #define DPL_RING_FRAME_SIZE	2048u
 #define DPL_RING_RETIRE_MS	1u
+/* TX ring of one port: fixed slots; bigger frames go through send(). */
+#define DPL_TX_BLOCK_SIZE	(1u << 18)
+#define DPL_TX_NBLOCKS_FABRIC	2u
+#define DPL_TX_NBLOCKS_VM	1u
+#define DPL_TX_FRAME_SIZE	2048u
+/* Kick the kernel after this many queued frames even mid-batch. */
+#define DPL_TX_BATCH		64u
 /* Blocks handled per wake-up of one port, so one busy vif cannot starve
  * the others or the timer. */
 #define DPL_RING_BUDGET		4u
@@ -57,6 +66,7 @@ struct dpl_opts {
 	uint32_t		 o_hold_slots;	/* hold queue storage */
 	int			 o_log_level;
 	bool			 o_reformat;
+	bool			 o_no_tx_ring;	/* send() every frame */
 };
 
 /* One attached (or attachable) vif: index in the vif table == index here. */
@@ -70,9 +80,15 @@ struct dpl_port {
 	uint32_t	 po_bad_seq;	/* vif_seq of an entry already warned */
 	bool		 po_bad;
 	char		 po_name[BSDNET_IFNAMSIZ];
-	uint8_t		*po_ring;	/* mmap'd RX ring */
+	uint8_t		*po_ring;	/* mmap'd RX ring, then TX ring */
 	size_t		 po_ring_size;
-	uint32_t	 po_block;	/* next block to look at */
+	uint32_t	 po_block;	/* next RX block to look at */
+	uint32_t	 po_rx_nblocks;
+	uint8_t		*po_tx;		/* TX ring (inside po_ring), or NULL */
+	uint32_t	 po_tx_head;	/* next TX slot to fill */
+	uint32_t	 po_tx_nframes;
+	uint32_t	 po_tx_pending;	/* queued since the last kick */
+	bool		 po_tx_listed;	/* in d_flush (cleared by the flush) */
 };
 
 /* Counters of the Linux home itself (the core counts in the region). */
@@ -82,6 +98,8 @@ struct dpl_counters {
 	uint64_t	c_rx_truncated;	/* frame larger than the ring slot */
 	uint64_t	c_tx_errors;
 	uint64_t	c_trap_errors;
+	uint64_t	c_ring_packets;	/* kernel ring statistics of closed */
+	uint64_t	c_ring_drops;	/* ports: frames the ring had no room for */
 };
 
 struct dpl {
@@ -112,6 +130,9 @@ struct dpl {
 	/* one frame buffer, BSDNET_HEADROOM before the frame: every packet
 	 * goes through it, so memory never grows with traffic */
 	uint8_t			*d_frame;
+	/* ports with frames queued on their TX ring, kicked once per batch */
+	uint32_t		*d_flush;
+	uint32_t		 d_nflush;
 	struct dpl_counters	 d_cnt;
 };
 
@@ -129,12 +150,13 @@ void	dpl_region_close(struct dpl *d);
 struct bsdnet_vif *dpl_region_vif(struct dpl *d, uint32_t idx);
 
 /* dpl_port.c */
-int	dpl_port_open(struct dpl *d, struct dpl_port *po, uint32_t vif,
+int	dpl_port_open(struct dpl *d, struct dpl_port *po, uint16_t type,
 	    uint32_t ifindex);
-void	dpl_port_close(struct dpl_port *po);
+void	dpl_port_close(struct dpl *d, struct dpl_port *po);
 void	dpl_port_rx(struct dpl *d, uint32_t vif);
 bool	dpl_port_tx(struct dpl *d, uint32_t vif, const uint8_t *frame,
 	    uint32_t len);
+void	dpl_port_flush(struct dpl *d);
 
 /* dpl_vif.c */
 int	dpl_vif_init(struct dpl *d);

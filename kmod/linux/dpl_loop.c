@@ -149,6 +149,8 @@ dpl_loop_run(struct dpl *d)
 				break;
 			}
 		}
+		/* One kick per port for everything this batch queued. */
+		dpl_port_flush(d);
 	}
 	return (0);
 }

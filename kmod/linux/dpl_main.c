@@ -35,6 +35,7 @@ enum dpl_longopt {
 	OPT_PIDFILE,
 	OPT_LOGLEVEL,
 	OPT_REFORMAT,
+	OPT_NOTXRING,
 	OPT_HELP,
 };
 
@@ -54,6 +55,7 @@ static const struct option dpl_longopts[] = {
 	{ "pidfile",		required_argument, NULL, OPT_PIDFILE },
 	{ "log-level",		required_argument, NULL, OPT_LOGLEVEL },
 	{ "reformat",		no_argument,	   NULL, OPT_REFORMAT },
+	{ "no-tx-ring",		no_argument,	   NULL, OPT_NOTXRING },
 	{ "help",		no_argument,	   NULL, OPT_HELP },
 	{ NULL,			0,		   NULL, 0 },
 };
@@ -68,6 +70,7 @@ dpl_usage(FILE *f)
 "SYNOPSIS\n"
 "     bsdnet-datapath --shm NAME [--trap-socket PATH] [--agent-socket PATH]\n"
 "                     [--pidfile PATH] [--log-level LEVEL] [--reformat]\n"
+"                     [--no-tx-ring]\n"
 "                     [--vifs N] [--nexthops N] [--labels N] [--vrfs N]\n"
 "                     [--rt-buckets N] [--flow-buckets N]\n"
 "                     [--overflow-buckets N] [--max-hold N] [--hold-slots N]\n"
@@ -106,6 +109,9 @@ dpl_usage(FILE *f)
 "     --reformat\n"
 "             Replace an existing object that does not validate.  Its\n"
 "             tables are lost.  A valid region is never reformatted.\n"
+"     --no-tx-ring\n"
+"             Transmit every frame with its own send() instead of queueing\n"
+"             frames on a TX ring and sending each batch with one call.\n"
 "     --hold-slots N\n"
 "             Packets the datapath can queue on undecided flows\n"
 "             (default %u, about 2 KiB each).\n"
@@ -130,6 +136,17 @@ dpl_usage(FILE *f)
 	    DPL_DEF_HOLD_SLOTS, BSDNET_DEF_VIFS, BSDNET_DEF_NEXTHOPS,
 	    BSDNET_DEF_LABELS, BSDNET_DEF_VRFS, BSDNET_DEF_RTBUCKETS,
 	    BSDNET_DEF_FLOWBUCKETS, BSDNET_DEF_OVFBUCKETS, BSDNET_DEF_MAXHOLD);
+}
+
+static const char *
+dpl_optname(int val)
+{
+	const struct option *o;
+
+	for (o = dpl_longopts; o->name != NULL; o++)
+		if (o->val == val)
+			return (o->name);
+	return ("?");
 }
 
 static int
@@ -193,6 +210,7 @@ dpl_parse(int argc, char **argv, struct dpl_opts *o)
 		case OPT_AGENTSOCK:	o->o_agent_socket = optarg; break;
 		case OPT_PIDFILE:	o->o_pidfile = optarg; break;
 		case OPT_REFORMAT:	o->o_reformat = true; break;
+		case OPT_NOTXRING:	o->o_no_tx_ring = true; break;
 		case OPT_VIFS:		u = &o->o_geom.g_nvifs; break;
 		case OPT_NEXTHOPS:	u = &o->o_geom.g_nnexthops; break;
 		case OPT_LABELS:	u = &o->o_geom.g_nlabels; break;
@@ -214,8 +232,7 @@ dpl_parse(int argc, char **argv, struct dpl_opts *o)
 			(void)fprintf(stderr, "Try 'bsdnet-datapath --help'.\n");
 			return (2);
 		}
-		if (u != NULL && dpl_parse_u32(dpl_longopts[c - OPT_SHM].name,
-		    optarg, u) != 0)
+		if (u != NULL && dpl_parse_u32(dpl_optname(c), optarg, u) != 0)
 			return (2);
 	}
 	if (optind < argc) {
@@ -274,11 +291,14 @@ dpl_shutdown(struct dpl *d)
 	dpl_loop_fini(d);
 	dpl_trap_close(d);
 	dpl_log(DPL_LOG_INFO, "exiting: control messages %ju ok, %ju "
-	    "malformed; %ju tx errors, %ju trap send errors, %ju frames too "
-	    "large for the ring", (uintmax_t)d->d_cnt.c_ctl_ok,
-	    (uintmax_t)d->d_cnt.c_ctl_bad, (uintmax_t)d->d_cnt.c_tx_errors,
-	    (uintmax_t)d->d_cnt.c_trap_errors,
-	    (uintmax_t)d->d_cnt.c_rx_truncated);
+	    "malformed; rings took %ju frames, dropped %ju for lack of room, "
+	    "%ju too large; %ju tx errors, %ju trap send errors",
+	    (uintmax_t)d->d_cnt.c_ctl_ok, (uintmax_t)d->d_cnt.c_ctl_bad,
+	    (uintmax_t)d->d_cnt.c_ring_packets,
+	    (uintmax_t)d->d_cnt.c_ring_drops,
+	    (uintmax_t)d->d_cnt.c_rx_truncated,
+	    (uintmax_t)d->d_cnt.c_tx_errors,
+	    (uintmax_t)d->d_cnt.c_trap_errors);
 	dpl_region_close(d);
 	if (d->d_pidfile_written)
 		(void)unlink(d->d_opts.o_pidfile);

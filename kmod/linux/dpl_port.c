@@ -7,7 +7,12 @@
  * copied into the one frame buffer (BSDNET_HEADROOM bytes of headroom for
  * encapsulation) and handed to bsdnet_dp_input().
  *
- * TX is send() on the vif's own socket, bypassing the qdisc.
+ * TX is a TPACKET_V3 TX ring on the same socket: bsdnet_os_tx() copies the
+ * frame into the next free slot (a full ring is a TX failure, as the core
+ * expects) and the loop kicks the kernel with one send() per port after
+ * each batch, so a burst costs one system call, not one per frame.  A
+ * frame too big for a slot goes out with its own send(), after the queued
+ * ones.  The qdisc is bypassed.
  *
  * The interface is put in promiscuous mode through the socket
  * (PACKET_MR_PROMISC, dropped by the kernel when the socket closes): VMs
@@ -40,24 +45,44 @@ dpl_setsockopt_int(int fd, int level, int name, int val, const char *what)
 	return (0);
 }
 
+/* Where the kernel reads a TX frame: right after the aligned header. */
+#define DPL_TX_DATA_OFF	TPACKET_ALIGN(sizeof(struct tpacket3_hdr))
+#define DPL_TX_MAX	(DPL_TX_FRAME_SIZE - DPL_TX_DATA_OFF)
+
 static int
-dpl_port_ring(struct dpl_port *po, int fd)
+dpl_port_ring(struct dpl *d, struct dpl_port *po, int fd, bool fabric)
 {
 	struct tpacket_req3 req;
-	size_t size;
+	size_t rxsize, size;
+	uint32_t rxblocks, txblocks;
+	bool tx;
 	void *p;
+
+	rxblocks = fabric ? DPL_RING_NBLOCKS_FABRIC : DPL_RING_NBLOCKS_VM;
+	txblocks = fabric ? DPL_TX_NBLOCKS_FABRIC : DPL_TX_NBLOCKS_VM;
 
 	memset(&req, 0, sizeof(req));
 	req.tp_block_size = DPL_RING_BLOCK_SIZE;
-	req.tp_block_nr = DPL_RING_NBLOCKS;
+	req.tp_block_nr = rxblocks;
 	req.tp_frame_size = DPL_RING_FRAME_SIZE;
-	req.tp_frame_nr = DPL_RING_BLOCK_SIZE / DPL_RING_FRAME_SIZE *
-	    DPL_RING_NBLOCKS;
+	req.tp_frame_nr = DPL_RING_BLOCK_SIZE / DPL_RING_FRAME_SIZE * rxblocks;
 	req.tp_retire_blk_tov = DPL_RING_RETIRE_MS;
 	req.tp_feature_req_word = 0;
 	if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) != 0)
 		return (-1);
-	size = (size_t)DPL_RING_BLOCK_SIZE * DPL_RING_NBLOCKS;
+	rxsize = (size_t)DPL_RING_BLOCK_SIZE * rxblocks;
+	/* A TX ring needs a kernel with TPACKET_V3 TX (4.11); without one,
+	 * every frame goes through send(). */
+	memset(&req, 0, sizeof(req));
+	req.tp_block_size = DPL_TX_BLOCK_SIZE;
+	req.tp_block_nr = txblocks;
+	req.tp_frame_size = DPL_TX_FRAME_SIZE;
+	req.tp_frame_nr = DPL_TX_BLOCK_SIZE / DPL_TX_FRAME_SIZE * txblocks;
+	tx = !d->d_opts.o_no_tx_ring &&
+	    dpl_setsockopt_int(fd, SOL_PACKET, PACKET_LOSS, 1,
+	    "PACKET_LOSS") == 0 &&
+	    setsockopt(fd, SOL_PACKET, PACKET_TX_RING, &req, sizeof(req)) == 0;
+	size = rxsize + (tx ? (size_t)DPL_TX_BLOCK_SIZE * txblocks : 0);
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED,
 	    fd, 0);
 	if (p == MAP_FAILED) {
@@ -70,6 +95,11 @@ dpl_port_ring(struct dpl_port *po, int fd)
 	po->po_ring = p;
 	po->po_ring_size = size;
 	po->po_block = 0;
+	po->po_rx_nblocks = rxblocks;
+	po->po_tx = tx ? (uint8_t *)p + rxsize : NULL;
+	po->po_tx_head = 0;
+	po->po_tx_nframes = DPL_TX_BLOCK_SIZE / DPL_TX_FRAME_SIZE * txblocks;
+	po->po_tx_pending = 0;
 	return (0);
 }
 
@@ -78,22 +108,20 @@ dpl_port_ring(struct dpl_port *po, int fd)
  * -1 with errno set (ENODEV, ENXIO when the interface has gone).
  */
 int
-dpl_port_open(struct dpl *d, struct dpl_port *po, uint32_t vif,
+dpl_port_open(struct dpl *d, struct dpl_port *po, uint16_t type,
     uint32_t ifindex)
 {
 	struct sockaddr_ll sll;
 	struct packet_mreq mr;
 	int fd, saved;
 
-	(void)d;
-	(void)vif;
 	fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return (-1);
 	if (dpl_setsockopt_int(fd, SOL_PACKET, PACKET_VERSION, TPACKET_V3,
 	    "PACKET_VERSION") != 0)
 		goto fail;
-	if (dpl_port_ring(po, fd) != 0)
+	if (dpl_port_ring(d, po, fd, type == BSDNET_VIF_FABRIC) != 0)
 		goto fail;
 	/* Not fatal: older kernels lack them; we only lose speed, or see our
 	 * own transmissions (which the core drops as not for it). */
@@ -121,18 +149,31 @@ fail:
 	if (po->po_ring != NULL)
 		(void)munmap(po->po_ring, po->po_ring_size);
 	po->po_ring = NULL;
+	po->po_tx = NULL;
 	(void)close(fd);
 	errno = saved;
 	return (-1);
 }
 
 void
-dpl_port_close(struct dpl_port *po)
+dpl_port_close(struct dpl *d, struct dpl_port *po)
 {
+	struct tpacket_stats_v3 st;
+	socklen_t len = sizeof(st);
+
+	if (po->po_fd >= 0 && getsockopt(po->po_fd, SOL_PACKET,
+	    PACKET_STATISTICS, &st, &len) == 0) {
+		d->d_cnt.c_ring_packets += st.tp_packets;
+		d->d_cnt.c_ring_drops += st.tp_drops;
+	}
 	if (po->po_ring != NULL)
 		(void)munmap(po->po_ring, po->po_ring_size);
 	po->po_ring = NULL;
 	po->po_ring_size = 0;
+	/* Queued frames are dropped with the ring; po_tx_listed stays, as
+	 * the port may still be on the flush list. */
+	po->po_tx = NULL;
+	po->po_tx_pending = 0;
 	if (po->po_fd >= 0)
 		(void)close(po->po_fd);
 	po->po_fd = -1;
@@ -208,8 +249,69 @@ dpl_port_rx(struct dpl *d, uint32_t vif)
 		}
 		__atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL,
 		    __ATOMIC_RELEASE);
-		po->po_block = (po->po_block + 1) % DPL_RING_NBLOCKS;
+		po->po_block = (po->po_block + 1) % po->po_rx_nblocks;
 	}
+}
+
+static void
+dpl_port_kick(struct dpl_port *po)
+{
+	if (po->po_fd >= 0 && po->po_tx_pending != 0)
+		(void)send(po->po_fd, NULL, 0, MSG_DONTWAIT);
+	po->po_tx_pending = 0;
+}
+
+/* Kick every port with queued frames (end of a batch). */
+void
+dpl_port_flush(struct dpl *d)
+{
+	struct dpl_port *po;
+	uint32_t i;
+
+	for (i = 0; i < d->d_nflush; i++) {
+		if (d->d_flush[i] >= d->d_nports)
+			continue;
+		po = &d->d_ports[d->d_flush[i]];
+		dpl_port_kick(po);
+		po->po_tx_listed = false;
+	}
+	d->d_nflush = 0;
+}
+
+/* Queue a frame on the TX ring.  False if the ring is full. */
+static bool
+dpl_port_tx_ring(struct dpl *d, uint32_t vif, struct dpl_port *po,
+    const uint8_t *frame, uint32_t len)
+{
+	struct tpacket3_hdr *th;
+	uint8_t *slot;
+	uint32_t status;
+
+	slot = po->po_tx + (size_t)po->po_tx_head * DPL_TX_FRAME_SIZE;
+	th = (struct tpacket3_hdr *)(void *)slot;
+	status = __atomic_load_n(&th->tp_status, __ATOMIC_ACQUIRE);
+	if (status != TP_STATUS_AVAILABLE) {
+		/* The kernel may just not have been told yet. */
+		dpl_port_kick(po);
+		status = __atomic_load_n(&th->tp_status, __ATOMIC_ACQUIRE);
+		if (status != TP_STATUS_AVAILABLE &&
+		    status != TP_STATUS_WRONG_FORMAT)
+			return (false);
+	}
+	memcpy(slot + DPL_TX_DATA_OFF, frame, len);
+	th->tp_len = len;
+	th->tp_snaplen = len;
+	th->tp_next_offset = 0;
+	__atomic_store_n(&th->tp_status, TP_STATUS_SEND_REQUEST,
+	    __ATOMIC_RELEASE);
+	po->po_tx_head = (po->po_tx_head + 1) % po->po_tx_nframes;
+	if (!po->po_tx_listed && d->d_nflush < d->d_nports) {
+		d->d_flush[d->d_nflush++] = vif;
+		po->po_tx_listed = true;
+	}
+	if (++po->po_tx_pending >= DPL_TX_BATCH)
+		dpl_port_kick(po);
+	return (true);
 }
 
 bool
@@ -223,6 +325,13 @@ dpl_port_tx(struct dpl *d, uint32_t vif, const uint8_t *frame, uint32_t len)
 	po = &d->d_ports[vif];
 	if (!po->po_attached || po->po_fd < 0)
 		return (false);
+	if (po->po_tx != NULL && len <= DPL_TX_MAX) {
+		if (dpl_port_tx_ring(d, vif, po, frame, len))
+			return (true);
+		d->d_cnt.c_tx_errors++;
+		return (false);
+	}
+	dpl_port_kick(po);		/* keep the order of the queued ones */
 	n = send(po->po_fd, frame, len, MSG_DONTWAIT);
 	if (n == (ssize_t)len)
 		return (true);

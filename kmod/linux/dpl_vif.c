@@ -56,7 +56,9 @@ dpl_vif_init(struct dpl *d)
 
 	d->d_nports = d->d_nvifs;
 	d->d_ports = calloc(d->d_nports, sizeof(*d->d_ports));
-	if (d->d_ports == NULL) {
+	d->d_flush = calloc(d->d_nports, sizeof(*d->d_flush));
+	d->d_nflush = 0;
+	if (d->d_ports == NULL || d->d_flush == NULL) {
 		dpl_log(DPL_LOG_ERR, "port table: out of memory");
 		return (-1);
 	}
@@ -85,7 +87,7 @@ dpl_vif_detach(struct dpl *d, uint32_t vif, const char *why)
 	    vif, po->po_name, po->po_ifindex, why);
 	if (po->po_fd >= 0)
 		dpl_loop_del_fd(d, po->po_fd);
-	dpl_port_close(po);
+	dpl_port_close(d, po);
 	po->po_attached = false;
 	po->po_failed = false;
 	po->po_name[0] = '\0';
@@ -106,7 +108,7 @@ dpl_vif_attach(struct dpl *d, uint32_t vif, const struct bsdnet_vif *v)
 		po->po_failed = true;
 		return;
 	}
-	if (dpl_port_open(d, po, vif, ifindex) != 0) {
+	if (dpl_port_open(d, po, v->vif_type, ifindex) != 0) {
 		if (!po->po_failed)
 			dpl_log(DPL_LOG_WARN, "vif %u: cannot attach %s: %s, "
 			    "will retry", vif, v->vif_name, strerror(errno));
@@ -116,7 +118,7 @@ dpl_vif_attach(struct dpl *d, uint32_t vif, const struct bsdnet_vif *v)
 	if (dpl_loop_add_port(d, po->po_fd, vif) != 0) {
 		dpl_log(DPL_LOG_WARN, "vif %u: epoll: %s", vif,
 		    strerror(errno));
-		dpl_port_close(po);
+		dpl_port_close(d, po);
 		po->po_failed = true;
 		return;
 	}
@@ -257,5 +259,8 @@ dpl_vif_fini(struct dpl *d)
 {
 	free(d->d_ports);
 	d->d_ports = NULL;
+	free(d->d_flush);
+	d->d_flush = NULL;
+	d->d_nflush = 0;
 	d->d_nports = 0;
 }

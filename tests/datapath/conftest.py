@@ -33,7 +33,11 @@ def _skip_reason() -> str | None:
 
 
 @pytest.fixture(autouse=True)
-def _requirements() -> None:
+def _requirements(request: pytest.FixtureRequest) -> None:
+    """Tests marked root run the daemon: skip them, with the reason, where
+    that cannot work."""
+    if request.node.get_closest_marker("root") is None:
+        return
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)

@@ -1,6 +1,8 @@
 """Vifs attached and detached while the datapath runs."""
 from __future__ import annotations
 
+import pytest
+
 from bsdnet.agent.abi import lib
 from bsdnet.agent.tables import Vif
 from bsdnet.datapath.control import ControlClient
@@ -8,6 +10,8 @@ from bsdnet.datapath.control import ControlClient
 from .conftest import read_log
 from .helpers import open_tables, os_index, wait_for, write_raw_vif
 from .nsutil import ifindex, ip, suffix
+
+pytestmark = pytest.mark.root
 
 
 def _node(namespaces):

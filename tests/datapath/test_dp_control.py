@@ -2,28 +2,20 @@
 that must be counted and logged, never acted on or crash the daemon."""
 from __future__ import annotations
 
+import pytest
+
 import socket
 import struct
 
-from bsdnet.agent.abi import ffi, lib
+from bsdnet.agent.abi import lib
 from bsdnet.agent.tables import Vif
-from bsdnet.datapath import control
-from bsdnet.datapath.control import ControlClient, ctl_message
+from bsdnet.datapath.control import ControlClient
 
 from .conftest import read_log
 from .helpers import open_tables, os_index, wait_for, write_raw_vif
 from .nsutil import ifindex, packet_socket, suffix
 
-
-def test_wire_formats_match_abi():
-    assert control.CTL_HDR.size == ffi.sizeof("struct bsdnet_ctl_hdr")
-    assert control.TRAP_HDR.size == ffi.sizeof("struct bsdnet_trap_hdr")
-    assert control.CTL_RELEASE == lib.BSDNET_CTL_RELEASE
-    assert control.CTL_XMIT == lib.BSDNET_CTL_XMIT
-    assert control.CTL_VIF_SYNC == lib.BSDNET_CTL_VIF_SYNC
-    h = ffi.new("struct bsdnet_ctl_hdr *")
-    h.ch_type, h.ch_vif, h.ch_flow, h.ch_gen, h.ch_len = 2, 7, 9, 11, 0
-    assert bytes(ffi.buffer(h)) == ctl_message(2, vif=7, flow=9, gen=11)
+pytestmark = pytest.mark.root
 
 
 def _attached(datapath, namespaces):

@@ -19,6 +19,8 @@ from .helpers import open_tables, os_index, wait_for
 from .nsutil import ifindex, netns, nsexec
 from .topo import ROUTER_MAC, VM, Node
 
+pytestmark = pytest.mark.root
+
 IP_A, IP_B = "10.77.0.2", "10.77.0.3"
 
 

@@ -16,6 +16,8 @@ from bsdnet.datapath.process import DatapathError
 
 from .conftest import SMALL_GEOMETRY, read_log
 
+pytestmark = pytest.mark.root
+
 
 def _open(shm: str) -> Region:
     return Region.open(shm)
