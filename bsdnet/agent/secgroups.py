@@ -40,7 +40,7 @@ import logging
 import threading
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Callable, Iterable, NamedTuple
 
 LOG = logging.getLogger(__name__)
 
@@ -445,7 +445,9 @@ def decide(flow_key: FlowKey, direction: str, port: PortBinding | str,
            groups_index: GroupsIndex) -> Verdict:
     """May this new connection pass port's groups in this direction?
 
-    flow_key is oriented as the connection's first packet: for egress the
+    flow_key: a FlowKey, or anything with proto, src, dst and dport
+    (bsdnet.agent.flows.FlowKey), oriented as the connection's first
+    packet: for egress the
     port is the source, for ingress the destination.  The remote address is
     the other end; the port range is matched on the destination port.
     """
@@ -457,7 +459,9 @@ def decide(flow_key: FlowKey, direction: str, port: PortBinding | str,
     proto = flow_key.proto
     icmp = proto == ICMP
     if icmp:
-        a, b = flow_key.icmp_type, flow_key.icmp_code
+        # flows.FlowKey (the daemon's) has no ICMP fields: type unknown.
+        a = getattr(flow_key, "icmp_type", -1)
+        b = getattr(flow_key, "icmp_code", -1)
     else:
         a = b = flow_key.dport
     lst = by_proto.get(proto)
@@ -530,3 +534,48 @@ def reevaluate(flows: Iterable[Flow], changed_groups: Iterable[str],
     among those given, whose verdict flips."""
     return flips(flows, groups_index,
                  groups_index.affected_ports(changed_groups))
+
+
+def icmp_type_code(frame: bytes) -> tuple[int, int]:
+    """ICMP type and code of an Ethernet/IPv4 frame, (-1, -1) if it is
+    not an unfragmented ICMP packet long enough to say."""
+    off = 14
+    if len(frame) >= 18 and frame[12:14] == b"\x81\x00":
+        off = 18
+    if len(frame) < off + 20 or frame[off - 2:off] != b"\x08\x00":
+        return -1, -1
+    ihl = (frame[off] & 0x0f) * 4
+    frag = int.from_bytes(frame[off + 6:off + 8], "big") & 0x1fff
+    if frame[off + 9] != ICMP or frag or ihl < 20 or \
+            len(frame) < off + ihl + 2:
+        return -1, -1
+    return frame[off + ihl], frame[off + ihl + 1]
+
+
+class SecGroupPolicy:
+    """Security groups as the flow manager's policy: who is at each end.
+
+    port_for_vif(vif) names the local port a trapped packet came from (None
+    for the fabric or the host); port_for_addr(vrf, ip) names the local
+    port holding a destination address (None if it is on another node,
+    whose agent checks the ingress side).  Calling it with a flow key and
+    a trap (anything with .vif and .frame) gives the Verdict; the daemon
+    turns it into its flow action.
+    """
+
+    def __init__(self, index: GroupsIndex,
+                 port_for_vif: Callable[[int], str | None],
+                 port_for_addr: Callable[[int, int], str | None]) -> None:
+        self.index = index
+        self.port_for_vif = port_for_vif
+        self.port_for_addr = port_for_addr
+
+    def __call__(self, key: Any, trap: Any) -> Verdict:
+        if key.proto == ICMP:
+            t, c = icmp_type_code(trap.frame)
+            key = FlowKey(key.proto, key.src, key.dst, key.sport, key.dport,
+                          t, c, getattr(key, "vrf", 0))
+        return decide_connection(key, self.port_for_vif(trap.vif),
+                                 self.port_for_addr(getattr(key, "vrf", 0),
+                                                    key.dst),
+                                 self.index)

@@ -251,3 +251,56 @@ def test_flow_key_from_abi_struct():
     c = ffi.new("struct bsdnet_flow_key *")
     c.fk_proto, c.fk_src, c.fk_dst, c.fk_dport = 17, 5, 6, 53
     assert sg.flow_key_from_abi(c, 0, 0) == FlowKey(17, 5, 6, 0, 53, 0, 0, 0)
+
+
+def test_policy_for_the_flow_manager():
+    from scapy.all import ICMP as SICMP, IP, TCP, Ether, raw
+    from collections import namedtuple
+    # The shapes of bsdnet.agent.flows' FlowKey and Trap (kept local so
+    # this test does not depend on the datapath's cffi build).
+    DaemonKey = namedtuple("DaemonKey", "vrf proto src dst sport dport")
+    Trap = namedtuple("Trap", "reason vif vrf flow gen nh frame")
+
+    i = sg.GroupsIndex()
+    i.set_group(group("ping", {"direction": "ingress", "protocol": "icmp",
+                               "port_range_min": 8}))
+    i.set_port(PortBinding("a", (ip("10.0.0.1"),), ()))
+    i.set_port(PortBinding("b", (ip("10.0.0.2"),), ("ping",)))
+    vifs = {5: "a", 6: "b"}
+    addrs = {(1, ip("10.0.0.1")): "a", (1, ip("10.0.0.2")): "b"}
+    pol = sg.SecGroupPolicy(i, vifs.get, lambda v, a: addrs.get((v, a)))
+
+    def trap(vif, pkt):
+        return Trap(1, vif, 1, 0, 0, 0, raw(Ether() / pkt))
+
+    echo = IP(src="10.0.0.1", dst="10.0.0.2") / SICMP(type=8, id=9)
+    k = DaemonKey(1, 1, ip("10.0.0.1"), ip("10.0.0.2"), 9, 0)
+    assert pol(k, trap(5, echo)) == sg.Verdict(True, "ping-r0")
+    mask = IP(src="10.0.0.1", dst="10.0.0.2") / SICMP(type=17)
+    assert not pol(k, trap(5, mask)).allow
+    # SSH a -> b: a's egress is open (no groups), b allows only ping.
+    ssh = IP(src="10.0.0.1", dst="10.0.0.2") / TCP(dport=22)
+    k = DaemonKey(1, 6, ip("10.0.0.1"), ip("10.0.0.2"), 1234, 22)
+    assert not pol(k, trap(5, ssh)).allow
+    # b -> a: b's egress allows nothing (it has a group without egress).
+    k = DaemonKey(1, 6, ip("10.0.0.2"), ip("10.0.0.1"), 1234, 22)
+    assert not pol(k, trap(6, ssh)).allow
+    # From the fabric to a (no groups): ingress denied.
+    assert not pol(k, trap(0, ssh)).allow
+    # a to a remote address: only a's egress, which is open.
+    k = DaemonKey(1, 6, ip("10.0.0.1"), ip("10.9.0.9"), 1234, 22)
+    assert pol(k, trap(5, ssh)) == sg.ALLOW_DEFAULT
+
+
+def test_icmp_type_code_parsing():
+    from scapy.all import ICMP as SICMP, IP, UDP, Dot1Q, Ether, raw
+    assert sg.icmp_type_code(raw(Ether() / IP() / SICMP(type=3, code=4))) \
+        == (3, 4)
+    assert sg.icmp_type_code(raw(Ether() / Dot1Q(vlan=3) / IP() /
+                                 SICMP(type=0))) == (0, 0)
+    assert sg.icmp_type_code(raw(Ether() / IP() / UDP())) == (-1, -1)
+    assert sg.icmp_type_code(raw(Ether() / IP(frag=5) / SICMP())) == \
+        (-1, -1)
+    assert sg.icmp_type_code(raw(Ether() / IP() / SICMP())[:35]) == \
+        (-1, -1)
+    assert sg.icmp_type_code(b"") == (-1, -1)
