@@ -22,8 +22,7 @@
  * the others or the timer. */
 #define NM_RX_BUDGET	256u
 
-/* nm_port.c: transmit rings written since the last flush get a txsync. */
-void	nm_port_flush(struct dpl *d);
+/* nm_port.c: the port table goes with the loop (dpl_loop_fini). */
 void	nm_port_fini(void);
 
 #endif /* !_BSDNET_NM_H_ */

@@ -6,7 +6,7 @@
  *
  * netmap's poll() runs rxsync on a port's RX rings before reporting it
  * readable; TX rings written during a pass are synced at the end of it
- * (nm_port_flush), one ioctl per port rather than one per frame.
+ * (dpl_port_flush), one ioctl per port rather than one per frame.
  */
 #include <errno.h>
 #include <poll.h>
@@ -171,7 +171,7 @@ nm_loop_dispatch(struct dpl *d, uint32_t n)
 		else if ((rev & POLLIN) != 0)
 			dpl_port_rx(d, vif);
 	}
-	nm_port_flush(d);
+	dpl_port_flush(d);
 }
 
 int
@@ -188,7 +188,7 @@ dpl_loop_run(struct dpl *d)
 		now = nm_now_ms();
 		if (now >= next) {
 			nm_loop_tick(d);
-			nm_port_flush(d);
+			dpl_port_flush(d);
 			next = now + DPL_TICK_MS;
 		}
 		ts.tv_sec = 0;

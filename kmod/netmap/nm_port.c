@@ -30,7 +30,6 @@
 #include <net/netmap_user.h>
 
 #include "nm.h"
-#include "bsdnet_port.h"
 
 #define NM_ETHERTYPE_IP		0x0800
 #define NM_IPPROTO_GRE		47
@@ -52,7 +51,6 @@ struct nm_port {
  */
 static struct nm_port *nm_ports;
 static uint32_t nm_nports;
-static struct dpl *nm_dpl;
 
 static struct nm_port *
 nm_port_slot(struct dpl *d, uint32_t vif)
@@ -62,7 +60,6 @@ nm_port_slot(struct dpl *d, uint32_t vif)
 		if (nm_ports == NULL)
 			return (NULL);
 		nm_nports = d->d_nports;
-		nm_dpl = d;
 	}
 	return (vif < nm_nports ? &nm_ports[vif] : NULL);
 }
@@ -76,21 +73,30 @@ nm_port_find(struct dpl *d, uint32_t vif)
 	return (&nm_ports[vif]);
 }
 
+/* d->d_ports and nm_ports are parallel arrays indexed by vif. */
+static struct nm_port *
+nm_port_of(struct dpl *d, struct dpl_port *po)
+{
+	ptrdiff_t vif = po - d->d_ports;
+
+	if (d->d_ports == NULL || vif < 0 || (uint64_t)vif >= d->d_nports)
+		return (NULL);
+	return (nm_port_slot(d, (uint32_t)vif));
+}
+
 int
-dpl_port_open(struct dpl *d, struct dpl_port *po, uint32_t vif,
+dpl_port_open(struct dpl *d, struct dpl_port *po, uint16_t type,
     uint32_t ifindex)
 {
 	struct nmreq_register reg;
 	struct nmreq_header hdr;
-	struct bsdnet_vif *v;
 	struct nm_port *np;
 	char name[IF_NAMESIZE];
 	void *mem;
 	int fd, saved;
 
-	np = nm_port_slot(d, vif);
-	v = dpl_region_vif(d, vif);
-	if (np == NULL || v == NULL) {
+	np = nm_port_of(d, po);
+	if (np == NULL) {
 		errno = ENOMEM;
 		return (-1);
 	}
@@ -105,7 +111,7 @@ dpl_port_open(struct dpl *d, struct dpl_port *po, uint32_t vif,
 	hdr.nr_reqtype = NETMAP_REQ_REGISTER;
 	memcpy(hdr.nr_name, name, strnlen(name, sizeof(name)));
 	hdr.nr_body = (uintptr_t)&reg;
-	np->np_host = bsdnet_load_rlx(&v->vif_type) == BSDNET_VIF_FABRIC;
+	np->np_host = type == BSDNET_VIF_FABRIC;
 	reg.nr_mode = np->np_host ? NR_REG_NIC_SW : NR_REG_ALL_NIC;
 	if (ioctl(fd, NIOCCTRL, &hdr) != 0)
 		goto fail;
@@ -130,16 +136,10 @@ fail:
 }
 
 void
-dpl_port_close(struct dpl_port *po)
+dpl_port_close(struct dpl *d, struct dpl_port *po)
 {
-	struct nm_port *np = NULL;
-	ptrdiff_t vif;
+	struct nm_port *np = nm_port_of(d, po);
 
-	if (nm_dpl != NULL && nm_dpl->d_ports != NULL) {
-		vif = po - nm_dpl->d_ports;
-		if (vif >= 0 && (uint64_t)vif < nm_nports)
-			np = &nm_ports[vif];
-	}
 	if (np != NULL && np->np_mem != NULL) {
 		(void)munmap(np->np_mem, np->np_memsize);
 		memset(np, 0, sizeof(*np));
@@ -275,7 +275,7 @@ dpl_port_rx(struct dpl *d, uint32_t vif)
 }
 
 void
-nm_port_flush(struct dpl *d)
+dpl_port_flush(struct dpl *d)
 {
 	uint32_t i;
 
@@ -293,5 +293,4 @@ nm_port_fini(void)
 	free(nm_ports);
 	nm_ports = NULL;
 	nm_nports = 0;
-	nm_dpl = NULL;
 }
