@@ -7,6 +7,7 @@ the same stream on either platform.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Union
@@ -56,9 +57,14 @@ class Route:
         Link-local destinations exist once per interface, so their key
         includes the interface; every other destination is one route.
         """
-        if self.dst.is_link_local or self.dst.is_multicast:
+        if _scoped(self.dst):
             return (self.dst, self.index)
         return (self.dst,)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _scoped(net: IPNetwork) -> bool:
+    return net.is_link_local or net.is_multicast
 
 
 def _jsonable(v: Any) -> Any:

@@ -93,7 +93,7 @@ def route_from_nl(msg: Any) -> Route | None:
 class NetlinkListener:
     """Events from rtnetlink, in the namespace ``netns`` (None: this one)."""
 
-    def __init__(self, netns: str | None = None, settle: float = 0.0) -> None:
+    def __init__(self, netns: str | None = None) -> None:
         self.netns = netns
         self.state = HostState()
         self.resyncs = 0

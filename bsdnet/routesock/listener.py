@@ -128,7 +128,7 @@ class RouteSocketListener:
             except BlockingIOError:
                 # Quiet now; a held DEPARTURE gets one short grace period
                 # for the ARRIVAL of a rename.
-                if self.tracker._departure is not None and self._readable(self.settle):
+                if self.tracker.holding_departure and self._readable(self.settle):
                     continue
                 out += self.tracker.flush()
                 return out

@@ -13,6 +13,7 @@ What the kernel says, and what we make of it:
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import os
@@ -36,6 +37,7 @@ _RTF_NAMES = (("RTF_GATEWAY", "gateway"), ("RTF_HOST", "host"),
 _RTF = tuple((C[c], n) for c, n in _RTF_NAMES)
 
 
+@functools.lru_cache(maxsize=4096)
 def route_flags(rtf: int) -> frozenset[str]:
     """RTF_* bits -> the normalised flag names of events.ROUTE_FLAGS."""
     return frozenset(n for bit, n in _RTF if rtf & bit)
@@ -47,18 +49,32 @@ def _mac(sdl: Sockaddr | None) -> str | None:
     return None
 
 
+# A dump of a big table builds the same addresses and networks over and
+# over; ipaddress objects are immutable, so share them.
+_ip_cached = functools.lru_cache(maxsize=1 << 16)(ipaddress.ip_address)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _network(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, plen: int):
+    return ipaddress.ip_network((ip, plen), strict=False)
+
+
 def _ip(sa: Sockaddr | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     if isinstance(sa, (SaInet, SaInet6)):
-        return ipaddress.ip_address(sa.addr)
+        return _ip_cached(sa.addr)
     return None
 
 
 def _prefixlen(mask: Sockaddr | None, bits: int) -> int:
     """Leading one bits of a netmask; a missing netmask means a host (full) prefix."""
-    ip = _ip(mask)
-    if ip is None:
+    if not isinstance(mask, (SaInet, SaInet6)):
         return bits
-    v = int(ip)
+    return _mask_len(mask.addr, bits)
+
+
+@functools.lru_cache(maxsize=1024)
+def _mask_len(mask: str, bits: int) -> int:
+    v = int(ipaddress.ip_address(mask))
     n = 0
     while n < bits and v & (1 << (bits - 1 - n)):
         n += 1
@@ -98,7 +114,7 @@ def route_from_rtm(msg: RouteMsg) -> Route | None:
     index = msg.index
     if isinstance(gw_sa, SaLink) and not index:
         index = gw_sa.index
-    return Route(ipaddress.ip_network((dst, plen), strict=False), _ip(gw_sa),
+    return Route(_network(dst, plen), _ip(gw_sa),
                  index, route_flags(msg.flags))
 
 
@@ -112,6 +128,11 @@ class Tracker:
         self.pid = os.getpid() if pid is None else pid
         self._own_seqs: set[int] = set()
         self._departure: IfAnnounceMsg | None = None
+
+    @property
+    def holding_departure(self) -> bool:
+        """A DEPARTURE waits for a possible ARRIVAL (a rename)."""
+        return self._departure is not None
 
     def expect_own(self, seq: int) -> None:
         """The writer sent a request with this sequence number."""
