@@ -13,7 +13,7 @@ from bsdnet.routesock.messages import ParseError, SaEmpty, SaInet, SaInet6, SaLi
 from bsdnet.routesock.parser import Decoder
 from bsdnet.routesock.tracker import Tracker
 
-SETTINGS = settings(max_examples=200, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=200, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
 DEC = {a: Decoder(a) for a in ("amd64", "arm64")}
 

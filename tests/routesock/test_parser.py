@@ -94,3 +94,11 @@ def test_route_messages_keep_errno():
     m = decode(encode_route(C["RTM_ADD"], {0: SaInet("10.0.0.1")}, errno=17))[0]
     assert isinstance(m, RouteMsg) and m.errno == 17
     assert isinstance(Decoder("arm64").decode(encode_ifaddr(12, 1, {}))[0], IfAddrMsg)
+
+
+def test_ieee80211_messages_parse_as_announcements():
+    buf = bytearray(encode_announce(3, "wlan0", 2)) + bytes(8)   # + event data
+    buf[3] = C["RTM_IEEE80211"]
+    buf[0:2] = struct.pack("<H", len(buf))
+    (m,) = decode(bytes(buf))
+    assert (m.type, m.index, m.name, m.what) == (C["RTM_IEEE80211"], 3, "wlan0", 2)
