@@ -1,1 +1,35 @@
-"""Host interface, address and route events: PF_ROUTE on FreeBSD, rtnetlink on Linux."""
+"""Host interface, address and route events: PF_ROUTE on FreeBSD, rtnetlink on Linux.
+
+- layout.py, cassert.py: FreeBSD's message structs as data, and the
+  _Static_assert file that checks them against FreeBSD's headers.
+- parser.py, encoder.py, messages.py: bytes <-> typed routing-socket messages.
+- events.py, state.py: the platform-neutral event model and HostState.
+- tracker.py, listener.py, freebsd_sys.py: the FreeBSD listener.
+- linux.py, netns.py: the rtnetlink twin.
+- writer.py: host-route writes; watcher.py: HostWatcher for the agent.
+- cli.py: bsdnet-routesock monitor / decode.
+"""
+from .events import (
+    Address, AddressAdded, AddressRemoved, Event, Link, LinkAdded, LinkChanged,
+    LinkRemoved, LinkRenamed, Route, RouteAdded, RouteChanged, RouteRemoved,
+)
+from .messages import ParseError
+from .parser import Decoder, decode
+from .watcher import FabricInfo, HostEventHandler, HostWatcher
+
+__all__ = [
+    "Address", "AddressAdded", "AddressRemoved", "Event", "Link", "LinkAdded",
+    "LinkChanged", "LinkRemoved", "LinkRenamed", "Route", "RouteAdded",
+    "RouteChanged", "RouteRemoved", "ParseError", "Decoder", "decode",
+    "FabricInfo", "HostEventHandler", "HostWatcher", "open_listener",
+]
+
+
+def open_listener(netns: str | None = None):
+    """The host's listener: PF_ROUTE on FreeBSD, rtnetlink on Linux (optionally in ``netns``)."""
+    import sys
+    if sys.platform.startswith("freebsd"):
+        from .listener import RouteSocketListener
+        return RouteSocketListener.open()
+    from .linux import NetlinkListener
+    return NetlinkListener(netns)

@@ -110,11 +110,8 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 
 def _open_listener(args: argparse.Namespace) -> Any:
-    if sys.platform.startswith("freebsd"):
-        from .listener import RouteSocketListener
-        return RouteSocketListener.open()
-    from .linux import NetlinkListener
-    return NetlinkListener(args.netns)
+    from . import open_listener
+    return open_listener(args.netns)
 
 
 def _events(listener: Any, dump: bool) -> Iterator[Event]:

@@ -85,7 +85,7 @@ class HostWatcher:
         self._taps.discard(name)
         link = self._attached.pop(name, None)
         if link is not None:
-            self.handler.tap_gone(name, link)
+            self._call(self.handler.tap_gone, name, link)
 
     @property
     def attached(self) -> dict[str, Link]:
@@ -124,14 +124,23 @@ class HostWatcher:
                 return link
         return None
 
+    @staticmethod
+    def _call(method: Any, *args: Any) -> None:
+        # One failing callback must not lose the rest of the batch: the
+        # watcher's view of the host has to stay in step with the events.
+        try:
+            method(*args)
+        except Exception:
+            LOG.exception("host event handler %s%r failed", method.__name__, args)
+
     def _attach(self, name: str, link: Link) -> None:
         self._attached[name] = link
-        self.handler.tap_appeared(name, link)
+        self._call(self.handler.tap_appeared, name, link)
 
     def _detach(self, name: str) -> None:
         link = self._attached.pop(name, None)
         if link is not None:
-            self.handler.tap_gone(name, link)
+            self._call(self.handler.tap_gone, name, link)
 
     def _handle(self, ev: Event) -> None:
         if isinstance(ev, LinkAdded):
@@ -153,7 +162,7 @@ class HostWatcher:
             name = ev.link.name
             if name in self._attached:
                 self._attached[name] = ev.link
-                self.handler.tap_state(name, ev.link)
+                self._call(self.handler.tap_state, name, ev.link)
         elif isinstance(ev, (AddressAdded, AddressRemoved)):
             a = ev.addr.address
             if a.version == 4:
@@ -180,4 +189,4 @@ class HostWatcher:
         if info != self._fabric:
             self._fabric = info
             LOG.info("fabric: %s", info)
-            self.handler.fabric_changed(info)
+            self._call(self.handler.fabric_changed, info)

@@ -162,3 +162,18 @@ def test_watcher_with_the_linux_twin(netns):
         assert [x[:2] for x in calls if x[0] == "detach"] == [("detach", tap)]
     finally:
         lst.close()
+
+
+def test_a_failing_callback_does_not_lose_the_batch(caplog):
+    class Failing(Recorder):
+        def tap_appeared(self, name, link):
+            super().tap_appeared(name, link)
+            raise RuntimeError("datapath busy")
+
+    rec = Failing()
+    w = HostWatcher(rec)
+    w.register_tap("tapA")
+    w.register_tap("tapB")
+    w.handle_all([LinkAdded(Link(3, "tapA")), LinkAdded(Link(4, "tapB"))])
+    assert rec.take() == [("attach", "tapA", 3), ("attach", "tapB", 4)]
+    assert "datapath busy" in caplog.text
