@@ -55,12 +55,14 @@ int	 bsdnet_agent_nh_read(const struct bsdnet_nh *src,
 /*
  * Trap channel batches (abi_trapio.c).  recv: up to n datagrams into
  * consecutive slots of `slot` bytes, lengths in lens[] (slot + 1 marks a
- * datagram cut short); returns the count, 0 if none waiting, or -errno.
+ * datagram cut short); returns the count, 0 if none (or interrupted by a
+ * signal), or -errno.  wait: block up to the socket's receive timeout for
+ * the first datagram; otherwise do not block at all.
  * release: one BSDNET_CTL_RELEASE per (flows[i], gens[i]) to the unix
  * datagram socket at path; returns how many went, or -errno.
  */
 int	 bsdnet_agent_recv_batch(int fd, uint8_t *buf, uint32_t slot,
-	    uint32_t n, uint32_t *lens);
+	    uint32_t n, uint32_t *lens, int wait);
 int	 bsdnet_agent_release_batch(int fd, const char *path,
 	    const uint32_t *flows, const uint32_t *gens, uint32_t n);
 

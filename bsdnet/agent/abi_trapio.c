@@ -17,7 +17,7 @@
 
 int
 bsdnet_agent_recv_batch(int fd, uint8_t *buf, uint32_t slot, uint32_t n,
-    uint32_t *lens)
+    uint32_t *lens, int wait)
 {
 	struct mmsghdr mm[TRAPIO_MAX_BATCH];
 	struct iovec iov[TRAPIO_MAX_BATCH];
@@ -33,9 +33,12 @@ bsdnet_agent_recv_batch(int fd, uint8_t *buf, uint32_t slot, uint32_t n,
 		mm[i].msg_hdr.msg_iov = &iov[i];
 		mm[i].msg_hdr.msg_iovlen = 1;
 	}
-	got = recvmmsg(fd, mm, n, MSG_DONTWAIT, NULL);
+	/* wait: block (up to the socket's SO_RCVTIMEO) for the first
+	 * datagram, then take what else is queued without waiting. */
+	got = recvmmsg(fd, mm, n, wait ? MSG_WAITFORONE : MSG_DONTWAIT, NULL);
 	if (got < 0)
-		return (errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno);
+		return (errno == EAGAIN || errno == EWOULDBLOCK ||
+		    errno == EINTR ? 0 : -errno);
 	for (i = 0; i < (uint32_t)got; i++)
 		/* A datagram larger than a slot is cut: say so with the
 		 * slot size plus one, so the caller can drop it. */

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-import selectors
 import signal
-import socket
 import sys
 import time
 from typing import Any
@@ -136,16 +134,12 @@ class Agent:
     # ---- run --------------------------------------------------------------
 
     def run(self) -> None:
-        sel = selectors.DefaultSelector()
-        rd, wr = socket.socketpair()
-        rd.setblocking(False)
-        wr.setblocking(False)
-        signal.set_wakeup_fd(wr.fileno(), warn_on_full_buffer=False)
+        # Python's handlers are installed without SA_RESTART, so a signal
+        # ends the blocking recvmmsg in serve() early (EINTR) and the flag
+        # is seen at once.
         signal.signal(signal.SIGHUP, self._on_hup)
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
-        sel.register(rd, selectors.EVENT_READ)
-        sel.register(self.channel.sock, selectors.EVENT_READ)
         idle = self.conf.agent.flow_idle_timeout
         age_every = max(1.0, min(idle / 4.0, 10.0))
         next_beat = next_age = 0.0
@@ -158,20 +152,7 @@ class Agent:
                 if now >= next_age:
                     self.flows.age(idle)
                     next_age = now + age_every
-                wait = min(next_beat, next_age) - now
-                if self.channel.pending:
-                    # The datapath's control queue was full: retry soon.
-                    self.channel.flush()
-                    wait = min(wait, 0.001)
-                for key, _ in sel.select(timeout=max(0.0, wait)):
-                    if key.fileobj is rd:
-                        try:
-                            while rd.recv(64):
-                                pass
-                        except BlockingIOError:
-                            pass
-                    else:
-                        self.flows.poll()
+                self.flows.serve()
                 if self._hup:
                     self._hup = False
                     LOG.info("SIGHUP: re-reading %s",
@@ -180,10 +161,6 @@ class Agent:
                     if topo is not None:
                         self._apply(topo)
         finally:
-            signal.set_wakeup_fd(-1)
-            sel.close()
-            rd.close()
-            wr.close()
             self.stop()
 
     def _on_hup(self, signum, frame) -> None:

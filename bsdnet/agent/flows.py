@@ -32,6 +32,7 @@ BATCH = 256
 SLOT = 2048 + ffi.sizeof("struct bsdnet_trap_hdr")
 TRAP_HDR = ffi.sizeof("struct bsdnet_trap_hdr")
 MAX_PENDING = 65536
+WAIT_S = 0.1        # longest sleep in serve(): timers and signals run after
 FLOW_NONE = lib.BSDNET_FLOW_NONE & 0xffffffff
 
 
@@ -111,7 +112,11 @@ class TrapChannel:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(trap_path)
         os.chmod(trap_path, 0o600)
-        self.sock.setblocking(False)
+        # Blocking with a receive timeout: recv_batch(wait=True) is one
+        # recvmmsg that sleeps until traps come (or the timeout, or a
+        # signal), no select() in front of it.
+        self.sock.setblocking(True)
+        self.set_timeout(WAIT_S)
         # Deep receive buffer: traps arrive in bursts.
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
@@ -127,9 +132,15 @@ class TrapChannel:
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def recv_batch(self) -> int:
+    def set_timeout(self, seconds: float) -> None:
+        tv = struct.pack("ll", int(seconds), int(seconds % 1 * 1e6))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+
+    def recv_batch(self, wait: bool = False) -> int:
+        """Up to BATCH traps into self.buf/self.lens; with wait, sleep up to
+        the receive timeout for the first one."""
         n = lib.bsdnet_agent_recv_batch(self.sock.fileno(), self.buf, SLOT,
-                                        BATCH, self.lens)
+                                        BATCH, self.lens, 1 if wait else 0)
         if n < 0:
             raise OSError(-n, os.strerror(-n))
         return n
@@ -246,6 +257,20 @@ class FlowManager:
         return v
 
     # ---- traps ------------------------------------------------------------
+
+    def serve(self) -> int:
+        """One turn of the agent's loop: retry pending RELEASEs, then take a
+        batch of traps (sleeping up to WAIT_S for it, unless RELEASEs are
+        still pending) and decide it.  Returns the traps handled."""
+        ch = self.channel
+        if ch.pending:
+            ch.flush()
+        n = ch.recv_batch(wait=not ch.pending)
+        if n:
+            self.handle(ch.buf, ch.lens, n)
+        elif ch.pending:
+            time.sleep(0.0005)      # the datapath's queue is full
+        return n
 
     def poll(self) -> int:
         """Handle every trap waiting, in batches.  Returns how many."""

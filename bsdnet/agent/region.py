@@ -177,6 +177,15 @@ class Region:
         # A cffi array (not a pointer) so every index is bounds checked.
         return ffi.cast(f"{ctype}(*)[{n}]", self.base + off)[0]
 
+    def flow_states(self) -> memoryview:
+        """fe_state of every flow entry, as a sequence of ints (a strided
+        view: a plain scan of 512K entries in Python would take seconds).
+        Racy snapshot, for display and counting only."""
+        words = ffi.sizeof("struct bsdnet_flow") // 4
+        off = ffi.offsetof("struct bsdnet_flow", "fe_state") // 4
+        mv = memoryview(ffi.buffer(self.flows)).cast("I")
+        return mv[off::words]
+
     # ---- header -----------------------------------------------------------
 
     @property

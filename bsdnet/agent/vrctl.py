@@ -126,10 +126,12 @@ def flows(r: Region, args) -> list[dict[str, Any]]:
     if args.all:
         want.add(lib.BSDNET_FLOW_HOLD)
     actions = enum_names("flow_action")
-    for i in range(r.nflows):
+    mask = lib.BSDNET_FLOW_STATE_MASK
+    states = r.flow_states()
+    for i in [i for i, w in enumerate(states) if w & mask in want]:
         fe = r.flows[i]
         w = fe.fe_state
-        if w & lib.BSDNET_FLOW_STATE_MASK not in want:
+        if w & mask not in want:        # changed since the snapshot
             continue
         st, gen = _state(w)
         k = fe.fe_key
@@ -161,9 +163,8 @@ def stats(r: Region, args) -> dict[str, Any]:
         "rx_pkts", "tx_pkts", "traps", "flow_hits", "flow_misses", "encaps",
         "decaps", "arp_replies", "holds")}
     out["drops"] = sum(st.st_drops[i] for i in range(lib.BSDNET_DROP_SLOTS))
-    out["flows_active"] = sum(
-        1 for i in range(r.nflows) if r.flows[i].fe_state &
-        lib.BSDNET_FLOW_STATE_MASK == lib.BSDNET_FLOW_ACTIVE)
+    mask, active = lib.BSDNET_FLOW_STATE_MASK, lib.BSDNET_FLOW_ACTIVE
+    out["flows_active"] = sum(1 for w in r.flow_states() if w & mask == active)
     h = r.hdr
     dp_pid, dp_beat = r.dp_heartbeat()
     out.update(instance=r.instance, flow_entries=r.nflows,

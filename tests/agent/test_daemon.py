@@ -146,6 +146,30 @@ def test_sighup_reconciles(agent):
     assert agent.state() == st
 
 
+def test_running_agent_decides_trapped_flows(agent):
+    from .test_flows import FakeDatapath, key
+    agent.write_topology(fabric_topology())
+    dp = FakeDatapath(agent.region, agent.ctl)
+    try:
+        agent.start().wait_serving()
+        red = agent.state()["networks"]["red"]["vrf"]
+        claimed = [dp.claim(key(vrf=red, sport=2000 + i)) for i in range(5)]
+        for idx, g in claimed:
+            dp.trap(agent.trap, idx, g)
+        released = {dp.control()[1:] for _ in claimed}
+        assert released == set(claimed)
+        for idx, _ in claimed:
+            fe = agent.region.flows[idx]
+            assert fe.fe_state & 0xff == lib.BSDNET_FLOW_ACTIVE
+            rev = agent.region.flows[fe.fe_rflow]
+            # The forward source 10.0.0.1 is port-a's: its reverse
+            # arrives on port-a's vif.
+            assert rev.fe_src_vif == agent.state()["ports"]["port-a"]["vif"]
+        assert agent.region.stats.st_holds == 0
+    finally:
+        dp.close()
+
+
 def test_restart_after_sigkill_adopts(agent):
     agent.write_topology(fabric_topology())
     agent.start().wait_serving()

@@ -114,3 +114,10 @@ def test_readonly_open(tmp_path):
     r = Region.open(path, readonly=True)
     assert r.vifs[1].vif_type == lib.BSDNET_VIF_NONE
     r.close()
+
+
+def test_flow_states_view(region):
+    region.flows[5].fe_state = 0x302
+    states = region.flow_states()
+    assert len(states) == region.nflows
+    assert states[5] == 0x302 and states[4] == 0
