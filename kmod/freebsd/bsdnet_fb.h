@@ -146,7 +146,6 @@ int	bsdnet_fb_attach(struct bsdnet_fb_softc *sc,
 	    const struct bsdnet_ioc_attach *ia);
 int	bsdnet_fb_detach(struct bsdnet_fb_softc *sc,
 	    const struct bsdnet_ioc_attach *ia);
-void	bsdnet_fb_detach_all(struct bsdnet_fb_softc *sc);
 if_t	bsdnet_fb_vif_ifp(struct bsdnet_fb_softc *sc, uint32_t vif);
 
 /* bsdnet_fb_os.c */

@@ -342,7 +342,7 @@ bsdnet_fb_ioc_stats(struct bsdnet_fb_softc *sc, struct bsdnet_ioc_stats *is)
 
 static int
 bsdnet_fb_ioctl(struct cdev *dev, u_long cmd, caddr_t data,
-    int fflag __unused, struct thread *td __unused)
+    int fflag __unused, struct thread *td __unused /* !VIMAGE */)
 {
 	struct bsdnet_fb_softc *sc = dev->si_drv1;
 	int error = 0;
@@ -376,14 +376,18 @@ bsdnet_fb_ioctl(struct cdev *dev, u_long cmd, caddr_t data,
 		sx_xunlock(&sc->sc_lock);
 		break;
 	case BSDNET_IOC_ATTACH:
-		sx_xlock(&sc->sc_lock);
-		error = bsdnet_fb_attach(sc, (struct bsdnet_ioc_attach *)data);
-		sx_xunlock(&sc->sc_lock);
-		break;
 	case BSDNET_IOC_DETACH:
+		/* Interface names resolve in the caller's vnet (V_ifnet). */
+		CURVNET_SET(TD_TO_VNET(td));
 		sx_xlock(&sc->sc_lock);
-		error = bsdnet_fb_detach(sc, (struct bsdnet_ioc_attach *)data);
+		if (cmd == BSDNET_IOC_ATTACH)
+			error = bsdnet_fb_attach(sc,
+			    (struct bsdnet_ioc_attach *)data);
+		else
+			error = bsdnet_fb_detach(sc,
+			    (struct bsdnet_ioc_attach *)data);
 		sx_xunlock(&sc->sc_lock);
+		CURVNET_RESTORE();
 		break;
 	case BSDNET_IOC_STATS:
 		sx_slock(&sc->sc_lock);

@@ -86,11 +86,13 @@ if_t
 bsdnet_fb_vif_ifp(struct bsdnet_fb_softc *sc, uint32_t vif)
 {
 	struct bsdnet_fb_port **byvif, *fp;
+	struct bsdnet_fb_region *r;
 
 	NET_EPOCH_ASSERT();
+	/* Both are cleared, then freed after an epoch wait, on destroy. */
+	r = atomic_load_ptr(&sc->sc_region);
 	byvif = atomic_load_ptr(&sc->sc_byvif);
-	if (byvif == NULL || sc->sc_region == NULL ||
-	    vif >= sc->sc_region->r_geom.g_nvifs)
+	if (r == NULL || byvif == NULL || vif >= r->r_geom.g_nvifs)
 		return (NULL);
 	fp = atomic_load_ptr(&byvif[vif]);
 	return (fp == NULL ? NULL : fp->fp_ifp);
@@ -333,22 +335,6 @@ bsdnet_fb_detach(struct bsdnet_fb_softc *sc,
 		return (ESRCH);
 	bsdnet_fb_port_free(sc, fp, false);
 	return (0);
-}
-
-void
-bsdnet_fb_detach_all(struct bsdnet_fb_softc *sc)
-{
-	struct bsdnet_fb_port *fp;
-	uint32_t i;
-
-	sx_assert(&sc->sc_lock, SA_XLOCKED);
-	if (sc->sc_region == NULL)
-		return;
-	for (i = 0; i < sc->sc_region->r_geom.g_nvifs; i++) {
-		fp = sc->sc_byvif[i];
-		if (fp != NULL)
-			bsdnet_fb_port_free(sc, fp, false);
-	}
 }
 
 /* An attached interface is being destroyed (tap closed, VM gone). */

@@ -28,6 +28,7 @@
 #include <sys/selinfo.h>
 #include <sys/callout.h>
 #include <sys/counter.h>
+#include <sys/epoch.h>
 #include <sys/eventhandler.h>
 #include <sys/refcount.h>
 #include <sys/sysctl.h>
@@ -153,17 +154,23 @@ int
 bsdnet_fb_region_destroy(struct bsdnet_fb_softc *sc)
 {
 	struct bsdnet_fb_region *r = sc->sc_region;
+	struct bsdnet_fb_port **byvif;
 
 	sx_assert(&sc->sc_lock, SA_XLOCKED);
 	if (r == NULL)
 		return (ENXIO);
 	if (sc->sc_nports > 0 || bsdnet_fb_region_mapped(sc))
 		return (EBUSY);
-	sc->sc_region = NULL;
+	byvif = sc->sc_byvif;
+	atomic_store_rel_ptr((volatile uintptr_t *)&sc->sc_region,
+	    (uintptr_t)NULL);
+	atomic_store_rel_ptr((volatile uintptr_t *)&sc->sc_byvif,
+	    (uintptr_t)NULL);
 	/* Unbind every CPU's context under its lock: the tick may run. */
 	bsdnet_fb_pcpu_init(sc);
-	free(sc->sc_byvif, M_BSDNET);
-	sc->sc_byvif = NULL;
+	/* A flush (tick, RELEASE) may still be looking a vif up. */
+	NET_EPOCH_WAIT();
+	free(byvif, M_BSDNET);
 	memset(&bsdnet_fb_geo, 0, sizeof(bsdnet_fb_geo));
 	bsdnet_fb_region_size = 0;
 	bsdnet_fb_region_unmap(r);
