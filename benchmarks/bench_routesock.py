@@ -27,7 +27,7 @@ from bsdnet.routesock.encoder import (  # noqa: E402
     encode_announce, encode_ifaddr, encode_ifinfo, encode_route,
 )
 from bsdnet.routesock.layout import CONSTANTS as C  # noqa: E402
-from bsdnet.routesock.messages import SaEmpty, SaInet, SaInet6, SaLink  # noqa: E402
+from bsdnet.routesock.messages import SaInet, SaInet6, SaLink  # noqa: E402
 from bsdnet.routesock.parser import Decoder  # noqa: E402
 from bsdnet.routesock.tracker import Tracker  # noqa: E402
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import ctypes
 import errno as errno_mod
+import logging
 import socket
 from typing import Any
 
 from .layout import CONSTANTS as C
 
+LOG = logging.getLogger(__name__)
 RCVBUF = 4 << 20   # a large receive buffer makes ENOBUFS resyncs rare
 
 
@@ -21,7 +23,10 @@ def open_route_socket() -> socket.socket:
     sock = socket.socket(C["PF_ROUTE"], socket.SOCK_RAW, 0)
     # Without SO_RERROR FreeBSD drops overflowing messages silently; with it
     # the next read fails with ENOBUFS and the listener resyncs.
-    sock.setsockopt(C["SOL_SOCKET"], C["SO_RERROR"], 1)
+    try:
+        sock.setsockopt(C["SOL_SOCKET"], C["SO_RERROR"], 1)
+    except OSError as e:
+        LOG.warning("SO_RERROR unavailable (%s): overflows will go unnoticed", e)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
     except OSError:
