@@ -24,8 +24,11 @@ class Backend(abc.ABC):
         """All interface names (ifconfig -l)."""
 
     @abc.abstractmethod
-    def get(self, name: str) -> IfState | None:
-        """One interface's state, or None when it does not exist."""
+    def get(self, name: str, members: bool = True) -> IfState | None:
+        """One interface's state, or None when it does not exist.
+
+        members=False lets a backend skip finding a bridge's members and an
+        interface's bridge when the caller does not need them."""
 
     @abc.abstractmethod
     def group_members(self, group: str) -> list[str]:

@@ -391,9 +391,9 @@ class FreeBSDHost:
             if peer in self.ifaces and self.ifaces[peer].kind == "epair":
                 names.append(peer)
         for n in names:
+            if self.ifaces[n].master:
+                self._deletem(self.ifaces[self.ifaces[n].master], n)
             gone = self.ifaces.pop(n)
-            if gone.master:
-                self._deletem(self.ifaces[gone.master], n)
             for m in list(gone.members):
                 self.ifaces[m].master = None
                 if "PROMISC" in self.ifaces[m].flags:

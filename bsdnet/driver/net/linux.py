@@ -80,7 +80,7 @@ class LinuxBackend(Backend):
     def list_names(self) -> list[str]:
         return [link.get_attr("IFLA_IFNAME") for link in self.ipr.get_links()]
 
-    def get(self, name: str) -> IfState | None:
+    def get(self, name: str, members: bool = True) -> IfState | None:
         found = self.ipr.link_lookup(ifname=name)
         if not found:
             return None
@@ -90,7 +90,7 @@ class LinuxBackend(Backend):
             if exc.code == errno.ENODEV:
                 return None
             raise
-        return self._state(link, with_members=True)
+        return self._state(link, with_members=members)
 
     def _state(self, link, with_members: bool) -> IfState:
         idx = link["index"]

@@ -54,8 +54,8 @@ class NetworkDriver:
                            f"not to kind={kind} {want}")
         return mark
 
-    def _require(self, name: str) -> IfState:
-        st = self.backend.get(name)
+    def _require(self, name: str, members: bool = True) -> IfState:
+        st = self.backend.get(name, members)
         if st is None:
             raise NetDriverError(f"interface {name} does not exist")
         return st
@@ -77,10 +77,28 @@ class NetworkDriver:
             raise NetDriverError(f"network {net.id}: uplink {net.uplink} is a bsdnet "
                                  "interface; give a physical interface")
         mtu = int(net.mtu or uplink.mtu)
-        self.store.put_network(net)       # wanted, even if we crash below
+        # Check everything that can refuse before making anything, so a
+        # refusal leaves nothing half made.
+        bst = self.backend.get(br)
+        if bst is not None:
+            self._owned(bst, "bridge", net=net.id)
         port_if = net.uplink
         if net.vlan:
-            port_if = self._ensure_vlan(net, uplink, mtu)
+            ok, reason = self.backend.vlan_support()
+            if not ok:
+                raise Unsupported(f"network {net.id}: VLAN {net.vlan} needs 802.1Q: {reason}")
+            port_if = names.vlan_name(net.uplink, int(net.vlan))
+            vst = self.backend.get(port_if)
+            if vst is not None:
+                self._owned(vst, "vlan", net=net.id)
+        elif uplink.master not in (None, br):
+            raise NetDriverError(f"network {net.id}: {net.uplink} is already a member "
+                                 f"of {uplink.master}")
+        elif uplink.master is None:
+            self._check_uplink_addresses(net, uplink)
+        self.store.put_network(net)       # wanted, even if we crash below
+        if net.vlan:
+            self._ensure_vlan(net, uplink, mtu)
         elif uplink.mtu != mtu and uplink.master != br:
             self.backend.set_mtu(net.uplink, mtu)
         bst = self._ensure_bridge(net, br)
@@ -107,9 +125,6 @@ class NetworkDriver:
         return {"network": net.id, "bridge": br, "uplink": port_if, "mtu": mtu}
 
     def _ensure_vlan(self, net: Network, uplink: IfState, mtu: int) -> str:
-        ok, reason = self.backend.vlan_support()
-        if not ok:
-            raise Unsupported(f"network {net.id}: VLAN {net.vlan} needs 802.1Q: {reason}")
         vname = names.vlan_name(net.uplink, int(net.vlan))
         st = self.backend.get(vname)
         if st is None:
@@ -145,12 +160,8 @@ class NetworkDriver:
 
     def _attach_uplink(self, net: Network, br: str, bst: IfState,
                        member: IfState, mtu: int) -> None:
-        addrs = list(member.inet) + [a for a in member.inet6 if not a.startswith("fe80:")]
-        if addrs and not net.move_address and not self.backend.member_ifaddrs():
-            raise AddressConflict(
-                f"network {net.id}: {member.name} has addresses {addrs} and this host "
-                "does not allow addresses on bridge members "
-                "(net.link.bridge.member_ifaddrs=0); ask for move_address or remove them")
+        addrs = _addresses(member)
+        self._check_uplink_addresses(net, member)
         if member.mtu != mtu:
             self._set_mtu_checked(member.name, mtu)
         if not bst.members and bst.mtu != mtu:
@@ -168,6 +179,14 @@ class NetworkDriver:
         self.backend.add_member(br, member.name)
         if not member.up:
             self.backend.set_up(member.name)
+
+    def _check_uplink_addresses(self, net: Network, member: IfState) -> None:
+        addrs = _addresses(member)
+        if addrs and not net.move_address and not self.backend.member_ifaddrs():
+            raise AddressConflict(
+                f"network {net.id}: {member.name} has addresses {addrs} and this host "
+                "does not allow addresses on bridge members "
+                "(net.link.bridge.member_ifaddrs=0); ask for move_address or remove them")
 
     def _restore_moved(self, net: Network, br: str) -> None:
         """Put moved uplink addresses (and the default route) on the bridge."""
@@ -240,7 +259,7 @@ class NetworkDriver:
             raise NetDriverError(f"port {port.id}: network {port.network_id} is unknown; "
                                  "ensure_network first")
         br = self.bridge_of(net)
-        bst = self._require(br)
+        bst = self._require(br, members=False)
         self._owned(bst, "bridge", net=net.id)
         tap = port.tap or names.tap_name(port.id)
         port.tap = tap
@@ -407,6 +426,11 @@ class NetworkDriver:
             self.plug_port(p, create=create)
         removed = self.cleanup()
         return {"networks": len(nets), "ports": len(want_ports), "removed": removed}
+
+
+def _addresses(st: IfState) -> list[str]:
+    """Addresses that would move (link-local IPv6 stays with its link)."""
+    return list(st.inet) + [a for a in st.inet6 if not a.startswith("fe80:")]
 
 
 def _host_mac(mac: str) -> str:

@@ -1,0 +1,69 @@
+"""ifconfig output parsing, on real FreeBSD output and on the stand-in's."""
+
+import pytest
+
+from bsdnet.driver.net.fbsd_sim import FreeBSDHost
+from bsdnet.driver.net.ifconfig_parse import (mask_to_prefixlen, parse_all, parse_group,
+                                              parse_interface, parse_list, prefixlen_to_mask)
+
+from conftest import fixture_text
+
+
+def test_physical_host_fixture():
+    em0, em1, lo0 = parse_all(fixture_text("host-two-nics.txt"))
+    assert em0.name == "em0" and em0.mtu == 1500
+    assert em0.flags == ["UP", "BROADCAST", "RUNNING", "SIMPLEX", "MULTICAST", "LOWER_UP"]
+    assert em0.ether == "52:54:00:12:34:56"
+    assert em0.inet == ["192.0.2.10/24"]
+    assert em0.inet6 == ["fe80::5054:ff:fe12:3456%em0/64"]
+    assert em0.kind == "ether" and em0.groups == []
+    assert em1.mtu == 9000 and em1.inet == []
+    assert lo0.kind == "lo" and lo0.inet == ["127.0.0.1/8"]
+    assert "::1/128" in lo0.inet6
+
+
+def test_bridge_tap_vlan_fixture():
+    by = {s.name: s for s in parse_all(fixture_text("host-vm-switch.txt"))}
+    br = by["bridge0"]
+    assert br.kind == "bridge" and br.description == "vm-public"
+    assert br.members == ["tap0", "vlan100"]
+    assert br.member_stp == {"tap0": False, "vlan100": True}
+    assert br.groups == ["bridge", "vm-switch", "viid-4c918@"]
+    assert br.inet == ["10.0.0.1/24"]
+    tap = by["tap0"]
+    assert tap.kind == "tap" and tap.opened_by == 2345 and "PROMISC" in tap.flags
+    assert tap.description == "vmnet/guest1/0/public"
+    vlan = by["vlan100"]
+    assert (vlan.kind, vlan.vlan_tag, vlan.vlan_parent) == ("vlan", 100, "em1")
+
+
+def test_lists_and_groups():
+    assert parse_list("em0 em1 lo0 bridge0\n") == ["em0", "em1", "lo0", "bridge0"]
+    assert parse_group("tap0\ntap1\n") == ["tap0", "tap1"]
+    assert parse_group("") == []
+
+
+@pytest.mark.parametrize("plen", [0, 8, 23, 24, 30, 32])
+def test_netmask_round_trip(plen):
+    assert mask_to_prefixlen(prefixlen_to_mask(plen)) == plen
+
+
+def test_rejects_noncontiguous_mask_and_garbage():
+    with pytest.raises(ValueError):
+        mask_to_prefixlen("0xff00ff00")
+    with pytest.raises(ValueError):
+        parse_all("this is not ifconfig output\n")
+    with pytest.raises(ValueError):
+        parse_interface(fixture_text("host-two-nics.txt"))   # three interfaces
+
+
+def test_stand_in_prints_what_the_parser_reads_back():
+    """Seed from real output, print with the stand-in, parse again: same state."""
+    host = FreeBSDHost.from_ifconfig(fixture_text("host-vm-switch.txt")
+                                     + fixture_text("host-two-nics.txt").replace(
+                                         "em1", "em2"))
+    for name, st in host.ifaces.items():
+        again = parse_interface(host.status(name))
+        for attr in ("name", "mtu", "ether", "inet", "inet6", "description", "groups",
+                     "members", "member_stp", "vlan_tag", "vlan_parent", "opened_by", "kind"):
+            assert getattr(again, attr) == getattr(st, attr), (name, attr)
