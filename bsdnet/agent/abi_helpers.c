@@ -7,6 +7,7 @@
  *   flow setup ......... bsdnet_agent_flow_setup (one trapped flow)
  *   aging .............. bsdnet_agent_flow_age (mark and sweep)
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "abi_helpers.h"
@@ -86,11 +87,28 @@ seq_read(const uint32_t *seq, const void *body, void *dst, size_t len)
 #define BODY(p, seqf)	((uint8_t *)(p) + sizeof((p)->seqf))
 #define CBODY(p, seqf)	((const uint8_t *)(p) + sizeof((p)->seqf))
 
+/*
+ * vif_os_index is the datapath's (it stores it with release while the
+ * entry is even): the agent writes the bytes before and after it only, so
+ * an attach that lands while the agent rewrites the entry is not undone.
+ */
 void
 bsdnet_agent_vif_write(struct bsdnet_vif *dst, const struct bsdnet_vif *src)
 {
-	seq_write(&dst->vif_seq, BODY(dst, vif_seq), CBODY(src, vif_seq),
-	    sizeof(*dst) - sizeof(dst->vif_seq));
+	const size_t os = offsetof(struct bsdnet_vif, vif_os_index);
+	const size_t after = os + sizeof(dst->vif_os_index);
+	uint32_t s;
+
+	s = __atomic_load_n(&dst->vif_seq, __ATOMIC_RELAXED);
+	if (s & 1)
+		s++;
+	__atomic_store_n(&dst->vif_seq, s + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	memcpy(BODY(dst, vif_seq), CBODY(src, vif_seq),
+	    os - sizeof(dst->vif_seq));
+	memcpy((uint8_t *)dst + after, (const uint8_t *)src + after,
+	    sizeof(*dst) - after);
+	__atomic_store_n(&dst->vif_seq, s + 2, __ATOMIC_RELEASE);
 }
 
 void

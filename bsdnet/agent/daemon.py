@@ -24,6 +24,7 @@ from oslo_config import cfg
 from . import opts
 from . import state as statefile
 from . import topology
+from .abi import lib
 from .flows import FlowManager, TrapChannel
 from .program import Programmer
 from .region import Region, RegionError, region_path
@@ -93,6 +94,8 @@ class Agent:
                                    c.datapath.control_socket)
         self.flows = FlowManager(self.region, self.channel,
                                  fabric_vif=st["fabric"].get("vif", 0))
+        # The datapath rescans vifs on its own tick; this makes it now.
+        self.channel.send_ctl(lib.BSDNET_CTL_VIF_SYNC)
         LOG.info("serving traps on %s", c.datapath.trap_socket)
 
     def _write_pid(self) -> None:
@@ -125,6 +128,8 @@ class Agent:
     def _apply(self, topo: dict[str, Any]) -> None:
         changes = self.programmer.apply(topo)
         statefile.save(self.conf.agent.state_dir, self.programmer.state)
+        if self.channel is not None and changes:
+            self.channel.send_ctl(lib.BSDNET_CTL_VIF_SYNC)
         if self.flows is not None:
             self.flows.routes_changed()
             self.flows.fabric_vif = self.programmer.state["fabric"].get("vif", 0)

@@ -160,6 +160,20 @@ class TrapChannel:
             self._trim()
         return sent
 
+    def send_ctl(self, ctl_type: int, vif: int = 0) -> bool:
+        """One control message without payload (e.g. BSDNET_CTL_VIF_SYNC).
+        False if the datapath is not there to take it."""
+        ch = ffi.new("struct bsdnet_ctl_hdr *")
+        ch.ch_type, ch.ch_vif = ctl_type, vif
+        try:
+            self.sock.sendto(bytes(ffi.buffer(ch)), socket.MSG_DONTWAIT,
+                             self.control_path)
+        except OSError as e:
+            LOG.debug("control message %d to %s: %s", ctl_type,
+                      self.control_path, e)
+            return False
+        return True
+
     def flush(self) -> int:
         """Send what is pending, as far as the datapath takes it."""
         total = 0

@@ -131,8 +131,7 @@ class VifTable:
         ffi.memmove(c.vif_mac, mac_to_bytes(v.mac), 6)
         ffi.memmove(c.vif_name, name, len(name))
         c.vif_flow_quota = v.flow_quota
-        # vif_os_index is the datapath's: carry over what it wrote.
-        c.vif_os_index = self.region.vifs[idx].vif_os_index
+        # vif_os_index is the datapath's: the C writer leaves it alone.
         lib.bsdnet_agent_vif_write(ffi.addressof(self.region.vifs, idx), c)
 
     def add(self, v: Vif) -> int:

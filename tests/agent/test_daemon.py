@@ -152,6 +152,8 @@ def test_running_agent_decides_trapped_flows(agent):
     dp = FakeDatapath(agent.region, agent.ctl)
     try:
         agent.start().wait_serving()
+        # Programming the vifs is announced to the datapath.
+        assert dp.control()[0] == lib.BSDNET_CTL_VIF_SYNC
         red = agent.state()["networks"]["red"]["vrf"]
         claimed = [dp.claim(key(vrf=red, sport=2000 + i)) for i in range(5)]
         for idx, g in claimed:

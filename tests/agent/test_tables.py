@@ -179,3 +179,12 @@ def test_index_pool():
         p.alloc()
     p.free(2)
     assert p.alloc() == 2
+
+
+def test_vif_write_leaves_os_index_to_the_datapath(tables, region):
+    idx = tables.vifs.add(vm_vif())
+    region.vifs[idx].vif_os_index = 7        # the datapath attached it
+    tables.vifs.write(idx, Vif(type=lib.BSDNET_VIF_VIRTUAL, name="x",
+                               os_index=99))
+    assert region.vifs[idx].vif_os_index == 7
+    assert tables.vifs.read(idx).name == "x"
