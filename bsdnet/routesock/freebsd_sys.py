@@ -34,10 +34,21 @@ def open_route_socket() -> socket.socket:
     return sock
 
 
+def _libc() -> Any:
+    libc = ctypes.CDLL(None, use_errno=True)
+    # int sysctl(const int *name, u_int namelen, void *oldp, size_t *oldlenp,
+    #            const void *newp, size_t newlen);  -- declared so that the
+    # size_t arguments are passed as 64-bit values.
+    libc.sysctl.argtypes = [ctypes.POINTER(ctypes.c_int), ctypes.c_uint, ctypes.c_void_p,
+                            ctypes.POINTER(ctypes.c_size_t), ctypes.c_void_p, ctypes.c_size_t]
+    libc.sysctl.restype = ctypes.c_int
+    return libc
+
+
 def sysctl(mib: list[int], libc: Any = None, tries: int = 8) -> bytes:
     """Read a sysctl whose size may grow between the probe and the read."""
     if libc is None:
-        libc = ctypes.CDLL(None, use_errno=True)
+        libc = _libc()
     arr = (ctypes.c_int * len(mib))(*mib)
     for _ in range(tries):
         size = ctypes.c_size_t(0)
