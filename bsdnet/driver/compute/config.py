@@ -29,6 +29,7 @@ class DriverConfig:
     grub_bhyve: str = boot.GRUB_BHYVE
     vif_driver: str = "vrouter"  # 'vrouter' or 'bridge'
     port_api_url: str = "http://127.0.0.1:9091"
+    bridge_uplink: str = ""  # bridge VIF driver: interface VLANs are made on
     vnc_listen: str = "127.0.0.1"
     host_ip: str = "127.0.0.1"
     cpu_allocation_ratio: float = 4.0
@@ -51,6 +52,7 @@ _HELP = {
     "grub_bhyve": "grub-bhyve binary (sysutils/grub2-bhyve) for Linux guests without UEFI",
     "vif_driver": "how VIFs are plugged: 'vrouter' (bsdnet overlay) or 'bridge'",
     "port_api_url": "the bsdnet agent's port API (vrouter VIF driver)",
+    "bridge_uplink": "physical interface VLAN networks are tagged on (bridge VIF driver)",
     "vnc_listen": "address bhyve's VNC framebuffer listens on",
     "host_ip": "this node's address, as get_host_ip_addr reports it",
     "cpu_allocation_ratio": "vCPU overcommit in the placement inventory",

@@ -222,7 +222,7 @@ class BhyveDriver:
             uefi_firmware=self.config.uefi_firmware, uefi_vars_template=self.config.uefi_vars_template,
             grub_bhyve=self.config.grub_bhyve, vnc_listen=self.config.vnc_listen)
 
-    def _prepare_disks(self, instance: Any, image_meta: Any, network_info: Sequence[Any],
+    def _prepare_disks(self, context: Any, instance: Any, image_meta: Any, network_info: Sequence[Any],
                        idir: str) -> list[DiskSpec]:
         disks = []
         image_id = image_field(image_meta, "id") or getattr(instance, "image_ref", None)
@@ -230,7 +230,7 @@ class BhyveDriver:
             raise SpawnError("no image to boot from (volume-backed instances are not supported by bhyve yet)")
         root = self.image_cache.create_root_disk(str(image_id), os.path.join(idir, "disk"),
                                                  int(flavor_value(instance, "root_gb", 0) or 0),
-                                                 image_field(image_meta, "disk_format"))
+                                                 image_field(image_meta, "disk_format"), context)
         disks.append(DiskSpec(root))
         eph = int(flavor_value(instance, "ephemeral_gb", 0) or 0)
         if eph:
@@ -261,7 +261,7 @@ class BhyveDriver:
         plugged: list[Any] = []
         dom = None
         try:
-            disks = self._prepare_disks(instance, image_meta, network_info, idir)
+            disks = self._prepare_disks(context, instance, image_meta, network_info, idir)
             spec = self.guest_spec(instance, image_meta, network_info, disks)
             model = build_domain(spec, self.libvirt_version)
             xml = model.to_xml()
@@ -500,6 +500,21 @@ class BhyveDriver:
     def get_host_ip_addr(self) -> str:
         return self.config.host_ip
 
+    @staticmethod
+    def iscsi_initiator() -> str:
+        """The host's iSCSI initiator name: open-iscsi's file on Linux, else
+        the name FreeBSD's iscsictl(8) uses by default."""
+        try:
+            with open("/etc/iscsi/initiatorname.iscsi") as f:
+                for line in f:
+                    if line.startswith("InitiatorName="):
+                        return line.split("=", 1)[1].strip()
+        except OSError:
+            pass
+        return f"iqn.1994-09.org.freebsd:{socket.gethostname()}"
+
     def get_volume_connector(self, instance: Any) -> dict[str, Any]:
-        return {"ip": self.config.host_ip, "host": socket.gethostname(), "platform": os.uname().machine,
-                "os_type": sys.platform, "multipath": False}
+        """What Cinder needs to export a volume to this host (bhyve attaches
+        volumes at spawn only: there is no hot-plug)."""
+        return {"ip": self.config.host_ip, "host": socket.gethostname(), "initiator": self.iscsi_initiator(),
+                "platform": os.uname().machine, "os_type": sys.platform, "multipath": False}

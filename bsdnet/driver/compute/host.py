@@ -29,10 +29,10 @@ def cpu_info() -> dict[str, Any]:
                     vendor = value.strip()
     except OSError:
         pass  # FreeBSD without linprocfs: platform.processor() is hw.model
-    logical = psutil.cpu_count() or 1
-    physical = psutil.cpu_count(logical=False) or logical
+    # Logical CPUs only: bhyve schedules vCPUs on them, and Nova reads the
+    # topology for information (physical counts need sysfs walks on Linux).
     return {"arch": platform.machine(), "model": model, "vendor": vendor,
-            "topology": {"sockets": 1, "cores": physical, "threads": max(1, logical // physical)},
+            "topology": {"sockets": 1, "cores": psutil.cpu_count() or 1, "threads": 1},
             "features": []}
 
 

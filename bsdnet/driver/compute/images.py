@@ -13,14 +13,19 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
+from typing import Any
 
 from bsdnet.driver.compute.errors import ImageError
 
 LOG = logging.getLogger(__name__)
 
-# fetch(image_id, target_path): writes the image's bytes to target_path
-# (Nova's nova.virt.images.fetch, or a local copy for the CLI and tests).
-Fetcher = Callable[[str, str], None]
+# fetch(context, image_id, target_path): writes the image's bytes to
+# target_path (Nova's nova.virt.images.fetch, or a local copy for the CLI
+# and tests).  The context is Nova's request context, None elsewhere.
+Fetcher = Callable[[Any, str, str], None]
+# Formats whose Glance disk_format names qemu-img's; others ('ami', 'iso',
+# 'bare' containers...) are probed instead.
+QEMU_FORMATS = frozenset({"raw", "qcow2", "vmdk", "vdi", "vhd", "vhdx", "qed"})
 
 
 def qemu_img_info(path: str, qemu_img: str = "qemu-img") -> dict:
@@ -59,7 +64,7 @@ class ImageCache:
         # Hash the id: it comes from Glance and must not steer the file name.
         return os.path.join(self.path, hashlib.sha256(image_id.encode()).hexdigest()[:40] + ".raw")
 
-    def get_raw(self, image_id: str, disk_format: str | None = None) -> str:
+    def get_raw(self, image_id: str, disk_format: str | None = None, context: Any = None) -> str:
         """Path of the raw image in the cache, fetching and converting on first use."""
         final = self.cached_path(image_id)
         if os.path.exists(final):
@@ -68,13 +73,14 @@ class ImageCache:
         with tempfile.TemporaryDirectory(dir=self.path, prefix=".fetch-") as tmp:
             download = os.path.join(tmp, "image")
             try:
-                self.fetch(image_id, download)
+                self.fetch(context, image_id, download)
             except FileNotFoundError as exc:
                 raise ImageError(f"image {image_id} not found: {exc}") from exc
             if not os.path.exists(download):
                 raise ImageError(f"image {image_id}: fetch produced nothing")
             raw = os.path.join(tmp, "image.raw")
-            fmt = disk_format or qemu_img_info(download, self.qemu_img).get("format")
+            fmt = disk_format if disk_format in QEMU_FORMATS else None
+            fmt = fmt or qemu_img_info(download, self.qemu_img).get("format")
             if fmt == "raw":
                 os.replace(download, raw)
             else:
@@ -84,9 +90,9 @@ class ImageCache:
         return final
 
     def create_root_disk(self, image_id: str, target: str, size_gb: int = 0,
-                         disk_format: str | None = None) -> str:
+                         disk_format: str | None = None, context: Any = None) -> str:
         """Copy the cached raw image to ``target`` and grow it to ``size_gb``."""
-        src = self.get_raw(image_id, disk_format)
+        src = self.get_raw(image_id, disk_format, context)
         shutil.copyfile(src, target)
         want = size_gb * 1024 ** 3
         if want and os.path.getsize(target) < want:
@@ -103,7 +109,7 @@ def create_blank_disk(path: str, size_gb: int) -> str:
 
 def local_fetcher(directory: str) -> Fetcher:
     """Fetch images from ``directory/<image_id>`` (CLI and tests)."""
-    def fetch(image_id: str, target: str) -> None:
+    def fetch(context: Any, image_id: str, target: str) -> None:
         if "/" in image_id or image_id in ("", ".", ".."):
             raise ImageError(f"bad image id {image_id!r}")
         shutil.copyfile(os.path.join(directory, image_id), target)

@@ -1,0 +1,192 @@
+"""The BhyveDriver behind Nova's ComputeDriver base class.
+
+Nova (since Pike) loads ``compute_driver`` from the ``nova.virt`` package
+only.  ``install_nova_alias()`` makes this module ``nova.virt.bsdnet``, so
+``compute_driver = bsdnet.BhyveComputeDriver`` loads it; a packaged
+nova-compute gets the same with a one-line shim module ``nova/virt/bsdnet.py``
+(``from bsdnet.driver.compute.nova import BhyveComputeDriver``).  The adapter only converts: Nova's exceptions, InstanceInfo and
+console objects, Nova's image fetcher and ``instances_path``.  Options are in
+the ``[bhyve]`` group (see ``config.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+from bsdnet.driver.compute import config as bconfig
+from bsdnet.driver.compute import driver as bdriver
+from bsdnet.driver.compute.errors import InstanceNotFound
+from bsdnet.driver.compute.wiring import default_net_driver, make_vif_driver
+
+try:
+    import nova.conf
+    from nova import exception
+    from nova.console import type as ctype
+    from nova.virt import driver as nova_driver
+    from nova.virt import hardware
+    from nova.virt import images as nova_images
+    HAVE_NOVA = True
+except ImportError:
+    HAVE_NOVA = False
+
+
+NOVA_DRIVER_NAME = "bsdnet.BhyveComputeDriver"
+
+
+def install_nova_alias() -> None:
+    """Make this module importable as ``nova.virt.bsdnet`` (what compute_driver names)."""
+    import sys
+    import nova.virt
+    sys.modules["nova.virt.bsdnet"] = sys.modules[__name__]
+    nova.virt.bsdnet = sys.modules[__name__]  # type: ignore[attr-defined]
+
+
+def _translate(fn: Any) -> Any:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except InstanceNotFound as exc:
+            raise exception.InstanceNotFound(instance_id=exc.instance_id) from exc
+    return wrapper
+
+
+if HAVE_NOVA:
+    CONF = nova.conf.CONF
+
+    def _nova_fetch(context: Any, image_id: str, target: str) -> None:
+        nova_images.fetch(context, image_id, target)
+
+    class BhyveComputeDriver(nova_driver.ComputeDriver):
+        """Nova compute driver for bhyve (FreeBSD) through libvirt."""
+
+        capabilities = dict(nova_driver.ComputeDriver.capabilities, **bdriver.BhyveDriver.capabilities)
+
+        def __init__(self, virtapi: Any, read_only: bool = False) -> None:
+            super().__init__(virtapi)
+            cfg = bconfig.from_conf(CONF)
+            # Nova's own instances_path wins unless [bhyve] names another.
+            if cfg.instances_path == bconfig.DriverConfig.instances_path:
+                cfg.instances_path = CONF.instances_path
+                cfg.image_cache_path = os.path.join(CONF.instances_path, "_base_bhyve")
+            cfg.host_ip = CONF.my_ip or cfg.host_ip
+            self.impl = bdriver.BhyveDriver(virtapi, config=cfg,
+                                            vif_driver=make_vif_driver(cfg, default_net_driver()),
+                                            fetcher=_nova_fetch)
+
+        # -- straight delegation, with Nova's exception types --------------
+        def init_host(self, host: str) -> None:
+            self.impl.init_host(host)
+
+        def cleanup_host(self, host: str) -> None:
+            self.impl.cleanup_host(host)
+
+        def list_instances(self) -> list[str]:
+            return self.impl.list_instances()
+
+        def list_instance_uuids(self) -> list[str]:
+            return self.impl.list_instance_uuids()
+
+        def instance_exists(self, instance: Any) -> bool:
+            return self.impl.instance_exists(instance)
+
+        @_translate
+        def get_info(self, instance: Any, use_cache: bool = True) -> Any:
+            return hardware.InstanceInfo(state=self.impl.get_info(instance).state)
+
+        def spawn(self, context: Any, instance: Any, image_meta: Any, injected_files: Any,
+                  admin_password: Any, allocations: Any, network_info: Any = None,
+                  block_device_info: Any = None, power_on: bool = True, accel_info: Any = None) -> None:
+            self.impl.spawn(context, instance, image_meta, injected_files, admin_password, allocations,
+                            network_info=network_info, block_device_info=block_device_info,
+                            power_on=power_on, accel_info=accel_info)
+
+        def destroy(self, context: Any, instance: Any, network_info: Any, block_device_info: Any = None,
+                    destroy_disks: bool = True, destroy_secrets: bool = True) -> None:
+            self.impl.destroy(context, instance, network_info, block_device_info, destroy_disks)
+
+        def cleanup(self, context: Any, instance: Any, network_info: Any, block_device_info: Any = None,
+                    destroy_disks: bool = True, migrate_data: Any = None, destroy_vifs: bool = True,
+                    destroy_secrets: bool = True) -> None:
+            self.impl.cleanup(context, instance, network_info, block_device_info, destroy_disks,
+                              migrate_data, destroy_vifs)
+
+        @_translate
+        def reboot(self, context: Any, instance: Any, network_info: Any, reboot_type: str,
+                   block_device_info: Any = None, bad_volumes_callback: Any = None,
+                   accel_info: Any = None, share_info: Any = None) -> None:
+            self.impl.reboot(context, instance, network_info, reboot_type)
+
+        @_translate
+        def power_off(self, instance: Any, timeout: int = 0, retry_interval: int = 0) -> None:
+            self.impl.power_off(instance, timeout, retry_interval)
+
+        @_translate
+        def power_on(self, context: Any, instance: Any, network_info: Any, block_device_info: Any = None,
+                     accel_info: Any = None, share_info: Any = None) -> None:
+            self.impl.power_on(context, instance, network_info)
+
+        @_translate
+        def get_console_output(self, context: Any, instance: Any) -> str:
+            return self.impl.get_console_output(context, instance).decode("utf-8", "replace")
+
+        @_translate
+        def get_vnc_console(self, context: Any, instance: Any) -> Any:
+            try:
+                c = self.impl.get_vnc_console(context, instance)
+            except bdriver.ConsoleUnavailable as exc:
+                raise exception.ConsoleTypeUnavailable(console_type="vnc") from exc
+            return ctype.ConsoleVNC(host=c.host, port=c.port)
+
+        @_translate
+        def get_serial_console(self, context: Any, instance: Any) -> Any:
+            try:
+                c = self.impl.get_serial_console(context, instance)
+            except bdriver.ConsoleUnavailable as exc:
+                raise exception.ConsoleTypeUnavailable(console_type="serial") from exc
+            return ctype.ConsoleSerial(host=c.host, port=c.port)
+
+        def get_host_ip_addr(self) -> str:
+            return self.impl.get_host_ip_addr()
+
+        def plug_vifs(self, instance: Any, network_info: Any) -> None:
+            self.impl.plug_vifs(instance, network_info)
+
+        def unplug_vifs(self, instance: Any, network_info: Any) -> None:
+            self.impl.unplug_vifs(instance, network_info)
+
+        @_translate
+        def attach_interface(self, context: Any, instance: Any, image_meta: Any, vif: Any) -> None:
+            self.impl.attach_interface(context, instance, image_meta, vif)
+
+        @_translate
+        def detach_interface(self, context: Any, instance: Any, vif: Any) -> None:
+            self.impl.detach_interface(context, instance, vif)
+
+        def get_available_resource(self, nodename: str) -> dict[str, Any]:
+            return self.impl.get_available_resource(nodename)
+
+        def get_available_nodes(self, refresh: bool = False) -> list[str]:
+            return self.impl.get_available_nodes(refresh)
+
+        def get_nodenames_by_uuid(self, refresh: bool = False) -> dict[str, str]:
+            return {}
+
+        def update_provider_tree(self, provider_tree: Any, nodename: str, allocations: Any = None) -> None:
+            inv = self.impl.get_inventory(nodename)
+            ratios = self._get_allocation_ratios(provider_tree.data(nodename).inventory)
+            for rc, ratio in ratios.items():
+                if rc in inv and ratio is not None:
+                    inv[rc]["allocation_ratio"] = ratio
+            provider_tree.update_inventory(nodename, inv)
+
+        def get_volume_connector(self, instance: Any) -> dict[str, Any]:
+            connector = self.impl.get_volume_connector(instance)
+            connector["ip"] = CONF.my_block_storage_ip or connector["ip"]
+            return connector
+else:
+    class BhyveComputeDriver:  # type: ignore[no-redef]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            raise ImportError("Nova is not installed; use bsdnet.driver.compute.driver.BhyveDriver directly")

@@ -1,0 +1,44 @@
+"""Builds the collaborators a BhyveDriver needs from configuration.
+
+The network driver comes from ``bsdnet.driver.net.get_driver()`` (the
+ifconfig driver on FreeBSD, pyroute2 on Linux) when that package provides
+it; this is the one injection point to change if its interface differs
+from ``bsdnet.driver.vif.base.NetDriver``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bsdnet.driver.compute.config import DriverConfig
+from bsdnet.driver.vif import get_vif_driver
+from bsdnet.driver.vif.base import NetDriver, VifDriver
+from bsdnet.driver.vif.port_api import PortApiClient
+
+LOG = logging.getLogger(__name__)
+
+
+class MissingNetDriver:
+    """Stands in until a network driver is available; fails at first use, with the reason."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError("no network driver: bsdnet.driver.net.get_driver() is not available; "
+                           "pass one to BhyveDriver through make_vif_driver(net=...)")
+
+
+def default_net_driver() -> NetDriver:
+    try:
+        from bsdnet.driver import net as netpkg
+        get_driver = getattr(netpkg, "get_driver")
+    except (ImportError, AttributeError):
+        LOG.warning("bsdnet.driver.net.get_driver() not found: VIF plugging will fail until one is wired")
+        return MissingNetDriver()  # type: ignore[return-value]
+    return get_driver()
+
+
+def make_vif_driver(config: DriverConfig, net: NetDriver | None = None, uplink: str | None = None) -> VifDriver:
+    net = net if net is not None else default_net_driver()
+    if config.vif_driver == "vrouter":
+        return get_vif_driver("vrouter", net=net, api=PortApiClient(config.port_api_url))
+    return get_vif_driver(config.vif_driver, net=net, uplink=uplink or config.bridge_uplink or None)

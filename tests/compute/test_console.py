@@ -1,0 +1,82 @@
+"""Console logging, on Linux with a pseudo-terminal pair standing in for nmdm(4)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from bsdnet.driver.compute.console import ConsoleLogger, read_log
+from tests.compute.conftest import make_instance
+
+IMAGE = {"id": "img-raw", "properties": {"os_distro": "freebsd"}}
+
+
+def wait_for(pred, limit: float = 30.0) -> bool:
+    """Poll until pred() holds; the limit only stops a hung test, it is not a timing assertion."""
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.01)
+    return pred()
+
+
+@pytest.fixture
+def pty_pair():
+    master, slave = os.openpty()
+    path = os.ttyname(slave)
+    yield master, path
+    os.close(master)
+    os.close(slave)
+
+
+def test_logger_copies_guest_output(pty_pair, tmp_path) -> None:
+    master, path = pty_pair
+    log = tmp_path / "console.log"
+    logger = ConsoleLogger(path, str(log))
+    logger.start()
+    try:
+        os.write(master, b"FreeBSD/amd64 (guest) (ttyu0)\r\nlogin: ")
+        assert wait_for(lambda: read_log(str(log)).endswith(b"login: "))
+        assert read_log(str(log)) == b"FreeBSD/amd64 (guest) (ttyu0)\r\nlogin: "  # raw: no line discipline
+    finally:
+        logger.stop()
+    assert not logger.running
+
+
+def test_logger_caps_the_log(pty_pair, tmp_path) -> None:
+    master, path = pty_pair
+    log = tmp_path / "console.log"
+    logger = ConsoleLogger(path, str(log), max_bytes=4096)
+    logger.start()
+    try:
+        for i in range(80):  # 8080 bytes through a 4096-byte cap
+            os.write(master, (f"line {i:04d} " + "x" * 90 + "\n").encode())
+        assert wait_for(lambda: b"line 0079" in read_log(str(log)))
+    finally:
+        logger.stop()
+    data = log.read_bytes()
+    assert len(data) <= 4096 and b"line 0000" not in data and data.endswith(b"x\n")
+
+
+def test_read_log_tail_and_absent(tmp_path) -> None:
+    assert read_log(str(tmp_path / "none")) == b""
+    (tmp_path / "l").write_bytes(b"0123456789")
+    assert read_log(str(tmp_path / "l"), 4) == b"6789"
+
+
+def test_driver_console_output(driver, pty_pair) -> None:
+    master, path = pty_pair
+    driver.console_device = lambda uuid: path
+    inst = make_instance()
+    driver.spawn(None, inst, IMAGE, network_info=[])
+    try:
+        os.write(master, b"Booting...\r\n")
+        assert wait_for(lambda: driver.get_console_output(None, inst).endswith(b"Booting...\r\n"))
+        driver.power_off(inst)
+        assert inst.uuid not in driver.consoles  # logger stopped with the guest
+        assert driver.get_console_output(None, inst).endswith(b"Booting...\r\n")  # log kept
+    finally:
+        driver.destroy(None, inst, [])
