@@ -121,10 +121,8 @@ def _dry_run_driver(a: argparse.Namespace):
     muted = [True]
     runner = DryRunRunner(host, lambda s: None if muted[0] else lines.append(s))
     store = StateStore(None)
-    try:   # read-only: what the real host's bsdnet already knows
-        real = StateStore(a.state_dir) if a.state_dir else None
-    except OSError:
-        real = None
+    # Read-only: what the real host's bsdnet already knows; nothing is written.
+    real = StateStore(a.state_dir, readonly=True) if a.state_dir else None
     drv = NetworkDriver(FreeBSDBackend(runner), store, None)
     if real:
         for n in real.networks():

@@ -16,22 +16,24 @@ from .model import Network, Port
 class StateStore:
     """Networks and ports as small JSON files, or in memory when path is None."""
 
-    def __init__(self, path: str | os.PathLike | None):
+    def __init__(self, path: str | os.PathLike | None, readonly: bool = False):
         self.path = Path(path) if path else None
         self._nets: dict[str, Network] = {}
         self._ports: dict[str, Port] = {}
+        self.readonly = readonly
         if self.path:
             for sub in ("networks", "ports"):
-                (self.path / sub).mkdir(parents=True, exist_ok=True)
-            for f in (self.path / "networks").glob("*.json"):
+                if not readonly:
+                    (self.path / sub).mkdir(parents=True, exist_ok=True)
+            for f in sorted((self.path / "networks").glob("*.json")):
                 n = Network.from_dict(json.loads(f.read_text()))
                 self._nets[n.id] = n
-            for f in (self.path / "ports").glob("*.json"):
+            for f in sorted((self.path / "ports").glob("*.json")):
                 p = Port.from_dict(json.loads(f.read_text()))
                 self._ports[p.id] = p
 
     def _write(self, sub: str, ident: str, data: dict) -> None:
-        if not self.path:
+        if not self.path or self.readonly:
             return
         d = self.path / sub
         fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp")
@@ -40,7 +42,7 @@ class StateStore:
         os.replace(tmp, d / f"{ident}.json")   # atomic: a crash leaves old or new
 
     def _remove(self, sub: str, ident: str) -> None:
-        if self.path:
+        if self.path and not self.readonly:
             (self.path / sub / f"{ident}.json").unlink(missing_ok=True)
 
     def networks(self) -> list[Network]:
