@@ -105,6 +105,10 @@ class NetlinkListener:
             self.sock.bind((0, GROUPS))
             self.ipr = IPRoute()
 
+    def fileno(self) -> int:
+        """For the caller's selector: readable means poll(0) has work."""
+        return self.sock.fileno()
+
     def writer(self) -> "NetlinkWriter":
         """A host-route writer whose changes come back marked own."""
         from .writer import NetlinkWriter

@@ -65,6 +65,15 @@ class RouteSocketListener:
     def state(self):
         return self.tracker.state
 
+    def fileno(self) -> int:
+        """For the caller's selector: readable means poll(0) has work."""
+        return self.sock.fileno()
+
+    def writer(self) -> "RouteSocketWriter":
+        """A host-route writer on this socket whose echoes come back own=True."""
+        from .writer import RouteSocketWriter
+        return RouteSocketWriter(self.sock, self.next_seq, self.tracker.pid)
+
     def next_seq(self) -> int:
         """A sequence number for a request of ours; its echo is marked own."""
         seq = next(self._seq)

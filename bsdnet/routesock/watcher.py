@@ -10,9 +10,16 @@ rtnetlink), then calls
 - fabric_changed when the fabric interface's IPv4 address (the tunnel
   source) or the IPv4 default route (the tunnel next hop) changes.
 
-Wiring, in the agent: ``w = HostWatcher(handler, fabric_ifname)``, then
-``w.start(listener)`` once and ``w.pump(listener, timeout)`` in its loop
-(or ``listener.fileno()``-driven, calling pump(listener, 0)).
+Wiring, in the agent::
+
+    listener = bsdnet.routesock.open_listener()       # PF_ROUTE or rtnetlink
+    watcher = HostWatcher(handler, fabric_ifname=conf.fabric_interface)
+    watcher.start(listener)                           # initial dump
+    # then in the agent's loop: watcher.pump(listener, timeout), or put
+    # listener.fileno() in its selector and call watcher.pump(listener, 0)
+    watcher.register_tap(port.tap_name)               # on port plug
+    watcher.unregister_tap(port.tap_name)             # on port unplug
+    listener.writer().add_host_route(ip, gateway=...) # host routes, own=True
 """
 from __future__ import annotations
 

@@ -116,7 +116,8 @@ def test_addresses(listener, kernel):
 
 
 def test_own_requests_are_recognised(listener, kernel):
-    w = RouteSocketWriter(kernel.sock, listener.next_seq, pid=4242)
+    w = listener.writer()
+    assert isinstance(w, RouteSocketWriter) and listener.fileno() == kernel.sock.fileno()
     w.add_host_route("192.0.2.50", gateway="10.0.0.1")
     req = kernel.recv()
     (m,) = decode(req)
