@@ -1,8 +1,9 @@
 """The agent against the real Linux datapath (bsdnet-datapath) in network
 namespaces: two VMs (veth ends in their own namespaces) on one node, one
 virtual network.  A ping is trapped, decided by the agent and forwarded;
-it keeps working across an agent SIGKILL and restart.  Needs root, ip(8)
-and the built datapath; skipped otherwise."""
+after an agent SIGKILL and restart the flows are still there and new ones
+are decided.  Needs root, ip(8) and the built datapath; skipped
+otherwise."""
 import json
 import os
 import secrets
