@@ -60,9 +60,22 @@ class Decision(NamedTuple):
     drop_reason: int = 0    # enum bsdnet_drop, when action is DROP
 
 
-Policy = Callable[[FlowKey, Trap], Decision]
+# A policy returns a Decision, or anything with a boolean .allow (a
+# security-group verdict), or a bool.
+Policy = Callable[[FlowKey, Trap], object]
 
 ALLOW = Decision(lib.BSDNET_FA_FORWARD)
+DENY = Decision(lib.BSDNET_FA_DROP, lib.BSDNET_DROP_FLOW_ACTION_DROP)
+
+
+def as_decision(result: object) -> Decision:
+    """What a policy returned, as the flow action to write."""
+    if isinstance(result, Decision):
+        return result
+    allow = getattr(result, "allow", result)
+    if isinstance(allow, bool):
+        return ALLOW if allow else DENY
+    raise TypeError(f"policy returned {result!r}")
 
 
 def allow_all(key: FlowKey, trap: Trap) -> Decision:
@@ -361,11 +374,10 @@ class FlowManager:
             trap = Trap(reason, th.th_vif, th.th_vrf, idx, th.th_gen,
                         th.th_nh, frame)
             try:
-                d = policy(flow_key(fe), trap)
+                d = as_decision(policy(flow_key(fe), trap))
             except Exception:
                 LOG.exception("policy failed for flow %d: dropping", idx)
-                d = Decision(lib.BSDNET_FA_DROP,
-                             lib.BSDNET_DROP_FLOW_ACTION_DROP)
+                d = DENY
             self._idx[m] = idx
             self._gen[m] = th.th_gen
             self._act[m] = d.action

@@ -238,6 +238,20 @@ def test_policy_drop(region, dp, channel):
     assert dp.control() == (lib.BSDNET_CTL_RELEASE, idx, g)
 
 
+@pytest.mark.parametrize("verdict, action", [
+    (True, lib.BSDNET_FA_FORWARD), (False, lib.BSDNET_FA_DROP)])
+def test_policy_verdict_with_allow(region, dp, channel, verdict, action):
+    from collections import namedtuple
+    Verdict = namedtuple("Verdict", "allow rule_id")   # secgroups' shape
+    fm = FlowManager(region, channel,
+                     policy=lambda k, t: Verdict(verdict, "rule-1"))
+    idx, g = dp.claim(key())
+    dp.trap(channel.trap_path, idx, g)
+    fm.poll()
+    assert region.flows[idx].fe_action == action
+    assert (region.flows[idx].fe_rflow != NONE) == verdict
+
+
 def test_policy_exception_drops(region, dp, channel):
     def broken(k, trap):
         raise RuntimeError("boom")
