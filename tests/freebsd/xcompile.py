@@ -39,8 +39,8 @@ ARCHES = {
 KERNEL_ARCH_FLAGS = {
     "x86_64": ["-mcmodel=kernel", "-mno-red-zone", "-mno-mmx", "-mno-sse",
                "-msoft-float"],
-    # the kernel keeps x18 for its per-CPU pointer
-    "aarch64": ["-ffixed-x18"],
+    # x18 holds the kernel's per-CPU pointer; no FP/SIMD in the kernel
+    "aarch64": ["-ffixed-x18", "-mgeneral-regs-only"],
 }
 
 # ziglang's top-level directories that are userland-only.
@@ -142,9 +142,10 @@ def kernel_cflags(tree: Path, arch: str, vimage: bool = True) -> list[str]:
 
     For `zig clang`, the plain clang driver: `zig cc` adds ziglang's libc
     include directories even under -nostdinc, which would hide a glue file
-    that needs libc."""
+    that needs libc.  -std=c99: the dialect kmod.mk has long set (CSTD),
+    stricter than the gnu99 of newer trees."""
     flags = ["-target", f"{arch}-unknown-freebsd14.0",
-             f"-D__FreeBSD_version={FREEBSD_VERSION}", "-std=gnu11", "-O2",
+             f"-D__FreeBSD_version={FREEBSD_VERSION}", "-std=c99", "-O2",
              "-D_KERNEL", "-DKLD_MODULE", "-ffreestanding", "-fno-common",
              "-nostdinc", "-fno-sanitize=all"]
     flags += KERNEL_ARCH_FLAGS[arch]
