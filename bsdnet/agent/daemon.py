@@ -25,7 +25,7 @@ from . import opts
 from . import state as statefile
 from . import topology
 from .abi import lib
-from .flows import FlowManager, TrapChannel
+from .flows import FlowManager, Policy, TrapChannel, allow_all
 from .program import Programmer
 from .region import Region, RegionError, region_path
 from .tables import Tables
@@ -54,8 +54,10 @@ def wait_region(shm_name: str, timeout: float) -> Region:
 
 
 class Agent:
-    def __init__(self, conf: cfg.ConfigOpts) -> None:
+    def __init__(self, conf: cfg.ConfigOpts,
+                 policy: Policy = allow_all) -> None:
         self.conf = conf
+        self.policy = policy
         self.region: Region | None = None
         self.tables: Tables | None = None
         self.programmer: Programmer | None = None
@@ -92,7 +94,7 @@ class Agent:
         self._apply(topo)
         self.channel = TrapChannel(c.datapath.trap_socket,
                                    c.datapath.control_socket)
-        self.flows = FlowManager(self.region, self.channel,
+        self.flows = FlowManager(self.region, self.channel, self.policy,
                                  fabric_vif=st["fabric"].get("vif", 0))
         # The datapath rescans vifs on its own tick; this makes it now.
         self.channel.send_ctl(lib.BSDNET_CTL_VIF_SYNC)

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-from .abi import drop_reason_names, enum_names, ffi, lib, nh_type_name, \
+from .abi import drop_reason_names, enum_names, lib, nh_type_name, \
     vif_type_name
 from .mtrie import format_prefix, walk
 from .region import Region, RegionError
