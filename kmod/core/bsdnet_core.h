@@ -104,6 +104,15 @@ int	bsdnet_dp_init(struct bsdnet_dp *dp, void *os, void *base,
 void	bsdnet_dp_input(struct bsdnet_dp *dp, uint32_t vif,
 	    struct bsdnet_pkt *pkt);
 /*
+ * Process n frames received on one vif (pkts[0..n-1]), with the same
+ * outcome as bsdnet_dp_input() on each in order, but faster with a large
+ * flow table: all their flow buckets are prefetched first.
+ */
+#define BSDNET_BURST_MAX	32
+void	bsdnet_dp_input_burst(struct bsdnet_dp *dp, uint32_t vif,
+	    struct bsdnet_pkt *pkts, uint32_t n);
+
+/*
  * The agent decided flow `flow` (BSDNET_CTL_RELEASE): replay the packets
  * queued on it through the pipeline.  Replayed frames live in the hold
  * storage: bsdnet_os_tx() sees them with p_os == NULL and must copy the

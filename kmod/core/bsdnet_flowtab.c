@@ -79,6 +79,18 @@ flow_key_eq(const struct bsdnet_flow_key *a, const struct bsdnet_flow_key *b)
 	return (((a0 ^ b0) | (a1 ^ b1)) == 0);
 }
 
+void
+bsdnet_flow_prefetch(const struct bsdnet_flowtab *ft, uint64_t h)
+{
+	uint32_t b[3], i, w;
+
+	flow_buckets(ft, h, b);
+	for (i = 0; i < 2; i++)
+		for (w = 0; w < BSDNET_FLOW_WAYS; w++)
+			__builtin_prefetch(&ft->ft_flows[b[i] *
+			    (uint32_t)BSDNET_FLOW_WAYS + w]);
+}
+
 uint32_t
 bsdnet_flow_lookup_h(const struct bsdnet_flowtab *ft,
     const struct bsdnet_flow_key *k, uint64_t h, uint32_t *statep)

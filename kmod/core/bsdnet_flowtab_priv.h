@@ -17,6 +17,8 @@
 /* bsdnet_flow_lookup() with h = bsdnet_flow_hash(ft, k) already known. */
 uint32_t bsdnet_flow_lookup_h(const struct bsdnet_flowtab *ft,
 	    const struct bsdnet_flow_key *k, uint64_t h, uint32_t *statep);
+/* Start loading the main buckets of hash h into the cache. */
+void	 bsdnet_flow_prefetch(const struct bsdnet_flowtab *ft, uint64_t h);
 /* bsdnet_flow_claim() with h already known. */
 uint32_t bsdnet_flow_claim_h(struct bsdnet_flowtab *ft,
 	    const struct bsdnet_flow_key *k, uint64_t h, uint16_t src_vif,

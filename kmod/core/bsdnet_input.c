@@ -21,6 +21,8 @@
  *                                 inner IPv4, TTLs, label/VM match
  *      bsdnet_flow_check() ...... in the VRF of the label's nexthop
  *      bsdnet_deliver_local() ... new Ethernet header, TTL - 1, to the VM
+ *  bsdnet_dp_input_burst() ...... here: bsdnet_peek_frame() on each packet
+ *                                 (flow key, prefetch), then the pipeline
  *  bsdnet_dp_release() .......... bsdnet_flow.c: replay a decided flow
  *  bsdnet_dp_tick() ............. bsdnet_dp.c: expiry, heartbeat
  *  bsdnet_dp_init() ............. bsdnet_dp.c: validate and bind a region
@@ -53,6 +55,8 @@ vm_ipv4(struct bsdnet_dp *dp, struct bsdnet_ctx *c, struct bsdnet_pkt *pkt,
 	if (antispoof && c->c_key.fk_src != c->c_vif.vif_ip &&
 	    !(dhcp && c->c_key.fk_src == 0))
 		return (BSDNET_DROP_SPOOFED_IP);
+	if (dhcp && c->c_peek)
+		return (BSDNET_PEEKED);
 	if (dhcp)	/* the agent answers DHCP; never forwarded */
 		return (bsdnet_trap(dp, c, BSDNET_TRAP_DHCP,
 		    c->c_key.fk_vrf, pkt));
@@ -88,6 +92,8 @@ vm_input(struct bsdnet_dp *dp, struct bsdnet_ctx *c, struct bsdnet_pkt *pkt)
 	antispoof = c->c_vif.vif_ip != 0 && !bsdnet_mac_zero(c->c_vif.vif_mac);
 	if (antispoof && !bsdnet_mac_eq(pkt->p_data + 6, c->c_vif.vif_mac))
 		return (BSDNET_DROP_SPOOFED_MAC);
+	if (etype == BSDNET_ETHERTYPE_ARP && c->c_peek)
+		return (BSDNET_PEEKED);
 	if (etype == BSDNET_ETHERTYPE_ARP)
 		return (bsdnet_arp_input(dp, c, pkt, off));
 	if (etype != BSDNET_ETHERTYPE_IPV4)
@@ -111,6 +117,8 @@ fabric_input(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	bcast = bsdnet_mac_bcast(pkt->p_data);
 	if (!bcast && !bsdnet_mac_eq(pkt->p_data, c->c_vif.vif_mac))
 		return (BSDNET_DROP_NOT_FOR_FABRIC);
+	if (etype == BSDNET_ETHERTYPE_ARP && c->c_peek)
+		return (BSDNET_PEEKED);
 	if (etype == BSDNET_ETHERTYPE_ARP)
 		return (bsdnet_arp_input(dp, c, pkt, off));
 	if (etype != BSDNET_ETHERTYPE_IPV4)
@@ -139,19 +147,43 @@ fabric_input(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	return (r);
 }
 
+static int
+input_dispatch(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
+    struct bsdnet_pkt *pkt)
+{
+
+	if (pkt->p_data == NULL || pkt->p_len > pkt->p_totlen)
+		return (BSDNET_DROP_TRUNCATED);
+	if (c->c_vif.vif_type == BSDNET_VIF_VIRTUAL)
+		return (vm_input(dp, c, pkt));
+	if (c->c_vif.vif_type == BSDNET_VIF_FABRIC)
+		return (fabric_input(dp, c, pkt));
+	return (BSDNET_DROP_INVALID_VIF);	/* HOST/AGENT: the home's */
+}
+
+static void
+ctx_init(struct bsdnet_ctx *c, uint32_t vif, bool replay, bool peek,
+    struct bsdnet_hint *hint)
+{
+
+	c->c_vifidx = vif;
+	c->c_nhidx = 0;
+	c->c_replay = replay;
+	c->c_policy = false;
+	c->c_hashed = false;
+	c->c_peek = peek;
+	c->c_hint = hint;
+	c->c_tcp_flags = 0;
+}
+
 void
 bsdnet_input_frame(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt,
-    bool replay)
+    bool replay, struct bsdnet_hint *hint)
 {
 	struct bsdnet_ctx c;
 	int r;
 
-	c.c_vifidx = vif;
-	c.c_nhidx = 0;
-	c.c_replay = replay;
-	c.c_policy = false;
-	c.c_hashed = false;
-	c.c_tcp_flags = 0;
+	ctx_init(&c, vif, replay, false, hint);
 	if (!replay)
 		bsdnet_add_rlx(&dp->dp_stats->st_rx_pkts, (uint64_t)1);
 	if (!bsdnet_vif_read(dp, vif, &c.c_vif)) {
@@ -163,16 +195,26 @@ bsdnet_input_frame(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt,
 		bsdnet_add_rlx(&dp->dp_vstats[vif].vs_rx_bytes,
 		    (uint64_t)pkt->p_totlen);
 	}
-	if (pkt->p_data == NULL || pkt->p_len > pkt->p_totlen)
-		r = BSDNET_DROP_TRUNCATED;
-	else if (c.c_vif.vif_type == BSDNET_VIF_VIRTUAL)
-		r = vm_input(dp, &c, pkt);
-	else if (c.c_vif.vif_type == BSDNET_VIF_FABRIC)
-		r = fabric_input(dp, &c, pkt);
-	else
-		r = BSDNET_DROP_INVALID_VIF;	/* HOST/AGENT: the home's */
+	r = input_dispatch(dp, &c, pkt);
 	if (r > 0)
 		bsdnet_count_drop(dp, vif, r);
+}
+
+/*
+ * Burst stage 1: run the pipeline up to the flow lookup without acting or
+ * counting, to learn the flow key and start loading its buckets.
+ */
+void
+bsdnet_peek_frame(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt,
+    struct bsdnet_hint *hint)
+{
+	struct bsdnet_ctx c;
+
+	hint->h_valid = false;
+	ctx_init(&c, vif, false, true, hint);
+	if (!bsdnet_vif_read(dp, vif, &c.c_vif))
+		return;
+	(void)input_dispatch(dp, &c, pkt);
 }
 
 void
@@ -181,5 +223,30 @@ bsdnet_dp_input(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt)
 
 	if (dp == NULL || dp->dp_hdr == NULL || pkt == NULL)
 		return;
-	bsdnet_input_frame(dp, vif, pkt, false);
+	bsdnet_input_frame(dp, vif, pkt, false, NULL);
+}
+
+/*
+ * A burst from one vif: every packet's flow buckets are requested from
+ * memory before the first packet is processed, so with a large flow table
+ * the cache misses of a burst overlap instead of adding up.  The result
+ * is exactly that of calling bsdnet_dp_input() on each packet in order.
+ */
+void
+bsdnet_dp_input_burst(struct bsdnet_dp *dp, uint32_t vif,
+    struct bsdnet_pkt *pkts, uint32_t n)
+{
+	struct bsdnet_hint hints[BSDNET_BURST_MAX];
+	uint32_t i, j, m;
+
+	if (dp == NULL || dp->dp_hdr == NULL || pkts == NULL)
+		return;
+	for (i = 0; i < n; i += m) {
+		m = n - i < BSDNET_BURST_MAX ? n - i : BSDNET_BURST_MAX;
+		for (j = 0; j < m; j++)
+			bsdnet_peek_frame(dp, vif, &pkts[i + j], &hints[j]);
+		for (j = 0; j < m; j++)
+			bsdnet_input_frame(dp, vif, &pkts[i + j], false,
+			    &hints[j]);
+	}
 }

@@ -20,7 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct th_frame f;
+	static struct th_frame f, g;
+	static uint8_t bufs[3][sizeof(g.buf)];
 	uint32_t flow, gen;
 	uint8_t ctl, lay;
 
@@ -41,7 +42,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((lay & 0x40) && f.pkt.p_len > 192)
 		f.pkt.p_len = 192;
 	th_tx_ok = (ctl & 0x40) == 0;
-	th_input(vifs[ctl & 7], &f);
+	if ((lay & 0x80) && f.len < sizeof(g.buf) - 128) {
+		/* The same frame three times as a burst (copies: the core
+		 * rewrites each in place). */
+		struct bsdnet_pkt pk[3];
+		int i;
+
+		for (i = 0; i < 3; i++) {
+			memcpy(&bufs[i][f.headroom], f.pkt.p_data, f.len);
+			pk[i] = f.pkt;
+			pk[i].p_data = &bufs[i][f.headroom];
+		}
+		bsdnet_dp_input_burst(&th_dp, vifs[ctl & 7], pk, 3);
+	} else {
+		th_input(vifs[ctl & 7], &f);
+	}
 	if (th_ntrap > 0 && th_trap[0].r_hdr.th_flow != 0xffffffffu &&
 	    (ctl & 0x08)) {
 		flow = th_trap[0].r_hdr.th_flow;

@@ -1,0 +1,179 @@
+/*
+ * bsdnet_dp_input_burst(): the same outcome as bsdnet_dp_input() on each
+ * packet in order (it only adds prefetching and a hashed-key hint).
+ */
+#include "th.h"
+
+#define NB 40	/* more than BSDNET_BURST_MAX: two chunks */
+
+static struct th_frame fr[NB];
+
+/* A mix for vif: flow misses, repeats (queued), ARP, DHCP, bad frames. */
+static void
+make_mix(uint32_t vif)
+{
+	struct th_l4 l4 = { .proto = 17, .sport = 1, .dport = 2, .paylen = 8 };
+	int i;
+
+	for (i = 0; i < NB; i++) {
+		l4.sport = (uint16_t)(1 + i % 7);
+		l4.mark = (uint8_t)i;
+		if (vif == VIF_F)
+			th_frame_fabric(&fr[i], i % 5 == 4 ? LBL_B : LBL_A, 64,
+			    IP(10, 0, 1, 5), i % 5 == 4 ? IP(10, 0, 0, 2) :
+			    IP(10, 0, 0, 1), &l4);
+		else
+			th_frame_vm(&fr[i], MAC_A, IP(10, 0, 0, 1),
+			    i % 3 ? IP(10, 0, 1, 5) : IP(10, 0, 0, 2), &l4);
+		if (i % 11 == 10)
+			fr[i].pkt.p_data[14 + 11] ^= 1;	/* bad checksum */
+		if (i == 13 && vif != VIF_F) {		/* DHCP */
+			struct th_l4 d = { .proto = 17, .sport = 68,
+			    .dport = 67 };
+			th_frame_vm(&fr[i], MAC_A, 0, IP(255, 255, 255, 255),
+			    &d);
+		}
+	}
+}
+
+struct outcome {
+	int ntx, ntrap;
+	uint64_t drops[BSDNET_DROP_SLOTS], rx, tx, hits, misses, holds;
+	uint32_t txlen[TH_MAXREC], traplen[TH_MAXREC];
+	uint8_t txmark[TH_MAXREC];
+};
+
+static void
+snap(struct outcome *o)
+{
+	int i;
+
+	memset(o, 0, sizeof(*o));
+	o->ntx = th_ntx;
+	o->ntrap = th_ntrap;
+	memcpy(o->drops, th_st()->st_drops, sizeof(o->drops));
+	o->rx = th_st()->st_rx_pkts;
+	o->tx = th_st()->st_tx_pkts;
+	o->hits = th_st()->st_flow_hits;
+	o->misses = th_st()->st_flow_misses;
+	o->holds = th_st()->st_holds;
+	for (i = 0; i < TH_MAXREC && i < th_ntx; i++) {
+		o->txlen[i] = th_tx[i].r_len;
+		o->txmark[i] = th_tx[i].r_data[th_tx[i].r_len - 8];
+	}
+	for (i = 0; i < TH_MAXREC && i < th_ntrap; i++)
+		o->traplen[i] = th_trap[i].r_len;
+}
+
+static void
+publish_all_holds(void)
+{
+	uint32_t i, st;
+
+	for (i = 0; i < th_dp.dp_ft.ft_nentries; i++) {
+		st = th_flow(i)->fe_state;
+		if ((st & 0xff) == BSDNET_FLOW_HOLD &&
+		    bsdnet_flow_publish(&th_dp.dp_ft, i, st >> 8,
+		    BSDNET_FA_FORWARD, 0, 0xffffffffu))
+			bsdnet_dp_release(&th_dp, i, st >> 8);
+	}
+}
+
+static void
+compare(uint32_t vif)
+{
+	struct bsdnet_pkt pk[NB];
+	struct outcome a, b;
+	int i, round;
+
+	for (round = 0; round < 2; round++) {
+		th_setup();
+		th_hdr()->rh_trap_rate = 1000;
+		if (round)
+			publish_all_holds();
+		make_mix(vif);
+		for (i = 0; i < NB; i++)
+			th_input(vif, &fr[i]);
+		publish_all_holds();
+		make_mix(vif);
+		for (i = 0; i < NB; i++)
+			th_input(vif, &fr[i]);
+		snap(&a);
+
+		th_setup();
+		th_hdr()->rh_trap_rate = 1000;
+		make_mix(vif);
+		for (i = 0; i < NB; i++)
+			pk[i] = fr[i].pkt;
+		bsdnet_dp_input_burst(&th_dp, vif, pk, NB);
+		publish_all_holds();
+		make_mix(vif);
+		for (i = 0; i < NB; i++)
+			pk[i] = fr[i].pkt;
+		bsdnet_dp_input_burst(&th_dp, vif, pk, NB);
+		snap(&b);
+
+		CHECK_EQ(a.ntx, b.ntx);
+		CHECK_EQ(a.ntrap, b.ntrap);
+		CHECK_EQ(a.rx, b.rx);
+		CHECK_EQ(a.tx, b.tx);
+		CHECK_EQ(a.hits, b.hits);
+		CHECK_EQ(a.misses, b.misses);
+		CHECK_EQ(a.holds, b.holds);
+		CHECK(memcmp(a.drops, b.drops, sizeof(a.drops)) == 0);
+		CHECK(memcmp(a.txlen, b.txlen, sizeof(a.txlen)) == 0);
+		CHECK(memcmp(a.txmark, b.txmark, sizeof(a.txmark)) == 0);
+		CHECK(memcmp(a.traplen, b.traplen, sizeof(a.traplen)) == 0);
+	}
+	CHECK(a.ntx > 0);
+	CHECK(a.ntrap > 0);
+	CHECK(a.hits > 0);
+}
+
+TEST(burst_same_outcome_as_single_vm)
+{
+	compare(VIF_A);
+}
+
+TEST(burst_same_outcome_as_single_fabric)
+{
+	compare(VIF_F);
+}
+
+TEST(burst_hint_with_wrong_key_is_ignored)
+{
+	struct th_frame f;
+	struct bsdnet_hint h;
+	struct th_l4 l4 = { .proto = 17, .sport = 1, .dport = 2 };
+	uint32_t idx;
+
+	th_frame_vm(&f, MAC_A, IP(10, 0, 0, 1), IP(10, 0, 1, 5), &l4);
+	bsdnet_peek_frame(&th_dp, VIF_A, &f.pkt, &h);
+	CHECK(h.h_valid);
+	CHECK_EQ(h.h_hash, bsdnet_flow_hash(&th_dp.dp_ft, &h.h_key));
+	CHECK_EQ(th_st()->st_rx_pkts, 0);		/* peek counts nothing */
+	CHECK_EQ(th_ntrap, 0);
+	/* A stale hint (other key, bogus hash) must not mislead. */
+	h.h_key.fk_sport = 99;
+	h.h_hash = 0;
+	bsdnet_input_frame(&th_dp, VIF_A, &f.pkt, false, &h);
+	CHECK_EQ(th_ntrap, 1);
+	idx = th_trap[0].r_hdr.th_flow;
+	CHECK(bsdnet_flow_publish(&th_dp.dp_ft, idx, 0, BSDNET_FA_FORWARD, 0,
+	    0xffffffffu));
+	bsdnet_dp_release(&th_dp, idx, 0);
+	CHECK_EQ(th_ntx, 1);
+	th_frame_vm(&f, MAC_A, IP(10, 0, 0, 1), IP(10, 0, 1, 5), &l4);
+	bsdnet_input_frame(&th_dp, VIF_A, &f.pkt, false, &h);
+	CHECK_EQ(th_ntx, 2);
+	/* Peek of ARP/DHCP/non-policy frames acts on nothing. */
+	th_frame_vm(&f, MAC_B, IP(10, 0, 0, 2), IP(10, 0, 1, 5), &l4);
+	bsdnet_peek_frame(&th_dp, VIF_B, &f.pkt, &h);
+	CHECK(!h.h_valid);
+	CHECK_EQ(th_ntx, 2);
+	bsdnet_dp_input_burst(&th_dp, VIF_B, &f.pkt, 1);
+	CHECK_EQ(th_ntx, 3);
+	bsdnet_dp_input_burst(&th_dp, VIF_B, NULL, 1);
+	bsdnet_dp_input_burst(&th_dp, VIF_B, &f.pkt, 0);
+	CHECK_EQ(th_ntx, 3);
+}
