@@ -21,20 +21,29 @@ def sa_size(sa_len: int, align: int = 8) -> int:
     return align if sa_len == 0 else 1 + ((sa_len - 1) | (align - 1))
 
 
-def encode_sockaddr(sa: Sockaddr, align: int = 8) -> bytes:
+def encode_sockaddr(sa: Sockaddr, align: int = 8, arch: ArchLayouts | None = None) -> bytes:
     """The sockaddr's bytes, padded to SA_SIZE."""
+    arch = arch or LAYOUTS["amd64"]
     if isinstance(sa, SaInet):
-        raw = struct.pack("<BBH4s8x", 16, C["AF_INET"], socket.htons(sa.port),
-                          socket.inet_pton(socket.AF_INET, sa.addr))
+        raw = bytes(_pack(arch.sockaddr_in, {
+            "sin_len": arch.sockaddr_in.size, "sin_family": C["AF_INET"],
+            "sin_port": sa.port.to_bytes(2, "big"),
+            "sin_addr": socket.inet_pton(socket.AF_INET, sa.addr)}))
     elif isinstance(sa, SaInet6):
-        raw = struct.pack("<BBH4s16sI", 28, C["AF_INET6"], socket.htons(sa.port), bytes(4),
-                          socket.inet_pton(socket.AF_INET6, sa.addr), sa.scope_id)
+        raw = bytes(_pack(arch.sockaddr_in6, {
+            "sin6_len": arch.sockaddr_in6.size, "sin6_family": C["AF_INET6"],
+            "sin6_port": sa.port.to_bytes(2, "big"),
+            "sin6_addr": socket.inet_pton(socket.AF_INET6, sa.addr),
+            "sin6_scope_id": sa.scope_id}))
     elif isinstance(sa, SaLink):
-        name = sa.name.encode()
-        body = struct.pack("<BBHBBBB", 0, C["AF_LINK"], sa.index, sa.iftype,
-                           len(name), len(sa.lladdr), 0) + name + sa.lladdr
-        body = body.ljust(54, b"\0")   # sockaddr_dl's minimum work area
-        raw = bytes([len(body)]) + body[1:]
+        data = sa.name.encode() + sa.lladdr
+        dl = arch.sockaddr_dl
+        head = dl.projection(("sdl_len", "sdl_family", "sdl_index", "sdl_type",
+                              "sdl_nlen", "sdl_alen", "sdl_slen"))
+        # sockaddr_dl's minimum work area is sizeof(struct sockaddr_dl).
+        n = max(dl.size, head.size + len(data))
+        raw = (head.pack(n, C["AF_LINK"], sa.index, sa.iftype, len(sa.name.encode()),
+                         len(sa.lladdr), 0) + data).ljust(n, b"\0")
     elif isinstance(sa, SaEmpty):
         raw = b""
     elif isinstance(sa, SaOther):
@@ -57,8 +66,9 @@ def _pack(layout: Layout, values: dict[str, object]) -> bytearray:
     return bytearray(layout.struct.pack(*out))
 
 
-def _finish(hdr: bytearray, addrs: dict[int, Sockaddr], align: int, round_to: int) -> bytes:
-    body = b"".join(encode_sockaddr(addrs[k], align) for k in sorted(addrs))
+def _finish(hdr: bytearray, addrs: dict[int, Sockaddr], align: int, round_to: int,
+            arch: ArchLayouts | None = None) -> bytes:
+    body = b"".join(encode_sockaddr(addrs[k], align, arch) for k in sorted(addrs))
     msg = bytes(hdr) + body
     if round_to:
         msg = msg.ljust(-(-len(msg) // round_to) * round_to, b"\0")
@@ -80,7 +90,7 @@ def encode_route(rtm_type: int, addrs: dict[int, Sockaddr], *, flags: int = 0,
         "rtm_flags": flags, "rtm_addrs": _addrs_mask(addrs), "rtm_pid": pid,
         "rtm_seq": seq, "rtm_errno": errno, "rtm_rmx.rmx_mtu": mtu,
         "rtm_inits": C["RTV_MTU"] if mtu else 0})
-    return _finish(hdr, addrs, arch.sa_align, round_to)
+    return _finish(hdr, addrs, arch.sa_align, round_to, arch)
 
 
 def encode_ifinfo(index: int, flags: int, *, mtu: int = 1500, link_state: int = 0,
@@ -94,7 +104,7 @@ def encode_ifinfo(index: int, flags: int, *, mtu: int = 1500, link_state: int = 
         "ifm_addrs": _addrs_mask(addrs), "ifm_flags": flags, "ifm_index": index,
         "ifm_data.ifi_type": iftype, "ifm_data.ifi_link_state": link_state,
         "ifm_data.ifi_datalen": arch.if_data.size, "ifm_data.ifi_mtu": mtu})
-    return _finish(hdr, addrs, arch.sa_align, round_to)
+    return _finish(hdr, addrs, arch.sa_align, round_to, arch)
 
 
 def encode_ifaddr(ifa_type: int, index: int, addrs: dict[int, Sockaddr], *,
@@ -106,7 +116,7 @@ def encode_ifaddr(ifa_type: int, index: int, addrs: dict[int, Sockaddr], *,
         "ifam_version": C["RTM_VERSION"], "ifam_type": ifa_type,
         "ifam_addrs": _addrs_mask(addrs), "ifam_flags": flags,
         "ifam_index": index, "ifam_metric": metric})
-    return _finish(hdr, addrs, arch.sa_align, round_to)
+    return _finish(hdr, addrs, arch.sa_align, round_to, arch)
 
 
 def encode_announce(index: int, name: str, what: int, *,

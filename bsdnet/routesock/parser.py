@@ -12,7 +12,6 @@ reads past the buffer.
 from __future__ import annotations
 
 import socket
-import struct
 from typing import Iterator
 
 from .layout import CONSTANTS as C
@@ -32,7 +31,8 @@ _ROUTE_TYPES = frozenset(C[n] for n in (
 _IFA_TYPES = frozenset((C["RTM_NEWADDR"], C["RTM_DELADDR"]))
 _IFMA_TYPES = frozenset((C["RTM_NEWMADDR"], C["RTM_DELMADDR"]))
 _ANNOUNCE_TYPES = frozenset((C["RTM_IFANNOUNCE"], C["RTM_IEEE80211"]))
-_PREFIX = struct.Struct("<HBB")
+# The <u16 msglen><u8 version><u8 type> prefix every message starts with.
+_PREFIX = LAYOUTS["amd64"].rt_msghdr.projection(("rtm_msglen", "rtm_version", "rtm_type"))
 _RTM_VERSION, _RTM_IFINFO = C["RTM_VERSION"], C["RTM_IFINFO"]
 _ntop, _PF_INET = socket.inet_ntop, socket.AF_INET
 _ZERO16 = bytes(16)
@@ -86,8 +86,16 @@ class Decoder:
             "ifam": arch.ifa_msghdr.size, "ifmam": arch.ifma_msghdr.size,
             "ifan": arch.if_announcemsghdr.size}
         self._rtm_size = arch.rt_msghdr.size
-        self._sdl_hdr = struct.Struct("<BBHBBBB")
-        self._sin6_off = {n: o for n, (o, _) in arch.sockaddr_in6.offsets().items()}
+        # Sockaddr member offsets, from the tables like everything else.
+        sin, sin6, sdl = (arch.sockaddr_in.offsets(), arch.sockaddr_in6.offsets(),
+                          arch.sockaddr_dl.offsets())
+        self._sin_port, self._sin_addr = sin["sin_port"][0], sin["sin_addr"][0]
+        self._sin_min = self._sin_addr + 4
+        self._sin6_port, self._sin6_addr = sin6["sin6_port"][0], sin6["sin6_addr"][0]
+        self._sin6_scope = sin6["sin6_scope_id"][0]
+        self._sin6_size = arch.sockaddr_in6.size
+        self._sdl_hdr = arch.sockaddr_dl.projection(("sdl_index", "sdl_type", "sdl_nlen", "sdl_alen"))
+        self._sdl_data = sdl["sdl_data"][0]
         self._cache: dict = {}
 
     # -- messages ---------------------------------------------------------
@@ -201,28 +209,26 @@ class Decoder:
             raise ParseError("sockaddr shorter than its length and family bytes")
         fam = raw[1]
         if fam == _AF_INET:
-            if n >= 8:
-                return SaInet(_ntop(_PF_INET, raw[4:8]), (raw[2] << 8) | raw[3])
-            if n < 8:
-                raw = raw + _ZERO16[:8 - n]
-            return SaInet(socket.inet_ntop(socket.AF_INET, raw[4:8]), (raw[2] << 8) | raw[3])
+            if n < self._sin_min:
+                raw = raw + _ZERO16[:self._sin_min - n]
+            a, p = self._sin_addr, self._sin_port
+            return SaInet(_ntop(_PF_INET, raw[a:a + 4]), (raw[p] << 8) | raw[p + 1])
         if fam == _AF_INET6:
-            if n < 28:
-                raw = raw + bytes(28 - n)
-            o = self._sin6_off
-            addr = raw[o["sin6_addr"]:o["sin6_addr"] + 16]
-            scope = int.from_bytes(raw[o["sin6_scope_id"]:o["sin6_scope_id"] + 4], "little")
-            sa = _inet6(addr, scope)
-            port = (raw[2] << 8) | raw[3]
+            if n < self._sin6_size:
+                raw = raw + bytes(self._sin6_size - n)
+            a, sc, p = self._sin6_addr, self._sin6_scope, self._sin6_port
+            sa = _inet6(raw[a:a + 16], int.from_bytes(raw[sc:sc + 4], "little"))
+            port = (raw[p] << 8) | raw[p + 1]
             return SaInet6(sa.addr, sa.scope_id, port) if port else sa
         if fam == _AF_LINK:
-            if n < 8:
+            d = self._sdl_data
+            if n < d:
                 raise ParseError(f"sockaddr_dl of length {n}")
-            _, _, index, iftype, nlen, alen, _slen = self._sdl_hdr.unpack_from(raw)
-            if 8 + nlen + alen > n:
+            index, iftype, nlen, alen = self._sdl_hdr.unpack_from(raw)
+            if d + nlen + alen > n:
                 raise ParseError(f"sockaddr_dl name+address {nlen}+{alen} overrun sdl_len {n}")
-            name = raw[8:8 + nlen].decode("ascii", "replace")
-            return SaLink(index, iftype, name, raw[8 + nlen:8 + nlen + alen])
+            name = raw[d:d + nlen].decode("ascii", "replace")
+            return SaLink(index, iftype, name, raw[d + nlen:d + nlen + alen])
         if fam == 0 and n <= 8 and not raw.strip(b"\0"):
             return SaEmpty()
         return SaOther(fam, raw[2:])
@@ -238,10 +244,12 @@ class Decoder:
         if fam == 0:
             fam = family
         if fam == _AF_INET:
-            body = (raw[4:8] if n > 4 else b"") + _ZERO16
+            a = self._sin_addr
+            body = raw[a:a + 4] + _ZERO16
             return SaInet(socket.inet_ntop(socket.AF_INET, body[:4]))
         if fam == _AF_INET6:
-            body = (raw[8:24] if n > 8 else b"") + _ZERO16
+            a = self._sin6_addr
+            body = raw[a:a + 16] + _ZERO16
             return SaInet6(socket.inet_ntop(socket.AF_INET6, body[:16]))
         return self._sockaddr(raw) if n else SaEmpty()
 
