@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from bisect import bisect_right
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -280,11 +281,50 @@ class PortBinding:
 _Compiled = tuple[int, int, int, int, "frozenset[int] | None", str]
 
 
+# A port-range index of one protocol's rules: bounds[i] starts the i-th
+# interval of destination ports over which the set of covering rules does
+# not change; cells[i] holds those rules as (mask, {net: rule_id}) pairs,
+# one per distinct prefix length, and (members, rule_id) pairs.  A lookup
+# is one bisect and one dict probe per distinct mask, however many rules
+# share the range.
+_Cell = tuple[tuple[tuple[int, dict[int, str]], ...],
+              tuple[tuple[frozenset[int], str], ...]]
+_PortIndex = tuple[list[int], list[_Cell]]
+
+INDEX_MIN_RULES = 16        # below this, a linear scan is as fast
+INDEX_MAX_RULES = 4096      # above, building costs more than it saves
+
+
+def _build_index(lst: list[_Compiled]) -> _PortIndex:
+    bounds = sorted({0} | {lo for lo, *_ in lst} |
+                    {hi + 1 for _, hi, *_ in lst if hi < 65535})
+    cells: list[_Cell] = []
+    last_key: tuple[str, ...] | None = None
+    for b in bounds:
+        cover = [c for c in lst if c[0] <= b <= c[1]]
+        key = tuple(c[5] for c in cover)
+        if key == last_key:
+            cells.append(cells[-1])     # same rules: share the cell
+            continue
+        last_key = key
+        masks: dict[int, dict[int, str]] = {}
+        groups: list[tuple[frozenset[int], str]] = []
+        for _lo, _hi, net, mask, mset, rid in cover:
+            if mset is None:
+                masks.setdefault(mask, {}).setdefault(net, rid)
+            else:
+                groups.append((mset, rid))
+        cells.append((tuple(masks.items()), tuple(groups)))
+    return bounds, cells
+
+
 @dataclass
 class CompiledPolicy:
-    """One port's rules, per direction, per protocol (ANY for "any")."""
+    """One port's rules, per direction, per protocol (ANY for "any"), and
+    port-range indexes of the longer non-ICMP lists."""
     has_groups: bool
     rules: dict[str, dict[int, list[_Compiled]]] = field(default_factory=dict)
+    index: dict[str, dict[int, _PortIndex]] = field(default_factory=dict)
 
 
 def _compile_rule(r: Rule, members: dict[str, frozenset[int]]
@@ -412,9 +452,27 @@ class GroupsIndex:
                 c = _compile_rule(r, members)
                 if c is not None:
                     pol.rules[r.direction].setdefault(c[0], []).append(c[1])
+        pol.index = {d: {proto: _build_index(lst)
+                         for proto, lst in by.items()
+                         if proto != ICMP and
+                         INDEX_MIN_RULES <= len(lst) <= INDEX_MAX_RULES}
+                     for d, by in pol.rules.items()}
         if p is not None:
             self._cache[pid] = pol
         return pol
+
+
+def _lookup(ix: _PortIndex, remote: int, port: int) -> str | None:
+    bounds, cells = ix
+    masks, groups = cells[bisect_right(bounds, port) - 1]
+    for mask, nets in masks:
+        rid = nets.get(remote & mask)
+        if rid is not None:
+            return rid
+    for mset, rid in groups:
+        if remote in mset:
+            return rid
+    return None
 
 
 def _match(lst: list[_Compiled], remote: int, lo_key: int,
@@ -464,19 +522,25 @@ def decide(flow_key: FlowKey, direction: str, port: PortBinding | str,
         b = getattr(flow_key, "icmp_code", -1)
     else:
         a = b = flow_key.dport
-    lst = by_proto.get(proto)
-    if lst:
-        rid = _match(lst, remote, a, b, icmp)
-        if rid is not None:
-            return Verdict(True, rid)
-    lst = by_proto.get(ANY)
-    if lst:
-        # "any protocol" rules carry no range: 0..65535 always matches
-        # a port; for ICMP they have lo = 0, which _match(icmp) would
-        # compare to the type, so match them as non-ICMP with key 0.
-        rid = _match(lst, remote, 0, 0, False)
-        if rid is not None:
-            return Verdict(True, rid)
+    index = pol.index[direction]
+    ix = None if icmp else index.get(proto)
+    if ix is not None:
+        rid = _lookup(ix, remote, a)
+    else:
+        lst = by_proto.get(proto)
+        rid = _match(lst, remote, a, b, icmp) if lst else None
+    if rid is not None:
+        return Verdict(True, rid)
+    # "any protocol" rules carry no range (0..65535): match them with
+    # port key 0, never as ICMP type/code.
+    ix = index.get(ANY)
+    if ix is not None:
+        rid = _lookup(ix, remote, 0)
+    else:
+        lst = by_proto.get(ANY)
+        rid = _match(lst, remote, 0, 0, False) if lst else None
+    if rid is not None:
+        return Verdict(True, rid)
     return DENY_DEFAULT
 
 

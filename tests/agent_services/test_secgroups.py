@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from bsdnet.agent import secgroups as sg
 from bsdnet.agent.secgroups import EGRESS, INGRESS, FlowKey, PortBinding
@@ -304,3 +305,68 @@ def test_icmp_type_code_parsing():
     assert sg.icmp_type_code(raw(Ether() / IP() / SICMP())[:35]) == \
         (-1, -1)
     assert sg.icmp_type_code(b"") == (-1, -1)
+
+
+_rule = st.fixed_dictionaries(
+    {"direction": st.just("ingress"),
+     "protocol": st.sampled_from(["tcp", "udp", None]),
+     "range": st.one_of(st.none(), st.tuples(st.integers(1, 40),
+                                              st.integers(0, 10))),
+     "remote": st.one_of(st.none(),
+                         st.tuples(st.integers(0, 3), st.sampled_from(
+                             [0, 8, 16, 24, 30, 32])),
+                         st.just("peers"))})
+
+
+def _rule_json(i: int, d: dict) -> dict:
+    r = {"id": f"r{i}", "direction": d["direction"]}
+    if d["protocol"]:
+        r["protocol"] = d["protocol"]
+        if d["range"]:
+            r["port_range_min"] = d["range"][0]
+            r["port_range_max"] = d["range"][0] + d["range"][1]
+    if d["remote"] == "peers":
+        r["remote_group_id"] = "peers"
+    elif d["remote"] is not None:
+        third, plen = d["remote"]
+        r["remote_ip_prefix"] = f"10.0.{third}.0/{plen}"
+    return r
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_rule, min_size=1, max_size=40),
+       st.lists(st.tuples(st.sampled_from([6, 17, 47]), st.integers(0, 4),
+                          st.integers(0, 3), st.integers(0, 55)),
+                min_size=1, max_size=30))
+def test_port_index_agrees_with_linear_scan(rules, flows):
+    # The compiled port-range index must decide exactly as the plain
+    # list of rules does.
+    def build(index_min: int) -> sg.GroupsIndex:
+        sg.INDEX_MIN_RULES, saved = index_min, sg.INDEX_MIN_RULES
+        try:
+            i = sg.GroupsIndex()
+            i.set_group(sg.SecurityGroup.from_json(
+                {"id": "g", "rules": [_rule_json(n, r)
+                                      for n, r in enumerate(rules)]}))
+            i.set_group(sg.SecurityGroup.from_json({"id": "peers"}))
+            i.set_port(PortBinding("peer", (ip("10.0.2.9"),), ("peers",)))
+            i.set_port(PortBinding("p", (ip("10.1.0.1"),), ("g",)))
+            i.compiled("p")
+            return i
+        finally:
+            sg.INDEX_MIN_RULES = saved
+
+    indexed, linear = build(1), build(10 ** 9)
+    assert indexed.compiled("p").index[INGRESS]
+    assert not linear.compiled("p").index[INGRESS]
+    # Probe every range edge too, from every remote the rules can name.
+    edges = {d for r in rules if r["range"]
+             for lo in (r["range"][0],) for hi in (lo + r["range"][1],)
+             for d in (lo - 1, lo, hi, hi + 1)}
+    flows = flows + [(proto, third, 2, d) for proto in (6, 17)
+                     for third in range(4) for d in edges]
+    for proto, third, last, dport in flows:
+        k = FlowKey(proto, ip(f"10.0.{third}.{last + 7}"), ip("10.1.0.1"),
+                    1000, dport)
+        assert sg.decide(k, INGRESS, "p", indexed).allow == \
+            sg.decide(k, INGRESS, "p", linear).allow, k
