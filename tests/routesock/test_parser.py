@@ -106,7 +106,7 @@ def test_ieee80211_messages_parse_as_announcements():
 
 def test_sockaddr_dl_longer_than_its_struct():
     # sdl_len may exceed sizeof(struct sockaddr_dl) (54): long names, long addresses.
-    sdl = SaLink(9, 0xf0, "a-very-long-interface-name-x" [:15], bytes(range(40)))
+    sdl = SaLink(9, 0xf0, "a-very-long-nam", bytes(range(40)))
     raw = encode_sockaddr(sdl)
     assert raw[0] == 8 + 15 + 40 and len(raw) == sa_size(raw[0])
     (m,) = decode(encode_ifaddr(C["RTM_NEWADDR"], 9, {4: sdl, 5: SaInet("10.0.0.1")}))
