@@ -10,6 +10,7 @@
  *   dpl_loop.c    the epoll event loop: rings, control, timer, signals
  *   dpl_os.c      the bsdnet_os_*() functions the core calls
  *   dpl_csum.c    finishing TCP/UDP checksums a local sender left undone
+ *   dpl_gso.c     cutting TCP super-frames (GSO) from local senders
  *
  * Threading: one thread.  Everything below is owned by it; the only
  * memory shared with another process is the region, which is read as
@@ -32,8 +33,8 @@
 /* RX ring geometry of one port (TPACKET_V3, block based).  The fabric
  * port carries every VM's traffic and gets the deeper rings. */
 #define DPL_RING_BLOCK_SIZE	(1u << 18)
-#define DPL_RING_NBLOCKS_FABRIC	8u
-#define DPL_RING_NBLOCKS_VM	2u
+#define DPL_RING_NBLOCKS_FABRIC	16u
+#define DPL_RING_NBLOCKS_VM	4u
 #define DPL_RING_FRAME_SIZE	2048u
 #define DPL_RING_RETIRE_MS	1u
 /* TX ring of one port: fixed slots; bigger frames go through send(). */
@@ -75,6 +76,7 @@ struct dpl_port {
 	uint32_t	 po_ifindex;	/* OS ifindex while attached */
 	uint32_t	 po_seq;	/* vif_seq we attached with */
 	uint16_t	 po_type;
+	uint32_t	 po_mtu;	/* IP MTU frames are cut to */
 	bool		 po_attached;
 	bool		 po_failed;	/* last attach failed: log once */
 	uint32_t	 po_bad_seq;	/* vif_seq of an entry already warned */
@@ -89,6 +91,7 @@ struct dpl_port {
 	uint32_t	 po_tx_nframes;
 	uint32_t	 po_tx_pending;	/* queued since the last kick */
 	bool		 po_tx_listed;	/* in d_flush (cleared by the flush) */
+	bool		 po_vnet;	/* frames carry a virtio_net_hdr */
 };
 
 /* Counters of the Linux home itself (the core counts in the region). */
@@ -96,6 +99,7 @@ struct dpl_counters {
 	uint64_t	c_ctl_ok;
 	uint64_t	c_ctl_bad;	/* malformed control messages */
 	uint64_t	c_rx_truncated;	/* frame larger than the ring slot */
+	uint64_t	c_gso_frames;	/* TCP super-frames cut to the MTU */
 	uint64_t	c_tx_errors;
 	uint64_t	c_trap_errors;
 	uint64_t	c_ring_packets;	/* kernel ring statistics of closed */
@@ -130,6 +134,7 @@ struct dpl {
 	/* one frame buffer, BSDNET_HEADROOM before the frame: every packet
 	 * goes through it, so memory never grows with traffic */
 	uint8_t			*d_frame;
+	uint8_t			*d_seg;		/* one segment of a cut frame */
 	/* ports with frames queued on their TX ring, kicked once per batch */
 	uint32_t		*d_flush;
 	uint32_t		 d_nflush;
@@ -144,6 +149,10 @@ void	dpl_log(int level, const char *fmt, ...)
 /* dpl_csum.c */
 void	dpl_csum_finish(uint8_t *frame, uint32_t len);
 
+/* dpl_gso.c */
+bool	dpl_gso_tcp4(struct dpl *d, uint32_t vif, const uint8_t *frame,
+	    uint32_t len, uint32_t mss);
+
 /* dpl_region.c */
 int	dpl_region_open(struct dpl *d);
 void	dpl_region_close(struct dpl *d);
@@ -157,6 +166,7 @@ void	dpl_port_rx(struct dpl *d, uint32_t vif);
 bool	dpl_port_tx(struct dpl *d, uint32_t vif, const uint8_t *frame,
 	    uint32_t len);
 void	dpl_port_flush(struct dpl *d);
+uint32_t dpl_port_mtu(const char *name, uint32_t vif_mtu);
 
 /* dpl_vif.c */
 int	dpl_vif_init(struct dpl *d);

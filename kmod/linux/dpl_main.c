@@ -292,11 +292,13 @@ dpl_shutdown(struct dpl *d)
 	dpl_trap_close(d);
 	dpl_log(DPL_LOG_INFO, "exiting: control messages %ju ok, %ju "
 	    "malformed; rings took %ju frames, dropped %ju for lack of room, "
-	    "%ju too large; %ju tx errors, %ju trap send errors",
-	    (uintmax_t)d->d_cnt.c_ctl_ok, (uintmax_t)d->d_cnt.c_ctl_bad,
+	    "%ju too large; %ju GSO frames cut; %ju tx errors, %ju trap send "
+	    "errors", (uintmax_t)d->d_cnt.c_ctl_ok,
+	    (uintmax_t)d->d_cnt.c_ctl_bad,
 	    (uintmax_t)d->d_cnt.c_ring_packets,
 	    (uintmax_t)d->d_cnt.c_ring_drops,
 	    (uintmax_t)d->d_cnt.c_rx_truncated,
+	    (uintmax_t)d->d_cnt.c_gso_frames,
 	    (uintmax_t)d->d_cnt.c_tx_errors,
 	    (uintmax_t)d->d_cnt.c_trap_errors);
 	dpl_region_close(d);
@@ -304,6 +306,8 @@ dpl_shutdown(struct dpl *d)
 		(void)unlink(d->d_opts.o_pidfile);
 	free(d->d_frame);
 	d->d_frame = NULL;
+	free(d->d_seg);
+	d->d_seg = NULL;
 }
 
 int
@@ -321,7 +325,8 @@ main(int argc, char **argv)
 	d->d_timerfd = d->d_sigfd = -1;
 	rc = 1;
 	d->d_frame = malloc(BSDNET_HEADROOM + DPL_MAX_FRAME);
-	if (d->d_frame == NULL) {
+	d->d_seg = malloc(BSDNET_HEADROOM + DPL_MAX_FRAME);
+	if (d->d_frame == NULL || d->d_seg == NULL) {
 		dpl_log(DPL_LOG_ERR, "out of memory");
 		goto out;
 	}

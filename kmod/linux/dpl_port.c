@@ -21,6 +21,10 @@
  */
 #include <errno.h>
 #include <net/ethernet.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <linux/virtio_net.h>
 #include <linux/if_packet.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -47,7 +51,11 @@ dpl_setsockopt_int(int fd, int level, int name, int val, const char *what)
 
 /* Where the kernel reads a TX frame: right after the aligned header. */
 #define DPL_TX_DATA_OFF	TPACKET_ALIGN(sizeof(struct tpacket3_hdr))
-#define DPL_TX_MAX	(DPL_TX_FRAME_SIZE - DPL_TX_DATA_OFF)
+#define DPL_TX_MAX	(DPL_TX_FRAME_SIZE - DPL_TX_DATA_OFF - DPL_VNET_LEN)
+#define DPL_VNET_LEN	sizeof(struct virtio_net_hdr)
+
+/* In front of every frame we send on a vnet socket: no offload asked. */
+static const struct virtio_net_hdr dpl_vnet_none;
 
 static int
 dpl_port_ring(struct dpl *d, struct dpl_port *po, int fd, bool fabric)
@@ -121,6 +129,11 @@ dpl_port_open(struct dpl *d, struct dpl_port *po, uint16_t type,
 	if (dpl_setsockopt_int(fd, SOL_PACKET, PACKET_VERSION, TPACKET_V3,
 	    "PACKET_VERSION") != 0)
 		goto fail;
+	/* Before the rings: tells us the segment size of GSO frames and where
+	 * a checksum is left to finish.  Without it (old kernel), frames too
+	 * long for the MTU are cut to the MTU instead. */
+	po->po_vnet = dpl_setsockopt_int(fd, SOL_PACKET, PACKET_VNET_HDR, 1,
+	    "PACKET_VNET_HDR") == 0;
 	if (dpl_port_ring(d, po, fd, type == BSDNET_VIF_FABRIC) != 0)
 		goto fail;
 	/* Not fatal: older kernels lack them; we only lose speed, or see our
@@ -180,16 +193,46 @@ dpl_port_close(struct dpl *d, struct dpl_port *po)
 	po->po_ifindex = 0;
 }
 
+/*
+ * The MTU frames from this port are cut to: the vif's (the agent knows
+ * the network's) when set and smaller, else the interface's.
+ */
+uint32_t
+dpl_port_mtu(const char *name, uint32_t vif_mtu)
+{
+	struct ifreq ifr;
+	uint32_t mtu = 1500;
+	size_t n;
+	int fd;
+
+	n = strnlen(name, IFNAMSIZ - 1);
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, name, n);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		if (ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu >= 576)
+			mtu = (uint32_t)ifr.ifr_mtu;
+		(void)close(fd);
+	}
+	if (vif_mtu >= 576 && vif_mtu < mtu)
+		mtu = vif_mtu;
+	return (mtu);
+}
+
 /* One frame of a block: bounds-checked against the block, then copied. */
 static void
 dpl_port_frame(struct dpl *d, uint32_t vif, const uint8_t *block,
     uint32_t off)
 {
 	const struct tpacket3_hdr *th;
+	struct virtio_net_hdr vh;
 	struct bsdnet_pkt pkt;
+	struct dpl_port *po;
 	uint32_t mac, snap;
+	bool csum;
 
 	th = (const struct tpacket3_hdr *)(const void *)(block + off);
+	csum = (th->tp_status & TP_STATUS_CSUMNOTREADY) != 0;
 	mac = th->tp_mac;
 	snap = th->tp_snaplen;
 	if (mac > DPL_RING_BLOCK_SIZE - off ||
@@ -200,7 +243,24 @@ dpl_port_frame(struct dpl *d, uint32_t vif, const uint8_t *block,
 		return;
 	}
 	memcpy(d->d_frame + BSDNET_HEADROOM, block + off + mac, snap);
-	if ((th->tp_status & TP_STATUS_CSUMNOTREADY) != 0)
+	po = &d->d_ports[vif];
+	if (po->po_vnet && mac >= DPL_VNET_LEN) {
+		memcpy(&vh, block + off + mac - DPL_VNET_LEN, sizeof(vh));
+		if ((vh.gso_type & ~VIRTIO_NET_HDR_GSO_ECN) ==
+		    VIRTIO_NET_HDR_GSO_TCPV4 && vh.gso_size != 0 &&
+		    dpl_gso_tcp4(d, vif, d->d_frame + BSDNET_HEADROOM, snap,
+		    vh.gso_size))
+			return;
+		csum = (vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) != 0;
+	} else if (!po->po_vnet && snap > po->po_mtu + 18) {
+		/* Longer than the MTU allows (18: Ethernet and one VLAN
+		 * tag): a GSO frame; cut it to the MTU. */
+		if (snap > 60 && dpl_gso_tcp4(d, vif,
+		    d->d_frame + BSDNET_HEADROOM, snap, po->po_mtu > 60 ?
+		    po->po_mtu - 60 : 0))
+			return;
+	}
+	if (csum)
 		dpl_csum_finish(d->d_frame + BSDNET_HEADROOM, snap);
 	memset(&pkt, 0, sizeof(pkt));
 	pkt.p_data = d->d_frame + BSDNET_HEADROOM;
@@ -298,7 +358,12 @@ dpl_port_tx_ring(struct dpl *d, uint32_t vif, struct dpl_port *po,
 		    status != TP_STATUS_WRONG_FORMAT)
 			return (false);
 	}
-	memcpy(slot + DPL_TX_DATA_OFF, frame, len);
+	if (po->po_vnet) {
+		memcpy(slot + DPL_TX_DATA_OFF, &dpl_vnet_none, DPL_VNET_LEN);
+		memcpy(slot + DPL_TX_DATA_OFF + DPL_VNET_LEN, frame, len);
+		len += DPL_VNET_LEN;
+	} else
+		memcpy(slot + DPL_TX_DATA_OFF, frame, len);
 	th->tp_len = len;
 	th->tp_snaplen = len;
 	th->tp_next_offset = 0;
@@ -332,7 +397,22 @@ dpl_port_tx(struct dpl *d, uint32_t vif, const uint8_t *frame, uint32_t len)
 		return (false);
 	}
 	dpl_port_kick(po);		/* keep the order of the queued ones */
-	n = send(po->po_fd, frame, len, MSG_DONTWAIT);
+	if (po->po_vnet) {
+		struct iovec iov[2];
+		struct msghdr msg;
+
+		iov[0].iov_base = (void *)(uintptr_t)&dpl_vnet_none;
+		iov[0].iov_len = DPL_VNET_LEN;
+		iov[1].iov_base = (void *)(uintptr_t)frame;
+		iov[1].iov_len = len;
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_iov = iov;
+		msg.msg_iovlen = 2;
+		n = sendmsg(po->po_fd, &msg, MSG_DONTWAIT);
+		if (n >= (ssize_t)DPL_VNET_LEN)
+			n -= (ssize_t)DPL_VNET_LEN;
+	} else
+		n = send(po->po_fd, frame, len, MSG_DONTWAIT);
 	if (n == (ssize_t)len)
 		return (true);
 	/* ENXIO/ENETDOWN: the interface went away or down; the socket
