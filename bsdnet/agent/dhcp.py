@@ -237,9 +237,15 @@ class Lease:
 class DhcpServer:
     """Answers one node's VMs.  Thread-safe; holds only a lease log."""
 
-    def __init__(self, server_mac: str = DEFAULT_SERVER_MAC,
+    def __init__(self, server_mac: str | bytes = DEFAULT_SERVER_MAC,
                  lease_time: int = DEFAULT_LEASE) -> None:
-        self.server_mac = bytes.fromhex(server_mac.replace(":", ""))
+        # The daemon passes the region's rh_router_mac, so DHCP answers
+        # come from the MAC the datapath's ARP proxy gives the gateway.
+        if isinstance(server_mac, str):
+            server_mac = bytes.fromhex(server_mac.replace(":", ""))
+        if len(server_mac) != 6:
+            raise ValueError("server_mac must be 6 bytes")
+        self.server_mac = bytes(server_mac)
         if not 60 <= lease_time <= 0x7fffffff:
             raise ValueError("lease_time must be at least 60 seconds")
         self.lease_time = lease_time

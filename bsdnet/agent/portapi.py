@@ -31,6 +31,19 @@ ports after a restart).
 PortApi holds the logic and is usable without HTTP; PortApiServer puts it
 on 127.0.0.1:9091 (ThreadingHTTPServer; changes are serialised by the
 store's lock).
+
+Wiring into the daemon:
+
+    store = PortStore(os.path.join(state_dir, "ports")); store.load()
+    for obj in store:           # networks and groups first, then ports
+        apply(Change(kind_of(obj), None, obj))      # replay after restart
+    server = PortApiServer(PortApi(store, apply), host, port)
+    server.start() ... server.stop()
+
+apply(change) runs in the HTTP thread with the store lock held; it must
+raise only when the change cannot be applied at all (a datapath that is
+down should queue the change and return, so the port is applied when the
+datapath returns).
 """
 from __future__ import annotations
 

@@ -326,3 +326,14 @@ def test_fuzzed_frames_never_raise(junk, cut):
     server.handle(frame[:42] + junk, FUZZ_PORT, FUZZ_NET)
     server.handle(frame[:cut] + junk[:8], FUZZ_PORT, FUZZ_NET)
     assert server.counters.get("errors", 0) == 0
+
+
+def test_server_mac_from_region_bytes(port, network):
+    s = dhcp.DhcpServer(server_mac=bytes.fromhex("020000aabbcc"))
+    r = Ether(s.handle(request(("message-type", "discover")), port,
+                       network))
+    assert r[Ether].src == "02:00:00:aa:bb:cc"
+    with pytest.raises(ValueError):
+        dhcp.DhcpServer(server_mac=b"\x01")
+    with pytest.raises(ValueError):
+        dhcp.DhcpServer(lease_time=5)
