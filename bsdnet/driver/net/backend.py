@@ -24,11 +24,12 @@ class Backend(abc.ABC):
         """All interface names (ifconfig -l)."""
 
     @abc.abstractmethod
-    def get(self, name: str, members: bool = True) -> IfState | None:
+    def get(self, name: str, detail: bool = True) -> IfState | None:
         """One interface's state, or None when it does not exist.
 
-        members=False lets a backend skip finding a bridge's members and an
-        interface's bridge when the caller does not need them."""
+        detail=False lets a backend skip what costs extra round trips (a
+        bridge's members, the addresses); flags, MTU, the mark and the
+        bridge holding the interface (master) are always filled."""
 
     @abc.abstractmethod
     def group_members(self, group: str) -> list[str]:

@@ -46,14 +46,14 @@ class FreeBSDBackend(Backend):
     def list_names(self) -> list[str]:
         return parse_list(self.ifconfig("-l"))
 
-    def get(self, name: str, members: bool = True) -> IfState | None:
+    def get(self, name: str, detail: bool = True) -> IfState | None:
         rc, out, err = self.runner(["ifconfig", name])
         if rc != 0:
             if "does not exist" in err:
                 return None
             raise BackendError(f"ifconfig {name}", err.strip())
         st = parse_interface(out)
-        if st.kind != "bridge" and members:
+        if st.kind != "bridge":
             st.master = self._bridge_holding(name)
         return st
 

@@ -59,10 +59,19 @@ class LinuxBackend(Backend):
 
     # ----- helpers
     def _idx(self, name: str) -> int:
-        found = self.ipr.link_lookup(ifname=name)
-        if not found:
+        link = self._get_link(name)
+        if link is None:
             raise BackendError(name, "no such interface")
-        return found[0]
+        return link["index"]
+
+    def _get_link(self, name: str):
+        """One RTM_GETLINK by name (not a dump: hosts have thousands of taps)."""
+        try:
+            return self.ipr.link("get", ifname=name)[0]
+        except NetlinkError as exc:
+            if exc.code == errno.ENODEV:
+                return None
+            raise BackendError(f"get {name}", os.strerror(exc.code)) from None
 
     def _call(self, what: str, fn, *args, **kw):
         try:
@@ -73,26 +82,21 @@ class LinuxBackend(Backend):
         except OSError as exc:
             raise BackendError(what, str(exc)) from None
 
-    def _link(self, what: str, **kw) -> None:
-        self._call(what, self.ipr.link, "set", **kw)
+    def _link(self, what: str, name: str, **kw) -> None:
+        # By name: the kernel resolves it, saving a lookup round trip.
+        self._call(what, self.ipr.link, "set", ifname=name, **kw)
 
     # ----- reads
     def list_names(self) -> list[str]:
         return [link.get_attr("IFLA_IFNAME") for link in self.ipr.get_links()]
 
-    def get(self, name: str, members: bool = True) -> IfState | None:
-        found = self.ipr.link_lookup(ifname=name)
-        if not found:
+    def get(self, name: str, detail: bool = True) -> IfState | None:
+        link = self._get_link(name)
+        if link is None:
             return None
-        try:
-            link = self.ipr.get_links(found[0])[0]
-        except NetlinkError as exc:
-            if exc.code == errno.ENODEV:
-                return None
-            raise
-        return self._state(link, with_members=members)
+        return self._state(link, detail)
 
-    def _state(self, link, with_members: bool) -> IfState:
+    def _state(self, link, detail: bool) -> IfState:
         idx = link["index"]
         st = IfState(name=link.get_attr("IFLA_IFNAME"),
                      flags=[n for n, b in _IFF if link["flags"] & b],
@@ -114,10 +118,12 @@ class LinuxBackend(Backend):
         master = link.get_attr("IFLA_MASTER")
         if master:
             st.master = self._name_of(master)
+        if not detail:
+            return st
         for fam, out in ((socket.AF_INET, st.inet), (socket.AF_INET6, st.inet6)):
             for a in self.ipr.get_addr(family=fam, index=idx):
                 out.append(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}")
-        if with_members and st.kind == "bridge":
+        if st.kind == "bridge":
             st.members = [lk.get_attr("IFLA_IFNAME") for lk in self.ipr.get_links()
                           if lk.get_attr("IFLA_MASTER") == idx]
             stp = self._bridge_stp(st.name)
@@ -219,33 +225,33 @@ class LinuxBackend(Backend):
         return a, b
 
     def destroy(self, name: str) -> None:
-        self._call(f"destroy {name}", self.ipr.link, "del", index=self._idx(name))
+        self._call(f"destroy {name}", self.ipr.link, "del", ifname=name)
 
     # ----- changes
     def mark(self, name: str, description: str, group: str) -> None:
         gid = group_id(group)
         self._groups[gid] = group
-        self._link(f"mark {name}", index=self._idx(name), ifalias=description, group=gid)
+        self._link(f"mark {name}", name, ifalias=description, group=gid)
 
     def set_up(self, name: str) -> None:
-        self._link(f"up {name}", index=self._idx(name), state="up")
+        self._link(f"up {name}", name, state="up")
 
     def set_mtu(self, name: str, mtu: int) -> None:
-        self._link(f"mtu {name} {mtu}", index=self._idx(name), mtu=mtu)
+        self._link(f"mtu {name} {mtu}", name, mtu=mtu)
 
     def set_ether(self, name: str, mac: str) -> None:
-        self._link(f"ether {name} {mac}", index=self._idx(name), address=mac)
+        self._link(f"ether {name} {mac}", name, address=mac)
 
     def add_member(self, bridge: str, member: str) -> None:
-        self._link(f"addm {bridge} {member}", index=self._idx(member),
+        self._link(f"addm {bridge} {member}", member,
                    master=self._idx(bridge))
 
     def del_member(self, bridge: str, member: str) -> None:
-        self._link(f"deletem {bridge} {member}", index=self._idx(member), master=0)
+        self._link(f"deletem {bridge} {member}", member, master=0)
 
     def set_stp(self, bridge: str, member: str, on: bool) -> None:
         # Linux runs STP per bridge, not per member.
-        self._link(f"stp {bridge}", index=self._idx(bridge), kind="bridge",
+        self._link(f"stp {bridge}", bridge, kind="bridge",
                    br_stp_state=1 if on else 0)
 
     def add_address(self, name: str, cidr: str) -> None:

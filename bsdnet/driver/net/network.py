@@ -54,8 +54,8 @@ class NetworkDriver:
                            f"not to kind={kind} {want}")
         return mark
 
-    def _require(self, name: str, members: bool = True) -> IfState:
-        st = self.backend.get(name, members)
+    def _require(self, name: str, detail: bool = True) -> IfState:
+        st = self.backend.get(name, detail)
         if st is None:
             raise NetDriverError(f"interface {name} does not exist")
         return st
@@ -259,7 +259,7 @@ class NetworkDriver:
             raise NetDriverError(f"port {port.id}: network {port.network_id} is unknown; "
                                  "ensure_network first")
         br = self.bridge_of(net)
-        bst = self._require(br, members=False)
+        bst = self._require(br, detail=False)
         self._owned(bst, "bridge", net=net.id)
         tap = port.tap or names.tap_name(port.id)
         port.tap = tap
@@ -268,7 +268,7 @@ class NetworkDriver:
             raise MtuMismatch(f"port {port.id} wants MTU {mtu} but bridge {br} has "
                               f"{bst.mtu}; FreeBSD bridges need one MTU on every member")
         made_now = False
-        st = self.backend.get(tap)
+        st = self.backend.get(tap, detail=False)
         if st is None:
             if not create:
                 raise NetDriverError(f"port {port.id}: tap {tap} does not exist "
@@ -276,6 +276,7 @@ class NetworkDriver:
             self.backend.create_tap(tap, make_mark("tap", port=port.id, net=net.id, made="bsdnet"),
                                     self.group, mtu, _host_mac(port.mac))
             made_now = True
+            st = IfState(tap, flags=["UP"], mtu=mtu)   # as create_tap leaves it
         else:
             mark = parse_mark(st.description)
             if mark is None and not create:
@@ -285,7 +286,7 @@ class NetworkDriver:
                 self._owned(st, "tap", port=port.id)
         self.store.put_port(port)
         try:
-            self._finish_plug(port, tap, br, mtu)
+            self._finish_plug(st, br, mtu)
         except NetDriverError:
             if made_now:   # leave nothing half made
                 try:
@@ -298,8 +299,8 @@ class NetworkDriver:
             self.dhcp.update_hosts(net, self.store.ports(net.id))
         return {"port": port.id, "tap": tap, "bridge": br, "mtu": mtu}
 
-    def _finish_plug(self, port: Port, tap: str, br: str, mtu: int) -> None:
-        st = self._require(tap)
+    def _finish_plug(self, st: IfState, br: str, mtu: int) -> None:
+        tap = st.name
         if st.master not in (None, br):
             raise NetDriverError(f"tap {tap} is a member of {st.master}, not {br}")
         if st.mtu != mtu:
@@ -318,7 +319,7 @@ class NetworkDriver:
         names.check_id(port_id, "port id")
         port = self.store.port(port_id)
         tap = port.tap if port and port.tap else names.tap_name(port_id)
-        st = self.backend.get(tap)
+        st = self.backend.get(tap, detail=False)
         if st is not None:
             mark = self._owned(st, "tap", port=port_id)
             if st.master:
@@ -331,10 +332,10 @@ class NetworkDriver:
             self.dhcp.update_hosts(net, self.store.ports(net.id))
 
     # ------------------------------------------------------------ inventory
-    def owned(self) -> list[IfState]:
+    def owned(self, detail: bool = True) -> list[IfState]:
         out = []
         for n in self.backend.group_members(self.group):
-            st = self.backend.get(n)
+            st = self.backend.get(n, detail)
             if st is not None and parse_mark(st.description):
                 out.append(st)
         return out
@@ -359,7 +360,7 @@ class NetworkDriver:
         removed: list[str] = []
         nets = {n.id for n in self.store.networks()}
         ports = {p.id: p for p in self.store.ports()}
-        owned = self.owned()
+        owned = self.owned(detail=False)
         for st in [s for s in owned if (parse_mark(s.description) or {}).get("kind") == "tap"]:
             mark = parse_mark(st.description) or {}
             p = ports.get(mark.get("port", ""))
