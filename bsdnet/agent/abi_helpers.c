@@ -139,6 +139,57 @@ bsdnet_agent_nh_read(const struct bsdnet_nh *src, struct bsdnet_nh *dst)
 #define FLOW_ST(w)	((w) & BSDNET_FLOW_STATE_MASK)
 #define FLOW_GEN(w)	((w) >> BSDNET_FLOW_GEN_SHIFT)
 
+static struct bsdnet_stats *
+region_stats(const struct bsdnet_region_hdr *hdr, uint8_t *base)
+{
+	return ((struct bsdnet_stats *)(void *)(base + hdr->rh_off_stats));
+}
+
+/* *p -= 1, never below zero (the datapath's bsdnet_holds_dec() does the
+ * same: whoever frees an entry uncharges it, and only once). */
+static void
+dec_sat(uint32_t *p)
+{
+	uint32_t v;
+	int tries;
+
+	v = __atomic_load_n(p, __ATOMIC_RELAXED);
+	for (tries = 0; tries < 8 && v != 0; tries++)
+		if (__atomic_compare_exchange_n(p, &v, v - 1, 0,
+		    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			return;
+}
+
+/*
+ * Flow quotas count installed flows: the forward entry of each pair is
+ * charged to its source vif (vs_flows) and its VRF (vrf_nflows) when the
+ * agent publishes it, and uncharged when the agent evicts it.  Reverse
+ * entries (BSDNET_FE_F_REVERSE) are not charged.
+ */
+static void
+flow_charge(const struct bsdnet_region_hdr *hdr, uint8_t *base,
+    uint32_t vif, uint32_t vrf, bool add)
+{
+	struct bsdnet_vif_stats *vs;
+	struct bsdnet_vrf *v;
+
+	if (vif < hdr->rh_nvifs) {
+		vs = (struct bsdnet_vif_stats *)(void *)(base +
+		    hdr->rh_off_vifstats) + vif;
+		if (add)
+			__atomic_add_fetch(&vs->vs_flows, 1, __ATOMIC_RELAXED);
+		else
+			dec_sat(&vs->vs_flows);
+	}
+	if (vrf < hdr->rh_nvrfs) {
+		v = (struct bsdnet_vrf *)(void *)(base + hdr->rh_off_vrfs) + vrf;
+		if (add)
+			__atomic_add_fetch(&v->vrf_nflows, 1, __ATOMIC_RELAXED);
+		else
+			dec_sat(&v->vrf_nflows);
+	}
+}
+
 static void
 flow_reverse_key(const struct bsdnet_flow_key *k, struct bsdnet_flow_key *r)
 {
@@ -158,9 +209,10 @@ flow_reverse_key(const struct bsdnet_flow_key *k, struct bsdnet_flow_key *r)
 }
 
 int
-bsdnet_agent_flow_setup(struct bsdnet_flowtab *ft, struct bsdnet_stats *st,
-    uint32_t idx, uint32_t gen, uint8_t action, uint16_t drop_reason,
-    uint16_t rvif, uint32_t now_ms, uint32_t *rflowp)
+bsdnet_agent_flow_setup(struct bsdnet_flowtab *ft,
+    const struct bsdnet_region_hdr *hdr, uint8_t *base, uint32_t idx,
+    uint32_t gen, uint8_t action, uint16_t drop_reason, uint16_t rvif,
+    uint32_t now_ms, uint32_t *rflowp)
 {
 	struct bsdnet_flow *fe;
 	struct bsdnet_flow_key key, rkey;
@@ -210,22 +262,23 @@ bsdnet_agent_flow_setup(struct bsdnet_flowtab *ft, struct bsdnet_stats *st,
 		return (BSDNET_AGENT_FLOW_STALE);
 	}
 	/* The datapath counted this HOLD when it claimed it. */
-	if (st != NULL)
-		__atomic_sub_fetch(&st->st_holds, 1, __ATOMIC_RELAXED);
+	dec_sat(&region_stats(hdr, base)->st_holds);
+	flow_charge(hdr, base, ft->ft_flows[idx].fe_src_vif, key.fk_vrf, true);
 	*rflowp = ridx;
 	return (BSDNET_AGENT_FLOW_OK);
 }
 
 uint32_t
 bsdnet_agent_flow_setup_batch(struct bsdnet_flowtab *ft,
-    struct bsdnet_stats *st, const uint32_t *idx, const uint32_t *gen,
+    const struct bsdnet_region_hdr *hdr, uint8_t *base,
+    const uint32_t *idx, const uint32_t *gen,
     const uint8_t *action, const uint16_t *drop_reason, const uint16_t *rvif,
     uint32_t n, uint32_t now_ms, int32_t *results, uint32_t *rflows)
 {
 	uint32_t i, ok = 0;
 
 	for (i = 0; i < n; i++) {
-		results[i] = bsdnet_agent_flow_setup(ft, st, idx[i], gen[i],
+		results[i] = bsdnet_agent_flow_setup(ft, hdr, base, idx[i], gen[i],
 		    action[i], drop_reason[i], rvif[i], now_ms, &rflows[i]);
 		if (results[i] == BSDNET_AGENT_FLOW_OK)
 			ok++;
@@ -281,7 +334,7 @@ reverse_vif(const struct bsdnet_region_hdr *hdr, const uint8_t *base,
 
 uint32_t
 bsdnet_agent_traps_allow(struct bsdnet_flowtab *ft,
-    const struct bsdnet_region_hdr *hdr, const uint8_t *base,
+    const struct bsdnet_region_hdr *hdr, uint8_t *base,
     const uint8_t *buf, uint32_t slot, const uint32_t *lens, uint32_t n,
     uint16_t fabric_vif, uint32_t now_ms, uint32_t *rel_flows,
     uint32_t *rel_gens, uint32_t *other, uint32_t *counts)
@@ -312,10 +365,9 @@ bsdnet_agent_traps_allow(struct bsdnet_flowtab *ft,
 		}
 		/* The key is read from the entry, never from the packet. */
 		memcpy(&k, &ft->ft_flows[th.th_flow].fe_key, sizeof(k));
-		rc = bsdnet_agent_flow_setup(ft, (struct bsdnet_stats *)(void *)
-		    (uintptr_t)(base + hdr->rh_off_stats), th.th_flow, th.th_gen,
-		    BSDNET_FA_FORWARD, 0, reverse_vif(hdr, base, &k, fabric_vif),
-		    now_ms, &rflow);
+		rc = bsdnet_agent_flow_setup(ft, hdr, base, th.th_flow,
+		    th.th_gen, BSDNET_FA_FORWARD, 0,
+		    reverse_vif(hdr, base, &k, fabric_vif), now_ms, &rflow);
 		if (rc == BSDNET_AGENT_FLOW_OK) {
 			rel_flows[r] = th.th_flow;
 			rel_gens[r] = th.th_gen;
@@ -342,8 +394,26 @@ flow_idle(const struct bsdnet_flowtab *ft, uint32_t i, const uint32_t *sst,
 	    now_s - stime[i] >= idle_s);
 }
 
+/* Evict an ACTIVE entry the agent installed, uncharging its quota. */
+static bool
+flow_evict(struct bsdnet_flowtab *ft, const struct bsdnet_region_hdr *hdr,
+    uint8_t *base, uint32_t i, uint32_t gen)
+{
+	struct bsdnet_flow *fe = &ft->ft_flows[i];
+	uint32_t vif = fe->fe_src_vif, vrf = fe->fe_key.fk_vrf;
+	bool fwd = !(__atomic_load_n(&fe->fe_flags, __ATOMIC_RELAXED) &
+	    BSDNET_FE_F_REVERSE);
+
+	if (!bsdnet_flow_free(ft, i, gen, NULL))
+		return (false);
+	if (fwd)
+		flow_charge(hdr, base, vif, vrf, false);
+	return (true);
+}
+
 uint32_t
-bsdnet_agent_flow_age(struct bsdnet_flowtab *ft, uint32_t *sst,
+bsdnet_agent_flow_age(struct bsdnet_flowtab *ft,
+    const struct bsdnet_region_hdr *hdr, uint8_t *base, uint32_t *sst,
     uint64_t *spkts, uint32_t *stime, uint32_t now_s, uint32_t idle_s)
 {
 	struct bsdnet_flow *fe;
@@ -377,10 +447,10 @@ bsdnet_agent_flow_age(struct bsdnet_flowtab *ft, uint32_t *sst,
 		    ft->ft_flows[r].fe_rflow == i) {
 			if (!flow_idle(ft, r, sst, stime, now_s, idle_s))
 				continue;
-			if (bsdnet_flow_free(ft, r, FLOW_GEN(sst[r]), NULL))
+			if (flow_evict(ft, hdr, base, r, FLOW_GEN(sst[r])))
 				n++;
 		}
-		if (bsdnet_flow_free(ft, i, FLOW_GEN(sst[i]), NULL))
+		if (flow_evict(ft, hdr, base, i, FLOW_GEN(sst[i])))
 			n++;
 	}
 	return (n);

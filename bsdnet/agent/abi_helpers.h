@@ -107,23 +107,24 @@ enum bsdnet_agent_flow_err {
 	BSDNET_AGENT_FLOW_NO_REVERSE	= -3,	/* no room for the reverse key */
 };
 int	 bsdnet_agent_flow_setup(struct bsdnet_flowtab *ft,
-	    struct bsdnet_stats *st, uint32_t idx, uint32_t gen,
-	    uint8_t action, uint16_t drop_reason, uint16_t rvif,
+	    const struct bsdnet_region_hdr *hdr, uint8_t *base, uint32_t idx,
+	    uint32_t gen, uint8_t action, uint16_t drop_reason, uint16_t rvif,
 	    uint32_t now_ms, uint32_t *rflowp);
 /*
  * Aging, mark and sweep over the whole table: an entry is busy when its
  * state word, packet count or fe_last_used moved since the previous call;
  * ACTIVE entries not busy for idle_s seconds of the agent's clock (now_s)
- * are freed, a flow and its reverse together.  sst/spkts/stime are the
- * caller's shadow arrays of ft_nentries elements, zeroed before the first
- * call.  Returns the number of entries freed.
+ * are freed, a flow and its reverse together, and uncharged.
+ * sst/spkts/stime are the caller's shadow arrays of ft_nentries elements,
+ * zeroed before the first call.  Returns the number of entries freed.
  */
 /*
  * n flows at once: results[i] gets bsdnet_agent_flow_setup()'s return and
  * rflows[i] the reverse index.  Returns how many succeeded.
  */
 uint32_t bsdnet_agent_flow_setup_batch(struct bsdnet_flowtab *ft,
-	    struct bsdnet_stats *st, const uint32_t *idx, const uint32_t *gen,
+	    const struct bsdnet_region_hdr *hdr, uint8_t *base,
+	    const uint32_t *idx, const uint32_t *gen,
 	    const uint8_t *action, const uint16_t *drop_reason,
 	    const uint16_t *rvif, uint32_t n, uint32_t now_ms,
 	    int32_t *results, uint32_t *rflows);
@@ -145,7 +146,7 @@ enum bsdnet_agent_batch_count {
 	BSDNET_AGENT_CNT_MAX		= 4,
 };
 uint32_t bsdnet_agent_traps_allow(struct bsdnet_flowtab *ft,
-	    const struct bsdnet_region_hdr *hdr, const uint8_t *base,
+	    const struct bsdnet_region_hdr *hdr, uint8_t *base,
 	    const uint8_t *buf, uint32_t slot, const uint32_t *lens,
 	    uint32_t n, uint16_t fabric_vif, uint32_t now_ms,
 	    uint32_t *rel_flows, uint32_t *rel_gens, uint32_t *other,
@@ -154,7 +155,8 @@ uint32_t bsdnet_agent_traps_allow(struct bsdnet_flowtab *ft,
  * checked: the nexthop index, or 0 for no route. */
 uint32_t bsdnet_agent_rt_lookup(const struct bsdnet_region_hdr *hdr,
 	    const uint8_t *base, uint32_t vrf, uint32_t addr);
-uint32_t bsdnet_agent_flow_age(struct bsdnet_flowtab *ft, uint32_t *sst,
+uint32_t bsdnet_agent_flow_age(struct bsdnet_flowtab *ft,
+	    const struct bsdnet_region_hdr *hdr, uint8_t *base, uint32_t *sst,
 	    uint64_t *spkts, uint32_t *stime, uint32_t now_s, uint32_t idle_s);
 #endif /* BSDNET_HAVE_FLOWTAB */
 

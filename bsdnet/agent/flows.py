@@ -392,7 +392,8 @@ class FlowManager:
             return 0
         now_ms = int(time.monotonic() * 1000) & 0xffffffff
         lib.bsdnet_agent_flow_setup_batch(
-            self.ft, self.region.stats, self._idx, self._gen, self._act,
+            self.ft, self.region.hdr, self.region.base, self._idx, self._gen,
+            self._act,
             self._rsn, self._rvif, m, now_ms, self._res, self._rfl)
         r = 0
         for i in range(m):
@@ -442,7 +443,8 @@ class FlowManager:
                                ffi.new("uint32_t[]", n))
         now = int(time.monotonic()) if now_s is None else now_s
         sst, spk, stm = self._age_state
-        freed = lib.bsdnet_agent_flow_age(self.ft, sst, spk, stm,
+        freed = lib.bsdnet_agent_flow_age(self.ft, self.region.hdr,
+                                          self.region.base, sst, spk, stm,
                                           now & 0xffffffff, idle_s)
         self.counters["aged"] += freed
         return freed

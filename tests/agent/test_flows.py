@@ -118,7 +118,7 @@ def test_setup_writes_reverse_and_counts_hold(region, dp):
     fm = FlowManager(region, None)
     idx, g = dp.claim(key(proto=17, sport=5000, dport=53))
     r = ffi.new("uint32_t *")
-    rc = lib.bsdnet_agent_flow_setup(fm.ft, region.stats, idx, g,
+    rc = lib.bsdnet_agent_flow_setup(fm.ft, region.hdr, region.base, idx, g,
                                      lib.BSDNET_FA_FORWARD, 0, 3, 5, r)
     assert rc == lib.BSDNET_AGENT_FLOW_OK
     fwd, rev = region.flows[idx], region.flows[r[0]]
@@ -130,12 +130,16 @@ def test_setup_writes_reverse_and_counts_hold(region, dp):
     assert rev.fe_src_vif == 3
     assert rev.fe_flags & lib.BSDNET_FE_F_REVERSE
     assert region.stats.st_holds == 0
+    # One flow charged to its source vif and VRF (the datapath's quotas).
+    assert region.vifstats[2].vs_flows == 1
+    assert region.vrfs[1].vrf_nflows == 1
+    assert region.vifstats[3].vs_flows == 0
     # Twice is stale: the entry is not HOLD(g) any more.
-    rc = lib.bsdnet_agent_flow_setup(fm.ft, region.stats, idx, g,
+    rc = lib.bsdnet_agent_flow_setup(fm.ft, region.hdr, region.base, idx, g,
                                      lib.BSDNET_FA_FORWARD, 0, 3, 5, r)
     assert rc == lib.BSDNET_AGENT_FLOW_STALE
     assert region.stats.st_holds == 0
-    rc = lib.bsdnet_agent_flow_setup(fm.ft, region.stats, region.nflows, 0,
+    rc = lib.bsdnet_agent_flow_setup(fm.ft, region.hdr, region.base, region.nflows, 0,
                                      1, 0, 0, 0, r)
     assert rc == lib.BSDNET_AGENT_FLOW_BAD_INDEX
 
@@ -144,7 +148,7 @@ def test_icmp_reverse_keeps_identifier(region, dp):
     fm = FlowManager(region, None)
     idx, g = dp.claim(key(proto=1, sport=77, dport=0))
     r = ffi.new("uint32_t *")
-    lib.bsdnet_agent_flow_setup(fm.ft, region.stats, idx, g, 1, 0, 0, 0, r)
+    lib.bsdnet_agent_flow_setup(fm.ft, region.hdr, region.base, idx, g, 1, 0, 0, 0, r)
     rev = region.flows[r[0]].fe_key
     assert (rev.fk_sport, rev.fk_dport) == (77, 0)
 
@@ -304,7 +308,7 @@ def test_reverse_already_held_is_left_to_its_own_trap(region, dp):
     ridx, rg = dp.claim(key(src="10.0.0.2", dst="10.0.0.1", sport=80,
                             dport=1234))
     r = ffi.new("uint32_t *")
-    assert lib.bsdnet_agent_flow_setup(fm.ft, region.stats, idx, g, 1, 0, 0,
+    assert lib.bsdnet_agent_flow_setup(fm.ft, region.hdr, region.base, idx, g, 1, 0, 0,
                                        0, r) == 0
     assert r[0] == NONE
     assert state(region.flows[ridx]) == HOLD
@@ -315,7 +319,7 @@ def test_reverse_already_held_is_left_to_its_own_trap(region, dp):
 def _install(region, dp, fm, **kw):
     idx, g = dp.claim(key(**kw))
     r = ffi.new("uint32_t *")
-    assert lib.bsdnet_agent_flow_setup(fm.ft, region.stats, idx, g, 1, 0, 0,
+    assert lib.bsdnet_agent_flow_setup(fm.ft, region.hdr, region.base, idx, g, 1, 0, 0,
                                        0, r) == 0
     return idx, r[0]
 
@@ -334,8 +338,11 @@ def test_aging_frees_idle_pairs_only(region, dp):
     assert state(region.flows[idle[1]]) == FREE
     for i in busy + half:
         assert state(region.flows[i]) == ACTIVE
+    assert region.vrfs[1].vrf_nflows == 2
     assert fm.age(60, now_s=1100) == 4
     assert fm.counters["aged"] == 6
+    assert region.vrfs[1].vrf_nflows == 0
+    assert region.vifstats[2].vs_flows == 0
 
 
 def test_aging_leaves_hold_entries(region, dp):

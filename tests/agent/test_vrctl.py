@@ -86,7 +86,7 @@ def test_flow_listing(capsys, region, programmed):
     (hold,) = json.loads(out)
     assert hold["state"] == "HOLD" and hold["flow"] == idx
     r = ffi.new("uint32_t *")
-    lib.bsdnet_agent_flow_setup(ft, region.stats, idx, g[0], 1, 0, 0, 0, r)
+    lib.bsdnet_agent_flow_setup(ft, region.hdr, region.base, idx, g[0], 1, 0, 0, 0, r)
     _, out, _ = run(capsys, region, "--json", "flow")
     flows = {d["flow"]: d for d in json.loads(out)}
     assert flows[idx]["rflow"] == r[0] and flows[idx]["action"] == "FORWARD"
