@@ -24,7 +24,7 @@ from oslo_config import cfg
 from . import opts
 from . import state as statefile
 from . import topology
-from .abi import lib
+from .abi import ffi, lib
 from .flows import FlowManager, Policy, TrapChannel, allow_all
 from .program import Programmer
 from .region import Region, RegionError, region_path
@@ -65,14 +65,30 @@ class Agent:
         self.channel: TrapChannel | None = None
         self._hup = False
         self._stop = False
+        self._region_id: tuple[int, int] = (0, 0)
+        self._topology: dict[str, Any] = topology.parse({})
 
     # ---- start ------------------------------------------------------------
 
     def start(self) -> None:
         c = self.conf
         self._write_pid()
+        self._attach(initial=True)
+        self.channel = TrapChannel(c.datapath.trap_socket,
+                                   c.datapath.control_socket)
+        self.flows = FlowManager(self.region, self.channel, self.policy,
+                                 fabric_vif=self._fabric_vif())
+        # The datapath rescans vifs on its own tick; this makes it now.
+        self.channel.send_ctl(lib.BSDNET_CTL_VIF_SYNC)
+        LOG.info("serving traps on %s", c.datapath.trap_socket)
+
+    def _attach(self, initial: bool) -> None:
+        """Open the region, adopt or start the state, program the topology."""
+        c = self.conf
         self.region = wait_region(c.datapath.shm_name, c.datapath.region_wait)
         self.region.heartbeat()
+        self._region_id = (os.stat(self.region.path).st_ino,
+                           self.region.instance)
         LOG.info("region %s: instance %#x, geometry %s", self.region.path,
                  self.region.instance, self.region.geometry())
         self.tables = Tables(self.region)
@@ -90,15 +106,36 @@ class Agent:
             names = {}
         self.tables.adopt(names)
         self.programmer = Programmer(self.tables, st)
-        topo = self._read_topology(initial=True)
+        topo = self._read_topology(initial=initial)
+        if topo is None:            # unreadable now: the last good one
+            topo = self._topology
         self._apply(topo)
-        self.channel = TrapChannel(c.datapath.trap_socket,
-                                   c.datapath.control_socket)
+
+    def _fabric_vif(self) -> int:
+        return self.programmer.state["fabric"].get("vif", 0)
+
+    def _region_replaced(self) -> bool:
+        """True if the datapath made new tables (a new file, or the file
+        reformatted in place with a new instance)."""
+        try:
+            ino = os.stat(self.region.path).st_ino
+        except FileNotFoundError:
+            return False            # going or coming: look again later
+        magic = lib.bsdnet_agent_load_acq32(
+            ffi.addressof(self.region.hdr, "rh_magic"))
+        return (ino, self.region.instance) != self._region_id or \
+            magic != lib.BSDNET_MAGIC
+
+    def _reattach(self) -> None:
+        LOG.warning("region %s was replaced by the datapath: reprogramming "
+                    "the new one", self.region.path)
+        self.flows = None
+        self.tables = self.programmer = None
+        self.region.close()
+        self._attach(initial=False)
         self.flows = FlowManager(self.region, self.channel, self.policy,
-                                 fabric_vif=st["fabric"].get("vif", 0))
-        # The datapath rescans vifs on its own tick; this makes it now.
+                                 fabric_vif=self._fabric_vif())
         self.channel.send_ctl(lib.BSDNET_CTL_VIF_SYNC)
-        LOG.info("serving traps on %s", c.datapath.trap_socket)
 
     def _write_pid(self) -> None:
         if self.conf.agent.pid_file:
@@ -128,13 +165,14 @@ class Agent:
         return topo
 
     def _apply(self, topo: dict[str, Any]) -> None:
+        self._topology = topo
         changes = self.programmer.apply(topo)
         statefile.save(self.conf.agent.state_dir, self.programmer.state)
         if self.channel is not None and changes:
             self.channel.send_ctl(lib.BSDNET_CTL_VIF_SYNC)
         if self.flows is not None:
             self.flows.routes_changed()
-            self.flows.fabric_vif = self.programmer.state["fabric"].get("vif", 0)
+            self.flows.fabric_vif = self._fabric_vif()
         LOG.info("topology applied: %s",
                  dict(changes) if changes else "no change")
 
@@ -154,6 +192,8 @@ class Agent:
             while not self._stop:
                 now = time.monotonic()
                 if now >= next_beat:
+                    if self._region_replaced():
+                        self._reattach()
                     self.region.heartbeat()
                     next_beat = now + HEARTBEAT_S
                 if now >= next_age:

@@ -214,6 +214,26 @@ def test_new_region_instance_programs_from_scratch(agent, tmp_path):
     assert agent.region.vifs[a["vif"]].vif_type == lib.BSDNET_VIF_VIRTUAL
 
 
+def test_region_replaced_under_running_agent(agent, tmp_path):
+    agent.write_topology(fabric_topology())
+    agent.start().wait_serving()
+    old = agent.state()
+    # The datapath made new tables: a new file renamed over the old one.
+    fresh = Region.create(str(tmp_path / "region.new"), small_geometry())
+    os.rename(fresh.path, agent.region_path)
+    wait_for(lambda: agent.state()["instance"] == fresh.instance,
+             "reprogramming of the new region")
+    st = agent.state()
+    assert set(st["ports"]) == set(old["ports"])
+    a = st["ports"]["port-a"]
+    assert fresh.vifs[a["vif"]].vif_type == lib.BSDNET_VIF_VIRTUAL
+    assert lookup(fresh, a["vrf"], ip_to_int("10.0.0.1")) == (
+        a["nexthop"], 32)
+    assert "was replaced" in agent.log_text()
+    assert agent.proc.poll() is None
+    fresh.close()
+
+
 def test_waits_for_region_then_gives_up(tmp_path, sockdir):
     a = AgentProc(tmp_path, sockdir, str(tmp_path / "never"))
     a.write_topology(fabric_topology())
