@@ -236,3 +236,15 @@ def test_vlan_network(env):
     drv.unplug_port("p1")
     drv.delete_network("net2")
     assert get(env, info["uplink"]) is None and get(env, info["bridge"]) is None
+
+
+def test_epair_is_marked_and_cleaned_up_with_its_network(env):
+    be = env.driver.backend
+    a, b = be.create_epair("bnep", make_mark("epair", net="gone"), OWNER_GROUP)
+    assert (a, b) == ("bnepa", "bnepb")
+    for n in (a, b):
+        st = get(env, n)
+        assert st.up and OWNER_GROUP in st.groups and st.kind == "epair"
+    removed = env.driver.cleanup()
+    assert {a, b} & set(removed)          # one end goes, taking its peer
+    assert get(env, a) is None and get(env, b) is None

@@ -1,0 +1,39 @@
+"""Names and ownership marks."""
+
+import pytest
+
+from bsdnet.driver.net import InvalidName, bridge_name, tap_name, vlan_name
+from bsdnet.driver.net.names import check_ifname, make_mark, parse_mark
+
+UUID = "3f2a9c1e-7b44-4d0e-9a51-0c6f1e2b8d90"
+
+
+def test_tap_name_follows_nova_and_os_vif():
+    assert tap_name(UUID) == "tap3f2a9c1e7b4"        # 'tap' + id[:11], dashes dropped
+    assert len(tap_name(UUID)) <= 15
+
+
+def test_bridge_names_fit_and_do_not_collide():
+    a, b = bridge_name(UUID), bridge_name(UUID[:-1] + "1")
+    assert len(a) == len(b) == 15 and a != b
+    assert bridge_name("pub") == "bnbpub"
+
+
+def test_vlan_name_prefers_freebsd_style():
+    assert vlan_name("em0", 100) == "em0.100"
+    long = vlan_name("mlxen0longname", 4094)
+    assert len(long) <= 15 and long.endswith(".4094")
+
+
+@pytest.mark.parametrize("name", ["", "a" * 16, "-x", "1abc", "a b", "tap;ls", "x$(id)",
+                                  "br/0", "ünï"])
+def test_bad_interface_names(name):
+    with pytest.raises(InvalidName):
+        check_ifname(name)
+
+
+def test_marks_round_trip_and_foreign_descriptions_are_not_ours():
+    m = make_mark("tap", port="p1", net="n1", made="bsdnet")
+    assert parse_mark(m) == {"kind": "tap", "port": "p1", "net": "n1", "made": "bsdnet"}
+    for foreign in (None, "", "vm-public", "bsdnetwork kind=tap", "bsdnet no kind here"):
+        assert parse_mark(foreign) is None
