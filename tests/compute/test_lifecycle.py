@@ -261,3 +261,16 @@ def test_vnc_console_reported_from_domain(driver) -> None:
                 driver.get_vnc_console(None, inst)
     finally:
         driver.destroy(None, inst, [])
+
+
+def test_host_uptime_cpu_stats_and_resume(driver) -> None:
+    assert " up " in driver.get_host_uptime()
+    stats = driver.get_host_cpu_stats()
+    assert set(stats) == {"kernel", "idle", "user", "iowait", "frequency"} and stats["idle"] > 0
+    inst = make_instance()
+    driver.spawn(None, inst, IMAGE, network_info=[], power_on=False)
+    try:
+        driver.resume_state_on_host_boot(None, inst, [])
+        assert state(driver, inst) == RUNNING
+    finally:
+        driver.destroy(None, inst, [])

@@ -21,7 +21,8 @@ MUST_PASS = {
     "test_destroy_instance", "test_destroy_instance_nonexistent", "test_get_info",
     "test_get_info_for_unknown_instance", "test_get_console_output", "test_get_host_ip_addr",
     "test_get_available_resource", "test_get_available_nodes", "test_get_volume_connector",
-    "test_get_vnc_console", "test_get_serial_console",
+    "test_get_vnc_console", "test_get_serial_console", "test_get_host_uptime", "test_get_host_cpu_stats",
+    "test_resume_state_on_host_boot", "test_poll_rebooting_instances",
 }
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import libvirt
+import psutil
 
 from bsdnet.driver.compute import configdrive, console, images
 from bsdnet.driver.compute.config import DriverConfig, instance_dir
@@ -496,6 +497,27 @@ class BhyveDriver:
 
     def update_provider_tree(self, provider_tree: Any, nodename: str, allocations: Any = None) -> None:
         provider_tree.update_inventory(nodename, self._host().inventory())
+
+    def get_host_uptime(self) -> str:
+        """What uptime(1) says, as Nova's libvirt driver reports it."""
+        up = int(time.time() - psutil.boot_time())
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        return f"{time.strftime('%H:%M:%S')} up {up // 86400} days, {up % 86400 // 3600:2d}:{up % 3600 // 60:02d}, load average: {load}"
+
+    def get_host_cpu_stats(self) -> dict[str, int]:
+        """Cumulative host CPU times in nanoseconds and the clock in MHz (virNodeGetCPUStats' keys)."""
+        t = psutil.cpu_times()
+        ns = 1_000_000_000
+        return {"kernel": int(t.system * ns), "idle": int(t.idle * ns), "user": int(t.user * ns),
+                "iowait": int(getattr(t, "iowait", 0.0) * ns), "frequency": int(self.conn.getInfo()[3])}
+
+    def resume_state_on_host_boot(self, context: Any, instance: Any, network_info: Any,
+                                  share_info: Any = None, block_device_info: Any = None) -> None:
+        """After a host reboot: plug the VIFs again and start the guest if it is down."""
+        self.power_on(context, instance, network_info, block_device_info)
+
+    def poll_rebooting_instances(self, timeout: int, instances: Any) -> None:
+        """Nothing to do: reboot() finishes (or falls back to hard) before it returns."""
 
     def get_host_ip_addr(self) -> str:
         return self.config.host_ip

@@ -148,6 +148,20 @@ if HAVE_NOVA:
                 raise exception.ConsoleTypeUnavailable(console_type="serial") from exc
             return ctype.ConsoleSerial(host=c.host, port=c.port)
 
+        def get_host_uptime(self) -> str:
+            return self.impl.get_host_uptime()
+
+        def get_host_cpu_stats(self) -> dict[str, int]:
+            return self.impl.get_host_cpu_stats()
+
+        @_translate
+        def resume_state_on_host_boot(self, context: Any, instance: Any, network_info: Any,
+                                      share_info: Any = None, block_device_info: Any = None) -> None:
+            self.impl.resume_state_on_host_boot(context, instance, network_info, share_info, block_device_info)
+
+        def poll_rebooting_instances(self, timeout: int, instances: Any) -> None:
+            self.impl.poll_rebooting_instances(timeout, instances)
+
         def get_host_ip_addr(self) -> str:
             return self.impl.get_host_ip_addr()
 

@@ -1,0 +1,33 @@
+"""Configuration: [bhyve] options, the committed sample in step with them."""
+
+from __future__ import annotations
+
+import os
+
+from oslo_config import cfg
+
+from bsdnet.driver.compute import config as bconfig
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_sample_in_step() -> None:
+    with open(os.path.join(ROOT, "etc", "bsdnet-compute.conf.sample")) as f:
+        assert f.read() == bconfig.sample_text()
+
+
+def test_from_conf_reads_file(tmp_path) -> None:
+    f = tmp_path / "c.conf"
+    f.write_text("[bhyve]\nconnection_uri = bhyve:///system\ncpu_allocation_ratio = 2.5\nvif_driver = bridge\n")
+    conf = cfg.ConfigOpts()
+    conf(args=["--config-file", str(f)], project="bsdnet")
+    c = bconfig.from_conf(conf)
+    assert (c.connection_uri, c.cpu_allocation_ratio, c.vif_driver) == ("bhyve:///system", 2.5, "bridge")
+    assert c.instances_path == bconfig.DriverConfig().instances_path
+
+
+def test_default_uri_by_platform(monkeypatch) -> None:
+    monkeypatch.setattr(bconfig.sys, "platform", "freebsd14")
+    assert bconfig.default_uri() == "bhyve:///system"
+    monkeypatch.setattr(bconfig.sys, "platform", "linux")
+    assert bconfig.default_uri() == "test:///default"
