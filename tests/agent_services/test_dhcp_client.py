@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import select
 import shutil
+import signal
 import socket
 import struct
 import subprocess
 import threading
+import time
 from typing import Iterator
 
 import pytest
@@ -48,6 +50,10 @@ class TrapLoop(threading.Thread):
                 frame, addr = self.sock.recvfrom(65535)
                 if addr[2] == socket.PACKET_OUTGOING:
                     continue            # our own replies
+                arp = self._arp_reply(frame)
+                if arp is not None:
+                    self.sock.send(arp)
+                    continue
                 if not self._is_dhcp_request(frame):
                     continue
                 self.seen.append(dhcp.parse_frame(frame).msg_type)
@@ -56,6 +62,19 @@ class TrapLoop(threading.Thread):
                     self.sock.send(reply)
         except BaseException as e:      # surfaced by the test
             self.errors.append(e)
+
+    def _arp_reply(self, frame: bytes) -> bytes | None:
+        """The datapath's ARP proxy, for the gateway only: unicast DHCP
+        (RELEASE, renewals) needs the server's MAC."""
+        if len(frame) < 42 or frame[12:14] != b"\x08\x06" or \
+                frame[20:22] != b"\x00\x01":
+            return None
+        target = frame[38:42]
+        if socket.inet_ntoa(target) != self.network.subnets[0].gateway:
+            return None
+        mine = self.server.server_mac
+        return (frame[6:12] + mine + b"\x08\x06" + frame[14:20] +
+                b"\x00\x02" + mine + target + frame[22:32])
 
     @staticmethod
     def _is_dhcp_request(frame: bytes) -> bool:
@@ -83,6 +102,14 @@ def trap(veth_ns: VethNs) -> Iterator[tuple[VethNs, TrapLoop]]:
     finally:
         loop.close()
     assert not loop.errors, loop.errors
+
+
+def wait_for(cond, limit: float = 30.0) -> None:
+    """Poll cond for up to limit seconds (a bound for a hung client, not
+    a measurement)."""
+    end = time.monotonic() + limit
+    while not cond() and time.monotonic() < end:
+        time.sleep(0.1)
 
 
 def ns_out(v: VethNs, *argv: str) -> str:
@@ -140,6 +167,24 @@ def test_udhcpc_gets_address_mtu_routes(trap, tmp_path) -> None:
     resolv = open(f"/etc/netns/{v.ns}/resolv.conf").read()
     assert "nameserver 10.77.0.2" in resolv and "domain example.org" \
         in resolv, resolv
+    # A client that stays up releases on SIGUSR2 (unicast, through the
+    # gateway's MAC that the loop's ARP proxy gives).
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", v.ns, "udhcpc", "-i", v.inner, "-f",
+         "-t", "10", "-T", "1", "-s", str(hook)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        bound = loop.seen.count(dhcp.REQUEST) + 1
+        wait_for(lambda: loop.seen.count(dhcp.REQUEST) >= bound and
+                 "10.77.0.5/24" in ns_out(v, "-4", "addr", "show", "dev",
+                                          v.inner))
+        proc.send_signal(signal.SIGUSR2)
+        wait_for(lambda: dhcp.RELEASE in loop.seen)
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert dhcp.RELEASE in loop.seen, out
+    assert loop.server.leases[loop.port.id].state == "released"
 
 
 @pytest.mark.root
