@@ -28,7 +28,8 @@ from .abi import ffi, lib
 from .flows import FlowManager, Policy, TrapChannel, allow_all
 from .program import Programmer
 from .region import Region, RegionError, region_path
-from .tables import Tables
+from .mtrie import RouteError
+from .tables import TableError, Tables
 
 LOG = logging.getLogger("bsdnet.agent")
 
@@ -162,11 +163,24 @@ class Agent:
             topo["fabric"] = topology.parse({"fabric": {
                 "interface": f.interface, "address": f.address,
                 "mac": f.mac}})["fabric"]
+        if topo["remote"] and topo["fabric"] is None:
+            e = topology.TopologyError("remote prefixes need a fabric "
+                                       "(topology or [fabric] options)")
+            if initial:
+                raise e
+            LOG.error("topology not applied, keeping the current one: %s", e)
+            return None
         return topo
 
     def _apply(self, topo: dict[str, Any]) -> None:
         self._topology = topo
-        changes = self.programmer.apply(topo)
+        try:
+            changes = self.programmer.apply(topo)
+        except (TableError, RouteError) as e:
+            # A table is full: what was programmed stays (and is in the
+            # state), the rest waits for the next SIGHUP.
+            LOG.error("topology only partly applied: %s", e)
+            changes = self.programmer.changes
         statefile.save(self.conf.agent.state_dir, self.programmer.state)
         if self.channel is not None and changes:
             self.channel.send_ctl(lib.BSDNET_CTL_VIF_SYNC)

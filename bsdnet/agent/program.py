@@ -102,11 +102,21 @@ class Programmer:
         if st is None:
             # New port: vif first (its index goes into the nexthop), then
             # the nexthop, then everything that points at it.
+            # A full table part way undoes the rest: no orphan entries.
             vif = self.t.vifs.add(self._port_vif(p, vrf, 0))
-            nh = self.t.nexthops.add(self._port_nh(p, vrf, vif))
-            self.t.vifs.write(vif, self._port_vif(p, vrf, nh))
-            label = self.t.labels.alloc(nh)
-            self.t.vrfs.add_route(vrf, prefix, nh)
+            nh = label = None
+            try:
+                nh = self.t.nexthops.add(self._port_nh(p, vrf, vif))
+                self.t.vifs.write(vif, self._port_vif(p, vrf, nh))
+                label = self.t.labels.alloc(nh)
+                self.t.vrfs.add_route(vrf, prefix, nh)
+            except Exception:
+                if label is not None:
+                    self.t.labels.free(label)
+                if nh is not None:
+                    self.t.nexthops.delete(nh)
+                self.t.vifs.delete(vif)
+                raise
             self.state["ports"][p["id"]] = {
                 "vif": vif, "label": label, "nexthop": nh, "vrf": vrf,
                 "prefix": prefix}

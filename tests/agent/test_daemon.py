@@ -234,6 +234,34 @@ def test_region_replaced_under_running_agent(agent, tmp_path):
     fresh.close()
 
 
+def test_table_full_is_partial_not_fatal(agent):
+    doc = fabric_topology()
+    # More ports than the small geometry has labels.
+    doc["ports"] = [{"id": f"p{i}", "network": "red",
+                     "interface": f"vt{i}", "mac": "02:00:00:00:02:%02x" % i,
+                     "ip": f"10.0.2.{i}"} for i in range(1, 60)]
+    agent.write_topology(doc)
+    agent.start().wait_serving()
+    assert "only partly applied" in agent.log_text()
+    st = agent.state()
+    assert 0 < len(st["ports"]) < 59
+    for p in st["ports"].values():
+        assert agent.region.labels[p["label"]].lbl_nh == p["nexthop"]
+    # No orphans: every virtual vif in the table belongs to a port.
+    vifs = {i for i in range(len(agent.region.vifs))
+            if agent.region.vifs[i].vif_type == lib.BSDNET_VIF_VIRTUAL}
+    assert vifs == {p["vif"] for p in st["ports"].values()}
+
+
+def test_remote_without_fabric_is_refused(agent):
+    doc = fabric_topology()
+    del doc["fabric"]
+    agent.write_topology(doc)
+    agent.start()
+    assert agent.proc.wait(timeout=WAIT) == 1
+    assert "need a fabric" in agent.log_text()
+
+
 def test_waits_for_region_then_gives_up(tmp_path, sockdir):
     a = AgentProc(tmp_path, sockdir, str(tmp_path / "never"))
     a.write_topology(fabric_topology())
