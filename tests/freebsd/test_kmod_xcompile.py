@@ -25,6 +25,19 @@ def test_glue_files_exist() -> None:
             "bsdnet_fb_os.c", "bsdnet_fb_region.c"} <= names
 
 
+def test_makefile_builds_what_is_checked() -> None:
+    """bsd.kmod.mk compiles SRCS: every glue file checked here is in it,
+    and the core comes in whole."""
+    text = (xcompile.FREEBSD / "Makefile").read_text().replace("\\\n", " ")
+    m = re.search(r"^SRCS=\s*(.*)$", text, re.M)
+    assert m, "no SRCS in kmod/freebsd/Makefile"
+    words = m.group(1).split()
+    assert "${CORE_SRCS}" in words
+    assert sorted(w for w in words if w.endswith(".c")) == \
+        sorted(p.name for p in GLUE)
+    assert "ls *.c" in text and "../core" in text
+
+
 @pytest.mark.parametrize("arch", sorted(xcompile.ARCHES))
 @pytest.mark.parametrize("src", KERNEL_SOURCES, ids=_ids(KERNEL_SOURCES))
 def test_kernel_object(src: Path, arch: str, kernel_tree: dict[str, Path],
