@@ -181,7 +181,9 @@ class Programmer:
             LOG.warning("%s: %d paths, keeping the first %d", key,
                         len(members), lib.BSDNET_ECMP_MAX)
             members = members[:lib.BSDNET_ECMP_MAX]
-        nhs = list(st["nexthops"])
+        # st is updated as entries are made, so a full table part way
+        # leaves everything made recorded (and reconciled next time).
+        nhs = st["nexthops"]
         for i, r in enumerate(members):
             want = self._tunnel(r, vrf)
             if i < len(nhs):
@@ -189,28 +191,27 @@ class Programmer:
             else:
                 nhs.append(self.t.nexthops.add(want))
                 changed = True
-        surplus, nhs = nhs[len(members):], nhs[:len(members)]
+        used = nhs[:len(members)]
         old_ecmp = st["ecmp"]
-        if len(nhs) > 1:
+        if len(used) > 1:
             want = Nexthop(type=lib.BSDNET_NH_ECMP, vrf=vrf,
-                           members=tuple(nhs))
+                           members=tuple(used))
             if old_ecmp:
                 changed |= self.t.nexthops.update(old_ecmp, want)
-                ecmp = old_ecmp
             else:
-                ecmp = self.t.nexthops.add(want)
+                st["ecmp"] = self.t.nexthops.add(want)
                 changed = True
-            target = ecmp
+            target = st["ecmp"]
         else:
-            ecmp, target = 0, nhs[0]
+            target = used[0]
         changed |= self.t.vrfs.add_route(vrf, prefix, target)
         # Nothing points at these any more.
-        if old_ecmp and not ecmp:
+        if old_ecmp and len(used) == 1:
             self.t.nexthops.delete(old_ecmp)
-        for n in surplus:
-            self.t.nexthops.delete(n)
+            st["ecmp"] = 0
+        while len(nhs) > len(members):
+            self.t.nexthops.delete(nhs.pop())
             changed = True
-        st.update(nexthops=nhs, ecmp=ecmp)
         if fresh:
             self.changes["remote+"] += 1
         elif changed:

@@ -179,3 +179,30 @@ def test_state_file_roundtrip(tmp_path):
     assert [f.name for f in tmp_path.iterdir()] == ["state.json"]
     (tmp_path / "state.json").write_text("{not json")
     assert statefile.load(str(tmp_path)) is None
+
+
+def test_ecmp_grows_and_shrinks(region, tables):
+    def doc(labels):
+        return fabric_topology(remote=[
+            {"network": "red", "prefix": "10.9.0.0/16", "node": f"192.0.2.{l}",
+             "node_mac": "02:00:00:00:00:09", "label": l} for l in labels])
+
+    p = program(tables, doc([20]))
+    red = p.state["networks"]["red"]["vrf"]
+    addr = ip_to_int("10.9.1.1")
+    assert region.nexthops[lookup(region, red, addr)[0]].nh_type == \
+        lib.BSDNET_NH_TUNNEL
+    for labels in ([20, 21, 22], [20, 22], [23]):
+        p.apply(topology.parse(doc(labels)))
+        nh = region.nexthops[lookup(region, red, addr)[0]]
+        if len(labels) > 1:
+            assert nh.nh_type == lib.BSDNET_NH_ECMP
+            members = [region.nexthops[nh.nh_members[i]]
+                       for i in range(nh.nh_nmembers)]
+        else:
+            members = [nh]
+        assert sorted(m.nh_label for m in members) == labels
+        st = p.state["remote"]["red 10.9.0.0/16"]
+        assert len(st["nexthops"]) == len(labels)
+    # Only the ports' two ENCAP nexthops and this one tunnel are left.
+    assert len(tables.nexthops.pool.used) == 3
