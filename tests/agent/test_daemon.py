@@ -262,6 +262,46 @@ def test_remote_without_fabric_is_refused(agent):
     assert "need a fabric" in agent.log_text()
 
 
+def test_config_file(agent, tmp_path):
+    agent.write_topology(fabric_topology())
+    conf = tmp_path / "agent.conf"
+    conf.write_text(f"""[datapath]
+shm_name = {agent.region_path}
+trap_socket = {agent.trap}
+control_socket = {agent.ctl}
+[agent]
+state_dir = {agent.state_dir}
+topology_file = {agent.topo}
+flow_idle_timeout = 30
+""")
+    log = open(agent.log, "ab")
+    p = subprocess.Popen([sys.executable, "-m", "bsdnet.agent.daemon",
+                          "--config-file", str(conf)], stdout=log,
+                         stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: "serving traps" in agent.log_text() or
+                 p.poll() is not None, "agent start")
+        assert agent.state()["instance"] == agent.region.instance
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=WAIT) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        log.close()
+
+
+def test_help_lists_options():
+    out = subprocess.run([sys.executable, "-m", "bsdnet.agent.daemon",
+                          "--help"], capture_output=True, text=True).stdout
+    for opt in ("--config-file", "--datapath-shm_name",
+                "--datapath-control_socket", "--datapath-trap_socket",
+                "--agent-state_dir", "--agent-topology_file",
+                "--agent-pid_file", "--agent-flow_idle_timeout",
+                "--fabric-interface", "--fabric-address", "--fabric-mac"):
+        assert opt in out
+
+
 def test_waits_for_region_then_gives_up(tmp_path, sockdir):
     a = AgentProc(tmp_path, sockdir, str(tmp_path / "never"))
     a.write_topology(fabric_topology())
