@@ -33,6 +33,13 @@ class FakeNet:
         self.bridges: dict[str, list[str]] = {}
         self.calls: list[tuple[Any, ...]] = []
 
+    def ensure_network(self, network_id: str, bridge: str, uplink: str | None, vlan: int | None,
+                       mtu: int | None) -> None:
+        self.calls.append(("ensure_network", network_id, bridge, uplink, vlan, mtu))
+        member = f"{uplink}.{vlan}" if vlan else uplink
+        if member not in self.bridges.setdefault(bridge, []):
+            self.bridges[bridge].append(member)
+
     def ensure_bridge(self, name: str, mtu: int | None = None) -> None:
         self.calls.append(("ensure_bridge", name, mtu))
         self.bridges.setdefault(name, [])
@@ -40,14 +47,6 @@ class FakeNet:
     def delete_bridge(self, name: str) -> None:
         self.calls.append(("delete_bridge", name))
         self.bridges.pop(name, None)
-
-    def ensure_vlan(self, uplink: str, tag: int) -> str:
-        self.calls.append(("ensure_vlan", uplink, tag))
-        return f"{uplink}.{tag}"
-
-    def add_to_bridge(self, bridge: str, member: str) -> None:
-        self.calls.append(("add_to_bridge", bridge, member))
-        self.bridges[bridge].append(member)
 
 
 def make_vif(net_id: str | None = None, ip: str = "10.0.0.5", bridge: str | None = None,

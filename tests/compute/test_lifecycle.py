@@ -41,7 +41,8 @@ def test_spawn_lifecycle_destroy(driver, fake_net) -> None:
         assert dom.metadata.flavor_name == "m1.tiny" and dom.metadata.root_uuid is not None
         assert [p.uuid for p in dom.metadata.ports] == [v["id"] for v in vifs]
         # the bridge VIF driver asked for both bridges and the VLAN interface
-        assert ("ensure_vlan", "em0", 100) in fake_net.calls
+        assert ("ensure_network", vifs[1]["network"]["id"], "bnb" + vifs[1]["network"]["id"].replace("-", "")[:12],
+                "em0", 100, 1500) in fake_net.calls
 
         driver.reboot(None, inst, vifs, "SOFT")
         assert state(driver, inst) == RUNNING
@@ -187,7 +188,7 @@ def test_libvirt_error_mid_spawn_leaves_nothing(driver, fake_net, fail) -> None:
     assert not driver.instance_exists(inst)
     assert not os.path.exists(os.path.join(driver.config.instances_path, inst.uuid))
     # plugged, then unplugged again (bridge driver: unplug leaves the shared bridge)
-    assert any(c[0] == "ensure_bridge" for c in fake_net.calls)
+    assert any(c[0] == "ensure_network" for c in fake_net.calls)
 
 
 def test_spawn_twice_refused(driver) -> None:

@@ -23,8 +23,8 @@ def test_bridge_interface_and_plug(fake_net) -> None:
     nic = drv.interface(make_instance(), vif)
     assert (nic.type, nic.source_bridge, nic.target_dev, nic.mac) == ("bridge", "br-prov", vif["devname"], vif["address"])
     drv.plug(make_instance(), vif)
-    assert fake_net.calls == [("ensure_bridge", "br-prov", 1500), ("ensure_vlan", "em0", 42),
-                              ("add_to_bridge", "br-prov", "em0.42")]
+    assert fake_net.calls == [("ensure_network", vif["network"]["id"], "br-prov", "em0", 42, 1500)]
+    assert fake_net.bridges == {"br-prov": ["em0.42"]}
     drv.unplug(make_instance(), vif)
     assert "br-prov" in fake_net.bridges  # the network's bridge stays for its other guests
 
@@ -33,6 +33,8 @@ def test_bridge_defaults_and_refusals(fake_net) -> None:
     vif = make_vif()
     nic = BridgeVifDriver(fake_net).interface(make_instance(), vif)
     assert nic.source_bridge == "bnb" + vif["network"]["id"].replace("-", "")[:12]
+    BridgeVifDriver(fake_net).plug(make_instance(), vif)  # no uplink: a host-only bridge
+    assert fake_net.bridges == {nic.source_bridge: []}
     with pytest.raises(ValueError, match="uplink"):
         BridgeVifDriver(fake_net).plug(make_instance(), make_vif(vlan=7))
     with pytest.raises(ValueError, match="VLAN"):
@@ -78,7 +80,7 @@ def test_vrouter_taps_never_share_a_bridge(fake_net, port_api) -> None:
     na, nb = drv.interface(a, va), drv.interface(b, vb)
     assert na.source_bridge != nb.source_bridge
     assert fake_net.bridges == {na.source_bridge: [], nb.source_bridge: []}  # libvirt adds only the tap
-    assert not [c for c in fake_net.calls if c[0] == "add_to_bridge"]
+    assert not [c for c in fake_net.calls if c[0] == "ensure_network"]
     assert len(na.source_bridge) <= 15
     drv.unplug(a, va)
     assert na.source_bridge not in fake_net.bridges

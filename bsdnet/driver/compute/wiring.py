@@ -27,14 +27,19 @@ class MissingNetDriver:
                            "pass one to BhyveDriver through make_vif_driver(net=...)")
 
 
-def default_net_driver() -> NetDriver:
+def default_net_driver(conf: Any = None) -> NetDriver:
+    """bsdnet's network driver (ifconfig / pyroute2) behind the VIF drivers' interface.
+
+    ``conf``: the network driver's own settings (dict or oslo.config group:
+    backend, state_dir, ...); None takes its defaults."""
     try:
         from bsdnet.driver import net as netpkg
         get_driver = getattr(netpkg, "get_driver")
     except (ImportError, AttributeError):
         LOG.warning("bsdnet.driver.net.get_driver() not found: VIF plugging will fail until one is wired")
         return MissingNetDriver()  # type: ignore[return-value]
-    return get_driver()
+    from bsdnet.driver.vif.netadapter import NetworkDriverAdapter
+    return NetworkDriverAdapter(get_driver(conf))
 
 
 def make_vif_driver(config: DriverConfig, net: NetDriver | None = None, uplink: str | None = None) -> VifDriver:

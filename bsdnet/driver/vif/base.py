@@ -18,18 +18,20 @@ Vif = Mapping[str, Any]
 class NetDriver(Protocol):
     """What the VIF drivers need from the network driver (``bsdnet.driver.net``).
 
-    Injected, so the VIF drivers are tested with a fake and the real driver
-    (ifconfig on FreeBSD, pyroute2 on Linux) is wired in by the compute driver.
-    Every method is idempotent.
+    Injected, so the VIF drivers are tested with a fake; ``vif.netadapter``
+    puts bsdnet's own network driver (ifconfig on FreeBSD, pyroute2 on
+    Linux) behind it.  Every method is idempotent.
     """
 
-    def ensure_bridge(self, name: str, mtu: int | None = None) -> None: ...
+    def ensure_network(self, network_id: str, bridge: str, uplink: str | None,
+                       vlan: int | None, mtu: int | None) -> None:
+        """The network's bridge, with the uplink (or its VLAN interface) as member."""
 
-    def delete_bridge(self, name: str) -> None: ...
+    def ensure_bridge(self, name: str, mtu: int | None = None) -> None:
+        """A bridge with no uplink: one port's private bridge (vrouter)."""
 
-    def ensure_vlan(self, uplink: str, tag: int) -> str: ...
-
-    def add_to_bridge(self, bridge: str, member: str) -> None: ...
+    def delete_bridge(self, name: str) -> None:
+        """Remove a bridge ensure_bridge made (absent is fine)."""
 
 
 def _hexid(vif_id: str) -> str:

@@ -1,7 +1,8 @@
 """The ``bridge`` VIF driver: guests of one network share that network's bridge.
 
-The network driver makes the bridge (and the VLAN interface on the uplink
-when the network is a VLAN); libvirt makes the tap and adds it to the bridge.
+The network driver makes the bridge (with the uplink, or the VLAN interface
+on it, as member); libvirt makes the tap and adds it to the bridge.  Without
+an uplink the bridge is host-only.
 Unplug leaves the bridge: other guests of the network use it.
 """
 
@@ -45,13 +46,15 @@ class BridgeVifDriver(VifDriver):
 
     def plug(self, instance: Any, vif: Vif) -> None:
         bridge = bridge_for(vif)
-        mtu = ((vif.get("network") or {}).get("meta") or {}).get("mtu")
-        self.net.ensure_bridge(bridge, mtu)
+        net = vif.get("network") or {}
+        mtu = (net.get("meta") or {}).get("mtu")
         tag = vlan_for(vif)
-        if tag is not None:
-            if self.uplink is None:
-                raise ValueError(f"network of VIF {vif['id']} is VLAN {tag} but no uplink is configured")
-            self.net.add_to_bridge(bridge, self.net.ensure_vlan(self.uplink, tag))
+        if tag is not None and self.uplink is None:
+            raise ValueError(f"network of VIF {vif['id']} is VLAN {tag} but no uplink is configured")
+        if self.uplink is None:
+            self.net.ensure_bridge(bridge, mtu)
+        else:
+            self.net.ensure_network(str(net.get("id")), bridge, self.uplink, tag, mtu)
 
     def unplug(self, instance: Any, vif: Vif) -> None:
         # libvirt destroys the tap with the domain; the bridge is the network's.
