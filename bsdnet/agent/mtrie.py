@@ -57,9 +57,10 @@ class BucketPool:
         self.free = list(range(n - 1, -1, -1))
         self.quarantine: list[tuple[float, int]] = []
 
-    def take(self, idx: int) -> None:
-        """Mark idx used (adoption of an existing table)."""
-        self.free.remove(idx)
+    def take(self, indices) -> None:
+        """Mark buckets used (adoption of an existing table)."""
+        gone = set(indices)
+        self.free = [i for i in self.free if i not in gone]
 
     def alloc(self) -> int:
         self._expire()
@@ -136,8 +137,7 @@ class VrfRoutes:
         """Take the prefixes and buckets of the live table as ours."""
         for addr, plen, nh, buckets in walk(self.region, self.vrf):
             if addr is None:
-                for b in buckets:
-                    self.pool.take(b)
+                self.pool.take(buckets)
                 continue
             if addr not in self.by_len[plen]:
                 self._count(addr, plen, 1)
