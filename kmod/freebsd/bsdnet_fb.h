@@ -37,6 +37,13 @@
 #ifndef _BSDNET_FB_H_
 #define _BSDNET_FB_H_
 
+/*
+ * Include after <sys/param.h>, <sys/lock.h>, <sys/mutex.h>, <sys/sx.h>,
+ * <sys/mbuf.h>, <sys/selinfo.h>, <sys/callout.h>, <sys/counter.h>,
+ * <sys/eventhandler.h>, <sys/ck.h>, <vm/vm.h>, <net/if.h>, <net/if_var.h>
+ * and <net/pfil.h> (style(9): headers do not include headers).
+ */
+
 #include "bsdnet_core.h"
 #include "bsdnet_port.h"
 #include "bsdnet_ioctl.h"
