@@ -219,6 +219,24 @@ dpl_port_mtu(const char *name, uint32_t vif_mtu)
 	return (mtu);
 }
 
+/* Copy a frame of snap bytes whose VLAN tag the kernel holds aside,
+ * with the tag back in place (dst has room for snap + 4). */
+static void
+dpl_port_untag(uint8_t *dst, const uint8_t *src, uint32_t snap,
+    const struct tpacket3_hdr *th)
+{
+	uint16_t tpid = ETH_P_8021Q, tci = (uint16_t)th->hv1.tp_vlan_tci;
+
+	if ((th->tp_status & TP_STATUS_VLAN_TPID_VALID) != 0)
+		tpid = (uint16_t)th->hv1.tp_vlan_tpid;
+	memcpy(dst, src, 12);
+	dst[12] = (uint8_t)(tpid >> 8);
+	dst[13] = (uint8_t)tpid;
+	dst[14] = (uint8_t)(tci >> 8);
+	dst[15] = (uint8_t)tci;
+	memcpy(dst + 16, src + 12, snap - 12);
+}
+
 /* One frame of a block: bounds-checked against the block, then copied. */
 static void
 dpl_port_frame(struct dpl *d, uint32_t vif, const uint8_t *block,
@@ -242,7 +260,16 @@ dpl_port_frame(struct dpl *d, uint32_t vif, const uint8_t *block,
 		d->d_cnt.c_rx_truncated++;
 		return;
 	}
-	memcpy(d->d_frame + BSDNET_HEADROOM, block + off + mac, snap);
+	if ((th->tp_status & TP_STATUS_VLAN_VALID) != 0) {
+		/* The kernel took the 802.1Q tag off (VLAN offload): put it
+		 * back, so the core judges the frame as it was sent. */
+		if (snap < 12 || snap > DPL_MAX_FRAME - 4)
+			return;
+		dpl_port_untag(d->d_frame + BSDNET_HEADROOM, block + off + mac,
+		    snap, th);
+		snap += 4;
+	} else
+		memcpy(d->d_frame + BSDNET_HEADROOM, block + off + mac, snap);
 	po = &d->d_ports[vif];
 	if (po->po_vnet && mac >= DPL_VNET_LEN) {
 		memcpy(&vh, block + off + mac - DPL_VNET_LEN, sizeof(vh));

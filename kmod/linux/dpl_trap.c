@@ -44,6 +44,21 @@ dpl_trap_addr(const char *path, struct sockaddr_un *sun, socklen_t *lenp)
 	return (0);
 }
 
+/* Is someone bound at this path?  (A dead process's socket refuses.) */
+static bool
+dpl_trap_in_use(const struct sockaddr_un *sun, socklen_t len)
+{
+	bool live;
+	int fd;
+
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return (false);
+	live = connect(fd, (const struct sockaddr *)sun, len) == 0;
+	(void)close(fd);
+	return (live);
+}
+
 int
 dpl_trap_open(struct dpl *d)
 {
@@ -73,6 +88,11 @@ dpl_trap_open(struct dpl *d)
 		if (!S_ISSOCK(st.st_mode)) {
 			dpl_log(DPL_LOG_ERR, "%s exists and is not a socket",
 			    sun.sun_path);
+			return (-1);
+		}
+		if (dpl_trap_in_use(&sun, len)) {
+			dpl_log(DPL_LOG_ERR, "%s is in use by a running process "
+			    "(another datapath?)", sun.sun_path);
 			return (-1);
 		}
 		(void)unlink(sun.sun_path);

@@ -17,7 +17,7 @@ from bsdnet.datapath.control import ControlClient, Trap, parse_trap
 
 from .conftest import read_log
 from .helpers import open_tables, os_index, wait_for
-from .nsutil import ifindex, netns, nsexec
+from .nsutil import ifindex, netns, nsexec, packet_socket
 from .topo import ROUTER_MAC, VM, Node
 
 pytestmark = pytest.mark.root
@@ -303,3 +303,36 @@ def test_tcp_bulk_between_vms(node, sockdir):
     assert _drops(node, "BSDNET_DROP_MTU_EXCEEDED") == 0
     assert node.dp.stop() == 0              # type: ignore[attr-defined]
     assert " 0 GSO frames cut" not in read_log(sockdir)
+
+
+def _arp_request(src_mac: str, src_ip: str, dst_ip: str,
+                 vid: int | None = None) -> bytes:
+    mac = bytes.fromhex(src_mac.replace(":", ""))
+    tag = b"" if vid is None else b"\x81\x00" + vid.to_bytes(2, "big")
+    arp = (b"\x00\x01\x08\x00\x06\x04\x00\x01" + mac +
+           socket.inet_aton(src_ip) + b"\0" * 6 + socket.inet_aton(dst_ip))
+    return b"\xff" * 6 + mac + tag + b"\x08\x06" + arp
+
+
+def test_vlan_tag_taken_aside_by_kernel_is_judged_by_core(node):
+    """The kernel hands an 802.1Q tag to AF_PACKET aside from the frame;
+    the datapath puts it back, so the core drops a frame tagged with a VLAN
+    the vif is not on instead of treating it as untagged."""
+    vrf = node.tables.vrfs.alloc("vn-v")
+    a = node.add_vm(IP_A, vrf)
+    b = node.add_vm(IP_B, vrf)
+    _attached(node, a, b)
+    tx = packet_socket(a.ns, "eth0")
+    try:
+        replies = int(node.region.stats.st_arp_replies)
+        before = _drops(node, "BSDNET_DROP_UNSUPPORTED_L2")
+        tx.send(_arp_request(a.mac, IP_A, IP_B, vid=100))
+        wait_for(lambda: _drops(node, "BSDNET_DROP_UNSUPPORTED_L2") >
+                 before, "tagged ARP dropped as UNSUPPORTED_L2")
+        assert int(node.region.stats.st_arp_replies) == replies
+        # The same request untagged is answered: the vif works.
+        tx.send(_arp_request(a.mac, IP_A, IP_B))
+        wait_for(lambda: int(node.region.stats.st_arp_replies) > replies,
+                 "untagged ARP answered")
+    finally:
+        tx.close()

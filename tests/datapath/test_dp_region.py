@@ -118,6 +118,20 @@ def test_second_datapath_on_same_region_refused(datapath, shm_name,
     assert "in use by another datapath" in p.stderr
 
 
+def test_trap_socket_of_live_datapath_not_stolen(datapath, shm_name,
+                                                 sockdir):
+    """A second datapath (another region) pointed at a trap socket a live
+    one is bound to refuses; the first keeps its socket."""
+    datapath()
+    other = shm_name + "b"
+    try:
+        msg = _start_fails(lambda: datapath(shm=other))
+        assert "in use by a running process" in msg
+        assert (sockdir / "dp.sock").exists()
+    finally:
+        Path("/dev/shm", other).unlink(missing_ok=True)
+
+
 def test_help_and_usage_errors():
     p = subprocess.run([str(binary_path()), "--help"], capture_output=True,
                        text=True, timeout=60)
