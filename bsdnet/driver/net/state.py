@@ -5,6 +5,7 @@ what is wanted."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import tempfile
@@ -52,7 +53,9 @@ class StateStore:
         return self._nets.get(ident)
 
     def put_network(self, net: Network) -> None:
-        self._nets[net.id] = net
+        if self._nets.get(net.id) == net:
+            return                       # unchanged: no write (reconcile)
+        self._nets[net.id] = copy.deepcopy(net)   # later edits by the caller are not ours
         self._write("networks", net.id, net.to_dict())
 
     def drop_network(self, ident: str) -> None:
@@ -67,7 +70,9 @@ class StateStore:
         return self._ports.get(ident)
 
     def put_port(self, port: Port) -> None:
-        self._ports[port.id] = port
+        if self._ports.get(port.id) == port:
+            return
+        self._ports[port.id] = copy.deepcopy(port)
         self._write("ports", port.id, port.to_dict())
 
     def drop_port(self, ident: str) -> None:
