@@ -500,3 +500,41 @@ class PortApiServer:
         self.httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve the API alone, applying nothing: for trying clients out and
+    for the sandbox before the daemon runs it."""
+    import argparse
+    import signal
+
+    ap = argparse.ArgumentParser(
+        prog="python -m bsdnet.agent.portapi",
+        description="Serve the bsdnet port API over a state directory, "
+        "without a datapath (changes are stored, not applied).")
+    ap.add_argument("--state-dir", required=True,
+                    help="where ports, networks, routes and groups live")
+    ap.add_argument("--host", default=DEFAULT_HOST)
+    ap.add_argument("--port", type=int, default=DEFAULT_PORT)
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(name)s %(message)s")
+    store = ps.PortStore(a.state_dir)
+    try:
+        store.load()
+    except ps.CorruptStateError as e:
+        LOG.error("cannot start: %s", e)
+        return 1
+    server = PortApiServer(PortApi(store), a.host, a.port)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    server.start()
+    print(server.url, flush=True)
+    stop.wait()
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

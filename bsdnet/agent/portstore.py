@@ -571,6 +571,8 @@ class PortStore:
                 objs[kind][oid] = obj
         with self.lock:
             self._objs = objs
+        for problem in self.check():
+            LOG.warning("state %s: %s", self.state_dir, problem)
         LOG.info("state loaded from %s: %s", self.state_dir,
                  ", ".join(f"{len(v)} {k}s" for k, v in objs.items()))
 
@@ -591,6 +593,31 @@ class PortStore:
             return PARSERS[kind](doc["object"])
         except ValidationError as e:
             raise CorruptStateError(path, f"invalid {kind}: {e}") from None
+
+    def check(self) -> list[str]:
+        """References that do not resolve (files removed by hand, or
+        written by another version): reported, not fatal, so that one
+        lost file does not keep every other port off the network."""
+        o = self._objs
+        out = []
+        for p in o["port"].values():
+            assert isinstance(p, Port)
+            if p.vn_id not in o["network"]:
+                out.append(f"port {p.id}: network {p.vn_id} missing")
+            out += [f"port {p.id}: security group {g} missing"
+                    for g in p.security_groups if g not in
+                    o["security-group"]]
+        for r in o["route"].values():
+            assert isinstance(r, Route)
+            if r.network not in o["network"]:
+                out.append(f"route {r.id}: network {r.network} missing")
+        for g in o["security-group"].values():
+            assert isinstance(g, SecurityGroup)
+            out += [f"security group {g.id}: rule {x.id} names missing "
+                    f"group {x.remote_group_id}" for x in g.rules
+                    if x.remote_group_id is not None and
+                    x.remote_group_id not in o["security-group"]]
+        return out
 
     def get(self, kind: str, oid: str) -> Obj:
         try:

@@ -125,3 +125,26 @@ def test_runs_as_a_command(agent):
     for section in ("--oper", "examples:", "exit status:", "environment:",
                     "BSDNET_AGENT_URL"):
         assert section in r.stdout
+
+
+def test_standalone_api_server(tmp_path):
+    # python -m bsdnet.agent.portapi: the API without a daemon.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bsdnet.agent.portapi", "--state-dir",
+         str(tmp_path / "s"), "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), proc.stderr.read()
+        assert port_control.main(["--oper", "list", "--agent", url]) == 0
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    # A corrupt state directory stops it with the file named.
+    bad = tmp_path / "s" / "port" / "x.json"
+    bad.write_text("{")
+    r = subprocess.run([sys.executable, "-m", "bsdnet.agent.portapi",
+                        "--state-dir", str(tmp_path / "s"), "--port", "0"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and str(bad) in r.stderr

@@ -269,3 +269,17 @@ def test_apply_sees_the_change(store):
     assert seen == [ps.Change("network", None, net),
                     ps.Change("network", net, net2),
                     ps.Change("network", net2, None)]
+
+
+def test_dangling_references_reported_not_fatal(store, caplog):
+    net, port, route, group = fill(store)
+    os.unlink(os.path.join(store.state_dir, "network", net.id + ".json"))
+    again = ps.PortStore(store.state_dir)
+    with caplog.at_level("WARNING"):
+        again.load()
+    assert again.get("port", port.id) == port
+    problems = again.check()
+    assert f"port {port.id}: network {net.id} missing" in problems
+    assert f"route {route.id}: network {net.id} missing" in problems
+    assert "missing" in caplog.text
+    assert store.check() == []
