@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """New flows per second through trap -> agent -> install -> RELEASE.
 
-A generator process plays the datapath: for each new flow it claims a HOLD
-entry in the shared flow table (bsdnet_flow_claim, the datapath's own code),
-counts it in st_holds and sends the trap datagram (struct bsdnet_trap_hdr +
+A generator process (C by default, compiled at start with the datapath's
+own flow-table code; or Python) plays the datapath: for each new flow it
+claims a HOLD entry in the shared flow table (bsdnet_flow_claim), counts
+it in st_holds and sends the trap datagram (struct bsdnet_trap_hdr +
 a 64-byte frame) from its bound control socket; it keeps a window of flows
 outstanding and counts RELEASE messages coming back.  The agent side is
 bsdnet.agent.flows (TrapChannel + FlowManager with the default policy) in
@@ -17,6 +18,7 @@ benchmark in a private network namespace with that sysctl set to N, to
 show what a node tuned for it gets.
 
 Usage: bench_flowsetup.py [--flows N] [--runs R] [--window W] [--qlen N]
+                          [--generator c|python]
 Writes bench-results/flowsetup.json (flowsetup-qlenN.json with --qlen).
 Goal: 100,000 flows/s.  Besides the end-to-end rate (which needs a core
 each for generator and agent) it reports the agent's CPU per flow.
@@ -27,11 +29,13 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import shutil
 import socket
 import statistics
 import struct
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -48,6 +52,151 @@ TRAP = struct.Struct("<HHHHIIII")
 assert TRAP.size == ffi.sizeof("struct bsdnet_trap_hdr")
 
 
+# Python's headers define _GNU_SOURCE (recvmmsg) before this is included.
+C_GEN = r"""
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include "bsdnet_abi.h"
+#include "bsdnet_flowtab.h"
+
+/* Claim HOLD entries for flows start..start+count-1 and trap each, as
+ * the datapath's flow_miss() does.  The socket is connected and
+ * blocking. */
+static uint32_t
+bench_gen(uintptr_t ftp, uintptr_t holdsp, int fd, uint32_t start,
+    uint32_t count, uint32_t *failed)
+{
+	struct bsdnet_flowtab *ft = (struct bsdnet_flowtab *)ftp;
+	uint32_t *holds = (uint32_t *)holdsp;
+	struct { struct bsdnet_trap_hdr th; uint8_t frame[64]; } m;
+	struct bsdnet_flow_key k;
+	uint32_t i, idx, gen;
+
+	memset(&m, 2, sizeof(m));
+	memset(&k, 0, sizeof(k));
+	k.fk_vrf = 1;
+	k.fk_proto = 6;
+	k.fk_dport = 80;
+	k.fk_dst = 0x0a800001;
+	for (i = start; i < start + count; i++) {
+		k.fk_src = 0x0a000000 | (i >> 16);
+		k.fk_sport = (uint16_t)i;
+		idx = bsdnet_flow_claim(ft, &k, 2, 0, &gen);
+		if (idx == (uint32_t)BSDNET_FLOW_NONE) {
+			(*failed)++;
+			continue;
+		}
+		__atomic_add_fetch(holds, 1, __ATOMIC_RELAXED);
+		m.th.th_version = BSDNET_TRAP_VERSION;
+		m.th.th_reason = BSDNET_TRAP_FLOW_MISS;
+		m.th.th_vif = 2;
+		m.th.th_vrf = 1;
+		m.th.th_flow = idx;
+		m.th.th_gen = gen;
+		m.th.th_len = sizeof(m.frame);
+		m.th.th_nh = 0;
+		if (send(fd, &m, sizeof(m), 0) < 0)
+			return (i - start);
+	}
+	return (count);
+}
+
+/* Count RELEASEs waiting (block: wait for the first). */
+static int
+bench_drain(int fd, int block)
+{
+	struct mmsghdr mm[64];
+	struct iovec iov[64];
+	uint8_t buf[64][32];
+	int i, n;
+
+	memset(mm, 0, sizeof(mm));
+	for (i = 0; i < 64; i++) {
+		iov[i].iov_base = buf[i];
+		iov[i].iov_len = sizeof(buf[i]);
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+	}
+	n = recvmmsg(fd, mm, 64, block ? MSG_WAITFORONE : MSG_DONTWAIT, NULL);
+	if (n < 0)
+		return (errno == EAGAIN || errno == EINTR ? 0 : -errno);
+	return (n);
+}
+"""
+
+
+def build_c_generator(tmpdir: str):
+    """Compile the C trap generator (with the datapath's flow table code)
+    into tmpdir; None if there is no compiler."""
+    try:
+        from cffi import FFI
+        root = os.path.dirname(HERE)
+        core = os.path.join(root, "kmod", "core")
+        b = FFI()
+        b.cdef("uint32_t bench_gen(uintptr_t ft, uintptr_t holds, int fd, "
+               "uint32_t start, uint32_t count, uint32_t *failed);"
+               "int bench_drain(int fd, int block);")
+        b.set_source("_bsdnet_bench_gen", "#define _GNU_SOURCE\n" + C_GEN,
+                     sources=[os.path.join(core, "bsdnet_flowtab.c"),
+                              os.path.join(core, "bsdnet_siphash.c")],
+                     include_dirs=[os.path.join(root, "kmod", "include"),
+                                   core],
+                     extra_compile_args=["-O2", "-std=c11"])
+        b.compile(tmpdir=tmpdir)
+        sys.path.insert(0, tmpdir)
+        import _bsdnet_bench_gen
+        return _bsdnet_bench_gen
+    except Exception as e:      # no compiler: the Python generator
+        print(f"C generator unavailable ({e}); using Python", file=sys.stderr)
+        return None
+
+
+def _connect(sock, agent_path: str) -> None:
+    # Connected: a send waits for room in the agent's queue (the real
+    # datapath would drop and count TRAP_FAILED; here we measure the agent).
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            sock.connect(agent_path)
+            return
+        except (FileNotFoundError, ConnectionRefusedError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def c_generator(mod, region_path: str, dp_path: str, agent_path: str,
+                n: int, window: int, ready, result) -> None:
+    region = Region.open(region_path)
+    ft = ffi.new("struct bsdnet_flowtab *")
+    lib.bsdnet_flowtab_bind(ft, region.hdr, region.base)
+    ftp = int(ffi.cast("uintptr_t", ft))
+    holds = int(ffi.cast("uintptr_t", ffi.addressof(region.stats, "st_holds")))
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(dp_path)
+    ready.set()
+    _connect(sock, agent_path)
+    fd = sock.fileno()
+    failed = mod.ffi.new("uint32_t *")
+    sent = released = 0
+    t0 = time.perf_counter()
+    c0 = time.process_time()
+    while released + failed[0] < n:
+        room = min(n - sent, window - (sent - released - failed[0]), CHUNK)
+        if room > 0:
+            sent += mod.lib.bench_gen(ftp, holds, fd, sent, room, failed)
+        full = sent == n or sent - released - failed[0] >= window
+        got = mod.lib.bench_drain(fd, 1 if full else 0)
+        if got < 0:
+            raise OSError(-got, os.strerror(-got))
+        released += got
+    elapsed = time.perf_counter() - t0
+    result.put({"elapsed": elapsed, "released": released,
+                "failed": failed[0], "generator": "c",
+                "generator_cpu_s": time.process_time() - c0})
+
+
 def generator(region_path: str, dp_path: str, agent_path: str, n: int,
               window: int, ready, result) -> None:
     """The fake datapath (its own process, like the real one)."""
@@ -58,17 +207,7 @@ def generator(region_path: str, dp_path: str, agent_path: str, n: int,
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(dp_path)
     ready.set()
-    # Connected: a send waits for room in the agent's queue (the real
-    # datapath would drop and count TRAP_FAILED; here we measure the agent).
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            sock.connect(agent_path)
-            break
-        except (FileNotFoundError, ConnectionRefusedError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
+    _connect(sock, agent_path)
     k = ffi.new("struct bsdnet_flow_key *")
     k.fk_vrf, k.fk_proto, k.fk_dport = 1, 6, 80
     g = ffi.new("uint32_t *")
@@ -110,6 +249,7 @@ def generator(region_path: str, dp_path: str, agent_path: str, n: int,
         sock.setblocking(True)
     elapsed = time.perf_counter() - t0
     result.put({"elapsed": elapsed, "released": released, "failed": failed,
+                "generator": "python",
                 "generator_cpu_s": time.process_time() - c0})
 
 
@@ -121,7 +261,7 @@ def agent_loop(fm: FlowManager, stop) -> None:
     fm.counters["cpu_ms"] = int((time.thread_time() - c0) * 1000)
 
 
-def one_run(n: int, window: int) -> dict:
+def one_run(n: int, window: int, cgen) -> dict:
     nbuckets = 1 << max(10, (2 * n // lib.BSDNET_FLOW_WAYS * 10 // 7)
                         .bit_length())
     g = geometry(nflowbuckets=nbuckets, novfbuckets=max(64, nbuckets // 5),
@@ -133,15 +273,16 @@ def one_run(n: int, window: int) -> dict:
     dp_path, agent_path = os.path.join(tmp, "dp"), os.path.join(tmp, "ag")
     ctx = mp.get_context("fork")
     ready, stop, result = ctx.Event(), ctx.Event(), ctx.Queue()
-    gen = ctx.Process(target=generator, args=(region.path, dp_path,
-                                              agent_path, n, window, ready,
-                                              result))
+    args = (region.path, dp_path, agent_path, n, window, ready, result)
+    if cgen is not None:
+        gen = ctx.Process(target=c_generator, args=(cgen, *args))
+    else:
+        gen = ctx.Process(target=generator, args=args)
     try:
         gen.start()
         ready.wait(30)
         ch = TrapChannel(agent_path, dp_path)
         fm = FlowManager(region, ch)
-        import threading
         t = threading.Thread(target=agent_loop, args=(fm, stop))
         t.start()
         res = result.get(timeout=600)
@@ -189,19 +330,25 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--window", type=int, default=1024,
                     help="flows outstanding (trapped, not yet released)")
+    ap.add_argument("--generator", choices=("c", "python"), default="c",
+                    help="trap generator: C (compiled at start, with the "
+                         "datapath's flow table code) or Python")
     ap.add_argument("--qlen", type=int,
                     help="run in a private network namespace with "
                          "net.unix.max_dgram_qlen set to this (root)")
     args = ap.parse_args()
     if args.qlen:
         private_qlen(args.qlen)
+    build = tempfile.mkdtemp(prefix="bnbenchgen")
+    cgen = None if args.generator == "python" else build_c_generator(build)
     runs = []
     for i in range(args.runs):
-        r = one_run(args.flows, args.window)
+        r = one_run(args.flows, args.window, cgen)
         runs.append(r)
         print(f"run {i + 1}: {r['released']} flows in {r['elapsed']:.3f}s = "
               f"{r['rate']:,.0f} flows/s (active entries {r['active_entries']}, "
               f"holds left {r['holds_left']})")
+    shutil.rmtree(build, ignore_errors=True)
     rates = [r["rate"] for r in runs]
     out = {"benchmark": "flowsetup", "goal_flows_per_s": GOAL,
            "median_flows_per_s": statistics.median(rates),
