@@ -137,7 +137,7 @@ def build_c_generator(tmpdir: str):
         b.cdef("uint32_t bench_gen(uintptr_t ft, uintptr_t holds, int fd, "
                "uint32_t start, uint32_t count, uint32_t *failed);"
                "int bench_drain(int fd, int block);")
-        b.set_source("_bsdnet_bench_gen", "#define _GNU_SOURCE\n" + C_GEN,
+        b.set_source("_bsdnet_bench_gen", C_GEN,
                      sources=[os.path.join(core, "bsdnet_flowtab.c"),
                               os.path.join(core, "bsdnet_siphash.c")],
                      include_dirs=[os.path.join(root, "kmod", "include"),
