@@ -270,6 +270,14 @@ bsdnet_hold_expire(struct bsdnet_dp *dp, uint64_t now_ms, uint32_t timeout_ms)
 /*
  * HOLD entries older than the timeout go back to FREE (gen + 1), a slice
  * of the table per tick so a tick costs the same whatever the size.
+ *
+ * Known window: fe_hold_time is written just after the claiming CAS, so a
+ * tick on another thread that reads it in between sees the previous
+ * owner's time and may free a HOLD a few nanoseconds old.  The cost is
+ * that flow's first packets (HOLD_EXPIRED) and the agent's publish
+ * failing; the next packet claims again.  Entries the agent holds for its
+ * own reverse flows are also expired here (st_holds is decremented
+ * saturating at zero, as the agent does not count those).
  */
 void
 bsdnet_flow_expire(struct bsdnet_dp *dp, uint32_t now_ms, uint32_t timeout_ms)
