@@ -31,7 +31,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from .secgroups import PortBinding, SecGroupError, SecurityGroup
+from .secgroups import GroupsIndex, PortBinding, SecGroupError, SecurityGroup
 
 LOG = logging.getLogger(__name__)
 
@@ -497,6 +497,34 @@ class Change:
 
 
 ApplyFn = Callable[[Change], None]
+
+
+def update_index(index: GroupsIndex, change: Change) -> set[str]:
+    """Keep a security-group index in step with the store: call it from
+    the apply callback.  Returns the ids of the ports whose decisions may
+    have changed; their existing flows are the ones to re-evaluate
+    (secgroups.flips(flows, index, ports=...))."""
+    if change.kind == "security-group":
+        if change.new is not None:
+            assert isinstance(change.new, SecurityGroup)
+            return index.set_group(change.new)
+        assert change.old is not None
+        return index.remove_group(change.old.id)
+    if change.kind == "port":
+        if change.new is not None:
+            assert isinstance(change.new, Port)
+            return index.set_port(change.new.binding())
+        assert change.old is not None
+        return index.remove_port(change.old.id)
+    return set()
+
+
+def index_from(objs: "Iterator[Obj] | list[Obj]") -> GroupsIndex:
+    """A security-group index of everything in a store (after restart)."""
+    index = GroupsIndex()
+    for o in objs:
+        update_index(index, Change(kind_of(o), None, o))
+    return index
 
 
 # -- the store -------------------------------------------------------------

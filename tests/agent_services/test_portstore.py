@@ -283,3 +283,34 @@ def test_dangling_references_reported_not_fatal(store, caplog):
     assert f"route {route.id}: network {net.id} missing" in problems
     assert "missing" in caplog.text
     assert store.check() == []
+
+
+def test_index_follows_store_changes(store):
+    net = sample_network()
+    store.commit("network", net.id, net)
+    index = sg.GroupsIndex()
+    sync = []
+
+    def apply(change):
+        sync.append(ps.update_index(index, change))
+
+    web = sg.SecurityGroup.from_json({"id": "web", "rules": [
+        {"id": "in80", "direction": "ingress", "protocol": "tcp",
+         "port_range_min": 80, "port_range_max": 80}]})
+    store.commit("security-group", "web", web, apply)
+    p = sample_port(net, "10.1.0.5", **{"security-groups": ["web"]})
+    store.commit("port", p.id, p, apply)
+    k = sg.FlowKey(6, 0x01020304, 0x0a010005, 999, 80)
+    assert sg.decide(k, sg.INGRESS, p.id, index).allow
+    closed = sg.SecurityGroup.from_json({"id": "web"})
+    store.commit("security-group", "web", closed, apply)
+    assert sync[-1] == {p.id}
+    assert not sg.decide(k, sg.INGRESS, p.id, index).allow
+    # After a restart the index is rebuilt from the store alone.
+    again = ps.PortStore(store.state_dir)
+    again.load()
+    rebuilt = ps.index_from(again)
+    assert not sg.decide(k, sg.INGRESS, p.id, rebuilt).allow
+    assert rebuilt.ports[p.id] == p.binding()
+    store.commit("port", p.id, None, apply)
+    assert p.id not in index.ports
