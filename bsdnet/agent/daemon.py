@@ -36,7 +36,8 @@ LOG = logging.getLogger("bsdnet.agent")
 HEARTBEAT_S = 1.0
 
 
-def wait_region(shm_name: str, timeout: float) -> Region:
+def wait_region(shm_name: str, timeout: float,
+                stopped=lambda: False) -> Region:
     """Open the region, retrying while the datapath has not created (or
     finished formatting) it."""
     deadline = time.monotonic() + timeout
@@ -45,6 +46,9 @@ def wait_region(shm_name: str, timeout: float) -> Region:
         try:
             return Region.open(shm_name)
         except RegionError as e:
+            if stopped():
+                raise RegionError("stopped while waiting for the region") \
+                    from None
             if time.monotonic() >= deadline:
                 raise RegionError(f"gave up after {timeout:g}s: {e}") from None
             if not said:
@@ -86,7 +90,8 @@ class Agent:
     def _attach(self, initial: bool) -> None:
         """Open the region, adopt or start the state, program the topology."""
         c = self.conf
-        self.region = wait_region(c.datapath.shm_name, c.datapath.region_wait)
+        self.region = wait_region(c.datapath.shm_name, c.datapath.region_wait,
+                                  lambda: self._stop)
         self.region.heartbeat()
         self._region_id = (os.stat(self.region.path).st_ino,
                            self.region.instance)
@@ -192,13 +197,16 @@ class Agent:
 
     # ---- run --------------------------------------------------------------
 
-    def run(self) -> None:
-        # Python's handlers are installed without SA_RESTART, so a signal
-        # ends the blocking recvmmsg in serve() early (EINTR) and the flag
-        # is seen at once.
+    def install_signals(self) -> None:
+        """Before start(): a SIGHUP or SIGTERM while the agent waits for
+        the region must not kill it with the default action.  Python's
+        handlers are installed without SA_RESTART, so a signal also ends
+        the blocking recvmmsg in serve() early (EINTR)."""
         signal.signal(signal.SIGHUP, self._on_hup)
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
+
+    def run(self) -> None:
         idle = self.conf.agent.flow_idle_timeout
         age_every = max(1.0, min(idle / 4.0, 10.0))
         next_beat = next_age = 0.0
@@ -259,11 +267,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     agent = Agent(conf)
+    agent.install_signals()
     try:
         agent.start()
     except (RegionError, topology.TopologyError, OSError) as e:
-        LOG.error("cannot start: %s", e)
         agent.stop()
+        if agent._stop:
+            LOG.info("stopped before serving")
+            return 0
+        LOG.error("cannot start: %s", e)
         return 1
     agent.run()
     return 0

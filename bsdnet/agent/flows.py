@@ -166,6 +166,7 @@ class TrapChannel:
             return 0
         if self.pending:
             self.pending.extend(zip(flows[0:n], gens[0:n]))
+            self._trim()
             return self.flush()
         sent = self._send(flows, gens, n)
         if sent < n:

@@ -314,6 +314,21 @@ def test_waits_for_region_then_gives_up(tmp_path, sockdir):
     assert "waiting up to" in log and "gave up" in log
 
 
+def test_sigterm_while_waiting_for_region(tmp_path, sockdir):
+    a = AgentProc(tmp_path, sockdir, str(tmp_path / "never"))
+    a.write_topology(fabric_topology())
+    a.start()
+    try:
+        wait_for(lambda: "waiting up to" in a.log_text(), "waiting log")
+        a.proc.send_signal(signal.SIGHUP)       # must not kill it
+        time.sleep(0.2)
+        assert a.proc.poll() is None
+        a.proc.send_signal(signal.SIGTERM)
+        assert a.proc.wait(timeout=WAIT) == 0
+    finally:
+        a.stop()
+
+
 def test_region_appears_while_waiting(tmp_path, sockdir):
     path = str(tmp_path / "late")
     a = AgentProc(tmp_path, sockdir, path)
