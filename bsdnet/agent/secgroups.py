@@ -362,6 +362,7 @@ class GroupsIndex:
         self.groups: dict[str, SecurityGroup] = {}
         self.ports: dict[str, PortBinding] = {}
         self._cache: dict[str, CompiledPolicy] = {}
+        self._members: dict[str, frozenset[int]] = {}
 
     # -- changes -----------------------------------------------------------
     def set_group(self, g: SecurityGroup) -> set[str]:
@@ -385,6 +386,8 @@ class GroupsIndex:
             old = self.ports.get(p.id)
             self.ports[p.id] = p
             touched = set(p.groups) | (set(old.groups) if old else set())
+            for g in touched:
+                self._members.pop(g, None)
             hit = {p.id}
             if old is None or old.ips != p.ips or old.groups != p.groups:
                 hit |= self._ports_depending_on(touched, members_only=True)
@@ -392,10 +395,14 @@ class GroupsIndex:
             return hit
 
     def remove_port(self, pid: str) -> set[str]:
+        """Forget a port; returns the *other* ports whose decisions may
+        change (the removed port's own flows go with it)."""
         with self._lock:
             old = self.ports.pop(pid, None)
             hit = {pid}
             if old is not None:
+                for g in old.groups:
+                    self._members.pop(g, None)
                 hit |= self._ports_depending_on(set(old.groups),
                                                 members_only=True)
             self._drop(hit)
@@ -424,8 +431,14 @@ class GroupsIndex:
 
     # -- compile and decide ------------------------------------------------
     def members(self, gid: str) -> frozenset[int]:
-        return frozenset(ip for p in self.ports.values() if gid in p.groups
-                         for ip in p.ips)
+        """Addresses of the ports in group gid (cached: many ports' rules
+        name the same remote group)."""
+        m = self._members.get(gid)
+        if m is None:
+            m = frozenset(ip for p in self.ports.values()
+                          if gid in p.groups for ip in p.ips)
+            self._members[gid] = m
+        return m
 
     def compiled(self, port: PortBinding | str) -> CompiledPolicy:
         pid = port if isinstance(port, str) else port.id
