@@ -292,7 +292,7 @@ _Cell = tuple[tuple[tuple[int, dict[int, str]], ...],
 _PortIndex = tuple[list[int], list[_Cell]]
 
 INDEX_MIN_RULES = 16        # below this, a linear scan is as fast
-INDEX_MAX_RULES = 4096      # above, building costs more than it saves
+INDEX_MAX_RULES = 512       # building is O(rules x intervals): bound it
 
 
 def _build_index(lst: list[_Compiled]) -> _PortIndex:
