@@ -29,6 +29,8 @@ def test_flat_scenario_through_the_executable_stand_in(tmp_path):
     host = env.host_now()
     assert set(host.ifaces) == {"em0", "em1", "lo0"}
     assert host.ifaces["em0"].inet == ["192.0.2.10/24"]
+    # member_ifaddrs=0 made bsdnet take the link-local off em0; it is back.
+    assert host.ifaces["em0"].inet6 == ["fe80::5054:ff:fe12:3456%em0/64"]
 
 
 def test_member_ifaddrs_zero_refuses_without_move_and_makes_nothing(tmp_path):

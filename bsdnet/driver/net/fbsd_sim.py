@@ -353,8 +353,10 @@ class FreeBSDHost:
             raise SimError(f"{what}: File exists")
         if m.master is not None or m.kind in ("bridge", "lo"):
             raise SimError(f"{what}: {'Device busy' if m.master else 'Invalid argument'}")
+        # bridge_ioctl_add refuses a member with any AF_INET or AF_INET6
+        # address, link-local included, when member_ifaddrs is 0.
         if self.sysctls.get("net.link.bridge.member_ifaddrs", "1") == "0" and (
-                m.inet or [a for a in m.inet6 if not a.startswith("fe80:")]):
+                m.inet or m.inet6):
             raise SimError(f"{what}: Invalid argument")
         if br.members and m.mtu != br.mtu:
             raise SimError(f"{what}: Invalid argument")

@@ -166,19 +166,40 @@ class NetworkDriver:
             self._set_mtu_checked(member.name, mtu)
         if not bst.members and bst.mtu != mtu:
             self._set_mtu_checked(br, mtu)
+        lls = [a for a in member.inet6 if a.startswith("fe80:")]
+        strip = bool(lls) and not self.backend.member_ifaddrs()
+        # Keep what an interrupted earlier attempt recorded (see _restore_moved).
+        fields = {k: v for k, v in (parse_mark(bst.description) or {}).items() if k != "kind"}
+        fields.update({"net": net.id, "from": member.name})
         if addrs and net.move_address:
+            fields["moved"] = ",".join(addrs)
             route = self.backend.default_route()
-            fields = {"net": net.id, "moved": ",".join(addrs), "from": member.name}
             if route and route[1] == member.name:
                 fields["gw"] = route[0]
+        if strip:
+            fields["ll"] = ",".join(lls)    # given back to the uplink on teardown
+        if make_mark("bridge", **fields) != bst.description:
             # Record what moves before moving it: a crash between the
             # delete and the add is then repaired by _restore_moved().
             self.backend.mark(br, make_mark("bridge", **fields), self.group)
+        if addrs and net.move_address:
             for a in addrs:
+                self.backend.del_address(member.name, a)
+        if strip:
+            for a in lls:
                 self.backend.del_address(member.name, a)
         self.backend.add_member(br, member.name)
         if not member.up:
             self.backend.set_up(member.name)
+
+    def _strip_link_local(self, st: IfState) -> None:
+        """With member_ifaddrs=0 FreeBSD refuses a member with any address,
+        an IPv6 link-local one included; the member's own link-local is of
+        no use once bridged (the bridge has its own), so it goes."""
+        lls = [a for a in st.inet6 if a.startswith("fe80:")]
+        if lls and not self.backend.member_ifaddrs():
+            for a in lls:
+                self.backend.del_address(st.name, a)
 
     def _check_uplink_addresses(self, net: Network, member: IfState) -> None:
         addrs = _addresses(member)
@@ -234,15 +255,18 @@ class NetworkDriver:
                 raise NetDriverError(f"bridge {st.name} still has port {m}")
             self.backend.del_member(st.name, m)
         moved = [a for a in mark.get("moved", "").split(",") if a]
-        if moved:
-            # Give the uplink its addresses (and default route) back.
-            for a in moved:
-                if a.split("/")[0] in {x.split("/")[0] for x in st.inet + st.inet6}:
-                    self.backend.del_address(st.name, a)
-            for a in moved:
-                self.backend.add_address(mark["from"], a)
-            if mark.get("gw"):
-                self.backend.replace_default_route(mark["gw"])
+        for a in moved:
+            if a.split("/")[0] in {x.split("/")[0] for x in st.inet + st.inet6}:
+                self.backend.del_address(st.name, a)
+        # Give the uplink its addresses (and default route) back.
+        uplink = self.backend.get(mark["from"]) if mark.get("from") else None
+        if uplink is not None:
+            have = {x.split("/")[0] for x in uplink.inet + uplink.inet6}
+            for a in moved + [x for x in mark.get("ll", "").split(",") if x]:
+                if a.split("/")[0] not in have:
+                    self.backend.add_address(uplink.name, a)
+        if moved and mark.get("gw"):
+            self.backend.replace_default_route(mark["gw"])
         self.backend.destroy(st.name)
 
     # ------------------------------------------------------------ ports
@@ -308,6 +332,7 @@ class NetworkDriver:
         if not st.up:
             self.backend.set_up(tap)
         if st.master is None:
+            self._strip_link_local(st)
             try:
                 self.backend.add_member(br, tap)
             except BackendError as exc:
