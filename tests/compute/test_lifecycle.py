@@ -107,7 +107,8 @@ def test_config_drive(driver, tmp_path) -> None:
     inst = make_instance(config_drive=True, user_data="I2Nsb3VkLWNvbmZpZwo=", key_data="ssh-ed25519 AAAA k",
                          metadata={"role": "web"})
     vif = make_vif(ip="10.0.0.9")
-    driver.spawn(None, inst, IMAGE, network_info=[vif])
+    driver.spawn(None, inst, IMAGE, injected_files=[("/etc/motd", b"hello\n")], admin_password="s3cret",
+                 network_info=[vif])
     try:
         iso = os.path.join(driver.config.instances_path, inst.uuid, "disk.config")
         dom = Domain.from_xml(driver.conn.lookupByUUIDString(inst.uuid).XMLDesc(0))
@@ -125,6 +126,9 @@ def test_config_drive(driver, tmp_path) -> None:
         assert nd["networks"][0]["ip_address"] == "10.0.0.9"
         assert nd["networks"][0]["routes"][0]["gateway"] == "10.0.0.1"
         assert (latest / "user_data").read_bytes() == b"#cloud-config\n"
+        assert md["admin_pass"] == "s3cret"
+        assert md["files"] == [{"path": "/etc/motd", "content_path": "/content/0000"}]
+        assert (tmp_path / "cd" / "openstack" / "content" / "0000").read_bytes() == b"hello\n"
     finally:
         driver.destroy(None, inst, [vif])
 
@@ -189,6 +193,14 @@ def test_libvirt_error_mid_spawn_leaves_nothing(driver, fake_net, fail) -> None:
     assert not os.path.exists(os.path.join(driver.config.instances_path, inst.uuid))
     # plugged, then unplugged again (bridge driver: unplug leaves the shared bridge)
     assert any(c[0] == "ensure_network" for c in fake_net.calls)
+
+
+def test_volumes_refused_at_spawn(driver) -> None:
+    inst = make_instance()
+    bdi = {"block_device_mapping": [{"connection_info": {}, "mount_device": "/dev/vdb"}]}
+    with pytest.raises(UnsupportedConfig, match="volumes"):
+        driver.spawn(None, inst, IMAGE, network_info=[], block_device_info=bdi)
+    assert not driver.instance_exists(inst)
 
 
 def test_spawn_twice_refused(driver) -> None:

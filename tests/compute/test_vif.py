@@ -155,3 +155,35 @@ def test_port_api_url_checked() -> None:
         PortApiClient("file:///etc/passwd")
     with pytest.raises(ValueError):
         PortApiClient("http://").delete_port(str(_uuid.uuid4()))
+
+
+def test_dispatch_by_binding_type(fake_net, port_api) -> None:
+    from bsdnet.driver.compute.config import DriverConfig
+    from bsdnet.driver.compute.wiring import make_vif_driver
+    from bsdnet.driver.domain import UnsupportedConfig
+    cfg = DriverConfig(vif_driver="bridge", port_api_url=port_api.url, bridge_uplink="em0")
+    drv = make_vif_driver(cfg, fake_net)
+    routed, bridged, untyped, ovs = make_vif(), make_vif(vlan=12), make_vif(), make_vif()
+    routed["type"], bridged["type"], ovs["type"] = "vrouter", "bridge", "ovs"
+    del untyped["type"]
+    inst = make_instance()
+    for vif in (routed, bridged, untyped):
+        drv.plug(inst, vif)
+    assert set(port_api.ports) == {routed["id"]}  # only the vrouter port reached the agent
+    assert drv.interface(inst, routed).source_bridge.startswith("vrb")
+    assert drv.interface(inst, untyped).source_bridge.startswith("bnb")  # [bhyve] vif_driver = bridge
+    with pytest.raises(UnsupportedConfig, match="'ovs'"):
+        drv.plug(inst, ovs)
+
+
+def test_spawn_refuses_unpluggable_port_before_any_work(driver, fake_net) -> None:
+    from bsdnet.driver.compute.wiring import make_vif_driver
+    from bsdnet.driver.domain import UnsupportedConfig
+    import os
+    driver.vif_driver = make_vif_driver(driver.config, fake_net)
+    vif = make_vif()
+    vif["type"] = "ovs"
+    inst = make_instance()
+    with pytest.raises(UnsupportedConfig, match="ovs"):
+        driver.spawn(None, inst, {"id": "img-raw", "properties": {}}, network_info=[vif])
+    assert not fake_net.calls and not os.path.exists(os.path.join(driver.config.instances_path, inst.uuid))

@@ -39,6 +39,7 @@ class DriverConfig:
     reserved_host_disk_mb: int = 0
     reserved_host_cpus: int = 0
     console_log_max_bytes: int = 1 << 20
+    soft_reboot_timeout: int = 120
     qemu_img: str = "qemu-img"
     xorriso: str = "xorriso"
 
@@ -50,7 +51,7 @@ _HELP = {
     "uefi_firmware": "bhyve UEFI firmware (sysutils/edk2, BHYVE_UEFI.fd)",
     "uefi_vars_template": "UEFI variable store copied per guest for its NVRAM",
     "grub_bhyve": "grub-bhyve binary (sysutils/grub2-bhyve) for Linux guests without UEFI",
-    "vif_driver": "how VIFs are plugged: 'vrouter' (bsdnet overlay) or 'bridge'",
+    "vif_driver": "VIF driver for VIFs without a binding type: 'vrouter' (bsdnet overlay) or 'bridge'",
     "port_api_url": "the bsdnet agent's port API (vrouter VIF driver)",
     "bridge_uplink": "physical interface VLAN networks are tagged on (bridge VIF driver)",
     "vnc_listen": "address bhyve's VNC framebuffer listens on",
@@ -62,6 +63,7 @@ _HELP = {
     "reserved_host_disk_mb": "disk kept back for the host",
     "reserved_host_cpus": "host CPUs kept back",
     "console_log_max_bytes": "console log size kept per instance (older output is dropped)",
+    "soft_reboot_timeout": "seconds a guest gets to shut down on a soft reboot before a hard one",
     "qemu_img": "qemu-img binary used to convert images to raw",
     "xorriso": "xorriso binary used to build config drives",
 }

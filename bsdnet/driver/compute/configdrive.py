@@ -5,6 +5,7 @@ metadata layout cloud-init and bsd-cloudinit read:
     openstack/latest/network_data.json
     openstack/latest/user_data          (when the instance has user data)
     openstack/latest/vendor_data.json
+    openstack/content/NNNN              (injected files, listed in meta_data)
 
 Built with ``xorriso -as mkisofs`` (Rock Ridge and Joliet, as Nova's
 genisoimage call does) so it works where genisoimage is not installed.
@@ -95,9 +96,19 @@ def _user_data(instance: Any) -> bytes | None:
 
 
 def write_tree(root: str, instance: Any, network_info: Sequence[Mapping[str, Any]],
-               extra_md: Mapping[str, Any] | None = None) -> None:
+               extra_md: Mapping[str, Any] | None = None,
+               files: Sequence[tuple[str, bytes | str]] = ()) -> None:
     md = meta_data(instance)
     md.update(extra_md or {})
+    # Injected files go under openstack/content/, named by index, as Nova lays them out.
+    content = os.path.join(root, "openstack", "content")
+    md["files"] = []
+    for i, (path, data) in enumerate(files):
+        os.makedirs(content, exist_ok=True)
+        name = f"{i:04x}"
+        with open(os.path.join(content, name), "wb") as f:
+            f.write(data if isinstance(data, bytes) else data.encode())
+        md["files"].append({"path": path, "content_path": f"/content/{name}"})
     nd = network_data(network_info)
     ud = _user_data(instance)
     for version in VERSION_DIRS:
@@ -115,10 +126,11 @@ def write_tree(root: str, instance: Any, network_info: Sequence[Mapping[str, Any
 
 
 def make_config_drive(path: str, instance: Any, network_info: Sequence[Mapping[str, Any]],
-                      xorriso: str = "xorriso", extra_md: Mapping[str, Any] | None = None) -> str:
+                      xorriso: str = "xorriso", extra_md: Mapping[str, Any] | None = None,
+                      files: Sequence[tuple[str, bytes | str]] = ()) -> str:
     """Build the ISO at ``path`` and return it."""
     with tempfile.TemporaryDirectory(prefix="bsdnet-cd-") as tree:
-        write_tree(tree, instance, network_info, extra_md)
+        write_tree(tree, instance, network_info, extra_md, files)
         argv = [xorriso, "-as", "mkisofs", "-o", path, "-V", LABEL, "-J", "-r",
                 "-l", "-allow-lowercase", "-quiet", tree]
         try:

@@ -40,7 +40,7 @@ from bsdnet.driver.compute.instance import extra_specs, flavor_value, image_fiel
 from bsdnet.driver.domain import Domain, Interface, NovaMetadata, NovaPort
 from bsdnet.driver.domain import validate as v
 from bsdnet.driver.domain.check import check_bhyve, check_strings
-from bsdnet.driver.domain.errors import DomainConfigError
+from bsdnet.driver.domain.errors import DomainConfigError, UnsupportedConfig
 from bsdnet.driver.vif.base import VifDriver
 
 LOG = logging.getLogger(__name__)
@@ -224,7 +224,7 @@ class BhyveDriver:
             grub_bhyve=self.config.grub_bhyve, vnc_listen=self.config.vnc_listen)
 
     def _prepare_disks(self, context: Any, instance: Any, image_meta: Any, network_info: Sequence[Any],
-                       idir: str) -> list[DiskSpec]:
+                       idir: str, injected_files: Any = None, admin_password: Any = None) -> list[DiskSpec]:
         disks = []
         image_id = image_field(image_meta, "id") or getattr(instance, "image_ref", None)
         if not image_id:
@@ -243,10 +243,19 @@ class BhyveDriver:
                 f.truncate(swap_mb * 2 ** 20)
             disks.append(DiskSpec(path))
         if getattr(instance, "config_drive", False):
+            extra = {"admin_pass": admin_password} if admin_password else {}
             iso = configdrive.make_config_drive(os.path.join(idir, "disk.config"), instance,
-                                                network_info or [], self.config.xorriso)
+                                                network_info or [], self.config.xorriso, extra,
+                                                files=list(injected_files or []))
             disks.append(DiskSpec(iso, device="cdrom"))
         return disks
+
+    @staticmethod
+    def _refuse_volumes(block_device_info: Any) -> None:
+        bdms = (block_device_info or {}).get("block_device_mapping") if hasattr(block_device_info, "get") else None
+        if bdms:
+            raise UnsupportedConfig("Cinder volumes are not supported by the bhyve driver yet "
+                                    "(boot from image; no hot-plug either)")
 
     def spawn(self, context: Any, instance: Any, image_meta: Any, injected_files: Any = None,
               admin_password: Any = None, allocations: Any = None, network_info: Any = None,
@@ -254,7 +263,11 @@ class BhyveDriver:
         network_info = list(network_info or [])
         uuid = v.check_uuid(instance.uuid)
         v.check_name(instance.name)
-        choose_guest(image_props(image_meta))  # refuse an unbootable guest before any work
+        self._refuse_volumes(block_device_info)
+        # Refuse an unbootable guest or an unpluggable port before any work.
+        choose_guest(image_props(image_meta))
+        for vif in network_info:
+            self._vif_driver().interface(instance, vif)
         idir = instance_dir(self.config, uuid)
         if self.instance_exists(instance):
             raise SpawnError(f"instance {uuid} already has a domain")
@@ -262,7 +275,8 @@ class BhyveDriver:
         plugged: list[Any] = []
         dom = None
         try:
-            disks = self._prepare_disks(context, instance, image_meta, network_info, idir)
+            disks = self._prepare_disks(context, instance, image_meta, network_info, idir,
+                                        injected_files, admin_password)
             spec = self.guest_spec(instance, image_meta, network_info, disks)
             model = build_domain(spec, self.libvirt_version)
             xml = model.to_xml()
@@ -405,7 +419,7 @@ class BhyveDriver:
         if reboot_type.upper() == "SOFT" and dom.isActive():
             try:
                 dom.shutdown()
-                if self._wait_shutoff(dom, 60):
+                if self._wait_shutoff(dom, self.config.soft_reboot_timeout):
                     self._stop_console(instance.uuid)
                     dom.create()
                     self._start_console(instance.uuid)

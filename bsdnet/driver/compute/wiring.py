@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from bsdnet.driver.compute.config import DriverConfig
-from bsdnet.driver.vif import get_vif_driver
+from bsdnet.driver.vif import VifDispatcher, get_vif_driver
 from bsdnet.driver.vif.base import NetDriver, VifDriver
 from bsdnet.driver.vif.port_api import PortApiClient
 
@@ -43,7 +43,11 @@ def default_net_driver(conf: Any = None) -> NetDriver:
 
 
 def make_vif_driver(config: DriverConfig, net: NetDriver | None = None, uplink: str | None = None) -> VifDriver:
+    """Both VIF drivers behind a dispatcher on ``vif['type']``; ``[bhyve] vif_driver``
+    is the one for VIFs that carry no type (the CLI's)."""
     net = net if net is not None else default_net_driver()
-    if config.vif_driver == "vrouter":
-        return get_vif_driver("vrouter", net=net, api=PortApiClient(config.port_api_url))
-    return get_vif_driver(config.vif_driver, net=net, uplink=uplink or config.bridge_uplink or None)
+    drivers = {
+        "vrouter": get_vif_driver("vrouter", net=net, api=PortApiClient(config.port_api_url)),
+        "bridge": get_vif_driver("bridge", net=net, uplink=uplink or config.bridge_uplink or None),
+    }
+    return VifDispatcher(drivers, default=config.vif_driver)

@@ -6,11 +6,49 @@ VLAN interface when the network has one); libvirt makes the tap on it.
 port registered with the bsdnet agent through its port API.
 """
 
-from bsdnet.driver.vif.base import NetDriver, VifDriver, tap_name
+from typing import Any
+
+from bsdnet.driver.domain import Interface, UnsupportedConfig
+from bsdnet.driver.vif.base import NetDriver, Vif, VifDriver, tap_name
 from bsdnet.driver.vif.bridge import BridgeVifDriver
 from bsdnet.driver.vif.vrouter import VrouterVifDriver
 
-__all__ = ["BridgeVifDriver", "NetDriver", "VifDriver", "VrouterVifDriver", "tap_name", "get_vif_driver"]
+__all__ = ["BridgeVifDriver", "NetDriver", "VifDispatcher", "VifDriver", "VrouterVifDriver", "tap_name",
+           "get_vif_driver"]
+
+
+class VifDispatcher(VifDriver):
+    """Picks the VIF driver by the port's binding (``vif['type']``).
+
+    A VIF without a type goes to ``default``; a type no driver here handles
+    (say 'ovs': Neutron bound the port for a switch this host does not run)
+    is refused at spawn rather than plugged the wrong way.
+    """
+
+    name = "dispatch"
+
+    def __init__(self, drivers: dict[str, VifDriver], default: str) -> None:
+        if default not in drivers:
+            raise ValueError(f"default VIF driver {default!r} not among {sorted(drivers)}")
+        self.drivers = drivers
+        self.default = default
+
+    def pick(self, vif: Vif) -> VifDriver:
+        kind = vif.get("type") or self.default
+        try:
+            return self.drivers[kind]
+        except KeyError:
+            raise UnsupportedConfig(f"VIF {vif.get('id')} is bound as {kind!r}; this host plugs "
+                                    f"{sorted(self.drivers)}") from None
+
+    def interface(self, instance: Any, vif: Vif) -> Interface:
+        return self.pick(vif).interface(instance, vif)
+
+    def plug(self, instance: Any, vif: Vif) -> None:
+        self.pick(vif).plug(instance, vif)
+
+    def unplug(self, instance: Any, vif: Vif) -> None:
+        self.pick(vif).unplug(instance, vif)
 
 
 def get_vif_driver(kind: str, **kwargs: object) -> VifDriver:
