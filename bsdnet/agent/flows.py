@@ -17,6 +17,7 @@ import errno
 import logging
 import os
 import socket
+import stat
 import struct
 import time
 from collections import Counter
@@ -120,8 +121,11 @@ class TrapChannel:
         self.trap_path = trap_path
         self.control_path = control_path
         self._cpath = ffi.new("char[]", os.fsencode(control_path))
-        if os.path.exists(trap_path):
-            os.unlink(trap_path)       # a stale socket of a previous agent
+        try:
+            if stat.S_ISSOCK(os.lstat(trap_path).st_mode):
+                os.unlink(trap_path)   # a stale socket of a previous agent
+        except FileNotFoundError:
+            pass
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(trap_path)
         os.chmod(trap_path, 0o600)

@@ -267,6 +267,18 @@ def test_policy_exception_drops(region, dp, channel):
     assert region.flows[idx].fe_action == lib.BSDNET_FA_DROP
 
 
+def test_channel_replaces_stale_socket_not_files(sockdir):
+    path = os.path.join(sockdir, "agent.sock")
+    TrapChannel(path, os.path.join(sockdir, "dp.sock")).sock.close()
+    ch = TrapChannel(path, os.path.join(sockdir, "dp.sock"))   # stale: ok
+    ch.close()
+    with open(path, "w") as f:
+        f.write("not a socket")
+    with pytest.raises(OSError):
+        TrapChannel(path, os.path.join(sockdir, "dp.sock"))
+    assert open(path).read() == "not a socket"
+
+
 def test_dhcp_trap_counted(region, dp, channel):
     fm = FlowManager(region, channel)
     frame = (b"\xff" * 6 + bytes.fromhex("020000000001") + b"\x08\x00" +
