@@ -192,6 +192,19 @@ class TrapChannel:
             return False
         return True
 
+    def xmit(self, vif: int, frame: bytes) -> bool:
+        """Have the datapath send frame on vif (BSDNET_CTL_XMIT), e.g. a
+        DHCP reply.  False if its queue did not take it."""
+        ch = ffi.new("struct bsdnet_ctl_hdr *")
+        ch.ch_type, ch.ch_vif, ch.ch_len = lib.BSDNET_CTL_XMIT, vif, len(frame)
+        try:
+            self.sock.sendto(bytes(ffi.buffer(ch)) + frame,
+                             socket.MSG_DONTWAIT, self.control_path)
+        except OSError as e:
+            LOG.debug("XMIT on vif %d: %s", vif, e)
+            return False
+        return True
+
     def flush(self) -> int:
         """Send what is pending, as far as the datapath takes it."""
         total = 0
@@ -249,6 +262,8 @@ class FlowManager:
         self.ft = ffi.new("struct bsdnet_flowtab *")
         lib.bsdnet_flowtab_bind(self.ft, region.hdr, region.base)
         self.counters: Counter[str] = Counter()
+        # enum bsdnet_trap_reason -> callable(Trap), for DHCP and the like.
+        self.handlers: dict[int, Callable[[Trap], None]] = {}
         self._rvif_cache: dict[tuple[int, int], int] = {}
         # Batch arrays, allocated once.
         self._idx = ffi.new("uint32_t[]", BATCH)
@@ -421,20 +436,29 @@ class FlowManager:
         return r
 
     def _other_trap(self, th, frame_ptr) -> None:
+        """Traps that are not flow misses: counted, and given to the
+        handler registered for their reason (self.handlers), if any."""
         reason = th.th_reason
         frame = bytes(ffi.buffer(frame_ptr, th.th_len))
-        if reason == lib.BSDNET_TRAP_DHCP:
-            self.counters["dhcp"] += 1
-            p = parse_frame(frame)
-            LOG.info("DHCP from %s on vif %d (no DHCP server yet)",
-                     p.get("src_mac", "?"), th.th_vif)
-        elif reason == lib.BSDNET_TRAP_ARP:
-            self.counters["arp"] += 1
-            LOG.debug("ARP trap on vif %d", th.th_vif)
-        elif reason == lib.BSDNET_TRAP_RECEIVE:
-            self.counters["receive"] += 1
-        else:
+        name = {lib.BSDNET_TRAP_DHCP: "dhcp", lib.BSDNET_TRAP_ARP: "arp",
+                lib.BSDNET_TRAP_RECEIVE: "receive"}.get(reason)
+        if name is None:
             self.counters["bad_trap"] += 1
+            return
+        self.counters[name] += 1
+        handler = self.handlers.get(reason)
+        if handler is not None:
+            trap = Trap(reason, th.th_vif, th.th_vrf, th.th_flow, th.th_gen,
+                        th.th_nh, frame)
+            try:
+                handler(trap)
+            except Exception:
+                LOG.exception("%s trap handler failed", name)
+        elif reason == lib.BSDNET_TRAP_DHCP:
+            LOG.info("DHCP from %s on vif %d (no DHCP server yet)",
+                     parse_frame(frame).get("src_mac", "?"), th.th_vif)
+        else:
+            LOG.debug("%s trap on vif %d", name, th.th_vif)
 
     # ---- aging ------------------------------------------------------------
 

@@ -267,6 +267,25 @@ def test_policy_exception_drops(region, dp, channel):
     assert region.flows[idx].fe_action == lib.BSDNET_FA_DROP
 
 
+def test_trap_handlers_and_xmit(region, dp, channel):
+    fm = FlowManager(region, channel)
+    got = []
+    fm.handlers[lib.BSDNET_TRAP_DHCP] = got.append
+    dp.trap(channel.trap_path, NONE, 0, reason=lib.BSDNET_TRAP_DHCP,
+            frame=b"dhcp-frame", vif=4, vrf=2)
+    fm.poll()
+    (t,) = got
+    assert (t.reason, t.vif, t.vrf, t.frame) == (lib.BSDNET_TRAP_DHCP, 4, 2,
+                                                  b"dhcp-frame")
+    # The reply goes back through the datapath as an XMIT control message.
+    assert channel.xmit(4, b"reply")
+    data = dp.sock.recv(256)
+    ch = ffi.new("struct bsdnet_ctl_hdr *")
+    ffi.memmove(ch, data, ffi.sizeof(ch[0]))
+    assert (ch.ch_type, ch.ch_vif, ch.ch_len) == (lib.BSDNET_CTL_XMIT, 4, 5)
+    assert data[ffi.sizeof(ch[0]):] == b"reply"
+
+
 def test_channel_replaces_stale_socket_not_files(sockdir):
     path = os.path.join(sockdir, "agent.sock")
     TrapChannel(path, os.path.join(sockdir, "dp.sock")).sock.close()
