@@ -287,3 +287,25 @@ def test_host_uptime_cpu_stats_and_resume(driver) -> None:
         assert state(driver, inst) == RUNNING
     finally:
         driver.destroy(None, inst, [])
+
+
+@pytest.mark.parametrize("make,claimed,reason", [
+    (["create", "-f", "qcow2", "-b", "/etc/passwd", "-F", "raw"], None, "backing file"),
+    ("vmdk-extent-on-host-file", None, "VMDK"),
+    (["create", "-f", "qcow2"], "raw", "claims 'raw'"),
+])
+def test_hostile_images_refused(driver, image_dir, make, claimed, reason) -> None:
+    """Images that would make qemu-img read host files never reach a guest disk."""
+    path = image_dir / "img-evil"
+    if make == "vmdk-extent-on-host-file":
+        # A VMDK descriptor whose data "extent" is a host file (CVE-2022-47951's shape).
+        path.write_text('# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n'
+                        'createType="monolithicFlat"\n\nRW 1 FLAT "/etc/hostname" 0\n\n'
+                        'ddb.virtualHWVersion = "4"\nddb.adapterType = "ide"\n')
+    else:
+        subprocess.run(["qemu-img", *make, str(path), "1M"], check=True, capture_output=True)
+    inst = make_instance()
+    with pytest.raises(ImageError, match=reason):
+        driver.spawn(None, inst, {"id": "img-evil", "disk_format": claimed, "properties": {}}, network_info=[])
+    assert not os.path.exists(driver.image_cache.cached_path("img-evil"))
+    assert not os.path.exists(os.path.join(driver.config.instances_path, inst.uuid))

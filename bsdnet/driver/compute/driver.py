@@ -328,7 +328,13 @@ class BhyveDriver:
             return
         logger = console.ConsoleLogger(device, os.path.join(instance_dir(self.config, uuid), "console.log"),
                                        self.config.console_log_max_bytes)
-        logger.start()
+        try:
+            logger.start()
+        except OSError as exc:
+            # A guest without a console log is still a guest: do not fail it for this.
+            logger.stop()
+            LOG.warning("cannot log console of %s from %s: %s", uuid, device, exc)
+            return
         self.consoles[uuid] = logger
 
     def _stop_console(self, uuid: str) -> None:

@@ -40,11 +40,35 @@ def qemu_img_info(path: str, qemu_img: str = "qemu-img") -> dict:
     return json.loads(out)
 
 
-def convert_to_raw(src: str, dst: str, qemu_img: str = "qemu-img") -> None:
+def check_image_safe(info: dict, claimed: str | None = None) -> str:
+    """The image's format, once it cannot make qemu-img read host files.
+
+    An uploaded image is hostile input: a qcow2 backing file or external data
+    file, or a VMDK whose extents are other files, would have qemu-img copy
+    host files (say /etc/master.passwd) into the guest's disk (Nova's
+    CVE-2022-47951 is the VMDK case).  A format other than the one Glance
+    claims is refused too.
+    """
+    fmt = info.get("format", "")
+    if claimed in QEMU_FORMATS and claimed != fmt:
+        raise ImageError(f"image claims {claimed!r} but its content is {fmt!r}")
+    if info.get("backing-filename") or info.get("full-backing-filename"):
+        raise ImageError("image has a backing file: refused")
+    data = (info.get("format-specific") or {}).get("data") or {}
+    if fmt == "qcow2" and data.get("data-file"):
+        raise ImageError("qcow2 image with an external data file: refused")
+    if fmt == "vmdk" and data.get("create-type") not in ("monolithicSparse", "streamOptimized"):
+        raise ImageError(f"VMDK of type {data.get('create-type')!r} (extents in other files): refused")
+    if fmt not in QEMU_FORMATS:
+        raise ImageError(f"image format {fmt!r} not accepted")
+    return fmt
+
+
+def convert_to_raw(src: str, dst: str, qemu_img: str = "qemu-img", claimed: str | None = None) -> None:
     """Convert any format qemu-img reads into a raw file at ``dst``."""
-    # -f is given explicitly: letting qemu-img probe a raw image's format is
-    # the classic way a guest-written header turns into host file access.
-    fmt = qemu_img_info(src, qemu_img).get("format", "raw")
+    # -f is given explicitly, from a checked probe: letting qemu-img guess
+    # again at convert time would undo the check.
+    fmt = check_image_safe(qemu_img_info(src, qemu_img), claimed)
     try:
         subprocess.run([qemu_img, "convert", "-f", fmt, "-O", "raw", "--", src, dst], check=True,
                        capture_output=True, text=True)
@@ -79,13 +103,12 @@ class ImageCache:
             if not os.path.exists(download):
                 raise ImageError(f"image {image_id}: fetch produced nothing")
             raw = os.path.join(tmp, "image.raw")
-            fmt = disk_format if disk_format in QEMU_FORMATS else None
-            fmt = fmt or qemu_img_info(download, self.qemu_img).get("format")
+            fmt = check_image_safe(qemu_img_info(download, self.qemu_img), disk_format)
             if fmt == "raw":
                 os.replace(download, raw)
             else:
                 LOG.info("converting image %s from %s to raw", image_id, fmt)
-                convert_to_raw(download, raw, self.qemu_img)
+                convert_to_raw(download, raw, self.qemu_img, fmt)
             os.replace(raw, final)  # atomic: a half-converted file is never cached
         return final
 

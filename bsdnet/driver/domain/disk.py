@@ -40,7 +40,7 @@ class Disk(XMLElement):
         el = ET.Element("disk", {"type": self.type})
         if self.device is not None:
             el.set("device", self.device)
-        if self.driver_name is not None or self.driver_type is not None or self.queues is not None:
+        if any(x is not None for x in (self.driver_name, self.driver_type, self.queues, self.queue_size)):
             sub(el, "driver", {"name": self.driver_name, "type": self.driver_type,
                                "queues": self.queues, "queue_size": self.queue_size})
         if self.source is not None:

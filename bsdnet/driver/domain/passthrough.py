@@ -4,7 +4,7 @@ an OSS backend, PCI passthrough, and raw ``<bhyve:commandline>`` arguments."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bsdnet.driver.domain.address import Address, PciAddress, parse_address
 from bsdnet.driver.domain.base import BHYVE_NS, XMLElement, get_int, parse_yesno, sub, yesno
@@ -117,8 +117,8 @@ class Hostdev(XMLElement):
         if self.managed is not None:
             el.set("managed", yesno(self.managed) or "")
         src = sub(el, "source")
-        self.source.with_type = False
-        src.append(self.source.format_dom())
+        # libvirt writes the host address without a type attribute.
+        src.append(replace(self.source, with_type=False).format_dom())
         if self.address is not None:
             el.append(self.address.format_dom())
         return el
