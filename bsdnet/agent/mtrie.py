@@ -266,6 +266,6 @@ def walk(region, vrf: int):
             seen.setdefault((wlo & _mask(plen), plen), w & INDEX_MASK)
 
     visit(region.vrfs[vrf].vrf_root, 0, 0)
-    for (addr, plen), nh in sorted(seen.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+    for (addr, plen), nh in sorted(seen.items()):
         yield addr, plen, nh, ()
     yield None, None, None, buckets

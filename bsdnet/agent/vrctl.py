@@ -33,7 +33,7 @@ commands:
                members of an ECMP group.
   mpls         every local MPLS label and the nexthop it delivers to.
   rt           the routes of one VRF (--vrf N) or of every VRF in use, read
-               back from the mtrie into prefixes, longest last.
+               back from the mtrie into prefixes, in address order.
   flow         ACTIVE flows (with --all, HOLD entries too): index, state,
                generation, key (VRF, protocol, source and destination),
                action, reverse flow, packets and bytes.
