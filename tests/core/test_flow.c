@@ -521,3 +521,29 @@ TEST(flow_replay_of_dropped_flow_and_big_frame)
 	bsdnet_dp_release(&th_dp, th_trap[0].r_hdr.th_flow, 0);
 	CHECK_EQ(th_ntx, 0);
 }
+
+TEST(flow_queue_copies_bytes_beyond_p_len)
+{
+	struct th_frame f;
+	struct th_l4 l4 = UDP;
+	uint8_t orig[2048];
+	uint32_t idx, len;
+
+	/* The home gave only BSDNET_PULLUP bytes contiguous: the rest of
+	 * the queued copy comes through bsdnet_os_copydata(). */
+	l4.paylen = 900;
+	th_frame_vm(&f, MAC_A, IP(10, 0, 0, 1), IP(10, 0, 1, 5), &l4);
+	len = f.len;
+	memcpy(orig, f.pkt.p_data, len);
+	f.pkt.p_len = BSDNET_PULLUP;
+	th_input(VIF_A, &f);
+	CHECK_EQ(th_ntrap, 1);
+	idx = th_trap[0].r_hdr.th_flow;
+	memset(f.buf, 0xee, sizeof(f.buf));		/* the home reuses it */
+	CHECK(bsdnet_flow_publish(&th_dp.dp_ft, idx, 0, BSDNET_FA_FORWARD, 0,
+	    0xffffffffu));
+	bsdnet_dp_release(&th_dp, idx, 0);
+	CHECK_EQ(th_ntx, 1);
+	CHECK_EQ(th_tx[0].r_len, 42 + len - 14);
+	CHECK(memcmp(th_tx[0].r_data + 42, orig + 14, len - 14) == 0);
+}
