@@ -12,7 +12,7 @@ import pytest
 
 from bsdnet.driver import net_cli
 
-from conftest import FIXTURES
+from .netdrv_env import FIXTURES
 
 
 def run(*argv: str) -> tuple[int, str]:

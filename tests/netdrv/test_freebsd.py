@@ -7,7 +7,7 @@ import pytest
 from bsdnet.driver.net import AddressConflict, InvalidName, Network, NotOwned, Port
 from bsdnet.driver.net.names import tap_name
 
-from conftest import make_fbsd_env
+from .netdrv_env import make_fbsd_env
 
 
 def test_flat_scenario_through_the_executable_stand_in(tmp_path):

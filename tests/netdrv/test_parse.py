@@ -6,7 +6,7 @@ from bsdnet.driver.net.fbsd_sim import FreeBSDHost
 from bsdnet.driver.net.ifconfig_parse import (mask_to_prefixlen, parse_all, parse_group,
                                               parse_interface, parse_list, prefixlen_to_mask)
 
-from conftest import fixture_text
+from .netdrv_env import fixture_text
 
 
 def test_physical_host_fixture():

@@ -4,7 +4,7 @@ import pytest
 
 from bsdnet.driver.net.fbsd_sim import FreeBSDHost
 
-from conftest import fixture_text
+from .netdrv_env import fixture_text
 
 
 @pytest.fixture

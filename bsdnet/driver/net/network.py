@@ -17,7 +17,6 @@ that exist without bsdnet's mark are never touched.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from typing import Iterable
 
