@@ -346,7 +346,8 @@ def main() -> int:
         r = one_run(args.flows, args.window, cgen)
         runs.append(r)
         print(f"run {i + 1}: {r['released']} flows in {r['elapsed']:.3f}s = "
-              f"{r['rate']:,.0f} flows/s (active entries {r['active_entries']}, "
+              f"{r['rate']:,.0f} flows/s (active entries "
+              f"{r['active_entries']}, "
               f"holds left {r['holds_left']})")
     shutil.rmtree(build, ignore_errors=True)
     rates = [r["rate"] for r in runs]

@@ -84,7 +84,8 @@ def layout_fingerprint() -> str:
             h.update(f"  {name} {f.offset} {ffi.sizeof(f.type)} "
                      f"{_type_desc(f.type)} {f.bitsize}\n".encode())
     consts = sorted(n for n in dir(lib)
-                    if n.startswith("BSDNET_") and not n.startswith(_LOCAL_PREFIXES)
+                    if n.startswith("BSDNET_")
+                    and not n.startswith(_LOCAL_PREFIXES)
                     and isinstance(getattr(lib, n), int))
     for n in consts:
         h.update(f"{n}={getattr(lib, n)}\n".encode())

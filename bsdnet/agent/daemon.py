@@ -264,8 +264,9 @@ def build_conf(argv: list[str] | None) -> cfg.ConfigOpts:
 
 def main(argv: list[str] | None = None) -> int:
     conf = build_conf(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     agent = Agent(conf)
     agent.install_signals()
     try:

@@ -166,7 +166,8 @@ class VrfRoutes:
         lo, hi = addr, addr | (~_mask(plen) & 0xffffffff)
         self._sync_words(self.root, 0, 0, lo, hi)
 
-    def _sync_words(self, words, level: int, base: int, lo: int, hi: int) -> None:
+    def _sync_words(self, words, level: int, base: int, lo: int,
+                    hi: int) -> None:
         """Recompute words[i] of a table at `level` (covering base..) whose
         range meets [lo, hi]."""
         shift = 24 - 8 * level

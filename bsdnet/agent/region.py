@@ -35,7 +35,8 @@ class RegionError(Exception):
 
 
 def region_path(shm_name: str) -> str:
-    """A name like "bsdnet0" or "/bsdnet0" lives in /dev/shm; a path is used as is."""
+    """A name like "bsdnet0" or "/bsdnet0" lives in /dev/shm; a path is
+    used as is."""
     if os.sep in shm_name.lstrip("/"):
         return shm_name
     return os.path.join(SHM_DIR, shm_name.lstrip("/"))
@@ -85,10 +86,12 @@ class Region:
         self.vrfs = self._array("struct bsdnet_vrf", h.rh_off_vrfs, h.rh_nvrfs)
         self.rtbuckets = self._array("struct bsdnet_rtbucket",
                                      h.rh_off_rtbuckets, h.rh_nrtbuckets)
-        self.nflows = (h.rh_nflowbuckets + h.rh_novfbuckets) * lib.BSDNET_FLOW_WAYS
+        self.nflows = ((h.rh_nflowbuckets + h.rh_novfbuckets) *
+                       lib.BSDNET_FLOW_WAYS)
         self.flows = self._array("struct bsdnet_flow", h.rh_off_flows,
                                  self.nflows)
-        self.stats = ffi.cast("struct bsdnet_stats *", self.base + h.rh_off_stats)
+        self.stats = ffi.cast("struct bsdnet_stats *",
+                              self.base + h.rh_off_stats)
 
     # ---- opening ----------------------------------------------------------
 
@@ -140,7 +143,8 @@ class Region:
         except BaseException:
             os.close(fd)
             raise
-        key = ffi.new("uint64_t[2]", [secrets.randbits(64), secrets.randbits(64)])
+        key = ffi.new("uint64_t[2]",
+                      [secrets.randbits(64), secrets.randbits(64)])
         buf = ffi.from_buffer(mm)
         err = lib.bsdnet_region_format(buf, size, g, key, secrets.randbits(64))
         ffi.release(buf)
@@ -209,8 +213,9 @@ class Region:
     def dp_heartbeat(self) -> tuple[int, int]:
         """(datapath pid, its heartbeat counter)."""
         h = self.hdr
-        return (lib.bsdnet_agent_load_acq32(ffi.addressof(h, "rh_dp_pid")),
-                lib.bsdnet_agent_load_acq32(ffi.addressof(h, "rh_dp_heartbeat")))
+        load = lib.bsdnet_agent_load_acq32
+        return (load(ffi.addressof(h, "rh_dp_pid")),
+                load(ffi.addressof(h, "rh_dp_heartbeat")))
 
     def geometry(self) -> dict[str, int]:
         return {gf[2:]: int(getattr(self.hdr, hf)) for gf, hf in _GEOMETRY}

@@ -94,7 +94,8 @@ class IndexPool:
                 self.used.add(i)
                 self._next = i + 1
                 return i
-        raise TableError(f"{self.what} table full ({self.n - self.lo} entries)")
+        raise TableError(
+            f"{self.what} table full ({self.n - self.lo} entries)")
 
     def take(self, i: int) -> None:
         if not self.lo <= i < self.n:
@@ -167,7 +168,8 @@ class NexthopTable:
 
     def read(self, idx: int) -> Nexthop:
         c = ffi.new("struct bsdnet_nh *")
-        if lib.bsdnet_agent_nh_read(ffi.addressof(self.region.nexthops, idx), c):
+        src = ffi.addressof(self.region.nexthops, idx)
+        if lib.bsdnet_agent_nh_read(src, c):
             raise TableError(f"nexthop {idx}: sequence stuck odd")
         n = min(c.nh_nmembers, lib.BSDNET_ECMP_MAX)
         return Nexthop(type=c.nh_type, vrf=c.nh_vrf, vif=c.nh_vif,
@@ -182,7 +184,8 @@ class NexthopTable:
         t = n.type
         if t == lib.BSDNET_NH_ECMP:
             if not 1 <= len(n.members) <= lib.BSDNET_ECMP_MAX:
-                raise TableError(f"ECMP needs 1..{lib.BSDNET_ECMP_MAX} members")
+                raise TableError(
+                    f"ECMP needs 1..{lib.BSDNET_ECMP_MAX} members")
             for m in n.members:
                 mt = self.region.nexthops[m].nh_type if 0 < m < len(
                     self.region.nexthops) else lib.BSDNET_NH_NONE
@@ -248,7 +251,8 @@ class LabelTable:
 
     def __init__(self, region) -> None:
         self.region = region
-        self.pool = IndexPool(lib.BSDNET_LABEL_MIN, len(region.labels), "label")
+        self.pool = IndexPool(lib.BSDNET_LABEL_MIN, len(region.labels),
+                              "label")
 
     def _store(self, label: int, nh: int) -> None:
         lib.bsdnet_agent_store_rel32(

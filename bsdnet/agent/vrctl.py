@@ -89,8 +89,8 @@ def nexthops(r: Region, args) -> list[dict[str, Any]]:
         if n.type in (lib.BSDNET_NH_ENCAP, lib.BSDNET_NH_TUNNEL):
             d.update(dmac=bytes_to_mac(n.dmac), smac=bytes_to_mac(n.smac))
         if n.type == lib.BSDNET_NH_TUNNEL:
-            d.update(tun_src=int_to_ip(n.tun_src), tun_dst=int_to_ip(n.tun_dst),
-                     label=n.label)
+            d.update(tun_src=int_to_ip(n.tun_src),
+                     tun_dst=int_to_ip(n.tun_dst), label=n.label)
         if n.type == lib.BSDNET_NH_ECMP:
             d["members"] = list(n.members)
         out.append(d)
