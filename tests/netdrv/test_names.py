@@ -37,3 +37,16 @@ def test_marks_round_trip_and_foreign_descriptions_are_not_ours():
     assert parse_mark(m) == {"kind": "tap", "port": "p1", "net": "n1", "made": "bsdnet"}
     for foreign in (None, "", "vm-public", "bsdnetwork kind=tap", "bsdnet no kind here"):
         assert parse_mark(foreign) is None
+
+
+@pytest.mark.parametrize("fields, message", [
+    (dict(dhcp=True), "DHCP needs"),
+    (dict(dhcp=True, cidr="10.0.0.0/24", bridge_address="10.1.0.1/24"), "outside"),
+    (dict(vlan=0), "1-4094"),
+    (dict(mtu=70000), "MTU"),
+    (dict(routes=[("10.0.0.0/33", "10.0.0.1")]), "net1"),
+])
+def test_network_specs_are_checked(fields, message):
+    from bsdnet.driver.net import Network
+    with pytest.raises(InvalidName, match=message):
+        Network(id="net1", uplink="em0", **fields).validate()

@@ -75,8 +75,9 @@ class Network:
             raise InvalidName(f"VLAN tag {self.vlan} is outside 1-4094")
         if self.mtu is not None and not 576 <= int(self.mtu) <= 65535:
             raise InvalidName(f"MTU {self.mtu} is outside 576-65535")
-        if self.dhcp and not self.cidr:
-            raise InvalidName(f"network {self.id}: DHCP needs a cidr")
+        if self.dhcp and not (self.cidr and self.bridge_address):
+            raise InvalidName(f"network {self.id}: DHCP needs a cidr and a bridge_address "
+                              "in it (dnsmasq answers from the bridge)")
         try:
             if self.cidr:
                 ipaddress.ip_network(self.cidr)
@@ -84,7 +85,9 @@ class Network:
                 if ip:
                     ipaddress.ip_address(ip)
             if self.bridge_address:
-                ipaddress.ip_interface(self.bridge_address)
+                host = ipaddress.ip_interface(self.bridge_address)
+                if self.dhcp and host.ip not in ipaddress.ip_network(self.cidr):
+                    raise ValueError(f"bridge_address {host} is outside {self.cidr}")
             for dst, via in self.routes:
                 ipaddress.ip_network(dst)
                 ipaddress.ip_address(via)
