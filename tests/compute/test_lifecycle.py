@@ -239,9 +239,13 @@ def test_attach_detach_change_persistent_definition(driver, caplog) -> None:
 class FakeProviderTree:
     def __init__(self) -> None:
         self.inv = {}
+        self.traits = set()
 
     def update_inventory(self, name, inventory):
         self.inv[name] = inventory
+
+    def add_traits(self, name, *traits):
+        self.traits.update(traits)
 
 
 def test_host_resources(driver) -> None:
@@ -256,6 +260,13 @@ def test_host_resources(driver) -> None:
     inv = tree.inv[nodes[0]]
     assert inv["VCPU"]["allocation_ratio"] == 8.0 and inv["VCPU"]["total"] == res["vcpus"]
     assert inv["MEMORY_MB"]["reserved"] == driver.config.reserved_host_memory_mb
+    assert {"COMPUTE_NET_VIF_MODEL_E1000", "COMPUTE_FIRMWARE_UEFI"} <= tree.traits
+    try:
+        import os_traits
+    except ImportError:
+        pass
+    else:  # every trait advertised is one placement knows
+        assert tree.traits <= set(os_traits.get_traits())
     assert driver.get_host_ip_addr() == driver.config.host_ip
     assert driver.get_volume_connector(None)["ip"] == driver.config.host_ip
 
@@ -309,3 +320,14 @@ def test_hostile_images_refused(driver, image_dir, make, claimed, reason) -> Non
         driver.spawn(None, inst, {"id": "img-evil", "disk_format": claimed, "properties": {}}, network_info=[])
     assert not os.path.exists(driver.image_cache.cached_path("img-evil"))
     assert not os.path.exists(os.path.join(driver.config.instances_path, inst.uuid))
+
+
+@pytest.mark.parametrize("qfmt,claimed", [("vpc", "vhd"), ("vmdk", "vmdk"), ("vdi", None)])
+def test_other_formats_converted(driver, image_dir, qfmt, claimed) -> None:
+    src = image_dir / f"img-{qfmt}"
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", qfmt, str(image_dir / "img-raw"), str(src)],
+                   check=True, capture_output=True)
+    raw = driver.image_cache.get_raw(f"img-{qfmt}", claimed)
+    assert qemu_img_info(raw)["format"] == "raw"
+    with open(raw, "rb") as f:
+        assert f.read(9) == b"\xeb\x3c\x90BSDNET"

@@ -515,8 +515,20 @@ class BhyveDriver:
     def get_inventory(self, nodename: str) -> dict[str, dict[str, Any]]:
         return self._host().inventory()
 
+    # Placement traits (os-traits names) the scheduler matches image properties
+    # against: what choose_guest() and check_bhyve() accept.
+    TRAITS = (
+        "COMPUTE_FIRMWARE_UEFI", "COMPUTE_FIRMWARE_BIOS", "COMPUTE_GRAPHICS_MODEL_GOP",
+        "COMPUTE_NET_VIF_MODEL_VIRTIO", "COMPUTE_NET_VIF_MODEL_E1000",
+        "COMPUTE_STORAGE_BUS_VIRTIO", "COMPUTE_STORAGE_BUS_SATA",
+        "COMPUTE_IMAGE_TYPE_RAW", "COMPUTE_IMAGE_TYPE_QCOW2", "COMPUTE_IMAGE_TYPE_VMDK",
+        "COMPUTE_IMAGE_TYPE_VDI", "COMPUTE_IMAGE_TYPE_VHD", "COMPUTE_IMAGE_TYPE_VHDX",
+    )
+
     def update_provider_tree(self, provider_tree: Any, nodename: str, allocations: Any = None) -> None:
         provider_tree.update_inventory(nodename, self._host().inventory())
+        if hasattr(provider_tree, "add_traits"):
+            provider_tree.add_traits(nodename, *self.TRAITS)
 
     def get_host_uptime(self) -> str:
         """What uptime(1) says, as Nova's libvirt driver reports it."""

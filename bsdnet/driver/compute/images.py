@@ -23,9 +23,9 @@ LOG = logging.getLogger(__name__)
 # target_path (Nova's nova.virt.images.fetch, or a local copy for the CLI
 # and tests).  The context is Nova's request context, None elsewhere.
 Fetcher = Callable[[Any, str, str], None]
-# Formats whose Glance disk_format names qemu-img's; others ('ami', 'iso',
-# 'bare' containers...) are probed instead.
-QEMU_FORMATS = frozenset({"raw", "qcow2", "vmdk", "vdi", "vhd", "vhdx", "qed"})
+# Formats converted to raw (qemu-img's names); Glance calls 'vpc' 'vhd'.
+QEMU_FORMATS = frozenset({"raw", "qcow2", "vmdk", "vdi", "vpc", "vhdx", "qed"})
+GLANCE_TO_QEMU = {"vhd": "vpc"}
 
 
 def qemu_img_info(path: str, qemu_img: str = "qemu-img") -> dict:
@@ -50,6 +50,7 @@ def check_image_safe(info: dict, claimed: str | None = None) -> str:
     claims is refused too.
     """
     fmt = info.get("format", "")
+    claimed = GLANCE_TO_QEMU.get(claimed or "", claimed)
     if claimed in QEMU_FORMATS and claimed != fmt:
         raise ImageError(f"image claims {claimed!r} but its content is {fmt!r}")
     if info.get("backing-filename") or info.get("full-backing-filename"):

@@ -195,6 +195,7 @@ if HAVE_NOVA:
                 if rc in inv and ratio is not None:
                     inv[rc]["allocation_ratio"] = ratio
             provider_tree.update_inventory(nodename, inv)
+            provider_tree.add_traits(nodename, *self.impl.TRAITS)
 
         def get_volume_connector(self, instance: Any) -> dict[str, Any]:
             connector = self.impl.get_volume_connector(instance)
