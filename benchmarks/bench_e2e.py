@@ -348,6 +348,17 @@ def node_counters(region: Region) -> dict:
                       for i in range(lib.BSDNET_DROP_MAX) if st.st_drops[i]}}
 
 
+def cpu_usage(pid: int, packets: int) -> dict:
+    """CPU the process used (user, system: softirq work it triggered is
+    charged here too) and per packet it received."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    hz = os.sysconf("SC_CLK_TCK")
+    user, system = int(fields[11]) / hz, int(fields[12]) / hz
+    return {"cpu_user_s": user, "cpu_system_s": system,
+            "cpu_ns_per_packet": (user + system) * 1e9 / packets
+            if packets else None}
+
+
 def measure(tools: Path, path: dict[str, str], seconds: float) -> dict:
     counter = subprocess.Popen(
         ["ip", "netns", "exec", path["dst_ns"], str(tools), "count", "eth0",
@@ -400,6 +411,8 @@ def main() -> int:
             runs["bsdnet"].append(measure(tools, overlay, args.seconds))
             runs["bridge"].append(measure(tools, bridge, args.seconds))
         nodes = [node_counters(r) for r in lab.regions]
+        for node, dp in zip(nodes, lab.dps):
+            node.update(cpu_usage(dp.pid, node["rx"]))
         for dp in lab.dps:
             dp.stop()
         logs = [Path(dp.log_path).read_text(errors="replace")

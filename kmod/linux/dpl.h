@@ -72,7 +72,8 @@ struct dpl_opts {
 
 /* One attached (or attachable) vif: index in the vif table == index here. */
 struct dpl_port {
-	int		 po_fd;		/* -1 when detached */
+	int		 po_fd;		/* receives; -1 when detached */
+	int		 po_txfd;	/* sends */
 	uint32_t	 po_ifindex;	/* OS ifindex while attached */
 	uint32_t	 po_seq;	/* vif_seq we attached with */
 	uint16_t	 po_type;
@@ -82,11 +83,12 @@ struct dpl_port {
 	uint32_t	 po_bad_seq;	/* vif_seq of an entry already warned */
 	bool		 po_bad;
 	char		 po_name[BSDNET_IFNAMSIZ];
-	uint8_t		*po_ring;	/* mmap'd RX ring, then TX ring */
+	uint8_t		*po_ring;	/* mmap'd RX ring */
 	size_t		 po_ring_size;
 	uint32_t	 po_block;	/* next RX block to look at */
 	uint32_t	 po_rx_nblocks;
-	uint8_t		*po_tx;		/* TX ring (inside po_ring), or NULL */
+	uint8_t		*po_tx;		/* mmap'd TX ring, or NULL */
+	size_t		 po_tx_size;
 	uint32_t	 po_tx_head;	/* next TX slot to fill */
 	uint32_t	 po_tx_nframes;
 	uint32_t	 po_tx_pending;	/* queued since the last kick */

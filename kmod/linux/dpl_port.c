@@ -1,5 +1,6 @@
 /*-
- * A port: one AF_PACKET socket bound to one interface.
+ * A port: two AF_PACKET sockets bound to one interface, one to receive,
+ * one to send.
  *
  * RX is a TPACKET_V3 ring: the kernel fills whole blocks of frames and
  * hands a block over when it is full or DPL_RING_RETIRE_MS old; we walk
@@ -7,7 +8,7 @@
  * copied into the one frame buffer (BSDNET_HEADROOM bytes of headroom for
  * encapsulation) and handed to bsdnet_dp_input().
  *
- * TX is a TPACKET_V3 TX ring on the same socket: bsdnet_os_tx() copies the
+ * TX is a TPACKET_V3 TX ring on the other socket: bsdnet_os_tx() copies the
  * frame into the next free slot (a full ring is a TX failure, as the core
  * expects) and the loop kicks the kernel with one send() per port after
  * each batch, so a burst costs one system call, not one per frame.  A
@@ -51,121 +52,171 @@ dpl_setsockopt_int(int fd, int level, int name, int val, const char *what)
 
 /* Where the kernel reads a TX frame: right after the aligned header. */
 #define DPL_TX_DATA_OFF	TPACKET_ALIGN(sizeof(struct tpacket3_hdr))
-#define DPL_TX_MAX	(DPL_TX_FRAME_SIZE - DPL_TX_DATA_OFF - DPL_VNET_LEN)
+#define DPL_TX_MAX	(DPL_TX_FRAME_SIZE - DPL_TX_DATA_OFF)
 #define DPL_VNET_LEN	sizeof(struct virtio_net_hdr)
 
-/* In front of every frame we send on a vnet socket: no offload asked. */
-static const struct virtio_net_hdr dpl_vnet_none;
-
-static int
-dpl_port_ring(struct dpl *d, struct dpl_port *po, int fd, bool fabric)
+static void *
+dpl_port_map(int fd, size_t size)
 {
-	struct tpacket_req3 req;
-	size_t rxsize, size;
-	uint32_t rxblocks, txblocks;
-	bool tx;
 	void *p;
 
-	rxblocks = fabric ? DPL_RING_NBLOCKS_FABRIC : DPL_RING_NBLOCKS_VM;
-	txblocks = fabric ? DPL_TX_NBLOCKS_FABRIC : DPL_TX_NBLOCKS_VM;
-
-	memset(&req, 0, sizeof(req));
-	req.tp_block_size = DPL_RING_BLOCK_SIZE;
-	req.tp_block_nr = rxblocks;
-	req.tp_frame_size = DPL_RING_FRAME_SIZE;
-	req.tp_frame_nr = DPL_RING_BLOCK_SIZE / DPL_RING_FRAME_SIZE * rxblocks;
-	req.tp_retire_blk_tov = DPL_RING_RETIRE_MS;
-	req.tp_feature_req_word = 0;
-	if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) != 0)
-		return (-1);
-	rxsize = (size_t)DPL_RING_BLOCK_SIZE * rxblocks;
-	/* A TX ring needs a kernel with TPACKET_V3 TX (4.11); without one,
-	 * every frame goes through send(). */
-	memset(&req, 0, sizeof(req));
-	req.tp_block_size = DPL_TX_BLOCK_SIZE;
-	req.tp_block_nr = txblocks;
-	req.tp_frame_size = DPL_TX_FRAME_SIZE;
-	req.tp_frame_nr = DPL_TX_BLOCK_SIZE / DPL_TX_FRAME_SIZE * txblocks;
-	tx = !d->d_opts.o_no_tx_ring &&
-	    dpl_setsockopt_int(fd, SOL_PACKET, PACKET_LOSS, 1,
-	    "PACKET_LOSS") == 0 &&
-	    setsockopt(fd, SOL_PACKET, PACKET_TX_RING, &req, sizeof(req)) == 0;
-	size = rxsize + (tx ? (size_t)DPL_TX_BLOCK_SIZE * txblocks : 0);
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED,
 	    fd, 0);
-	if (p == MAP_FAILED) {
-		/* MAP_LOCKED fails under a small RLIMIT_MEMLOCK: not fatal. */
-		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		    0);
-		if (p == MAP_FAILED)
-			return (-1);
-	}
-	po->po_ring = p;
-	po->po_ring_size = size;
+	/* MAP_LOCKED fails under a small RLIMIT_MEMLOCK: not fatal. */
+	if (p == MAP_FAILED)
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	return (p == MAP_FAILED ? NULL : p);
+}
+
+static int
+dpl_port_rx_ring(struct dpl_port *po, int fd, bool fabric)
+{
+	struct tpacket_req3 req;
+	uint32_t nblocks;
+
+	nblocks = fabric ? DPL_RING_NBLOCKS_FABRIC : DPL_RING_NBLOCKS_VM;
+	memset(&req, 0, sizeof(req));
+	req.tp_block_size = DPL_RING_BLOCK_SIZE;
+	req.tp_block_nr = nblocks;
+	req.tp_frame_size = DPL_RING_FRAME_SIZE;
+	req.tp_frame_nr = DPL_RING_BLOCK_SIZE / DPL_RING_FRAME_SIZE * nblocks;
+	req.tp_retire_blk_tov = DPL_RING_RETIRE_MS;
+	if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) != 0)
+		return (-1);
+	po->po_ring_size = (size_t)DPL_RING_BLOCK_SIZE * nblocks;
+	po->po_ring = dpl_port_map(fd, po->po_ring_size);
+	if (po->po_ring == NULL)
+		return (-1);
 	po->po_block = 0;
-	po->po_rx_nblocks = rxblocks;
-	po->po_tx = tx ? (uint8_t *)p + rxsize : NULL;
-	po->po_tx_head = 0;
-	po->po_tx_nframes = DPL_TX_BLOCK_SIZE / DPL_TX_FRAME_SIZE * txblocks;
-	po->po_tx_pending = 0;
+	po->po_rx_nblocks = nblocks;
 	return (0);
 }
 
 /*
- * Open, configure and bind a socket for interface ifindex.  Returns 0, or
- * -1 with errno set (ENODEV, ENXIO when the interface has gone).
+ * A TX ring needs TPACKET_V3 TX (Linux 4.11); without one, or with
+ * --no-tx-ring, po_tx stays NULL and every frame goes through send().
  */
-int
-dpl_port_open(struct dpl *d, struct dpl_port *po, uint16_t type,
-    uint32_t ifindex)
+static int
+dpl_port_tx_setup(struct dpl *d, struct dpl_port *po, int fd, bool fabric)
+{
+	struct tpacket_req3 req;
+	uint32_t nblocks;
+
+	po->po_tx = NULL;
+	if (d->d_opts.o_no_tx_ring)
+		return (0);
+	nblocks = fabric ? DPL_TX_NBLOCKS_FABRIC : DPL_TX_NBLOCKS_VM;
+	memset(&req, 0, sizeof(req));
+	req.tp_block_size = DPL_TX_BLOCK_SIZE;
+	req.tp_block_nr = nblocks;
+	req.tp_frame_size = DPL_TX_FRAME_SIZE;
+	req.tp_frame_nr = DPL_TX_BLOCK_SIZE / DPL_TX_FRAME_SIZE * nblocks;
+	if (dpl_setsockopt_int(fd, SOL_PACKET, PACKET_VERSION, TPACKET_V3,
+	    "PACKET_VERSION (tx)") != 0 ||
+	    dpl_setsockopt_int(fd, SOL_PACKET, PACKET_LOSS, 1,
+	    "PACKET_LOSS") != 0 ||
+	    setsockopt(fd, SOL_PACKET, PACKET_TX_RING, &req, sizeof(req)) != 0)
+		return (0);
+	po->po_tx_size = (size_t)DPL_TX_BLOCK_SIZE * nblocks;
+	po->po_tx = dpl_port_map(fd, po->po_tx_size);
+	po->po_tx_head = 0;
+	po->po_tx_nframes = req.tp_frame_nr;
+	po->po_tx_pending = 0;
+	/* The ring is set: this socket cannot send without its mapping. */
+	return (po->po_tx == NULL ? -1 : 0);
+}
+
+/*
+ * The receiving socket: vnet headers (before the ring: they tell us the
+ * segment size of GSO frames and which checksums are left to finish; an
+ * old kernel without them gets frames cut to the MTU instead), RX ring,
+ * our own output ignored, bound to all protocols, promiscuous.
+ */
+static int
+dpl_port_open_rx(struct dpl_port *po, uint32_t ifindex, bool fabric)
 {
 	struct sockaddr_ll sll;
 	struct packet_mreq mr;
-	int fd, saved;
+	int fd;
 
 	fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return (-1);
+	po->po_fd = fd;
 	if (dpl_setsockopt_int(fd, SOL_PACKET, PACKET_VERSION, TPACKET_V3,
 	    "PACKET_VERSION") != 0)
-		goto fail;
-	/* Before the rings: tells us the segment size of GSO frames and where
-	 * a checksum is left to finish.  Without it (old kernel), frames too
-	 * long for the MTU are cut to the MTU instead. */
+		return (-1);
 	po->po_vnet = dpl_setsockopt_int(fd, SOL_PACKET, PACKET_VNET_HDR, 1,
 	    "PACKET_VNET_HDR") == 0;
-	if (dpl_port_ring(d, po, fd, type == BSDNET_VIF_FABRIC) != 0)
-		goto fail;
-	/* Not fatal: older kernels lack them; we only lose speed, or see our
-	 * own transmissions (which the core drops as not for it). */
+	if (dpl_port_rx_ring(po, fd, fabric) != 0)
+		return (-1);
+	/* Not fatal on an old kernel: the core drops our own output as not
+	 * addressed to it. */
 	(void)dpl_setsockopt_int(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1,
 	    "PACKET_IGNORE_OUTGOING");
-	(void)dpl_setsockopt_int(fd, SOL_PACKET, PACKET_QDISC_BYPASS, 1,
-	    "PACKET_QDISC_BYPASS");
 	memset(&sll, 0, sizeof(sll));
 	sll.sll_family = AF_PACKET;
 	sll.sll_protocol = htons(ETH_P_ALL);
 	sll.sll_ifindex = (int)ifindex;
 	if (bind(fd, (struct sockaddr *)&sll, sizeof(sll)) != 0)
-		goto fail;
+		return (-1);
 	memset(&mr, 0, sizeof(mr));
 	mr.mr_ifindex = (int)ifindex;
 	mr.mr_type = PACKET_MR_PROMISC;
-	if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr,
-	    sizeof(mr)) != 0)
-		goto fail;
-	po->po_fd = fd;
+	return (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr,
+	    sizeof(mr)));
+}
+
+/*
+ * The sending socket, bound with protocol 0 so it receives nothing: the
+ * kernel's completion wake-ups of sent frames land on a socket nobody
+ * polls, not on the ring socket the loop sleeps on.
+ */
+static int
+dpl_port_open_tx(struct dpl *d, struct dpl_port *po, uint32_t ifindex,
+    bool fabric)
+{
+	struct sockaddr_ll sll;
+	int fd;
+
+	fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return (-1);
+	po->po_txfd = fd;
+	if (dpl_port_tx_setup(d, po, fd, fabric) != 0)
+		return (-1);
+	/* Not fatal: only speed is lost. */
+	(void)dpl_setsockopt_int(fd, SOL_PACKET, PACKET_QDISC_BYPASS, 1,
+	    "PACKET_QDISC_BYPASS");
+	memset(&sll, 0, sizeof(sll));
+	sll.sll_family = AF_PACKET;
+	sll.sll_protocol = 0;
+	sll.sll_ifindex = (int)ifindex;
+	return (bind(fd, (struct sockaddr *)&sll, sizeof(sll)));
+}
+
+/*
+ * Open, configure and bind the sockets for interface ifindex.  Returns 0,
+ * or -1 with errno set (ENODEV, ENXIO when the interface has gone).
+ */
+int
+dpl_port_open(struct dpl *d, struct dpl_port *po, uint16_t type,
+    uint32_t ifindex)
+{
+	bool fabric = type == BSDNET_VIF_FABRIC;
+	int saved;
+
+	po->po_fd = po->po_txfd = -1;
+	po->po_ring = po->po_tx = NULL;
+	if (dpl_port_open_rx(po, ifindex, fabric) != 0 ||
+	    dpl_port_open_tx(d, po, ifindex, fabric) != 0) {
+		saved = errno;
+		dpl_port_close(d, po);
+		errno = saved;
+		return (-1);
+	}
 	po->po_ifindex = ifindex;
 	return (0);
-fail:
-	saved = errno;
-	if (po->po_ring != NULL)
-		(void)munmap(po->po_ring, po->po_ring_size);
-	po->po_ring = NULL;
-	po->po_tx = NULL;
-	(void)close(fd);
-	errno = saved;
-	return (-1);
 }
 
 void
@@ -174,8 +225,8 @@ dpl_port_close(struct dpl *d, struct dpl_port *po)
 	struct tpacket_stats_v3 st;
 	socklen_t len = sizeof(st);
 
-	if (po->po_fd >= 0 && getsockopt(po->po_fd, SOL_PACKET,
-	    PACKET_STATISTICS, &st, &len) == 0) {
+	if (po->po_fd >= 0 && po->po_ring != NULL && getsockopt(po->po_fd,
+	    SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) {
 		d->d_cnt.c_ring_packets += st.tp_packets;
 		d->d_cnt.c_ring_drops += st.tp_drops;
 	}
@@ -185,11 +236,16 @@ dpl_port_close(struct dpl *d, struct dpl_port *po)
 	po->po_ring_size = 0;
 	/* Queued frames are dropped with the ring; po_tx_listed stays, as
 	 * the port may still be on the flush list. */
+	if (po->po_tx != NULL)
+		(void)munmap(po->po_tx, po->po_tx_size);
 	po->po_tx = NULL;
+	po->po_tx_size = 0;
 	po->po_tx_pending = 0;
 	if (po->po_fd >= 0)
 		(void)close(po->po_fd);
-	po->po_fd = -1;
+	if (po->po_txfd >= 0)
+		(void)close(po->po_txfd);
+	po->po_fd = po->po_txfd = -1;
 	po->po_ifindex = 0;
 }
 
@@ -343,8 +399,8 @@ dpl_port_rx(struct dpl *d, uint32_t vif)
 static void
 dpl_port_kick(struct dpl_port *po)
 {
-	if (po->po_fd >= 0 && po->po_tx_pending != 0)
-		(void)send(po->po_fd, NULL, 0, MSG_DONTWAIT);
+	if (po->po_txfd >= 0 && po->po_tx_pending != 0)
+		(void)send(po->po_txfd, NULL, 0, MSG_DONTWAIT);
 	po->po_tx_pending = 0;
 }
 
@@ -385,12 +441,7 @@ dpl_port_tx_ring(struct dpl *d, uint32_t vif, struct dpl_port *po,
 		    status != TP_STATUS_WRONG_FORMAT)
 			return (false);
 	}
-	if (po->po_vnet) {
-		memcpy(slot + DPL_TX_DATA_OFF, &dpl_vnet_none, DPL_VNET_LEN);
-		memcpy(slot + DPL_TX_DATA_OFF + DPL_VNET_LEN, frame, len);
-		len += DPL_VNET_LEN;
-	} else
-		memcpy(slot + DPL_TX_DATA_OFF, frame, len);
+	memcpy(slot + DPL_TX_DATA_OFF, frame, len);
 	th->tp_len = len;
 	th->tp_snaplen = len;
 	th->tp_next_offset = 0;
@@ -406,6 +457,29 @@ dpl_port_tx_ring(struct dpl *d, uint32_t vif, struct dpl_port *po,
 	return (true);
 }
 
+/* send() on the receiving socket, behind an empty vnet header if it
+ * speaks them.  Returns the frame bytes sent or -1. */
+static ssize_t
+dpl_port_send_rx(struct dpl_port *po, const uint8_t *frame, uint32_t len)
+{
+	static const struct virtio_net_hdr none;
+	struct iovec iov[2];
+	struct msghdr msg;
+	ssize_t n;
+
+	if (!po->po_vnet)
+		return (send(po->po_fd, frame, len, MSG_DONTWAIT));
+	iov[0].iov_base = (void *)(uintptr_t)&none;
+	iov[0].iov_len = sizeof(none);
+	iov[1].iov_base = (void *)(uintptr_t)frame;
+	iov[1].iov_len = len;
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = iov;
+	msg.msg_iovlen = 2;
+	n = sendmsg(po->po_fd, &msg, MSG_DONTWAIT);
+	return (n < (ssize_t)sizeof(none) ? -1 : n - (ssize_t)sizeof(none));
+}
+
 bool
 dpl_port_tx(struct dpl *d, uint32_t vif, const uint8_t *frame, uint32_t len)
 {
@@ -415,7 +489,7 @@ dpl_port_tx(struct dpl *d, uint32_t vif, const uint8_t *frame, uint32_t len)
 	if (vif >= d->d_nports)
 		return (false);
 	po = &d->d_ports[vif];
-	if (!po->po_attached || po->po_fd < 0)
+	if (!po->po_attached || po->po_txfd < 0)
 		return (false);
 	if (po->po_tx != NULL && len <= DPL_TX_MAX) {
 		if (dpl_port_tx_ring(d, vif, po, frame, len))
@@ -423,23 +497,15 @@ dpl_port_tx(struct dpl *d, uint32_t vif, const uint8_t *frame, uint32_t len)
 		d->d_cnt.c_tx_errors++;
 		return (false);
 	}
-	dpl_port_kick(po);		/* keep the order of the queued ones */
-	if (po->po_vnet) {
-		struct iovec iov[2];
-		struct msghdr msg;
-
-		iov[0].iov_base = (void *)(uintptr_t)&dpl_vnet_none;
-		iov[0].iov_len = DPL_VNET_LEN;
-		iov[1].iov_base = (void *)(uintptr_t)frame;
-		iov[1].iov_len = len;
-		memset(&msg, 0, sizeof(msg));
-		msg.msg_iov = iov;
-		msg.msg_iovlen = 2;
-		n = sendmsg(po->po_fd, &msg, MSG_DONTWAIT);
-		if (n >= (ssize_t)DPL_VNET_LEN)
-			n -= (ssize_t)DPL_VNET_LEN;
-	} else
-		n = send(po->po_fd, frame, len, MSG_DONTWAIT);
+	if (po->po_tx == NULL)
+		n = send(po->po_txfd, frame, len, MSG_DONTWAIT);
+	else {
+		/* Too big for a slot.  A socket with a TX ring only sends from
+		 * its ring, so this one goes out of the receiving socket,
+		 * after the frames queued so far. */
+		dpl_port_kick(po);
+		n = dpl_port_send_rx(po, frame, len);
+	}
 	if (n == (ssize_t)len)
 		return (true);
 	/* ENXIO/ENETDOWN: the interface went away or down; the socket

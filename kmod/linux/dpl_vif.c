@@ -63,7 +63,7 @@ dpl_vif_init(struct dpl *d)
 		return (-1);
 	}
 	for (i = 0; i < d->d_nports; i++)
-		d->d_ports[i].po_fd = -1;
+		d->d_ports[i].po_fd = d->d_ports[i].po_txfd = -1;
 	return (0);
 }
 

@@ -2,10 +2,10 @@
 that must be counted and logged, never acted on or crash the daemon."""
 from __future__ import annotations
 
-import pytest
-
 import socket
 import struct
+
+import pytest
 
 from bsdnet.agent.abi import lib
 from bsdnet.agent.tables import Vif
@@ -13,7 +13,7 @@ from bsdnet.datapath.control import ControlClient
 
 from .conftest import read_log
 from .helpers import open_tables, os_index, wait_for, write_raw_vif
-from .nsutil import ifindex, packet_socket, suffix
+from .nsutil import ifindex, ip, packet_socket, suffix
 
 pytestmark = pytest.mark.root
 
@@ -22,6 +22,8 @@ def _attached(datapath, namespaces):
     ns = namespaces.add("bdn")
     a, b = f"va{suffix()}", f"vb{suffix()}"
     namespaces.veth(ns, a, ns, b)
+    for dev in (a, b):      # room for the big XMIT frame
+        ip("link", "set", dev, "mtu", "9000", ns=ns)
     dp = datapath(netns=ns)
     region, tables = open_tables(dp.config.shm)
     vif = tables.vifs.add(Vif(type=lib.BSDNET_VIF_VIRTUAL, name=a))
@@ -35,23 +37,29 @@ def _frame(tag: bytes) -> bytes:
             tag + b"\0" * (46 - len(tag)))
 
 
-def test_xmit_sends_frame_on_vif(datapath, namespaces):
+@pytest.mark.parametrize("size", [60, 3000])
+def test_xmit_sends_frame_on_vif(datapath, namespaces, size):
+    """Small frames go through the TX ring, frames too big for a ring slot
+    through a plain send(): both arrive."""
     dp, region, ns, vif, peer = _attached(datapath, namespaces)
     cap = packet_socket(ns, peer)
     try:
         cap.settimeout(1.0)
         tag = b"bsdnet-xmit-" + suffix().encode()
+        frame = _frame(tag) + b"\0" * (size - 60)
         with ControlClient(dp.config.trap_socket) as ctl:
+            ctl.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 16)
 
             def seen() -> bool:
-                ctl.xmit(vif, _frame(tag))
+                ctl.xmit(vif, frame)
                 try:
                     while True:
-                        if tag in cap.recv(65535):
-                            return True
+                        got = cap.recv(65535)
+                        if tag in got:
+                            return len(got) == size
                 except TimeoutError:
                     return False
-            wait_for(seen, "XMIT frame on the peer")
+            wait_for(seen, f"{size}-byte XMIT frame on the peer")
     finally:
         cap.close()
         region.close()
