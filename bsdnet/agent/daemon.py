@@ -112,6 +112,7 @@ class Agent:
             names = {}
         self.tables.adopt(names)
         self.programmer = Programmer(self.tables, st)
+        self.programmer.reserve()
         topo = self._read_topology(initial=initial)
         if topo is None:            # unreadable now: the last good one
             topo = self._topology

@@ -29,6 +29,21 @@ class Programmer:
         self.state = state
         self.changes: Counter[str] = Counter()
 
+    def reserve(self) -> None:
+        """Mark every index the state names as used, also where the live
+        entry is gone (a table written over behind our back): apply() then
+        rewrites it in place instead of handing the index to another."""
+        st = self.state
+        for p in st["ports"].values():
+            self.t.vifs.pool.take(p["vif"])
+            self.t.nexthops.pool.take(p["nexthop"])
+            self.t.labels.pool.take(p["label"])
+        for r in st["remote"].values():
+            for n in r["nexthops"] + ([r["ecmp"]] if r["ecmp"] else []):
+                self.t.nexthops.pool.take(n)
+        if st["fabric"].get("vif"):
+            self.t.vifs.pool.take(st["fabric"]["vif"])
+
     @property
     def router_mac(self) -> bytes:
         return self.t.region.router_mac

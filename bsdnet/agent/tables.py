@@ -309,6 +309,7 @@ class VrfTable:
         return idx
 
     def bind(self, name: str, idx: int) -> None:
+        self.pool.take(idx)
         self.by_name[name] = idx
         if idx not in self.routes:
             self.routes[idx] = VrfRoutes(self.region, idx, self.buckets)

@@ -8,7 +8,7 @@ from bsdnet.agent import topology
 from bsdnet.agent.abi import lib
 from bsdnet.agent.mtrie import lookup
 from bsdnet.agent.program import Programmer
-from bsdnet.agent.tables import Tables, ip_to_int
+from bsdnet.agent.tables import Nexthop, Tables, ip_to_int
 
 from .helpers import fabric_topology
 
@@ -153,6 +153,31 @@ def test_adoption_writes_nothing(region, tables, topo_doc, tmp_path):
     used = {v["vif"] for v in p.state["ports"].values()} | {
         p.state["fabric"]["vif"]}
     assert st["ports"]["port-d"]["vif"] not in used
+
+
+def test_adoption_repairs_entries_lost_from_the_table(region, tables,
+                                                      topo_doc, tmp_path):
+    p = program(tables, topo_doc)
+    statefile.save(str(tmp_path), p.state)
+    a = p.state["ports"]["port-a"]
+    # Someone wiped port-a's nexthop and label while no agent ran.
+    tables.nexthops.write(a["nexthop"], Nexthop())
+    tables.labels._store(a["label"], 0)
+    st = statefile.load(str(tmp_path))
+    again = Tables(region)
+    again.adopt({n: v["vrf"] for n, v in st["networks"].items()})
+    p2 = Programmer(again, st)
+    p2.reserve()
+    # A new port must not get the indices port-a still owns.
+    doc = copy.deepcopy(topo_doc)
+    doc["ports"].append({"id": "port-d", "network": "red",
+                         "interface": "vmtapD", "mac": "02:00:00:00:01:0d",
+                         "ip": "10.0.0.4"})
+    assert p2.apply(topology.parse(doc))["port~"] == 1
+    d = st["ports"]["port-d"]
+    assert d["nexthop"] != a["nexthop"] and d["label"] != a["label"]
+    assert region.nexthops[a["nexthop"]].nh_type == lib.BSDNET_NH_ENCAP
+    assert region.labels[a["label"]].lbl_nh == a["nexthop"]
 
 
 @pytest.mark.parametrize("bad, msg", [
