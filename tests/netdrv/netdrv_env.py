@@ -57,12 +57,13 @@ def make_fbsd_env(tmp_path: Path, member_ifaddrs: str = "0", executable: bool = 
         fixture_text("host-two-nics.txt"),
         sysctls={"net.link.bridge.member_ifaddrs": member_ifaddrs})
     host.default_route = ("192.0.2.1", "em0")
+    host.routes["10.20.0.0/16"] = ("192.0.2.254", "em0")
     state = None
     if executable:
         state = tmp_path / "fbsd-host.json"
         state.write_text(host.to_json())
         prefix = [sys.executable, "-S", str(HERE / "fake_freebsd.py"), str(state)]
-        runner = SubprocessRunner({t: prefix + [t] for t in ("ifconfig", "sysctl", "route")})
+        runner = SubprocessRunner({t: prefix + [t] for t in ("ifconfig", "sysctl", "route", "netstat")})
     else:
         runner = SimRunner(host)
     drv = get_driver({"state_dir": str(tmp_path / "state"), "dhcp": False},
@@ -113,6 +114,7 @@ class LinuxNS:
         _ip("-n", self.outer, "addr", "add", "192.0.2.1/24", "dev", self.peer)
         _ip("-n", self.outer, "link", "set", self.peer, "up")
         _ip("-n", self.ns, "route", "add", "default", "via", "192.0.2.1")
+        _ip("-n", self.ns, "route", "add", "10.20.0.0/16", "via", "192.0.2.254")
 
     def exec(self, *argv: str, **kw) -> subprocess.CompletedProcess:
         return subprocess.run(["ip", "netns", "exec", self.ns, *argv],

@@ -37,6 +37,16 @@ def test_bridge_tap_vlan_fixture():
     assert (vlan.kind, vlan.vlan_tag, vlan.vlan_parent) == ("vlan", 100, "em1")
 
 
+def test_netstat_gateway_routes_of_one_interface():
+    from bsdnet.driver.net.freebsd import parse_netstat_gateways
+    text = fixture_text("netstat-rn-inet.txt")
+    assert parse_netstat_gateways(text, "em0") == [
+        ("0.0.0.0/0", "192.0.2.1"), ("10.20.0.0/16", "192.0.2.254"),
+        ("198.51.100.7/32", "192.0.2.253")]
+    assert parse_netstat_gateways(text, "bridge0") == [("203.0.113.0/24", "10.9.0.1")]
+    assert parse_netstat_gateways(text, "lo0") == []
+
+
 def test_lists_and_groups():
     assert parse_list("em0 em1 lo0 bridge0\n") == ["em0", "em1", "lo0", "bridge0"]
     assert parse_group("tap0\ntap1\n") == ["tap0", "tap1"]

@@ -68,6 +68,8 @@ def test_flat_network_end_to_end(env):
     assert "192.0.2.10/24" in bst.inet
     assert get(env, env.uplink).inet == []
     assert drv.backend.default_route() == (env.gateway, br)
+    routes = {("0.0.0.0/0", env.gateway), ("10.20.0.0/16", "192.0.2.254")}
+    assert set(drv.backend.gateway_routes(br)) == routes
 
     taps = [drv.plug_port(port(i))["tap"] for i in (1, 2)]
     for i, t in enumerate(taps, start=1):
@@ -92,6 +94,7 @@ def test_flat_network_end_to_end(env):
     assert get(env, br) is None
     assert get(env, env.uplink).inet == ["192.0.2.10/24"]
     assert drv.backend.default_route() == (env.gateway, env.uplink)
+    assert set(drv.backend.gateway_routes(env.uplink)) == routes
 
 
 def test_mtu_set_end_to_end_and_mismatch_refused(env):
@@ -111,7 +114,8 @@ def test_repairs_after_crash_halfway(env):
     drv, be = env.driver, env.driver.backend
     br = drv.bridge_of(flat(env))
     be.create_bridge(br, make_mark("bridge", net=NET, moved="192.0.2.10/24",
-                                   gw=env.gateway, **{"from": env.uplink}), OWNER_GROUP)
+                                   routes=f"0.0.0.0/0>{env.gateway}",
+                                   **{"from": env.uplink}), OWNER_GROUP)
     be.del_address(env.uplink, "192.0.2.10/24")
     drv.ensure_network(flat(env))
     bst = get(env, br)

@@ -47,6 +47,11 @@ class Backend(abc.ABC):
     def default_route(self) -> tuple[str, str] | None:
         """(gateway, interface) of the IPv4 default route, if any."""
 
+    @abc.abstractmethod
+    def gateway_routes(self, name: str) -> list[tuple[str, str]]:
+        """IPv4 routes through a gateway out of interface `name`:
+        [(destination cidr, gateway)], the default route as 0.0.0.0/0."""
+
     # ----- creation; each leaves the interface marked (group + description)
     @abc.abstractmethod
     def create_bridge(self, name: str, description: str, group: str) -> None: ...
@@ -96,8 +101,12 @@ class Backend(abc.ABC):
     def del_address(self, name: str, cidr: str) -> None: ...
 
     @abc.abstractmethod
+    def replace_route(self, dst: str, gateway: str) -> None:
+        """(Re)install dst via gateway; the OS picks the interface the
+        gateway is on-link on (after an address move, the bridge)."""
+
     def replace_default_route(self, gateway: str) -> None:
-        """Point the default route at gateway again (after an address move)."""
+        self.replace_route("0.0.0.0/0", gateway)
 
     def in_use(self, st: IfState) -> bool:
         """Is a tap held open by a process (a VM)?"""

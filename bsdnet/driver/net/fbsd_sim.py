@@ -72,25 +72,36 @@ class FreeBSDHost:
         self.ifaces: dict[str, IfState] = {}
         self.sysctls = dict(DEFAULT_SYSCTLS)
         self.sysctls.update(sysctls or {})
-        self.default_route: tuple[str, str] | None = None   # (gateway, ifname)
+        self.routes: dict[str, tuple[str, str]] = {}   # dst cidr -> (gateway, ifname)
         self.units: dict[str, int] = {}
         self.log: list[list[str]] = []
         self._macseq = 0x10
         for st in ifaces:
             self.ifaces[st.name] = st
 
+    @property
+    def default_route(self) -> tuple[str, str] | None:
+        return self.routes.get("0.0.0.0/0")
+
+    @default_route.setter
+    def default_route(self, value: tuple[str, str] | None) -> None:
+        if value is None:
+            self.routes.pop("0.0.0.0/0", None)
+        else:
+            self.routes["0.0.0.0/0"] = (value[0], value[1])
+
     # ----- persistence (the executable stand-in keeps state in a file)
     def to_json(self) -> str:
         return json.dumps({
             "ifaces": [asdict(s) for s in self.ifaces.values()],
-            "sysctls": self.sysctls, "default_route": self.default_route,
+            "sysctls": self.sysctls, "routes": self.routes,
             "units": self.units, "macseq": self._macseq, "log": self.log})
 
     @classmethod
     def from_json(cls, text: str) -> "FreeBSDHost":
         d = json.loads(text)
         host = cls([IfState(**s) for s in d["ifaces"]], d["sysctls"])
-        host.default_route = tuple(d["default_route"]) if d["default_route"] else None
+        host.routes = {k: (v[0], v[1]) for k, v in d["routes"].items()}
         host.units = d["units"]
         host._macseq = d["macseq"]
         host.log = d.get("log", [])
@@ -118,6 +129,8 @@ class FreeBSDHost:
                 return 0, self._sysctl(argv[1:]), ""
             if tool == "route":
                 return 0, self._route(argv[1:]), ""
+            if tool == "netstat":
+                return 0, self._netstat(argv[1:]), ""
             raise SimError(f"{tool}: command not found")
         except SimError as exc:
             return 1, "", f"{exc}\n"
@@ -330,8 +343,7 @@ class FreeBSDHost:
                 o.vlan_parent = new
             if o.master == old:
                 o.master = new
-        if self.default_route and self.default_route[1] == old:
-            self.default_route = (self.default_route[0], new)
+        self.routes = {d: (g, new if i == old else i) for d, (g, i) in self.routes.items()}
         return new
 
     def _add_group(self, st: IfState, g: str) -> None:
@@ -442,12 +454,14 @@ class FreeBSDHost:
         return consumed
 
     def _drop_routes(self, ifname: str) -> None:
-        """A default route whose gateway is no longer on-link goes away."""
-        if self.default_route and self.default_route[1] == ifname:
-            gw = ipaddress.ip_address(self.default_route[0])
-            st = self.ifaces.get(ifname)
-            if st is None or not any(gw in ipaddress.ip_interface(a).network for a in st.inet):
-                self.default_route = None
+        """Routes whose gateway is no longer on-link on their interface go."""
+        st = self.ifaces.get(ifname)
+        for dst, (gw, ifn) in list(self.routes.items()):
+            if ifn != ifname:
+                continue
+            gwa = ipaddress.ip_address(gw)
+            if st is None or not any(gwa in ipaddress.ip_interface(a).network for a in st.inet):
+                del self.routes[dst]
 
     # ----- sysctl(8)
     def _sysctl(self, args: list[str]) -> str:
@@ -457,39 +471,74 @@ class FreeBSDHost:
             return self.sysctls[args[1]] + "\n"
         raise SimError("usage: sysctl [-n] name")
 
-    # ----- route(8), the default route only
+    # ----- route(8): get/add/delete of IPv4 gateway routes
+    @staticmethod
+    def _dst(args: list[str]) -> tuple[str, list[str]]:
+        if args[:1] == ["-net"]:
+            args = args[1:]
+        if not args:
+            raise SimError("usage: route [-n] command [-net] destination gateway")
+        if args[0] == "default":
+            return "0.0.0.0/0", args[1:]
+        try:
+            return str(ipaddress.ip_network(args[0], strict=False)), args[1:]
+        except ValueError:
+            raise SimError(f"route: bad address: {args[0]}") from None
+
     def _route(self, args: list[str]) -> str:
         if args[:1] == ["-n"]:
             args = args[1:]
-        if args == ["get", "default"]:
-            if not self.default_route:
+        if not args:
+            raise SimError("usage: route [-n] command [[modifiers] args]")
+        cmd, rest = args[0], args[1:]
+        dst, rest = self._dst(rest)
+        shown = "default" if dst == "0.0.0.0/0" else dst
+        if cmd == "get":
+            if dst not in self.routes:
                 raise SimError("route: route has not been found")
-            gw, ifn = self.default_route
+            gw, ifn = self.routes[dst]
             mtu = self.ifaces[ifn].mtu
-            return ("   route to: default\ndestination: default\n       mask: default\n"
+            return (f"   route to: {shown}\ndestination: {shown}\n       mask: default\n"
                     f"    gateway: {gw}\n        fib: 0\n  interface: {ifn}\n"
                     "      flags: <UP,GATEWAY,DONE,STATIC>\n"
                     " recvpipe  sendpipe  ssthresh  rtt,msec    mtu        weight    expire\n"
                     f"       0         0         0         0      {mtu:4d}         1         0 \n")
-        if args == ["delete", "default"]:
-            if not self.default_route:
+        if cmd == "delete":
+            if dst not in self.routes:
                 raise SimError("route: writing to routing socket: No such process\n"
-                               "delete net default: not in table")
-            gw = self.default_route[0]
-            self.default_route = None
-            return f"delete net default: gateway {gw}\n"
-        if len(args) == 3 and args[:2] == ["add", "default"]:
-            gw = ipaddress.ip_address(args[2])
-            if self.default_route:
+                               f"delete net {shown}: not in table")
+            gw = self.routes.pop(dst)[0]
+            return f"delete net {shown}: gateway {gw}\n"
+        if cmd == "add" and len(rest) == 1:
+            gw = ipaddress.ip_address(rest[0])
+            if dst in self.routes:
                 raise SimError("route: writing to routing socket: File exists\n"
-                               f"add net default: gateway {gw}: route already in table")
+                               f"add net {shown}: gateway {gw}: route already in table")
             for st in self.ifaces.values():
                 if any(gw in ipaddress.ip_interface(a).network for a in st.inet):
-                    self.default_route = (str(gw), st.name)
-                    return f"add net default: gateway {gw}\n"
+                    self.routes[dst] = (str(gw), st.name)
+                    return f"add net {shown}: gateway {gw}\n"
             raise SimError("route: writing to routing socket: Network is unreachable\n"
-                           f"add net default: gateway {gw} fib 0: Network is unreachable")
+                           f"add net {shown}: gateway {gw} fib 0: Network is unreachable")
         raise SimError("route: unsupported arguments in the stand-in: " + " ".join(args))
+
+    # ----- netstat(1): the IPv4 routing table
+    def _netstat(self, args: list[str]) -> str:
+        if args != ["-rn", "-f", "inet"]:
+            raise SimError("netstat: the stand-in knows only -rn -f inet")
+        rows = []
+        for dst, (gw, ifn) in self.routes.items():
+            rows.append(("default" if dst == "0.0.0.0/0" else dst, gw, "UGS", ifn))
+        for idx, st in enumerate(self.ifaces.values(), start=1):
+            for a in st.inet:
+                iface = ipaddress.ip_interface(a)
+                if iface.network.prefixlen < 32:
+                    rows.append((str(iface.network), f"link#{idx}", "U", st.name))
+                rows.append((str(iface.ip), f"link#{idx}", "UHS", "lo0"))
+        out = ["Routing tables", "", "Internet:",
+               f"{'Destination':<18} {'Gateway':<18} {'Flags':<9} {'Netif'} Expire"]
+        out += [f"{d:<18} {g:<18} {f:<9} {i:>5}" for d, g, f, i in rows]
+        return "\n".join(out) + "\n"
 
     # ----- output in ifconfig's format
     def status(self, name: str) -> str:

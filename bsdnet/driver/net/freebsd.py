@@ -13,6 +13,7 @@ bsdnet's mark and the cleanup pass finds and removes it.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import shlex
@@ -145,6 +146,32 @@ class FreeBSDBackend(Backend):
     def del_address(self, name: str, cidr: str) -> None:
         self.ifconfig(name, "inet6" if ":" in cidr else "inet", cidr.split("/")[0], "-alias")
 
-    def replace_default_route(self, gateway: str) -> None:
-        self.runner(["route", "-n", "delete", "default"])   # may already be gone
-        self._run(["route", "-n", "add", "default", gateway])
+    def gateway_routes(self, name: str) -> list[tuple[str, str]]:
+        out = self._run(["netstat", "-rn", "-f", "inet"])
+        return parse_netstat_gateways(out, name)
+
+    def replace_route(self, dst: str, gateway: str) -> None:
+        target = ["default"] if dst == "0.0.0.0/0" else ["-net", dst]
+        self.runner(["route", "-n", "delete", *target])   # may already be gone
+        self._run(["route", "-n", "add", *target, gateway])
+
+
+def parse_netstat_gateways(text: str, ifname: str) -> list[tuple[str, str]]:
+    """Rows of `netstat -rn -f inet` with the G flag leaving through ifname.
+
+    Columns are Destination, Gateway, Flags, Netif[, Expire] (netstat's
+    route.c); 'default' is 0.0.0.0/0 and a destination without a mask is a
+    host route."""
+    out = []
+    for line in text.splitlines():
+        cols = line.split()
+        if len(cols) < 4 or "G" not in cols[2] or cols[3] != ifname:
+            continue
+        dst = "0.0.0.0/0" if cols[0] == "default" else cols[0]
+        if "/" not in dst:
+            dst += "/32"
+        try:
+            out.append((str(ipaddress.ip_network(dst, strict=False)), cols[1]))
+        except ValueError:
+            continue    # e.g. FreeBSD's abbreviated "10.20/16": not ours to guess
+    return out

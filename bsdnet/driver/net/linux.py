@@ -264,6 +264,15 @@ class LinuxBackend(Backend):
         self._call(f"remove {cidr} from {name}", self.ipr.addr, "del", index=self._idx(name),
                    address=str(iface.ip), prefixlen=iface.network.prefixlen)
 
-    def replace_default_route(self, gateway: str) -> None:
-        self._call(f"default route via {gateway}", self.ipr.route, "replace",
-                   dst="0.0.0.0/0", gateway=gateway)
+    def gateway_routes(self, name: str) -> list[tuple[str, str]]:
+        idx = self._idx(name)
+        out = []
+        for r in self.ipr.get_routes(family=socket.AF_INET, table=254):
+            gw = r.get_attr("RTA_GATEWAY")
+            if gw and r.get_attr("RTA_OIF") == idx:
+                out.append((f"{r.get_attr('RTA_DST') or '0.0.0.0'}/{r['dst_len']}", gw))
+        return out
+
+    def replace_route(self, dst: str, gateway: str) -> None:
+        self._call(f"route {dst} via {gateway}", self.ipr.route, "replace",
+                   dst=dst, gateway=gateway)

@@ -172,9 +172,9 @@ class NetworkDriver:
         fields.update({"net": net.id, "from": member.name})
         if addrs and net.move_address:
             fields["moved"] = ",".join(addrs)
-            route = self.backend.default_route()
-            if route and route[1] == member.name:
-                fields["gw"] = route[0]
+            routes = self.backend.gateway_routes(member.name)
+            if routes:
+                fields["routes"] = _routes_field(routes)
         if strip:
             fields["ll"] = ",".join(lls)    # given back to the uplink on teardown
         if make_mark("bridge", **fields) != bst.description:
@@ -217,11 +217,23 @@ class NetworkDriver:
         for a in moved:
             if a.split("/")[0] not in have:
                 self.backend.add_address(br, a)
-        gw = mark.get("gw")
-        if gw:
-            route = self.backend.default_route()
-            if route is None or route[1] != br:
-                self.backend.replace_default_route(gw)
+        self._put_routes(br, _routes_of(mark))
+
+    def _put_routes(self, ifname: str, routes: list[tuple[str, str]]) -> None:
+        """Make each (dst, gateway) route leave through ifname again."""
+        if not routes:
+            return
+        have = set(self.backend.gateway_routes(ifname))
+        for dst, gw in routes:
+            if (dst, gw) in have:
+                continue
+            try:
+                self.backend.replace_route(dst, gw)
+            except BackendError as exc:
+                # A gateway outside the moved prefixes cannot follow; say so
+                # and keep the network usable.
+                LOG.warning("route %s via %s not restored on %s: %s", dst, gw, ifname,
+                            exc.detail)
 
     def delete_network(self, network_id: str) -> None:
         """Undo ensure_network: refuses while ports are still plugged."""
@@ -264,9 +276,9 @@ class NetworkDriver:
             for a in moved + [x for x in mark.get("ll", "").split(",") if x]:
                 if a.split("/")[0] not in have:
                     self.backend.add_address(uplink.name, a)
-        if moved and mark.get("gw"):
-            self.backend.replace_default_route(mark["gw"])
         self.backend.destroy(st.name)
+        if uplink is not None and moved:
+            self._put_routes(uplink.name, _routes_of(mark))
 
     # ------------------------------------------------------------ ports
     def plug_port(self, port: Port, create: bool = True) -> dict:
@@ -451,6 +463,20 @@ class NetworkDriver:
             self.plug_port(p, create=create)
         removed = self.cleanup()
         return {"networks": len(nets), "ports": len(want_ports), "removed": removed}
+
+
+def _routes_field(routes: list[tuple[str, str]]) -> str:
+    """Routes in a mark: 'dst>gw' joined by ','; no spaces, fits a description."""
+    return ",".join(f"{dst}>{gw}" for dst, gw in routes)
+
+
+def _routes_of(mark: dict[str, str]) -> list[tuple[str, str]]:
+    out = []
+    for item in mark.get("routes", "").split(","):
+        dst, sep, gw = item.partition(">")
+        if sep:
+            out.append((dst, gw))
+    return out
 
 
 def _addresses(st: IfState) -> list[str]:

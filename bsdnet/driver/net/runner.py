@@ -1,7 +1,7 @@
 """The one narrow place where the FreeBSD backend runs programs.
 
 Commands are argv lists, never a shell.  A Runner maps a tool name
-('ifconfig', 'sysctl', 'route') to the argv prefix that runs it, so tests
+('ifconfig', 'sysctl', 'route', 'netstat') to the argv prefix that runs it, so tests
 can point it at the stand-in and `--dry-run` can print instead.
 """
 
@@ -18,7 +18,7 @@ from .fbsd_sim import FreeBSDHost
 LOG = logging.getLogger(__name__)
 
 FREEBSD_TOOLS = {"ifconfig": ["/sbin/ifconfig"], "sysctl": ["/sbin/sysctl"],
-                 "route": ["/sbin/route"]}
+                 "route": ["/sbin/route"], "netstat": ["/usr/bin/netstat"]}
 
 
 class Runner(Protocol):
