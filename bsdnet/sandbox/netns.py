@@ -32,6 +32,12 @@ def _quiet_ipv6(namespace: str) -> None:
     ns_exec(namespace, ["sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1"])
 
 
+def _deep_trap_queue(namespace: str) -> None:
+    # Traps and RELEASEs travel as unix datagrams; the per-namespace default
+    # queue of 10 would cap the agent's batches at 10.
+    ns_exec(namespace, ["sysctl", "-q", "-w", "net.unix.max_dgram_qlen=512"])
+
+
 def _offloads_off(namespace: str, ifname: str) -> None:
     ns_exec(namespace, ["ethtool", "-K", ifname, *_OFFLOADS_OFF], check=False)
 
@@ -62,6 +68,7 @@ def build(plan: Plan) -> None:
                  node.fabric_address, node.fabric_mac)
         netns.create(node.namespace)
         _quiet_ipv6(node.namespace)
+        _deep_trap_queue(node.namespace)
         _veth_into(node.namespace, node.fabric_interface,
                    plan.fabric_namespace, node.fabric_peer)
         with NetNS(plan.fabric_namespace) as fab:
