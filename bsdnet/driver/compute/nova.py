@@ -72,6 +72,8 @@ if HAVE_NOVA:
                 cfg.instances_path = CONF.instances_path
                 cfg.image_cache_path = os.path.join(CONF.instances_path, "_base_bhyve")
             cfg.host_ip = CONF.my_ip or cfg.host_ip
+            # Nova's [vnc] settings, as its libvirt driver reads them.
+            cfg.vnc_listen = str(CONF.vnc.server_listen or cfg.vnc_listen)
             self.impl = bdriver.BhyveDriver(virtapi, config=cfg,
                                             vif_driver=make_vif_driver(cfg, default_net_driver()),
                                             fetcher=_nova_fetch)
@@ -138,7 +140,8 @@ if HAVE_NOVA:
                 c = self.impl.get_vnc_console(context, instance)
             except bdriver.ConsoleUnavailable as exc:
                 raise exception.ConsoleTypeUnavailable(console_type="vnc") from exc
-            return ctype.ConsoleVNC(host=c.host, port=c.port)
+            # The address the noVNC proxy reaches this host at, as Nova's libvirt driver reports.
+            return ctype.ConsoleVNC(host=str(CONF.vnc.server_proxyclient_address or c.host), port=c.port)
 
         @_translate
         def get_serial_console(self, context: Any, instance: Any) -> Any:
