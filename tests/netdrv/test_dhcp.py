@@ -94,6 +94,19 @@ def test_stock_client_gets_its_static_lease(linux, client):
     got = ask()
     assert got["ip"] == "10.77.0.60"
 
+    # A dnsmasq that died is started again by the next plug.
+    os.kill(pid, 15)
+    for _ in range(100):
+        if drv.dhcp.pid("dn1") is None:
+            break
+        time.sleep(0.05)
+    drv.unplug_port("vm1")
+    drv.plug_port(Port(id="vm1", network_id="dn1", mac=CLIENT_MAC, ip="10.77.0.70",
+                       tap=port_if), create=False)
+    pid = drv.dhcp.pid("dn1")
+    assert pid is not None
+    assert ask()["ip"] == "10.77.0.70"
+
     # The network going stops its dnsmasq.
     drv.unplug_port("vm1")
     drv.delete_network("dn1")

@@ -331,7 +331,8 @@ class NetworkDriver:
                 self.store.drop_port(port.id)
             raise
         if self.dhcp and net.dhcp:
-            self.dhcp.update_hosts(net, self.store.ports(net.id))
+            # ensure, not just reload: a dnsmasq that died is started again.
+            self.dhcp.ensure(net, br, self.store.ports(net.id), mtu)
         return {"port": port.id, "tap": tap, "bridge": br, "mtu": mtu}
 
     def _finish_plug(self, st: IfState, br: str, mtu: int) -> None:
