@@ -158,6 +158,7 @@ bool	dpl_gso_tcp4(struct dpl *d, uint32_t vif, const uint8_t *frame,
 /* dpl_region.c */
 int	dpl_region_open(struct dpl *d);
 void	dpl_region_close(struct dpl *d);
+void	dpl_region_publish_pid(struct dpl *d);
 struct bsdnet_vif *dpl_region_vif(struct dpl *d, uint32_t idx);
 
 /* dpl_port.c */

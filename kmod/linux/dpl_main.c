@@ -334,6 +334,7 @@ main(int argc, char **argv)
 	    dpl_trap_open(d) != 0 || dpl_loop_init(d) != 0 ||
 	    dpl_pidfile_write(d) != 0)
 		goto out;
+	dpl_region_publish_pid(d);
 	dpl_log(DPL_LOG_INFO, "running: pid %ld, region /dev/shm/%s, trap "
 	    "socket %s, agent socket %s", (long)getpid(), d->d_opts.o_shm,
 	    d->d_opts.o_trap_socket ? d->d_opts.o_trap_socket : "(none)",

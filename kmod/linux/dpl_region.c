@@ -265,8 +265,15 @@ dpl_region_open(struct dpl *d)
 	} else if (dpl_region_reuse(d, (uint64_t)st.st_size) != 0) {
 		return (-1);
 	}
-	bsdnet_store_rel(&d->d_hdr->rh_dp_pid, (uint32_t)getpid());
 	return (0);
+}
+
+/* Say who drives the region; the last step of start-up, so a supervisor
+ * that sees its pid here finds sockets and pid file in place. */
+void
+dpl_region_publish_pid(struct dpl *d)
+{
+	bsdnet_store_rel(&d->d_hdr->rh_dp_pid, (uint32_t)getpid());
 }
 
 void

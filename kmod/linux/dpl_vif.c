@@ -94,17 +94,41 @@ dpl_vif_detach(struct dpl *d, uint32_t vif, const char *why)
 	dpl_vif_set_index(d, vif, 0);
 }
 
+/* The vif attached to ifindex, or UINT32_MAX. */
+static uint32_t
+dpl_vif_by_ifindex(const struct dpl *d, uint32_t ifindex)
+{
+	uint32_t i;
+
+	for (i = 0; i < d->d_nports; i++)
+		if (d->d_ports[i].po_attached &&
+		    d->d_ports[i].po_ifindex == ifindex)
+			return (i);
+	return (UINT32_MAX);
+}
+
 static void
 dpl_vif_attach(struct dpl *d, uint32_t vif, const struct bsdnet_vif *v)
 {
 	struct dpl_port *po = &d->d_ports[vif];
 	unsigned int ifindex;
+	uint32_t other;
 
 	ifindex = if_nametoindex(v->vif_name);
 	if (ifindex == 0) {
 		if (!po->po_failed)
 			dpl_log(DPL_LOG_INFO, "vif %u: interface %s not "
 			    "present yet, will retry", vif, v->vif_name);
+		po->po_failed = true;
+		return;
+	}
+	/* Two vifs on one interface would see every frame twice. */
+	other = dpl_vif_by_ifindex(d, ifindex);
+	if (other != UINT32_MAX) {
+		if (!po->po_failed)
+			dpl_log(DPL_LOG_WARN, "vif %u: %s is already attached "
+			    "as vif %u; ignoring this entry while it is",
+			    vif, v->vif_name, other);
 		po->po_failed = true;
 		return;
 	}

@@ -137,3 +137,25 @@ def test_stale_os_index_cleared_and_detach_on_stop(datapath, namespaces):
         assert os_index(region, vif2) == 0
     finally:
         region.close()
+
+
+def test_one_interface_one_vif(datapath, namespaces, sockdir):
+    """Two entries naming one interface: the second waits until the first
+    lets go (a frame must not be processed twice)."""
+    ns, a, _ = _node(namespaces)
+    dp = datapath(netns=ns)
+    region, tables = open_tables(dp.config.shm)
+    try:
+        want = ifindex(ns, a)
+        first = tables.vifs.add(Vif(type=lib.BSDNET_VIF_VIRTUAL, name=a))
+        wait_for(lambda: os_index(region, first) == want, "first attached")
+        second = tables.vifs.add(Vif(type=lib.BSDNET_VIF_FABRIC, name=a))
+        wait_for(lambda: f"is already attached as vif {first}" in
+                 read_log(sockdir), "refusal logged")
+        assert os_index(region, second) == 0
+        tables.vifs.delete(first)
+        wait_for(lambda: os_index(region, second) == want, "second attached")
+        assert os_index(region, first) == 0
+        assert dp.alive()
+    finally:
+        region.close()

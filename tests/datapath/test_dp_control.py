@@ -2,6 +2,7 @@
 that must be counted and logged, never acted on or crash the daemon."""
 from __future__ import annotations
 
+import random
 import socket
 import struct
 
@@ -100,4 +101,29 @@ def test_malformed_control_messages(datapath, namespaces, sockdir):
     assert dp.stop() == 0
     log = read_log(sockdir)
     assert f"{len(bad)} malformed" in log
+    region.close()
+
+
+def test_random_control_datagrams(datapath, namespaces):
+    """Seeded random datagrams, half of them with a valid type in front:
+    the daemon survives and still acts on a good message afterwards."""
+    dp, region, ns, vif, peer = _attached(datapath, namespaces)
+    rnd = random.Random(20261121)
+    hdr = struct.Struct("=HHIII")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        for i in range(300):
+            body = rnd.randbytes(rnd.choice([0, 1, 15, 16, 17, 64, 1500]))
+            if i % 2:
+                body = hdr.pack(rnd.choice([1, 2, 3]), rnd.choice([0, vif,
+                                rnd.getrandbits(16)]), rnd.getrandbits(32),
+                                rnd.getrandbits(32),
+                                rnd.choice([0, len(body),
+                                            rnd.getrandbits(32)])) + body
+            s.sendto(body, dp.config.trap_socket)
+    with ControlClient(dp.config.trap_socket) as ctl:
+        write_raw_vif(region, vif, lib.BSDNET_VIF_NONE, b"")
+        ctl.vif_sync()
+        wait_for(lambda: os_index(region, vif) == 0, "detach after junk")
+    assert dp.alive()
+    assert dp.stop() == 0
     region.close()
