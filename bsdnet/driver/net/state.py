@@ -23,9 +23,8 @@ class StateStore:
         self._ports: dict[str, Port] = {}
         self.readonly = readonly
         if self.path:
-            for sub in ("networks", "ports"):
-                if not readonly:
-                    (self.path / sub).mkdir(parents=True, exist_ok=True)
+            # Directories are made on the first write, so merely building a
+            # driver (the compute driver does at start) touches nothing.
             for f in sorted((self.path / "networks").glob("*.json")):
                 n = Network.from_dict(json.loads(f.read_text()))
                 self._nets[n.id] = n
@@ -37,6 +36,7 @@ class StateStore:
         if not self.path or self.readonly:
             return
         d = self.path / sub
+        d.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp")
         with os.fdopen(fd, "w") as fh:
             json.dump(data, fh, indent=1, sort_keys=True)
