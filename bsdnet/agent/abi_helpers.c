@@ -411,14 +411,49 @@ flow_evict(struct bsdnet_flowtab *ft, const struct bsdnet_region_hdr *hdr,
 	return (true);
 }
 
+/*
+ * The idle timeout of entry i (and of its reverse r, if r is its pair):
+ * drop flows have their own; a TCP connection that saw RST in either
+ * direction, or FIN in both, is closed and gets the short one.
+ */
+static uint32_t
+flow_timeout(const struct bsdnet_flowtab *ft, uint32_t i, uint32_t r,
+    const uint32_t *idle)
+{
+	const struct bsdnet_flow *fe = &ft->ft_flows[i];
+	uint16_t f, rf = 0;
+
+	if (__atomic_load_n(&fe->fe_action, __ATOMIC_RELAXED) ==
+	    BSDNET_FA_DROP)
+		return (idle[BSDNET_AGENT_AGE_DROP]);
+	switch (fe->fe_key.fk_proto) {
+	case 6:
+		f = __atomic_load_n(&fe->fe_flags, __ATOMIC_RELAXED);
+		if (r != i && r < ft->ft_nentries)
+			rf = __atomic_load_n(&ft->ft_flows[r].fe_flags,
+			    __ATOMIC_RELAXED);
+		if (((f | rf) & BSDNET_FE_F_TCP_RST) ||
+		    ((f & rf) & BSDNET_FE_F_TCP_FIN))
+			return (idle[BSDNET_AGENT_AGE_TCP_CLOSED]);
+		return (idle[BSDNET_AGENT_AGE_TCP]);
+	case 17:
+		return (idle[BSDNET_AGENT_AGE_UDP]);
+	case 1:
+		return (idle[BSDNET_AGENT_AGE_ICMP]);
+	default:
+		return (idle[BSDNET_AGENT_AGE_OTHER]);
+	}
+}
+
 uint32_t
 bsdnet_agent_flow_age(struct bsdnet_flowtab *ft,
     const struct bsdnet_region_hdr *hdr, uint8_t *base, uint32_t *sst,
-    uint64_t *spkts, uint32_t *stime, uint32_t now_s, uint32_t idle_s)
+    uint64_t *spkts, uint32_t *stime, uint32_t now_s, const uint32_t *idle)
 {
 	struct bsdnet_flow *fe;
-	uint32_t i, w, r, n, used;
+	uint32_t i, w, r, n, used, t;
 	uint64_t pk;
+	bool pair;
 
 	/* Mark: an entry is busy at now_s if its state word, packet count or
 	 * last-used stamp moved since the last sweep.  Only the agent's own
@@ -439,13 +474,15 @@ bsdnet_agent_flow_age(struct bsdnet_flowtab *ft,
 	 * are idle, and together. */
 	n = 0;
 	for (i = 0; i < ft->ft_nentries; i++) {
-		if (!flow_idle(ft, i, sst, stime, now_s, idle_s))
-			continue;
 		fe = &ft->ft_flows[i];
 		r = fe->fe_rflow;
-		if (r < ft->ft_nentries && r != i &&
-		    ft->ft_flows[r].fe_rflow == i) {
-			if (!flow_idle(ft, r, sst, stime, now_s, idle_s))
+		pair = r < ft->ft_nentries && r != i &&
+		    ft->ft_flows[r].fe_rflow == i;
+		t = flow_timeout(ft, i, pair ? r : i, idle);
+		if (!flow_idle(ft, i, sst, stime, now_s, t))
+			continue;
+		if (pair) {
+			if (!flow_idle(ft, r, sst, stime, now_s, t))
 				continue;
 			if (flow_evict(ft, hdr, base, r, FLOW_GEN(sst[r])))
 				n++;
@@ -454,6 +491,66 @@ bsdnet_agent_flow_age(struct bsdnet_flowtab *ft,
 			n++;
 	}
 	return (n);
+}
+
+uint32_t
+bsdnet_agent_flow_list(const struct bsdnet_flowtab *ft, uint32_t *idx,
+    uint32_t *gen, uint32_t max)
+{
+	const struct bsdnet_flow *fe;
+	uint32_t i, w, n = 0;
+
+	for (i = 0; i < ft->ft_nentries && n < max; i++) {
+		fe = &ft->ft_flows[i];
+		w = __atomic_load_n(&fe->fe_state, __ATOMIC_ACQUIRE);
+		if (FLOW_ST(w) != BSDNET_FLOW_ACTIVE ||
+		    (__atomic_load_n(&fe->fe_flags, __ATOMIC_RELAXED) &
+		    BSDNET_FE_F_REVERSE))
+			continue;
+		idx[n] = i;
+		gen[n] = FLOW_GEN(w);
+		n++;
+	}
+	return (n);
+}
+
+/* The action of one entry, if it is still ACTIVE(gen); reason first, so
+ * the datapath never counts a drop under a stale reason. */
+static bool
+flow_set_action(struct bsdnet_flow *fe, uint32_t gen, uint8_t action,
+    uint16_t reason)
+{
+	uint32_t w;
+
+	w = __atomic_load_n(&fe->fe_state, __ATOMIC_ACQUIRE);
+	if (FLOW_ST(w) != BSDNET_FLOW_ACTIVE || FLOW_GEN(w) != gen)
+		return (false);
+	__atomic_store_n(&fe->fe_drop_reason, reason, __ATOMIC_RELAXED);
+	__atomic_store_n(&fe->fe_action, action, __ATOMIC_RELEASE);
+	return (true);
+}
+
+int
+bsdnet_agent_flow_set_action(struct bsdnet_flowtab *ft, uint32_t idx,
+    uint32_t gen, uint8_t action, uint16_t reason)
+{
+	struct bsdnet_flow *fe;
+	uint32_t r, w;
+
+	if (idx >= ft->ft_nentries)
+		return (BSDNET_AGENT_FLOW_BAD_INDEX);
+	fe = &ft->ft_flows[idx];
+	if (!flow_set_action(fe, gen, action, reason))
+		return (BSDNET_AGENT_FLOW_STALE);
+	r = fe->fe_rflow;
+	if (r < ft->ft_nentries && r != idx &&
+	    ft->ft_flows[r].fe_rflow == idx) {
+		w = __atomic_load_n(&ft->ft_flows[r].fe_state,
+		    __ATOMIC_ACQUIRE);
+		(void)flow_set_action(&ft->ft_flows[r], FLOW_GEN(w), action,
+		    reason);
+	}
+	return (BSDNET_AGENT_FLOW_OK);
 }
 
 #endif /* BSDNET_HAVE_FLOWTAB */

@@ -113,7 +113,8 @@ int	 bsdnet_agent_flow_setup(struct bsdnet_flowtab *ft,
 /*
  * Aging, mark and sweep over the whole table: an entry is busy when its
  * state word, packet count or fe_last_used moved since the previous call;
- * ACTIVE entries not busy for idle_s seconds of the agent's clock (now_s)
+ * ACTIVE entries not busy for their timeout (idle[], by enum
+ * bsdnet_agent_age) in seconds of the agent's clock (now_s)
  * are freed, a flow and its reverse together, and uncharged.
  * sst/spkts/stime are the caller's shadow arrays of ft_nentries elements,
  * zeroed before the first call.  Returns the number of entries freed.
@@ -155,9 +156,29 @@ uint32_t bsdnet_agent_traps_allow(struct bsdnet_flowtab *ft,
  * checked: the nexthop index, or 0 for no route. */
 uint32_t bsdnet_agent_rt_lookup(const struct bsdnet_region_hdr *hdr,
 	    const uint8_t *base, uint32_t vrf, uint32_t addr);
+/* Idle timeouts (seconds) by kind of flow: the idle[] of flow_age. */
+enum bsdnet_agent_age {
+	BSDNET_AGENT_AGE_TCP		= 0,
+	BSDNET_AGENT_AGE_TCP_CLOSED	= 1,	/* RST seen, or FIN both ways */
+	BSDNET_AGENT_AGE_UDP		= 2,
+	BSDNET_AGENT_AGE_ICMP		= 3,
+	BSDNET_AGENT_AGE_OTHER		= 4,
+	BSDNET_AGENT_AGE_DROP		= 5,	/* action DROP, any protocol */
+	BSDNET_AGENT_AGE_MAX		= 6,
+};
 uint32_t bsdnet_agent_flow_age(struct bsdnet_flowtab *ft,
 	    const struct bsdnet_region_hdr *hdr, uint8_t *base, uint32_t *sst,
-	    uint64_t *spkts, uint32_t *stime, uint32_t now_s, uint32_t idle_s);
+	    uint64_t *spkts, uint32_t *stime, uint32_t now_s,
+	    const uint32_t *idle);
+/* Up to max ACTIVE forward (not reverse) entries: index and generation.
+ * Returns how many. */
+uint32_t bsdnet_agent_flow_list(const struct bsdnet_flowtab *ft,
+	    uint32_t *idx, uint32_t *gen, uint32_t max);
+/* Re-decide a live flow: set the action (and drop reason) of entry idx if
+ * it is still ACTIVE(gen), and of its reverse.  0 or a negative
+ * bsdnet_agent_flow_err. */
+int	 bsdnet_agent_flow_set_action(struct bsdnet_flowtab *ft,
+	    uint32_t idx, uint32_t gen, uint8_t action, uint16_t reason);
 #endif /* BSDNET_HAVE_FLOWTAB */
 
 #endif /* !_BSDNET_ABI_HELPERS_H_ */

@@ -22,6 +22,7 @@ import struct
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import NamedTuple
 
 from .abi import ffi, lib
@@ -262,6 +263,9 @@ class FlowManager:
         self.ft = ffi.new("struct bsdnet_flowtab *")
         lib.bsdnet_flowtab_bind(self.ft, region.hdr, region.base)
         self.counters: Counter[str] = Counter()
+        # Held while a batch is decided: the daemon shares it with the
+        # threads that change tables and policy (the port API).
+        self.lock: AbstractContextManager = nullcontext()
         # enum bsdnet_trap_reason -> callable(Trap), for DHCP and the like.
         self.handlers: dict[int, Callable[[Trap], None]] = {}
         self._rvif_cache: dict[tuple[int, int], int] = {}
@@ -314,7 +318,8 @@ class FlowManager:
             ch.flush()
         n = ch.recv_batch(wait=not ch.pending)
         if n:
-            self.handle(ch.buf, ch.lens, n)
+            with self.lock:
+                self.handle(ch.buf, ch.lens, n)
         elif ch.pending:
             time.sleep(0.0005)      # the datapath's queue is full
         return n
@@ -460,20 +465,85 @@ class FlowManager:
         else:
             LOG.debug("%s trap on vif %d", name, th.th_vif)
 
+    # ---- re-decision of live flows --------------------------------------
+
+    def live_flows(self) -> list[tuple[int, int]]:
+        """(index, generation) of every ACTIVE forward entry."""
+        n = self.region.nflows
+        idx = ffi.new("uint32_t[]", n)
+        gen = ffi.new("uint32_t[]", n)
+        m = lib.bsdnet_agent_flow_list(self.ft, idx, gen, n)
+        return [(idx[i], gen[i]) for i in range(m)]
+
+    def redecide(self, wanted: Callable[[int], bool] | None = None) -> int:
+        """Ask the policy again about live flows (after security groups
+        changed) and flip those whose verdict changed, both directions.
+        wanted(src_vif) limits the work to flows of some vifs.  A flow the
+        policy now denies becomes a DROP flow and ages as one.  Returns
+        the number of flows flipped."""
+        if self.policy is allow_all:
+            return 0
+        flows = self.region.flows
+        flipped = 0
+        for idx, gen in self.live_flows():
+            fe = flows[idx]
+            if wanted is not None and not wanted(fe.fe_src_vif):
+                continue
+            trap = Trap(lib.BSDNET_TRAP_FLOW_MISS, fe.fe_src_vif,
+                        fe.fe_key.fk_vrf, idx, gen, 0, b"")
+            try:
+                d = as_decision(self.policy(flow_key(fe), trap))
+            except Exception:
+                LOG.exception("policy failed for flow %d: dropping", idx)
+                d = DENY
+            if d.action == fe.fe_action:
+                continue
+            if lib.bsdnet_agent_flow_set_action(
+                    self.ft, idx, gen, d.action,
+                    d.drop_reason) == lib.BSDNET_AGENT_FLOW_OK:
+                flipped += 1
+        self.counters["redecided"] += flipped
+        return flipped
+
     # ---- aging ------------------------------------------------------------
 
-    def age(self, idle_s: int, now_s: int | None = None) -> int:
-        """Free ACTIVE flows (both directions) not used for idle_s seconds
+    def age(self, idle: "int | AgeTimeouts",
+            now_s: int | None = None) -> int:
+        """Free ACTIVE flows (both directions) not used for their idle
+        timeout (one for all, or AgeTimeouts by kind of flow) in seconds
         of the agent's clock.  The first call only takes the baseline."""
         n = self.region.nflows
         if self._age_state is None:
             self._age_state = (ffi.new("uint32_t[]", n),
                                ffi.new("uint64_t[]", n),
-                               ffi.new("uint32_t[]", n))
+                               ffi.new("uint32_t[]", n),
+                               ffi.new("uint32_t[]",
+                                       lib.BSDNET_AGENT_AGE_MAX))
+        if isinstance(idle, int):
+            idle = AgeTimeouts.all(idle)
         now = int(time.monotonic()) if now_s is None else now_s
-        sst, spk, stm = self._age_state
+        sst, spk, stm, tmo = self._age_state
+        for i, v in enumerate(idle):
+            tmo[i] = v
         freed = lib.bsdnet_agent_flow_age(self.ft, self.region.hdr,
                                           self.region.base, sst, spk, stm,
-                                          now & 0xffffffff, idle_s)
+                                          now & 0xffffffff, tmo)
         self.counters["aged"] += freed
         return freed
+
+
+class AgeTimeouts(NamedTuple):
+    """Idle timeouts in seconds, in the order of enum bsdnet_agent_age."""
+    tcp: int
+    tcp_closed: int     # RST seen, or FIN in both directions
+    udp: int
+    icmp: int
+    other: int
+    drop: int           # DROP flows of any protocol
+
+    @classmethod
+    def all(cls, s: int) -> "AgeTimeouts":
+        return cls(s, s, s, s, s, s)
+
+    def shortest(self) -> int:
+        return min(self)
