@@ -77,3 +77,52 @@ def test_stand_in_prints_what_the_parser_reads_back():
         for attr in ("name", "mtu", "ether", "inet", "inet6", "description", "groups",
                      "members", "member_stp", "vlan_tag", "vlan_parent", "opened_by", "kind"):
             assert getattr(again, attr) == getattr(st, attr), (name, attr)
+
+
+# ---------------------------------------------------------------- property
+from hypothesis import given, settings, strategies as S  # noqa: E402
+
+from bsdnet.driver.net.model import IfState  # noqa: E402
+
+_name = S.from_regex(r"[a-z][a-z0-9_.-]{0,14}", fullmatch=True)
+_mac = S.lists(S.integers(0, 255), min_size=6, max_size=6).map(
+    lambda o: ":".join(f"{x:02x}" for x in [o[0] & 0xFE] + o[1:]))
+_v4 = S.tuples(S.integers(1, 223), S.integers(0, 255), S.integers(0, 255),
+               S.integers(1, 254), S.integers(8, 30)).map(
+    lambda t: f"{t[0]}.{t[1]}.{t[2]}.{t[3]}/{t[4]}")
+_descr = S.text(S.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=40)
+
+
+@S.composite
+def _iface(draw):
+    kind = draw(S.sampled_from(["bridge", "tap", "vlan", "epair", "ether"]))
+    st = IfState(name=draw(_name), kind=kind, mtu=draw(S.integers(576, 9216)),
+                 ether=draw(_mac), inet=draw(S.lists(_v4, max_size=3, unique=True)),
+                 description=draw(S.none() | _descr),
+                 flags=draw(S.sampled_from([["BROADCAST", "SIMPLEX", "MULTICAST"],
+                                            ["UP", "BROADCAST", "RUNNING", "SIMPLEX",
+                                             "MULTICAST"]])))
+    st.groups = ([kind] if kind != "ether" else []) + draw(
+        S.lists(S.from_regex(r"[a-z][a-z_-]{0,10}", fullmatch=True).filter(
+            # ifconfig shows a kind only through the cloner's group name
+            lambda g: g not in ("bridge", "tap", "vlan", "epair", "lo")),
+            max_size=2, unique=True))
+    if kind == "bridge":
+        st.members = draw(S.lists(_name, max_size=4, unique=True))
+        st.member_stp = {m: draw(S.booleans()) for m in st.members}
+    if kind == "vlan":
+        st.vlan_tag = draw(S.integers(1, 4094))
+        st.vlan_parent = draw(S.none() | _name)
+    if kind == "tap":
+        st.opened_by = draw(S.none() | S.integers(1, 99999))
+    return st
+
+
+@settings(max_examples=80, deadline=None)
+@given(_iface())
+def test_any_state_survives_print_and_parse(st):
+    host = FreeBSDHost([st])
+    again = parse_interface(host.status(st.name))
+    for attr in ("name", "mtu", "ether", "inet", "description", "groups", "members",
+                 "member_stp", "vlan_tag", "vlan_parent", "opened_by", "kind", "flags"):
+        assert getattr(again, attr) == getattr(st, attr), attr
