@@ -12,6 +12,7 @@ Roadmap:
   power/reboot  libvirt create/shutdown/destroy; soft falls back to hard.
   interfaces  bhyve has no hot-plug: attach/detach edit the persistent
               definition, taken at the next boot.
+  planning    plan.py: disks, config drive and the GuestSpec, before libvirt.
   resources   host.py (psutil), placement inventory with allocation ratios.
 """
 
@@ -20,27 +21,24 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
-import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import libvirt
-import psutil
 
-from bsdnet.driver.compute import configdrive, console, images
+from bsdnet.driver.compute import console, images, plan
 from bsdnet.driver.compute.config import DriverConfig, instance_dir
 from bsdnet.driver.compute.errors import ComputeError, InstanceNotFound, SpawnError
-from bsdnet.driver.compute.guest import DiskSpec, GuestSpec, build_domain, choose_guest, nmdm_pair
-from bsdnet.driver.compute.host import HostResources
-from bsdnet.driver.compute.instance import extra_specs, flavor_value, image_field, image_props
-from bsdnet.driver.domain import Domain, Interface, NovaMetadata, NovaPort
+from bsdnet.driver.compute.guest import build_domain, choose_guest, nmdm_pair
+from bsdnet.driver.compute.host import TRAITS, HostResources
+from bsdnet.driver.compute.instance import image_props
+from bsdnet.driver.domain import Domain, Interface
 from bsdnet.driver.domain import validate as v
 from bsdnet.driver.domain.check import check_bhyve, check_strings
-from bsdnet.driver.domain.errors import DomainConfigError, UnsupportedConfig
+from bsdnet.driver.domain.errors import DomainConfigError
 from bsdnet.driver.vif.base import VifDriver
 
 LOG = logging.getLogger(__name__)
@@ -177,93 +175,13 @@ class BhyveDriver:
             raise ComputeError("no VIF driver configured (BhyveDriver(vif_driver=...))")
         return self.vif_driver
 
-    def _topology(self, instance: Any, props: dict[str, Any], vcpus: int) -> tuple[int, int, int] | None:
-        specs = extra_specs(instance)
-        raw = {k: specs.get(f"hw:cpu_{k}") or props.get(f"hw_cpu_{k}") for k in ("sockets", "cores", "threads")}
-        if not any(raw.values()):
-            return None
-        sockets = int(raw["sockets"] or 0)
-        threads = int(raw["threads"] or 1)
-        cores = int(raw["cores"] or 0) or max(1, vcpus // ((sockets or 1) * threads))
-        sockets = sockets or max(1, vcpus // (cores * threads))
-        return sockets, cores, threads
-
-    def _metadata(self, instance: Any, network_info: Sequence[Any]) -> NovaMetadata:
-        ports = []
-        for vif in network_info or []:
-            ips = [("fixed", ip["address"], 6 if ":" in ip["address"] else 4)
-                   for subnet in (vif.get("network") or {}).get("subnets") or []
-                   for ip in subnet.get("ips") or []]
-            ports.append(NovaPort(str(vif["id"]), ips))
-        return NovaMetadata(
-            name=getattr(instance, "display_name", None) or instance.name,
-            package="bsdnet", creation_time=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
-            flavor_name=getattr(getattr(instance, "flavor", None), "name", None) or "custom",
-            memory_mb=flavor_value(instance, "memory_mb"), disk_gb=flavor_value(instance, "root_gb", 0),
-            swap_mb=flavor_value(instance, "swap", 0) or 0, ephemeral_gb=flavor_value(instance, "ephemeral_gb", 0),
-            vcpus=flavor_value(instance, "vcpus"),
-            user_uuid=getattr(instance, "user_id", None), user_name="",
-            project_uuid=getattr(instance, "project_id", None), project_name="",
-            root_type="image", root_uuid=getattr(instance, "image_ref", None) or "", ports=ports)
-
-    def guest_spec(self, instance: Any, image_meta: Any, network_info: Sequence[Any],
-                   disks: list[DiskSpec]) -> GuestSpec:
-        props = image_props(image_meta)
-        vcpus = int(flavor_value(instance, "vcpus", 1))
-        specs = extra_specs(instance)
-        nics = [self._vif_driver().interface(instance, vif) for vif in network_info or []]
-        uuid = v.check_uuid(instance.uuid)
-        idir = instance_dir(self.config, uuid)
-        return GuestSpec(
-            name=v.check_name(instance.name), uuid=uuid, memory_mb=int(flavor_value(instance, "memory_mb")),
-            vcpus=vcpus, image_props=props, disks=disks, nics=nics, console=nmdm_pair(uuid)[0],
-            vnc=True, nvram_path=os.path.join(idir, "nvram.fd"), topology=self._topology(instance, props, vcpus),
-            wired=str(specs.get("bhyve:wired_memory", "")).lower() in ("1", "true", "yes"),
-            metadata=self._metadata(instance, network_info),
-            uefi_firmware=self.config.uefi_firmware, uefi_vars_template=self.config.uefi_vars_template,
-            grub_bhyve=self.config.grub_bhyve, vnc_listen=self.config.vnc_listen)
-
-    def _prepare_disks(self, context: Any, instance: Any, image_meta: Any, network_info: Sequence[Any],
-                       idir: str, injected_files: Any = None, admin_password: Any = None) -> list[DiskSpec]:
-        disks = []
-        image_id = image_field(image_meta, "id") or getattr(instance, "image_ref", None)
-        if not image_id:
-            raise SpawnError("no image to boot from (volume-backed instances are not supported by bhyve yet)")
-        root = self.image_cache.create_root_disk(str(image_id), os.path.join(idir, "disk"),
-                                                 int(flavor_value(instance, "root_gb", 0) or 0),
-                                                 image_field(image_meta, "disk_format"), context)
-        disks.append(DiskSpec(root))
-        eph = int(flavor_value(instance, "ephemeral_gb", 0) or 0)
-        if eph:
-            disks.append(DiskSpec(images.create_blank_disk(os.path.join(idir, "disk.eph0"), eph)))
-        swap_mb = int(flavor_value(instance, "swap", 0) or 0)
-        if swap_mb:
-            path = os.path.join(idir, "disk.swap")
-            with open(path, "wb") as f:
-                f.truncate(swap_mb * 2 ** 20)
-            disks.append(DiskSpec(path))
-        if getattr(instance, "config_drive", False):
-            extra = {"admin_pass": admin_password} if admin_password else {}
-            iso = configdrive.make_config_drive(os.path.join(idir, "disk.config"), instance,
-                                                network_info or [], self.config.xorriso, extra,
-                                                files=list(injected_files or []))
-            disks.append(DiskSpec(iso, device="cdrom"))
-        return disks
-
-    @staticmethod
-    def _refuse_volumes(block_device_info: Any) -> None:
-        bdms = (block_device_info or {}).get("block_device_mapping") if hasattr(block_device_info, "get") else None
-        if bdms:
-            raise UnsupportedConfig("Cinder volumes are not supported by the bhyve driver yet "
-                                    "(boot from image; no hot-plug either)")
-
     def spawn(self, context: Any, instance: Any, image_meta: Any, injected_files: Any = None,
               admin_password: Any = None, allocations: Any = None, network_info: Any = None,
               block_device_info: Any = None, power_on: bool = True, accel_info: Any = None) -> None:
         network_info = list(network_info or [])
         uuid = v.check_uuid(instance.uuid)
         v.check_name(instance.name)
-        self._refuse_volumes(block_device_info)
+        plan.refuse_volumes(block_device_info)
         # Refuse an unbootable guest or an unpluggable port before any work.
         choose_guest(image_props(image_meta))
         for vif in network_info:
@@ -275,9 +193,9 @@ class BhyveDriver:
         plugged: list[Any] = []
         dom = None
         try:
-            disks = self._prepare_disks(context, instance, image_meta, network_info, idir,
-                                        injected_files, admin_password)
-            spec = self.guest_spec(instance, image_meta, network_info, disks)
+            disks = plan.prepare_disks(self.config, self.image_cache, context, instance, image_meta,
+                                       network_info, idir, injected_files, admin_password)
+            spec = plan.guest_spec(self.config, self._vif_driver(), instance, image_meta, network_info, disks)
             model = build_domain(spec, self.libvirt_version)
             xml = model.to_xml()
             with open(os.path.join(idir, "domain.xml"), "w") as f:
@@ -515,33 +433,10 @@ class BhyveDriver:
     def get_inventory(self, nodename: str) -> dict[str, dict[str, Any]]:
         return self._host().inventory()
 
-    # Placement traits (os-traits names) the scheduler matches image properties
-    # against: what choose_guest() and check_bhyve() accept.
-    TRAITS = (
-        "COMPUTE_FIRMWARE_UEFI", "COMPUTE_FIRMWARE_BIOS", "COMPUTE_GRAPHICS_MODEL_GOP",
-        "COMPUTE_NET_VIF_MODEL_VIRTIO", "COMPUTE_NET_VIF_MODEL_E1000",
-        "COMPUTE_STORAGE_BUS_VIRTIO", "COMPUTE_STORAGE_BUS_SATA",
-        "COMPUTE_IMAGE_TYPE_RAW", "COMPUTE_IMAGE_TYPE_QCOW2", "COMPUTE_IMAGE_TYPE_VMDK",
-        "COMPUTE_IMAGE_TYPE_VDI", "COMPUTE_IMAGE_TYPE_VHD", "COMPUTE_IMAGE_TYPE_VHDX",
-    )
-
     def update_provider_tree(self, provider_tree: Any, nodename: str, allocations: Any = None) -> None:
         provider_tree.update_inventory(nodename, self._host().inventory())
         if hasattr(provider_tree, "add_traits"):
-            provider_tree.add_traits(nodename, *self.TRAITS)
-
-    def get_host_uptime(self) -> str:
-        """What uptime(1) says, as Nova's libvirt driver reports it."""
-        up = int(time.time() - psutil.boot_time())
-        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-        return f"{time.strftime('%H:%M:%S')} up {up // 86400} days, {up % 86400 // 3600:2d}:{up % 3600 // 60:02d}, load average: {load}"
-
-    def get_host_cpu_stats(self) -> dict[str, int]:
-        """Cumulative host CPU times in nanoseconds and the clock in MHz (virNodeGetCPUStats' keys)."""
-        t = psutil.cpu_times()
-        ns = 1_000_000_000
-        return {"kernel": int(t.system * ns), "idle": int(t.idle * ns), "user": int(t.user * ns),
-                "iowait": int(getattr(t, "iowait", 0.0) * ns), "frequency": int(self.conn.getInfo()[3])}
+            provider_tree.add_traits(nodename, *TRAITS)
 
     def resume_state_on_host_boot(self, context: Any, instance: Any, network_info: Any,
                                   share_info: Any = None, block_device_info: Any = None) -> None:
@@ -554,21 +449,13 @@ class BhyveDriver:
     def get_host_ip_addr(self) -> str:
         return self.config.host_ip
 
-    @staticmethod
-    def iscsi_initiator() -> str:
-        """The host's iSCSI initiator name: open-iscsi's file on Linux, else
-        the name FreeBSD's iscsictl(8) uses by default."""
-        try:
-            with open("/etc/iscsi/initiatorname.iscsi") as f:
-                for line in f:
-                    if line.startswith("InitiatorName="):
-                        return line.split("=", 1)[1].strip()
-        except OSError:
-            pass
-        return f"iqn.1994-09.org.freebsd:{socket.gethostname()}"
+    def get_host_uptime(self) -> str:
+        return self._host().uptime()
+
+    def get_host_cpu_stats(self) -> dict[str, int]:
+        return self._host().cpu_stats(int(self.conn.getInfo()[3]))
 
     def get_volume_connector(self, instance: Any) -> dict[str, Any]:
         """What Cinder needs to export a volume to this host (bhyve attaches
         volumes at spawn only: there is no hot-plug)."""
-        return {"ip": self.config.host_ip, "host": socket.gethostname(), "initiator": self.iscsi_initiator(),
-                "platform": os.uname().machine, "os_type": sys.platform, "multipath": False}
+        return self._host().volume_connector()

@@ -6,6 +6,8 @@ import json
 import os
 import platform
 import socket
+import sys
+import time
 from typing import Any
 
 import psutil
@@ -13,6 +15,16 @@ import psutil
 from bsdnet.driver.compute.config import DriverConfig
 
 HYPERVISOR_TYPE = "bhyve"
+
+# Placement traits (os-traits names) the scheduler matches image properties
+# against: what choose_guest() and check_bhyve() accept.
+TRAITS = (
+    "COMPUTE_FIRMWARE_UEFI", "COMPUTE_FIRMWARE_BIOS", "COMPUTE_GRAPHICS_MODEL_GOP",
+    "COMPUTE_NET_VIF_MODEL_VIRTIO", "COMPUTE_NET_VIF_MODEL_E1000",
+    "COMPUTE_STORAGE_BUS_VIRTIO", "COMPUTE_STORAGE_BUS_SATA",
+    "COMPUTE_IMAGE_TYPE_RAW", "COMPUTE_IMAGE_TYPE_QCOW2", "COMPUTE_IMAGE_TYPE_VMDK",
+    "COMPUTE_IMAGE_TYPE_VDI", "COMPUTE_IMAGE_TYPE_VHD", "COMPUTE_IMAGE_TYPE_VHDX",
+)
 
 
 def cpu_info() -> dict[str, Any]:
@@ -85,3 +97,35 @@ class HostResources:
                         "step_size": 1, "allocation_ratio": cfg.disk_allocation_ratio,
                         "reserved": -(-cfg.reserved_host_disk_mb // 1024)},
         }
+
+    def uptime(self) -> str:
+        """What uptime(1) says, as Nova's libvirt driver reports it."""
+        up = int(time.time() - psutil.boot_time())
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        return (f"{time.strftime('%H:%M:%S')} up {up // 86400} days, "
+                f"{up % 86400 // 3600:2d}:{up % 3600 // 60:02d}, load average: {load}")
+
+    @staticmethod
+    def cpu_stats(mhz: int) -> dict[str, int]:
+        """Cumulative host CPU times in nanoseconds and the clock in MHz (virNodeGetCPUStats' keys)."""
+        t = psutil.cpu_times()
+        ns = 1_000_000_000
+        return {"kernel": int(t.system * ns), "idle": int(t.idle * ns), "user": int(t.user * ns),
+                "iowait": int(getattr(t, "iowait", 0.0) * ns), "frequency": mhz}
+
+    @staticmethod
+    def iscsi_initiator() -> str:
+        """The host's iSCSI initiator name: open-iscsi's file on Linux, else
+        the name FreeBSD's iscsictl(8) uses by default."""
+        try:
+            with open("/etc/iscsi/initiatorname.iscsi") as f:
+                for line in f:
+                    if line.startswith("InitiatorName="):
+                        return line.split("=", 1)[1].strip()
+        except OSError:
+            pass
+        return f"iqn.1994-09.org.freebsd:{socket.gethostname()}"
+
+    def volume_connector(self) -> dict[str, Any]:
+        return {"ip": self.config.host_ip, "host": socket.gethostname(), "initiator": self.iscsi_initiator(),
+                "platform": os.uname().machine, "os_type": sys.platform, "multipath": False}

@@ -1,12 +1,15 @@
 """The BhyveDriver behind Nova's ComputeDriver base class.
 
-Nova (since Pike) loads ``compute_driver`` from the ``nova.virt`` package
-only.  ``install_nova_alias()`` makes this module ``nova.virt.bsdnet``, so
-``compute_driver = bsdnet.BhyveComputeDriver`` loads it; a packaged
-nova-compute gets the same with a one-line shim module ``nova/virt/bsdnet.py``
-(``from bsdnet.driver.compute.nova import BhyveComputeDriver``).  The adapter only converts: Nova's exceptions, InstanceInfo and
-console objects, Nova's image fetcher and ``instances_path``.  Options are in
-the ``[bhyve]`` group (see ``config.py``).
+Nova's ``load_compute_driver`` imports ``compute_driver`` from inside the
+``nova.virt`` package only.  ``install_nova_alias()`` makes this module
+``nova.virt.bsdnet``, so ``compute_driver = bsdnet.BhyveComputeDriver`` loads
+it; a packaged nova-compute gets the same from a one-line shim module
+``nova/virt/bsdnet.py`` (``from bsdnet.driver.compute.nova import
+BhyveComputeDriver``).
+
+The adapter only converts: Nova's exceptions, InstanceInfo and console
+objects, Nova's image fetcher, ``instances_path`` and ``[vnc]`` addresses.
+Options are in the ``[bhyve]`` group (see ``config.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 from bsdnet.driver.compute import config as bconfig
 from bsdnet.driver.compute import driver as bdriver
 from bsdnet.driver.compute.errors import InstanceNotFound
+from bsdnet.driver.compute.host import TRAITS
 from bsdnet.driver.compute.wiring import default_net_driver, make_vif_driver
 
 try:
@@ -198,7 +202,7 @@ if HAVE_NOVA:
                 if rc in inv and ratio is not None:
                     inv[rc]["allocation_ratio"] = ratio
             provider_tree.update_inventory(nodename, inv)
-            provider_tree.add_traits(nodename, *self.impl.TRAITS)
+            provider_tree.add_traits(nodename, *TRAITS)
 
         def get_volume_connector(self, instance: Any) -> dict[str, Any]:
             connector = self.impl.get_volume_connector(instance)

@@ -1,0 +1,108 @@
+"""Spawn planning: from a Nova instance, image and ports to the files on
+disk and the GuestSpec the domain is built from.  No libvirt here."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from bsdnet.driver.compute import configdrive, images
+from bsdnet.driver.compute.config import DriverConfig, instance_dir
+from bsdnet.driver.compute.errors import SpawnError
+from bsdnet.driver.compute.guest import DiskSpec, GuestSpec, nmdm_pair
+from bsdnet.driver.compute.instance import extra_specs, flavor_value, image_field, image_props
+from bsdnet.driver.domain import NovaMetadata, NovaPort, UnsupportedConfig
+from bsdnet.driver.domain import validate as v
+from bsdnet.driver.vif.base import VifDriver
+
+
+def refuse_volumes(block_device_info: Any) -> None:
+    """Volumes are not attached yet: refuse them rather than boot without them."""
+    bdms = (block_device_info or {}).get("block_device_mapping") if hasattr(block_device_info, "get") else None
+    if bdms:
+        raise UnsupportedConfig("Cinder volumes are not supported by the bhyve driver yet "
+                                "(boot from image; no hot-plug either)")
+
+
+def topology(instance: Any, props: dict[str, Any], vcpus: int) -> tuple[int, int, int] | None:
+    """(sockets, cores, threads) from flavor extra specs or image properties, missing ones filled."""
+    specs = extra_specs(instance)
+    raw = {k: specs.get(f"hw:cpu_{k}") or props.get(f"hw_cpu_{k}") for k in ("sockets", "cores", "threads")}
+    if not any(raw.values()):
+        return None
+    sockets = int(raw["sockets"] or 0)
+    threads = int(raw["threads"] or 1)
+    cores = int(raw["cores"] or 0) or max(1, vcpus // ((sockets or 1) * threads))
+    sockets = sockets or max(1, vcpus // (cores * threads))
+    return sockets, cores, threads
+
+
+def nova_metadata(instance: Any, network_info: Sequence[Any]) -> NovaMetadata:
+    """Nova's <nova:instance> metadata for the domain."""
+    ports = []
+    for vif in network_info or []:
+        ips = [("fixed", ip["address"], 6 if ":" in ip["address"] else 4)
+               for subnet in (vif.get("network") or {}).get("subnets") or []
+               for ip in subnet.get("ips") or []]
+        ports.append(NovaPort(str(vif["id"]), ips))
+    return NovaMetadata(
+        name=getattr(instance, "display_name", None) or instance.name,
+        package="bsdnet", creation_time=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+        flavor_name=getattr(getattr(instance, "flavor", None), "name", None) or "custom",
+        memory_mb=flavor_value(instance, "memory_mb"), disk_gb=flavor_value(instance, "root_gb", 0),
+        swap_mb=flavor_value(instance, "swap", 0) or 0, ephemeral_gb=flavor_value(instance, "ephemeral_gb", 0),
+        vcpus=flavor_value(instance, "vcpus"),
+        user_uuid=getattr(instance, "user_id", None), user_name="",
+        project_uuid=getattr(instance, "project_id", None), project_name="",
+        root_type="image", root_uuid=getattr(instance, "image_ref", None) or "", ports=ports)
+
+
+def guest_spec(config: DriverConfig, vif_driver: VifDriver, instance: Any, image_meta: Any,
+               network_info: Sequence[Any], disks: list[DiskSpec]) -> GuestSpec:
+    """Everything build_domain needs, from the instance, image and ports."""
+    props = image_props(image_meta)
+    vcpus = int(flavor_value(instance, "vcpus", 1))
+    specs = extra_specs(instance)
+    nics = [vif_driver.interface(instance, vif) for vif in network_info or []]
+    uuid = v.check_uuid(instance.uuid)
+    idir = instance_dir(config, uuid)
+    return GuestSpec(
+        name=v.check_name(instance.name), uuid=uuid, memory_mb=int(flavor_value(instance, "memory_mb")),
+        vcpus=vcpus, image_props=props, disks=disks, nics=nics, console=nmdm_pair(uuid)[0],
+        vnc=True, nvram_path=os.path.join(idir, "nvram.fd"), topology=topology(instance, props, vcpus),
+        wired=str(specs.get("bhyve:wired_memory", "")).lower() in ("1", "true", "yes"),
+        metadata=nova_metadata(instance, network_info),
+        uefi_firmware=config.uefi_firmware, uefi_vars_template=config.uefi_vars_template,
+        grub_bhyve=config.grub_bhyve, vnc_listen=config.vnc_listen)
+
+
+def prepare_disks(config: DriverConfig, cache: images.ImageCache, context: Any, instance: Any,
+                  image_meta: Any, network_info: Sequence[Any], idir: str, injected_files: Any = None,
+                  admin_password: Any = None) -> list[DiskSpec]:
+    """Root disk from the image cache, ephemeral and swap disks, config drive: in ``idir``."""
+    disks = []
+    image_id = image_field(image_meta, "id") or getattr(instance, "image_ref", None)
+    if not image_id:
+        raise SpawnError("no image to boot from (volume-backed instances are not supported by bhyve yet)")
+    root = cache.create_root_disk(str(image_id), os.path.join(idir, "disk"),
+                                  int(flavor_value(instance, "root_gb", 0) or 0),
+                                  image_field(image_meta, "disk_format"), context)
+    disks.append(DiskSpec(root))
+    eph = int(flavor_value(instance, "ephemeral_gb", 0) or 0)
+    if eph:
+        disks.append(DiskSpec(images.create_blank_disk(os.path.join(idir, "disk.eph0"), eph)))
+    swap_mb = int(flavor_value(instance, "swap", 0) or 0)
+    if swap_mb:
+        path = os.path.join(idir, "disk.swap")
+        with open(path, "wb") as f:
+            f.truncate(swap_mb * 2 ** 20)
+        disks.append(DiskSpec(path))
+    if getattr(instance, "config_drive", False):
+        extra = {"admin_pass": admin_password} if admin_password else {}
+        iso = configdrive.make_config_drive(os.path.join(idir, "disk.config"), instance,
+                                            network_info or [], config.xorriso, extra,
+                                            files=list(injected_files or []))
+        disks.append(DiskSpec(iso, device="cdrom"))
+    return disks
