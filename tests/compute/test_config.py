@@ -31,3 +31,13 @@ def test_default_uri_by_platform(monkeypatch) -> None:
     assert bconfig.default_uri() == "bhyve:///system"
     monkeypatch.setattr(bconfig.sys, "platform", "linux")
     assert bconfig.default_uri() == "test:///default"
+
+
+def test_host_problems_named_on_freebsd(tmp_path) -> None:
+    from bsdnet.driver.compute.host import host_problems
+    cfg = bconfig.DriverConfig(uefi_firmware=str(tmp_path / "none.fd"), grub_bhyve=str(tmp_path / "grub"))
+    (tmp_path / "grub").write_text("")
+    problems = host_problems(cfg, kld_loaded=lambda m: m != "nmdm", platform_name="freebsd14")
+    assert problems == ["kernel module nmdm not loaded (kldload nmdm)",
+                        f"UEFI firmware {tmp_path / 'none.fd'} missing: guests that need it will not boot"]
+    assert host_problems(cfg, kld_loaded=lambda m: False, platform_name="linux") == []

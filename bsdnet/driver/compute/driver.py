@@ -33,7 +33,7 @@ from bsdnet.driver.compute import console, images, plan
 from bsdnet.driver.compute.config import DriverConfig, instance_dir
 from bsdnet.driver.compute.errors import ComputeError, InstanceNotFound, SpawnError
 from bsdnet.driver.compute.guest import build_domain, choose_guest, nmdm_pair
-from bsdnet.driver.compute.host import TRAITS, HostResources
+from bsdnet.driver.compute.host import TRAITS, HostResources, host_problems
 from bsdnet.driver.compute.instance import image_props
 from bsdnet.driver.domain import Domain, Interface
 from bsdnet.driver.domain import validate as v
@@ -119,6 +119,8 @@ class BhyveDriver:
         os.makedirs(self.config.instances_path, exist_ok=True)
         os.makedirs(self.config.image_cache_path, exist_ok=True)
         LOG.info("bhyve driver on %s: libvirt %s, %s", host, self.libvirt_version, self.config.connection_uri)
+        for problem in host_problems(self.config):
+            LOG.warning("host %s: %s", host, problem)
         for dom in self._our_domains():
             if dom.isActive():
                 self._start_console(dom.UUIDString())

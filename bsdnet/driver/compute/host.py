@@ -10,6 +10,9 @@ import sys
 import time
 from typing import Any
 
+import subprocess
+from collections.abc import Callable
+
 import psutil
 
 from bsdnet.driver.compute.config import DriverConfig
@@ -46,6 +49,27 @@ def cpu_info() -> dict[str, Any]:
     return {"arch": platform.machine(), "model": model, "vendor": vendor,
             "topology": {"sockets": 1, "cores": psutil.cpu_count() or 1, "threads": 1},
             "features": []}
+
+
+# Kernel modules a bhyve host needs: vmm (the hypervisor), nmdm (serial
+# consoles), if_bridge and if_tap (guest NICs).
+KMODS = ("vmm", "nmdm", "if_bridge", "if_tap")
+
+
+def _kldstat(module: str) -> bool:
+    return subprocess.run(["kldstat", "-q", "-m", module], check=False).returncode == 0
+
+
+def host_problems(config: DriverConfig, kld_loaded: Callable[[str], bool] = _kldstat,
+                  platform_name: str = sys.platform) -> list[str]:
+    """What would make guests fail to start on this host, said up front at init_host."""
+    problems = []
+    if platform_name.startswith("freebsd"):
+        problems += [f"kernel module {m} not loaded (kldload {m})" for m in KMODS if not kld_loaded(m)]
+        for what, path in (("UEFI firmware", config.uefi_firmware), ("grub-bhyve", config.grub_bhyve)):
+            if not os.path.exists(path):
+                problems.append(f"{what} {path} missing: guests that need it will not boot")
+    return problems
 
 
 class HostResources:
