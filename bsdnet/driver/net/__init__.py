@@ -11,9 +11,23 @@ Entry point for the compute driver (the `bridge` VIF type)::
                          create=False)      # libvirt made the tap
     # info == {"port": .., "tap": "tap<id[:11]>", "bridge": "bnb<net>", "mtu": ..}
     drv.unplug_port(port_id)
+    drv.delete_network("net1")              # refuses while ports remain
 
-Names: `bridge_name(network_id)` and `tap_name(port_id)` give the names to
-put in the domain XML (<source bridge=..>, <target dev=..>) before plugging.
+All calls are idempotent and may be repeated after a crash.  Names to put
+in the domain XML before plugging: `bridge_name(network_id)` (or
+Network.bridge) for <source bridge=..>, `tap_name(port_id)` (or Port.tap)
+for <target dev=..>.  create=True makes the tap; create=False adopts the
+one libvirt's bhyve driver made (marks it, fixes its MTU, brings it up,
+adds it to the bridge; unplug then leaves it for libvirt to destroy).
+
+After a restart, `drv.reconcile()` re-ensures every network and port the
+state directory remembers and removes bsdnet-marked interfaces nobody
+wants or uses (`drv.cleanup()` alone does only the latter).  Errors are
+NetDriverError subclasses: InvalidName, NotOwned (a name exists without
+bsdnet's mark), MtuMismatch, AddressConflict (net.link.bridge.member_ifaddrs
+=0 and an uplink with addresses), Unsupported (no 802.1Q), BackendError.
+`drv.backend` is the raw Backend (create_bridge, mark, destroy, ...) for
+callers with their own kinds of interface.
 """
 
 from __future__ import annotations

@@ -108,9 +108,9 @@ class FreeBSDHost:
         return host
 
     @classmethod
-    def from_ifconfig(cls, text: str, **kw) -> "FreeBSDHost":
+    def from_ifconfig(cls, text: str, sysctls: dict[str, str] | None = None) -> "FreeBSDHost":
         """Seed from real `ifconfig -a` output (the fixtures)."""
-        host = cls(parse_all(text), **kw)
+        host = cls(parse_all(text), sysctls)
         for st in host.ifaces.values():
             for m in st.members:
                 if m in host.ifaces:
