@@ -168,7 +168,6 @@ dpl_vif_wanted(struct dpl *d, uint32_t vif, const struct bsdnet_vif *v)
 	struct dpl_port *po = &d->d_ports[vif];
 	const char *bad = NULL;
 
-	(void)d;
 	if (v->vif_type > BSDNET_VIF_AGENT)
 		bad = "unknown vif type";
 	else if (memchr(v->vif_name, '\0', sizeof(v->vif_name)) == NULL)
@@ -204,6 +203,7 @@ dpl_vif_scan_one(struct dpl *d, uint32_t vif, bool recheck)
 	    BSDNET_VIF_NONE && !po->po_bad) {
 		if (bsdnet_load_rlx(&shared->vif_os_index) != 0)
 			dpl_vif_set_index(d, vif, 0);
+		po->po_failed = false;	/* a new entry gets its own log */
 		return;
 	}
 	if (!dpl_vif_read(shared, &v))
