@@ -8,7 +8,7 @@ import pytest
 
 from bsdnet.driver.net import (InvalidName, MtuMismatch, Network, NotOwned, Port,
                                get_driver)
-from bsdnet.driver.net.names import OWNER_GROUP, make_mark, tap_name
+from bsdnet.driver.net.names import OWNER_GROUP, make_mark, parse_mark, tap_name
 
 NET = "net1"
 
@@ -184,6 +184,12 @@ def test_adopts_a_tap_made_by_libvirt(env):
     drv.unplug_port("port-1")
     st = get(env, t)
     assert st is not None and st.master is None   # libvirt removes its own tap
+    # Adoption is for taps only: never the uplink (or any NIC or bridge).
+    with pytest.raises(NotOwned, match="refusing to adopt"):
+        drv.plug_port(port(2, tap=env.uplink), create=False)
+    with pytest.raises(NotOwned):
+        drv.plug_port(port(3, tap=br), create=False)
+    assert parse_mark(get(env, env.uplink).description) is None
 
 
 def test_cleanup_removes_only_unwanted_and_unused(env):

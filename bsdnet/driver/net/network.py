@@ -315,6 +315,7 @@ class NetworkDriver:
         else:
             mark = parse_mark(st.description)
             if mark is None and not create:
+                self._check_adoptable(port, st, br)
                 self.backend.mark(tap, make_mark("tap", port=port.id, net=net.id,
                                                  made="adopted"), self.group)
             else:
@@ -334,6 +335,16 @@ class NetworkDriver:
             # ensure, not just reload: a dnsmasq that died is started again.
             self.dhcp.ensure(net, br, self.store.ports(net.id), mtu)
         return {"port": port.id, "tap": tap, "bridge": br, "mtu": mtu}
+
+    def _check_adoptable(self, port: Port, st: IfState, br: str) -> None:
+        """Never adopt a NIC, a bridge, a VLAN or a network's uplink as a port."""
+        if st.kind not in ("tap", "epair"):
+            raise NotOwned(f"port {port.id}: {st.name} is a {st.kind} interface, "
+                           "not a tap; refusing to adopt it")
+        uplinks = {n.uplink for n in self.store.networks()}
+        if st.name in uplinks or st.master not in (None, br):
+            raise NotOwned(f"port {port.id}: {st.name} is a network's uplink or in "
+                           f"bridge {st.master}; refusing to adopt it")
 
     def _finish_plug(self, st: IfState, br: str, mtu: int) -> None:
         tap = st.name
