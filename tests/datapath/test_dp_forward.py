@@ -336,3 +336,62 @@ def test_vlan_tag_taken_aside_by_kernel_is_judged_by_core(node):
                  "untagged ARP answered")
     finally:
         tx.close()
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def _blast(vm: VM, dst: VM, n: int) -> None:
+    """n UDP frames from vm to dst through the datapath, raw."""
+    eth = (bytes.fromhex(ROUTER_MAC.replace(":", "")) +
+           bytes.fromhex(vm.mac.replace(":", "")) + b"\x08\x00")
+    ip = bytearray(b"\x45\x00\x00\x2e\x00\x00\x40\x00\x40\x11\x00\x00" +
+                   socket.inet_aton(vm.ip) + socket.inet_aton(dst.ip))
+    s = sum(int.from_bytes(ip[i:i + 2], "big") for i in range(0, 20, 2))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    ip[10:12] = (~s & 0xffff).to_bytes(2, "big")
+    frame = eth + bytes(ip) + b"\x9c\x40\x27\x0f\x00\x1a\x00\x00" + b"\0" * 18
+    tx = packet_socket(vm.ns, "eth0")
+    try:
+        for _ in range(n):
+            try:
+                tx.send(frame)
+            except BlockingIOError:
+                pass
+    finally:
+        tx.close()
+
+
+def test_no_memory_growth_with_traffic(node):
+    vrf = node.tables.vrfs.alloc("vn-m")
+    a = node.add_vm(IP_A, vrf)
+    b = node.add_vm(IP_B, vrf)
+    _attached(node, a, b)
+    pid = node.dp.pid                       # type: ignore[attr-defined]
+    _blast(a, b, 5000)                      # warm up every code path
+    wait_for(lambda: node.region.vifstats[b.vif].vs_tx_pkts > 0, "traffic")
+    before = _rss_kib(pid)
+    tx_before = int(node.region.stats.st_tx_pkts)
+    _blast(a, b, 30000)
+    wait_for(lambda: int(node.region.stats.st_rx_pkts) >= tx_before + 1000,
+             "more traffic through")
+    assert _rss_kib(pid) - before < 512
+
+
+def test_link_down_and_up_keeps_port(node, sockdir):
+    vrf = node.tables.vrfs.alloc("vn-d")
+    a = node.add_vm(IP_A, vrf)
+    b = node.add_vm(IP_B, vrf)
+    _attached(node, a, b)
+    index = os_index(node.region, a.vif)
+    nsexec(node.ns, "ip", "link", "set", a.tap, "down")
+    nsexec(node.ns, "ip", "link", "set", a.tap, "up")
+    r = _ping(a, IP_B)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert os_index(node.region, a.vif) == index
+    assert f"detached from {a.tap}" not in read_log(sockdir)

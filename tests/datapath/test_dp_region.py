@@ -147,3 +147,20 @@ def test_help_and_usage_errors():
         assert p.returncode == 2, bad
         assert p.stderr
 
+
+
+def test_reformat_never_touches_a_valid_region(datapath, shm_name, sockdir):
+    dp = datapath()
+    r = _open(shm_name)
+    try:
+        instance = r.instance
+    finally:
+        r.close()
+    dp.stop()
+    datapath(reformat=True)
+    r = _open(shm_name)
+    try:
+        assert r.instance == instance
+    finally:
+        r.close()
+    assert "reusing region" in read_log(sockdir)
