@@ -106,6 +106,9 @@ def test_mtu_set_end_to_end_and_mismatch_refused(env):
     with pytest.raises(MtuMismatch, match="one MTU"):
         drv.plug_port(port(2, mtu=9000))
     assert get(env, tap_name("port-2")) is None
+    drv.unplug_port("port-1")
+    drv.delete_network(NET)
+    assert get(env, env.uplink).mtu == 1500, "the uplink gets its own MTU back"
 
 
 def test_repairs_after_crash_halfway(env):

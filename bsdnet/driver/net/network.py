@@ -98,8 +98,6 @@ class NetworkDriver:
         self.store.put_network(net)       # wanted, even if we crash below
         if net.vlan:
             self._ensure_vlan(net, uplink, mtu)
-        elif uplink.mtu != mtu and uplink.master != br:
-            self.backend.set_mtu(net.uplink, mtu)
         bst = self._ensure_bridge(net, br)
         member = self._require(port_if)
         if member.master not in (None, br):
@@ -161,10 +159,6 @@ class NetworkDriver:
                        member: IfState, mtu: int) -> None:
         addrs = _addresses(member)
         self._check_uplink_addresses(net, member)
-        if member.mtu != mtu:
-            self._set_mtu_checked(member.name, mtu)
-        if not bst.members and bst.mtu != mtu:
-            self._set_mtu_checked(br, mtu)
         lls = [a for a in member.inet6 if a.startswith("fe80:")]
         strip = bool(lls) and not self.backend.member_ifaddrs()
         # Keep what an interrupted earlier attempt recorded (see _restore_moved).
@@ -177,10 +171,16 @@ class NetworkDriver:
                 fields["routes"] = _routes_field(routes)
         if strip:
             fields["ll"] = ",".join(lls)    # given back to the uplink on teardown
+        if member.mtu != mtu and not net.vlan and "mtu0" not in fields:
+            fields["mtu0"] = str(member.mtu)   # the uplink's own MTU, restored too
         if make_mark("bridge", **fields) != bst.description:
             # Record what moves before moving it: a crash between the
             # delete and the add is then repaired by _restore_moved().
             self.backend.mark(br, make_mark("bridge", **fields), self.group)
+        if member.mtu != mtu:
+            self._set_mtu_checked(member.name, mtu)
+        if not bst.members and bst.mtu != mtu:
+            self._set_mtu_checked(br, mtu)
         if addrs and net.move_address:
             for a in addrs:
                 self.backend.del_address(member.name, a)
@@ -269,8 +269,10 @@ class NetworkDriver:
         for a in moved:
             if a.split("/")[0] in {x.split("/")[0] for x in st.inet + st.inet6}:
                 self.backend.del_address(st.name, a)
-        # Give the uplink its addresses (and default route) back.
+        # Give the uplink its MTU, addresses and routes back.
         uplink = self.backend.get(mark["from"]) if mark.get("from") else None
+        if uplink is not None and mark.get("mtu0") and uplink.mtu != int(mark["mtu0"]):
+            self.backend.set_mtu(uplink.name, int(mark["mtu0"]))
         if uplink is not None:
             have = {x.split("/")[0] for x in uplink.inet + uplink.inet6}
             for a in moved + [x for x in mark.get("ll", "").split(",") if x]:
