@@ -170,9 +170,6 @@ class LinuxBackend(Backend):
         return st.kind == "tap" and "LOWER_UP" in st.flags
 
     # ----- creation
-    def _mark_new(self, name: str, description: str, group: str) -> None:
-        self.mark(name, description, group)
-
     def create_bridge(self, name: str, description: str, group: str) -> None:
         gid = group_id(group)
         self._groups[gid] = group
@@ -180,7 +177,7 @@ class LinuxBackend(Backend):
         # set still leaves a link cleanup can find.
         self._call(f"create bridge {name}", self.ipr.link, "add", ifname=name,
                    kind="bridge", group=gid)
-        self._mark_new(name, description, group)
+        self.mark(name, description, group)
         self.set_up(name)
 
     def create_tap(self, name: str, description: str, group: str,
@@ -197,7 +194,7 @@ class LinuxBackend(Backend):
             raise BackendError(f"create tap {name}", str(exc)) from None
         finally:
             os.close(fd)
-        self._mark_new(name, description, group)
+        self.mark(name, description, group)
         if mtu:
             self.set_mtu(name, mtu)
         if ether:
@@ -210,7 +207,7 @@ class LinuxBackend(Backend):
         self._groups[gid] = group
         self._call(f"create vlan {name}", self.ipr.link, "add", ifname=name, kind="vlan",
                    link=self._idx(parent), vlan_id=tag, group=gid)
-        self._mark_new(name, description, group)
+        self.mark(name, description, group)
         self.set_up(name)
 
     def create_epair(self, name: str, description: str, group: str) -> tuple[str, str]:
@@ -220,7 +217,7 @@ class LinuxBackend(Backend):
         self._call(f"create veth {a}", self.ipr.link, "add", ifname=a, kind="veth",
                    peer={"ifname": b, "group": gid}, group=gid)
         for n in (a, b):
-            self._mark_new(n, description, group)
+            self.mark(n, description, group)
             self.set_up(n)
         return a, b
 
