@@ -1,14 +1,22 @@
 """bsdnet-agent: program the datapath's tables and decide trapped flows.
 
 Life cycle:
-  1. open the region the datapath created (waiting for it, up to
+  1. load the port API's store (state_dir/ports: networks, security
+     groups, ports, routes) and serve the API on api_host:api_port;
+     changes made before the datapath is there are stored and applied
+     when its region appears;
+  2. open the region the datapath created (waiting for it, up to
      datapath.region_wait seconds);
-  2. adopt what a previous agent left (state.json and the live tables, if
-     the region is the same instance), then program the topology file:
-     only entries that differ are written, flows are never flushed;
-  3. write state.json, bind the trap socket, serve traps; heartbeat every
-     second, age idle flows;
-  4. SIGHUP: re-read the topology and reconcile; SIGTERM/SIGINT: exit.
+  3. adopt what a previous agent left (state.json and the live tables, if
+     the region is the same instance), then program the topology file and
+     the store as one model (model.merge): only entries that differ are
+     written, flows are never flushed;
+  4. write state.json, bind the trap socket, serve traps (security groups
+     decide flows of API ports, DHCP is answered); heartbeat every
+     second, age idle flows by kind; follow the host's interfaces;
+  5. SIGHUP: re-read the topology and reconcile; SIGTERM/SIGINT: exit.
+A region replaced by the datapath (new file or new instance: a datapath
+restarted with empty tables) is reprogrammed from the model.
 """
 from __future__ import annotations
 
@@ -16,19 +24,26 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from typing import Any
 
 from oslo_config import cfg
 
+from . import model
 from . import opts
+from . import portstore as ps
 from . import state as statefile
 from . import topology
 from .abi import ffi, lib
-from .flows import FlowManager, Policy, TrapChannel, allow_all
+from .dhcp import DhcpServer
+from .flows import (AgeTimeouts, FlowManager, Policy, TrapChannel, Trap,
+                    allow_all)
+from .portapi import PortApi, PortApiServer
 from .program import Programmer
 from .region import Region, RegionError, region_path
 from .mtrie import RouteError
+from .secgroups import SecGroupPolicy
 from .tables import TableError, Tables
 
 LOG = logging.getLogger("bsdnet.agent")
@@ -60,63 +75,114 @@ def wait_region(shm_name: str, timeout: float,
 
 class Agent:
     def __init__(self, conf: cfg.ConfigOpts,
-                 policy: Policy = allow_all) -> None:
+                 policy: Policy | None = None) -> None:
         self.conf = conf
-        self.policy = policy
+        # None: security groups for API ports, the C fast path otherwise.
+        self.fixed_policy = policy
         self.region: Region | None = None
         self.tables: Tables | None = None
         self.programmer: Programmer | None = None
         self.flows: FlowManager | None = None
         self.channel: TrapChannel | None = None
+        self.api: PortApiServer | None = None
+        self.watcher: Any = None
         self._hup = False
         self._stop = False
         self._region_id: tuple[int, int] = (0, 0)
         self._topology: dict[str, Any] = topology.parse({})
+        # Serialises everything that writes tables or reads the policy's
+        # index: trap batches (main thread), API changes (HTTP threads),
+        # host events (watcher thread).
+        self.lock = threading.RLock()
+        self.store = ps.PortStore(os.path.join(conf.agent.state_dir,
+                                               "ports"))
+        self.index = ps.GroupsIndex()
+        self.dhcp: DhcpServer | None = None
+        self.sg_policy = SecGroupPolicy(self.index, self._port_for_vif,
+                                        self._port_for_addr)
+        self._vif_port: dict[int, str] = {}
+        self._addr_port: dict[tuple[int, int], str] = {}
+        self._fabric_addr: str | None = None  # from the host, if any
 
     # ---- start ------------------------------------------------------------
 
     def start(self) -> None:
         c = self.conf
         self._write_pid()
+        self.store.load()
+        self.index = ps.index_from(self.store)
+        self.sg_policy.index = self.index
+        self._start_api()
+        self._start_watcher()
         self._attach(initial=True)
         self.channel = TrapChannel(c.datapath.trap_socket,
                                    c.datapath.control_socket)
-        self.flows = FlowManager(self.region, self.channel, self.policy,
-                                 fabric_vif=self._fabric_vif())
+        self._new_flows()
         # The datapath rescans vifs on its own tick; this makes it now.
         self.channel.send_ctl(lib.BSDNET_CTL_VIF_SYNC)
         LOG.info("serving traps on %s", c.datapath.trap_socket)
 
+    def _start_api(self) -> None:
+        a = self.conf.agent
+        self.api = PortApiServer(PortApi(self.store, self._api_apply),
+                                 a.api_host, a.api_port)
+        self.api.start()
+        statefile.write_text(a.state_dir, "api-url", self.api.url + "\n")
+
+    def _start_watcher(self) -> None:
+        if not self.conf.agent.watch_host:
+            return
+        from .hostevents import Watcher
+        try:
+            self.watcher = Watcher(self, self.conf.fabric.interface or None)
+        except OSError as e:
+            LOG.warning("not following host interfaces: %s", e)
+            return
+        self.watcher.start()
+
+    def _new_flows(self) -> None:
+        self.flows = FlowManager(self.region, self.channel, allow_all,
+                                 fabric_vif=self._fabric_vif())
+        self.flows.lock = self.lock
+        self.flows.handlers[lib.BSDNET_TRAP_DHCP] = self._on_dhcp
+        self._refresh()
+
     def _attach(self, initial: bool) -> None:
-        """Open the region, adopt or start the state, program the topology."""
+        """Open the region, adopt or start the state, program the model."""
         c = self.conf
-        self.region = wait_region(c.datapath.shm_name, c.datapath.region_wait,
-                                  lambda: self._stop)
-        self.region.heartbeat()
-        self._region_id = (os.stat(self.region.path).st_ino,
-                           self.region.instance)
-        LOG.info("region %s: instance %#x, geometry %s", self.region.path,
-                 self.region.instance, self.region.geometry())
-        self.tables = Tables(self.region)
-        st = statefile.load(c.agent.state_dir)
-        if st is not None and st["instance"] == self.region.instance:
-            LOG.info("adopting live tables (state of instance %#x)",
-                     self.region.instance)
-            names = {n: v["vrf"] for n, v in st["networks"].items()}
-        else:
-            if st is not None:
-                LOG.info("state file is for instance %#x, region is %#x: "
-                         "programming from scratch", st["instance"],
+        region = wait_region(c.datapath.shm_name, c.datapath.region_wait,
+                             lambda: self._stop)
+        with self.lock:
+            self.region = region
+            self.region.heartbeat()
+            self._region_id = (os.stat(self.region.path).st_ino,
+                               self.region.instance)
+            LOG.info("region %s: instance %#x, geometry %s",
+                     self.region.path, self.region.instance,
+                     self.region.geometry())
+            self.tables = Tables(self.region)
+            st = statefile.load(c.agent.state_dir)
+            if st is not None and st["instance"] == self.region.instance:
+                LOG.info("adopting live tables (state of instance %#x)",
                          self.region.instance)
-            st = statefile.empty_state(self.region.instance)
-            names = {}
-        self.tables.adopt(names)
-        self.programmer = Programmer(self.tables, st)
-        self.programmer.reserve()
-        topo = self._read_topology(initial=initial)
-        if topo is None:            # unreadable now: the last good one
-            topo = self._topology
-        self._apply(topo)
+                names = {n: v["vrf"] for n, v in st["networks"].items()}
+            else:
+                if st is not None:
+                    LOG.info("state file is for instance %#x, region is "
+                             "%#x: programming from scratch",
+                             st["instance"], self.region.instance)
+                st = statefile.empty_state(self.region.instance)
+                names = {}
+            self.tables.adopt(names)
+            self.programmer = Programmer(self.tables, st,
+                                         c.agent.vrf_flow_quota)
+            self.programmer.reserve()
+            self.dhcp = DhcpServer(self.region.router_mac,
+                                   c.agent.dhcp_lease_time)
+            topo = self._read_topology(initial=initial)
+            if topo is None:            # unreadable now: the last good one
+                topo = self._topology
+            self._apply(topo)
 
     def _fabric_vif(self) -> int:
         return self.programmer.state["fabric"].get("vif", 0)
@@ -136,13 +202,17 @@ class Agent:
     def _reattach(self) -> None:
         LOG.warning("region %s was replaced by the datapath: reprogramming "
                     "the new one", self.region.path)
-        self.flows = None
-        self.tables = self.programmer = None
-        self.region.close()
+        t0 = time.monotonic()
+        with self.lock:
+            self.flows = None
+            self.tables = self.programmer = None
+            self.region.close()
         self._attach(initial=False)
-        self.flows = FlowManager(self.region, self.channel, self.policy,
-                                 fabric_vif=self._fabric_vif())
+        with self.lock:
+            self._new_flows()
         self.channel.send_ctl(lib.BSDNET_CTL_VIF_SYNC)
+        LOG.info("new region reprogrammed in %.3fs: %d ports",
+                 time.monotonic() - t0, len(self.programmer.state["ports"]))
 
     def _write_pid(self) -> None:
         if self.conf.agent.pid_file:
@@ -153,7 +223,7 @@ class Agent:
         path = self.conf.agent.topology_file
         if initial and not os.path.exists(path):
             LOG.warning("no topology file %s yet: programming the fabric "
-                        "only", path)
+                        "and the port API's objects only", path)
             topo = topology.parse({})
         else:
             try:
@@ -178,23 +248,169 @@ class Agent:
             return None
         return topo
 
+    def _model(self) -> dict[str, Any]:
+        """The topology file and the store, as one topology."""
+        f = self.conf.fabric
+        topo = model.merge(self._topology, self.store,
+                           vif_quota=self.conf.agent.vif_flow_quota,
+                           neighbors=f.neighbors or {}, nexthop_mac=f.nexthop_mac,
+                           up=self._link_up)
+        if topo["fabric"] is not None and self._fabric_addr:
+            topo["fabric"] = {**topo["fabric"], "address": self._fabric_addr}
+        return topo
+
     def _apply(self, topo: dict[str, Any]) -> None:
-        self._topology = topo
-        try:
-            changes = self.programmer.apply(topo)
-        except (TableError, RouteError) as e:
-            # A table is full: what was programmed stays (and is in the
-            # state), the rest waits for the next SIGHUP.
-            LOG.error("topology only partly applied: %s", e)
-            changes = self.programmer.changes
+        """Reconcile the tables with the topology file topo plus the
+        store (start, SIGHUP, a new region, host events)."""
+        with self.lock:
+            self._topology = topo
+            try:
+                changes = self.programmer.apply(self._model())
+            except (TableError, RouteError, ValueError) as e:
+                # A table is full: what was programmed stays (and is in
+                # the state), the rest waits for the next reconcile.
+                LOG.error("topology only partly applied: %s", e)
+                changes = self.programmer.changes
+            self._programmed(changes)
+            LOG.info("topology applied: %s",
+                     dict(changes) if changes else "no change")
+
+    def _programmed(self, changes) -> None:
+        """After tables changed: state file, datapath, flow manager."""
         statefile.save(self.conf.agent.state_dir, self.programmer.state)
         if self.channel is not None and changes:
             self.channel.send_ctl(lib.BSDNET_CTL_VIF_SYNC)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Maps from vifs and addresses to API ports, the policy in force,
+        the taps the watcher follows."""
+        ports = self.programmer.state["ports"] if self.programmer else {}
+        vif_port, addr_port = {}, {}
+        for o in self.store.list("port"):
+            assert isinstance(o, ps.Port)
+            st = ports.get(o.id)
+            if st is None:
+                continue
+            vif_port[st["vif"]] = o.id
+            for a in model.addresses(o):
+                addr_port[(st["vrf"], a)] = o.id
+        self._vif_port, self._addr_port = vif_port, addr_port
         if self.flows is not None:
             self.flows.routes_changed()
             self.flows.fabric_vif = self._fabric_vif()
-        LOG.info("topology applied: %s",
-                 dict(changes) if changes else "no change")
+            if self.fixed_policy is not None:
+                self.flows.policy = self.fixed_policy
+            else:
+                # Only API ports have security groups; without any, the
+                # whole batch stays in C.
+                self.flows.policy = self.sg_policy if vif_port \
+                    else allow_all
+        if self.watcher is not None:
+            self.watcher.follow({p["interface"] for p in
+                                 self._model()["ports"]})
+
+    def _link_up(self, name: str) -> bool:
+        """The vif's UP flag: the tap is there and up (always, when the
+        host is not followed)."""
+        return self.watcher is None or self.watcher.present(name)
+
+    def _port_for_vif(self, vif: int) -> str | None:
+        return self._vif_port.get(vif)
+
+    def _port_for_addr(self, vrf: int, addr: int) -> str | None:
+        return self._addr_port.get((vrf, addr))
+
+    # ---- the port API -----------------------------------------------------
+
+    def _api_apply(self, change: ps.Change) -> None:
+        """The port API's apply callback (store lock held, object already
+        written): program the change, or raise and the store rolls it
+        back.  Without a region (datapath not there yet) the change is
+        only stored: attaching applies the whole store."""
+        with self.lock:
+            affected = ps.update_index(self.index, change)
+            try:
+                if self.programmer is not None:
+                    self._program_change(change)
+            except BaseException:
+                ps.update_index(self.index, ps.Change(change.kind,
+                                                      change.new,
+                                                      change.old))
+                raise
+            if self.programmer is None:
+                LOG.info("%s stored; applied when the datapath's region "
+                         "appears", change.kind)
+                return
+            if affected and self.flows is not None:
+                n = self.flows.redecide()
+                if n:
+                    LOG.info("security groups of %d ports changed: %d "
+                             "flows re-decided", len(affected), n)
+
+    def _program_change(self, change: ps.Change) -> None:
+        p = self.programmer
+        new, old = change.new, change.old
+        if change.kind == "port":
+            if new is None:
+                changes = p.remove_port(old.id)
+            else:
+                assert isinstance(new, ps.Port)
+                net = self.store.find("network", new.vn_id)
+                changes = p.apply_port(model.port_entry(
+                    new, net, self.conf.agent.vif_flow_quota,
+                    self._link_up(new.system_name)))
+        elif change.kind == "network":
+            if new is None:
+                changes = p.remove_network(old.id)
+            else:
+                changes = p.apply_network(new.id)
+                if old is not None and old.mtu != new.mtu:
+                    changes = p.apply(self._model())
+        elif change.kind == "route":
+            changes = p.apply(self._model())
+        else:
+            return                  # security groups: only the index
+        self._programmed(changes)
+
+    # ---- services to VMs --------------------------------------------------
+
+    def _on_dhcp(self, trap: Trap) -> None:
+        pid = self._vif_port.get(trap.vif)
+        port = self.store.find("port", pid) if pid else None
+        if port is None:
+            LOG.info("DHCP on vif %d: not a port of the API, not answered",
+                     trap.vif)
+            return
+        assert isinstance(port, ps.Port)
+        net = self.store.find("network", port.vn_id)
+        reply = self.dhcp.handle(trap.frame, port, net)
+        if reply is not None and not self.channel.xmit(trap.vif, reply):
+            LOG.warning("DHCP reply to port %s not taken by the datapath",
+                        port.id)
+
+    # ---- host events (watcher thread) -------------------------------------
+
+    def host_link(self, name: str) -> None:
+        """A followed tap appeared, went, or changed link state: its vif's
+        UP flag follows, and the datapath re-attaches vifs."""
+        with self.lock:
+            if self.programmer is None:
+                return
+            LOG.info("interface %s %s", name,
+                     "up" if self.watcher.present(name) else "down or gone")
+            self._apply(self._topology)
+
+    def fabric_address(self, addr: str | None) -> None:
+        """The fabric interface's address on the host changed: the tunnel
+        source follows it (None: keep the configured one)."""
+        with self.lock:
+            if addr == self._fabric_addr:
+                return
+            self._fabric_addr = addr
+            if self.programmer is not None:
+                LOG.info("fabric address now %s", addr or "as configured")
+                self._apply(self._topology)
 
     # ---- run --------------------------------------------------------------
 
@@ -207,9 +423,17 @@ class Agent:
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
 
+    def timeouts(self) -> AgeTimeouts:
+        a = self.conf.agent
+        return AgeTimeouts(tcp=a.flow_idle_timeout,
+                           tcp_closed=a.tcp_closed_timeout,
+                           udp=a.udp_idle_timeout, icmp=a.icmp_idle_timeout,
+                           other=a.other_idle_timeout,
+                           drop=a.drop_flow_timeout)
+
     def run(self) -> None:
-        idle = self.conf.agent.flow_idle_timeout
-        age_every = max(1.0, min(idle / 4.0, 10.0))
+        idle = self.timeouts()
+        age_every = max(1.0, min(idle.shortest() / 4.0, 10.0))
         next_beat = next_age = 0.0
         try:
             while not self._stop:
@@ -220,7 +444,8 @@ class Agent:
                     self.region.heartbeat()
                     next_beat = now + HEARTBEAT_S
                 if now >= next_age:
-                    self.flows.age(idle)
+                    with self.lock:
+                        self.flows.age(idle)
                     next_age = now + age_every
                 self.flows.serve()
                 if self._hup:
@@ -240,6 +465,12 @@ class Agent:
         self._stop = True
 
     def stop(self) -> None:
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
         if self.channel is not None:
             self.channel.close()
             self.channel = None
@@ -259,7 +490,8 @@ def build_conf(argv: list[str] | None) -> cfg.ConfigOpts:
     conf(args=argv, project="bsdnet", prog="bsdnet-agent",
          default_config_files=[],
          description="The bsdnet agent: programs the datapath's shared "
-                     "tables from a topology file and sets up flows.")
+                     "tables from the port API and a topology file, sets "
+                     "up flows through security groups, answers DHCP.")
     return conf
 
 
@@ -272,7 +504,8 @@ def main(argv: list[str] | None = None) -> int:
     agent.install_signals()
     try:
         agent.start()
-    except (RegionError, topology.TopologyError, OSError) as e:
+    except (RegionError, topology.TopologyError, ps.CorruptStateError,
+            OSError) as e:
         agent.stop()
         if agent._stop:
             LOG.info("stopped before serving")

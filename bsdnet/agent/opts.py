@@ -5,6 +5,8 @@ oslo-config-generator reads to write etc/bsdnet-agent.conf.sample.
 """
 from __future__ import annotations
 
+import sys
+
 from oslo_config import cfg
 
 datapath_opts = [
@@ -23,18 +25,54 @@ datapath_opts = [
                       "region before giving up."),
 ]
 
+STATE_DIR = ("/var/db/bsdnet" if sys.platform.startswith("freebsd")
+             else "/var/lib/bsdnet")
+
 agent_opts = [
-    cfg.StrOpt("state_dir", default="/var/lib/bsdnet",
-               help="Directory of state.json: what the agent programmed, "
-                    "read back to adopt live tables after a restart."),
+    cfg.StrOpt("state_dir", default=STATE_DIR,
+               sample_default="/var/lib/bsdnet (Linux), /var/db/bsdnet "
+                              "(FreeBSD)",
+               help="Directory of what must outlive the agent: state.json "
+                    "(what it programmed, read back to adopt live tables "
+                    "after a restart) and the port API's ports, networks, "
+                    "routes and security groups."),
     cfg.StrOpt("topology_file", default="/etc/bsdnet/topology.json",
                help="JSON file describing fabric, networks, ports and "
                     "remote prefixes; re-read on SIGHUP."),
     cfg.StrOpt("pid_file", default="",
                help="Write the agent's pid here (empty: do not)."),
     cfg.IntOpt("flow_idle_timeout", default=180, min=1,
-               help="Seconds without a packet after which a flow (both "
+               help="Seconds without a packet after which a TCP flow (both "
                     "directions) is removed."),
+    cfg.IntOpt("udp_idle_timeout", default=60, min=1,
+               help="Idle timeout of UDP flows, in seconds."),
+    cfg.IntOpt("icmp_idle_timeout", default=30, min=1,
+               help="Idle timeout of ICMP flows, in seconds."),
+    cfg.IntOpt("other_idle_timeout", default=60, min=1,
+               help="Idle timeout of flows of other IP protocols."),
+    cfg.IntOpt("tcp_closed_timeout", default=5, min=1,
+               help="Idle timeout of a TCP flow once RST was seen, or FIN "
+                    "in both directions."),
+    cfg.IntOpt("drop_flow_timeout", default=5, min=1,
+               help="Idle timeout of flows a security group denied: short, "
+                    "so a rule added later takes effect on the next try."),
+    cfg.IntOpt("vif_flow_quota", default=0, min=0,
+               help="Most flows one port may start (0: no limit); new "
+                    "flows over it are dropped and counted as "
+                    "FLOW_QUOTA."),
+    cfg.IntOpt("vrf_flow_quota", default=0, min=0,
+               help="Most flows in one virtual network (0: no limit)."),
+    cfg.HostAddressOpt("api_host", default="127.0.0.1",
+                       help="Address the port API listens on."),
+    cfg.PortOpt("api_port", default=9091,
+                help="TCP port of the port API (0: any free port; the "
+                     "address taken is written to state_dir/api-url)."),
+    cfg.IntOpt("dhcp_lease_time", default=86400, min=60,
+               help="Lease time the DHCP server gives VMs, in seconds."),
+    cfg.BoolOpt("watch_host", default=True,
+                help="Follow the host's interfaces (routing socket or "
+                     "rtnetlink): port taps appearing and going, their "
+                     "link state, the fabric address and default route."),
 ]
 
 fabric_opts = [
@@ -45,6 +83,14 @@ fabric_opts = [
                help="This node's fabric IPv4 address (tunnel source)."),
     cfg.StrOpt("mac", default="",
                help="MAC address of the fabric interface."),
+    cfg.DictOpt("neighbors", default=None,
+                help="Fabric MAC of other nodes, as address:MAC pairs "
+                     "(192.0.2.2:02:00:00:00:00:02,...), for routes added "
+                     "through the port API."),
+    cfg.StrOpt("nexthop_mac", default="",
+               help="MAC tunnelled frames go to when the node is not in "
+                    "neighbors (the fabric router on a routed fabric); "
+                    "empty: such routes wait until it is known."),
 ]
 
 GROUPS = (("datapath", datapath_opts), ("agent", agent_opts),

@@ -14,7 +14,7 @@ import logging
 from collections import Counter
 from typing import Any
 
-from .abi import lib
+from .abi import ffi, lib
 from .tables import Nexthop, Tables, Vif, ip_to_int, mac_to_bytes
 
 LOG = logging.getLogger(__name__)
@@ -24,9 +24,11 @@ VIF_POLICY = lib.BSDNET_VIF_F_POLICY
 
 
 class Programmer:
-    def __init__(self, tables: Tables, state: dict[str, Any]) -> None:
+    def __init__(self, tables: Tables, state: dict[str, Any],
+                 vrf_flow_quota: int = 0) -> None:
         self.t = tables
         self.state = state
+        self.vrf_flow_quota = vrf_flow_quota
         self.changes: Counter[str] = Counter()
 
     def reserve(self) -> None:
@@ -84,9 +86,40 @@ class Programmer:
     def _network(self, name: str) -> None:
         if name in self.state["networks"]:
             self.t.vrfs.bind(name, self.state["networks"][name]["vrf"])
-            return
-        self.state["networks"][name] = {"vrf": self.t.vrfs.alloc(name)}
-        self.changes["network+"] += 1
+        else:
+            self.state["networks"][name] = {"vrf": self.t.vrfs.alloc(name)}
+            self.changes["network+"] += 1
+        q = ffi.addressof(self.t.region.vrfs[self._vrf(name)],
+                          "vrf_flow_quota")
+        if q[0] != self.vrf_flow_quota:
+            lib.bsdnet_agent_store_rel32(q, self.vrf_flow_quota)
+
+    # ---- one object at a time (the port API) -------------------------------
+
+    def apply_network(self, name: str) -> Counter[str]:
+        self.changes = Counter()
+        self._network(name)
+        return self.changes
+
+    def remove_network(self, name: str) -> Counter[str]:
+        """Free a network's VRF; nothing may refer to it any more."""
+        self.changes = Counter()
+        if name in self.state["networks"]:
+            self.t.vrfs.free(name)
+            del self.state["networks"][name]
+            self.changes["network-"] += 1
+        return self.changes
+
+    def apply_port(self, p: dict[str, Any]) -> Counter[str]:
+        self.changes = Counter()
+        self._port(p)
+        return self.changes
+
+    def remove_port(self, pid: str) -> Counter[str]:
+        self.changes = Counter()
+        if pid in self.state["ports"]:
+            self._port_delete(pid)
+        return self.changes
 
     def _vrf(self, network: str) -> int:
         return self.state["networks"][network]["vrf"]
@@ -101,10 +134,12 @@ class Programmer:
             self._port(p)
 
     def _port_vif(self, p: dict[str, Any], vrf: int, nh: int) -> Vif:
-        flags = VIF_UP | (VIF_POLICY if p["policy"] else 0)
+        flags = (VIF_UP if p.get("up", True) else 0) | \
+            (VIF_POLICY if p["policy"] else 0)
         return Vif(type=lib.BSDNET_VIF_VIRTUAL, flags=flags, vrf=vrf,
                    ip=ip_to_int(p["ip"]), nh=nh, mtu=p["mtu"],
-                   mac=mac_to_bytes(p["mac"]), name=p["interface"])
+                   mac=mac_to_bytes(p["mac"]), name=p["interface"],
+                   flow_quota=p.get("quota", 0))
 
     def _port_nh(self, p: dict[str, Any], vrf: int, vif: int) -> Nexthop:
         return Nexthop(type=lib.BSDNET_NH_ENCAP, vrf=vrf, vif=vif,
@@ -112,7 +147,9 @@ class Programmer:
 
     def _port(self, p: dict[str, Any]) -> None:
         vrf = self._vrf(p["network"])
-        prefix = f"{p['ip']}/32"
+        # A port without an address (vRouter's 0.0.0.0) has no route and
+        # no IP anti-spoofing; it still gets its vif, nexthop and label.
+        prefix = f"{p['ip']}/32" if p["ip"] != "0.0.0.0" else ""
         st = self.state["ports"].get(p["id"])
         if st is None:
             # New port: vif first (its index goes into the nexthop), then
@@ -124,7 +161,8 @@ class Programmer:
                 nh = self.t.nexthops.add(self._port_nh(p, vrf, vif))
                 self.t.vifs.write(vif, self._port_vif(p, vrf, nh))
                 label = self.t.labels.alloc(nh)
-                self.t.vrfs.add_route(vrf, prefix, nh)
+                if prefix:
+                    self.t.vrfs.add_route(vrf, prefix, nh)
             except Exception:
                 if label is not None:
                     self.t.labels.free(label)
@@ -145,7 +183,8 @@ class Programmer:
             if st.get("prefix") and st["vrf"] in self.t.vrfs.routes:
                 self.t.vrfs.delete_route(st["vrf"], st["prefix"])
             changed = True
-        changed |= self.t.vrfs.add_route(vrf, prefix, nh)
+        if prefix:
+            changed |= self.t.vrfs.add_route(vrf, prefix, nh)
         st.update(vrf=vrf, prefix=prefix)
         if changed:
             self.changes["port~"] += 1

@@ -60,3 +60,13 @@ def save(state_dir: str, st: dict[str, Any]) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def write_text(state_dir: str, name: str, text: str) -> None:
+    """A small file beside state.json (e.g. api-url), replaced atomically."""
+    os.makedirs(state_dir, exist_ok=True)
+    path = os.path.join(state_dir, name)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)

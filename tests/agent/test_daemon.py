@@ -55,7 +55,8 @@ class AgentProc:
                 "--datapath-region_wait", "30",
                 "--agent-state_dir", str(self.state_dir),
                 "--agent-topology_file", str(self.topo),
-                "--agent-pid_file", str(self.pid_file), *extra]
+                "--agent-pid_file", str(self.pid_file),
+                "--agent-api_port", "0", *extra]
         self.logf = open(self.log, "ab")
         self.proc = subprocess.Popen(argv, stdout=self.logf,
                                      stderr=subprocess.STDOUT)

@@ -1,0 +1,80 @@
+"""One model for the programmer: the topology file and the port API's store.
+
+Both feed the same dict that Programmer.apply() reconciles the tables to
+(topology.parse()'s shape: fabric, networks, ports, remote).  Networks of
+the port API are named by their id (a UUID), so they never meet a
+topology file's network names; their ports always carry the policy flag,
+because their flows go through security groups.
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+from typing import Any, Callable
+
+from .portstore import Network, Port, PortStore, Route
+
+LOG = logging.getLogger(__name__)
+
+
+def port_entry(port: Port, net: Network | None, quota: int = 0,
+               up: bool = True) -> dict[str, Any]:
+    """A port of the API as the programmer's port dict."""
+    return {"id": port.id, "network": port.vn_id,
+            "interface": port.system_name, "mac": port.mac_address,
+            "ip": port.ip_address, "policy": True,
+            "mtu": net.mtu if net is not None else 1500,
+            "quota": quota, "up": up}
+
+
+def route_members(route: Route, neighbors: dict[str, str],
+                  nexthop_mac: str) -> list[dict[str, Any]]:
+    """The paths of an API route as the programmer's remote entries; a
+    path to a node whose fabric MAC is unknown is left out (logged)."""
+    out = []
+    for p in route.paths:
+        mac = neighbors.get(p.node) or nexthop_mac
+        if not mac:
+            LOG.warning("route %s: no fabric MAC for node %s (set [fabric] "
+                        "neighbors or nexthop_mac): path left out",
+                        route.id, p.node)
+            continue
+        out.append({"network": route.network, "prefix": route.prefix,
+                    "node": p.node, "node_mac": mac.lower(),
+                    "label": p.label})
+    return out
+
+
+def merge(topo: dict[str, Any], store: PortStore, *, vif_quota: int = 0,
+          neighbors: dict[str, str] | None = None, nexthop_mac: str = "",
+          up: Callable[[str], bool] = lambda name: True) -> dict[str, Any]:
+    """The topology file's objects plus the store's, as one topology.
+    up(interface): is the port's tap there and up (its vif's UP flag)."""
+    nets = {n.id: n for n in store.list("network")
+            if isinstance(n, Network)}
+    out = {"fabric": topo["fabric"],
+           "networks": list(topo["networks"]) +
+           sorted(n for n in nets if n not in topo["networks"]),
+           "ports": [{**p, "quota": vif_quota} for p in topo["ports"]],
+           "remote": list(topo["remote"])}
+    file_ids = {p["id"] for p in topo["ports"]}
+    for port in sorted(store.list("port"), key=lambda o: o.id):
+        assert isinstance(port, Port)
+        if port.vn_id not in nets or port.id in file_ids:
+            continue        # dangling (reported at load) or shadowed
+        out["ports"].append(port_entry(port, nets[port.vn_id], vif_quota,
+                                       up(port.system_name)))
+    for route in sorted(store.list("route"), key=lambda o: o.id):
+        assert isinstance(route, Route)
+        if route.network in nets:
+            out["remote"] += route_members(route, neighbors or {},
+                                           nexthop_mac)
+    return out
+
+
+def addresses(port: Port) -> list[int]:
+    """The IPv4 addresses a port answers for (its own and its allowed
+    address pairs'), host order."""
+    ips = [port.ip_address] if port.has_ip else []
+    ips += [p.ip for p in port.allowed_address_pairs]
+    return [int(ipaddress.IPv4Address(a)) for a in dict.fromkeys(ips)]
