@@ -10,7 +10,8 @@ Roadmap:
   cleanup()         removes bsdnet-marked interfaces nobody wants or uses
   reconcile()       after a restart: ensure everything wanted, then cleanup
 
-Every step reads the current state first and only changes what differs, so
+Moving the uplink's addresses, routes and MTU into the bridge and back is
+uplink.py's job.  Every step reads the current state first and only changes what differs, so
 each call is idempotent and can be repeated after a crash halfway.  Names
 that exist without bsdnet's mark are never touched.
 """
@@ -22,11 +23,11 @@ from typing import Iterable
 
 from . import names
 from .backend import Backend
-from .errors import (AddressConflict, BackendError, MtuMismatch, NetDriverError,
-                     NotOwned, Unsupported)
+from .errors import BackendError, MtuMismatch, NetDriverError, NotOwned, Unsupported
 from .model import IfState, Network, Port
 from .names import OWNER_GROUP, make_mark, parse_mark
 from .state import StateStore
+from .uplink import Uplinks, set_mtu_checked
 
 LOG = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class NetworkDriver:
         self.store = store or StateStore(None)
         self.dhcp = dhcp
         self.group = group
+        self.uplinks = Uplinks(backend, group)
 
     # ------------------------------------------------------------ helpers
     def _owned(self, st: IfState, kind: str, **want: str) -> dict[str, str]:
@@ -94,7 +96,7 @@ class NetworkDriver:
             raise NetDriverError(f"network {net.id}: {net.uplink} is already a member "
                                  f"of {uplink.master}")
         elif uplink.master is None:
-            self._check_uplink_addresses(net, uplink)
+            self.uplinks.check_addresses(net, uplink)
         self.store.put_network(net)       # wanted, even if we crash below
         if net.vlan:
             self._ensure_vlan(net, uplink, mtu)
@@ -104,10 +106,10 @@ class NetworkDriver:
             raise NetDriverError(f"network {net.id}: {port_if} is already a member "
                                  f"of {member.master}")
         if member.master is None:
-            self._attach_uplink(net, br, bst, member, mtu)
+            self.uplinks.attach(net, br, bst, member, mtu)
         elif bst.mtu != mtu:
-            self._set_mtu_checked(br, mtu)
-        self._restore_moved(net, br)
+            set_mtu_checked(self.backend, br, mtu)
+        self.uplinks.restore(br)
         bst = self._require(br)
         if bst.member_stp.get(port_if, False) != net.stp:
             self.backend.set_stp(br, port_if, net.stp)
@@ -149,92 +151,6 @@ class NetworkDriver:
         self._owned(st, "bridge", net=net.id)
         return st
 
-    def _set_mtu_checked(self, name: str, mtu: int) -> None:
-        try:
-            self.backend.set_mtu(name, mtu)
-        except BackendError as exc:
-            raise MtuMismatch(f"cannot set MTU {mtu} on {name}: {exc.detail}") from None
-
-    def _attach_uplink(self, net: Network, br: str, bst: IfState,
-                       member: IfState, mtu: int) -> None:
-        addrs = _addresses(member)
-        self._check_uplink_addresses(net, member)
-        lls = [a for a in member.inet6 if a.startswith("fe80:")]
-        strip = bool(lls) and not self.backend.member_ifaddrs()
-        # Keep what an interrupted earlier attempt recorded (see _restore_moved).
-        fields = {k: v for k, v in (parse_mark(bst.description) or {}).items() if k != "kind"}
-        fields.update({"net": net.id, "from": member.name})
-        if addrs and net.move_address:
-            fields["moved"] = ",".join(addrs)
-            routes = self.backend.gateway_routes(member.name)
-            if routes:
-                fields["routes"] = _routes_field(routes)
-        if strip:
-            fields["ll"] = ",".join(lls)    # given back to the uplink on teardown
-        if member.mtu != mtu and not net.vlan and "mtu0" not in fields:
-            fields["mtu0"] = str(member.mtu)   # the uplink's own MTU, restored too
-        if make_mark("bridge", **fields) != bst.description:
-            # Record what moves before moving it: a crash between the
-            # delete and the add is then repaired by _restore_moved().
-            self.backend.mark(br, make_mark("bridge", **fields), self.group)
-        if member.mtu != mtu:
-            self._set_mtu_checked(member.name, mtu)
-        if not bst.members and bst.mtu != mtu:
-            self._set_mtu_checked(br, mtu)
-        if addrs and net.move_address:
-            for a in addrs:
-                self.backend.del_address(member.name, a)
-        if strip:
-            for a in lls:
-                self.backend.del_address(member.name, a)
-        self.backend.add_member(br, member.name)
-        if not member.up:
-            self.backend.set_up(member.name)
-
-    def _strip_link_local(self, st: IfState) -> None:
-        """With member_ifaddrs=0 FreeBSD refuses a member with any address,
-        an IPv6 link-local one included; the member's own link-local is of
-        no use once bridged (the bridge has its own), so it goes."""
-        lls = [a for a in st.inet6 if a.startswith("fe80:")]
-        if lls and not self.backend.member_ifaddrs():
-            for a in lls:
-                self.backend.del_address(st.name, a)
-
-    def _check_uplink_addresses(self, net: Network, member: IfState) -> None:
-        addrs = _addresses(member)
-        if addrs and not net.move_address and not self.backend.member_ifaddrs():
-            raise AddressConflict(
-                f"network {net.id}: {member.name} has addresses {addrs} and this host "
-                "does not allow addresses on bridge members "
-                "(net.link.bridge.member_ifaddrs=0); ask for move_address or remove them")
-
-    def _restore_moved(self, net: Network, br: str) -> None:
-        """Put moved uplink addresses (and the default route) on the bridge."""
-        st = self._require(br)
-        mark = parse_mark(st.description) or {}
-        moved = [a for a in mark.get("moved", "").split(",") if a]
-        have = {a.split("/")[0] for a in st.inet + st.inet6}
-        for a in moved:
-            if a.split("/")[0] not in have:
-                self.backend.add_address(br, a)
-        self._put_routes(br, _routes_of(mark))
-
-    def _put_routes(self, ifname: str, routes: list[tuple[str, str]]) -> None:
-        """Make each (dst, gateway) route leave through ifname again."""
-        if not routes:
-            return
-        have = set(self.backend.gateway_routes(ifname))
-        for dst, gw in routes:
-            if (dst, gw) in have:
-                continue
-            try:
-                self.backend.replace_route(dst, gw)
-            except BackendError as exc:
-                # A gateway outside the moved prefixes cannot follow; say so
-                # and keep the network usable.
-                LOG.warning("route %s via %s not restored on %s: %s", dst, gw, ifname,
-                            exc.detail)
-
     def delete_network(self, network_id: str) -> None:
         """Undo ensure_network: refuses while ports are still plugged."""
         names.check_id(network_id, "network id")
@@ -249,7 +165,7 @@ class NetworkDriver:
         st = self.backend.get(br)
         if st is not None:
             mark = self._owned(st, "bridge", net=network_id)
-            self._teardown_bridge(st, mark)
+            self.uplinks.teardown(st, mark)
         if net and net.vlan:
             vname = names.vlan_name(net.uplink, int(net.vlan))
             vst = self.backend.get(vname)
@@ -257,30 +173,6 @@ class NetworkDriver:
                 self._owned(vst, "vlan", net=network_id)
                 self.backend.destroy(vname)
         self.store.drop_network(network_id)
-
-    def _teardown_bridge(self, st: IfState, mark: dict[str, str]) -> None:
-        for m in list(st.members):
-            mst = self.backend.get(m)
-            mm = parse_mark(mst.description) if mst else None
-            if mm and mm.get("kind") == "tap":
-                raise NetDriverError(f"bridge {st.name} still has port {m}")
-            self.backend.del_member(st.name, m)
-        moved = [a for a in mark.get("moved", "").split(",") if a]
-        for a in moved:
-            if a.split("/")[0] in {x.split("/")[0] for x in st.inet + st.inet6}:
-                self.backend.del_address(st.name, a)
-        # Give the uplink its MTU, addresses and routes back.
-        uplink = self.backend.get(mark["from"]) if mark.get("from") else None
-        if uplink is not None and mark.get("mtu0") and uplink.mtu != int(mark["mtu0"]):
-            self.backend.set_mtu(uplink.name, int(mark["mtu0"]))
-        if uplink is not None:
-            have = {x.split("/")[0] for x in uplink.inet + uplink.inet6}
-            for a in moved + [x for x in mark.get("ll", "").split(",") if x]:
-                if a.split("/")[0] not in have:
-                    self.backend.add_address(uplink.name, a)
-        self.backend.destroy(st.name)
-        if uplink is not None and moved:
-            self._put_routes(uplink.name, _routes_of(mark))
 
     # ------------------------------------------------------------ ports
     def plug_port(self, port: Port, create: bool = True) -> dict:
@@ -353,11 +245,11 @@ class NetworkDriver:
         if st.master not in (None, br):
             raise NetDriverError(f"tap {tap} is a member of {st.master}, not {br}")
         if st.mtu != mtu:
-            self._set_mtu_checked(tap, mtu)
+            set_mtu_checked(self.backend, tap, mtu)
         if not st.up:
             self.backend.set_up(tap)
         if st.master is None:
-            self._strip_link_local(st)
+            self.uplinks.strip_link_local(st)
             try:
                 self.backend.add_member(br, tap)
             except BackendError as exc:
@@ -440,7 +332,7 @@ class NetworkDriver:
                     continue
                 removed.append(st.name)
                 if not dry_run:
-                    self._teardown_bridge(cur, mark)
+                    self.uplinks.teardown(cur, mark)
                     if self.dhcp and net and net not in nets:
                         self.dhcp.stop(net)
         for st in owned:
@@ -477,25 +369,6 @@ class NetworkDriver:
             self.plug_port(p, create=create)
         removed = self.cleanup()
         return {"networks": len(nets), "ports": len(want_ports), "removed": removed}
-
-
-def _routes_field(routes: list[tuple[str, str]]) -> str:
-    """Routes in a mark: 'dst>gw' joined by ','; no spaces, fits a description."""
-    return ",".join(f"{dst}>{gw}" for dst, gw in routes)
-
-
-def _routes_of(mark: dict[str, str]) -> list[tuple[str, str]]:
-    out = []
-    for item in mark.get("routes", "").split(","):
-        dst, sep, gw = item.partition(">")
-        if sep:
-            out.append((dst, gw))
-    return out
-
-
-def _addresses(st: IfState) -> list[str]:
-    """Addresses that would move (link-local IPv6 stays with its link)."""
-    return list(st.inet) + [a for a in st.inet6 if not a.startswith("fe80:")]
 
 
 def _host_mac(mac: str) -> str:
