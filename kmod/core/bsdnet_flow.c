@@ -171,24 +171,13 @@ bsdnet_flow_check(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 {
 	uint32_t idx, st;
 
-	struct bsdnet_hint *hint = c->c_hint;
-
-	/* Burst stage 1 stops here whatever the vif: nothing is acted on. */
 	if (!c->c_policy)
-		return (c->c_peek ? BSDNET_PEEKED : BSDNET_CONT);
-	if (c->c_peek) {
-		hint->h_key = c->c_key;
-		hint->h_hash = bsdnet_flow_hash(&dp->dp_ft, &c->c_key);
-		hint->h_valid = true;
-		bsdnet_flow_prefetch(&dp->dp_ft, hint->h_hash);
-		return (BSDNET_PEEKED);
-	}
-	if (hint != NULL && hint->h_valid && bsdnet_memcmp(&hint->h_key,
-	    &c->c_key, sizeof(c->c_key)) == 0)
-		c->c_hash = hint->h_hash;
-	else
+		return (BSDNET_CONT);
+	/* A burst hashed the key in its first stage. */
+	if (!c->c_hashed) {
 		c->c_hash = bsdnet_flow_hash(&dp->dp_ft, &c->c_key);
-	c->c_hashed = true;
+		c->c_hashed = true;
+	}
 	idx = bsdnet_flow_lookup_h(&dp->dp_ft, &c->c_key, c->c_hash, &st);
 	if (idx == (uint32_t)BSDNET_FLOW_NONE)
 		return (flow_miss(dp, c, pkt));
@@ -245,7 +234,7 @@ bsdnet_dp_release(struct bsdnet_dp *dp, uint32_t flow, uint32_t gen)
 		pkt.p_headroom = BSDNET_HEADROOM;
 		pkt.p_pad = 0;
 		pkt.p_os = NULL;
-		bsdnet_input_frame(dp, s->hs_vif, &pkt, true, NULL);
+		bsdnet_input_frame(dp, s->hs_vif, &pkt, true);
 	}
 	dp->dp_replaying = 0;
 }

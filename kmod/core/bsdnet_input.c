@@ -21,8 +21,9 @@
  *                                 inner IPv4, TTLs, label/VM match
  *      bsdnet_flow_check() ...... in the VRF of the label's nexthop
  *      bsdnet_deliver_local() ... new Ethernet header, TTL - 1, to the VM
- *  bsdnet_dp_input_burst() ...... here: bsdnet_peek_frame() on each packet
- *                                 (flow key, prefetch), then the pipeline
+ *  bsdnet_dp_input_burst() ...... here: stage 1 (input_pre(): parse, hash,
+ *                                 prefetch) a few packets ahead of stage 2
+ *                                 (input_post(): flow step onwards)
  *  bsdnet_dp_release() .......... bsdnet_flow.c: replay a decided flow
  *  bsdnet_dp_tick() ............. bsdnet_dp.c: expiry, heartbeat
  *  bsdnet_dp_init() ............. bsdnet_dp.c: validate and bind a region
@@ -37,7 +38,7 @@ vm_ipv4(struct bsdnet_dp *dp, struct bsdnet_ctx *c, struct bsdnet_pkt *pkt,
     uint32_t off, bool antispoof)
 {
 	const uint8_t *ip;
-	uint32_t hlen, iplen, nh;
+	uint32_t hlen, iplen;
 	bool dhcp;
 	int r;
 
@@ -66,6 +67,16 @@ vm_ipv4(struct bsdnet_dp *dp, struct bsdnet_ctx *c, struct bsdnet_pkt *pkt,
 	if (ip[8] == 0)
 		return (BSDNET_DROP_TTL_EXPIRED);
 	c->c_policy = (c->c_vif.vif_flags & BSDNET_VIF_F_POLICY) != 0;
+	return (BSDNET_CONT);
+}
+
+/* From the flow step on: the part of a VM's packet with side effects. */
+static int
+vm_post(struct bsdnet_dp *dp, struct bsdnet_ctx *c, struct bsdnet_pkt *pkt)
+{
+	uint32_t nh;
+	int r;
+
 	r = bsdnet_flow_check(dp, c, pkt);
 	if (r != BSDNET_CONT)
 		return (r);
@@ -135,9 +146,16 @@ fabric_input(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	/* Outer fragments: the encapsulation sets DF, so none is expected. */
 	if ((bsdnet_rd16(ip + 6) & (BSDNET_IP_MF | BSDNET_IP_OFFMASK)) != 0)
 		return (BSDNET_DROP_FRAGMENT);
-	r = bsdnet_decap_check(dp, c, pkt, off + hlen, iplen - hlen);
-	if (r != BSDNET_CONT)
-		return (r);
+	return (bsdnet_decap_check(dp, c, pkt, off + hlen, iplen - hlen));
+}
+
+/* From the flow step on: deliver a decapsulated packet to its VM. */
+static int
+fabric_post(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
+    struct bsdnet_pkt *pkt)
+{
+	int r;
+
 	r = bsdnet_flow_check(dp, c, pkt);
 	if (r != BSDNET_CONT)
 		return (r);
@@ -147,9 +165,14 @@ fabric_input(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	return (r);
 }
 
+/*
+ * Stage 1 of a packet: everything before the flow step (parse, checks,
+ * label and vif reads).  Nothing here has a side effect except ARP and
+ * DHCP (answered or trapped), which stop at BSDNET_PEEKED in peek mode.
+ * BSDNET_CONT: go on with input_post().
+ */
 static int
-input_dispatch(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
-    struct bsdnet_pkt *pkt)
+input_pre(struct bsdnet_dp *dp, struct bsdnet_ctx *c, struct bsdnet_pkt *pkt)
 {
 
 	if (pkt->p_data == NULL || pkt->p_len > pkt->p_totlen)
@@ -161,9 +184,18 @@ input_dispatch(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	return (BSDNET_DROP_INVALID_VIF);	/* HOST/AGENT: the home's */
 }
 
+/* Stage 2: the flow step and what follows (lookups, counters, output). */
+static int
+input_post(struct bsdnet_dp *dp, struct bsdnet_ctx *c, struct bsdnet_pkt *pkt)
+{
+
+	if (c->c_vif.vif_type == BSDNET_VIF_VIRTUAL)
+		return (vm_post(dp, c, pkt));
+	return (fabric_post(dp, c, pkt));
+}
+
 static void
-ctx_init(struct bsdnet_ctx *c, uint32_t vif, bool replay, bool peek,
-    struct bsdnet_hint *hint)
+ctx_init(struct bsdnet_ctx *c, uint32_t vif, bool replay, bool peek)
 {
 
 	c->c_vifidx = vif;
@@ -172,49 +204,39 @@ ctx_init(struct bsdnet_ctx *c, uint32_t vif, bool replay, bool peek,
 	c->c_policy = false;
 	c->c_hashed = false;
 	c->c_peek = peek;
-	c->c_hint = hint;
 	c->c_tcp_flags = 0;
+}
+
+static void
+count_rx(struct bsdnet_dp *dp, uint32_t vif, const struct bsdnet_pkt *pkt)
+{
+
+	bsdnet_add_rlx(&dp->dp_vstats[vif].vs_rx_pkts, (uint64_t)1);
+	bsdnet_add_rlx(&dp->dp_vstats[vif].vs_rx_bytes,
+	    (uint64_t)pkt->p_totlen);
 }
 
 void
 bsdnet_input_frame(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt,
-    bool replay, struct bsdnet_hint *hint)
+    bool replay)
 {
 	struct bsdnet_ctx c;
 	int r;
 
-	ctx_init(&c, vif, replay, false, hint);
+	ctx_init(&c, vif, replay, false);
 	if (!replay)
 		bsdnet_add_rlx(&dp->dp_stats->st_rx_pkts, (uint64_t)1);
 	if (!bsdnet_vif_read(dp, vif, &c.c_vif)) {
 		bsdnet_count_drop(dp, vif, BSDNET_DROP_INVALID_VIF);
 		return;
 	}
-	if (!replay) {
-		bsdnet_add_rlx(&dp->dp_vstats[vif].vs_rx_pkts, (uint64_t)1);
-		bsdnet_add_rlx(&dp->dp_vstats[vif].vs_rx_bytes,
-		    (uint64_t)pkt->p_totlen);
-	}
-	r = input_dispatch(dp, &c, pkt);
+	if (!replay)
+		count_rx(dp, vif, pkt);
+	r = input_pre(dp, &c, pkt);
+	if (r == BSDNET_CONT)
+		r = input_post(dp, &c, pkt);
 	if (r > 0)
 		bsdnet_count_drop(dp, vif, r);
-}
-
-/*
- * Burst stage 1: run the pipeline up to the flow lookup without acting or
- * counting, to learn the flow key and start loading its buckets.
- */
-void
-bsdnet_peek_frame(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt,
-    struct bsdnet_hint *hint)
-{
-	struct bsdnet_ctx c;
-
-	hint->h_valid = false;
-	ctx_init(&c, vif, false, true, hint);
-	if (!bsdnet_vif_read(dp, vif, &c.c_vif))
-		return;
-	(void)input_dispatch(dp, &c, pkt);
 }
 
 void
@@ -223,30 +245,89 @@ bsdnet_dp_input(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt)
 
 	if (dp == NULL || dp->dp_hdr == NULL || pkt == NULL)
 		return;
-	bsdnet_input_frame(dp, vif, pkt, false, NULL);
+	bsdnet_input_frame(dp, vif, pkt, false);
 }
 
 /*
- * A burst from one vif: every packet's flow buckets are requested from
- * memory before the first packet is processed, so with a large flow table
- * the cache misses of a burst overlap instead of adding up.  The result
- * is exactly that of calling bsdnet_dp_input() on each packet in order.
+ * Burst stage 1 of one packet into slot c: stage 1 of the pipeline in
+ * peek mode, then the flow key's hash and a prefetch of its buckets (and
+ * of the first route word an encapsulated packet will read).  Returns what
+ * stage 2 must do: BSDNET_CONT (resume at the flow step), BSDNET_PEEKED
+ * (ARP or DHCP: run the whole pipeline then), BSDNET_NOVIF, or a drop.
+ */
+static int
+burst_stage1(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt,
+    struct bsdnet_ctx *c)
+{
+	int r;
+
+	ctx_init(c, vif, false, true);
+	if (!bsdnet_vif_read(dp, vif, &c->c_vif))
+		return (BSDNET_NOVIF);
+	r = input_pre(dp, c, pkt);
+	if (r != BSDNET_CONT)
+		return (r);
+	c->c_peek = false;
+	if (c->c_policy) {
+		c->c_hash = bsdnet_flow_hash(&dp->dp_ft, &c->c_key);
+		c->c_hashed = true;
+		bsdnet_flow_prefetch(&dp->dp_ft, c->c_hash);
+	}
+	if (c->c_vif.vif_type == BSDNET_VIF_VIRTUAL &&
+	    c->c_vif.vif_vrf < dp->dp_nvrfs)
+		__builtin_prefetch(&dp->dp_vrfs[c->c_vif.vif_vrf].vrf_root[
+		    c->c_key.fk_dst >> 24]);
+	return (BSDNET_CONT);
+}
+
+/* Burst stage 2 of the packet stage 1 left in slot c with outcome r. */
+static void
+burst_stage2(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt,
+    struct bsdnet_ctx *c, int r)
+{
+
+	if (r == BSDNET_PEEKED) {
+		bsdnet_input_frame(dp, vif, pkt, false);
+		return;
+	}
+	bsdnet_add_rlx(&dp->dp_stats->st_rx_pkts, (uint64_t)1);
+	if (r == BSDNET_NOVIF) {
+		bsdnet_count_drop(dp, vif, BSDNET_DROP_INVALID_VIF);
+		return;
+	}
+	count_rx(dp, vif, pkt);
+	if (r == BSDNET_CONT)
+		r = input_post(dp, c, pkt);
+	if (r > 0)
+		bsdnet_count_drop(dp, vif, r);
+}
+
+/*
+ * A burst from one vif, software-pipelined: stage 1 (parse, hash,
+ * prefetch; no side effect) of packet i + BSDNET_PIPE_DEPTH runs before
+ * stage 2 (flow lookup, forwarding, counters) of packet i, so the cache
+ * misses of the flow buckets overlap with useful work instead of adding
+ * up.  Stage 2 runs in packet order, and stage 1 reads nothing stage 2
+ * writes (only the packet itself and the vif, label and nexthop tables,
+ * which only the agent changes), so the outcome is exactly that of
+ * bsdnet_dp_input() on each packet in order.
  */
 void
 bsdnet_dp_input_burst(struct bsdnet_dp *dp, uint32_t vif,
     struct bsdnet_pkt *pkts, uint32_t n)
 {
-	struct bsdnet_hint hints[BSDNET_BURST_MAX];
-	uint32_t i, j, m;
+	struct bsdnet_ctx ring[BSDNET_PIPE_DEPTH];
+	int rr[BSDNET_PIPE_DEPTH];
+	uint32_t i, s;
 
 	if (dp == NULL || dp->dp_hdr == NULL || pkts == NULL)
 		return;
-	for (i = 0; i < n; i += m) {
-		m = n - i < BSDNET_BURST_MAX ? n - i : BSDNET_BURST_MAX;
-		for (j = 0; j < m; j++)
-			bsdnet_peek_frame(dp, vif, &pkts[i + j], &hints[j]);
-		for (j = 0; j < m; j++)
-			bsdnet_input_frame(dp, vif, &pkts[i + j], false,
-			    &hints[j]);
+	for (i = 0; i < n + BSDNET_PIPE_DEPTH; i++) {
+		s = i % BSDNET_PIPE_DEPTH;
+		if (i >= BSDNET_PIPE_DEPTH)
+			burst_stage2(dp, vif, &pkts[i - BSDNET_PIPE_DEPTH],
+			    &ring[s], rr[s]);
+		if (i < n)
+			rr[s] = burst_stage1(dp, vif, &pkts[i], &ring[s]);
 	}
 }

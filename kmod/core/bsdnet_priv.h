@@ -23,17 +23,14 @@
 #define BSDNET_CONT	0
 #define BSDNET_DONE	(-1)
 #define BSDNET_PEEKED	(-2)	/* burst stage 1 stopped before acting */
+#define BSDNET_NOVIF	(-3)	/* burst stage 1: the input vif is invalid */
 
 /*
- * What the first stage of a burst learnt about a packet: its flow key and
- * hash (the flow buckets are being prefetched).  Only a hint: the second
- * stage uses the hash only if it computes the same key.
+ * Burst pipelining: stage 1 of a packet (parse, hash, prefetch) runs this
+ * many packets ahead of its stage 2 (flow lookup and forwarding): enough
+ * work in between to cover a DRAM miss, few enough contexts on the stack.
  */
-struct bsdnet_hint {
-	struct bsdnet_flow_key	 h_key;
-	uint64_t		 h_hash;
-	bool			 h_valid;
-};
+#define BSDNET_PIPE_DEPTH	8
 
 /* Header sizes and constants of the wire formats we parse. */
 enum bsdnet_wire {
@@ -78,7 +75,6 @@ struct bsdnet_ctx {
 	bool			 c_policy;	/* flows apply */
 	bool			 c_hashed;	/* c_hash is valid */
 	bool			 c_peek;	/* burst stage 1: no side effects */
-	struct bsdnet_hint	*c_hint;	/* burst: in (stage 2), out (1) */
 };
 
 /* Big-endian field access; every caller has checked the length. */
@@ -187,8 +183,6 @@ int	bsdnet_arp_input(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 
 /* bsdnet_input.c */
 void	bsdnet_input_frame(struct bsdnet_dp *dp, uint32_t vif,
-	    struct bsdnet_pkt *pkt, bool replay, struct bsdnet_hint *hint);
-void	bsdnet_peek_frame(struct bsdnet_dp *dp, uint32_t vif,
-	    struct bsdnet_pkt *pkt, struct bsdnet_hint *hint);
+	    struct bsdnet_pkt *pkt, bool replay);
 
 #endif /* !_BSDNET_PRIV_H_ */

@@ -140,40 +140,63 @@ TEST(burst_same_outcome_as_single_fabric)
 	compare(VIF_F);
 }
 
-TEST(burst_hint_with_wrong_key_is_ignored)
+/* Edge cases of the pipelined burst: 1 packet, none, NULL, a bad vif. */
+TEST(burst_edges)
 {
 	struct th_frame f;
-	struct bsdnet_hint h;
+	struct bsdnet_pkt pk[3];
 	struct th_l4 l4 = { .proto = 17, .sport = 1, .dport = 2 };
-	uint32_t idx;
 
-	th_frame_vm(&f, MAC_A, IP(10, 0, 0, 1), IP(10, 0, 1, 5), &l4);
-	bsdnet_peek_frame(&th_dp, VIF_A, &f.pkt, &h);
-	CHECK(h.h_valid);
-	CHECK_EQ(h.h_hash, bsdnet_flow_hash(&th_dp.dp_ft, &h.h_key));
-	CHECK_EQ(th_st()->st_rx_pkts, 0);		/* peek counts nothing */
-	CHECK_EQ(th_ntrap, 0);
-	/* A stale hint (other key, bogus hash) must not mislead. */
-	h.h_key.fk_sport = 99;
-	h.h_hash = 0;
-	bsdnet_input_frame(&th_dp, VIF_A, &f.pkt, false, &h);
-	CHECK_EQ(th_ntrap, 1);
-	idx = th_trap[0].r_hdr.th_flow;
-	CHECK(bsdnet_flow_publish(&th_dp.dp_ft, idx, 0, BSDNET_FA_FORWARD, 0,
-	    0xffffffffu));
-	bsdnet_dp_release(&th_dp, idx, 0);
-	CHECK_EQ(th_ntx, 1);
-	th_frame_vm(&f, MAC_A, IP(10, 0, 0, 1), IP(10, 0, 1, 5), &l4);
-	bsdnet_input_frame(&th_dp, VIF_A, &f.pkt, false, &h);
-	CHECK_EQ(th_ntx, 2);
-	/* Peek of ARP/DHCP/non-policy frames acts on nothing. */
 	th_frame_vm(&f, MAC_B, IP(10, 0, 0, 2), IP(10, 0, 1, 5), &l4);
-	bsdnet_peek_frame(&th_dp, VIF_B, &f.pkt, &h);
-	CHECK(!h.h_valid);
-	CHECK_EQ(th_ntx, 2);
 	bsdnet_dp_input_burst(&th_dp, VIF_B, &f.pkt, 1);
-	CHECK_EQ(th_ntx, 3);
+	CHECK_EQ(th_ntx, 1);
+	CHECK_EQ(th_st()->st_rx_pkts, 1);
+	CHECK_EQ(th_vs(VIF_B)->vs_rx_pkts, 1);
 	bsdnet_dp_input_burst(&th_dp, VIF_B, NULL, 1);
 	bsdnet_dp_input_burst(&th_dp, VIF_B, &f.pkt, 0);
-	CHECK_EQ(th_ntx, 3);
+	bsdnet_dp_input_burst(NULL, VIF_B, &f.pkt, 1);
+	CHECK_EQ(th_ntx, 1);
+	CHECK_EQ(th_st()->st_rx_pkts, 1);
+	/* A vif that does not exist: every packet counted in and dropped. */
+	th_frame_vm(&f, MAC_B, IP(10, 0, 0, 2), IP(10, 0, 1, 5), &l4);
+	pk[0] = pk[1] = pk[2] = f.pkt;
+	bsdnet_dp_input_burst(&th_dp, 9999, pk, 3);
+	CHECK_EQ(th_st()->st_rx_pkts, 4);
+	CHECK_EQ(th_drops(BSDNET_DROP_INVALID_VIF), 3);
+	CHECK_EQ(th_ntx, 1);
+}
+
+/*
+ * Longer than the pipeline, one flow: the first packet claims HOLD and
+ * traps, the rest queue on it (or overflow the queue) in order, exactly
+ * as one call each would.
+ */
+TEST(burst_one_new_flow_longer_than_pipeline)
+{
+	static struct th_frame fs[3 * BSDNET_PIPE_DEPTH];
+	struct bsdnet_pkt pk[3 * BSDNET_PIPE_DEPTH];
+	struct th_l4 l4 = { .proto = 17, .sport = 7, .dport = 9,
+	    .paylen = 8 };
+	uint32_t i, n = 3 * BSDNET_PIPE_DEPTH, idx;
+
+	for (i = 0; i < n; i++) {
+		l4.mark = (uint8_t)i;
+		th_frame_vm(&fs[i], MAC_A, IP(10, 0, 0, 1), IP(10, 0, 1, 5),
+		    &l4);
+		pk[i] = fs[i].pkt;
+	}
+	bsdnet_dp_input_burst(&th_dp, VIF_A, pk, n);
+	CHECK_EQ(th_ntrap, 1);
+	CHECK_EQ(th_st()->st_flow_misses, 1);
+	CHECK_EQ(th_st()->st_rx_pkts, n);
+	CHECK_EQ(th_vs(VIF_A)->vs_rx_pkts, n);
+	CHECK_EQ(th_drops(BSDNET_DROP_FLOW_QUEUE_FULL),
+	    n - BSDNET_QUEUE_PER_HOLD);
+	idx = th_trap[0].r_hdr.th_flow;
+	CHECK(bsdnet_flow_publish(&th_dp.dp_ft, idx, th_trap[0].r_hdr.th_gen,
+	    BSDNET_FA_FORWARD, 0, 0xffffffffu));
+	bsdnet_dp_release(&th_dp, idx, th_trap[0].r_hdr.th_gen);
+	CHECK_EQ(th_ntx, BSDNET_QUEUE_PER_HOLD);
+	for (i = 0; i < (uint32_t)th_ntx; i++)	/* queued in order */
+		CHECK_EQ(th_tx[i].r_data[th_tx[i].r_len - 8], i);
 }
