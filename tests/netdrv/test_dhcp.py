@@ -116,6 +116,21 @@ def test_stock_client_gets_its_static_lease(linux, client):
             break
         time.sleep(0.05)
     assert not os.path.exists(f"/proc/{pid}")
+    assert drv.dhcp.networks() == []
+
+
+def test_cleanup_stops_a_dnsmasq_nobody_wants(linux):
+    drv = linux.driver
+    net = Network(id="dn2", uplink=linux.uplink, cidr="10.78.0.0/24",
+                  bridge_address="10.78.0.1/24", dhcp=True)
+    drv.ensure_network(net)
+    pid = drv.dhcp.pid("dn2")
+    assert pid is not None
+    drv.cleanup()
+    assert drv.dhcp.pid("dn2") == pid            # wanted: left alone
+    drv.store.drop_network("dn2")                # as if forgotten in a crash
+    drv.cleanup()
+    assert drv.dhcp.pid("dn2") is None and drv.dhcp.networks() == []
 
 
 def test_host_and_option_files_are_what_dnsmasq_reads(tmp_path):

@@ -161,14 +161,24 @@ class DnsmasqManager:
         return changed
 
     def stop(self, network_id: str) -> None:
+        """Stop the network's dnsmasq and forget its files (absent is fine)."""
         pid = self.pid(network_id)
-        if pid is None:
-            return
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(250):
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.02)
-        (self.root / network_id / "dnsmasq.pid").unlink(missing_ok=True)
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(250):
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.02)
+        d = self.root / network_id
+        if d.is_dir():
+            for f in d.iterdir():
+                f.unlink(missing_ok=True)
+            d.rmdir()
+
+    def networks(self) -> list[str]:
+        """Networks that have (or had) a dnsmasq: their state directories."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir())

@@ -344,6 +344,11 @@ class NetworkDriver:
                 removed.append(st.name)
                 if not dry_run:
                     self.backend.destroy(st.name)
+        if self.dhcp and not dry_run:
+            # A dnsmasq left by a network that is no longer wanted.
+            for net_id in self.dhcp.networks():
+                if net_id not in nets:
+                    self.dhcp.stop(net_id)
         return removed
 
     def reconcile(self, networks: Iterable[Network] | None = None,
@@ -382,3 +387,4 @@ class DhcpManager:  # pragma: no cover - interface only, see dnsmasq.py
                mtu: int | None = None) -> int: ...
     def update_hosts(self, net: Network, ports: list[Port]) -> bool: ...
     def stop(self, network_id: str) -> None: ...
+    def networks(self) -> list[str]: ...
