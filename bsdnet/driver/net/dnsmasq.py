@@ -144,7 +144,7 @@ class DnsmasqManager:
         if proc.returncode != 0:
             raise NetDriverError(f"dnsmasq for network {net.id} failed to start: "
                                  f"{proc.stderr.strip()}")
-        for _ in range(100):     # dnsmasq writes its pid file as it daemonizes
+        for _ in range(500):     # dnsmasq writes its pid file as it daemonizes
             pid = self.pid(net.id)
             if pid is not None:
                 return pid
