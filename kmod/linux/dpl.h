@@ -104,8 +104,9 @@ struct dpl_counters {
 	uint64_t	c_gso_frames;	/* TCP super-frames cut to the MTU */
 	uint64_t	c_tx_errors;
 	uint64_t	c_trap_errors;
-	uint64_t	c_ring_packets;	/* kernel ring statistics of closed */
-	uint64_t	c_ring_drops;	/* ports: frames the ring had no room for */
+	/* kernel ring statistics of closed ports */
+	uint64_t	c_ring_packets;	/* frames the ring took */
+	uint64_t	c_ring_drops;	/* frames it had no room for */
 };
 
 struct dpl {

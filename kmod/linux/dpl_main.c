@@ -229,7 +229,8 @@ dpl_parse(int argc, char **argv, struct dpl_opts *o)
 			dpl_usage(stdout);
 			return (0);
 		default:
-			(void)fprintf(stderr, "Try 'bsdnet-datapath --help'.\n");
+			(void)fprintf(stderr,
+			    "Try 'bsdnet-datapath --help'.\n");
 			return (2);
 		}
 		if (u != NULL && dpl_parse_u32(dpl_optname(c), optarg, u) != 0)

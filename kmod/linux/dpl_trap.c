@@ -91,8 +91,8 @@ dpl_trap_open(struct dpl *d)
 			return (-1);
 		}
 		if (dpl_trap_in_use(&sun, len)) {
-			dpl_log(DPL_LOG_ERR, "%s is in use by a running process "
-			    "(another datapath?)", sun.sun_path);
+			dpl_log(DPL_LOG_ERR, "%s is in use by a running "
+			    "process (another datapath?)", sun.sun_path);
 			return (-1);
 		}
 		(void)unlink(sun.sun_path);
