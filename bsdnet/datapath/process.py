@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bsdnet.agent.region import Region, RegionError
+
 from .launcher import binary_path
 
 LOG = logging.getLogger(__name__)
@@ -95,14 +97,21 @@ class DatapathProcess:
             self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                      stdout=self._log, stderr=self._log)
-        self.wait_ready(timeout)
+        try:
+            self.wait_ready(timeout)
+        except DatapathError:
+            # Never leave a half-started daemon behind.
+            if self.alive():
+                self.kill()
+            elif self._log is not None:
+                self._log.close()
+                self._log = None
+            raise
         return self
 
     def wait_ready(self, timeout: float) -> None:
         """Ready = the trap socket exists (if asked for) and the region
         header names our pid, which the daemon stores last."""
-        from bsdnet.agent.region import Region, RegionError
-
         deadline = time.monotonic() + timeout
         while True:
             if self.proc is not None and self.proc.poll() is not None:
