@@ -8,9 +8,9 @@ from bsdnet.driver.net.names import check_ifname, make_mark, parse_mark
 UUID = "3f2a9c1e-7b44-4d0e-9a51-0c6f1e2b8d90"
 
 
-def test_tap_name_follows_nova_and_os_vif():
-    assert tap_name(UUID) == "tap3f2a9c1e7b4"        # 'tap' + id[:11], dashes dropped
-    assert len(tap_name(UUID)) <= 15
+def test_tap_name_is_novas_devname():
+    assert tap_name(UUID) == "tap3f2a9c1e-7b"        # ('tap' + id)[:14]
+    assert tap_name("p1") == "tapp1"
 
 
 def test_bridge_names_fit_and_do_not_collide():

@@ -9,7 +9,7 @@ Entry point for the compute driver (the `bridge` VIF type)::
     drv.ensure_network(Network(id="net1", uplink="em0", vlan=100, mtu=1500))
     info = drv.plug_port(Port(id=port_id, network_id="net1", mac=mac),
                          create=False)      # libvirt made the tap
-    # info == {"port": .., "tap": "tap<id[:11]>", "bridge": "bnb<net>", "mtu": ..}
+    # info == {"port": .., "tap": ("tap" + id)[:14], "bridge": "bnb<net>", "mtu": ..}
     drv.unplug_port(port_id)
     drv.delete_network("net1")              # refuses while ports remain
 

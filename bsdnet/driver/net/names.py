@@ -80,9 +80,10 @@ def bridge_name(network_id: str) -> str:
 
 
 def tap_name(port_id: str) -> str:
-    """Default tap name of a port: 'tap' + id[:11], as Nova and os-vif do."""
+    """Default tap name of a port: ('tap' + id)[:14], Nova's devname
+    (nova.network.model.NIC_NAME_LEN), e.g. tap3f2a9c1e-7b."""
     check_id(port_id, "port id")
-    return check_ifname("tap" + re.sub(r"[^A-Za-z0-9]", "", port_id)[:11] or "tap" + "x")
+    return check_ifname(("tap" + port_id)[:14])
 
 
 def vlan_name(uplink: str, tag: int) -> str:
