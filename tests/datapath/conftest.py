@@ -69,19 +69,21 @@ def namespaces() -> Iterator[Namespaces]:
 def datapath(shm_name: str, sockdir: Path
              ) -> Iterator[Callable[..., DatapathProcess]]:
     """A factory: datapath(netns=..., agent=True, **config) starts one and
-    it is stopped at the end of the test."""
+    it is stopped at the end of the test.  Its files are sockdir/TAG.sock,
+    .pid and .log (tag "dp" unless given)."""
     started: list[DatapathProcess] = []
 
     def start(netns: str | None = None, agent: bool = False,
-              shm: str | None = None, **kw: object) -> DatapathProcess:
+              shm: str | None = None, tag: str = "dp",
+              **kw: object) -> DatapathProcess:
         cfg = DatapathConfig(
             shm=shm or shm_name,
-            trap_socket=str(sockdir / "dp.sock"),
+            trap_socket=str(sockdir / f"{tag}.sock"),
             agent_socket=str(sockdir / "agent.sock") if agent else None,
-            pidfile=str(sockdir / "dp.pid"),
+            pidfile=str(sockdir / f"{tag}.pid"),
             netns=netns,
             geometry=dict(SMALL_GEOMETRY), **kw)  # type: ignore[arg-type]
-        dp = DatapathProcess(cfg, log_path=str(sockdir / "dp.log"))
+        dp = DatapathProcess(cfg, log_path=str(sockdir / f"{tag}.log"))
         started.append(dp)
         return dp.start()
 
