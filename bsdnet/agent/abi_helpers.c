@@ -553,4 +553,31 @@ bsdnet_agent_flow_set_action(struct bsdnet_flowtab *ft, uint32_t idx,
 	return (BSDNET_AGENT_FLOW_OK);
 }
 
+int
+bsdnet_agent_flow_evict_pair(struct bsdnet_flowtab *ft,
+    const struct bsdnet_region_hdr *hdr, uint8_t *base, uint32_t idx,
+    uint32_t gen)
+{
+	struct bsdnet_flow *fe;
+	uint32_t r, w;
+
+	if (idx >= ft->ft_nentries)
+		return (BSDNET_AGENT_FLOW_BAD_INDEX);
+	fe = &ft->ft_flows[idx];
+	w = __atomic_load_n(&fe->fe_state, __ATOMIC_ACQUIRE);
+	if (FLOW_ST(w) != BSDNET_FLOW_ACTIVE || FLOW_GEN(w) != gen)
+		return (BSDNET_AGENT_FLOW_STALE);
+	r = fe->fe_rflow;
+	if (r < ft->ft_nentries && r != idx &&
+	    ft->ft_flows[r].fe_rflow == idx) {
+		w = __atomic_load_n(&ft->ft_flows[r].fe_state,
+		    __ATOMIC_ACQUIRE);
+		if (FLOW_ST(w) == BSDNET_FLOW_ACTIVE)
+			(void)flow_evict(ft, hdr, base, r, FLOW_GEN(w));
+	}
+	if (!flow_evict(ft, hdr, base, idx, gen))
+		return (BSDNET_AGENT_FLOW_STALE);
+	return (BSDNET_AGENT_FLOW_OK);
+}
+
 #endif /* BSDNET_HAVE_FLOWTAB */

@@ -179,6 +179,11 @@ uint32_t bsdnet_agent_flow_list(const struct bsdnet_flowtab *ft,
  * bsdnet_agent_flow_err. */
 int	 bsdnet_agent_flow_set_action(struct bsdnet_flowtab *ft,
 	    uint32_t idx, uint32_t gen, uint8_t action, uint16_t reason);
+/* Free entry idx if still ACTIVE(gen), and its reverse, uncharging the
+ * quotas: its next packet is trapped and decided afresh. */
+int	 bsdnet_agent_flow_evict_pair(struct bsdnet_flowtab *ft,
+	    const struct bsdnet_region_hdr *hdr, uint8_t *base, uint32_t idx,
+	    uint32_t gen);
 #endif /* BSDNET_HAVE_FLOWTAB */
 
 #endif /* !_BSDNET_ABI_HELPERS_H_ */

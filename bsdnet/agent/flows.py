@@ -479,7 +479,9 @@ class FlowManager:
         """Ask the policy again about live flows (after security groups
         changed) and flip those whose verdict changed, both directions.
         wanted(src_vif) limits the work to flows of some vifs.  A flow the
-        policy now denies becomes a DROP flow and ages as one.  Returns
+        policy now denies becomes a DROP flow (both directions) and ages as
+        one; a drop flow now allowed is freed, so that its next packet
+        sets it up with its reverse.  Returns
         the number of flows flipped."""
         if self.policy is allow_all:
             return 0
@@ -498,9 +500,16 @@ class FlowManager:
                 d = DENY
             if d.action == fe.fe_action:
                 continue
-            if lib.bsdnet_agent_flow_set_action(
-                    self.ft, idx, gen, d.action,
-                    d.drop_reason) == lib.BSDNET_AGENT_FLOW_OK:
+            if d.action == lib.BSDNET_FA_FORWARD and \
+                    fe.fe_rflow == FLOW_NONE:
+                # A drop flow has no reverse: free it, and its next packet
+                # is trapped and set up in both directions.
+                rc = lib.bsdnet_agent_flow_evict_pair(
+                    self.ft, self.region.hdr, self.region.base, idx, gen)
+            else:
+                rc = lib.bsdnet_agent_flow_set_action(
+                    self.ft, idx, gen, d.action, d.drop_reason)
+            if rc == lib.BSDNET_AGENT_FLOW_OK:
                 flipped += 1
         self.counters["redecided"] += flipped
         return flipped
