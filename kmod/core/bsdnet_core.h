@@ -54,6 +54,26 @@ struct bsdnet_hold_slot {
 	uint8_t		 hs_data[BSDNET_HOLD_SLOT_BYTES];
 };
 
+/*
+ * Counters a thread sums while it processes a frame or a burst and adds
+ * to the shared statistics once per entry point call (one relaxed add per
+ * counter instead of one per packet), before that call returns, so they
+ * are exact whenever the home looks.  Per-vif sums sit in a few slots
+ * chosen by vif index; a slot taken by another vif is flushed first.
+ * Core-private.
+ */
+#define BSDNET_ACC_VIFS		4	/* power of two */
+struct bsdnet_vif_acc {
+	uint32_t		 va_vif;
+	uint32_t		 va_pad;
+	uint64_t		 va_rx_pkts, va_rx_bytes, va_tx_pkts, va_tx_bytes;
+};
+struct bsdnet_dp_acc {
+	uint64_t		 a_rx_pkts, a_tx_pkts, a_flow_hits;
+	uint64_t		 a_encaps, a_decaps;
+	struct bsdnet_vif_acc	 a_vif[BSDNET_ACC_VIFS];
+};
+
 /* Per-thread datapath context.  Fields are core-private except dp_os. */
 struct bsdnet_dp {
 	void			*dp_os;		/* the home's context, for bsdnet_os_*() */
@@ -85,6 +105,7 @@ struct bsdnet_dp {
 	uint32_t		 dp_replaying;	/* inside bsdnet_dp_release() */
 	uint32_t		 dp_now_s;	/* seconds clock, set by tick */
 	uint32_t		 dp_pad1;
+	struct bsdnet_dp_acc	 dp_acc;	/* counters not yet flushed */
 };
 
 

@@ -145,16 +145,69 @@ bsdnet_count_drop(struct bsdnet_dp *dp, uint32_t vif, int reason)
 		bsdnet_add_rlx(&dp->dp_vstats[vif].vs_drops, (uint64_t)1);
 }
 
+/* Add a slot's sums to vif stats and zero them. */
+void
+bsdnet_acc_evict(struct bsdnet_dp *dp, struct bsdnet_vif_acc *a)
+{
+	struct bsdnet_vif_stats *vs;
+
+	if ((a->va_rx_pkts | a->va_tx_pkts) == 0)
+		return;
+	vs = &dp->dp_vstats[a->va_vif];
+	if (a->va_rx_pkts != 0) {
+		bsdnet_add_rlx(&vs->vs_rx_pkts, a->va_rx_pkts);
+		bsdnet_add_rlx(&vs->vs_rx_bytes, a->va_rx_bytes);
+	}
+	if (a->va_tx_pkts != 0) {
+		bsdnet_add_rlx(&vs->vs_tx_pkts, a->va_tx_pkts);
+		bsdnet_add_rlx(&vs->vs_tx_bytes, a->va_tx_bytes);
+	}
+	a->va_rx_pkts = a->va_rx_bytes = 0;
+	a->va_tx_pkts = a->va_tx_bytes = 0;
+}
+
+static void
+acc_add(uint64_t *dst, uint64_t *sum)
+{
+
+	if (*sum != 0) {
+		bsdnet_add_rlx(dst, *sum);
+		*sum = 0;
+	}
+}
+
+/*
+ * Publish what dp_acc summed: every entry point that processes frames
+ * calls this before it returns.  Only this thread writes dp_acc.
+ */
+void
+bsdnet_acc_flush(struct bsdnet_dp *dp)
+{
+	struct bsdnet_dp_acc *a = &dp->dp_acc;
+	struct bsdnet_stats *st = dp->dp_stats;
+	int i;
+
+	acc_add(&st->st_rx_pkts, &a->a_rx_pkts);
+	acc_add(&st->st_tx_pkts, &a->a_tx_pkts);
+	acc_add(&st->st_flow_hits, &a->a_flow_hits);
+	acc_add(&st->st_encaps, &a->a_encaps);
+	acc_add(&st->st_decaps, &a->a_decaps);
+	for (i = 0; i < BSDNET_ACC_VIFS; i++)
+		bsdnet_acc_evict(dp, &a->a_vif[i]);
+}
+
 int
 bsdnet_tx(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt)
 {
+	struct bsdnet_vif_acc *a;
 	uint32_t len = pkt->p_totlen;
 
 	if (!bsdnet_os_tx(dp, vif, pkt))
 		return (BSDNET_DROP_TX_FAILED);
-	bsdnet_add_rlx(&dp->dp_stats->st_tx_pkts, (uint64_t)1);
-	bsdnet_add_rlx(&dp->dp_vstats[vif].vs_tx_pkts, (uint64_t)1);
-	bsdnet_add_rlx(&dp->dp_vstats[vif].vs_tx_bytes, (uint64_t)len);
+	dp->dp_acc.a_tx_pkts++;
+	a = bsdnet_acc_vif(dp, vif);
+	a->va_tx_pkts++;
+	a->va_tx_bytes += len;
 	return (BSDNET_DONE);
 }
 

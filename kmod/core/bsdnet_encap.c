@@ -116,7 +116,7 @@ bsdnet_encap_tunnel(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 		pkt->p_len = pkt->p_totlen;
 	r = bsdnet_tx(dp, out, pkt);
 	if (r == BSDNET_DONE)
-		bsdnet_add_rlx(&dp->dp_stats->st_encaps, (uint64_t)1);
+		dp->dp_acc.a_encaps++;
 	return (r);
 }
 

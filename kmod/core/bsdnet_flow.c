@@ -153,7 +153,7 @@ flow_hit(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	/* The acquire load of fe_state in the lookup orders this read. */
 	action = fe->fe_action;
 	if (action == BSDNET_FA_FORWARD) {
-		bsdnet_add_rlx(&dp->dp_stats->st_flow_hits, (uint64_t)1);
+		dp->dp_acc.a_flow_hits++;
 		return (BSDNET_CONT);
 	}
 	if (action == BSDNET_FA_DROP)
@@ -237,6 +237,7 @@ bsdnet_dp_release(struct bsdnet_dp *dp, uint32_t flow, uint32_t gen)
 		bsdnet_input_frame(dp, s->hs_vif, &pkt, true);
 	}
 	dp->dp_replaying = 0;
+	bsdnet_acc_flush(dp);
 }
 
 /* Queued packets older than the timeout, or whose flow went away. */

@@ -161,7 +161,7 @@ fabric_post(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 		return (r);
 	r = bsdnet_deliver_local(dp, c, pkt);
 	if (r == BSDNET_DONE)
-		bsdnet_add_rlx(&dp->dp_stats->st_decaps, (uint64_t)1);
+		dp->dp_acc.a_decaps++;
 	return (r);
 }
 
@@ -210,10 +210,11 @@ ctx_init(struct bsdnet_ctx *c, uint32_t vif, bool replay, bool peek)
 static void
 count_rx(struct bsdnet_dp *dp, uint32_t vif, const struct bsdnet_pkt *pkt)
 {
+	struct bsdnet_vif_acc *a;
 
-	bsdnet_add_rlx(&dp->dp_vstats[vif].vs_rx_pkts, (uint64_t)1);
-	bsdnet_add_rlx(&dp->dp_vstats[vif].vs_rx_bytes,
-	    (uint64_t)pkt->p_totlen);
+	a = bsdnet_acc_vif(dp, vif);
+	a->va_rx_pkts++;
+	a->va_rx_bytes += pkt->p_totlen;
 }
 
 void
@@ -225,7 +226,7 @@ bsdnet_input_frame(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt,
 
 	ctx_init(&c, vif, replay, false);
 	if (!replay)
-		bsdnet_add_rlx(&dp->dp_stats->st_rx_pkts, (uint64_t)1);
+		dp->dp_acc.a_rx_pkts++;
 	if (!bsdnet_vif_read(dp, vif, &c.c_vif)) {
 		bsdnet_count_drop(dp, vif, BSDNET_DROP_INVALID_VIF);
 		return;
@@ -246,6 +247,7 @@ bsdnet_dp_input(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt)
 	if (dp == NULL || dp->dp_hdr == NULL || pkt == NULL)
 		return;
 	bsdnet_input_frame(dp, vif, pkt, false);
+	bsdnet_acc_flush(dp);
 }
 
 /*
@@ -290,7 +292,7 @@ burst_stage2(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt,
 		bsdnet_input_frame(dp, vif, pkt, false);
 		return;
 	}
-	bsdnet_add_rlx(&dp->dp_stats->st_rx_pkts, (uint64_t)1);
+	dp->dp_acc.a_rx_pkts++;
 	if (r == BSDNET_NOVIF) {
 		bsdnet_count_drop(dp, vif, BSDNET_DROP_INVALID_VIF);
 		return;
@@ -330,4 +332,5 @@ bsdnet_dp_input_burst(struct bsdnet_dp *dp, uint32_t vif,
 		if (i < n)
 			rr[s] = burst_stage1(dp, vif, &pkts[i], &ring[s]);
 	}
+	bsdnet_acc_flush(dp);
 }

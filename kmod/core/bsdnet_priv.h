@@ -126,6 +126,24 @@ bsdnet_mac_bcast(const uint8_t *m)
 }
 
 /* bsdnet_dp.c: counters, drops, traps. */
+void	bsdnet_acc_flush(struct bsdnet_dp *dp);
+void	bsdnet_acc_evict(struct bsdnet_dp *dp, struct bsdnet_vif_acc *a);
+
+/* The per-vif counter slot of vif (valid index), flushing a previous
+ * owner of the slot first. */
+static inline struct bsdnet_vif_acc *
+bsdnet_acc_vif(struct bsdnet_dp *dp, uint32_t vif)
+{
+	struct bsdnet_vif_acc *a;
+
+	a = &dp->dp_acc.a_vif[vif & (BSDNET_ACC_VIFS - 1)];
+	if (BSDNET_UNLIKELY(a->va_vif != vif)) {
+		bsdnet_acc_evict(dp, a);
+		a->va_vif = vif;
+	}
+	return (a);
+}
+
 void	bsdnet_count_drop(struct bsdnet_dp *dp, uint32_t vif, int reason);
 int	bsdnet_tx(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt);
 bool	bsdnet_trap_token(struct bsdnet_dp *dp);
