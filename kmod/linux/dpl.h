@@ -30,11 +30,14 @@
 
 /* Largest frame we take off a ring or the control socket. */
 #define DPL_MAX_FRAME		65536
-/* RX ring geometry of one port (TPACKET_V3, block based).  The fabric
- * port carries every VM's traffic and gets the deeper rings. */
-#define DPL_RING_BLOCK_SIZE	(1u << 18)
-#define DPL_RING_NBLOCKS_FABRIC	16u
-#define DPL_RING_NBLOCKS_VM	4u
+/* RX ring geometry of one port (TPACKET_V3, block based).  A block is
+ * handed over full or DPL_RING_RETIRE_MS old, so the number of blocks is
+ * how long the daemon may wait for a CPU before frames are lost; a block
+ * must hold a 64 KiB GSO frame.  The fabric port carries every VM's
+ * traffic and gets the deeper ring. */
+#define DPL_RING_BLOCK_SIZE	(1u << 17)
+#define DPL_RING_NBLOCKS_FABRIC	32u
+#define DPL_RING_NBLOCKS_VM	16u
 #define DPL_RING_FRAME_SIZE	2048u
 #define DPL_RING_RETIRE_MS	1u
 /* TX ring of one port: fixed slots; bigger frames go through send(). */
