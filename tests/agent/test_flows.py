@@ -382,3 +382,41 @@ def test_aging_leaves_hold_entries(region, dp):
     fm.age(1, now_s=0)
     assert fm.age(1, now_s=100) == 0
     assert state(region.flows[idx]) == HOLD
+
+
+def test_aging_by_kind_of_flow(region, dp):
+    from bsdnet.agent.flows import AgeTimeouts
+    fm = FlowManager(region, None)
+    tmo = AgeTimeouts(tcp=100, tcp_closed=5, udp=50, icmp=20, other=30,
+                      drop=2)
+    tcp = _install(region, dp, fm, sport=1)
+    rst = _install(region, dp, fm, sport=2)
+    fin1 = _install(region, dp, fm, sport=3)     # FIN one way: still open
+    fin2 = _install(region, dp, fm, sport=4)     # FIN both ways: closed
+    udp = _install(region, dp, fm, proto=17, sport=5)
+    icmp = _install(region, dp, fm, proto=1, sport=6, dport=0)
+    region.flows[rst[1]].fe_flags |= lib.BSDNET_FE_F_TCP_RST
+    region.flows[fin1[0]].fe_flags |= lib.BSDNET_FE_F_TCP_FIN
+    region.flows[fin2[0]].fe_flags |= lib.BSDNET_FE_F_TCP_FIN
+    region.flows[fin2[1]].fe_flags |= lib.BSDNET_FE_F_TCP_FIN
+    drop = dp.claim(key(sport=7))
+    r = ffi.new("uint32_t *")
+    assert lib.bsdnet_agent_flow_setup(
+        fm.ft, region.hdr, region.base, drop[0], drop[1], lib.BSDNET_FA_DROP,
+        lib.BSDNET_DROP_FLOW_ACTION_DROP, 0, 0, r) == 0
+    fm.age(tmo, now_s=1000)                      # baseline
+
+    def alive(pair):
+        return all(state(region.flows[i]) == ACTIVE for i in pair)
+
+    fm.age(tmo, now_s=1003)
+    assert not alive(drop[:1])
+    assert alive(rst) and alive(fin2)
+    fm.age(tmo, now_s=1006)
+    assert not alive(rst) and not alive(fin2) and alive(fin1)
+    fm.age(tmo, now_s=1021)
+    assert not alive(icmp) and alive(udp)
+    fm.age(tmo, now_s=1051)
+    assert not alive(udp) and alive(tcp) and alive(fin1)
+    fm.age(tmo, now_s=1101)
+    assert not alive(tcp) and not alive(fin1)
