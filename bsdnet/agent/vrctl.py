@@ -1,16 +1,24 @@
 """bsdnet-vrctl: look at the datapath's shared tables (like vRouter's
-vif, nh, mpls, rt, flow and dropstats tools).  Read-only."""
+vif, nh, mpls, rt, flow and dropstats tools) and at what the agent made of
+them (ports, networks, security-group decisions).  Read-only."""
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterable
 from typing import Any
 
+from . import portstore as ps
+from . import state as statefile
 from .abi import drop_reason_names, enum_names, lib, nh_type_name, \
     vif_type_name
+from .flows import Trap, flow_key
+from .model import addresses
 from .mtrie import format_prefix, walk
+from .opts import STATE_DIR
+from .secgroups import SecGroupPolicy
 from .region import Region, RegionError
 from .tables import LabelTable, NexthopTable, VifTable, bytes_to_mac, \
     int_to_ip
@@ -40,6 +48,15 @@ commands:
   dropstats    datapath drop counters by reason name (non-zero only, unless
                --all).
   stats        global datapath counters, HOLD entries and table use.
+  port         every port the agent programmed (port API and topology
+               file): id, interface, network, VRF, address, vif, MPLS
+               label, security groups, and the vif's counters (packets,
+               drops, traps, flows charged to it).
+  network      every network: name or id, VRF, subnets, MTU, ports.
+  sg           security-group decisions: each ACTIVE flow that starts at
+               or goes to a port of the API, its action in the table and
+               the verdict its port's groups give now, with the deciding
+               rule ("-": the default policy).
 
 output:
   Tables for people by default; --json prints one JSON document (a list of
@@ -53,6 +70,7 @@ examples:
   bsdnet-vrctl --shm bsdnet vif
   bsdnet-vrctl --shm bsdnet rt --vrf 1
   bsdnet-vrctl --shm /dev/shm/bsdnet --json dropstats --all
+  bsdnet-vrctl --shm bsdnet --state-dir /var/lib/bsdnet port
 """
 
 PROTOS = {1: "icmp", 6: "tcp", 17: "udp"}
@@ -175,6 +193,119 @@ def stats(r: Region, args) -> dict[str, Any]:
     return out
 
 
+class AgentView:
+    """What the agent wrote in its state directory: state.json (indices by
+    port and network) and the port API's store."""
+
+    def __init__(self, state_dir: str) -> None:
+        st = statefile.load(state_dir)
+        if st is None:
+            raise RegionError(f"no agent state in {state_dir}")
+        self.state = st
+        self.objs: list[ps.Obj] = []
+        d = os.path.join(state_dir, "ports")
+        if os.path.isdir(d):        # an agent that never served the API
+            store = ps.PortStore(d)
+            store.load()
+            self.objs = list(store)
+
+    def of(self, cls: type) -> list[Any]:
+        return [o for o in self.objs if isinstance(o, cls)]
+
+    def api_ports(self) -> dict[str, ps.Port]:
+        return {p.id: p for p in self.of(ps.Port)}
+
+    def network_names(self) -> dict[int, str]:
+        return {v["vrf"]: n for n, v in self.state["networks"].items()}
+
+
+def _view(args) -> AgentView:
+    return AgentView(args.state_dir)
+
+
+def ports(r: Region, args) -> list[dict[str, Any]]:
+    view = _view(args)
+    api = view.api_ports()
+    vifs = VifTable(r)
+    out = []
+    for pid, st in sorted(view.state["ports"].items()):
+        v = vifs.read(st["vif"])
+        s = r.vifstats[st["vif"]]
+        p = api.get(pid)
+        out.append({
+            "id": pid, "source": "api" if p else "topology",
+            "interface": v.name, "network": p.vn_id if p else
+            view.network_names().get(st["vrf"], ""),
+            "vrf": st["vrf"], "ip": int_to_ip(v.ip),
+            "mac": bytes_to_mac(v.mac), "vif": st["vif"],
+            "label": st["label"], "nh": st["nexthop"],
+            "groups": list(p.security_groups) if p else [],
+            "up": bool(v.flags & lib.BSDNET_VIF_F_UP),
+            "attached": v.os_index != 0, "flow_quota": v.flow_quota,
+            "rx_pkts": s.vs_rx_pkts, "tx_pkts": s.vs_tx_pkts,
+            "drops": s.vs_drops, "traps": s.vs_traps, "flows": s.vs_flows})
+    return out
+
+
+def networks(r: Region, args) -> list[dict[str, Any]]:
+    view = _view(args)
+    nets = {n.id: n for n in view.of(ps.Network)}
+    count: dict[int, int] = {}
+    for st in view.state["ports"].values():
+        count[st["vrf"]] = count.get(st["vrf"], 0) + 1
+    out = []
+    for name, st in sorted(view.state["networks"].items()):
+        n = nets.get(name)
+        vrf = st["vrf"]
+        out.append({
+            "network": name, "name": n.name if n else name, "vrf": vrf,
+            "mtu": n.mtu if n else None,
+            "subnets": [s.to_json() for s in n.subnets] if n else [],
+            "ports": count.get(vrf, 0), "flows": r.vrfs[vrf].vrf_nflows,
+            "flow_quota": r.vrfs[vrf].vrf_flow_quota})
+    return out
+
+
+def decisions(r: Region, args) -> list[dict[str, Any]]:
+    view = _view(args)
+    api = view.api_ports()
+    index = ps.index_from(view.objs)
+    vif_port, addr_port = {}, {}
+    for pid, p in api.items():
+        st = view.state["ports"].get(pid)
+        if st is not None:
+            vif_port[st["vif"]] = pid
+            for a in addresses(p):
+                addr_port[(st["vrf"], a)] = pid
+    policy = SecGroupPolicy(index, vif_port.get,
+                            lambda vrf, a: addr_port.get((vrf, a)))
+    actions = enum_names("flow_action")
+    mask, active = lib.BSDNET_FLOW_STATE_MASK, lib.BSDNET_FLOW_ACTIVE
+    out = []
+    for i in [i for i, w in enumerate(r.flow_states()) if w & mask == active]:
+        fe = r.flows[i]
+        if fe.fe_flags & lib.BSDNET_FE_F_REVERSE:
+            continue
+        k = fe.fe_key
+        src = vif_port.get(fe.fe_src_vif)
+        dst = addr_port.get((k.fk_vrf, k.fk_dst))
+        if src is None and dst is None:
+            continue
+        v = policy(flow_key(fe), Trap(0, fe.fe_src_vif, k.fk_vrf, i, 0, 0,
+                                      b""))
+        out.append({
+            "flow": i, "vrf": k.fk_vrf,
+            "proto": PROTOS.get(k.fk_proto, str(k.fk_proto)),
+            "src": int_to_ip(k.fk_src), "sport": k.fk_sport,
+            "dst": int_to_ip(k.fk_dst), "dport": k.fk_dport,
+            "src_port": src, "dst_port": dst,
+            "action": actions.get(fe.fe_action, str(fe.fe_action)).replace(
+                "BSDNET_FA_", ""),
+            "verdict": "allow" if v.allow else "deny", "rule": v.rule_id,
+            "packets": fe.fe_packets})
+    return out
+
+
 COLUMNS = {
     "vif": ("vif", "type", "name", "vrf", "ip", "mac", "mtu", "nh", "flags",
             "os_index", "rx_pkts", "tx_pkts", "drops"),
@@ -184,6 +315,12 @@ COLUMNS = {
     "flow": ("flow", "state", "gen", "vrf", "proto", "source", "destination",
              "action", "rflow", "packets", "bytes"),
     "dropstats": ("reason", "count"),
+    "port": ("id", "interface", "ip", "vif", "label", "vrf", "groups",
+             "flags", "rx_pkts", "tx_pkts", "drops", "traps", "flows"),
+    "network": ("network", "name", "vrf", "mtu", "subnets", "ports",
+                "flows"),
+    "sg": ("flow", "proto", "source", "destination", "action", "verdict",
+           "rule", "packets"),
 }
 
 
@@ -201,6 +338,17 @@ def _row(cmd: str, d: dict[str, Any]) -> dict[str, Any]:
             d["detail"] = "members " + ",".join(map(str, d["members"]))
         else:
             d["detail"] = ""
+    elif cmd == "port":
+        d["groups"] = ",".join(d["groups"]) or "-"
+        d["flags"] = ("U" if d["up"] else "") + \
+            ("A" if d["attached"] else "")
+    elif cmd == "network":
+        d["subnets"] = ",".join(x["cidr"] for x in d["subnets"]) or "-"
+        d["mtu"] = "-" if d["mtu"] is None else d["mtu"]
+    elif cmd == "sg":
+        d["source"] = f"{d['src']}:{d['sport']}"
+        d["destination"] = f"{d['dst']}:{d['dport']}"
+        d["rule"] = d["rule"] or "-"
     elif cmd == "flow":
         d["source"] = f"{d['src']}:{d['sport']}"
         d["destination"] = f"{d['dst']}:{d['dport']}"
@@ -226,7 +374,8 @@ def render(cmd: str, data: Any) -> str:
 
 
 COMMANDS = {"vif": vifs, "nh": nexthops, "mpls": labels, "rt": routes,
-            "flow": flows, "dropstats": dropstats, "stats": stats}
+            "flow": flows, "dropstats": dropstats, "stats": stats,
+            "port": ports, "network": networks, "sg": decisions}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -251,6 +400,12 @@ def parser() -> argparse.ArgumentParser:
     ds.add_argument("--all", action="store_true",
                     help="also list reasons that counted nothing")
     sub.add_parser("stats", help="global counters")
+    sub.add_parser("port", help="ports with their counters")
+    sub.add_parser("network", help="networks")
+    sub.add_parser("sg", help="security-group decisions of live flows")
+    p.add_argument("--state-dir", default=STATE_DIR, metavar="DIR",
+                   help="the agent's state directory, for port, network "
+                        f"and sg (default {STATE_DIR})")
     return p
 
 
@@ -259,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         region = Region.open(args.shm, readonly=True)
         data = COMMANDS[args.cmd](region, args)
-    except RegionError as e:
+    except (RegionError, ps.CorruptStateError, OSError) as e:
         print(f"bsdnet-vrctl: {e}", file=sys.stderr)
         return 1
     if args.json:

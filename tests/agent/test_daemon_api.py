@@ -34,6 +34,17 @@ def call(agent, method, path, body=None):
         return e.code, json.loads(e.read())
 
 
+def vrctl_json(agent, cmd):
+    import contextlib
+    import io
+    from bsdnet.agent import vrctl
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert vrctl.main(["--shm", agent.region.path, "--state-dir",
+                           str(agent.state_dir), "--json", cmd]) == 0
+    return json.loads(out.getvalue())
+
+
 def network(**over):
     return {"id": NET, "name": "n", "mtu": 1400, "subnets": [
         {"cidr": "10.5.0.0/24", "gateway": "10.5.0.1"}], **over}
@@ -119,6 +130,17 @@ def test_security_groups_decide_and_redecide(agent):
         flows = agent.region.flows
         assert flows[web].fe_action == lib.BSDNET_FA_FORWARD
         assert flows[ssh].fe_action == lib.BSDNET_FA_DROP
+        seen = {d["flow"]: d for d in vrctl_json(agent, "sg")}
+        assert seen[web]["verdict"] == "allow" and seen[web]["rule"] == "web"
+        assert seen[ssh]["verdict"] == "deny" and seen[ssh]["rule"] is None
+        assert seen[web]["dst_port"] == port(2)["id"]
+        pts = {d["id"]: d for d in vrctl_json(agent, "port")}
+        assert pts[port(2)["id"]]["groups"] == ["srv"]
+        assert pts[port(1)["id"]]["flows"] == 2      # charged to its vif
+        assert pts["port-a"]["source"] == "topology"
+        nets = {d["network"]: d for d in vrctl_json(agent, "network")}
+        assert nets[NET]["subnets"][0]["cidr"] == "10.5.0.0/24"
+        assert nets[NET]["ports"] == 2 and nets["red"]["ports"] == 1
         # rule removed: the live web flow and its reverse flip to DROP
         srv["rules"] = srv["rules"][:1]
         call(agent, "POST", "/security-group", srv)
