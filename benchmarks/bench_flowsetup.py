@@ -17,9 +17,16 @@ default), which caps every batch at 10 traps.  --qlen N (root) runs the
 benchmark in a private network namespace with that sysctl set to N, to
 show what a node tuned for it gets.
 
+--rules N puts security groups in the loop, as the daemon does for ports
+of the port API: the flows' source port has an egress-only group, their
+destination port a group of N ingress TCP rules (distinct port ranges and
+prefixes; the one allowing the flows is the last), decided by
+secgroups.SecGroupPolicy for every trap.
+
 Usage: bench_flowsetup.py [--flows N] [--runs R] [--window W] [--qlen N]
-                          [--generator c|python]
-Writes bench-results/flowsetup.json (flowsetup-qlenN.json with --qlen).
+                          [--generator c|python] [--rules N]
+Writes bench-results/flowsetup.json (flowsetup-qlenN.json with --qlen,
+flowsetup-sgN.json with --rules N).
 Goal: 100,000 flows/s.  Besides the end-to-end rate (which needs a core
 each for generator and agent) it reports the agent's CPU per flow.
 """
@@ -44,6 +51,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 from bsdnet.agent.abi import ffi, lib  # noqa: E402
 from bsdnet.agent.flows import FlowManager, TrapChannel  # noqa: E402
 from bsdnet.agent.region import Region, geometry  # noqa: E402
+from bsdnet.agent import secgroups as sg  # noqa: E402
 
 GOAL = 100_000
 CHUNK = 8           # traps sent between two drains of the RELEASE queue
@@ -253,6 +261,29 @@ def generator(region_path: str, dp_path: str, agent_path: str, n: int,
                 "generator_cpu_s": time.process_time() - c0})
 
 
+def sg_policy(nrules: int) -> sg.SecGroupPolicy:
+    """Security groups for the generator's flows (vif 2, 10.0.x.x ->
+    10.128.0.1:80 in VRF 1): the destination's group holds nrules ingress
+    rules, only the last of which allows port 80."""
+    idx = sg.GroupsIndex()
+    rules = [{"id": f"r{i}", "direction": "ingress", "protocol": "tcp",
+              "port_range_min": 1000 + 10 * i,
+              "port_range_max": 1000 + 10 * i + 5,
+              "remote_ip_prefix": f"172.{16 + i % 16}.{i // 16}.0/24"}
+             for i in range(nrules - 1)]
+    rules.append({"id": "web", "direction": "ingress", "protocol": "tcp",
+                  "port_range_min": 80, "port_range_max": 80,
+                  "remote_ip_prefix": "10.0.0.0/8"})
+    idx.set_group(sg.SecurityGroup.from_json({"id": "srv", "rules": rules}))
+    idx.set_group(sg.SecurityGroup.from_json(
+        {"id": "out", "rules": [{"id": "eg", "direction": "egress"}]}))
+    idx.set_port(sg.PortBinding("client", (0x0a000001,), ("out",)))
+    idx.set_port(sg.PortBinding("server", (0x0a800001,), ("srv",)))
+    return sg.SecGroupPolicy(
+        idx, {2: "client"}.get,
+        lambda vrf, a: "server" if (vrf, a) == (1, 0x0a800001) else None)
+
+
 def agent_loop(fm: FlowManager, stop) -> None:
     """The daemon's loop without its timers."""
     c0 = time.thread_time()
@@ -261,7 +292,7 @@ def agent_loop(fm: FlowManager, stop) -> None:
     fm.counters["cpu_ms"] = int((time.thread_time() - c0) * 1000)
 
 
-def one_run(n: int, window: int, cgen) -> dict:
+def one_run(n: int, window: int, cgen, rules: int = 0) -> dict:
     nbuckets = 1 << max(10, (2 * n // lib.BSDNET_FLOW_WAYS * 10 // 7)
                         .bit_length())
     g = geometry(nflowbuckets=nbuckets, novfbuckets=max(64, nbuckets // 5),
@@ -282,7 +313,8 @@ def one_run(n: int, window: int, cgen) -> dict:
         gen.start()
         ready.wait(30)
         ch = TrapChannel(agent_path, dp_path)
-        fm = FlowManager(region, ch)
+        fm = FlowManager(region, ch, sg_policy(rules)) if rules else \
+            FlowManager(region, ch)
         t = threading.Thread(target=agent_loop, args=(fm, stop))
         t.start()
         res = result.get(timeout=600)
@@ -336,6 +368,9 @@ def main() -> int:
     ap.add_argument("--qlen", type=int,
                     help="run in a private network namespace with "
                          "net.unix.max_dgram_qlen set to this (root)")
+    ap.add_argument("--rules", type=int, default=0,
+                    help="decide each flow through security groups with "
+                         "this many rules on the destination port")
     args = ap.parse_args()
     if args.qlen:
         private_qlen(args.qlen)
@@ -343,7 +378,7 @@ def main() -> int:
     cgen = None if args.generator == "python" else build_c_generator(build)
     runs = []
     for i in range(args.runs):
-        r = one_run(args.flows, args.window, cgen)
+        r = one_run(args.flows, args.window, cgen, args.rules)
         runs.append(r)
         print(f"run {i + 1}: {r['released']} flows in {r['elapsed']:.3f}s = "
               f"{r['rate']:,.0f} flows/s (active entries "
@@ -352,6 +387,7 @@ def main() -> int:
     shutil.rmtree(build, ignore_errors=True)
     rates = [r["rate"] for r in runs]
     out = {"benchmark": "flowsetup", "goal_flows_per_s": GOAL,
+           "security_group_rules": args.rules,
            "median_flows_per_s": statistics.median(rates),
            "median_agent_cpu_us_per_flow": statistics.median(
                r["agent_cpu_us_per_flow"] for r in runs),
@@ -365,7 +401,8 @@ def main() -> int:
                 exist_ok=True)
     out["agent_capacity_flows_per_s"] = 1e6 / out[
         "median_agent_cpu_us_per_flow"]
-    name = f"flowsetup-qlen{args.qlen}.json" if args.qlen else "flowsetup.json"
+    name = "flowsetup" + (f"-sg{args.rules}" if args.rules else "") + \
+        (f"-qlen{args.qlen}" if args.qlen else "") + ".json"
     path = os.path.join(os.path.dirname(HERE), "bench-results", name)
     with open(path, "w", encoding="utf-8") as f:
         json.dump(out, f, indent=1)
