@@ -79,16 +79,29 @@ flow_key_eq(const struct bsdnet_flow_key *a, const struct bsdnet_flow_key *b)
 	return (((a0 ^ b0) | (a1 ^ b1)) == 0);
 }
 
+/* Only the two main buckets (the overflow one is rarely read): the same
+ * b1/b2 as flow_buckets(), without its third hash. */
 void
 bsdnet_flow_prefetch(const struct bsdnet_flowtab *ft, uint64_t h)
 {
-	uint32_t b[3], i, w;
+	const struct bsdnet_flow *f1, *f2;
+	uint32_t mask = ft->ft_nbuckets - 1, b1, b2;
 
-	flow_buckets(ft, h, b);
-	for (i = 0; i < 2; i++)
-		for (w = 0; w < BSDNET_FLOW_WAYS; w++)
-			__builtin_prefetch(&ft->ft_flows[b[i] *
-			    (uint32_t)BSDNET_FLOW_WAYS + w]);
+	b1 = (uint32_t)h & mask;
+	b2 = (uint32_t)(h >> 32) & mask;
+	if (b2 == b1)
+		b2 = b1 ^ (1u & mask);
+	f1 = &ft->ft_flows[b1 * (uint32_t)BSDNET_FLOW_WAYS];
+	f2 = &ft->ft_flows[b2 * (uint32_t)BSDNET_FLOW_WAYS];
+	_Static_assert(BSDNET_FLOW_WAYS == 4, "one prefetch per way");
+	__builtin_prefetch(f1);
+	__builtin_prefetch(f2);
+	__builtin_prefetch(f1 + 1);
+	__builtin_prefetch(f2 + 1);
+	__builtin_prefetch(f1 + 2);
+	__builtin_prefetch(f2 + 2);
+	__builtin_prefetch(f1 + 3);
+	__builtin_prefetch(f2 + 3);
 }
 
 uint32_t

@@ -34,16 +34,39 @@ bsdnet_parse_eth(const struct bsdnet_pkt *pkt, uint16_t vlan,
 	return (BSDNET_CONT);
 }
 
+/*
+ * Internet checksum of the header (RFC 1071), 32 bits at a time in host
+ * order: the one's complement sum does not depend on byte order (RFC 1071
+ * 2(B)), so only the folded result is swapped.  An odd last byte is
+ * ignored (IPv4 headers are multiples of four).
+ */
 uint16_t
 bsdnet_ipv4_csum(const uint8_t *ip, uint32_t hlen)
 {
-	uint32_t sum = 0, i;
+	uint64_t sum = 0;
+	uint32_t w[5], i;
+	uint16_t h;
 
-	for (i = 0; i + 1 < hlen; i += 2)
-		sum += bsdnet_rd16(ip + i);
+	/* The usual header, unrolled; options in the loop. */
+	if (BSDNET_LIKELY(hlen >= BSDNET_IP_HLEN)) {
+		bsdnet_memcpy(w, ip, sizeof(w));
+		sum = (uint64_t)w[0] + w[1] + w[2] + w[3] + w[4];
+		i = BSDNET_IP_HLEN;
+	} else
+		i = 0;
+	for (; i + 4 <= hlen; i += 4) {
+		bsdnet_memcpy(w, ip + i, 4);
+		sum += w[0];
+	}
+	if (i + 2 <= hlen) {
+		bsdnet_memcpy(&h, ip + i, 2);
+		sum += h;
+	}
+	sum = (sum & 0xffffffffu) + (sum >> 32);
+	sum = (sum & 0xffffffffu) + (sum >> 32);
 	sum = (sum & 0xffff) + (sum >> 16);
 	sum = (sum & 0xffff) + (sum >> 16);
-	return ((uint16_t)~sum);
+	return ((uint16_t)~bsdnet_ntohs((uint16_t)sum));
 }
 
 /* TTL - 1 with the checksum patched incrementally (RFC 1624, eqn. 3). */
