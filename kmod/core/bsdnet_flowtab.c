@@ -67,18 +67,6 @@ flow_buckets(const struct bsdnet_flowtab *ft, uint64_t h, uint32_t b[3])
 	    (uint32_t)(((x >> 32) * (uint64_t)ft->ft_novfbuckets) >> 32);
 }
 
-static inline bool
-flow_key_eq(const struct bsdnet_flow_key *a, const struct bsdnet_flow_key *b)
-{
-	uint64_t a0, a1, b0, b1;
-
-	bsdnet_memcpy(&a0, a, 8);
-	bsdnet_memcpy(&a1, (const uint8_t *)a + 8, 8);
-	bsdnet_memcpy(&b0, b, 8);
-	bsdnet_memcpy(&b1, (const uint8_t *)b + 8, 8);
-	return (((a0 ^ b0) | (a1 ^ b1)) == 0);
-}
-
 /* Only the two main buckets (the overflow one is rarely read): the same
  * b1/b2 as flow_buckets(), without its third hash. */
 void
@@ -102,37 +90,69 @@ bsdnet_flow_prefetch(const struct bsdnet_flowtab *ft, uint64_t h)
 	__builtin_prefetch(f2 + 2);
 	__builtin_prefetch(f1 + 3);
 	__builtin_prefetch(f2 + 3);
+	/* A function of prefetches only looks side-effect free to GCC's
+	 * interprocedural analysis, which then drops calls to it (seen with
+	 * the core built as one unit): the empty volatile asm forbids it. */
+	__asm__ __volatile__("");
 }
 
+/* The way of one bucket holding key (k0, k1) in HOLD or ACTIVE, or
+ * BSDNET_FLOW_NONE; *statep gets its fe_state word. */
+static inline uint32_t
+flow_bucket_find(const struct bsdnet_flowtab *ft, uint32_t bucket,
+    uint64_t k0, uint64_t k1, uint32_t *statep)
+{
+	const struct bsdnet_flow *fe;
+	uint64_t e0, e1;
+	uint32_t w, idx, st, s;
+
+	idx = bucket * (uint32_t)BSDNET_FLOW_WAYS;
+	for (w = 0; w < BSDNET_FLOW_WAYS; w++, idx++) {
+		fe = &ft->ft_flows[idx];
+		st = bsdnet_load_acq(&fe->fe_state);
+		s = BSDNET_FLOW_STATE(st);
+		if (s != BSDNET_FLOW_HOLD && s != BSDNET_FLOW_ACTIVE)
+			continue;
+		bsdnet_memcpy(&e0, &fe->fe_key, 8);
+		bsdnet_memcpy(&e1, (const uint8_t *)&fe->fe_key + 8, 8);
+		if (((e0 ^ k0) | (e1 ^ k1)) != 0)
+			continue;
+		bsdnet_fence_acq();
+		if (bsdnet_load_rlx(&fe->fe_state) != st)
+			continue;
+		*statep = st;
+		return (idx);
+	}
+	return ((uint32_t)BSDNET_FLOW_NONE);
+}
+
+/* The buckets of flow_buckets() in order, the overflow bucket's third
+ * hash computed only when the two main buckets miss. */
 uint32_t
 bsdnet_flow_lookup_h(const struct bsdnet_flowtab *ft,
     const struct bsdnet_flow_key *k, uint64_t h, uint32_t *statep)
 {
-	struct bsdnet_flow *fe;
-	uint32_t b[3], i, w, idx, st, s;
+	uint32_t b[3], mask = ft->ft_nbuckets - 1, idx, st = BSDNET_FLOW_FREE;
+	uint64_t k0, k1;
 
-	flow_buckets(ft, h, b);
-	for (i = 0; i < 3; i++) {
-		idx = b[i] * (uint32_t)BSDNET_FLOW_WAYS;
-		for (w = 0; w < BSDNET_FLOW_WAYS; w++, idx++) {
-			fe = &ft->ft_flows[idx];
-			st = bsdnet_load_acq(&fe->fe_state);
-			s = BSDNET_FLOW_STATE(st);
-			if (s != BSDNET_FLOW_HOLD && s != BSDNET_FLOW_ACTIVE)
-				continue;
-			if (!flow_key_eq(&fe->fe_key, k))
-				continue;
-			bsdnet_fence_acq();
-			if (bsdnet_load_rlx(&fe->fe_state) != st)
-				continue;
-			if (statep != NULL)
-				*statep = st;
-			return (idx);
-		}
+	bsdnet_memcpy(&k0, k, 8);
+	bsdnet_memcpy(&k1, (const uint8_t *)k + 8, 8);
+	b[0] = (uint32_t)h & mask;
+	idx = flow_bucket_find(ft, b[0], k0, k1, &st);
+	if (idx == (uint32_t)BSDNET_FLOW_NONE) {
+		b[1] = (uint32_t)(h >> 32) & mask;
+		if (b[1] == b[0])
+			b[1] = b[0] ^ (1u & mask);
+		idx = flow_bucket_find(ft, b[1], k0, k1, &st);
+	}
+	if (idx == (uint32_t)BSDNET_FLOW_NONE) {
+		flow_buckets(ft, h, b);
+		idx = flow_bucket_find(ft, b[2], k0, k1, &st);
 	}
 	if (statep != NULL)
-		*statep = BSDNET_FLOW_FREE;
-	return ((uint32_t)BSDNET_FLOW_NONE);
+		*statep = idx == (uint32_t)BSDNET_FLOW_NONE ?
+		    (uint32_t)BSDNET_FLOW_FREE : st;
+	return (idx);
 }
 
 uint32_t
