@@ -59,6 +59,24 @@ bsdnet_deliver_local(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 }
 
 /*
+ * Checksum of the outer IPv4 header bsdnet_encap_tunnel() writes: all of
+ * it is constant but the total length and the addresses, so it is summed
+ * from those rather than read back (RFC 1071, 16-bit words).
+ */
+static uint16_t
+outer_csum(uint32_t totlen, uint32_t src, uint32_t dst)
+{
+	uint32_t sum;
+
+	sum = 0x4500 + BSDNET_IP_DF +
+	    (BSDNET_OUTER_TTL << 8 | BSDNET_IPPROTO_GRE) + totlen +
+	    (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return ((uint16_t)~sum);
+}
+
+/*
  * MTU: no ICMP "fragmentation needed" is generated yet and nothing is
  * fragmented; a DF packet that does not fit is dropped and counted, a
  * non-DF one is sent as is (the outer header has DF set, so the path may
@@ -71,7 +89,7 @@ bsdnet_encap_tunnel(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	struct bsdnet_vif fv;
 	const struct bsdnet_nh *nh = &c->c_nh;
 	uint8_t *ip = pkt->p_data + c->c_l3off, *o;
-	uint32_t out = nh->nh_vif, framelen;
+	uint32_t out = nh->nh_vif, framelen, otot;
 	uint16_t csum;
 	int r;
 
@@ -91,16 +109,15 @@ bsdnet_encap_tunnel(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	bsdnet_wr16(o + 12, BSDNET_ETHERTYPE_IPV4);
 	o[14] = 0x45;
 	o[15] = 0;
-	bsdnet_wr16(o + 16, (uint16_t)(BSDNET_IP_HLEN + BSDNET_GRE_HLEN +
-	    BSDNET_MPLS_HLEN + c->c_iplen));
+	otot = BSDNET_IP_HLEN + BSDNET_GRE_HLEN + BSDNET_MPLS_HLEN + c->c_iplen;
+	bsdnet_wr16(o + 16, (uint16_t)otot);
 	bsdnet_wr16(o + 18, 0);			/* id: DF set, never fragmented */
 	bsdnet_wr16(o + 20, BSDNET_IP_DF);
 	o[22] = BSDNET_OUTER_TTL;
 	o[23] = BSDNET_IPPROTO_GRE;
-	bsdnet_wr16(o + 24, 0);
 	bsdnet_wr32(o + 26, nh->nh_tun_src);
 	bsdnet_wr32(o + 30, nh->nh_tun_dst);
-	csum = bsdnet_ipv4_csum(o + 14, BSDNET_IP_HLEN);
+	csum = outer_csum(otot & 0xffff, nh->nh_tun_src, nh->nh_tun_dst);
 	bsdnet_wr16(o + 24, csum);
 	bsdnet_wr16(o + 34, 0);			/* GRE: no flags, version 0 */
 	bsdnet_wr16(o + 36, BSDNET_ETHERTYPE_MPLS);

@@ -258,14 +258,15 @@ bsdnet_dp_input(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt)
  * (ARP or DHCP: run the whole pipeline then), BSDNET_NOVIF, or a drop.
  */
 static int
-burst_stage1(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt,
-    struct bsdnet_ctx *c)
+burst_stage1(struct bsdnet_dp *dp, uint32_t vif, const struct bsdnet_vif *v,
+    struct bsdnet_pkt *pkt, struct bsdnet_ctx *c)
 {
 	int r;
 
 	ctx_init(c, vif, false, true);
-	if (!bsdnet_vif_read(dp, vif, &c->c_vif))
+	if (v == NULL)
 		return (BSDNET_NOVIF);
+	c->c_vif = *v;
 	r = input_pre(dp, c, pkt);
 	if (r != BSDNET_CONT)
 		return (r);
@@ -312,25 +313,29 @@ burst_stage2(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt,
  * up.  Stage 2 runs in packet order, and stage 1 reads nothing stage 2
  * writes (only the packet itself and the vif, label and nexthop tables,
  * which only the agent changes), so the outcome is exactly that of
- * bsdnet_dp_input() on each packet in order.
+ * bsdnet_dp_input() on each packet in order.  The input vif is read once
+ * per burst: an agent's change to it applies from the next burst.
  */
 void
 bsdnet_dp_input_burst(struct bsdnet_dp *dp, uint32_t vif,
     struct bsdnet_pkt *pkts, uint32_t n)
 {
 	struct bsdnet_ctx ring[BSDNET_PIPE_DEPTH];
+	struct bsdnet_vif v;
+	const struct bsdnet_vif *vp;
 	int rr[BSDNET_PIPE_DEPTH];
 	uint32_t i, s;
 
-	if (dp == NULL || dp->dp_hdr == NULL || pkts == NULL)
+	if (dp == NULL || dp->dp_hdr == NULL || pkts == NULL || n == 0)
 		return;
+	vp = bsdnet_vif_read(dp, vif, &v) ? &v : NULL;
 	for (i = 0; i < n + BSDNET_PIPE_DEPTH; i++) {
 		s = i % BSDNET_PIPE_DEPTH;
 		if (i >= BSDNET_PIPE_DEPTH)
 			burst_stage2(dp, vif, &pkts[i - BSDNET_PIPE_DEPTH],
 			    &ring[s], rr[s]);
 		if (i < n)
-			rr[s] = burst_stage1(dp, vif, &pkts[i], &ring[s]);
+			rr[s] = burst_stage1(dp, vif, vp, &pkts[i], &ring[s]);
 	}
 	bsdnet_acc_flush(dp);
 }

@@ -53,3 +53,28 @@ TEST(ipv4_csum_matches_reference)
 		CHECK_EQ(bsdnet_ipv4_csum(b, 20), 0);
 	}
 }
+
+/* The encapsulation sums its outer header from the fields it varies: the
+ * result must check out for any tunnel addresses and inner length. */
+TEST(encap_outer_csum_any_addresses)
+{
+	struct th_frame f;
+	struct th_l4 l4 = { .proto = 17, .sport = 1, .dport = 2 };
+	uint32_t t, src, dst;
+
+	for (t = 0; t < 40; t++) {
+		src = (uint32_t)rnd8() << 24 | (uint32_t)rnd8() << 16 |
+		    (uint32_t)rnd8() << 8 | rnd8();
+		dst = t % 5 == 0 ? 0xffffffffu : t % 5 == 1 ? 0 :
+		    (uint32_t)rnd8() << 24 | (uint32_t)rnd8() << 8 | rnd8();
+		th_nh(NH_T1)->nh_tun_src = src;
+		th_nh(NH_T1)->nh_tun_dst = dst;
+		l4.paylen = t * 37;
+		th_frame_vm(&f, MAC_B, IP(10, 0, 0, 2), IP(10, 0, 1, 5), &l4);
+		th_reset_rec();
+		th_input(VIF_B, &f);
+		CHECK_EQ(th_ntx, 1);
+		CHECK_EQ(th_csum(th_tx[0].r_data + 14, 20), 0);
+		CHECK_EQ(ref_csum(th_tx[0].r_data + 14, 20), 0);
+	}
+}
