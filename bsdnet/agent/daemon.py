@@ -24,7 +24,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 import time
 from typing import Any
 
@@ -49,6 +48,7 @@ from .tables import TableError, Tables
 LOG = logging.getLogger("bsdnet.agent")
 
 HEARTBEAT_S = 1.0
+LOOK_S = 0.05          # how often the region file is checked for a new one
 
 
 def wait_region(shm_name: str, timeout: float,
@@ -90,12 +90,14 @@ class Agent:
         self._stop = False
         self._region_id: tuple[int, int] = (0, 0)
         self._topology: dict[str, Any] = topology.parse({})
-        # Serialises everything that writes tables or reads the policy's
-        # index: trap batches (main thread), API changes (HTTP threads),
-        # host events (watcher thread).
-        self.lock = threading.RLock()
         self.store = ps.PortStore(os.path.join(conf.agent.state_dir,
                                                "ports"))
+        # Serialises everything that writes tables or reads the policy's
+        # index: trap batches (main thread), API changes (HTTP threads),
+        # host events (watcher thread).  It is the store's own lock: an
+        # API change holds it from validation to apply, and the model is
+        # read from the store under it, so one lock means one order.
+        self.lock = self.store.lock
         self.index = ps.GroupsIndex()
         self.dhcp: DhcpServer | None = None
         self.sg_policy = SecGroupPolicy(self.index, self._port_for_vif,
@@ -308,7 +310,9 @@ class Agent:
                     else allow_all
         if self.watcher is not None:
             self.watcher.follow({p["interface"] for p in
-                                 self._model()["ports"]})
+                                 self._topology["ports"]} |
+                                {o.system_name for o in
+                                 self.store.list("port")})
 
     def _link_up(self, name: str) -> bool:
         """The vif's UP flag: the tap is there and up (always, when the
@@ -342,7 +346,8 @@ class Agent:
                 LOG.info("%s stored; applied when the datapath's region "
                          "appears", change.kind)
                 return
-            if affected and self.flows is not None:
+            if affected and self.flows is not None and \
+                    _may_change_verdicts(change):
                 n = self.flows.redecide()
                 if n:
                     LOG.info("security groups of %d ports changed: %d "
@@ -434,13 +439,19 @@ class Agent:
     def run(self) -> None:
         idle = self.timeouts()
         age_every = max(1.0, min(idle.shortest() / 4.0, 10.0))
-        next_beat = next_age = 0.0
+        next_beat = next_age = next_look = 0.0
         try:
             while not self._stop:
                 now = time.monotonic()
-                if now >= next_beat:
+                if now >= next_look:
+                    # A stat() every turn (at most every LOOK_S): a
+                    # restarted datapath is reprogrammed without waiting
+                    # for the heartbeat.
                     if self._region_replaced():
                         self._reattach()
+                        next_beat = 0.0
+                    next_look = now + LOOK_S
+                if now >= next_beat:
                     self.region.heartbeat()
                     next_beat = now + HEARTBEAT_S
                 if now >= next_age:
@@ -482,6 +493,19 @@ class Agent:
                 os.unlink(pid)
             except FileNotFoundError:
                 pass
+
+
+def _may_change_verdicts(change: ps.Change) -> bool:
+    """Can this change turn a live flow's verdict?  Groups changing, or a
+    port's groups or addresses; not a new port (its flows are new too),
+    nor a port going (its flows go with its vif)."""
+    if change.kind == "security-group":
+        return True
+    if change.kind != "port" or change.old is None or change.new is None:
+        return False
+    o, n = change.old, change.new
+    return (o.security_groups, o.ip_address, o.allowed_address_pairs) != \
+        (n.security_groups, n.ip_address, n.allowed_address_pairs)
 
 
 def build_conf(argv: list[str] | None) -> cfg.ConfigOpts:

@@ -8,6 +8,7 @@ because their flows go through security groups.
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 from typing import Any, Callable
@@ -72,9 +73,11 @@ def merge(topo: dict[str, Any], store: PortStore, *, vif_quota: int = 0,
     return out
 
 
-def addresses(port: Port) -> list[int]:
+@functools.lru_cache(maxsize=65536)
+def addresses(port: Port) -> tuple[int, ...]:
     """The IPv4 addresses a port answers for (its own and its allowed
-    address pairs'), host order."""
+    address pairs'), host order.  (Cached: the daemon asks for every port
+    after each change.)"""
     ips = [port.ip_address] if port.has_ip else []
     ips += [p.ip for p in port.allowed_address_pairs]
-    return [int(ipaddress.IPv4Address(a)) for a in dict.fromkeys(ips)]
+    return tuple(int(ipaddress.IPv4Address(a)) for a in dict.fromkeys(ips))

@@ -49,7 +49,10 @@ def save(state_dir: str, st: dict[str, Any]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".state.", dir=state_dir)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(st, f, indent=1, sort_keys=True)
+            # One dumps() without indent: only that runs json's C encoder
+            # (dump() streams through the Python one), and this file is
+            # rewritten on every port change.
+            f.write(json.dumps(st, sort_keys=True))
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())

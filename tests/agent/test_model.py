@@ -44,7 +44,7 @@ def test_merge_adds_store_objects_to_the_file(tmp_path):
     assert mine_r == [{"network": NET, "prefix": "10.5.1.0/24",
                        "node": "192.0.2.2", "node_mac": "02:00:00:00:00:02",
                        "label": 20}]
-    assert model.addresses(p) == [0x0a050009, 0x0a050063]
+    assert model.addresses(p) == (0x0a050009, 0x0a050063)
 
 
 def test_nexthop_mac_covers_unknown_nodes(tmp_path):
