@@ -36,8 +36,8 @@ from . import state as statefile
 from . import topology
 from .abi import ffi, lib
 from .dhcp import DhcpServer
-from .flows import (AgeTimeouts, FlowManager, Policy, TrapChannel, Trap,
-                    allow_all)
+from .flows import (AgeTimeouts, Decision, FlowKey, FlowManager, Policy,
+                    TrapChannel, Trap, allow_all)
 from .portapi import PortApi, PortApiServer
 from .program import Programmer
 from .region import Region, RegionError, region_path
@@ -46,6 +46,10 @@ from .secgroups import SecGroupPolicy
 from .tables import TableError, Tables
 
 LOG = logging.getLogger("bsdnet.agent")
+
+# A flow from a port with allowed address pairs whose source is none of
+# its addresses: dropped and counted as the datapath counts the others.
+SPOOFED = Decision(lib.BSDNET_FA_DROP, lib.BSDNET_DROP_SPOOFED_IP)
 
 HEARTBEAT_S = 1.0
 LOOK_S = 0.05          # how often the region file is checked for a new one
@@ -103,6 +107,9 @@ class Agent:
         self.sg_policy = SecGroupPolicy(self.index, self._port_for_vif,
                                         self._port_for_addr)
         self._vif_port: dict[int, str] = {}
+        # vif -> the sources it may use, for ports with allowed address
+        # pairs (the datapath cannot check those: see Programmer).
+        self._vif_sources: dict[int, frozenset[int]] = {}
         self._addr_port: dict[tuple[int, int], str] = {}
         self._fabric_addr: str | None = None  # from the host, if any
 
@@ -288,7 +295,7 @@ class Agent:
         """Maps from vifs and addresses to API ports, the policy in force,
         the taps the watcher follows."""
         ports = self.programmer.state["ports"] if self.programmer else {}
-        vif_port, addr_port = {}, {}
+        vif_port, addr_port, sources = {}, {}, {}
         for o in self.store.list("port"):
             assert isinstance(o, ps.Port)
             st = ports.get(o.id)
@@ -297,7 +304,10 @@ class Agent:
             vif_port[st["vif"]] = o.id
             for a in model.addresses(o):
                 addr_port[(st["vrf"], a)] = o.id
+            if o.allowed_address_pairs:
+                sources[st["vif"]] = frozenset(model.addresses(o))
         self._vif_port, self._addr_port = vif_port, addr_port
+        self._vif_sources = sources
         if self.flows is not None:
             self.flows.routes_changed()
             self.flows.fabric_vif = self._fabric_vif()
@@ -306,7 +316,7 @@ class Agent:
             else:
                 # Only API ports have security groups; without any, the
                 # whole batch stays in C.
-                self.flows.policy = self.sg_policy if vif_port \
+                self.flows.policy = self._decide if vif_port \
                     else allow_all
         if self.watcher is not None:
             self.watcher.follow({p["interface"] for p in
@@ -318,6 +328,14 @@ class Agent:
         """The vif's UP flag: the tap is there and up (always, when the
         host is not followed)."""
         return self.watcher is None or self.watcher.present(name)
+
+    def _decide(self, key: FlowKey, trap: Trap) -> object:
+        """The flow policy of API ports: the source check of ports with
+        allowed address pairs, then security groups."""
+        allowed = self._vif_sources.get(trap.vif)
+        if allowed is not None and key.src not in allowed:
+            return SPOOFED
+        return self.sg_policy(key, trap)
 
     def _port_for_vif(self, vif: int) -> str | None:
         return self._vif_port.get(vif)

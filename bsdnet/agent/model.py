@@ -25,7 +25,9 @@ def port_entry(port: Port, net: Network | None, quota: int = 0,
             "interface": port.system_name, "mac": port.mac_address,
             "ip": port.ip_address, "policy": True,
             "mtu": net.mtu if net is not None else 1500,
-            "quota": quota, "up": up}
+            "quota": quota, "up": up,
+            "pairs": sorted({a.ip for a in port.allowed_address_pairs} -
+                            {port.ip_address})}
 
 
 def route_members(route: Route, neighbors: dict[str, str],

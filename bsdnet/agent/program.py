@@ -136,8 +136,13 @@ class Programmer:
     def _port_vif(self, p: dict[str, Any], vrf: int, nh: int) -> Vif:
         flags = (VIF_UP if p.get("up", True) else 0) | \
             (VIF_POLICY if p["policy"] else 0)
+        # The datapath checks sources against one address (vif_ip); a port
+        # with allowed address pairs has several, so vif_ip 0 turns the
+        # datapath's check off and the agent checks each new flow instead
+        # (it traps them all: such ports always carry the policy flag).
+        ip = 0 if p.get("pairs") else ip_to_int(p["ip"])
         return Vif(type=lib.BSDNET_VIF_VIRTUAL, flags=flags, vrf=vrf,
-                   ip=ip_to_int(p["ip"]), nh=nh, mtu=p["mtu"],
+                   ip=ip, nh=nh, mtu=p["mtu"],
                    mac=mac_to_bytes(p["mac"]), name=p["interface"],
                    flow_quota=p.get("quota", 0))
 
@@ -157,13 +162,18 @@ class Programmer:
             # A full table part way undoes the rest: no orphan entries.
             vif = self.t.vifs.add(self._port_vif(p, vrf, 0))
             nh = label = None
+            extra = self._pair_prefixes(p)
+            routed: list[str] = []
             try:
                 nh = self.t.nexthops.add(self._port_nh(p, vrf, vif))
                 self.t.vifs.write(vif, self._port_vif(p, vrf, nh))
                 label = self.t.labels.alloc(nh)
-                if prefix:
-                    self.t.vrfs.add_route(vrf, prefix, nh)
+                for x in ([prefix] if prefix else []) + extra:
+                    self.t.vrfs.add_route(vrf, x, nh)
+                    routed.append(x)
             except Exception:
+                for x in routed:
+                    self.t.vrfs.delete_route(vrf, x)
                 if label is not None:
                     self.t.labels.free(label)
                 if nh is not None:
@@ -173,6 +183,8 @@ class Programmer:
             self.state["ports"][p["id"]] = {
                 "vif": vif, "label": label, "nexthop": nh, "vrf": vrf,
                 "prefix": prefix}
+            if extra:
+                self.state["ports"][p["id"]]["extra"] = extra
             self.changes["port+"] += 1
             return
         vif, nh, label = st["vif"], st["nexthop"], st["label"]
@@ -185,14 +197,46 @@ class Programmer:
             changed = True
         if prefix:
             changed |= self.t.vrfs.add_route(vrf, prefix, nh)
+        old_extra = st.get("extra", [])
+        if st["vrf"] != vrf:
+            if st["vrf"] in self.t.vrfs.routes:
+                for x in old_extra:
+                    self.t.vrfs.delete_route(st["vrf"], x)
+            old_extra = []
+        extra = self._extra_routes(vrf, nh, old_extra, p)
+        changed |= extra != st.get("extra", [])
         st.update(vrf=vrf, prefix=prefix)
+        if extra:
+            st["extra"] = extra
+        else:
+            st.pop("extra", None)
         if changed:
             self.changes["port~"] += 1
 
+    @staticmethod
+    def _pair_prefixes(p: dict[str, Any]) -> list[str]:
+        return sorted({f"{a}/32" for a in p.get("pairs", ())} -
+                      {f"{p['ip']}/32"})
+
+    def _extra_routes(self, vrf: int, nh: int, have: list[str],
+                      p: dict[str, Any]) -> list[str]:
+        """/32 routes of a port's allowed address pairs: the ones no longer
+        wanted removed, the wanted ones written (if they differ).  Returns
+        the prefixes now routed to the port."""
+        want = self._pair_prefixes(p)
+        for x in have:
+            if x not in want:
+                self.t.vrfs.delete_route(vrf, x)
+        for x in want:
+            self.t.vrfs.add_route(vrf, x, nh)
+        return want
+
     def _port_delete(self, pid: str) -> None:
         st = self.state["ports"].pop(pid)
-        if st.get("prefix") and st["vrf"] in self.t.vrfs.routes:
-            self.t.vrfs.delete_route(st["vrf"], st["prefix"])
+        if st["vrf"] in self.t.vrfs.routes:
+            for x in ([st["prefix"]] if st.get("prefix") else []) + \
+                    st.get("extra", []):
+                self.t.vrfs.delete_route(st["vrf"], x)
         self.t.labels.free(st["label"])
         self.t.nexthops.delete(st["nexthop"])
         self.t.vifs.delete(st["vif"])

@@ -205,3 +205,44 @@ def test_port_added_before_the_region_exists(tmp_path, sockdir):
             region.close()
     finally:
         a.stop()
+
+
+def test_allowed_address_pairs_checked_by_the_agent(agent):
+    dp = FakeDatapath(agent.region, agent.ctl)
+    try:
+        serve(agent)
+        call(agent, "POST", "/network", network())
+        pair = port(4, **{"allowed-address-pairs": [
+            {"ip-address": "10.5.0.200"}]})
+        assert call(agent, "POST", "/port", pair)[0] == 200
+        st = agent.state()
+        p = st["ports"][pair["id"]]
+        vrf = st["networks"][NET]["vrf"]
+        # the datapath's single-address check is off for this vif...
+        assert agent.region.vifs[p["vif"]].vif_ip == 0
+        # ...the pair's address is routed to the port...
+        assert lookup(agent.region, vrf, ip_to_int("10.5.0.200")) == (
+            p["nexthop"], 32)
+        assert p["extra"] == ["10.5.0.200/32"]
+
+        def trap(src, sport):
+            idx, g = dp.claim(key(vrf=vrf, src=src, dst="10.5.0.1",
+                                  sport=sport), vif=p["vif"])
+            dp.trap(agent.trap, idx, g, vif=p["vif"], vrf=vrf)
+            while dp.control()[0] != lib.BSDNET_CTL_RELEASE:
+                pass
+            return agent.region.flows[idx]
+
+        # ...and the agent checks the source of each new flow.
+        for src in ("10.5.0.14", "10.5.0.200"):
+            assert trap(src, 1).fe_action == lib.BSDNET_FA_FORWARD
+        bad = trap("10.5.0.99", 2)
+        assert bad.fe_action == lib.BSDNET_FA_DROP
+        assert bad.fe_drop_reason == lib.BSDNET_DROP_SPOOFED_IP
+        # pairs removed: the route goes, the datapath checks again
+        del pair["allowed-address-pairs"]
+        assert call(agent, "POST", "/port", pair)[0] == 200
+        assert lookup(agent.region, vrf, ip_to_int("10.5.0.200")) is None
+        assert agent.region.vifs[p["vif"]].vif_ip == ip_to_int("10.5.0.14")
+    finally:
+        dp.close()

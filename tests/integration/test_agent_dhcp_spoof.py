@@ -17,6 +17,7 @@ from . import vmtools
 pytestmark = pytest.mark.root
 
 NET = at.new_id()
+PAIR = "10.8.0.50"      # an allowed address pair of VM p (a VIP, say)
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +35,16 @@ def env(sandbox):
     vms = {}
     try:
         for i, (name, static) in enumerate((("d", False), ("s", True),
-                                            ("t", True))):
+                                            ("t", True), ("p", True))):
             vm = at.ApiVm(f"{sandbox.plan.prefix}-n1-x{name}", f"tapx{name}",
                           f"02:5f:00:00:00:{i + 1:02x}", f"10.8.0.{20 + i}",
                           at.new_id(), ns)
             at.plug(ns, vm.namespace, vm.tap, vm.mac,
                     address=f"{vm.ip}/24" if static else None)
             vms[name] = vm
-            at.api(ns, "POST", "/port", at.port_body(vm, NET, ["all"]))
+            pairs = [PAIR] if name == "p" else []
+            at.api(ns, "POST", "/port", at.port_body(vm, NET, ["all"],
+                                                     pairs=pairs))
         yield sandbox, vms
     finally:
         for vm in vms.values():
@@ -147,3 +150,25 @@ def test_gratuitous_arp_for_a_foreign_address_is_dropped(env):
     assert vmtools.rx_packets(t.namespace, "eth0") == rx
     # t's address still resolves to the router MAC for s, and t answers
     assert _ping(s, t.ip)
+
+
+def test_allowed_address_pair_passes_other_sources_dropped(env):
+    sandbox, vms = env
+    p, t = vms["p"], vms["t"]
+    ns_exec(p.namespace, ["ip", "addr", "add", f"{PAIR}/24", "dev", "eth0"])
+    assert vmtools.retry(lambda: _ping(p, t.ip))             # own address
+    assert vmtools.retry(lambda: ns_exec(                    # the pair's
+        p.namespace, ["ping", "-n", "-q", "-c", "1", "-W", "1", "-I", PAIR,
+                      t.ip], check=False).returncode == 0)
+    assert vmtools.retry(lambda: _ping(t, PAIR))             # routed to p
+    # The datapath cannot check several sources: the agent decides the
+    # spoofed flow DROP (with reason SPOOFED_IP in the entry; the core
+    # counts a DROP flow's packets as FLOW_ACTION_DROP).
+    r = at.Region(sandbox, "n1")
+    before = r.drop("FLOW_ACTION_DROP")
+    rx = vmtools.rx_packets(t.namespace, "eth0")
+    vmtools.inject(p.namespace, "eth0", [
+        _udp_frame(p.mac, _router_mac(sandbox), "10.8.0.99", t.ip)])
+    at.wait_until(lambda: r.drop("FLOW_ACTION_DROP") > before,
+                  "the spoofed source dropped")
+    assert vmtools.rx_packets(t.namespace, "eth0") == rx
