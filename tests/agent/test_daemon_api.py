@@ -246,3 +246,30 @@ def test_allowed_address_pairs_checked_by_the_agent(agent):
         assert agent.region.vifs[p["vif"]].vif_ip == ip_to_int("10.5.0.14")
     finally:
         dp.close()
+
+
+def test_routes_through_the_api_with_ecmp(agent):
+    serve(agent, "--fabric-neighbors",
+          "192.0.2.2:02:00:00:00:00:02,192.0.2.3:02:00:00:00:00:03")
+    call(agent, "POST", "/network", network())
+    for node, label in (("192.0.2.2", 30), ("192.0.2.3", 31)):
+        assert call(agent, "POST", "/route", {
+            "network": NET, "prefix": "10.5.9.0/24", "node": node,
+            "label": label})[0] == 200
+    st = agent.state()
+    vrf = st["networks"][NET]["vrf"]
+    nh = agent.region.nexthops[lookup(agent.region, vrf,
+                                      ip_to_int("10.5.9.7"))[0]]
+    assert nh.nh_type == lib.BSDNET_NH_ECMP and nh.nh_nmembers == 2
+    tunnels = [agent.region.nexthops[m] for m in nh.nh_members[0:2]]
+    assert sorted(t.nh_label for t in tunnels) == [30, 31]
+    assert {bytes(t.nh_dmac).hex() for t in tunnels} == {
+        "020000000002", "020000000003"}
+    # one path removed: a plain tunnel again
+    assert call(agent, "DELETE",
+                f"/route/{NET}/10.5.9.0/24?node=192.0.2.3")[0] == 200
+    t = agent.region.nexthops[lookup(agent.region, vrf,
+                                     ip_to_int("10.5.9.7"))[0]]
+    assert t.nh_type == lib.BSDNET_NH_TUNNEL and t.nh_label == 30
+    assert call(agent, "DELETE", f"/route/{NET}/10.5.9.0/24")[0] == 200
+    assert lookup(agent.region, vrf, ip_to_int("10.5.9.7")) is None
