@@ -17,6 +17,14 @@ Life cycle:
   5. SIGHUP: re-read the topology and reconcile; SIGTERM/SIGINT: exit.
 A region replaced by the datapath (new file or new instance: a datapath
 restarted with empty tables) is reprogrammed from the model.
+
+Threads and locking: the main thread serves traps and timers; the port
+API answers from HTTP threads; host events come from the watcher's
+thread.  One lock, the port store's RLock (Agent.lock), is held while a
+trap batch is decided, while an API change is validated, stored and
+programmed, and while host events are applied, so tables, state.json
+and the security-group index change in one order.  The watcher's own
+lock is only ever taken inside it, never the other way round.
 """
 from __future__ import annotations
 
@@ -48,7 +56,7 @@ from .tables import TableError, Tables
 LOG = logging.getLogger("bsdnet.agent")
 
 # A flow from a port with allowed address pairs whose source is none of
-# its addresses: dropped and counted as the datapath counts the others.
+# its addresses: a DROP flow whose entry names the reason.
 SPOOFED = Decision(lib.BSDNET_FA_DROP, lib.BSDNET_DROP_SPOOFED_IP)
 
 HEARTBEAT_S = 1.0
@@ -262,8 +270,8 @@ class Agent:
         f = self.conf.fabric
         topo = model.merge(self._topology, self.store,
                            vif_quota=self.conf.agent.vif_flow_quota,
-                           neighbors=f.neighbors or {}, nexthop_mac=f.nexthop_mac,
-                           up=self._link_up)
+                           neighbors=f.neighbors or {},
+                           nexthop_mac=f.nexthop_mac, up=self._link_up)
         if topo["fabric"] is not None and self._fabric_addr:
             topo["fabric"] = {**topo["fabric"], "address": self._fabric_addr}
         return topo

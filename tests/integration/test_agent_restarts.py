@@ -44,7 +44,7 @@ def env(sandbox):
                     address=f"{vm.ip}/24")
             vms[name] = vm
             vm.group = group
-            if name != "d":         # d is plugged later, with the datapath down
+            if name != "d":     # d is plugged later, with the datapath down
                 at.api(ns, "POST", "/port", at.port_body(vm, NET, [group]))
         p = vmtools.spawn(vms["b"].namespace, vmtools.UDP_ECHO, "6000")
         q = vmtools.spawn(vms["b"].namespace, at.TCP_ACCEPT, "5000")
