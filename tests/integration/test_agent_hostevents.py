@@ -2,11 +2,15 @@
 and changing link state, and the fabric address moving."""
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
 from pyroute2 import NetNS
 
 from bsdnet.agent.abi import lib
 from bsdnet.sandbox import orchestrate
+from bsdnet.sandbox.netns import ns_exec
 
 from . import agenttools as at
 from . import vmtools
@@ -46,8 +50,19 @@ def test_tap_appears_changes_state_and_goes(sandbox):
                     f"02:5c:00:00:00:0{i}", f"10.6.0.1{i}", at.new_id(), ns)
            for i in (1, 2)]
     try:
-        for vm in vms:      # ports first: Nova plugs before the tap exists
-            at.api(ns, "POST", "/port", at.port_body(vm, NET, ["all"]))
+        # Ports first: Nova plugs before the tap exists, through
+        # bsdnet-port-control (vrouter-port-control's options) for one.
+        pc = os.path.join(os.path.dirname(sys.executable),
+                          "bsdnet-port-control")
+        r = ns_exec(ns, [pc, "--oper", "add", "--uuid", vms[0].port_id,
+                         "--instance_uuid", at.new_id(), "--vn_uuid", NET,
+                         "--ip_address", vms[0].ip, "--mac", vms[0].mac,
+                         "--tap_name", vms[0].tap, "--vm_name", "h1"],
+                    check=False)
+        assert r.returncode == 0, r.stdout + r.stderr
+        at.api(ns, "PUT", f"/port/{vms[0].port_id}/security-groups",
+               {"security-groups": ["all"]})
+        at.api(ns, "POST", "/port", at.port_body(vms[1], NET, ["all"]))
         assert not _up(sandbox, vms[0].port_id)
         for vm in vms:
             at.plug(ns, vm.namespace, vm.tap, vm.mac, address=f"{vm.ip}/24")
