@@ -126,8 +126,11 @@ void	bsdnet_dp_input(struct bsdnet_dp *dp, uint32_t vif,
 	    struct bsdnet_pkt *pkt);
 /*
  * Process n frames received on one vif (pkts[0..n-1]), with the same
- * outcome as bsdnet_dp_input() on each in order, but faster with a large
- * flow table: all their flow buckets are prefetched first.
+ * outcome as bsdnet_dp_input() on each in order, but faster: frames are
+ * parsed and hashed, and their flow buckets prefetched, a few frames ahead
+ * of the lookups and forwarding, so cache misses overlap; counters are
+ * added to the shared statistics once per call.  Any n; up to
+ * BSDNET_BURST_MAX per call is what the homes are expected to pass.
  */
 #define BSDNET_BURST_MAX	32
 void	bsdnet_dp_input_burst(struct bsdnet_dp *dp, uint32_t vif,
