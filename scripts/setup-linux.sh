@@ -31,5 +31,5 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 .venv/bin/pip install -q --upgrade pip setuptools wheel cffi
-.venv/bin/pip install -q -e '.[test]'
+.venv/bin/pip install -q -e '.[test,nova,osvif]'
 echo "setup-linux: ready (.venv/bin has the bsdnet commands)"
