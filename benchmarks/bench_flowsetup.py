@@ -21,7 +21,8 @@ show what a node tuned for it gets.
 of the port API: the flows' source port has an egress-only group, their
 destination port a group of N ingress TCP rules (distinct port ranges and
 prefixes; the one allowing the flows is the last), decided by
-secgroups.SecGroupPolicy for every trap.
+secgroups.SecGroupPolicy for every trap, through the daemon's
+flows.VerdictCache (--no-cache: the rules are walked for every flow).
 
 Usage: bench_flowsetup.py [--flows N] [--runs R] [--window W] [--qlen N]
                           [--generator c|python] [--rules N]
@@ -49,7 +50,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from bsdnet.agent.abi import ffi, lib  # noqa: E402
-from bsdnet.agent.flows import FlowManager, TrapChannel  # noqa: E402
+from bsdnet.agent.flows import (FlowManager, TrapChannel,  # noqa: E402
+                                VerdictCache)
 from bsdnet.agent.region import Region, geometry  # noqa: E402
 from bsdnet.agent import secgroups as sg  # noqa: E402
 
@@ -292,7 +294,8 @@ def agent_loop(fm: FlowManager, stop) -> None:
     fm.counters["cpu_ms"] = int((time.thread_time() - c0) * 1000)
 
 
-def one_run(n: int, window: int, cgen, rules: int = 0) -> dict:
+def one_run(n: int, window: int, cgen, rules: int = 0,
+            cache: bool = True) -> dict:
     nbuckets = 1 << max(10, (2 * n // lib.BSDNET_FLOW_WAYS * 10 // 7)
                         .bit_length())
     g = geometry(nflowbuckets=nbuckets, novfbuckets=max(64, nbuckets // 5),
@@ -313,7 +316,10 @@ def one_run(n: int, window: int, cgen, rules: int = 0) -> dict:
         gen.start()
         ready.wait(30)
         ch = TrapChannel(agent_path, dp_path)
-        fm = FlowManager(region, ch, sg_policy(rules)) if rules else \
+        policy = sg_policy(rules) if rules else None
+        if policy is not None and cache:
+            policy = VerdictCache(policy)
+        fm = FlowManager(region, ch, policy) if policy else \
             FlowManager(region, ch)
         t = threading.Thread(target=agent_loop, args=(fm, stop))
         t.start()
@@ -371,6 +377,9 @@ def main() -> int:
     ap.add_argument("--rules", type=int, default=0,
                     help="decide each flow through security groups with "
                          "this many rules on the destination port")
+    ap.add_argument("--no-cache", action="store_true",
+                    help="with --rules: no verdict cache, every flow walks "
+                         "the rules")
     args = ap.parse_args()
     if args.qlen:
         private_qlen(args.qlen)
@@ -378,7 +387,8 @@ def main() -> int:
     cgen = None if args.generator == "python" else build_c_generator(build)
     runs = []
     for i in range(args.runs):
-        r = one_run(args.flows, args.window, cgen, args.rules)
+        r = one_run(args.flows, args.window, cgen, args.rules,
+                    not args.no_cache)
         runs.append(r)
         print(f"run {i + 1}: {r['released']} flows in {r['elapsed']:.3f}s = "
               f"{r['rate']:,.0f} flows/s (active entries "
@@ -388,6 +398,7 @@ def main() -> int:
     rates = [r["rate"] for r in runs]
     out = {"benchmark": "flowsetup", "goal_flows_per_s": GOAL,
            "security_group_rules": args.rules,
+           "verdict_cache": bool(args.rules) and not args.no_cache,
            "median_flows_per_s": statistics.median(rates),
            "median_agent_cpu_us_per_flow": statistics.median(
                r["agent_cpu_us_per_flow"] for r in runs),
@@ -402,6 +413,7 @@ def main() -> int:
     out["agent_capacity_flows_per_s"] = 1e6 / out[
         "median_agent_cpu_us_per_flow"]
     name = "flowsetup" + (f"-sg{args.rules}" if args.rules else "") + \
+        ("-nocache" if args.rules and args.no_cache else "") + \
         (f"-qlen{args.qlen}" if args.qlen else "") + ".json"
     path = os.path.join(os.path.dirname(HERE), "bench-results", name)
     with open(path, "w", encoding="utf-8") as f:

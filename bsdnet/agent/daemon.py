@@ -45,7 +45,7 @@ from . import topology
 from .abi import ffi, lib
 from .dhcp import DhcpServer
 from .flows import (AgeTimeouts, Decision, FlowKey, FlowManager, Policy,
-                    TrapChannel, Trap, allow_all)
+                    TrapChannel, Trap, VerdictCache, allow_all)
 from .portapi import PortApi, PortApiServer
 from .program import Programmer
 from .region import Region, RegionError, region_path
@@ -114,6 +114,9 @@ class Agent:
         self.dhcp: DhcpServer | None = None
         self.sg_policy = SecGroupPolicy(self.index, self._port_for_vif,
                                         self._port_for_addr)
+        # What the flow manager asks: cleared whenever ports or groups
+        # change (_refresh, _api_apply).
+        self.verdicts = VerdictCache(self._decide)
         self._vif_port: dict[int, str] = {}
         # vif -> the sources it may use, for ports with allowed address
         # pairs (the datapath cannot check those: see Programmer).
@@ -316,6 +319,7 @@ class Agent:
                 sources[st["vif"]] = frozenset(model.addresses(o))
         self._vif_port, self._addr_port = vif_port, addr_port
         self._vif_sources = sources
+        self.verdicts.clear()
         if self.flows is not None:
             self.flows.routes_changed()
             self.flows.fabric_vif = self._fabric_vif()
@@ -324,7 +328,7 @@ class Agent:
             else:
                 # Only API ports have security groups; without any, the
                 # whole batch stays in C.
-                self.flows.policy = self._decide if vif_port \
+                self.flows.policy = self.verdicts if vif_port \
                     else allow_all
         if self.watcher is not None:
             self.watcher.follow({p["interface"] for p in
@@ -359,6 +363,7 @@ class Agent:
         back.  Without a region (datapath not there yet) the change is
         only stored: attaching applies the whole store."""
         with self.lock:
+            self.verdicts.clear()
             affected = ps.update_index(self.index, change)
             try:
                 if self.programmer is not None:
@@ -372,6 +377,7 @@ class Agent:
                 LOG.info("%s stored; applied when the datapath's region "
                          "appears", change.kind)
                 return
+            self.verdicts.clear()       # _program_change may not refresh
             if affected and self.flows is not None and \
                     _may_change_verdicts(change):
                 n = self.flows.redecide()

@@ -80,6 +80,36 @@ def as_decision(result: object) -> Decision:
     raise TypeError(f"policy returned {result!r}")
 
 
+class VerdictCache:
+    """A policy's decisions remembered by everything a security-group
+    verdict depends on: the vif the flow came in on, VRF, protocol,
+    addresses and destination port (not the source port; ICMP, whose
+    verdict reads the packet, is never cached).  New connections between
+    the same two ends then skip the rule walk.  Whoever changes what the
+    policy reads calls clear()."""
+
+    MAX = 65536
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._memo: dict[tuple[int, ...], Decision] = {}
+
+    def __call__(self, key: FlowKey, trap: Trap) -> Decision:
+        if key.proto == 1:
+            return as_decision(self.policy(key, trap))
+        k = (trap.vif, key.vrf, key.proto, key.src, key.dst, key.dport)
+        d = self._memo.get(k)
+        if d is None:
+            d = as_decision(self.policy(key, trap))
+            if len(self._memo) >= self.MAX:
+                self._memo.clear()
+            self._memo[k] = d
+        return d
+
+    def clear(self) -> None:
+        self._memo.clear()
+
+
 def allow_all(key: FlowKey, trap: Trap) -> Decision:
     """Default policy until security groups exist: every flow is within
     one virtual network (keys are per VRF), so forward it."""

@@ -420,3 +420,25 @@ def test_aging_by_kind_of_flow(region, dp):
     assert not alive(udp) and alive(tcp) and alive(fin1)
     fm.age(tmo, now_s=1101)
     assert not alive(tcp) and not alive(fin1)
+
+
+def test_verdict_cache_ignores_source_port_not_icmp():
+    from bsdnet.agent.flows import ALLOW, DENY, FlowKey, Trap, VerdictCache
+    calls = []
+
+    def policy(k, t):
+        calls.append(k)
+        return k.dport == 80
+    c = VerdictCache(policy)
+    t = Trap(1, 5, 1, 0, 0, 0, b"")
+    assert c(FlowKey(1, 6, 1, 2, 1000, 80), t) == ALLOW
+    assert c(FlowKey(1, 6, 1, 2, 1001, 80), t) == ALLOW     # cached
+    assert c(FlowKey(1, 6, 1, 2, 1001, 22), t) == DENY
+    assert c(FlowKey(1, 6, 1, 2, 1000, 80), t._replace(vif=6)) == ALLOW
+    assert len(calls) == 3
+    c(FlowKey(1, 1, 1, 2, 7, 0), t)
+    c(FlowKey(1, 1, 1, 2, 7, 0), t)                          # ICMP: asked
+    assert len(calls) == 5
+    c.clear()
+    c(FlowKey(1, 6, 1, 2, 1000, 80), t)
+    assert len(calls) == 6
