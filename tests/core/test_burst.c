@@ -1,6 +1,7 @@
 /*
  * bsdnet_dp_input_burst(): the same outcome as bsdnet_dp_input() on each
- * packet in order (it only adds prefetching and a hashed-key hint).
+ * packet in order (its stage 1 runs ahead but acts on nothing; stage 2
+ * runs in packet order).
  */
 #include "th.h"
 
