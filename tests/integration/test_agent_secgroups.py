@@ -3,7 +3,7 @@
 Node n1's agent is restarted with a per-vif flow quota and long-lived drop
 flows (so a verdict that changes can only come from re-evaluation, never
 from a drop flow aging out).  Four VMs are plugged through the port API in
-one network, 10.9.0.0/24:
+one network, 10.9.0.0/24 (closed TCP connections age after 1 s):
 
   a  10.9.0.10  group out  (egress only: nothing may connect to it)
   b  10.9.0.11  group srv  (tcp 5000 from anywhere, udp 6000 from a only)
@@ -11,6 +11,9 @@ one network, 10.9.0.0/24:
   q  10.9.0.13  group out  (fills its flow quota)
 """
 from __future__ import annotations
+
+import os
+import subprocess
 
 import pytest
 
@@ -44,7 +47,7 @@ def env(sandbox):
     n1 = sandbox.node("n1")
     at.restart_agent(sandbox, "n1", {"agent": {
         "vif_flow_quota": str(QUOTA), "drop_flow_timeout": "600",
-        "udp_idle_timeout": "600"}})
+        "udp_idle_timeout": "600", "tcp_closed_timeout": "1"}})
     ns = n1.namespace
     at.api(ns, "POST", "/network", {"id": NET, "name": "sg", "subnets": [
         {"cidr": "10.9.0.0/24", "gateway": "10.9.0.1"}]})
@@ -166,6 +169,29 @@ def test_detach_and_attach_groups_on_a_live_port(env, udp_echo_b):
         at.api(ns, "PUT", f"/port/{b.port_id}/security-groups",
                {"security-groups": ["srv"]})
     assert ask("attached-again")
+
+
+def _flows(sandbox, **match):
+    import json
+    import sys
+    vrctl = os.path.join(os.path.dirname(sys.executable), "bsdnet-vrctl")
+    r = subprocess.run([vrctl, "--shm", sandbox.node("n1").shm, "--json",
+                        "flow"], capture_output=True, text=True, check=True)
+    return [f for f in json.loads(r.stdout)
+            if all(f[k] == v for k, v in match.items())]
+
+
+def test_closed_tcp_connections_age_fast_udp_flows_stay(env, tcp_listeners,
+                                                        udp_echo_b):
+    sandbox, vms = env
+    a, b = vms["a"], vms["b"]
+    assert vmtools.retry(lambda: vmtools.udp_ask(a.namespace, b.ip, 6000,
+                                                 41030, "stays"))
+    assert _tcp_ok(a, b, 5000)          # connect, then FIN both ways
+    at.wait_until(lambda: not _flows(sandbox, proto="tcp", src=a.ip,
+                                     dst=b.ip, dport=5000),
+                  "the closed connection's flows to age")
+    assert _flows(sandbox, proto="udp", src=a.ip, dst=b.ip, sport=41030)
 
 
 def test_quota_exhausted_by_one_vm_leaves_others_working(env, tcp_listeners):
