@@ -10,9 +10,72 @@
 static struct th_frame fr[NB];
 
 /* A mix for vif: flow misses, repeats (queued), ARP, DHCP, bad frames. */
+static uint64_t mix_seed;	/* 0: the fixed mix below; else random */
+
+static uint32_t
+mix_rnd(void)
+{
+	mix_seed ^= mix_seed << 13;
+	mix_seed ^= mix_seed >> 7;
+	mix_seed ^= mix_seed << 17;
+	return ((uint32_t)(mix_seed >> 20));
+}
+
+/*
+ * A random mix from mix_seed: few flows (so misses, queueing, overflowing
+ * queues and hits all happen), TCP flags, bad checksums, truncation, TTL
+ * 1, DHCP, wrong labels, non-policy destinations.
+ */
+static void
+make_random_mix(uint32_t vif)
+{
+	struct th_l4 l4;
+	uint32_t i, r, dst;
+
+	for (i = 0; i < NB; i++) {
+		r = mix_rnd();
+		memset(&l4, 0, sizeof(l4));
+		l4.proto = (r & 1) ? 6 : 17;
+		l4.sport = (uint16_t)(1 + (r >> 1) % 4);
+		l4.dport = 80;
+		l4.tcp_flags = (uint8_t)(r >> 4);
+		l4.paylen = 8 + (r >> 8) % 64;
+		l4.mark = (uint8_t)i;
+		l4.ttl = (r >> 14) % 9 == 0 ? 1 : 0;
+		if (vif == VIF_F) {
+			dst = (r >> 16) % 3 == 0 ? IP(10, 0, 0, 2) :
+			    IP(10, 0, 0, 1);
+			th_frame_fabric(&fr[i], (r >> 18) % 7 == 0 ? LBL_A :
+			    dst == IP(10, 0, 0, 2) ? LBL_B : LBL_A, 64,
+			    IP(10, 0, 1, 5), dst, &l4);
+		} else {
+			dst = (r >> 16) % 3 == 0 ? IP(10, 0, 0, 2) :
+			    IP(10, 0, 1, 5);
+			th_frame_vm(&fr[i], MAC_A, IP(10, 0, 0, 1), dst, &l4);
+			if ((r >> 18) % 13 == 0) {
+				struct th_l4 d = { .proto = 17, .sport = 68,
+				    .dport = 67 };
+				th_frame_vm(&fr[i], MAC_A, 0,
+				    IP(255, 255, 255, 255), &d);
+			}
+		}
+		if ((r >> 21) % 11 == 0)
+			fr[i].pkt.p_data[14 + 11] ^= 1;	/* bad checksum */
+		if ((r >> 25) % 17 == 0)
+			fr[i].pkt.p_len = fr[i].pkt.p_totlen = 30;
+	}
+}
+
 static void
 make_mix(uint32_t vif)
 {
+	uint64_t seed = mix_seed;
+
+	if (seed != 0) {
+		make_random_mix(vif);
+		mix_seed = seed;	/* the same mix again next time */
+		return;
+	}
 	struct th_l4 l4 = { .proto = 17, .sport = 1, .dport = 2, .paylen = 8 };
 	int i;
 
@@ -139,6 +202,17 @@ TEST(burst_same_outcome_as_single_vm)
 TEST(burst_same_outcome_as_single_fabric)
 {
 	compare(VIF_F);
+}
+
+TEST(burst_same_outcome_as_single_random_mixes)
+{
+	uint64_t seed;
+
+	for (seed = 1; seed <= 12; seed++) {
+		mix_seed = seed * 0x9e3779b97f4a7c15ULL;
+		compare(seed & 1 ? VIF_A : VIF_F);
+	}
+	mix_seed = 0;
 }
 
 /* Edge cases of the pipelined burst: 1 packet, none, NULL, a bad vif. */
