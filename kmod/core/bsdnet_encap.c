@@ -43,12 +43,16 @@ int
 bsdnet_deliver_local(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
     struct bsdnet_pkt *pkt)
 {
-	struct bsdnet_vif ov;
+	struct bsdnet_vif_out ov;
 	uint8_t *ip = pkt->p_data + c->c_l3off;
 	uint32_t out = c->c_nh.nh_vif;
 
-	if (!bsdnet_vif_read(dp, out, &ov) ||
-	    (ov.vif_type != BSDNET_VIF_VIRTUAL && ov.vif_type != BSDNET_VIF_HOST))
+	/* Decapsulation has just read this vif (bsdnet_decap_check()). */
+	if (c->c_out_ok)
+		ov = c->c_out;
+	else if (!bsdnet_vif_read_out(dp, out, &ov))
+		return (BSDNET_DROP_INVALID_NH);
+	if (ov.vo_type != BSDNET_VIF_VIRTUAL && ov.vo_type != BSDNET_VIF_HOST)
 		return (BSDNET_DROP_INVALID_NH);
 	if (ip[8] <= 1)
 		return (BSDNET_DROP_TTL_EXPIRED);
@@ -86,18 +90,19 @@ int
 bsdnet_encap_tunnel(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
     struct bsdnet_pkt *pkt)
 {
-	struct bsdnet_vif fv;
+	struct bsdnet_vif_out fv;
 	const struct bsdnet_nh *nh = &c->c_nh;
 	uint8_t *ip = pkt->p_data + c->c_l3off, *o;
 	uint32_t out = nh->nh_vif, framelen, otot;
 	uint16_t csum;
 	int r;
 
-	if (!bsdnet_vif_read(dp, out, &fv) || fv.vif_type != BSDNET_VIF_FABRIC ||
+	if (!bsdnet_vif_read_out(dp, out, &fv) ||
+	    fv.vo_type != BSDNET_VIF_FABRIC ||
 	    nh->nh_label > 0xfffff)
 		return (BSDNET_DROP_INVALID_NH);
 	framelen = BSDNET_ENCAP_LEN + c->c_iplen;
-	if (fv.vif_mtu != 0 && framelen > fv.vif_mtu + BSDNET_ETH_HLEN &&
+	if (fv.vo_mtu != 0 && framelen > fv.vo_mtu + BSDNET_ETH_HLEN &&
 	    (bsdnet_rd16(ip + 6) & BSDNET_IP_DF) != 0)
 		return (BSDNET_DROP_MTU_EXCEEDED);
 	if ((uint64_t)pkt->p_headroom + c->c_l3off < BSDNET_ENCAP_LEN)
@@ -169,7 +174,7 @@ int
 bsdnet_decap_check(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
     struct bsdnet_pkt *pkt, uint32_t gre_off, uint32_t limit)
 {
-	struct bsdnet_vif dv;
+	struct bsdnet_vif_out *dv = &c->c_out;
 	const uint8_t *g;
 	uint32_t mpls, hlen, iplen, off;
 	uint16_t vrf;
@@ -209,10 +214,10 @@ bsdnet_decap_check(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	c->c_key.fk_vrf = vrf;
 
 	if (c->c_nh.nh_type == BSDNET_NH_ENCAP) {
-		if (!bsdnet_vif_read(dp, c->c_nh.nh_vif, &dv))
+		if (!bsdnet_vif_read_out(dp, c->c_nh.nh_vif, dv))
 			return (BSDNET_DROP_INVALID_NH);
 		/* A label only ever delivers to its own VM. */
-		if (c->c_key.fk_dst != dv.vif_ip)
+		if (c->c_key.fk_dst != dv->vo_ip)
 			return (BSDNET_DROP_LABEL_MISMATCH);
 	} else {
 		r = bsdnet_nh_resolve(dp, c, c->c_lblnh);
@@ -220,9 +225,10 @@ bsdnet_decap_check(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 			return (r);
 		if (c->c_nh.nh_type != BSDNET_NH_ENCAP)
 			return (BSDNET_DROP_INVALID_NH);
-		if (!bsdnet_vif_read(dp, c->c_nh.nh_vif, &dv))
+		if (!bsdnet_vif_read_out(dp, c->c_nh.nh_vif, dv))
 			return (BSDNET_DROP_INVALID_NH);
 	}
-	c->c_policy = (dv.vif_flags & BSDNET_VIF_F_POLICY) != 0;
+	c->c_out_ok = true;
+	c->c_policy = (dv->vo_flags & BSDNET_VIF_F_POLICY) != 0;
 	return (BSDNET_CONT);
 }

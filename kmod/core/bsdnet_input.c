@@ -204,6 +204,7 @@ ctx_init(struct bsdnet_ctx *c, uint32_t vif, bool replay, bool peek)
 	c->c_policy = false;
 	c->c_hashed = false;
 	c->c_peek = peek;
+	c->c_out_ok = false;
 	c->c_tcp_flags = 0;
 }
 

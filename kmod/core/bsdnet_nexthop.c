@@ -34,6 +34,37 @@ bsdnet_vif_read(const struct bsdnet_dp *dp, uint32_t idx,
 	return (false);
 }
 
+/*
+ * The few fields of vif idx that the output and decapsulation paths
+ * check, under the same seqlock, without copying the whole entry.
+ */
+bool
+bsdnet_vif_read_out(const struct bsdnet_dp *dp, uint32_t idx,
+    struct bsdnet_vif_out *out)
+{
+	const struct bsdnet_vif *v;
+	uint32_t s1, s2;
+	int i;
+
+	if (idx >= dp->dp_nvifs)
+		return (false);
+	v = &dp->dp_vifs[idx];
+	for (i = 0; i < BSDNET_SEQ_RETRIES; i++) {
+		s1 = bsdnet_load_acq(&v->vif_seq);
+		if ((s1 & 1) != 0)
+			continue;
+		out->vo_type = v->vif_type;
+		out->vo_flags = v->vif_flags;
+		out->vo_ip = v->vif_ip;
+		out->vo_mtu = v->vif_mtu;
+		bsdnet_fence_acq();
+		s2 = bsdnet_load_rlx(&v->vif_seq);
+		if (s1 == s2)
+			return (out->vo_type != BSDNET_VIF_NONE);
+	}
+	return (false);
+}
+
 bool
 bsdnet_nh_read(const struct bsdnet_dp *dp, uint32_t idx, struct bsdnet_nh *out)
 {

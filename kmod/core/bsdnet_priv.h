@@ -58,6 +58,14 @@ enum bsdnet_wire {
 	BSDNET_EXPIRE_CHUNK	= 65536, /* flow entries scanned per tick */
 };
 
+/* The fields of a vif the output and decapsulation paths check. */
+struct bsdnet_vif_out {
+	uint16_t		 vo_type;
+	uint16_t		 vo_flags;
+	uint32_t		 vo_ip;
+	uint32_t		 vo_mtu;
+};
+
 /* What the pipeline knows about the packet in hand (on the stack). */
 struct bsdnet_ctx {
 	struct bsdnet_vif	 c_vif;		/* copy of the input vif */
@@ -75,6 +83,8 @@ struct bsdnet_ctx {
 	bool			 c_policy;	/* flows apply */
 	bool			 c_hashed;	/* c_hash is valid */
 	bool			 c_peek;	/* burst stage 1: no side effects */
+	bool			 c_out_ok;	/* c_out read (decap): no re-read */
+	struct bsdnet_vif_out	 c_out;		/* vif of c_nh.nh_vif */
 };
 
 /* Big-endian field access; every caller has checked the length. */
@@ -172,6 +182,8 @@ int	bsdnet_route_lookup(const struct bsdnet_dp *dp, uint32_t vrf,
 /* bsdnet_nexthop.c */
 bool	bsdnet_vif_read(const struct bsdnet_dp *dp, uint32_t idx,
 	    struct bsdnet_vif *out);
+bool	bsdnet_vif_read_out(const struct bsdnet_dp *dp, uint32_t idx,
+	    struct bsdnet_vif_out *out);
 bool	bsdnet_nh_read(const struct bsdnet_dp *dp, uint32_t idx,
 	    struct bsdnet_nh *out);
 int	bsdnet_nh_resolve(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
