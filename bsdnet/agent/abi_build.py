@@ -20,15 +20,10 @@ HEADERS = ("bsdnet_abi.h", "bsdnet_layout.h")
 # C compiled into the module: the region geometry code the datapath uses,
 # and the agent's table helpers (atomics, seqlocks) in C where Python has
 # no memory model.
-SOURCES = [os.path.join(CORE, "bsdnet_layout.c")]
-# The flow table and its hash, once they exist, so the agent claims,
-# publishes and hashes with the datapath's own code.
-FLOWTAB_C = os.path.join(CORE, "bsdnet_flowtab.c")
-HAVE_FLOWTAB = os.path.exists(FLOWTAB_C)
-if HAVE_FLOWTAB:
-    SOURCES.append(FLOWTAB_C)
-    SOURCES.extend(sorted(glob.glob(os.path.join(CORE, "*siphash*.c"))))
-DEFINES = ["-DBSDNET_HAVE_FLOWTAB"] if HAVE_FLOWTAB else []
+# The flow table and its hash are the datapath's own code, so the agent
+# claims, publishes and hashes exactly as the datapath does.
+SOURCES = [os.path.join(CORE, f) for f in
+           ("bsdnet_layout.c", "bsdnet_flowtab.c", "bsdnet_siphash.c")]
 AGENT_C = os.path.join(ROOT, "bsdnet", "agent", "abi_helpers.c")
 AGENT_H = os.path.join(ROOT, "bsdnet", "agent", "abi_helpers.h")
 
@@ -36,11 +31,11 @@ AGENT_H = os.path.join(ROOT, "bsdnet", "agent", "abi_helpers.h")
 def preprocessed_cdef() -> str:
     cc = os.environ.get("CC") or shutil.which("cc") or "gcc"
     text = []
-    headers = list(HEADERS) + ([AGENT_H] if os.path.exists(AGENT_H) else [])
+    headers = list(HEADERS) + [AGENT_H]
     for h in headers:
         path = h if os.path.isabs(h) else os.path.join(INCLUDE, h)
         out = subprocess.run(
-            [cc, "-E", "-P", "-DBSDNET_ABI_CFFI", *DEFINES, "-I", INCLUDE,
+            [cc, "-E", "-P", "-DBSDNET_ABI_CFFI", "-I", INCLUDE, "-I", CORE,
              path],
             check=True, capture_output=True, text=True).stdout
         text.append(out)
@@ -69,19 +64,15 @@ def dedupe_blocks(src: str) -> str:
 
 ffibuilder = FFI()
 ffibuilder.cdef(preprocessed_cdef())
-_includes = '#include "bsdnet_abi.h"\n#include "bsdnet_layout.h"\n'
-_sources = list(SOURCES)
-if os.path.exists(AGENT_C):
-    _includes += '#include "abi_helpers.h"\n'
-    # abi_helpers.c and its siblings (abi_trapio.c: batched socket I/O).
-    _sources.extend(sorted(glob.glob(os.path.join(os.path.dirname(AGENT_C),
-                                                  "abi_*.c"))))
+_includes = ('#include "bsdnet_abi.h"\n#include "bsdnet_layout.h"\n'
+             '#include "abi_helpers.h"\n')
+# abi_helpers.c and its siblings (abi_trapio.c: batched socket I/O).
+_sources = SOURCES + sorted(glob.glob(os.path.join(os.path.dirname(AGENT_C), "abi_*.c")))
 ffibuilder.set_source(
     "bsdnet._abi", _includes,
     sources=[os.path.relpath(s, ROOT) for s in _sources],
     include_dirs=[INCLUDE, CORE, os.path.dirname(AGENT_C)],
-    extra_compile_args=["-std=c11", "-Wall", "-Wextra", "-Werror",
-                        *DEFINES])
+    extra_compile_args=["-std=c11", "-Wall", "-Wextra", "-Werror"])
 
 if __name__ == "__main__":
     ffibuilder.compile(verbose=True)

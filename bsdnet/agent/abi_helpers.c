@@ -134,7 +134,6 @@ bsdnet_agent_nh_read(const struct bsdnet_nh *src, struct bsdnet_nh *dst)
 	    BODY(dst, nh_seq), sizeof(*dst) - sizeof(dst->nh_seq)));
 }
 
-#ifdef BSDNET_HAVE_FLOWTAB
 
 #define FLOW_ST(w)	((w) & BSDNET_FLOW_STATE_MASK)
 #define FLOW_GEN(w)	((w) >> BSDNET_FLOW_GEN_SHIFT)
@@ -580,4 +579,3 @@ bsdnet_agent_flow_evict_pair(struct bsdnet_flowtab *ft,
 	return (BSDNET_AGENT_FLOW_OK);
 }
 
-#endif /* BSDNET_HAVE_FLOWTAB */

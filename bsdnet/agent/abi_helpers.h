@@ -5,9 +5,9 @@
  * matters to the datapath goes through one of these functions: the seqlock
  * writers for vifs and nexthops, release stores of route and label words,
  * and the atomic counters the datapath also touches.  The flow table
- * functions come from kmod/core/bsdnet_flowtab.c itself (declared again
- * below for cffi, which cannot read that header's static inline), so the
- * agent hashes and CASes exactly as the datapath does.
+ * functions come from kmod/core/bsdnet_flowtab.c itself (its header is
+ * part of the cdef), so the agent hashes and CASes exactly as the
+ * datapath does.
  *
  * This file is read twice: by the C compiler, and by cffi's cdef after
  * preprocessing with -DBSDNET_ABI_CFFI.
@@ -18,11 +18,9 @@
 #ifndef BSDNET_ABI_CFFI
 #include <stdint.h>
 #include <stdbool.h>
+#endif
 #include "bsdnet_abi.h"
-#ifdef BSDNET_HAVE_FLOWTAB
 #include "bsdnet_flowtab.h"
-#endif
-#endif
 
 /* 32-bit words: route entries, labels, counters.  Pair: the datapath's
  * acquire loads (release stores here) and relaxed atomic adds. */
@@ -66,31 +64,6 @@ int	 bsdnet_agent_recv_batch(int fd, uint8_t *buf, uint32_t slot,
 int	 bsdnet_agent_release_batch(int fd, const char *path,
 	    const uint32_t *flows, const uint32_t *gens, uint32_t n);
 
-#ifdef BSDNET_HAVE_FLOWTAB
-#ifdef BSDNET_ABI_CFFI
-/* From kmod/core/bsdnet_flowtab.h (which cffi cannot read). */
-struct bsdnet_flowtab {
-	struct bsdnet_flow	*ft_flows;
-	uint32_t		 ft_nbuckets;
-	uint32_t		 ft_novfbuckets;
-	uint32_t		 ft_nentries;
-	uint32_t		 ft_pad;
-	uint64_t		 ft_key[2];
-};
-void	 bsdnet_flowtab_bind(struct bsdnet_flowtab *ft,
-	    const struct bsdnet_region_hdr *hdr, void *base);
-uint64_t bsdnet_flow_hash(const struct bsdnet_flowtab *ft,
-	    const struct bsdnet_flow_key *k);
-uint32_t bsdnet_flow_lookup(const struct bsdnet_flowtab *ft,
-	    const struct bsdnet_flow_key *k, uint32_t *statep);
-uint32_t bsdnet_flow_claim(struct bsdnet_flowtab *ft,
-	    const struct bsdnet_flow_key *k, uint16_t src_vif,
-	    uint32_t now_ms, uint32_t *genp);
-_Bool	 bsdnet_flow_publish(struct bsdnet_flowtab *ft, uint32_t idx,
-	    uint32_t gen, uint8_t action, uint16_t drop_reason, uint32_t rflow);
-_Bool	 bsdnet_flow_free(struct bsdnet_flowtab *ft, uint32_t idx,
-	    uint32_t gen, uint32_t *was);
-#endif
 /*
  * The agent's half of flow setup, one call per trapped flow so a batch
  * costs one Python->C crossing per flow: check that forward entry idx is
@@ -184,6 +157,5 @@ int	 bsdnet_agent_flow_set_action(struct bsdnet_flowtab *ft,
 int	 bsdnet_agent_flow_evict_pair(struct bsdnet_flowtab *ft,
 	    const struct bsdnet_region_hdr *hdr, uint8_t *base, uint32_t idx,
 	    uint32_t gen);
-#endif /* BSDNET_HAVE_FLOWTAB */
 
 #endif /* !_BSDNET_ABI_HELPERS_H_ */

@@ -18,9 +18,10 @@
 #ifndef _BSDNET_FLOWTAB_H_
 #define _BSDNET_FLOWTAB_H_
 
+#ifndef BSDNET_ABI_CFFI		/* cffi reads this header preprocessed */
 #include <stdint.h>
 #include <stdbool.h>
-
+#endif
 #include "bsdnet_abi.h"
 
 struct bsdnet_flowtab {
@@ -72,11 +73,13 @@ bool	 bsdnet_flow_publish(struct bsdnet_flowtab *ft, uint32_t idx,
 bool	 bsdnet_flow_free(struct bsdnet_flowtab *ft, uint32_t idx,
 	    uint32_t gen, uint32_t *was);
 
+#ifndef BSDNET_ABI_CFFI
 /* Index checks for values read from shared memory or the trap channel. */
 static inline bool
 bsdnet_flow_index_ok(const struct bsdnet_flowtab *ft, uint32_t idx)
 {
 	return (idx < ft->ft_nentries);
 }
+#endif
 
 #endif /* !_BSDNET_FLOWTAB_H_ */
