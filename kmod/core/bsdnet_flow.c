@@ -135,6 +135,7 @@ flow_hit(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 {
 	struct bsdnet_flow *fe = &dp->dp_ft.ft_flows[idx];
 	uint8_t action, tf = c->c_tcp_flags;
+	uint16_t reason;
 
 	bsdnet_add_rlx(&fe->fe_packets, (uint64_t)1);
 	bsdnet_add_rlx(&fe->fe_bytes, (uint64_t)pkt->p_totlen);
@@ -156,8 +157,14 @@ flow_hit(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 		dp->dp_acc.a_flow_hits++;
 		return (BSDNET_CONT);
 	}
-	if (action == BSDNET_FA_DROP)
+	if (action == BSDNET_FA_DROP) {
+		/* Counted under the reason the agent recorded (a spoofed
+		 * source, a quota), if it names one; else as policy. */
+		reason = fe->fe_drop_reason;
+		if (reason > BSDNET_DROP_NONE && reason < BSDNET_DROP_MAX)
+			return ((int)reason);
 		return (BSDNET_DROP_FLOW_ACTION_DROP);
+	}
 	return (BSDNET_DROP_FLOW_INVALID);
 }
 

@@ -236,6 +236,30 @@ TEST(flow_action_drop_and_invalid)
 	CHECK_EQ(th_drops(BSDNET_DROP_FLOW_INVALID), 1);
 }
 
+TEST(flow_drop_counted_under_the_agents_reason)
+{
+	struct th_frame f;
+	uint32_t idx;
+
+	/* A reason the agent recorded (here a spoofed source) is the one
+	 * counted; none, or one out of range, counts as policy. */
+	th_frame_vm(&f, MAC_A, IP(10, 0, 0, 1), IP(10, 0, 1, 5), &UDP);
+	th_input(VIF_A, &f);
+	idx = th_trap[0].r_hdr.th_flow;
+	CHECK(bsdnet_flow_publish(&th_dp.dp_ft, idx, 0, BSDNET_FA_DROP,
+	    BSDNET_DROP_SPOOFED_IP, 0xffffffffu));
+	th_input(VIF_A, &f);
+	CHECK_EQ(th_drops(BSDNET_DROP_SPOOFED_IP), 1);
+	CHECK_EQ(th_drops(BSDNET_DROP_FLOW_ACTION_DROP), 0);
+	th_flow(idx)->fe_drop_reason = 0;
+	th_input(VIF_A, &f);
+	th_flow(idx)->fe_drop_reason = 999;
+	th_input(VIF_A, &f);
+	CHECK_EQ(th_drops(BSDNET_DROP_FLOW_ACTION_DROP), 2);
+	CHECK_EQ(th_drops(BSDNET_DROP_SPOOFED_IP), 1);
+	CHECK_EQ(th_vs(VIF_A)->vs_drops, 3);
+}
+
 TEST(flow_hit_counters_and_tcp_flags)
 {
 	struct th_frame f;

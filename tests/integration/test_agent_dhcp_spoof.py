@@ -162,13 +162,13 @@ def test_allowed_address_pair_passes_other_sources_dropped(env):
                       t.ip], check=False).returncode == 0)
     assert vmtools.retry(lambda: _ping(t, PAIR))             # routed to p
     # The datapath cannot check several sources: the agent decides the
-    # spoofed flow DROP (with reason SPOOFED_IP in the entry; the core
-    # counts a DROP flow's packets as FLOW_ACTION_DROP).
+    # spoofed flow DROP with reason SPOOFED_IP in the entry, and the core
+    # counts the flow's packets under that reason.
     r = at.Region(sandbox, "n1")
-    before = r.drop("FLOW_ACTION_DROP")
+    before = r.drop("SPOOFED_IP")
     rx = vmtools.rx_packets(t.namespace, "eth0")
     vmtools.inject(p.namespace, "eth0", [
         _udp_frame(p.mac, _router_mac(sandbox), "10.8.0.99", t.ip)])
-    at.wait_until(lambda: r.drop("FLOW_ACTION_DROP") > before,
+    at.wait_until(lambda: r.drop("SPOOFED_IP") > before,
                   "the spoofed source dropped")
     assert vmtools.rx_packets(t.namespace, "eth0") == rx
