@@ -33,6 +33,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from oslo_config import cfg
@@ -42,6 +43,7 @@ from . import opts
 from . import portstore as ps
 from . import state as statefile
 from . import topology
+from . import transport as transports
 from .abi import ffi, lib
 from .dhcp import DhcpServer
 from .flows import (AgeTimeouts, Decision, FlowKey, FlowManager, Policy,
@@ -63,15 +65,20 @@ HEARTBEAT_S = 1.0
 LOOK_S = 0.05          # how often the region file is checked for a new one
 
 
-def wait_region(shm_name: str, timeout: float,
-                stopped=lambda: False) -> Region:
-    """Open the region, retrying while the datapath has not created (or
-    finished formatting) it."""
+def wait_region(shm_name: str | Callable[[], Region], timeout: float,
+                stopped=lambda: False, where: str | None = None) -> Region:
+    """Open the region (a shm name, or a transport's opener), retrying
+    while the datapath has not created (or finished formatting) it."""
     deadline = time.monotonic() + timeout
     said = False
+    if callable(shm_name):
+        opener = shm_name
+    else:
+        where = where or region_path(shm_name)
+        opener = lambda: Region.open(shm_name)  # noqa: E731
     while True:
         try:
-            return Region.open(shm_name)
+            return opener()
         except RegionError as e:
             if stopped():
                 raise RegionError("stopped while waiting for the region") \
@@ -80,7 +87,7 @@ def wait_region(shm_name: str, timeout: float,
                 raise RegionError(f"gave up after {timeout:g}s: {e}") from None
             if not said:
                 LOG.info("waiting up to %gs for the datapath's region %s (%s)",
-                         timeout, region_path(shm_name), e)
+                         timeout, where, e)
                 said = True
             time.sleep(0.1)
 
@@ -89,6 +96,8 @@ class Agent:
     def __init__(self, conf: cfg.ConfigOpts,
                  policy: Policy | None = None) -> None:
         self.conf = conf
+        # Region, trap channel and interface binding: shm or device.
+        self.transport = transports.from_conf(conf)
         # None: security groups for API ports, the C fast path otherwise.
         self.fixed_policy = policy
         self.region: Region | None = None
@@ -135,12 +144,11 @@ class Agent:
         self._start_api()
         self._start_watcher()
         self._attach(initial=True)
-        self.channel = TrapChannel(c.datapath.trap_socket,
-                                   c.datapath.control_socket)
+        self.channel = self.transport.open_channel()
         self._new_flows()
         # The datapath rescans vifs on its own tick; this makes it now.
         self.channel.send_ctl(lib.BSDNET_CTL_VIF_SYNC)
-        LOG.info("serving traps on %s", c.datapath.trap_socket)
+        LOG.info("serving traps on %s", self.channel.trap_path)
 
     def _start_api(self) -> None:
         a = self.conf.agent
@@ -170,8 +178,9 @@ class Agent:
     def _attach(self, initial: bool) -> None:
         """Open the region, adopt or start the state, program the model."""
         c = self.conf
-        region = wait_region(c.datapath.shm_name, c.datapath.region_wait,
-                             lambda: self._stop)
+        region = wait_region(self.transport.open_region,
+                             c.datapath.region_wait, lambda: self._stop,
+                             self.transport.where())
         with self.lock:
             self.region = region
             self.region.heartbeat()
@@ -320,6 +329,7 @@ class Agent:
         self._vif_port, self._addr_port = vif_port, addr_port
         self._vif_sources = sources
         self.verdicts.clear()
+        self._sync_ports()
         if self.flows is not None:
             self.flows.routes_changed()
             self.flows.fabric_vif = self._fabric_vif()
@@ -335,6 +345,16 @@ class Agent:
                                  self._topology["ports"]} |
                                 {o.system_name for o in
                                  self.store.list("port")})
+
+    def _sync_ports(self) -> None:
+        """Interfaces to vifs as the vif table now says (the kernel
+        module; a userspace datapath scans the table itself)."""
+        if self.region is None:
+            return
+        try:
+            self.transport.sync_ports(self.region)
+        except (OSError, RegionError) as e:
+            LOG.warning("binding interfaces to vifs: %s", e)
 
     def _link_up(self, name: str) -> bool:
         """The vif's UP flag: the tap is there and up (always, when the
@@ -486,6 +506,8 @@ class Agent:
                 if now >= next_beat:
                     self.region.heartbeat()
                     next_beat = now + HEARTBEAT_S
+                    with self.lock:
+                        self._sync_ports()  # taps that were missing
                 if now >= next_age:
                     with self.lock:
                         self.flows.age(idle)
@@ -517,6 +539,9 @@ class Agent:
         if self.channel is not None:
             self.channel.close()
             self.channel = None
+        # Interfaces stay attached: the module keeps forwarding the flows
+        # it has while the agent restarts.
+        self.transport.close()
         if self.flows is not None:
             LOG.info("exiting: %s", dict(self.flows.counters))
         pid = self.conf.agent.pid_file

@@ -10,6 +10,29 @@ import sys
 from oslo_config import cfg
 
 datapath_opts = [
+    cfg.StrOpt("transport", default="shm", choices=[
+                   ("shm", "the userspace datapaths (Linux, netmap): "
+                           "region in POSIX shared memory, traps and "
+                           "control over unix datagram sockets"),
+                   ("device", "the FreeBSD kernel module: region, traps, "
+                              "control and interface attachment through "
+                              "its character device")],
+               help="How the agent reaches the datapath.  With shm, "
+                    "shm_name, trap_socket and control_socket apply; with "
+                    "device, the device_* options."),
+    cfg.StrOpt("device", default="/dev/bsdnet",
+               help="The kernel module's character device (transport = "
+                    "device)."),
+    cfg.BoolOpt("device_create", default=False,
+                help="When the module has no tables yet, create them "
+                     "(BSDNET_IOC_CREATE) with device_geometry instead of "
+                     "waiting for bsdnetctl create (transport = device)."),
+    cfg.DictOpt("device_geometry", default=None,
+                help="Table sizes for device_create, as name:count pairs "
+                     "among nvifs, nnexthops, nlabels, nvrfs, nrtbuckets, "
+                     "nflowbuckets, novfbuckets, maxhold; sizes not given "
+                     "take bsdnet_abi.h's defaults (4096 vifs, 512K "
+                     "flows)."),
     cfg.StrOpt("shm_name", default="bsdnet",
                help="Name of the shared-memory region the datapath created "
                     "(/dev/shm/<name> on Linux), or a path to it."),
@@ -22,7 +45,8 @@ datapath_opts = [
                     "(the datapath's --agent-socket)."),
     cfg.FloatOpt("region_wait", default=30.0, min=0,
                  help="Seconds to wait for the datapath to create the "
-                      "region before giving up."),
+                      "region (or, with transport = device, for the "
+                      "module and its tables) before giving up."),
 ]
 
 STATE_DIR = ("/var/db/bsdnet" if sys.platform.startswith("freebsd")
