@@ -184,8 +184,8 @@ class Agent:
         with self.lock:
             self.region = region
             self.region.heartbeat()
-            self._region_id = (os.stat(self.region.path).st_ino,
-                               self.region.instance)
+            self._region_id = self.transport.region_id(self.region) or \
+                (0, self.region.instance)
             LOG.info("region %s: instance %#x, geometry %s",
                      self.region.path, self.region.instance,
                      self.region.geometry())
@@ -219,14 +219,12 @@ class Agent:
     def _region_replaced(self) -> bool:
         """True if the datapath made new tables (a new file, or the file
         reformatted in place with a new instance)."""
-        try:
-            ino = os.stat(self.region.path).st_ino
-        except FileNotFoundError:
+        now = self.transport.region_id(self.region)
+        if now is None:
             return False            # going or coming: look again later
         magic = lib.bsdnet_agent_load_acq32(
             ffi.addressof(self.region.hdr, "rh_magic"))
-        return (ino, self.region.instance) != self._region_id or \
-            magic != lib.BSDNET_MAGIC
+        return now != self._region_id or magic != lib.BSDNET_MAGIC
 
     def _reattach(self) -> None:
         LOG.warning("region %s was replaced by the datapath: reprogramming "
@@ -283,7 +281,9 @@ class Agent:
         topo = model.merge(self._topology, self.store,
                            vif_quota=self.conf.agent.vif_flow_quota,
                            neighbors=f.neighbors or {},
-                           nexthop_mac=f.nexthop_mac, up=self._link_up)
+                           nexthop_mac=f.nexthop_mac, up=self._link_up,
+                           resolve=self.watcher.resolve
+                           if self.watcher is not None else None)
         if topo["fabric"] is not None and self._fabric_addr:
             topo["fabric"] = {**topo["fabric"], "address": self._fabric_addr}
         return topo
@@ -468,6 +468,18 @@ class Agent:
             if self.programmer is not None:
                 LOG.info("fabric address now %s", addr or "as configured")
                 self._apply(self._topology)
+
+    def fabric_next_hop(self, what: str, node: str | None = None) -> None:
+        """The default route, its gateway's MAC or (node) a fabric
+        neighbour's MAC changed: the TUNNEL nexthops' destination MAC
+        follows (the reconcile writes only the entries that differ)."""
+        with self.lock:
+            if self.programmer is None or (
+                    node is not None and node not in
+                    model.route_nodes(self.store)):
+                return
+            LOG.info("fabric next hop: %s", what)
+            self._apply(self._topology)
 
     # ---- run --------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import abc
 import logging
+import os
 from typing import Any
 
 from .flows import TrapChannel
@@ -44,6 +45,12 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     def open_channel(self) -> TrapChannel:
         """The trap channel: recv_batch, release, send_ctl, xmit, close."""
+
+    def region_id(self, region: Region) -> tuple[int, int] | None:
+        """What identifies the tables now behind the region's name: a
+        change means the datapath made new ones (the daemon reprograms
+        them).  None while they are going or coming."""
+        return (0, region.instance)
 
     def sync_ports(self, region: Region) -> None:
         """Bind interfaces to vifs as the vif table now says.  Called
@@ -74,6 +81,14 @@ class ShmTransport(Transport):
 
     def open_channel(self) -> TrapChannel:
         return TrapChannel(self.trap_socket, self.control_socket)
+
+    def region_id(self, region: Region) -> tuple[int, int] | None:
+        # A restarted datapath makes a new file, or reformats the old one
+        # with a new instance.
+        try:
+            return (os.stat(region.path).st_ino, region.instance)
+        except FileNotFoundError:
+            return None
 
 
 def from_conf(conf: Any) -> Transport:
