@@ -3,7 +3,8 @@
 - layout.py, cassert.py: FreeBSD's message structs as data, and the
   _Static_assert file that checks them against FreeBSD's headers.
 - parser.py, encoder.py, messages.py: bytes <-> typed routing-socket messages.
-- events.py, state.py: the platform-neutral event model and HostState.
+- events.py, state.py: the platform-neutral event model and HostState
+  (links, addresses, routes and, when asked for, IPv4 neighbours).
 - tracker.py, listener.py, freebsd_sys.py: the FreeBSD listener.
 - linux.py, netns.py: the rtnetlink twin.
 - writer.py: host-route writes; watcher.py: HostWatcher for the agent.
@@ -11,7 +12,8 @@
 """
 from .events import (
     Address, AddressAdded, AddressRemoved, Event, Link, LinkAdded, LinkChanged,
-    LinkRemoved, LinkRenamed, Route, RouteAdded, RouteChanged, RouteRemoved,
+    LinkRemoved, LinkRenamed, Neighbour, NeighbourAdded, NeighbourChanged,
+    NeighbourRemoved, Route, RouteAdded, RouteChanged, RouteRemoved,
 )
 from .messages import ParseError
 from .parser import Decoder, decode
@@ -19,17 +21,19 @@ from .watcher import FabricInfo, HostEventHandler, HostWatcher
 
 __all__ = [
     "Address", "AddressAdded", "AddressRemoved", "Event", "Link", "LinkAdded",
-    "LinkChanged", "LinkRemoved", "LinkRenamed", "Route", "RouteAdded",
+    "LinkChanged", "LinkRemoved", "LinkRenamed", "Neighbour",
+    "NeighbourAdded", "NeighbourChanged", "NeighbourRemoved", "Route", "RouteAdded",
     "RouteChanged", "RouteRemoved", "ParseError", "Decoder", "decode",
     "FabricInfo", "HostEventHandler", "HostWatcher", "open_listener",
 ]
 
 
-def open_listener(netns: str | None = None):
-    """The host's listener: PF_ROUTE on FreeBSD, rtnetlink on Linux (optionally in ``netns``)."""
+def open_listener(netns: str | None = None, neighbours: bool = False):
+    """The host's listener: PF_ROUTE on FreeBSD, rtnetlink on Linux (optionally in
+    ``netns``); ``neighbours``: follow the IPv4 neighbour (ARP) table too."""
     import sys
     if sys.platform.startswith("freebsd"):
         from .listener import RouteSocketListener
-        return RouteSocketListener.open()
+        return RouteSocketListener.open(neighbours=neighbours)
     from .linux import NetlinkListener
-    return NetlinkListener(netns)
+    return NetlinkListener(netns, neighbours=neighbours)

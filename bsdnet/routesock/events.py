@@ -1,4 +1,4 @@
-"""One event model for both platforms: links, addresses and routes.
+"""One event model for both platforms: links, addresses, routes, neighbours.
 
 The FreeBSD routing-socket tracker and the Linux rtnetlink twin both keep a
 HostState and emit these events for what changed in it, so the agent sees
@@ -67,10 +67,29 @@ def _scoped(net: IPNetwork) -> bool:
     return net.is_link_local or net.is_multicast
 
 
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    """An IPv4 neighbour (ARP) entry: address -> link-layer address on
+    interface ``index``.  ``mac`` is None while the entry is unresolved
+    (FreeBSD: no LLE_VALID; Linux: NUD_INCOMPLETE / NUD_FAILED).  The
+    entry's reachability state is left out on purpose: Linux moves a live
+    entry through REACHABLE, STALE, DELAY and PROBE all the time, and
+    none of that changes where frames go."""
+
+    index: int
+    address: IPAddress
+    mac: str | None = None
+    static: bool = False
+
+    @property
+    def key(self) -> tuple:
+        return (self.index, self.address)
+
+
 def _jsonable(v: Any) -> Any:
     if isinstance(v, (frozenset, set)):
         return sorted(v)
-    if isinstance(v, (Link, Address, Route)):
+    if isinstance(v, (Link, Address, Route, Neighbour)):
         return {k: _jsonable(getattr(v, k)) for k in v.__slots__}
     if isinstance(v, (str, int, bool)) or v is None:
         return v
@@ -157,6 +176,30 @@ class RouteRemoved(Event):
     kind: ClassVar[str] = "route-removed"
 
 
+@dataclass(frozen=True)
+class NeighbourAdded(Event):
+    neigh: Neighbour
+    ifname: str = ""
+    kind: ClassVar[str] = "neighbour-added"
+
+
+@dataclass(frozen=True)
+class NeighbourChanged(Event):
+    """The link-layer address (or its resolution) changed; ``old`` as it was."""
+
+    neigh: Neighbour
+    old: Neighbour = field(default=None)  # type: ignore[assignment]
+    ifname: str = ""
+    kind: ClassVar[str] = "neighbour-changed"
+
+
+@dataclass(frozen=True)
+class NeighbourRemoved(Event):
+    neigh: Neighbour
+    ifname: str = ""
+    kind: ClassVar[str] = "neighbour-removed"
+
+
 def format_event(ev: Event) -> str:
     """One line of text, in the spirit of route(8) monitor."""
     if isinstance(ev, (LinkAdded, LinkRemoved, LinkChanged)):
@@ -174,4 +217,8 @@ def format_event(ev: Event) -> str:
         flags = ",".join(sorted(r.flags)) or "-"
         return (f"{ev.kind} {r.dst}{via} dev {ev.ifname or r.index} flags {flags}"
                 f"{' (own)' if ev.own else ''}")
+    if isinstance(ev, (NeighbourAdded, NeighbourChanged, NeighbourRemoved)):
+        n = ev.neigh
+        return (f"{ev.kind} {n.address} lladdr {n.mac or '(incomplete)'} "
+                f"dev {ev.ifname or n.index}{' static' if n.static else ''}")
     return ev.kind

@@ -66,7 +66,12 @@ def sysctl(mib: list[int], libc: Any = None, tries: int = 8) -> bytes:
     raise OSError(errno_mod.ENOMEM, f"sysctl {mib}: kept growing")
 
 
-def route_sysctl(what: int, arg: int, family: int = 0) -> bytes:
+def route_sysctl(what: int, arg: int, family: int | None = None) -> bytes:
     """{CTL_NET, PF_ROUTE, 0, family, what, arg}: NET_RT_IFLIST (arg = ifindex,
-    0 for all) or NET_RT_DUMP (arg = fib)."""
+    0 for all), NET_RT_DUMP (arg = fib) or NET_RT_FLAGS with RTF_LLINFO (the
+    ARP table, as arp -a reads it).  The ARP dump needs an address family
+    (rtsock answers EINVAL for 0), so it defaults to AF_INET; the others to 0."""
+    if family is None:
+        arp = what == C["NET_RT_FLAGS"] and arg & C["RTF_LLINFO"]
+        family = C["AF_INET"] if arp else 0
     return sysctl([C["CTL_NET"], C["PF_ROUTE"], 0, family, what, arg])

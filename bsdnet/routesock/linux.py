@@ -9,6 +9,9 @@ as on FreeBSD: drain, dump again, emit the difference.
 
 Only the main table is tracked; Linux keeps local and broadcast routes in
 table 255, which FreeBSD has no twin of.
+
+With ``neighbours=True`` the IPv4 neighbour (ARP) table is followed too:
+dumped with the rest, then RTM_NEWNEIGH / RTM_DELNEIGH (RTMGRP_NEIGH).
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from typing import Any, Iterable, Iterator
 from pyroute2 import IPRoute
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
-from .events import Address, Event, Link, Route
+from .events import Address, Event, Link, Neighbour, Route
 from .netns import in_netns
 from .state import HostState
 
@@ -34,6 +37,13 @@ GROUPS = (RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE
           | RTMGRP_IPV6_IFADDR | RTMGRP_IPV6_ROUTE)
 RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR, RTM_DELADDR = 16, 17, 20, 21
 RTM_NEWROUTE, RTM_DELROUTE = 24, 25
+RTMGRP_NEIGH = 0x4
+RTM_NEWNEIGH, RTM_DELNEIGH = 28, 29
+# NUD_* states in which the entry's lladdr is where frames go (INCOMPLETE
+# and FAILED have none worth using; NONE is a placeholder).
+NUD_INCOMPLETE, NUD_FAILED, NUD_NOARP, NUD_PERMANENT = 0x01, 0x20, 0x40, 0x80
+NUD_VALID = 0x02 | 0x04 | 0x08 | 0x10 | NUD_NOARP | NUD_PERMANENT
+NTF_PROXY = 0x08
 IFF_UP, IFF_RUNNING = 0x1, 0x40
 RT_TABLE_MAIN = 254
 RTM_F_CLONED = 0x200
@@ -90,11 +100,33 @@ def route_from_nl(msg: Any) -> Route | None:
     return Route(net, ipaddress.ip_address(gw) if gw else None, oif, frozenset(flags))
 
 
-class NetlinkListener:
-    """Events from rtnetlink, in the namespace ``netns`` (None: this one)."""
+def neigh_from_nl(msg: Any) -> Neighbour | None:
+    """An ndmsg as a Neighbour: IPv4 only (the fabric's next hops), no
+    proxy entries, no bridge FDB entries (AF_BRIDGE shares the group)."""
+    if msg.get("family") != socket.AF_INET or msg.get("flags", 0) & NTF_PROXY:
+        return None
+    dst = msg.get("NDA_DST")
+    if dst is None:
+        return None
+    state = msg.get("state", 0)
+    mac = msg.get("NDA_LLADDR")
+    if not state & NUD_VALID or mac is None or len(mac) != 17:
+        mac = None
+    return Neighbour(msg["ifindex"], ipaddress.ip_address(dst),
+                     mac.lower() if mac else None,
+                     bool(state & NUD_PERMANENT))
 
-    def __init__(self, netns: str | None = None) -> None:
+
+class NetlinkListener:
+    """Events from rtnetlink, in the namespace ``netns`` (None: this one);
+    with ``neighbours``, also the IPv4 neighbour table's."""
+
+    # The kernel announces every neighbour change: no polling needed.
+    NEIGH_POLL_S: float | None = None
+
+    def __init__(self, netns: str | None = None, neighbours: bool = False) -> None:
         self.netns = netns
+        self.neighbours = neighbours
         self.state = HostState()
         self.resyncs = 0
         self._marshal = MarshalRtnl()
@@ -102,7 +134,7 @@ class NetlinkListener:
         with in_netns(netns):
             self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
-            self.sock.bind((0, GROUPS))
+            self.sock.bind((0, GROUPS | (RTMGRP_NEIGH if neighbours else 0)))
             self.ipr = IPRoute()
 
     def fileno(self) -> int:
@@ -131,7 +163,23 @@ class NetlinkListener:
                 r = route_from_nl(m)
                 if r:
                     fresh.set_route(r)
+        if self.neighbours:
+            fresh.neighs = self._neighs()
         return fresh
+
+    def _neighs(self) -> dict[tuple, Neighbour]:
+        out = {}
+        for m in self.ipr.get_neighbours(family=socket.AF_INET):
+            n = neigh_from_nl(m)
+            if n is not None:
+                out[n.key] = n
+        return out
+
+    def refresh_neighbours(self) -> list[Event]:
+        """Dump the neighbour table again and emit the difference."""
+        if not self.neighbours:
+            return []
+        return self.state.replace_neighs(self._neighs())
 
     def start(self) -> list[Event]:
         events = self.state.replace(self._fresh())
@@ -180,6 +228,13 @@ class NetlinkListener:
             if t == RTM_NEWROUTE:
                 return self.state.set_route(r, own)
             return self.state.remove_route(r, own)
+        if t in (RTM_NEWNEIGH, RTM_DELNEIGH):
+            n = neigh_from_nl(msg)
+            if n is None or n.index not in self.state.links:
+                return []
+            if t == RTM_NEWNEIGH:
+                return self.state.set_neigh(n)
+            return self.state.remove_neigh(n)
         return []
 
     def feed_bytes(self, data: bytes) -> list[Event]:

@@ -9,6 +9,12 @@ again and emit the difference, so the state equals that of a fresh start.
 
 The socket and the sysctl are injected: on FreeBSD they come from
 freebsd_sys; tests feed a socketpair carrying real message bytes.
+
+With ``neighbours=True`` the IPv4 ARP table is part of the state: dumped
+with NET_RT_FLAGS / RTF_LLINFO (as arp -a does) at start and resync, then
+kept by the RTF_LLINFO messages the socket carries.  FreeBSD announces
+IPv6 lltable changes there but not every IPv4 one, so the caller also
+re-dumps the table now and then (refresh_neighbours, every NEIGH_POLL_S).
 """
 from __future__ import annotations
 
@@ -43,9 +49,13 @@ DumpFn = Callable[[int, int], bytes]   # (NET_RT_IFLIST | NET_RT_DUMP, arg) -> b
 class RouteSocketListener:
     """Events from a PF_ROUTE socket, starting from a sysctl dump."""
 
+    NEIGH_POLL_S: float | None = 5.0
+
     def __init__(self, sock: RouteSocket, dump: DumpFn, *, arch: str = "amd64",
-                 pid: int | None = None, settle: float = 0.05) -> None:
+                 pid: int | None = None, settle: float = 0.05,
+                 neighbours: bool = False) -> None:
         self.sock = sock
+        self.neighbours = neighbours
         self._dump = dump
         self.decoder = Decoder(arch)
         self.tracker = Tracker(lookup=self._lookup, pid=pid)
@@ -55,11 +65,11 @@ class RouteSocketListener:
         self._seq = itertools.count(1)
 
     @classmethod
-    def open(cls) -> "RouteSocketListener":
+    def open(cls, neighbours: bool = False) -> "RouteSocketListener":
         """A listener on this FreeBSD host (socket(PF_ROUTE) and sysctl)."""
         from . import freebsd_sys
         return cls(freebsd_sys.open_route_socket(), freebsd_sys.route_sysctl,
-                   arch=_host_arch())
+                   arch=_host_arch(), neighbours=neighbours)
 
     @property
     def state(self):
@@ -100,7 +110,22 @@ class RouteSocketListener:
     def _load(self) -> list[Event]:
         iflist = self._decode(self._dump(C["NET_RT_IFLIST"], 0))
         routes = self._decode(self._dump(C["NET_RT_DUMP"], 0))
-        return self.tracker.load_dump(iflist, routes)
+        return self.tracker.load_dump(iflist, routes, self._arp())
+
+    def _arp(self) -> list[Message] | None:
+        """The ARP table dump (None when not following neighbours)."""
+        if not self.neighbours:
+            return None
+        try:
+            return self._decode(self._dump(C["NET_RT_FLAGS"], C["RTF_LLINFO"]))
+        except OSError as e:
+            LOG.warning("ARP table dump failed: %s", e)
+            return None
+
+    def refresh_neighbours(self) -> list[Event]:
+        """Dump the ARP table again and emit the difference."""
+        msgs = self._arp()
+        return [] if msgs is None else self.tracker.load_neighs(msgs)
 
     def resync(self) -> list[Event]:
         """After an overflow: drop what is queued, dump again, emit the difference."""

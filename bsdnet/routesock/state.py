@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from .events import (
     Address, AddressAdded, AddressRemoved, Event, Link, LinkAdded,
-    LinkChanged, LinkRemoved, LinkRenamed, Route, RouteAdded, RouteChanged,
+    LinkChanged, LinkRemoved, LinkRenamed, Neighbour, NeighbourAdded,
+    NeighbourChanged, NeighbourRemoved, Route, RouteAdded, RouteChanged,
     RouteRemoved,
 )
 
@@ -21,6 +22,7 @@ class HostState:
     links: dict[int, Link] = field(default_factory=dict)
     addrs: dict[tuple, Address] = field(default_factory=dict)
     routes: dict[tuple, Route] = field(default_factory=dict)
+    neighs: dict[tuple, Neighbour] = field(default_factory=dict)
 
     def ifname(self, index: int) -> str:
         link = self.links.get(index)
@@ -58,6 +60,8 @@ class HostState:
             out += self.remove_addr(self.addrs[key])
         for key in [k for k, r in self.routes.items() if r.index == index]:
             out += self.remove_route(self.routes[key])
+        for key in [k for k, n in self.neighs.items() if n.index == index]:
+            out += self.remove_neigh(self.neighs[key])
         del self.links[index]
         out.append(LinkRemoved(link))
         return out
@@ -94,15 +98,46 @@ class HostState:
             return []
         return [RouteRemoved(old, self.ifname(old.index), own)]
 
+    # -- neighbours --------------------------------------------------------
+
+    def set_neigh(self, neigh: Neighbour) -> list[Event]:
+        old = self.neighs.get(neigh.key)
+        self.neighs[neigh.key] = neigh
+        name = self.ifname(neigh.index)
+        if old is None:
+            return [NeighbourAdded(neigh, name)]
+        if old != neigh:
+            return [NeighbourChanged(neigh, old, name)]
+        return []
+
+    def remove_neigh(self, neigh: Neighbour) -> list[Event]:
+        old = self.neighs.pop(neigh.key, None)
+        if old is None:
+            return []
+        return [NeighbourRemoved(old, self.ifname(old.index))]
+
+    def replace_neighs(self, fresh: dict[tuple, Neighbour]) -> list[Event]:
+        """Become these neighbours (a fresh dump of the ARP table)."""
+        out: list[Event] = []
+        for key, n in list(self.neighs.items()):
+            if key not in fresh:
+                out += self.remove_neigh(n)
+        for n in fresh.values():
+            out += self.set_neigh(n)
+        return out
+
     # -- resync ------------------------------------------------------------
 
     def replace(self, fresh: "HostState") -> list[Event]:
         """Become ``fresh``; return the events that lead from here to there.
 
-        Removals come first (routes, addresses, then links) so that a
+        Removals come first (neighbours, routes, addresses, then links) so that a
         consumer never sees an address on a link it was told is gone.
         """
         out: list[Event] = []
+        for key, n in list(self.neighs.items()):
+            if key not in fresh.neighs:
+                out += self.remove_neigh(n)
         for key, route in list(self.routes.items()):
             if key not in fresh.routes:
                 out += self.remove_route(route)
@@ -118,4 +153,6 @@ class HostState:
             out += self.add_addr(addr)
         for route in fresh.routes.values():
             out += self.set_route(route)
+        for n in fresh.neighs.values():
+            out += self.set_neigh(n)
         return out

@@ -10,6 +10,12 @@ What the kernel says, and what we make of it:
 - RTM_IFINFO: flags (IFF_UP, IFF_DRV_RUNNING), link state, MTU.
 - RTM_NEWADDR / RTM_DELADDR: addresses; RTM_ADD / RTM_CHANGE / RTM_DELETE
   (and RTM_GET in a NET_RT_DUMP): routes.
+- The same messages with RTF_LLINFO (RTF_LLDATA) are link-layer entries,
+  not routes: a sockaddr_in DST and a sockaddr_dl GATEWAY whose address is
+  the neighbour's MAC (sdl_alen 0 while unresolved).  They come from the
+  ARP dump (NET_RT_FLAGS, RTF_LLINFO: RTM_GET each, in_lltable_dump_entry)
+  and from lltable events on the socket (RTM_ADD resolved, RTM_DELETE
+  expired); only IPv4 ones are kept.
 """
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ import logging
 import os
 from typing import Callable, Iterable
 
-from .events import Address, Event, Link, Route
+from .events import Address, Event, Link, Neighbour, Route
 from .layout import CONSTANTS as C
 from .messages import (
     RTAX_DST, RTAX_GATEWAY, RTAX_IFA, RTAX_IFP, RTAX_NETMASK, IfAddrMsg,
@@ -116,6 +122,22 @@ def route_from_rtm(msg: RouteMsg) -> Route | None:
         index = gw_sa.index
     return Route(_network(dst, plen), _ip(gw_sa),
                  index, route_flags(msg.flags))
+
+
+def neigh_from_rtm(msg: RouteMsg) -> Neighbour | None:
+    """An RTF_LLINFO message as a Neighbour (IPv4 only)."""
+    dst = msg.addrs.get(RTAX_DST)
+    if not isinstance(dst, SaInet):
+        return None
+    sdl = msg.addrs.get(RTAX_GATEWAY)
+    index = msg.index or (sdl.index if isinstance(sdl, SaLink) else 0)
+    if not index:
+        return None
+    mac = _mac(sdl)
+    if mac == "00:00:00:00:00:00":
+        mac = None      # lle events fill sdl_alen but copy no address on expiry
+    return Neighbour(index, _ip_cached(dst.addr), mac,
+                     bool(msg.flags & C["RTF_STATIC"]))
 
 
 class Tracker:
@@ -233,6 +255,8 @@ class Tracker:
             return []      # someone's query, not a change
         if t not in (C["RTM_ADD"], C["RTM_CHANGE"], C["RTM_DELETE"], C["RTM_GET"]):
             return []
+        if msg.flags & C["RTF_LLINFO"]:
+            return self._neigh(msg)
         route = route_from_rtm(msg)
         if route is None:
             return []
@@ -241,10 +265,20 @@ class Tracker:
             return self.state.remove_route(route, own)
         return self.state.set_route(route, own)
 
+    def _neigh(self, msg: RouteMsg) -> list[Event]:
+        n = neigh_from_rtm(msg)
+        if n is None or n.index not in self.state.links:
+            return []
+        if msg.type == C["RTM_DELETE"]:
+            return self.state.remove_neigh(n)
+        return self.state.set_neigh(n)
+
     # -- dumps and resync ---------------------------------------------------
 
-    def load_dump(self, iflist: Iterable[Message], routes: Iterable[Message]) -> list[Event]:
-        """Replace the state by one built from a NET_RT_IFLIST and a NET_RT_DUMP.
+    def load_dump(self, iflist: Iterable[Message], routes: Iterable[Message],
+                  neighs: Iterable[Message] | None = None) -> list[Event]:
+        """Replace the state by one built from a NET_RT_IFLIST and a NET_RT_DUMP
+        (and the ARP table's NET_RT_FLAGS dump, if ``neighs`` is given).
 
         Used for the initial dump and after an overflow: the state is then
         exactly what a fresh start would have, and the events returned are
@@ -259,9 +293,27 @@ class Tracker:
                 if a is not None:
                     fresh.add_addr(a)
         for m in routes:
-            if isinstance(m, RouteMsg) and not m.errno:
+            if isinstance(m, RouteMsg) and not m.errno and not m.flags & C["RTF_LLINFO"]:
                 r = route_from_rtm(m)
                 if r is not None:
                     fresh.set_route(r)
+        fresh.neighs = (self.neighs_from_dump(neighs, fresh) if neighs is not None
+                        else dict(self.state.neighs))
         self._departure = None
         return self.state.replace(fresh)
+
+    def neighs_from_dump(self, msgs: Iterable[Message],
+                         state: HostState | None = None) -> dict[tuple, Neighbour]:
+        """The neighbours of an ARP-table dump, on links ``state`` knows."""
+        links = (state or self.state).links
+        out: dict[tuple, Neighbour] = {}
+        for m in msgs:
+            if isinstance(m, RouteMsg) and not m.errno and m.flags & C["RTF_LLINFO"]:
+                n = neigh_from_rtm(m)
+                if n is not None and n.index in links:
+                    out[n.key] = n
+        return out
+
+    def load_neighs(self, msgs: Iterable[Message]) -> list[Event]:
+        """Replace the neighbours by an ARP-table dump's; the difference as events."""
+        return self.state.replace_neighs(self.neighs_from_dump(msgs))

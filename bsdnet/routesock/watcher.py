@@ -8,15 +8,22 @@ rtnetlink), then calls
   at registration time if the tap is already there;
 - tap_state when a present tap's up/running/MTU/MAC changes;
 - fabric_changed when the fabric interface's IPv4 address (the tunnel
-  source) or the IPv4 default route (the tunnel next hop) changes.
+  source), the IPv4 default route (the tunnel next hop) or, with a
+  listener that follows neighbours, the MAC of the default route's
+  gateway changes;
+- neighbour_changed when the MAC of a neighbour on the fabric interface
+  changes (resolved, replaced, unresolved or gone: None), for peers on the
+  fabric's own subnet.
 
 Wiring, in the agent::
 
-    listener = bsdnet.routesock.open_listener()       # PF_ROUTE or rtnetlink
+    listener = bsdnet.routesock.open_listener(neighbours=True)  # PF_ROUTE or rtnetlink
     watcher = HostWatcher(handler, fabric_ifname=conf.fabric_interface)
     watcher.start(listener)                           # initial dump
     # then in the agent's loop: watcher.pump(listener, timeout), or put
-    # listener.fileno() in its selector and call watcher.pump(listener, 0)
+    # listener.fileno() in its selector and call watcher.pump(listener, 0);
+    # on FreeBSD also watcher.handle_all(listener.refresh_neighbours())
+    # every listener.NEIGH_POLL_S (not every ARP change is announced)
     watcher.register_tap(port.tap_name)               # on port plug
     watcher.unregister_tap(port.tap_name)             # on port unplug
     listener.writer().add_host_route(ip, gateway=...) # host routes, own=True
@@ -31,7 +38,8 @@ from typing import Any, Iterable
 
 from .events import (
     AddressAdded, AddressRemoved, Event, Link, LinkAdded, LinkChanged,
-    LinkRemoved, LinkRenamed, RouteAdded, RouteChanged, RouteRemoved,
+    LinkRemoved, LinkRenamed, Neighbour, NeighbourAdded, NeighbourChanged,
+    NeighbourRemoved, RouteAdded, RouteChanged, RouteRemoved,
 )
 
 LOG = logging.getLogger(__name__)
@@ -47,6 +55,9 @@ class FabricInfo:
     address: ipaddress.IPv4Interface | None
     gateway: ipaddress.IPv4Address | None
     gateway_ifindex: int | None
+    # The gateway's neighbour entry: None when the listener does not follow
+    # neighbours, or the entry is missing or unresolved.
+    gateway_mac: str | None = None
 
 
 class HostEventHandler(abc.ABC):
@@ -66,7 +77,12 @@ class HostEventHandler(abc.ABC):
 
     @abc.abstractmethod
     def fabric_changed(self, fabric: FabricInfo) -> None:
-        """Tunnel source address or default next hop changed."""
+        """Tunnel source address, default next hop or its MAC changed."""
+
+    def neighbour_changed(self, ifname: str, address: ipaddress.IPv4Address,
+                          mac: str | None) -> None:
+        """A neighbour on the fabric interface has a new MAC (None: no
+        longer resolved, or gone).  Optional: the default ignores it."""
 
 
 class HostWatcher:
@@ -79,6 +95,7 @@ class HostWatcher:
         self._addrs: dict[int, list[ipaddress.IPv4Interface]] = {}
         self._default: tuple[ipaddress.IPv4Address | None, int] | None = None
         self._fabric: FabricInfo | None = None
+        self._neighs: dict[tuple, Neighbour] = {}    # Neighbour.key -> entry
 
     # -- registration ----------------------------------------------------
 
@@ -101,6 +118,16 @@ class HostWatcher:
     @property
     def fabric(self) -> FabricInfo | None:
         return self._fabric
+
+    def neighbour(self, address: ipaddress.IPv4Address | str,
+                  ifname: str | None = None) -> str | None:
+        """The MAC of ``address``'s neighbour entry on ``ifname`` (default:
+        the fabric interface), None if unknown or unresolved."""
+        link = self._by_name(ifname or self.fabric_ifname or "")
+        if link is None:
+            return None
+        n = self._neighs.get((link.index, ipaddress.ip_address(address)))
+        return n.mac if n is not None else None
 
     # -- driving it ------------------------------------------------------
 
@@ -184,6 +211,24 @@ class HostWatcher:
         elif isinstance(ev, RouteRemoved):
             if ev.route.dst == _DEFAULT4:
                 self._default = None
+        elif isinstance(ev, (NeighbourAdded, NeighbourChanged, NeighbourRemoved)):
+            self._neigh(ev)
+
+    def _neigh(self, ev: Event) -> None:
+        n: Neighbour = ev.neigh  # type: ignore[attr-defined]
+        old = self._neighs.get(n.key)
+        if isinstance(ev, NeighbourRemoved):
+            self._neighs.pop(n.key, None)
+            mac = None
+        else:
+            self._neighs[n.key] = n
+            mac = n.mac
+        if (old.mac if old else None) == mac:
+            return
+        link = self._links.get(n.index)
+        if link is not None and self.fabric_ifname is not None \
+                and link.name == self.fabric_ifname:
+            self._call(self.handler.neighbour_changed, link.name, n.address, mac)
 
     def _check_fabric(self) -> None:
         if self.fabric_ifname is None:
@@ -191,8 +236,12 @@ class HostWatcher:
         link = self._by_name(self.fabric_ifname)
         addrs = self._addrs.get(link.index, []) if link else []
         gw, gw_if = self._default if self._default else (None, None)
+        gw_mac = None
+        if gw is not None:
+            n = self._neighs.get((gw_if or (link.index if link else 0), gw))
+            gw_mac = n.mac if n is not None else None
         info = FabricInfo(self.fabric_ifname, link.index if link else None,
-                          addrs[0] if addrs else None, gw, gw_if)
+                          addrs[0] if addrs else None, gw, gw_if, gw_mac)
         if info != self._fabric:
             self._fabric = info
             LOG.info("fabric: %s", info)
