@@ -108,17 +108,22 @@ class Device:
             self.fd = -1
 
 
-def ioc_geometry(sizes: Mapping[str, int]) -> Any:
-    """A struct bsdnet_ioc_geometry: bsdnet_abi.h's defaults, overridden by
-    sizes (nvifs=..., as region.geometry() takes them)."""
+def check_sizes(sizes: Mapping[str, Any]) -> dict[str, int]:
+    """The configured table sizes as counts, or RegionError."""
     unknown = set(sizes) - set(GEOMETRY_FIELDS)
     if unknown:
         raise RegionError(f"unknown geometry sizes {sorted(unknown)} "
                           f"(known: {', '.join(GEOMETRY_FIELDS)})")
     try:
-        g = geometry(**{k: int(v) for k, v in sizes.items()})
+        return {k: int(v) for k, v in sizes.items()}
     except ValueError as e:
         raise RegionError(f"geometry sizes must be counts: {e}") from None
+
+
+def ioc_geometry(sizes: Mapping[str, Any]) -> Any:
+    """A struct bsdnet_ioc_geometry: bsdnet_abi.h's defaults, overridden by
+    sizes (nvifs=..., as region.geometry() takes them)."""
+    g = geometry(**check_sizes(sizes))
     return tio.new("bsdnet_ioc_geometry",
                    **{"ig_" + k: getattr(g, "g_" + k)
                       for k in GEOMETRY_FIELDS})
@@ -419,7 +424,7 @@ class DeviceTransport(Transport):
         self.ops = ops or DeviceOps()
         self.dev: Device | None = None
         self.ports: DevicePorts | None = None
-        ioc_geometry(self.sizes)        # a typo fails at start, not later
+        check_sizes(self.sizes)         # a typo fails at start, not later
 
     def where(self) -> str:
         return self.path

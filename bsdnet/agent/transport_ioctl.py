@@ -18,6 +18,8 @@ from typing import Any, NamedTuple
 
 from cffi import FFI
 
+from .region import RegionError
+
 # sys/ioccom.h (FreeBSD 14, 15): the parameter length lives in 13 bits
 # above the command word, the direction in the top three bits.
 IOCPARM_SHIFT = 13
@@ -43,8 +45,9 @@ _IOCDEF = re.compile(
     r"\s*(\d+)\s*(?:,\s*struct\s+(\w+)\s*)?\)", re.M)
 
 
-class IoctlError(Exception):
-    """bsdnet_ioctl.h is missing or not what this module can read."""
+class IoctlError(RegionError):
+    """bsdnet_ioctl.h is missing or not what this module can read (a
+    RegionError: the daemon reports it as it does a missing region)."""
 
 
 def ioc(inout: int, group: str, num: int, length: int) -> int:
