@@ -32,9 +32,10 @@ class FakeNet:
     def __init__(self) -> None:
         self.bridges: dict[str, list[str]] = {}
         self.calls: list[tuple[Any, ...]] = []
+        self.ports: dict[str, Any] = {}  # registered with plug_port, by port id
 
     def ensure_network(self, network_id: str, bridge: str, uplink: str | None, vlan: int | None,
-                       mtu: int | None) -> None:
+                       mtu: int | None, dhcp: Any = None) -> None:
         self.calls.append(("ensure_network", network_id, bridge, uplink, vlan, mtu))
         member = f"{uplink}.{vlan}" if vlan else uplink
         if member not in self.bridges.setdefault(bridge, []):
@@ -47,6 +48,14 @@ class FakeNet:
     def delete_bridge(self, name: str) -> None:
         self.calls.append(("delete_bridge", name))
         self.bridges.pop(name, None)
+
+    def plug_port(self, port: Any) -> None:
+        self.calls.append(("plug_port", port.id, port.tap, port.mac, port.ip))
+        self.ports[port.id] = port
+
+    def unplug_port(self, port_id: str) -> None:
+        self.calls.append(("unplug_port", port_id))
+        self.ports.pop(port_id, None)
 
 
 def make_vif(net_id: str | None = None, ip: str = "10.0.0.5", bridge: str | None = None,

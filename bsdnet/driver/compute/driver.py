@@ -6,12 +6,17 @@ adapter in ``nova.py`` puts the same class behind Nova's base class.
 Roadmap:
   spawn       image -> raw root disk (images.py), config drive (configdrive.py),
               VIFs plugged (vif/), domain built and checked (guest.py),
-              defined with VIR_DOMAIN_DEFINE_VALIDATE, started, console logged
-              (console.py); any failure removes everything spawn made.
-  destroy     stop the guest, then cleanup: unplug VIFs, undefine, remove files.
-  power/reboot  libvirt create/shutdown/destroy; soft falls back to hard.
+              defined with VIR_DOMAIN_DEFINE_VALIDATE, started, taps attached
+              (VifDriver.attach_tap: libvirt made them as the guest started;
+              the bridge driver registers each port's DHCP lease), console
+              logged (console.py); any failure removes everything spawn made.
+  destroy     stop the guest, then cleanup: unplug VIFs (ports and leases
+              go), undefine, remove files.
+  power/reboot  libvirt create/shutdown/destroy; soft falls back to hard;
+              every start attaches the new taps, or stops the guest again.
   interfaces  bhyve has no hot-plug: attach/detach edit the persistent
-              definition, taken at the next boot.
+              definition, taken at the next boot (a port's lease comes with
+              its tap then; detach unplugs the port at once).
   planning    plan.py: disks, config drive and the GuestSpec, before libvirt.
   resources   host.py (psutil), placement inventory with allocation ratios.
 """
@@ -208,6 +213,7 @@ class BhyveDriver:
             dom = self.conn.defineXMLFlags(xml, libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
             if power_on:
                 dom.create()
+                self._attach_taps(instance, network_info)
                 self._start_console(uuid)
         except BaseException:
             LOG.exception("spawn of %s failed; removing what it made", uuid)
@@ -336,7 +342,7 @@ class BhyveDriver:
         self.plug_vifs(instance, network_info)
         if not dom.isActive():
             dom.create()
-        self._start_console(instance.uuid)
+        self._started(dom, instance, network_info)
 
     def reboot(self, context: Any, instance: Any, network_info: Any, reboot_type: str,
                block_device_info: Any = None, bad_volumes_callback: Any = None, accel_info: Any = None,
@@ -348,7 +354,7 @@ class BhyveDriver:
                 if self._wait_shutoff(dom, self.config.soft_reboot_timeout):
                     self._stop_console(instance.uuid)
                     dom.create()
-                    self._start_console(instance.uuid)
+                    self._started(dom, instance, network_info)
                     return
             except libvirt.libvirtError:
                 pass
@@ -358,12 +364,34 @@ class BhyveDriver:
         self._stop_console(instance.uuid)
         self.plug_vifs(instance, network_info)
         dom.create()
-        self._start_console(instance.uuid)
+        self._started(dom, instance, network_info)
 
     # -- networking -----------------------------------------------------
     def plug_vifs(self, instance: Any, network_info: Any) -> None:
         for vif in network_info or []:
             self._vif_driver().plug(instance, vif)
+
+    def _attach_taps(self, instance: Any, network_info: Any) -> None:
+        """libvirt made the guest's taps as it started it: let the VIF
+        drivers finish (the bridge driver registers each port's lease)."""
+        for vif in network_info or []:
+            self._vif_driver().attach_tap(instance, vif)
+
+    def _started(self, dom: Any, instance: Any, network_info: Any) -> None:
+        """After create(): attach the taps, then log the console.  A guest
+        whose ports cannot be registered is stopped again rather than left
+        running without its addresses; the error says which port and why."""
+        try:
+            self._attach_taps(instance, network_info)
+        except BaseException:
+            LOG.exception("ports of %s could not be attached; stopping it", instance.uuid)
+            try:
+                if dom.isActive():
+                    dom.destroy()
+            except libvirt.libvirtError:
+                LOG.exception("could not stop %s", instance.uuid)
+            raise
+        self._start_console(instance.uuid)
 
     def unplug_vifs(self, instance: Any, network_info: Any) -> None:
         for vif in network_info or []:
@@ -387,6 +415,7 @@ class BhyveDriver:
             if any((i.mac or "").lower() == nic.mac for i in model.interfaces):
                 raise ComputeError(f"instance {instance.uuid} already has a NIC with MAC {nic.mac}")
             nic.model = choose_guest(image_props(image_meta)).nic_model
+            before = self._model(dom, inactive=True)
             self._vif_driver().plug(instance, vif)
             model.devices.append(nic)
             try:
@@ -394,6 +423,16 @@ class BhyveDriver:
             except (libvirt.libvirtError, DomainConfigError):
                 self._vif_driver().unplug(instance, vif)
                 raise
+            if dom.isActive() and any((i.mac or "").lower() == nic.mac for i in self._model(dom).interfaces):
+                # The running guest has the NIC, so its tap exists: register
+                # the port now.  bhyve cannot hot-plug, so there the NIC (and
+                # its tap) come at the next boot, where power_on/reboot do it.
+                try:
+                    self._vif_driver().attach_tap(instance, vif)
+                except BaseException:
+                    self._vif_driver().unplug(instance, vif)
+                    self._redefine(dom, before)
+                    raise
         LOG.warning("bhyve has no device hot-plug: NIC %s of %s is defined and appears at next boot",
                     nic.mac, instance.uuid)
 

@@ -1,7 +1,8 @@
 """VIF drivers: how a Neutron port becomes a NIC of a bhyve guest.
 
 ``bridge``: the port's network bridge (made by the network driver, with a
-VLAN interface when the network has one); libvirt makes the tap on it.
+VLAN interface when the network has one); libvirt makes the tap on it, and
+once the guest runs the network driver adopts the tap and serves its lease.
 ``vrouter``: a private bridge per port, so the tap is alone on it, and the
 port registered with the bsdnet agent through its port API.
 """
@@ -9,11 +10,11 @@ port registered with the bsdnet agent through its port API.
 from typing import Any
 
 from bsdnet.driver.domain import Interface, UnsupportedConfig
-from bsdnet.driver.vif.base import NetDriver, Vif, VifDriver, tap_name
+from bsdnet.driver.vif.base import DhcpSubnet, NetDriver, PortInfo, Vif, VifDriver, VifPlugError, tap_name
 from bsdnet.driver.vif.bridge import BridgeVifDriver
 from bsdnet.driver.vif.vrouter import VrouterVifDriver
 
-__all__ = ["BridgeVifDriver", "NetDriver", "VifDispatcher", "VifDriver", "VrouterVifDriver", "tap_name",
+__all__ = ["BridgeVifDriver", "DhcpSubnet", "NetDriver", "PortInfo", "VifPlugError", "VifDispatcher", "VifDriver", "VrouterVifDriver", "tap_name",
            "get_vif_driver"]
 
 
@@ -46,6 +47,9 @@ class VifDispatcher(VifDriver):
 
     def plug(self, instance: Any, vif: Vif) -> None:
         self.pick(vif).plug(instance, vif)
+
+    def attach_tap(self, instance: Any, vif: Vif) -> None:
+        self.pick(vif).attach_tap(instance, vif)
 
     def unplug(self, instance: Any, vif: Vif) -> None:
         self.pick(vif).unplug(instance, vif)

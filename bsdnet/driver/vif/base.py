@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bsdnet.driver.domain import Interface
@@ -13,6 +14,33 @@ from bsdnet.driver.domain import validate as v
 # Nova's network_info VIF: a dict-like with id, address, type, devname,
 # network{id, bridge, subnets[...], meta{...}}, details{...}.
 Vif = Mapping[str, Any]
+
+
+class VifPlugError(RuntimeError):
+    """The network driver refused a port; the message names the VIF, its tap and why."""
+
+
+@dataclass(frozen=True)
+class DhcpSubnet:
+    """The IPv4 subnet a network's dnsmasq serves, from Nova's network_info."""
+
+    cidr: str
+    server: str  # the bridge's address, as 'ip/prefixlen'
+    gateway: str | None = None
+    dns: tuple[str, ...] = ()
+    routes: tuple[tuple[str, str], ...] = ()  # (destination cidr, next hop)
+
+
+@dataclass(frozen=True)
+class PortInfo:
+    """What the network driver needs to register one guest NIC."""
+
+    id: str
+    network_id: str
+    mac: str
+    tap: str
+    ip: str | None = None
+    hostname: str | None = None
 
 
 class NetDriver(Protocol):
@@ -24,8 +52,15 @@ class NetDriver(Protocol):
     """
 
     def ensure_network(self, network_id: str, bridge: str, uplink: str | None,
-                       vlan: int | None, mtu: int | None) -> None:
-        """The network's bridge, with the uplink (or its VLAN interface) as member."""
+                       vlan: int | None, mtu: int | None, dhcp: DhcpSubnet | None = None) -> None:
+        """The network's bridge, with the uplink (or its VLAN interface) as member;
+        with ``dhcp``, the bridge's address and a dnsmasq serving static leases."""
+
+    def plug_port(self, port: PortInfo) -> None:
+        """Adopt the tap libvirt made for a port and register its lease (MAC -> IP)."""
+
+    def unplug_port(self, port_id: str) -> None:
+        """Forget a port: off the bridge, out of dnsmasq's host file (absent is fine)."""
 
     def ensure_bridge(self, name: str, mtu: int | None = None) -> None:
         """A bridge with no uplink: one port's private bridge (vrouter)."""
@@ -56,6 +91,10 @@ class VifDriver(abc.ABC):
     def plug(self, instance: Any, vif: Vif) -> None:
         """Prepare the host so libvirt can attach the guest's tap (idempotent)."""
 
+    def attach_tap(self, instance: Any, vif: Vif) -> None:
+        """libvirt has started the guest and made its tap: finish plugging
+        (idempotent; called again after every start).  Nothing by default."""
+
     @abc.abstractmethod
     def unplug(self, instance: Any, vif: Vif) -> None:
-        """Undo plug (idempotent, tolerant of half-plugged state)."""
+        """Undo plug and attach_tap (idempotent, tolerant of half-plugged state)."""
