@@ -4,13 +4,29 @@ HostWatcher (routing socket on FreeBSD, rtnetlink on Linux) calls
 HostEventHandler methods; here they become calls on the agent:
 host_link(name) when a port's tap appears, goes or changes link state
 (the vif's UP flag follows present(), and the datapath re-attaches),
-and fabric_address(addr) when the fabric interface's IPv4 address moves
-(the tunnel source follows).
+fabric_address(addr) when the fabric interface's IPv4 address moves
+(the tunnel source follows), and fabric_next_hop(what, node) when the
+default route, its gateway's MAC or a fabric neighbour's MAC changes
+(the TUNNEL nexthops' destination MAC follows).
+
+Where tunnelled frames go (resolve()): a peer node on the fabric
+interface's subnet is sent to its own neighbour (ARP) entry, any other
+peer to the default route's gateway.  The host only resolves addresses
+it talks to itself, and the datapath's tunnel traffic bypasses its
+stack, so an address whose MAC is unknown is solicited (an empty UDP
+datagram to its discard port, which makes the kernel ARP for it), and a
+MAC once learnt is kept when the entry expires or fails: an entry ageing
+out is no evidence that the neighbour moved, and dropping the routes of
+every peer behind an idle gateway each twenty minutes would be worse.
+A new MAC for the address replaces it.
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
+import socket
 import threading
+import time
 from typing import Any
 
 from bsdnet.routesock import (FabricInfo, HostEventHandler, HostWatcher,
@@ -20,14 +36,21 @@ from bsdnet.routesock.events import Link
 LOG = logging.getLogger(__name__)
 
 POLL_S = 0.5
+SOLICIT_S = 10.0        # at most one solicitation per address this often
+DISCARD_PORT = 9
+
+IPv4 = ipaddress.IPv4Address
 
 
 class _Handler(HostEventHandler):
     """Queues the watcher's calls: they are made on the agent after the
-    watcher's lock is released (the agent's lock is always taken first)."""
+    watcher's lock is released (the agent's lock is always taken first).
+    Also remembers every MAC seen on the fabric (see the module doc)."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
+        self.known: dict[IPv4, str] = {}
+        self._gateway: tuple[IPv4 | None, str | None] = (None, None)
 
     def tap_appeared(self, name: str, link: Link) -> None:
         self.calls.append(("link", name))
@@ -39,10 +62,26 @@ class _Handler(HostEventHandler):
         self.calls.append(("link", name))
 
     def fabric_changed(self, fabric: FabricInfo) -> None:
-        if fabric.gateway is not None:
-            LOG.info("fabric default route via %s", fabric.gateway)
         self.calls.append(("fabric", str(fabric.address.ip)
                            if fabric.address is not None else None))
+        gw = (fabric.gateway, fabric.gateway_mac)
+        if fabric.gateway is not None and fabric.gateway_mac:
+            self.known[fabric.gateway] = fabric.gateway_mac
+        if gw != self._gateway:
+            self._gateway = gw
+            what = (f"default route via {fabric.gateway} (MAC "
+                    f"{fabric.gateway_mac or 'not resolved'})"
+                    if fabric.gateway is not None else "no default route")
+            LOG.info("fabric %s", what)
+            self.calls.append(("nexthop", (what, None)))
+
+    def neighbour_changed(self, ifname: str, address: ipaddress.IPv4Address,
+                          mac: str | None) -> None:
+        if mac is None or self.known.get(address) == mac:
+            return          # unresolved or gone: the last MAC stays
+        self.known[address] = mac
+        self.calls.append(("nexthop", (f"neighbour {address} is at {mac}",
+                                       str(address))))
 
 
 class Watcher:
@@ -50,12 +89,15 @@ class Watcher:
 
     def __init__(self, agent: Any, fabric_ifname: str | None) -> None:
         self.agent = agent
-        self.listener = open_listener()
+        self.listener = open_listener(neighbours=fabric_ifname is not None)
         self.handler = _Handler()
         self.watcher = HostWatcher(self.handler, fabric_ifname)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._solicited: dict[IPv4, float] = {}
+        self._said: dict[str, str | None] = {}
+        self._udp: socket.socket | None = None
 
     def start(self) -> None:
         with self._lock:
@@ -70,6 +112,51 @@ class Watcher:
         with self._lock:
             link = self.watcher._by_name(name)
         return link is not None and link.up
+
+    def resolve(self, node: str) -> tuple[str | None, bool, str]:
+        """Where tunnelled frames to peer ``node`` go, as the host sees it:
+        (MAC or None, is the node on the fabric's subnet, what was asked).
+        The model's static options take precedence (model.peer_mac)."""
+        addr = ipaddress.ip_address(node)
+        with self._lock:
+            fab = self.watcher.fabric
+            if fab is None:
+                return None, False, "fabric interface not seen on the host"
+            if fab.address is not None and addr in fab.address.network:
+                target, onlink = addr, True
+                what = f"neighbour entry of {addr} on {fab.ifname}"
+            elif fab.gateway is None:
+                return None, False, "no IPv4 default route on the host"
+            elif fab.gateway_ifindex not in (None, 0, fab.ifindex):
+                return None, False, (f"the default route's gateway "
+                                     f"{fab.gateway} is not on {fab.ifname}")
+            else:
+                target, onlink = fab.gateway, False
+                what = f"default route's gateway {fab.gateway}"
+            mac = self.watcher.neighbour(target) or \
+                self.handler.known.get(target)
+        if mac is None:
+            self._solicit(target)
+        if self._said.get(node, "") != mac:
+            self._said[node] = mac
+            LOG.info("peer %s: fabric MAC %s (%s)", node,
+                     mac or "unknown", what)
+        return mac, onlink, what
+
+    def _solicit(self, addr: IPv4) -> None:
+        """Make the host resolve addr: a datagram to it needs its MAC
+        (or the gateway's), so the kernel sends ARP requests."""
+        now = time.monotonic()
+        if now - self._solicited.get(addr, -SOLICIT_S) < SOLICIT_S:
+            return
+        self._solicited[addr] = now
+        try:
+            if self._udp is None:
+                self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                self._udp.setblocking(False)
+            self._udp.sendto(b"", (str(addr), DISCARD_PORT))
+        except OSError as e:
+            LOG.debug("soliciting %s: %s", addr, e)
 
     def follow(self, names: set[str]) -> None:
         """Be told about exactly these tap names from now on.  (What they
@@ -92,15 +179,25 @@ class Watcher:
             try:
                 if what == "link":
                     self.agent.host_link(arg)
+                elif what == "nexthop":
+                    self.agent.fabric_next_hop(*arg)
                 else:
                     self.agent.fabric_address(arg)
             except Exception:
                 LOG.exception("host event %s %s not applied", what, arg)
 
     def _run(self) -> None:
+        every = getattr(self.listener, "NEIGH_POLL_S", None) \
+            if getattr(self.listener, "neighbours", False) else None
+        next_refresh = time.monotonic() + every if every else None
         while not self._stop.is_set():
             try:
                 events = self.listener.poll(POLL_S)
+                if next_refresh is not None and \
+                        time.monotonic() >= next_refresh:
+                    # Not every ARP change is announced (FreeBSD, IPv4).
+                    events += self.listener.refresh_neighbours()
+                    next_refresh = time.monotonic() + every
             except OSError as e:
                 LOG.warning("host events: %s", e)
                 self._stop.wait(POLL_S)
@@ -115,3 +212,5 @@ class Watcher:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.listener.close()
+        if self._udp is not None:
+            self._udp.close()
