@@ -448,6 +448,14 @@ class DeviceTransport(Transport):
         if done["attached"] or done["detached"]:
             LOG.debug("ports: %s", done)
 
+    def stats(self) -> dict[str, int]:
+        """The module's own counters (BSDNET_IOC_STATS), without is_."""
+        st = tio.new("bsdnet_ioc_stats")
+        self._device().ioctl("BSDNET_IOC_STATS", st)
+        f = tio.ioctl_ffi()
+        return {name[3:]: int(getattr(st, name))
+                for name, _ in f.typeof("struct bsdnet_ioc_stats").fields}
+
     def close(self) -> None:
         if self.dev is not None:
             self.dev.close()

@@ -171,3 +171,25 @@ def test_no_tables_any_more_is_reported(fake, transport, region, tables,
         assert any("tap0" in r.message for r in caplog.records)
     finally:
         fake.region = keep
+
+
+def test_interface_bound_elsewhere_is_refused_and_said(fake, transport,
+                                                       region, tables,
+                                                       caplog):
+    a = tables.vifs.add(vm("tap0"))
+    fake.ports[40] = ("tap0", ROUTER_MAC)   # bound to another vif: EBUSY
+    caplog.set_level("WARNING")
+    transport.sync_ports(region)
+    assert fake.calls == [("attach", a, "tap0", ROUTER_MAC)]
+    assert a not in fake.ports
+    assert any("tap0" in r.message and "busy" in r.message.lower()
+               for r in caplog.records)
+
+
+def test_module_counters(fake, transport, region, tables):
+    tables.vifs.add(fabric())
+    transport.sync_ports(region)
+    st = transport.stats()
+    assert st["nports"] == 1 and st["mapped"] == 1
+    assert set(st) >= {"rx_pkts", "tx_pkts", "traps", "trap_drops",
+                       "ctl_msgs"}

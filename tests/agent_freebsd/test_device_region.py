@@ -178,3 +178,12 @@ def test_config_chooses_the_transport():
     assert (t.path, t.create) == ("/dev/bsdnet7", True)
     assert t.sizes == {"nvifs": "128", "nflowbuckets": "1024"}
     assert t.where() == "/dev/bsdnet7"
+
+
+def test_module_unloading(fake, transport, monkeypatch):
+    def dying(path, flags):
+        raise OSError(errno.ENXIO, os.strerror(errno.ENXIO), path)
+
+    monkeypatch.setattr(fake, "open", dying)
+    with pytest.raises(RegionError, match=os.strerror(errno.ENXIO)):
+        transport.open_region()
