@@ -1,0 +1,123 @@
+"""End to end on Linux: the compute driver (libvirt's test:///default) spawns
+a bridged guest, the bridge VIF driver registers its port with the network
+driver, whose real dnsmasq on a real bridge (in a namespace) then gives a
+stock DHCP client the lease.  libvirt's tap is played by a veth named like
+the tap, on the bridge; its peer, with the guest's MAC in a namespace of its
+own, is the guest (a tap cannot carry a client without a VM behind it)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+libvirt = pytest.importorskip("libvirt")
+
+from bsdnet.driver.compute import images  # noqa: E402
+from bsdnet.driver.compute.config import DriverConfig  # noqa: E402
+from bsdnet.driver.compute.driver import BhyveDriver  # noqa: E402
+from bsdnet.driver.vif import BridgeVifDriver  # noqa: E402
+from bsdnet.driver.vif.netadapter import NetworkDriverAdapter  # noqa: E402
+from tests.compute.conftest import image_dir, make_instance, make_vif  # noqa: E402,F401
+from tests.compute.libvirt_taps import LinuxVethTaps, TapConn  # noqa: E402
+
+IMAGE = {"id": "img-raw", "disk_format": "raw", "properties": {"os_distro": "freebsd"}}
+SCRIPT = """#!/bin/sh
+# udhcpc calls this with deconfig/bound/renew; record what the server gave.
+if [ "$1" = bound ]; then
+  env | grep -E '^(ip|subnet|router|mtu|hostname)=' >> "$OUT"
+fi
+exit 0
+"""
+
+
+@pytest.fixture
+def guest_ns():
+    """The namespace the guest's NIC (the veth peer) lives in."""
+    udhcpc = shutil.which("udhcpc") or "/usr/sbin/udhcpc"
+    if not os.path.exists("/usr/sbin/dnsmasq"):
+        pytest.skip("dnsmasq (dnsmasq-base) is not installed")
+    if not os.path.exists(udhcpc):
+        pytest.skip("udhcpc (busybox) is not installed")
+    sfx = secrets.token_hex(3)
+    ns = f"bng{sfx}"
+    work = Path(tempfile.mkdtemp(prefix="bsdnet-cdhcp-"))
+    subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
+    try:
+        script = work / "script.sh"
+        script.write_text(SCRIPT)
+        script.chmod(0o755)
+
+        def ask(ifname: str) -> dict[str, str]:
+            out = work / "lease.txt"
+            out.unlink(missing_ok=True)
+            proc = subprocess.run(
+                ["ip", "netns", "exec", ns, "env", f"OUT={out}", udhcpc, "-i", ifname, "-f", "-q", "-n",
+                 "-t", "8", "-T", "1", "-A", "1", "-s", str(script), "-O", "mtu"],
+                capture_output=True, text=True, timeout=60, check=False)
+            assert proc.returncode == 0, proc.stderr + proc.stdout
+            return dict(line.split("=", 1) for line in out.read_text().splitlines())
+
+        yield ns, sfx, ask
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture
+def compute(linux, guest_ns, image_dir, tmp_path):
+    ns, sfx, _ask = guest_ns
+    peers: dict[str, str] = {}
+    taps = LinuxVethTaps(linux.ns.ns, ns, peers)
+    cfg = DriverConfig(connection_uri="test:///default", instances_path=str(tmp_path / "instances"),
+                       image_cache_path=str(tmp_path / "cache"))
+    drv = BhyveDriver(config=cfg, vif_driver=BridgeVifDriver(NetworkDriverAdapter(linux.driver), linux.uplink),
+                      fetcher=images.local_fetcher(str(image_dir)),
+                      connect=lambda uri: TapConn(libvirt.open(uri), taps))
+    drv.poll_interval = 0.01
+    drv.init_host("testhost")
+    drv.peers = peers  # type: ignore[attr-defined]
+    try:
+        yield drv
+    finally:
+        for dom in drv._our_domains():
+            if dom.name().startswith("bsdt-"):
+                if dom.isActive():
+                    dom.destroy()
+                dom.undefine()
+        drv.cleanup_host("testhost")
+
+
+def test_stock_client_gets_the_lease_the_compute_driver_registered(linux, guest_ns, compute) -> None:
+    _ns, sfx, ask = guest_ns
+    vif = make_vif(ip="10.77.0.50")
+    vif["network"]["subnets"] = [{"cidr": "10.77.0.0/24", "gateway": {"address": "10.77.0.1"},
+                                  "ips": [{"address": "10.77.0.50"}], "dns": [], "routes": [],
+                                  "meta": {"dhcp_server": "10.77.0.1"}}]
+    peer = f"vm{sfx}"
+    compute.peers[vif["devname"]] = peer
+    inst = make_instance(hostname=f"vm-{sfx}")
+    hosts = Path(linux.driver.dhcp.root) / vif["network"]["id"] / "hosts"
+    compute.spawn(None, inst, IMAGE, network_info=[vif])
+    try:
+        assert hosts.read_text() == f"{vif['address']},10.77.0.50,vm-{sfx}\n"
+        got = ask(peer)
+        assert got["ip"] == "10.77.0.50"
+        assert got["subnet"] == "255.255.255.0"
+        assert got["router"] == "10.77.0.1"
+        assert got["mtu"] == "1500"
+        assert got["hostname"] == f"vm-{sfx}"
+        # The veth 'tap' was adopted: marked, on the network's bridge.
+        st = linux.driver.backend.get(vif["devname"])
+        assert "kind=tap" in st.description and "made=adopted" in st.description
+        assert st.master == "bnb" + vif["network"]["id"].replace("-", "")[:12]
+    finally:
+        compute.destroy(None, inst, [vif])
+    assert hosts.read_text() == ""
+    assert linux.driver.store.port(vif["id"]) is None
+    assert linux.driver.backend.get(vif["devname"]) is None
