@@ -98,6 +98,11 @@ class Watcher:
         self._solicited: dict[IPv4, float] = {}
         self._said: dict[str, str | None] = {}
         self._udp: socket.socket | None = None
+        # FreeBSD: not every IPv4 ARP change is announced on the socket.
+        self._refresh_every: float | None = \
+            getattr(self.listener, "NEIGH_POLL_S", None) \
+            if getattr(self.listener, "neighbours", False) else None
+        self._next_refresh = time.monotonic() + (self._refresh_every or 0)
 
     def start(self) -> None:
         with self._lock:
@@ -187,25 +192,28 @@ class Watcher:
                 LOG.exception("host event %s %s not applied", what, arg)
 
     def _run(self) -> None:
-        every = getattr(self.listener, "NEIGH_POLL_S", None) \
-            if getattr(self.listener, "neighbours", False) else None
-        next_refresh = time.monotonic() + every if every else None
         while not self._stop.is_set():
-            try:
-                events = self.listener.poll(POLL_S)
-                if next_refresh is not None and \
-                        time.monotonic() >= next_refresh:
-                    # Not every ARP change is announced (FreeBSD, IPv4).
-                    events += self.listener.refresh_neighbours()
-                    next_refresh = time.monotonic() + every
-            except OSError as e:
-                LOG.warning("host events: %s", e)
-                self._stop.wait(POLL_S)
-                continue
-            if events:
-                with self._lock:
-                    self.watcher.handle_all(events)
-                self._deliver()
+            self.pump(POLL_S)
+
+    def pump(self, timeout: float) -> None:
+        """One turn of the thread: the listener's events within timeout
+        (and, where not every ARP change is announced, a re-dump of the
+        neighbour table when due), applied to the watcher, then the
+        agent's calls made."""
+        try:
+            events = self.listener.poll(timeout)
+            if self._refresh_every is not None and \
+                    time.monotonic() >= self._next_refresh:
+                events += self.listener.refresh_neighbours()
+                self._next_refresh = time.monotonic() + self._refresh_every
+        except OSError as e:
+            LOG.warning("host events: %s", e)
+            self._stop.wait(POLL_S)
+            return
+        if events:
+            with self._lock:
+                self.watcher.handle_all(events)
+            self._deliver()
 
     def stop(self) -> None:
         self._stop.set()

@@ -96,7 +96,9 @@ agent_opts = [
     cfg.BoolOpt("watch_host", default=True,
                 help="Follow the host's interfaces (routing socket or "
                      "rtnetlink): port taps appearing and going, their "
-                     "link state, the fabric address and default route."),
+                     "link state, the fabric address (tunnel source), the "
+                     "default route and the fabric's neighbour (ARP) "
+                     "entries (the tunnel next hop's MAC)."),
 ]
 
 fabric_opts = [
@@ -110,11 +112,18 @@ fabric_opts = [
     cfg.DictOpt("neighbors", default=None,
                 help="Fabric MAC of other nodes, as address:MAC pairs "
                      "(192.0.2.2:02:00:00:00:00:02,...), for routes added "
-                     "through the port API."),
+                     "through the port API.  Overrides what the host "
+                     "resolved (fabrics without ARP)."),
     cfg.StrOpt("nexthop_mac", default="",
                help="MAC tunnelled frames go to when the node is not in "
-                    "neighbors (the fabric router on a routed fabric); "
-                    "empty: such routes wait until it is known."),
+                    "neighbors (the fabric router on a routed fabric).  "
+                    "Empty: with watch_host, a node on the fabric "
+                    "interface's subnet gets its neighbour (ARP) entry's "
+                    "MAC and any other node the default route's "
+                    "gateway's, following their changes; a route whose "
+                    "MAC is not known yet waits for it.  Set, it "
+                    "overrides the gateway's MAC (and is the fallback for "
+                    "on-link nodes not resolved)."),
 ]
 
 GROUPS = (("datapath", datapath_opts), ("agent", agent_opts),

@@ -73,12 +73,19 @@ class FakeListener:
 
     def __init__(self, events):
         self.events = events
+        self.queued = []
+        self.arp = []
 
     def start(self):
         return self.events
 
     def poll(self, timeout):
-        return []
+        out, self.queued = self.queued, []
+        return out
+
+    def refresh_neighbours(self):
+        out, self.arp = self.arp, []
+        return out
 
     def close(self):
         pass
@@ -199,3 +206,19 @@ def test_gateway_off_the_fabric_is_not_used(watcher):
                       HostRoute(DFLT, GW, 2)))
     mac, onlink, why = w.resolve(OFFLINK)
     assert mac is None and "not on fab0" in why
+
+
+def test_pump_applies_socket_events_and_due_arp_redumps(watcher):
+    w, agent = watcher
+    agent.calls.clear()
+    w.listener.queued = [NeighbourAdded(Neighbour(2, IP(ONLINK), PEERMAC))]
+    w.listener.arp = [NeighbourChanged(Neighbour(2, GW, GWMAC2),
+                                       Neighbour(2, GW, GWMAC))]
+    w.pump(0)
+    assert nexthops(agent) == [ONLINK]       # no re-dump: Linux-style
+    assert w.resolve(OFFLINK)[0] == GWMAC
+    # FreeBSD-style: a re-dump is due at every turn with a zero period.
+    w._refresh_every, w._next_refresh = 0.0, 0.0
+    w.pump(0)
+    assert None in nexthops(agent)
+    assert w.resolve(OFFLINK)[0] == GWMAC2
