@@ -593,7 +593,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    agent = Agent(conf)
+    try:
+        agent = Agent(conf)
+    except RegionError as e:        # e.g. device_geometry misspelt
+        LOG.error("cannot start: %s", e)
+        return 1
     agent.install_signals()
     try:
         agent.start()

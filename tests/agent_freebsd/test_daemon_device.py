@@ -97,3 +97,13 @@ def test_agent_without_module_says_so(fake, agent):
     fake.loaded = False
     with pytest.raises(daemon.RegionError, match="kldload"):
         agent.start()
+
+
+def test_misspelt_table_size_stops_the_agent(tmp_path, caplog):
+    caplog.set_level("ERROR")
+    rc = daemon.main(["--datapath-transport", "device",
+                      "--datapath-device_geometry", "nvfis:64",
+                      "--agent-state_dir", str(tmp_path / "state")])
+    assert rc == 1
+    assert any("unknown geometry sizes" in r.message
+               for r in caplog.records)
