@@ -7,6 +7,10 @@
   list     guests and their power state
   destroy  stop a guest and remove it with its files
   console  print a guest's console log
+  install-nova-shim
+           write nova/virt/bsdnet.py so that Nova's
+           `compute_driver = bsdnet.BhyveComputeDriver` loads this driver
+           (--check: exit 0 if installed, 1 if not; --remove; --target DIR)
 """
 
 from __future__ import annotations
@@ -163,6 +167,26 @@ def cmd_console(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_install_nova_shim(args: argparse.Namespace) -> int:
+    from bsdnet.driver.compute import nova_shim
+    try:
+        if args.check:
+            state, path = nova_shim.status(args.target)
+            print(f"{path}: {state}")
+            return 0 if state == nova_shim.INSTALLED else 1
+        if args.remove:
+            changed, path = nova_shim.remove(args.target, force=args.force)
+            print(f"{path}: {'removed' if changed else 'not there'}")
+            return 0
+        changed, path = nova_shim.install(args.target, force=args.force)
+    except nova_shim.ShimError as exc:
+        print(f"bsdnet-compute: {exc}", file=sys.stderr)
+        return 2
+    print(f"{path}: {'installed' if changed else 'already installed'}; "
+          f"set [DEFAULT] compute_driver = {nova_shim.DRIVER_NAME} in nova.conf")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bsdnet-compute", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -204,6 +228,17 @@ def parser() -> argparse.ArgumentParser:
         elif name in ("destroy", "console"):
             c.add_argument("guest", help="name or UUID")
         c.set_defaults(func=func)
+
+    n = sub.add_parser("install-nova-shim", help="let Nova load compute_driver = bsdnet.BhyveComputeDriver",
+                       description="Nova imports compute_driver from its nova.virt package only: write "
+                                   "nova/virt/bsdnet.py (one import of bsdnet.driver.compute.nova) into the "
+                                   "Nova this Python imports, or into --target.")
+    n.add_argument("--target", metavar="DIR", help="the nova/virt directory (default: this Python's Nova)")
+    act = n.add_mutually_exclusive_group()
+    act.add_argument("--check", action="store_true", help="exit 0 if the shim is installed and current, else 1")
+    act.add_argument("--remove", action="store_true", help="remove the shim (only bsdnet's)")
+    n.add_argument("--force", action="store_true", help="replace or remove a different file of that name")
+    n.set_defaults(func=cmd_install_nova_shim)
     return p
 
 

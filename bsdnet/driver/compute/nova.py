@@ -4,8 +4,8 @@ Nova's ``load_compute_driver`` imports ``compute_driver`` from inside the
 ``nova.virt`` package only.  ``install_nova_alias()`` makes this module
 ``nova.virt.bsdnet``, so ``compute_driver = bsdnet.BhyveComputeDriver`` loads
 it; a packaged nova-compute gets the same from a one-line shim module
-``nova/virt/bsdnet.py`` (``from bsdnet.driver.compute.nova import
-BhyveComputeDriver``).
+``nova/virt/bsdnet.py`` (``from bsdnet.driver.compute.nova import *``),
+which ``bsdnet-compute install-nova-shim`` writes (see nova_shim.py).
 
 The adapter only converts: Nova's exceptions, InstanceInfo and console
 objects, Nova's image fetcher, ``instances_path`` and ``[vnc]`` addresses.
@@ -37,6 +37,8 @@ except ImportError:
 
 
 NOVA_DRIVER_NAME = "bsdnet.BhyveComputeDriver"
+# What the nova.virt.bsdnet shim's `import *` takes.
+__all__ = ["BhyveComputeDriver"]
 
 
 def install_nova_alias() -> None:
