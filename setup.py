@@ -5,9 +5,13 @@
 - bsdnet/_bin/bsdnet-datapath: the Linux userspace datapath (the C core plus
   the Linux glue), an executable shipped inside the package so that
   `pip install .` gives a working node.
+- bsdnet/agent/include/bsdnet_ioctl.h: the kernel module's ioctl header,
+  which the agent's /dev/bsdnet transport reads at run time; shipped in the
+  package so an install from a wheel (the FreeBSD port) has it too.
 """
 import glob
 import os
+import shutil
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
@@ -22,14 +26,24 @@ class BuildWithDatapath(build_ext):
 
     def run(self):
         super().run()
+        self._ship_ioctl_header()
+        self._link_datapath()
+
+    def _target(self, *parts):
+        base = HERE if self.inplace else self.build_lib
+        return os.path.join(base, *parts)
+
+    def _ship_ioctl_header(self):
+        outdir = self._target("bsdnet", "agent", "include")
+        os.makedirs(outdir, exist_ok=True)
+        shutil.copy2(os.path.join(HERE, "kmod", "freebsd", "bsdnet_ioctl.h"), outdir)
+
+    def _link_datapath(self):
         sources = sorted(glob.glob(os.path.join(HERE, "kmod/core/*.c")) +
                          glob.glob(os.path.join(HERE, "kmod/linux/*.c")))
         if not any("/kmod/linux/" in s for s in sources):
             return
-        if self.inplace:
-            outdir = os.path.join(HERE, "bsdnet", "_bin")
-        else:
-            outdir = os.path.join(self.build_lib, "bsdnet", "_bin")
+        outdir = self._target("bsdnet", "_bin")
         os.makedirs(outdir, exist_ok=True)
         objs = self.compiler.compile(
             [os.path.relpath(s, HERE) for s in sources],

@@ -34,9 +34,10 @@ _DIRECTIONS = {"_IO": IOC_VOID, "_IOR": IOC_OUT, "_IOW": IOC_IN,
                "_IOWR": IOC_INOUT}
 
 HEADER_NAME = "bsdnet_ioctl.h"
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-HEADER = os.path.join(_ROOT, "kmod", "freebsd", HEADER_NAME)
+# Copied from kmod/freebsd/ into the package by setup.py's build step, so
+# an installed agent has the module's own header.
+HEADER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "include",
+                      HEADER_NAME)
 
 _COMMENT = re.compile(r"/\*.*?\*/", re.S)
 _ASSERT = re.compile(r"_Static_assert\s*\(.*?\)\s*;", re.S)
