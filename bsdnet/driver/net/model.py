@@ -116,6 +116,9 @@ class Port:
     hostname: str | None = None
     tap: str | None = None
     mtu: int | None = None
+    # The tap is the hypervisor's (plugged with create=False): it goes and
+    # comes back with the guest, and bsdnet never makes one of that name.
+    adopted: bool = False
 
     def validate(self) -> "Port":
         check_id(self.id, "port id")

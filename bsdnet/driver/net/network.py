@@ -197,6 +197,7 @@ class NetworkDriver:
             raise MtuMismatch(f"port {port.id} wants MTU {mtu} but bridge {br} has "
                               f"{bst.mtu}; FreeBSD bridges need one MTU on every member")
         made_now = False
+        adopted = False
         st = self.backend.get(tap, detail=False)
         if st is None:
             if not create:
@@ -212,8 +213,10 @@ class NetworkDriver:
                 self._check_adoptable(port, st, br)
                 self.backend.mark(tap, make_mark("tap", port=port.id, net=net.id,
                                                  made="adopted"), self.group)
+                adopted = True
             else:
-                self._owned(st, "tap", port=port.id)
+                adopted = self._owned(st, "tap", port=port.id).get("made") == "adopted"
+        port.adopted = adopted
         self.store.put_port(port)
         try:
             self._finish_plug(st, br, mtu)
@@ -371,6 +374,14 @@ class NetworkDriver:
         for n in nets:
             self.ensure_network(n)
         for p in want_ports:
+            if p.adopted:
+                # The hypervisor's tap: adopted again if the guest runs; if
+                # not, it comes with the guest's next start (and the compute
+                # driver adopts it then).  Making one here would take its
+                # name from the hypervisor.  The lease stays either way.
+                if self.backend.get(p.tap or names.tap_name(p.id), detail=False) is not None:
+                    self.plug_port(p, create=False)
+                continue
             self.plug_port(p, create=create)
         removed = self.cleanup()
         return {"networks": len(nets), "ports": len(want_ports), "removed": removed}
