@@ -111,7 +111,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 def _open_listener(args: argparse.Namespace) -> Any:
     from . import open_listener
-    return open_listener(args.netns)
+    return open_listener(args.netns, neighbours=args.neighbours)
 
 
 def _events(listener: Any, dump: bool) -> Iterator[Event]:
@@ -147,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--netns", help="Linux: watch this network namespace")
     m.add_argument("--no-dump", action="store_true", help="skip the initial state")
     m.add_argument("--count", type=int, default=0, help="exit after N events")
+    m.add_argument("--neighbours", action="store_true",
+                   help="also IPv4 neighbour (ARP) entries: the initial table, then "
+                        "the changes the kernel announces")
     m.set_defaults(func=cmd_monitor)
     d = sub.add_parser("decode", help="decode routing-socket bytes or a sysctl dump")
     d.add_argument("file", help="file name, or - for standard input")
