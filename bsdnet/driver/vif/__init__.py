@@ -14,8 +14,8 @@ from bsdnet.driver.vif.base import DhcpSubnet, NetDriver, PortInfo, Vif, VifDriv
 from bsdnet.driver.vif.bridge import BridgeVifDriver
 from bsdnet.driver.vif.vrouter import VrouterVifDriver
 
-__all__ = ["BridgeVifDriver", "DhcpSubnet", "NetDriver", "PortInfo", "VifPlugError", "VifDispatcher", "VifDriver", "VrouterVifDriver", "tap_name",
-           "get_vif_driver"]
+__all__ = ["BridgeVifDriver", "DhcpSubnet", "NetDriver", "PortInfo", "VifDispatcher", "VifDriver",
+           "VifPlugError", "VrouterVifDriver", "get_vif_driver", "tap_name"]
 
 
 class VifDispatcher(VifDriver):
