@@ -22,6 +22,7 @@ A new MAC for the address replaces it.
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import socket
@@ -40,6 +41,8 @@ SOLICIT_S = 10.0        # at most one solicitation per address this often
 DISCARD_PORT = 9
 
 IPv4 = ipaddress.IPv4Address
+# Every reconcile asks for every route's node: parse each address once.
+_ip = functools.lru_cache(maxsize=1 << 16)(ipaddress.ip_address)
 
 
 class _Handler(HostEventHandler):
@@ -97,6 +100,9 @@ class Watcher:
         self._thread: threading.Thread | None = None
         self._solicited: dict[IPv4, float] = {}
         self._said: dict[str, str | None] = {}
+        # resolve()'s known answers, until the next host event: every
+        # reconcile asks for every route's node.
+        self._resolved: dict[str, tuple[str | None, bool, str]] = {}
         self._udp: socket.socket | None = None
         # FreeBSD: not every IPv4 ARP change is announced on the socket.
         self._refresh_every: float | None = \
@@ -106,6 +112,7 @@ class Watcher:
 
     def start(self) -> None:
         with self._lock:
+            self._resolved.clear()
             self.watcher.start(self.listener)
         self._deliver()
         self._thread = threading.Thread(target=self._run, name="hostevents",
@@ -122,31 +129,42 @@ class Watcher:
         """Where tunnelled frames to peer ``node`` go, as the host sees it:
         (MAC or None, is the node on the fabric's subnet, what was asked).
         The model's static options take precedence (model.peer_mac)."""
-        addr = ipaddress.ip_address(node)
+        addr = _ip(node)
         with self._lock:
-            fab = self.watcher.fabric
-            if fab is None:
-                return None, False, "fabric interface not seen on the host"
-            if fab.address is not None and addr in fab.address.network:
-                target, onlink = addr, True
-                what = f"neighbour entry of {addr} on {fab.ifname}"
-            elif fab.gateway is None:
-                return None, False, "no IPv4 default route on the host"
-            elif fab.gateway_ifindex not in (None, 0, fab.ifindex):
-                return None, False, (f"the default route's gateway "
-                                     f"{fab.gateway} is not on {fab.ifname}")
-            else:
-                target, onlink = fab.gateway, False
-                what = f"default route's gateway {fab.gateway}"
-            mac = self.watcher.neighbour(target) or \
-                self.handler.known.get(target)
-        if mac is None:
+            hit = self._resolved.get(node)
+            if hit is not None:
+                return hit
+            mac, onlink, what, target = self._lookup(addr)
+            if mac is not None:
+                self._resolved[node] = (mac, onlink, what)
+        if mac is None and target is not None:
             self._solicit(target)
         if self._said.get(node, "") != mac:
             self._said[node] = mac
             LOG.info("peer %s: fabric MAC %s (%s)", node,
                      mac or "unknown", what)
         return mac, onlink, what
+
+    def _lookup(self, addr: IPv4) -> tuple[str | None, bool, str,
+                                           IPv4 | None]:
+        """resolve() under the lock: (MAC, on-link, what, address whose
+        neighbour entry counts)."""
+        fab = self.watcher.fabric
+        if fab is None:
+            return None, False, "fabric interface not seen on the host", None
+        if fab.address is not None and addr in fab.address.network:
+            target, onlink = addr, True
+            what = f"neighbour entry of {addr} on {fab.ifname}"
+        elif fab.gateway is None:
+            return None, False, "no IPv4 default route on the host", None
+        elif fab.gateway_ifindex not in (None, 0, fab.ifindex):
+            return None, False, (f"the default route's gateway {fab.gateway} "
+                                 f"is not on {fab.ifname}"), None
+        else:
+            target, onlink = fab.gateway, False
+            what = f"default route's gateway {fab.gateway}"
+        mac = self.watcher.neighbour(target) or self.handler.known.get(target)
+        return mac, onlink, what, target
 
     def _solicit(self, addr: IPv4) -> None:
         """Make the host resolve addr: a datagram to it needs its MAC
@@ -211,9 +229,14 @@ class Watcher:
             self._stop.wait(POLL_S)
             return
         if events:
-            with self._lock:
-                self.watcher.handle_all(events)
-            self._deliver()
+            self.handle(events)
+
+    def handle(self, events: list) -> None:
+        """Apply host events to the watcher, then make the agent's calls."""
+        with self._lock:
+            self._resolved.clear()
+            self.watcher.handle_all(events)
+        self._deliver()
 
     def stop(self) -> None:
         self._stop.set()

@@ -126,7 +126,9 @@ class HostWatcher:
         link = self._by_name(ifname or self.fabric_ifname or "")
         if link is None:
             return None
-        n = self._neighs.get((link.index, ipaddress.ip_address(address)))
+        if isinstance(address, str):
+            address = ipaddress.ip_address(address)
+        n = self._neighs.get((link.index, address))
         return n.mac if n is not None else None
 
     # -- driving it ------------------------------------------------------

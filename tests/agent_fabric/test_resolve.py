@@ -140,9 +140,7 @@ def nexthops(agent):
 
 
 def feed(w, *events):
-    with w._lock:
-        w.watcher.handle_all(events)
-    w._deliver()
+    w.handle(list(events))
 
 
 def test_start_reports_address_and_gateway(watcher):
