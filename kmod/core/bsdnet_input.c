@@ -100,9 +100,13 @@ vm_input(struct bsdnet_dp *dp, struct bsdnet_ctx *c, struct bsdnet_pkt *pkt)
 	r = bsdnet_parse_eth(pkt, c->c_vif.vif_vlan, &off, &etype);
 	if (r != BSDNET_CONT)
 		return (r);
-	antispoof = c->c_vif.vif_ip != 0 && !bsdnet_mac_zero(c->c_vif.vif_mac);
-	if (antispoof && !bsdnet_mac_eq(pkt->p_data + 6, c->c_vif.vif_mac))
+	/* Two checks, each on when its field is set: a port with allowed
+	 * address pairs has no single source address (vif_ip 0, the agent
+	 * checks sources per flow) but still has one MAC. */
+	if (!bsdnet_mac_zero(c->c_vif.vif_mac) &&
+	    !bsdnet_mac_eq(pkt->p_data + 6, c->c_vif.vif_mac))
 		return (BSDNET_DROP_SPOOFED_MAC);
+	antispoof = c->c_vif.vif_ip != 0;
 	if (etype == BSDNET_ETHERTYPE_ARP && c->c_peek)
 		return (BSDNET_PEEKED);
 	if (etype == BSDNET_ETHERTYPE_ARP)

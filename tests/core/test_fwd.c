@@ -773,3 +773,21 @@ TEST(dhcp_trap_rate_limited)
 	th_input(VIF_A, &f);
 	CHECK_EQ(th_drops(BSDNET_DROP_TRAP_FAILED), 1);
 }
+
+TEST(antispoof_mac_checked_without_a_single_source_address)
+{
+	struct th_frame f;
+	struct th_l4 l4 = UDP;
+
+	/* A port with allowed address pairs: no vif_ip (the agent checks
+	 * sources per flow), but its one MAC is still enforced. */
+	th_vif(VIF_B)->vif_ip = 0;
+	th_frame_vm(&f, MAC_A, IP(10, 0, 0, 2), IP(10, 0, 1, 5), &l4);
+	th_input(VIF_B, &f);
+	CHECK_EQ(th_drops(BSDNET_DROP_SPOOFED_MAC), 1);
+	CHECK_EQ(th_ntx, 0);
+	th_frame_vm(&f, MAC_B, IP(10, 0, 0, 7), IP(10, 0, 1, 5), &l4);
+	th_input(VIF_B, &f);
+	CHECK_EQ(th_drops(BSDNET_DROP_SPOOFED_IP), 0);
+	CHECK_EQ(th_ntx, 1);
+}
