@@ -10,28 +10,35 @@
  */
 #include "bsdnet_priv.h"
 
+/* Copy len bytes of an entry whose sequence count is *seq (the reader
+ * described above).  False if no clean copy was had. */
+static inline bool
+seq_copy(const uint32_t *seq, void *dst, const void *src, size_t len)
+{
+	uint32_t s1;
+	int i;
+
+	for (i = 0; i < BSDNET_SEQ_RETRIES; i++) {
+		s1 = bsdnet_load_acq(seq);
+		if ((s1 & 1) != 0)
+			continue;
+		bsdnet_memcpy(dst, src, len);
+		bsdnet_fence_acq();
+		if (bsdnet_load_rlx(seq) == s1)
+			return (true);
+	}
+	return (false);
+}
+
 bool
 bsdnet_vif_read(const struct bsdnet_dp *dp, uint32_t idx,
     struct bsdnet_vif *out)
 {
-	const struct bsdnet_vif *v;
-	uint32_t s1, s2;
-	int i;
 
 	if (idx >= dp->dp_nvifs)
 		return (false);
-	v = &dp->dp_vifs[idx];
-	for (i = 0; i < BSDNET_SEQ_RETRIES; i++) {
-		s1 = bsdnet_load_acq(&v->vif_seq);
-		if ((s1 & 1) != 0)
-			continue;
-		bsdnet_memcpy(out, v, sizeof(*out));
-		bsdnet_fence_acq();
-		s2 = bsdnet_load_rlx(&v->vif_seq);
-		if (s1 == s2)
-			return (out->vif_type != BSDNET_VIF_NONE);
-	}
-	return (false);
+	return (seq_copy(&dp->dp_vifs[idx].vif_seq, out, &dp->dp_vifs[idx],
+	    sizeof(*out)) && out->vif_type != BSDNET_VIF_NONE);
 }
 
 /*
@@ -68,24 +75,11 @@ bsdnet_vif_read_out(const struct bsdnet_dp *dp, uint32_t idx,
 bool
 bsdnet_nh_read(const struct bsdnet_dp *dp, uint32_t idx, struct bsdnet_nh *out)
 {
-	const struct bsdnet_nh *n;
-	uint32_t s1, s2;
-	int i;
 
 	if (idx == 0 || idx >= dp->dp_nnexthops)
 		return (false);
-	n = &dp->dp_nhs[idx];
-	for (i = 0; i < BSDNET_SEQ_RETRIES; i++) {
-		s1 = bsdnet_load_acq(&n->nh_seq);
-		if ((s1 & 1) != 0)
-			continue;
-		bsdnet_memcpy(out, n, sizeof(*out));
-		bsdnet_fence_acq();
-		s2 = bsdnet_load_rlx(&n->nh_seq);
-		if (s1 == s2)
-			return (out->nh_type != BSDNET_NH_NONE);
-	}
-	return (false);
+	return (seq_copy(&dp->dp_nhs[idx].nh_seq, out, &dp->dp_nhs[idx],
+	    sizeof(*out)) && out->nh_type != BSDNET_NH_NONE);
 }
 
 /*
