@@ -282,9 +282,15 @@ class Port:
             p = _obj(p, "allowed address pair")
             _unknown(p, {"ip-address", "mac-address"}, "address pair")
             mac = p.get("mac-address")
+            mac = "" if mac in (None, "") else v_mac(mac, "pair mac-address")
+            # The datapath holds one MAC per vif: a pair with a MAC of its
+            # own would pass the API and then be dropped as SPOOFED_MAC.
+            if mac and mac != v_mac(d.get("mac-address"), "mac-address"):
+                raise ValidationError(
+                    f"allowed pair {p.get('ip-address')}: a mac-address other than "
+                    "the port's own is not supported")
             pairs.append(AddressPair(
-                v_ipv4(p.get("ip-address"), "allowed pair ip-address"),
-                "" if mac in (None, "") else v_mac(mac, "pair mac-address")))
+                v_ipv4(p.get("ip-address"), "allowed pair ip-address"), mac))
         return cls(
             id=v_uuid(d["id"], "id"),
             instance_id=v_uuid(d["instance-id"], "instance-id"),

@@ -142,6 +142,20 @@ def test_binding_for_security_groups():
     assert b == sg.PortBinding(p.id, (0x0a010005, 0x0a0100c8), ("web",))
 
 
+def test_allowed_pair_with_a_mac_of_its_own_is_refused():
+    net = sample_network()
+    own = port_json(**{"vn-id": net.id})["mac-address"]
+    p = ps.Port.from_json(port_json(**{
+        "vn-id": net.id,
+        "allowed-address-pairs": [{"ip-address": "10.1.0.200", "mac-address": own.upper()}]}))
+    assert p.allowed_address_pairs[0].mac == own.lower()
+    with pytest.raises(ps.ValidationError, match="other than the port's own"):
+        ps.Port.from_json(port_json(**{
+            "vn-id": net.id,
+            "allowed-address-pairs": [{"ip-address": "10.1.0.200",
+                                       "mac-address": "02:00:00:00:99:99"}]}))
+
+
 # -- persistence -------------------------------------------------------------
 
 @pytest.fixture
