@@ -23,7 +23,6 @@
 #include <errno.h>
 #include <net/ethernet.h>
 #include <net/if.h>
-#include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <linux/virtio_net.h>
 #include <linux/if_packet.h>
@@ -247,32 +246,6 @@ dpl_port_close(struct dpl *d, struct dpl_port *po)
 		(void)close(po->po_txfd);
 	po->po_fd = po->po_txfd = -1;
 	po->po_ifindex = 0;
-}
-
-/*
- * The MTU frames from this port are cut to: the vif's (the agent knows
- * the network's) when set and smaller, else the interface's.
- */
-uint32_t
-dpl_port_mtu(const char *name, uint32_t vif_mtu)
-{
-	struct ifreq ifr;
-	uint32_t mtu = 1500;
-	size_t n;
-	int fd;
-
-	n = strnlen(name, IFNAMSIZ - 1);
-	memset(&ifr, 0, sizeof(ifr));
-	memcpy(ifr.ifr_name, name, n);
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0) {
-		if (ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu >= 576)
-			mtu = (uint32_t)ifr.ifr_mtu;
-		(void)close(fd);
-	}
-	if (vif_mtu >= 576 && vif_mtu < mtu)
-		mtu = vif_mtu;
-	return (mtu);
 }
 
 /* Copy a frame of snap bytes whose VLAN tag the kernel holds aside,

@@ -12,7 +12,12 @@
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#ifdef __FreeBSD__
+#include <sys/sockio.h>		/* SIOCGIFMTU; Linux has it in ioctl.h */
+#endif
+#include <unistd.h>
 
 #include "dpl.h"
 #include "bsdnet_port.h"
@@ -289,4 +294,31 @@ dpl_vif_fini(struct dpl *d)
 	d->d_flush = NULL;
 	d->d_nflush = 0;
 	d->d_nports = 0;
+}
+
+/*
+ * The MTU frames from this port are cut to: the vif's (the agent knows
+ * the network's) when set and smaller, else the interface's (a vif_mtu
+ * below IPv4's 576 is ignored).  Shared by the Linux and netmap homes.
+ */
+uint32_t
+dpl_port_mtu(const char *name, uint32_t vif_mtu)
+{
+	struct ifreq ifr;
+	uint32_t mtu = 1500;
+	size_t n;
+	int fd;
+
+	n = strnlen(name, IFNAMSIZ - 1);
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, name, n);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		if (ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu >= 576)
+			mtu = (uint32_t)ifr.ifr_mtu;
+		(void)close(fd);
+	}
+	if (vif_mtu >= 576 && vif_mtu < mtu)
+		mtu = vif_mtu;
+	return (mtu);
 }

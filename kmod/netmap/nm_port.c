@@ -21,9 +21,6 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#ifdef __FreeBSD__
-#include <sys/sockio.h>		/* SIOCGIFMTU; Linux has it in ioctl.h */
-#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -153,30 +150,6 @@ dpl_port_close(struct dpl *d, struct dpl_port *po)
 		(void)close(po->po_fd);
 	po->po_fd = -1;
 	po->po_ifindex = 0;
-}
-
-/*
- * The MTU to hold frames to on vif: the interface's, lowered to the
- * agent's vif_mtu when that is smaller (ignored below IPv4's 576).
- */
-uint32_t
-dpl_port_mtu(const char *name, uint32_t vif_mtu)
-{
-	struct ifreq ifr;
-	uint32_t mtu = 1500;
-	int fd;
-
-	memset(&ifr, 0, sizeof(ifr));
-	memcpy(ifr.ifr_name, name, strnlen(name, sizeof(ifr.ifr_name) - 1));
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0) {
-		if (ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu >= 576)
-			mtu = (uint32_t)ifr.ifr_mtu;
-		(void)close(fd);
-	}
-	if (vif_mtu >= 576 && vif_mtu < mtu)
-		mtu = vif_mtu;
-	return (mtu);
 }
 
 /* Put one frame on the first TX ring (of [first, last)) with room. */
