@@ -22,7 +22,8 @@ SHM_DIR = "/dev/shm"
 # Header fields that bsdnet_layout() computes: they must match exactly.
 _LAYOUT_FIELDS = ("rh_size", "rh_off_vifs", "rh_off_vifstats",
                   "rh_off_nexthops", "rh_off_labels", "rh_off_vrfs",
-                  "rh_off_rtbuckets", "rh_off_flows", "rh_off_stats")
+                  "rh_off_rtbuckets", "rh_off_flows", "rh_off_flowtags",
+                  "rh_off_stats")
 _GEOMETRY = (("g_nvifs", "rh_nvifs"), ("g_nnexthops", "rh_nnexthops"),
              ("g_nlabels", "rh_nlabels"), ("g_nvrfs", "rh_nvrfs"),
              ("g_nrtbuckets", "rh_nrtbuckets"),

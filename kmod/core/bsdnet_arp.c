@@ -62,15 +62,15 @@ bsdnet_arp_input(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 		return (BSDNET_DROP_ARP_NOT_ANSWERED);
 	spa = bsdnet_rd32(a + 14);
 	tpa = bsdnet_rd32(a + 24);
-	if (c->c_vif.vif_type == BSDNET_VIF_FABRIC) {
-		if (c->c_vif.vif_ip == 0 || tpa != c->c_vif.vif_ip)
+	if (c->c_vif->vif_type == BSDNET_VIF_FABRIC) {
+		if (c->c_vif->vif_ip == 0 || tpa != c->c_vif->vif_ip)
 			return (BSDNET_DROP_ARP_NOT_ANSWERED);
-		bsdnet_memcpy(mac, c->c_vif.vif_mac, BSDNET_ETH_ALEN);
+		bsdnet_memcpy(mac, c->c_vif->vif_mac, BSDNET_ETH_ALEN);
 	} else {
 		if (tpa == 0 || tpa == spa ||
-		    (c->c_vif.vif_ip != 0 && tpa == c->c_vif.vif_ip))
+		    (c->c_vif->vif_ip != 0 && tpa == c->c_vif->vif_ip))
 			return (BSDNET_DROP_ARP_NOT_ANSWERED);
-		r = bsdnet_route_lookup(dp, c->c_vif.vif_vrf, tpa, &nh);
+		r = bsdnet_route_lookup(dp, c->c_vif->vif_vrf, tpa, &nh);
 		if (r != BSDNET_CONT)
 			return (BSDNET_DROP_ARP_NOT_ANSWERED);
 		bsdnet_memcpy(mac, dp->dp_hdr->rh_router_mac, BSDNET_ETH_ALEN);

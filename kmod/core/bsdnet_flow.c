@@ -97,7 +97,7 @@ flow_miss(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	bsdnet_add_rlx(&dp->dp_stats->st_flow_misses, (uint64_t)1);
 	if (bsdnet_load_rlx(&dp->dp_stats->st_holds) >= dp->dp_maxhold)
 		return (BSDNET_DROP_FLOW_HOLD_LIMIT);
-	quota = c->c_vif.vif_flow_quota;
+	quota = c->c_vif->vif_flow_quota;
 	if (quota != 0 &&
 	    bsdnet_load_rlx(&dp->dp_vstats[c->c_vifidx].vs_flows) >= quota)
 		return (BSDNET_DROP_FLOW_QUOTA);
@@ -185,7 +185,11 @@ bsdnet_flow_check(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 		c->c_hash = bsdnet_flow_hash(&dp->dp_ft, &c->c_key);
 		c->c_hashed = true;
 	}
-	idx = bsdnet_flow_lookup_h(&dp->dp_ft, &c->c_key, c->c_hash, &st);
+	if (!c->c_cand_ok) {
+		bsdnet_flow_cand(&dp->dp_ft, c->c_hash, &c->c_cand);
+		c->c_cand_ok = true;
+	}
+	idx = bsdnet_flow_lookup_c(&dp->dp_ft, &c->c_key, &c->c_cand, &st);
 	if (idx == (uint32_t)BSDNET_FLOW_NONE)
 		return (flow_miss(dp, c, pkt));
 	if (BSDNET_FLOW_STATE(st) == BSDNET_FLOW_ACTIVE)

@@ -1,6 +1,7 @@
 /*-
- * The flow table: SipHash-2-4, two-choice 4-way main buckets and one hashed
- * overflow bucket.  Shared verbatim by the datapath and the agent (cffi).
+ * The flow table: SipHash-1-3, two-choice 4-way main buckets and one hashed
+ * overflow bucket, each bucket with a line of 16-bit tags.  Shared verbatim
+ * by the datapath and the agent (cffi).
  *
  * Candidate buckets of a key with hash h:
  *   b1 = low 32 bits of h mod nbuckets (a power of two),
@@ -10,6 +11,21 @@
  * probing, so its cost is flat whatever the load.  A claim fills the
  * emptier of b1/b2 first (two choices keep the main area evenly loaded up
  * to ~90%), then the overflow bucket.
+ *
+ * Tags: way w of bucket b has tag ft_tags[b].ftg_tag[w], 16 bits of h
+ * (remixed, so independent of b1/b2), stored by the claimer after the key.
+ * A lookup compares the key of a way only if its tag matches: it reads 8
+ * bytes of tags per bucket, then (almost always) a single entry, where it
+ * read up to four 64-byte entries per bucket before.  With 1M flows the
+ * tags are 2 MB and stay in the CPU cache; the entries (70 MB) do not.
+ * Tags are hints: a stale one costs a key compare, a lost one a miss (the
+ * packet traps as a new flow would), never a wrong match, since the
+ * key and state checks below are what decide.
+ *
+ * Hash: SipHash-1-3 (one compression round, three finalisation rounds,
+ * as Rust's and CPython's hash tables use against hash flooding): keyed,
+ * so a tenant who cannot read rh_hash_key cannot aim flows at one bucket,
+ * at about two thirds of SipHash-2-4's cost on the packet path.
  *
  * Memory orders: fe_state is loaded with acquire and changed by CAS
  * (acq_rel), pairing with the release of the CAS that publishes ACTIVE, so
@@ -30,6 +46,8 @@ bsdnet_flowtab_bind(struct bsdnet_flowtab *ft,
 
 	ft->ft_flows = (struct bsdnet_flow *)(void *)((uint8_t *)base +
 	    hdr->rh_off_flows);
+	ft->ft_tags = (struct bsdnet_flow_tags *)(void *)((uint8_t *)base +
+	    hdr->rh_off_flowtags);
 	ft->ft_nbuckets = hdr->rh_nflowbuckets;
 	ft->ft_novfbuckets = hdr->rh_novfbuckets;
 	ft->ft_nentries = (hdr->rh_nflowbuckets + hdr->rh_novfbuckets) *
@@ -45,6 +63,15 @@ bsdnet_flow_hash(const struct bsdnet_flowtab *ft,
 {
 
 	return (bsdnet_siphash16(ft->ft_key[0], ft->ft_key[1], k));
+}
+
+/* The tag of hash h: its top 16 bits after a multiply, which mixes in
+ * every bit, so the tag does not repeat the bits that chose the bucket. */
+static inline uint16_t
+flow_tag(uint64_t h)
+{
+
+	return ((uint16_t)((h * 0x9e3779b97f4a7c15ULL) >> 48));
 }
 
 /* The three candidate buckets of hash h, as bucket numbers. */
@@ -67,92 +94,141 @@ flow_buckets(const struct bsdnet_flowtab *ft, uint64_t h, uint32_t b[3])
 	    (uint32_t)(((x >> 32) * (uint64_t)ft->ft_novfbuckets) >> 32);
 }
 
-/* Only the two main buckets (the overflow one is rarely read): the same
- * b1/b2 as flow_buckets(), without its third hash. */
-void
-bsdnet_flow_prefetch(const struct bsdnet_flowtab *ft, uint64_t h)
+/* Ways of a bucket whose tag is `tag`, as a bit mask; no branches, since
+ * which way matches is as random as the hash. */
+static inline uint32_t
+flow_tag_match(const struct bsdnet_flowtab *ft, uint32_t bucket, uint16_t tag)
 {
-	const struct bsdnet_flow *f1, *f2;
-	uint32_t mask = ft->ft_nbuckets - 1, b1, b2;
+	const struct bsdnet_flow_tags *t = &ft->ft_tags[bucket];
 
-	b1 = (uint32_t)h & mask;
-	b2 = (uint32_t)(h >> 32) & mask;
-	if (b2 == b1)
-		b2 = b1 ^ (1u & mask);
-	f1 = &ft->ft_flows[b1 * (uint32_t)BSDNET_FLOW_WAYS];
-	f2 = &ft->ft_flows[b2 * (uint32_t)BSDNET_FLOW_WAYS];
-	_Static_assert(BSDNET_FLOW_WAYS == 4, "one prefetch per way");
-	__builtin_prefetch(f1);
-	__builtin_prefetch(f2);
-	__builtin_prefetch(f1 + 1);
-	__builtin_prefetch(f2 + 1);
-	__builtin_prefetch(f1 + 2);
-	__builtin_prefetch(f2 + 2);
-	__builtin_prefetch(f1 + 3);
-	__builtin_prefetch(f2 + 3);
+	_Static_assert(BSDNET_FLOW_WAYS == 4, "four tags per bucket");
+	return ((uint32_t)(bsdnet_load_rlx(&t->ftg_tag[0]) == tag) |
+	    (uint32_t)(bsdnet_load_rlx(&t->ftg_tag[1]) == tag) << 1 |
+	    (uint32_t)(bsdnet_load_rlx(&t->ftg_tag[2]) == tag) << 2 |
+	    (uint32_t)(bsdnet_load_rlx(&t->ftg_tag[3]) == tag) << 3);
+}
+
+void
+bsdnet_flow_cand(const struct bsdnet_flowtab *ft, uint64_t h,
+    struct bsdnet_flow_cand *fc)
+{
+
+	flow_buckets(ft, h, fc->fc_bucket);
+	fc->fc_tag = flow_tag(h);
+	fc->fc_pad = 0;
+}
+
+/* Candidate entries: bit BSDNET_FLOW_WAYS * j + w is way w of bucket j. */
+static inline uint32_t
+flow_match(const struct bsdnet_flowtab *ft, const struct bsdnet_flow_cand *fc)
+{
+
+	return (flow_tag_match(ft, fc->fc_bucket[0], fc->fc_tag) |
+	    flow_tag_match(ft, fc->fc_bucket[1], fc->fc_tag) <<
+	    BSDNET_FLOW_WAYS |
+	    flow_tag_match(ft, fc->fc_bucket[2], fc->fc_tag) <<
+	    2 * BSDNET_FLOW_WAYS);
+}
+
+/* Entry index of candidate bit i of flow_match(). */
+static inline uint32_t
+flow_match_index(const struct bsdnet_flow_cand *fc, uint32_t i)
+{
+
+	return (fc->fc_bucket[i / (uint32_t)BSDNET_FLOW_WAYS] *
+	    (uint32_t)BSDNET_FLOW_WAYS + i % (uint32_t)BSDNET_FLOW_WAYS);
+}
+
+/* The overflow bucket's tags too: near 90% load many flows live there,
+ * and an unprefetched miss costs more than the line. */
+void
+bsdnet_flow_prefetch(const struct bsdnet_flowtab *ft,
+    const struct bsdnet_flow_cand *fc)
+{
+
+	__builtin_prefetch(&ft->ft_tags[fc->fc_bucket[0]]);
+	__builtin_prefetch(&ft->ft_tags[fc->fc_bucket[1]]);
+	__builtin_prefetch(&ft->ft_tags[fc->fc_bucket[2]]);
 	/* A function of prefetches only looks side-effect free to GCC's
 	 * interprocedural analysis, which then drops calls to it (seen with
 	 * the core built as one unit): the empty volatile asm forbids it. */
 	__asm__ __volatile__("");
 }
 
-/* The way of one bucket holding key (k0, k1) in HOLD or ACTIVE, or
- * BSDNET_FLOW_NONE; *statep gets its fe_state word. */
-static inline uint32_t
-flow_bucket_find(const struct bsdnet_flowtab *ft, uint32_t bucket,
-    uint64_t k0, uint64_t k1, uint32_t *statep)
+/* The first candidate only (a second is a tag collision, 1 in 5000), and
+ * chosen without a branch: with none, the tag line already cached. */
+void
+bsdnet_flow_prefetch_ways(const struct bsdnet_flowtab *ft,
+    const struct bsdnet_flow_cand *fc)
 {
-	const struct bsdnet_flow *fe;
-	uint64_t e0, e1;
-	uint32_t w, idx, st, s;
+	const void *p;
+	uint32_t m;
 
-	idx = bucket * (uint32_t)BSDNET_FLOW_WAYS;
-	for (w = 0; w < BSDNET_FLOW_WAYS; w++, idx++) {
-		fe = &ft->ft_flows[idx];
-		st = bsdnet_load_acq(&fe->fe_state);
-		s = BSDNET_FLOW_STATE(st);
-		if (s != BSDNET_FLOW_HOLD && s != BSDNET_FLOW_ACTIVE)
-			continue;
-		bsdnet_memcpy(&e0, &fe->fe_key, 8);
-		bsdnet_memcpy(&e1, (const uint8_t *)&fe->fe_key + 8, 8);
-		if (((e0 ^ k0) | (e1 ^ k1)) != 0)
-			continue;
-		bsdnet_fence_acq();
-		if (bsdnet_load_rlx(&fe->fe_state) != st)
-			continue;
-		*statep = st;
-		return (idx);
-	}
-	return ((uint32_t)BSDNET_FLOW_NONE);
+	m = flow_match(ft, fc);
+	p = m != 0 ? (const void *)&ft->ft_flows[flow_match_index(fc,
+	    (uint32_t)__builtin_ctz(m))] :
+	    (const void *)&ft->ft_tags[fc->fc_bucket[0]];
+	__builtin_prefetch(p);
+	__asm__ __volatile__("");
 }
 
-/* The buckets of flow_buckets() in order, the overflow bucket's third
- * hash computed only when the two main buckets miss. */
-uint32_t
-bsdnet_flow_lookup_h(const struct bsdnet_flowtab *ft,
-    const struct bsdnet_flow_key *k, uint64_t h, uint32_t *statep)
+/* Does entry idx hold key (k0, k1) in HOLD or ACTIVE?  *statep gets its
+ * fe_state word if so. */
+static inline bool
+flow_entry_is(const struct bsdnet_flowtab *ft, uint32_t idx, uint64_t k0,
+    uint64_t k1, uint32_t *statep)
 {
-	uint32_t b[3], mask = ft->ft_nbuckets - 1, idx, st = BSDNET_FLOW_FREE;
+	const struct bsdnet_flow *fe = &ft->ft_flows[idx];
+	uint64_t e0, e1;
+	uint32_t st, s;
+
+	st = bsdnet_load_acq(&fe->fe_state);
+	s = BSDNET_FLOW_STATE(st);
+	if (s != BSDNET_FLOW_HOLD && s != BSDNET_FLOW_ACTIVE)
+		return (false);
+	bsdnet_memcpy(&e0, &fe->fe_key, 8);
+	bsdnet_memcpy(&e1, (const uint8_t *)&fe->fe_key + 8, 8);
+	if (((e0 ^ k0) | (e1 ^ k1)) != 0)
+		return (false);
+	bsdnet_fence_acq();
+	if (bsdnet_load_rlx(&fe->fe_state) != st)
+		return (false);
+	*statep = st;
+	return (true);
+}
+
+/* Candidates in bucket order: main buckets, then overflow. */
+uint32_t
+bsdnet_flow_lookup_c(const struct bsdnet_flowtab *ft,
+    const struct bsdnet_flow_key *k, const struct bsdnet_flow_cand *fc,
+    uint32_t *statep)
+{
+	uint32_t m, i, st = BSDNET_FLOW_FREE;
 	uint64_t k0, k1;
 
 	bsdnet_memcpy(&k0, k, 8);
 	bsdnet_memcpy(&k1, (const uint8_t *)k + 8, 8);
-	b[0] = (uint32_t)h & mask;
-	idx = flow_bucket_find(ft, b[0], k0, k1, &st);
-	if (idx == (uint32_t)BSDNET_FLOW_NONE) {
-		b[1] = (uint32_t)(h >> 32) & mask;
-		if (b[1] == b[0])
-			b[1] = b[0] ^ (1u & mask);
-		idx = flow_bucket_find(ft, b[1], k0, k1, &st);
-	}
-	if (idx == (uint32_t)BSDNET_FLOW_NONE) {
-		flow_buckets(ft, h, b);
-		idx = flow_bucket_find(ft, b[2], k0, k1, &st);
+	for (m = flow_match(ft, fc); m != 0; m &= m - 1) {
+		i = flow_match_index(fc, (uint32_t)__builtin_ctz(m));
+		if (flow_entry_is(ft, i, k0, k1, &st)) {
+			if (statep != NULL)
+				*statep = st;
+			return (i);
+		}
 	}
 	if (statep != NULL)
-		*statep = idx == (uint32_t)BSDNET_FLOW_NONE ?
-		    (uint32_t)BSDNET_FLOW_FREE : st;
-	return (idx);
+		*statep = BSDNET_FLOW_FREE;
+	return ((uint32_t)BSDNET_FLOW_NONE);
+}
+
+uint32_t
+bsdnet_flow_lookup_h(const struct bsdnet_flowtab *ft,
+    const struct bsdnet_flow_key *k, uint64_t h, uint32_t *statep)
+{
+	struct bsdnet_flow_cand fc;
+
+	bsdnet_flow_cand(ft, h, &fc);
+	return (bsdnet_flow_lookup_c(ft, k, &fc, statep));
 }
 
 uint32_t
@@ -240,6 +316,9 @@ bsdnet_flow_claim_h(struct bsdnet_flowtab *ft,
 	bsdnet_store_rlx(&fe->fe_bytes, (uint64_t)0);
 	fe->fe_nh = 0;
 	fe->fe_reserved = 0;
+	/* After the key: a reader that matches the tag then checks it. */
+	bsdnet_store_rlx(&ft->ft_tags[idx / (uint32_t)BSDNET_FLOW_WAYS].ftg_tag[
+	    idx % (uint32_t)BSDNET_FLOW_WAYS], flow_tag(h));
 	/* Readers looking the key up pair their acquire with this. */
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	if (genp != NULL)

@@ -9,8 +9,10 @@
  * buckets searched at one hashed bucket.  A lookup reads at most three
  * buckets and never scans: its cost does not grow with the load.
  *
- * Hash: SipHash-2-4 of the 16-byte key under rh_hash_key, so a tenant
- * cannot aim flows at one bucket.
+ * Hash: SipHash-1-3 of the 16-byte key under rh_hash_key, so a tenant
+ * cannot aim flows at one bucket.  16 more bits of it tag each way
+ * (struct bsdnet_flow_tags), so a lookup reads the tags of its buckets
+ * and then only the entry whose tag matches.
  *
  * State machine and memory orders: see bsdnet_abi.h.  Counters kept beside
  * the table (st_holds, vs_flows, vrf_nflows) are the callers' business.
@@ -26,6 +28,7 @@
 
 struct bsdnet_flowtab {
 	struct bsdnet_flow	*ft_flows;	/* main area, then overflow */
+	struct bsdnet_flow_tags	*ft_tags;	/* one per bucket, same order */
 	uint32_t		 ft_nbuckets;	/* main buckets, power of two */
 	uint32_t		 ft_novfbuckets;
 	uint32_t		 ft_nentries;	/* (nbuckets + novf) * ways */
@@ -38,7 +41,7 @@ struct bsdnet_flowtab {
 void	 bsdnet_flowtab_bind(struct bsdnet_flowtab *ft,
 	    const struct bsdnet_region_hdr *hdr, void *base);
 
-/* SipHash-2-4 of the key under ft_key: 64 bits. */
+/* SipHash-1-3 of the key under ft_key: 64 bits. */
 uint64_t bsdnet_flow_hash(const struct bsdnet_flowtab *ft,
 	    const struct bsdnet_flow_key *k);
 

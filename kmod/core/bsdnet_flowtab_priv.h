@@ -17,8 +17,33 @@
 /* bsdnet_flow_lookup() with h = bsdnet_flow_hash(ft, k) already known. */
 uint32_t bsdnet_flow_lookup_h(const struct bsdnet_flowtab *ft,
 	    const struct bsdnet_flow_key *k, uint64_t h, uint32_t *statep);
-/* Start loading the main buckets of hash h into the cache. */
-void	 bsdnet_flow_prefetch(const struct bsdnet_flowtab *ft, uint64_t h);
+
+/*
+ * Where a key of hash h may live: its three buckets (two main, one
+ * overflow) and its tag.  A pipeline computes it once per packet and
+ * hands it to each step below.
+ */
+struct bsdnet_flow_cand {
+	uint32_t	 fc_bucket[3];
+	uint16_t	 fc_tag;
+	uint16_t	 fc_pad;
+};
+void	 bsdnet_flow_cand(const struct bsdnet_flowtab *ft, uint64_t h,
+	    struct bsdnet_flow_cand *fc);
+/* bsdnet_flow_lookup_h() with the candidates already known. */
+uint32_t bsdnet_flow_lookup_c(const struct bsdnet_flowtab *ft,
+	    const struct bsdnet_flow_key *k, const struct bsdnet_flow_cand *fc,
+	    uint32_t *statep);
+/*
+ * A lookup in two prefetch steps, for a pipeline that keeps several
+ * packets in flight: bsdnet_flow_prefetch() starts loading the tags of
+ * the three buckets; bsdnet_flow_prefetch_ways(), called once they have
+ * arrived, reads them and starts loading the entry whose tag matches.
+ */
+void	 bsdnet_flow_prefetch(const struct bsdnet_flowtab *ft,
+	    const struct bsdnet_flow_cand *fc);
+void	 bsdnet_flow_prefetch_ways(const struct bsdnet_flowtab *ft,
+	    const struct bsdnet_flow_cand *fc);
 /* bsdnet_flow_claim() with h already known. */
 uint32_t bsdnet_flow_claim_h(struct bsdnet_flowtab *ft,
 	    const struct bsdnet_flow_key *k, uint64_t h, uint16_t src_vif,

@@ -22,8 +22,11 @@
  *      bsdnet_flow_check() ...... in the VRF of the label's nexthop
  *      bsdnet_deliver_local() ... new Ethernet header, TTL - 1, to the VM
  *  bsdnet_dp_input_burst() ...... here: stage 1 (input_pre(): parse, hash,
- *                                 prefetch) a few packets ahead of stage 2
- *                                 (input_post(): flow step onwards)
+ *                                 prefetch the flow tags), then the tags
+ *                                 read and the matching flow entry
+ *                                 prefetched, then stage 2 (input_post():
+ *                                 flow step onwards), each a few packets
+ *                                 behind the one before
  *  bsdnet_dp_release() .......... bsdnet_flow.c: replay a decided flow
  *  bsdnet_dp_tick() ............. bsdnet_dp.c: expiry, heartbeat
  *  bsdnet_dp_init() ............. bsdnet_dp.c: validate and bind a region
@@ -47,13 +50,13 @@ vm_ipv4(struct bsdnet_dp *dp, struct bsdnet_ctx *c, struct bsdnet_pkt *pkt,
 		return (r);
 	c->c_l3off = off;
 	c->c_iplen = iplen;
-	c->c_key.fk_vrf = c->c_vif.vif_vrf;
+	c->c_key.fk_vrf = c->c_vif->vif_vrf;
 	r = bsdnet_parse_l4(pkt, off, c);
 	if (r != BSDNET_CONT)
 		return (r);
 	dhcp = c->c_key.fk_proto == BSDNET_IPPROTO_UDP &&
 	    c->c_key.fk_dport == BSDNET_DHCP_SERVER_PORT;
-	if (antispoof && c->c_key.fk_src != c->c_vif.vif_ip &&
+	if (antispoof && c->c_key.fk_src != c->c_vif->vif_ip &&
 	    !(dhcp && c->c_key.fk_src == 0))
 		return (BSDNET_DROP_SPOOFED_IP);
 	if (dhcp && c->c_peek)
@@ -66,7 +69,7 @@ vm_ipv4(struct bsdnet_dp *dp, struct bsdnet_ctx *c, struct bsdnet_pkt *pkt,
 	ip = pkt->p_data + off;
 	if (ip[8] == 0)
 		return (BSDNET_DROP_TTL_EXPIRED);
-	c->c_policy = (c->c_vif.vif_flags & BSDNET_VIF_F_POLICY) != 0;
+	c->c_policy = (c->c_vif->vif_flags & BSDNET_VIF_F_POLICY) != 0;
 	return (BSDNET_CONT);
 }
 
@@ -80,7 +83,7 @@ vm_post(struct bsdnet_dp *dp, struct bsdnet_ctx *c, struct bsdnet_pkt *pkt)
 	r = bsdnet_flow_check(dp, c, pkt);
 	if (r != BSDNET_CONT)
 		return (r);
-	r = bsdnet_route_lookup(dp, c->c_vif.vif_vrf, c->c_key.fk_dst, &nh);
+	r = bsdnet_route_lookup(dp, c->c_vif->vif_vrf, c->c_key.fk_dst, &nh);
 	if (r != BSDNET_CONT)
 		return (r);
 	r = bsdnet_nh_resolve(dp, c, nh);
@@ -97,16 +100,16 @@ vm_input(struct bsdnet_dp *dp, struct bsdnet_ctx *c, struct bsdnet_pkt *pkt)
 	bool antispoof;
 	int r;
 
-	r = bsdnet_parse_eth(pkt, c->c_vif.vif_vlan, &off, &etype);
+	r = bsdnet_parse_eth(pkt, c->c_vif->vif_vlan, &off, &etype);
 	if (r != BSDNET_CONT)
 		return (r);
 	/* Two checks, each on when its field is set: a port with allowed
 	 * address pairs has no single source address (vif_ip 0, the agent
 	 * checks sources per flow) but still has one MAC. */
-	if (!bsdnet_mac_zero(c->c_vif.vif_mac) &&
-	    !bsdnet_mac_eq(pkt->p_data + 6, c->c_vif.vif_mac))
+	if (!bsdnet_mac_zero(c->c_vif->vif_mac) &&
+	    !bsdnet_mac_eq(pkt->p_data + 6, c->c_vif->vif_mac))
 		return (BSDNET_DROP_SPOOFED_MAC);
-	antispoof = c->c_vif.vif_ip != 0;
+	antispoof = c->c_vif->vif_ip != 0;
 	if (etype == BSDNET_ETHERTYPE_ARP && c->c_peek)
 		return (BSDNET_PEEKED);
 	if (etype == BSDNET_ETHERTYPE_ARP)
@@ -126,11 +129,11 @@ fabric_input(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	bool bcast;
 	int r;
 
-	r = bsdnet_parse_eth(pkt, c->c_vif.vif_vlan, &off, &etype);
+	r = bsdnet_parse_eth(pkt, c->c_vif->vif_vlan, &off, &etype);
 	if (r != BSDNET_CONT)
 		return (r);
 	bcast = bsdnet_mac_bcast(pkt->p_data);
-	if (!bcast && !bsdnet_mac_eq(pkt->p_data, c->c_vif.vif_mac))
+	if (!bcast && !bsdnet_mac_eq(pkt->p_data, c->c_vif->vif_mac))
 		return (BSDNET_DROP_NOT_FOR_FABRIC);
 	if (etype == BSDNET_ETHERTYPE_ARP && c->c_peek)
 		return (BSDNET_PEEKED);
@@ -144,7 +147,7 @@ fabric_input(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	if (r != BSDNET_CONT)
 		return (r);
 	ip = pkt->p_data + off;
-	if (bsdnet_rd32(ip + 16) != c->c_vif.vif_ip || c->c_vif.vif_ip == 0 ||
+	if (bsdnet_rd32(ip + 16) != c->c_vif->vif_ip || c->c_vif->vif_ip == 0 ||
 	    ip[9] != BSDNET_IPPROTO_GRE)
 		return (BSDNET_DROP_NOT_FOR_FABRIC);
 	/* Outer fragments: the encapsulation sets DF, so none is expected. */
@@ -181,9 +184,9 @@ input_pre(struct bsdnet_dp *dp, struct bsdnet_ctx *c, struct bsdnet_pkt *pkt)
 
 	if (pkt->p_data == NULL || pkt->p_len > pkt->p_totlen)
 		return (BSDNET_DROP_TRUNCATED);
-	if (c->c_vif.vif_type == BSDNET_VIF_VIRTUAL)
+	if (c->c_vif->vif_type == BSDNET_VIF_VIRTUAL)
 		return (vm_input(dp, c, pkt));
-	if (c->c_vif.vif_type == BSDNET_VIF_FABRIC)
+	if (c->c_vif->vif_type == BSDNET_VIF_FABRIC)
 		return (fabric_input(dp, c, pkt));
 	return (BSDNET_DROP_INVALID_VIF);	/* HOST/AGENT: the home's */
 }
@@ -193,7 +196,7 @@ static int
 input_post(struct bsdnet_dp *dp, struct bsdnet_ctx *c, struct bsdnet_pkt *pkt)
 {
 
-	if (c->c_vif.vif_type == BSDNET_VIF_VIRTUAL)
+	if (c->c_vif->vif_type == BSDNET_VIF_VIRTUAL)
 		return (vm_post(dp, c, pkt));
 	return (fabric_post(dp, c, pkt));
 }
@@ -207,6 +210,7 @@ ctx_init(struct bsdnet_ctx *c, uint32_t vif, bool replay, bool peek)
 	c->c_replay = replay;
 	c->c_policy = false;
 	c->c_hashed = false;
+	c->c_cand_ok = false;
 	c->c_peek = peek;
 	c->c_out_ok = false;
 	c->c_tcp_flags = 0;
@@ -226,13 +230,15 @@ void
 bsdnet_input_frame(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt,
     bool replay)
 {
+	struct bsdnet_vif v;
 	struct bsdnet_ctx c;
 	int r;
 
 	ctx_init(&c, vif, replay, false);
 	if (!replay)
 		dp->dp_acc.a_rx_pkts++;
-	if (!bsdnet_vif_read(dp, vif, &c.c_vif)) {
+	c.c_vif = &v;
+	if (!bsdnet_vif_read(dp, vif, &v)) {
 		bsdnet_count_drop(dp, vif, BSDNET_DROP_INVALID_VIF);
 		return;
 	}
@@ -257,8 +263,8 @@ bsdnet_dp_input(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt)
 
 /*
  * Burst stage 1 of one packet into slot c: stage 1 of the pipeline in
- * peek mode, then the flow key's hash and a prefetch of its buckets (and
- * of the first route word an encapsulated packet will read).  Returns what
+ * peek mode, then the flow key's hash and a prefetch of its buckets' tags
+ * (and of the first route word an encapsulated packet will read).  Returns what
  * stage 2 must do: BSDNET_CONT (resume at the flow step), BSDNET_PEEKED
  * (ARP or DHCP: run the whole pipeline then), BSDNET_NOVIF, or a drop.
  */
@@ -271,7 +277,7 @@ burst_stage1(struct bsdnet_dp *dp, uint32_t vif, const struct bsdnet_vif *v,
 	ctx_init(c, vif, false, true);
 	if (v == NULL)
 		return (BSDNET_NOVIF);
-	c->c_vif = *v;
+	c->c_vif = v;
 	r = input_pre(dp, c, pkt);
 	if (r != BSDNET_CONT)
 		return (r);
@@ -279,13 +285,24 @@ burst_stage1(struct bsdnet_dp *dp, uint32_t vif, const struct bsdnet_vif *v,
 	if (c->c_policy) {
 		c->c_hash = bsdnet_flow_hash(&dp->dp_ft, &c->c_key);
 		c->c_hashed = true;
-		bsdnet_flow_prefetch(&dp->dp_ft, c->c_hash);
+		bsdnet_flow_cand(&dp->dp_ft, c->c_hash, &c->c_cand);
+		c->c_cand_ok = true;
+		bsdnet_flow_prefetch(&dp->dp_ft, &c->c_cand);
 	}
-	if (c->c_vif.vif_type == BSDNET_VIF_VIRTUAL &&
-	    c->c_vif.vif_vrf < dp->dp_nvrfs)
-		__builtin_prefetch(&dp->dp_vrfs[c->c_vif.vif_vrf].vrf_root[
+	if (c->c_vif->vif_type == BSDNET_VIF_VIRTUAL &&
+	    c->c_vif->vif_vrf < dp->dp_nvrfs)
+		__builtin_prefetch(&dp->dp_vrfs[c->c_vif->vif_vrf].vrf_root[
 		    c->c_key.fk_dst >> 24]);
 	return (BSDNET_CONT);
+}
+
+/* Between the stages: the tags have arrived; fetch the entry they name. */
+static inline void
+burst_stage_ways(struct bsdnet_dp *dp, const struct bsdnet_ctx *c, int r)
+{
+
+	if (r == BSDNET_CONT && c->c_cand_ok)
+		bsdnet_flow_prefetch_ways(&dp->dp_ft, &c->c_cand);
 }
 
 /* Burst stage 2 of the packet stage 1 left in slot c with outcome r. */
@@ -311,15 +328,21 @@ burst_stage2(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt,
 }
 
 /*
- * A burst from one vif, software-pipelined: stage 1 (parse, hash,
- * prefetch; no side effect) of packet i + BSDNET_PIPE_DEPTH runs before
- * stage 2 (flow lookup, forwarding, counters) of packet i, so the cache
- * misses of the flow buckets overlap with useful work instead of adding
- * up.  Stage 2 runs in packet order, and stage 1 reads nothing stage 2
- * writes (only the packet itself and the vif, label and nexthop tables,
- * which only the agent changes), so the outcome is exactly that of
- * bsdnet_dp_input() on each packet in order.  The input vif is read once
- * per burst: an agent's change to it applies from the next burst.
+ * A burst from one vif, software-pipelined in groups of BSDNET_PIPE_GROUP
+ * packets, three groups in flight: stage 1 (parse, hash, prefetch the
+ * tags of the flow buckets; no side effect) of group g, the tag step
+ * (read the tags, prefetch the one flow entry they point at) of group
+ * g - 1, then stage 2 (flow lookup, forwarding, counters) of group g - 2.
+ * Each load a packet needs has been on its way for a group's worth of
+ * work, and the tag steps of a group run back to back, so the TLB walks
+ * of their entry prefetches (a million flows span ~70 MB of pages)
+ * overlap instead of each stalling the pipeline in turn.  Stage 2 runs in
+ * packet order, and the earlier steps read nothing stage 2 writes (only
+ * the packet itself, the vif, label and nexthop tables, which only the
+ * agent changes, and flow tags, which are hints), so the outcome is
+ * exactly that of bsdnet_dp_input() on each packet in order.  The input
+ * vif is read once per burst: an agent's change to it applies from the
+ * next burst.
  */
 void
 bsdnet_dp_input_burst(struct bsdnet_dp *dp, uint32_t vif,
@@ -329,18 +352,40 @@ bsdnet_dp_input_burst(struct bsdnet_dp *dp, uint32_t vif,
 	struct bsdnet_vif v;
 	const struct bsdnet_vif *vp;
 	int rr[BSDNET_PIPE_DEPTH];
-	uint32_t i, s;
+	uint32_t g, ng, i, end, s;
 
+	_Static_assert(BSDNET_PIPE_DEPTH == 3 * BSDNET_PIPE_GROUP,
+	    "three groups in flight");
 	if (dp == NULL || dp->dp_hdr == NULL || pkts == NULL || n == 0)
 		return;
 	vp = bsdnet_vif_read(dp, vif, &v) ? &v : NULL;
-	for (i = 0; i < n + BSDNET_PIPE_DEPTH; i++) {
-		s = i % BSDNET_PIPE_DEPTH;
-		if (i >= BSDNET_PIPE_DEPTH)
-			burst_stage2(dp, vif, &pkts[i - BSDNET_PIPE_DEPTH],
-			    &ring[s], rr[s]);
-		if (i < n)
-			rr[s] = burst_stage1(dp, vif, vp, &pkts[i], &ring[s]);
+	ng = (n + BSDNET_PIPE_GROUP - 1) / BSDNET_PIPE_GROUP;
+	for (g = 0; g < ng + 2; g++) {
+		if (g < ng) {
+			i = g * BSDNET_PIPE_GROUP;
+			end = i + BSDNET_PIPE_GROUP < n ? i + BSDNET_PIPE_GROUP : n;
+			for (; i < end; i++) {
+				s = i % BSDNET_PIPE_DEPTH;
+				rr[s] = burst_stage1(dp, vif, vp, &pkts[i],
+				    &ring[s]);
+			}
+		}
+		if (g >= 1 && g - 1 < ng) {
+			i = (g - 1) * BSDNET_PIPE_GROUP;
+			end = i + BSDNET_PIPE_GROUP < n ? i + BSDNET_PIPE_GROUP : n;
+			for (; i < end; i++) {
+				s = i % BSDNET_PIPE_DEPTH;
+				burst_stage_ways(dp, &ring[s], rr[s]);
+			}
+		}
+		if (g >= 2) {
+			i = (g - 2) * BSDNET_PIPE_GROUP;
+			end = i + BSDNET_PIPE_GROUP < n ? i + BSDNET_PIPE_GROUP : n;
+			for (; i < end; i++) {
+				s = i % BSDNET_PIPE_DEPTH;
+				burst_stage2(dp, vif, &pkts[i], &ring[s], rr[s]);
+			}
+		}
 	}
 	bsdnet_acc_flush(dp);
 }

@@ -49,7 +49,8 @@ geometry_ok(const struct bsdnet_geometry *g)
 
 /* Offsets of every table for a geometry: the one computation of them. */
 struct layout_offs {
-	uint64_t lo_vifs, lo_vs, lo_nh, lo_lbl, lo_vrf, lo_rtb, lo_fl, lo_st;
+	uint64_t lo_vifs, lo_vs, lo_nh, lo_lbl, lo_vrf, lo_rtb, lo_fl, lo_ftg;
+	uint64_t lo_st;
 	uint64_t lo_size;
 };
 
@@ -82,6 +83,9 @@ layout_offsets(const struct bsdnet_geometry *g, struct layout_offs *o)
 	o->lo_fl = off;
 	off = ALIGN_UP(off + nflows * sizeof(struct bsdnet_flow),
 	    BSDNET_REGION_ALIGN);
+	o->lo_ftg = off;
+	off = ALIGN_UP(off + nflows / BSDNET_FLOW_WAYS *
+	    sizeof(struct bsdnet_flow_tags), BSDNET_REGION_ALIGN);
 	o->lo_st = off;
 	off = ALIGN_UP(off + sizeof(struct bsdnet_stats), BSDNET_REGION_ALIGN);
 	o->lo_size = off;
@@ -116,6 +120,7 @@ bsdnet_layout(const struct bsdnet_geometry *g, uint64_t *sizep,
 		hdr->rh_off_vrfs = o.lo_vrf;
 		hdr->rh_off_rtbuckets = o.lo_rtb;
 		hdr->rh_off_flows = o.lo_fl;
+		hdr->rh_off_flowtags = o.lo_ftg;
 		hdr->rh_off_stats = o.lo_st;
 	}
 	return (BSDNET_OK);
@@ -148,7 +153,8 @@ bsdnet_region_check(const struct bsdnet_region_hdr *hdr, uint64_t size,
 	    hdr->rh_off_vifs != o.lo_vifs || hdr->rh_off_vifstats != o.lo_vs ||
 	    hdr->rh_off_nexthops != o.lo_nh || hdr->rh_off_labels != o.lo_lbl ||
 	    hdr->rh_off_vrfs != o.lo_vrf || hdr->rh_off_rtbuckets != o.lo_rtb ||
-	    hdr->rh_off_flows != o.lo_fl || hdr->rh_off_stats != o.lo_st)
+	    hdr->rh_off_flows != o.lo_fl || hdr->rh_off_flowtags != o.lo_ftg ||
+	    hdr->rh_off_stats != o.lo_st)
 		return (BSDNET_E_GEOMETRY);
 	return (BSDNET_OK);
 }

@@ -1,5 +1,5 @@
 /*-
- * SipHash-2-4 specialised for one 16-byte message: the flow key.  A fixed
+ * SipHash-1-3 specialised for one 16-byte message: the flow key.  A fixed
  * length lets the compiler unroll everything; the hash is keyed by
  * rh_hash_key so that a tenant cannot aim flows at one bucket.
  */
@@ -40,11 +40,9 @@ bsdnet_siphash16(uint64_t k0, uint64_t k1, const void *msg)
 	m = sip_le64(p);
 	v3 ^= m;
 	SIP_ROUND(v0, v1, v2, v3);
-	SIP_ROUND(v0, v1, v2, v3);
 	v0 ^= m;
 	m = sip_le64(p + 8);
 	v3 ^= m;
-	SIP_ROUND(v0, v1, v2, v3);
 	SIP_ROUND(v0, v1, v2, v3);
 	v0 ^= m;
 
@@ -52,10 +50,8 @@ bsdnet_siphash16(uint64_t k0, uint64_t k1, const void *msg)
 	b = (uint64_t)16 << 56;
 	v3 ^= b;
 	SIP_ROUND(v0, v1, v2, v3);
-	SIP_ROUND(v0, v1, v2, v3);
 	v0 ^= b;
 	v2 ^= 0xff;
-	SIP_ROUND(v0, v1, v2, v3);
 	SIP_ROUND(v0, v1, v2, v3);
 	SIP_ROUND(v0, v1, v2, v3);
 	SIP_ROUND(v0, v1, v2, v3);

@@ -46,7 +46,7 @@
 
 enum bsdnet_abi_const {
 	BSDNET_MAGIC		= 0x424e4554,	/* "BNET" */
-	BSDNET_ABI_VERSION	= 1,
+	BSDNET_ABI_VERSION	= 2,
 	BSDNET_IFNAMSIZ		= 16,
 	BSDNET_ETH_ALEN		= 6,
 	BSDNET_ECMP_MAX		= 8,	/* members of one ECMP nexthop */
@@ -211,7 +211,8 @@ struct bsdnet_region_hdr {
 	uint64_t rh_off_rtbuckets;
 	uint64_t rh_off_flows;		/* main area then overflow area */
 	uint64_t rh_off_stats;
-	uint64_t rh_hash_key[2];	/* (c) SipHash key of the flow hash */
+	uint64_t rh_off_flowtags;	/* one struct bsdnet_flow_tags per bucket */
+	uint64_t rh_hash_key[2];	/* (c) SipHash-1-3 key of the flow hash */
 	uint8_t  rh_router_mac[BSDNET_ETH_ALEN]; /* (a) MAC ARP answers with */
 	uint16_t rh_pad0;
 	uint32_t rh_trap_rate;		/* (a) traps per second, 0 = default */
@@ -220,7 +221,7 @@ struct bsdnet_region_hdr {
 	uint32_t rh_dp_heartbeat;	/* (d) seconds, bumped while alive */
 	uint32_t rh_agent_pid;		/* (a) */
 	uint32_t rh_agent_heartbeat;	/* (a) */
-	uint32_t rh_reserved[982];	/* zero; pads the header to a page */
+	uint32_t rh_reserved[980];	/* zero; pads the header to a page */
 };
 
 struct bsdnet_vif {
@@ -311,6 +312,18 @@ struct bsdnet_flow {
 	uint32_t fe_reserved;
 };
 
+/*
+ * Tags of one flow bucket, way by way: 16 bits of the key's hash, written
+ * by whoever claims the way, after the key.  Hints only: a lookup compares
+ * the key of a way only when its tag matches, so it reads one flow entry
+ * (one cache line) instead of a bucket's four, and all tags of a 1M-flow
+ * table (2 MB) stay in the CPU cache.  A stale tag costs a key compare; a
+ * wrong one costs a miss, never a wrong match.
+ */
+struct bsdnet_flow_tags {
+	uint16_t ftg_tag[BSDNET_FLOW_WAYS]; /* (d,a) atomic store after claim */
+};
+
 struct bsdnet_stats {			/* all (d) except where marked */
 	uint64_t st_drops[BSDNET_DROP_SLOTS];	/* by enum bsdnet_drop */
 	uint64_t st_rx_pkts;
@@ -360,10 +373,11 @@ BSDNET_ABI_ASSERT_SIZE(bsdnet_vrf, 1088);
 BSDNET_ABI_ASSERT_SIZE(bsdnet_rtbucket, 1024);
 BSDNET_ABI_ASSERT_SIZE(bsdnet_flow_key, 16);
 BSDNET_ABI_ASSERT_SIZE(bsdnet_flow, 64);
+BSDNET_ABI_ASSERT_SIZE(bsdnet_flow_tags, 8);
 BSDNET_ABI_ASSERT_SIZE(bsdnet_stats, 768);
 BSDNET_ABI_ASSERT_SIZE(bsdnet_trap_hdr, 24);
 BSDNET_ABI_ASSERT_SIZE(bsdnet_ctl_hdr, 16);
-_Static_assert(offsetof(struct bsdnet_region_hdr, rh_hash_key) == 120,
+_Static_assert(offsetof(struct bsdnet_region_hdr, rh_hash_key) == 128,
     "hash key offset is ABI");
 _Static_assert(offsetof(struct bsdnet_flow, fe_packets) == 40,
     "flow counters offset is ABI");

@@ -7,6 +7,8 @@ from bsdnet.agent.abi import ffi, lib
 # kmod/include/bsdnet_abi.h and add the new pin here.
 FINGERPRINTS = {
     1: "c7a3e9a9be069a3beb633c1ad066d2c7232e9a3548e8b785c4b228870e9c0d71",
+    # v2: flow bucket tags (rh_off_flowtags), flow hash SipHash-1-3.
+    2: "48d49523a8fd706dff4e82ec9799609886523df4d138982dc83333d3c1f0c7d6",
 }
 
 
@@ -26,6 +28,7 @@ def test_fingerprint_covers_the_shared_structs_only():
 def test_sizes_match_the_c_static_asserts():
     assert ffi.sizeof("struct bsdnet_region_hdr") == 4096
     assert ffi.sizeof("struct bsdnet_flow") == 64
+    assert ffi.sizeof("struct bsdnet_flow_tags") == 8
     assert ffi.offsetof("struct bsdnet_vrf", "vrf_root") == 64
 
 

@@ -68,11 +68,12 @@ def test_shorter_than_header(tmp_path):
         Region.open(path)
 
 
-def test_offset_that_disagrees_with_layout(tmp_path):
+@pytest.mark.parametrize("field", ["rh_off_flows", "rh_off_flowtags"])
+def test_offset_that_disagrees_with_layout(tmp_path, field):
     path = _make(tmp_path)
-    off = ffi.offsetof("struct bsdnet_region_hdr", "rh_off_flows")
+    off = ffi.offsetof("struct bsdnet_region_hdr", field)
     _poke(path, off, (4096).to_bytes(8, "little"))
-    with pytest.raises(RegionError, match="rh_off_flows"):
+    with pytest.raises(RegionError, match=field):
         Region.open(path)
 
 

@@ -21,7 +21,10 @@ TEST(init_rejects_bad_regions)
 	CHECK_EQ(bsdnet_dp_init(&dp, NULL, th_base, th_size, NULL, 0),
 	    BSDNET_E_MAGIC);
 	h->rh_magic = BSDNET_MAGIC;
-	h->rh_abi_version = 2;
+	h->rh_abi_version = BSDNET_ABI_VERSION + 1;
+	CHECK_EQ(bsdnet_dp_init(&dp, NULL, th_base, th_size, NULL, 0),
+	    BSDNET_E_VERSION);
+	h->rh_abi_version = BSDNET_ABI_VERSION - 1;	/* v1: no flow tags */
 	CHECK_EQ(bsdnet_dp_init(&dp, NULL, th_base, th_size, NULL, 0),
 	    BSDNET_E_VERSION);
 	h->rh_abi_version = BSDNET_ABI_VERSION;
@@ -29,6 +32,10 @@ TEST(init_rejects_bad_regions)
 	CHECK_EQ(bsdnet_dp_init(&dp, NULL, th_base, th_size, NULL, 0),
 	    BSDNET_E_GEOMETRY);
 	h->rh_off_flows -= 4096;
+	h->rh_off_flowtags += 4096;
+	CHECK_EQ(bsdnet_dp_init(&dp, NULL, th_base, th_size, NULL, 0),
+	    BSDNET_E_GEOMETRY);
+	h->rh_off_flowtags -= 4096;
 	h->rh_nflowbuckets = 17;			/* not a power of two */
 	CHECK_EQ(bsdnet_dp_init(&dp, NULL, th_base, th_size, NULL, 0),
 	    BSDNET_E_GEOMETRY);
