@@ -11,6 +11,9 @@
  *   dpl_os.c      the bsdnet_os_*() functions the core calls
  *   dpl_csum.c    finishing TCP/UDP checksums a local sender left undone
  *   dpl_gso.c     cutting TCP super-frames (GSO) from local senders
+ *   dpl_burst.c   received frames gathered into bursts for the core
+ *   dpl_steal.c   tcx programs that keep the datapath's frames from the
+ *                 host stack
  *
  * Threading: one thread.  Everything below is owned by it; the only
  * memory shared with another process is the region, which is read as
@@ -40,13 +43,13 @@
 #define DPL_RING_NBLOCKS_VM	16u
 #define DPL_RING_FRAME_SIZE	2048u
 #define DPL_RING_RETIRE_MS	1u
-/* TX ring of one port: fixed slots; bigger frames go through send(). */
-#define DPL_TX_BLOCK_SIZE	(1u << 18)
-#define DPL_TX_NBLOCKS_FABRIC	2u
-#define DPL_TX_NBLOCKS_VM	1u
-#define DPL_TX_FRAME_SIZE	2048u
-/* Kick the kernel after this many queued frames even mid-batch. */
+/* TX batch of one port: this many frames of at most DPL_TX_FRAME_SIZE
+ * bytes per sendmmsg(); bigger frames go through send(). */
 #define DPL_TX_BATCH		64u
+#define DPL_TX_FRAME_SIZE	2048u
+/* Largest frame a burst slot holds (a jumbo frame); bigger ones, and GSO
+ * super-frames, go to the core one by one. */
+#define DPL_BURST_FRAME		9216u
 /* Blocks handled per wake-up of one port, so one busy vif cannot starve
  * the others or the timer. */
 #define DPL_RING_BUDGET		4u
@@ -70,7 +73,8 @@ struct dpl_opts {
 	uint32_t		 o_hold_slots;	/* hold queue storage */
 	int			 o_log_level;
 	bool			 o_reformat;
-	bool			 o_no_tx_ring;	/* send() every frame */
+	bool			 o_no_tx_batch;	/* send() every frame */
+	int			 o_nice;	/* setpriority() at start */
 };
 
 /* One attached (or attachable) vif: index in the vif table == index here. */
@@ -90,13 +94,13 @@ struct dpl_port {
 	size_t		 po_ring_size;
 	uint32_t	 po_block;	/* next RX block to look at */
 	uint32_t	 po_rx_nblocks;
-	uint8_t		*po_tx;		/* mmap'd TX ring, or NULL */
-	size_t		 po_tx_size;
-	uint32_t	 po_tx_head;	/* next TX slot to fill */
-	uint32_t	 po_tx_nframes;
-	uint32_t	 po_tx_pending;	/* queued since the last kick */
+	uint8_t		*po_txq;	/* TX batch slots, or NULL */
+	uint32_t	 po_txq_len[DPL_TX_BATCH];
+	uint32_t	 po_txq_n;	/* frames queued since the last send */
 	bool		 po_tx_listed;	/* in d_flush (cleared by the flush) */
 	bool		 po_vnet;	/* frames carry a virtio_net_hdr */
+	int		 po_steal_fd;	/* tcx link (dpl_steal.c), or -1 */
+	uint32_t	 po_steal_ip;	/* fabric address it matches */
 };
 
 /* Counters of the Linux home itself (the core counts in the region). */
@@ -141,6 +145,11 @@ struct dpl {
 	 * goes through it, so memory never grows with traffic */
 	uint8_t			*d_frame;
 	uint8_t			*d_seg;		/* one segment of a cut frame */
+	/* frames of one vif waiting for bsdnet_dp_input_burst() */
+	uint8_t			*d_burst;	/* BSDNET_BURST_MAX slots */
+	struct bsdnet_pkt	 d_bpkt[BSDNET_BURST_MAX];
+	uint32_t		 d_bn;		/* slots filled */
+	uint32_t		 d_bvif;	/* their vif */
 	/* ports with frames queued on their TX ring, kicked once per batch */
 	uint32_t		*d_flush;
 	uint32_t		 d_nflush;
@@ -151,6 +160,17 @@ struct dpl {
 extern int dpl_log_level;
 void	dpl_log(int level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+
+/* dpl_burst.c */
+int	dpl_burst_init(struct dpl *d);
+void	dpl_burst_fini(struct dpl *d);
+/* The buffer of the next slot for a frame of vif (DPL_BURST_FRAME bytes,
+ * headroom before it); runs the pending burst first if it is full or of
+ * another vif.  dpl_burst_put() then adds the frame, len bytes. */
+uint8_t	*dpl_burst_next(struct dpl *d, uint32_t vif);
+void	dpl_burst_put(struct dpl *d, uint32_t len);
+/* Run the pending burst through the core. */
+void	dpl_burst_flush(struct dpl *d);
 
 /* dpl_csum.c */
 void	dpl_csum_finish(uint8_t *frame, uint32_t len);
@@ -169,11 +189,18 @@ struct bsdnet_vif *dpl_region_vif(struct dpl *d, uint32_t idx);
 int	dpl_port_open(struct dpl *d, struct dpl_port *po, uint16_t type,
 	    uint32_t ifindex);
 void	dpl_port_close(struct dpl *d, struct dpl_port *po);
+/* The vif entry of an open port was read (attach) or changed. */
+void	dpl_port_update(struct dpl *d, struct dpl_port *po,
+	    const struct bsdnet_vif *v);
 void	dpl_port_rx(struct dpl *d, uint32_t vif);
 bool	dpl_port_tx(struct dpl *d, uint32_t vif, const uint8_t *frame,
 	    uint32_t len);
 void	dpl_port_flush(struct dpl *d);
 uint32_t dpl_port_mtu(const char *name, uint32_t vif_mtu);
+
+/* dpl_steal.c */
+void	dpl_steal_update(struct dpl_port *po, const struct bsdnet_vif *v);
+void	dpl_steal_release(struct dpl_port *po);
 
 /* dpl_vif.c */
 int	dpl_vif_init(struct dpl *d);

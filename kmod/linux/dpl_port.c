@@ -5,15 +5,20 @@
  * RX is a TPACKET_V3 ring: the kernel fills whole blocks of frames and
  * hands a block over when it is full or DPL_RING_RETIRE_MS old; we walk
  * every frame of a ready block, then give the block back.  Each frame is
- * copied into the one frame buffer (BSDNET_HEADROOM bytes of headroom for
- * encapsulation) and handed to bsdnet_dp_input().
+ * copied into a burst slot (dpl_burst.c: BSDNET_HEADROOM bytes of headroom
+ * for encapsulation) and each block's frames go to the core in bursts of
+ * BSDNET_BURST_MAX through bsdnet_dp_input_burst().
  *
- * TX is a TPACKET_V3 TX ring on the other socket: bsdnet_os_tx() copies the
- * frame into the next free slot (a full ring is a TX failure, as the core
- * expects) and the loop kicks the kernel with one send() per port after
- * each batch, so a burst costs one system call, not one per frame.  A
- * frame too big for a slot goes out with its own send(), after the queued
- * ones.  The qdisc is bypassed.
+ * TX is a batch on the other socket: bsdnet_os_tx() copies the frame into
+ * the port's next batch slot and the loop hands each port's batch to the
+ * kernel with one sendmmsg() after each round of rings (or when the batch
+ * is full), so a burst costs one system call, not one per frame.  A frame
+ * too big for a slot goes out with its own send(), after the queued ones.
+ * The qdisc is bypassed.  Not a PACKET_TX_RING: the kernel builds a ring
+ * frame's skb on the ring's pages, and every skb that crosses into another
+ * network namespace (a veth to a VM) then gets a page allocated and the
+ * frame copied again (skb_copy_ubufs); sendmmsg() copies once, into a
+ * small linear skb.
  *
  * The interface is put in promiscuous mode through the socket
  * (PACKET_MR_PROMISC, dropped by the kernel when the socket closes): VMs
@@ -26,6 +31,7 @@
 #include <sys/uio.h>
 #include <linux/virtio_net.h>
 #include <linux/if_packet.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -49,9 +55,6 @@ dpl_setsockopt_int(int fd, int level, int name, int val, const char *what)
 	return (0);
 }
 
-/* Where the kernel reads a TX frame: right after the aligned header. */
-#define DPL_TX_DATA_OFF	TPACKET_ALIGN(sizeof(struct tpacket3_hdr))
-#define DPL_TX_MAX	(DPL_TX_FRAME_SIZE - DPL_TX_DATA_OFF)
 #define DPL_VNET_LEN	sizeof(struct virtio_net_hdr)
 
 static void *
@@ -91,38 +94,14 @@ dpl_port_rx_ring(struct dpl_port *po, int fd, bool fabric)
 	return (0);
 }
 
-/*
- * A TX ring needs TPACKET_V3 TX (Linux 4.11); without one, or with
- * --no-tx-ring, po_tx stays NULL and every frame goes through send().
- */
+/* The TX batch: DPL_TX_BATCH slots of DPL_TX_FRAME_SIZE bytes. */
 static int
-dpl_port_tx_setup(struct dpl *d, struct dpl_port *po, int fd, bool fabric)
+dpl_port_tx_setup(struct dpl_port *po)
 {
-	struct tpacket_req3 req;
-	uint32_t nblocks;
 
-	po->po_tx = NULL;
-	if (d->d_opts.o_no_tx_ring)
-		return (0);
-	nblocks = fabric ? DPL_TX_NBLOCKS_FABRIC : DPL_TX_NBLOCKS_VM;
-	memset(&req, 0, sizeof(req));
-	req.tp_block_size = DPL_TX_BLOCK_SIZE;
-	req.tp_block_nr = nblocks;
-	req.tp_frame_size = DPL_TX_FRAME_SIZE;
-	req.tp_frame_nr = DPL_TX_BLOCK_SIZE / DPL_TX_FRAME_SIZE * nblocks;
-	if (dpl_setsockopt_int(fd, SOL_PACKET, PACKET_VERSION, TPACKET_V3,
-	    "PACKET_VERSION (tx)") != 0 ||
-	    dpl_setsockopt_int(fd, SOL_PACKET, PACKET_LOSS, 1,
-	    "PACKET_LOSS") != 0 ||
-	    setsockopt(fd, SOL_PACKET, PACKET_TX_RING, &req, sizeof(req)) != 0)
-		return (0);
-	po->po_tx_size = (size_t)DPL_TX_BLOCK_SIZE * nblocks;
-	po->po_tx = dpl_port_map(fd, po->po_tx_size);
-	po->po_tx_head = 0;
-	po->po_tx_nframes = req.tp_frame_nr;
-	po->po_tx_pending = 0;
-	/* The ring is set: this socket cannot send without its mapping. */
-	return (po->po_tx == NULL ? -1 : 0);
+	po->po_txq_n = 0;
+	po->po_txq = malloc((size_t)DPL_TX_BATCH * DPL_TX_FRAME_SIZE);
+	return (po->po_txq == NULL ? -1 : 0);
 }
 
 /*
@@ -172,8 +151,7 @@ dpl_port_open_rx(struct dpl_port *po, uint32_t ifindex, bool fabric)
  * polls, not on the ring socket the loop sleeps on.
  */
 static int
-dpl_port_open_tx(struct dpl *d, struct dpl_port *po, uint32_t ifindex,
-    bool fabric)
+dpl_port_open_tx(struct dpl_port *po, uint32_t ifindex)
 {
 	struct sockaddr_ll sll;
 	int fd;
@@ -182,7 +160,7 @@ dpl_port_open_tx(struct dpl *d, struct dpl_port *po, uint32_t ifindex,
 	if (fd < 0)
 		return (-1);
 	po->po_txfd = fd;
-	if (dpl_port_tx_setup(d, po, fd, fabric) != 0)
+	if (dpl_port_tx_setup(po) != 0)
 		return (-1);
 	/* Not fatal: only speed is lost. */
 	(void)dpl_setsockopt_int(fd, SOL_PACKET, PACKET_QDISC_BYPASS, 1,
@@ -206,9 +184,10 @@ dpl_port_open(struct dpl *d, struct dpl_port *po, uint16_t type,
 	int saved;
 
 	po->po_fd = po->po_txfd = -1;
-	po->po_ring = po->po_tx = NULL;
+	po->po_ring = NULL;
+	po->po_txq = NULL;
 	if (dpl_port_open_rx(po, ifindex, fabric) != 0 ||
-	    dpl_port_open_tx(d, po, ifindex, fabric) != 0) {
+	    dpl_port_open_tx(po, ifindex) != 0) {
 		saved = errno;
 		dpl_port_close(d, po);
 		errno = saved;
@@ -216,6 +195,17 @@ dpl_port_open(struct dpl *d, struct dpl_port *po, uint16_t type,
 	}
 	po->po_ifindex = ifindex;
 	return (0);
+}
+
+static void dpl_port_send_batch(struct dpl *d, struct dpl_port *po);
+
+void
+dpl_port_update(struct dpl *d, struct dpl_port *po,
+    const struct bsdnet_vif *v)
+{
+
+	(void)d;
+	dpl_steal_update(po, v);
 }
 
 void
@@ -233,13 +223,12 @@ dpl_port_close(struct dpl *d, struct dpl_port *po)
 		(void)munmap(po->po_ring, po->po_ring_size);
 	po->po_ring = NULL;
 	po->po_ring_size = 0;
-	/* Queued frames are dropped with the ring; po_tx_listed stays, as
-	 * the port may still be on the flush list. */
-	if (po->po_tx != NULL)
-		(void)munmap(po->po_tx, po->po_tx_size);
-	po->po_tx = NULL;
-	po->po_tx_size = 0;
-	po->po_tx_pending = 0;
+	/* Queued frames go out first; po_tx_listed stays, as the port may
+	 * still be on the flush list. */
+	dpl_port_send_batch(d, po);
+	free(po->po_txq);
+	po->po_txq = NULL;
+	dpl_steal_release(po);
 	if (po->po_fd >= 0)
 		(void)close(po->po_fd);
 	if (po->po_txfd >= 0)
@@ -266,7 +255,12 @@ dpl_port_untag(uint8_t *dst, const uint8_t *src, uint32_t snap,
 	memcpy(dst + 16, src + 12, snap - 12);
 }
 
-/* One frame of a block: bounds-checked against the block, then copied. */
+/*
+ * One frame of a block: bounds-checked against the block, then copied into
+ * the next burst slot, or, for a frame that must go alone (a GSO
+ * super-frame to cut, one bigger than a slot), into the one frame buffer
+ * after the pending burst has run.
+ */
 static void
 dpl_port_frame(struct dpl *d, uint32_t vif, const uint8_t *block,
     uint32_t off)
@@ -275,11 +269,13 @@ dpl_port_frame(struct dpl *d, uint32_t vif, const uint8_t *block,
 	struct virtio_net_hdr vh;
 	struct bsdnet_pkt pkt;
 	struct dpl_port *po;
-	uint32_t mac, snap;
-	bool csum;
+	uint32_t mac, snap, mss = 0;
+	uint8_t *buf;
+	bool csum, vlan, gso = false, alone;
 
 	th = (const struct tpacket3_hdr *)(const void *)(block + off);
 	csum = (th->tp_status & TP_STATUS_CSUMNOTREADY) != 0;
+	vlan = (th->tp_status & TP_STATUS_VLAN_VALID) != 0;
 	mac = th->tp_mac;
 	snap = th->tp_snaplen;
 	if (mac > DPL_RING_BLOCK_SIZE - off ||
@@ -289,37 +285,46 @@ dpl_port_frame(struct dpl *d, uint32_t vif, const uint8_t *block,
 		d->d_cnt.c_rx_truncated++;
 		return;
 	}
-	if ((th->tp_status & TP_STATUS_VLAN_VALID) != 0) {
-		/* The kernel took the 802.1Q tag off (VLAN offload): put it
-		 * back, so the core judges the frame as it was sent. */
-		if (snap < 12 || snap > DPL_MAX_FRAME - 4)
-			return;
-		dpl_port_untag(d->d_frame + BSDNET_HEADROOM, block + off + mac,
-		    snap, th);
-		snap += 4;
-	} else
-		memcpy(d->d_frame + BSDNET_HEADROOM, block + off + mac, snap);
+	/* The kernel took an 802.1Q tag off (VLAN offload): it goes back,
+	 * so the core judges the frame as it was sent. */
+	if (vlan && (snap < 12 || snap > DPL_MAX_FRAME - 4))
+		return;
 	po = &d->d_ports[vif];
 	if (po->po_vnet && mac >= DPL_VNET_LEN) {
 		memcpy(&vh, block + off + mac - DPL_VNET_LEN, sizeof(vh));
 		if ((vh.gso_type & ~VIRTIO_NET_HDR_GSO_ECN) ==
-		    VIRTIO_NET_HDR_GSO_TCPV4 && vh.gso_size != 0 &&
-		    dpl_gso_tcp4(d, vif, d->d_frame + BSDNET_HEADROOM, snap,
-		    vh.gso_size))
-			return;
+		    VIRTIO_NET_HDR_GSO_TCPV4 && vh.gso_size != 0) {
+			gso = true;
+			mss = vh.gso_size;
+		}
 		csum = (vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) != 0;
-	} else if (!po->po_vnet && snap > po->po_mtu + 18) {
+	} else if (!po->po_vnet && snap > po->po_mtu + 18 && snap > 60) {
 		/* Longer than the MTU allows (18: Ethernet and one VLAN
 		 * tag): a GSO frame; cut it to the MTU. */
-		if (snap > 60 && dpl_gso_tcp4(d, vif,
-		    d->d_frame + BSDNET_HEADROOM, snap, po->po_mtu > 60 ?
-		    po->po_mtu - 60 : 0))
-			return;
+		gso = true;
+		mss = po->po_mtu > 60 ? po->po_mtu - 60 : 0;
 	}
+	alone = gso || snap + (vlan ? 4 : 0) > DPL_BURST_FRAME;
+	if (alone) {
+		dpl_burst_flush(d);
+		buf = d->d_frame + BSDNET_HEADROOM;
+	} else
+		buf = dpl_burst_next(d, vif);
+	if (vlan) {
+		dpl_port_untag(buf, block + off + mac, snap, th);
+		snap += 4;
+	} else
+		memcpy(buf, block + off + mac, snap);
+	if (gso && dpl_gso_tcp4(d, vif, buf, snap, mss))
+		return;
 	if (csum)
-		dpl_csum_finish(d->d_frame + BSDNET_HEADROOM, snap);
+		dpl_csum_finish(buf, snap);
+	if (!alone) {
+		dpl_burst_put(d, snap);
+		return;
+	}
 	memset(&pkt, 0, sizeof(pkt));
-	pkt.p_data = d->d_frame + BSDNET_HEADROOM;
+	pkt.p_data = buf;
 	pkt.p_len = snap;
 	pkt.p_totlen = snap;
 	pkt.p_headroom = BSDNET_HEADROOM;
@@ -363,21 +368,53 @@ dpl_port_rx(struct dpl *d, uint32_t vif)
 				break;
 			off += th->tp_next_offset;
 		}
+		/* The burst holds copies: the block can go back first. */
 		__atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL,
 		    __ATOMIC_RELEASE);
 		po->po_block = (po->po_block + 1) % po->po_rx_nblocks;
+		dpl_burst_flush(d);
 	}
 }
 
+/*
+ * Hand po's batch to the kernel.  Frames it refuses (a full socket buffer,
+ * the interface gone) are counted as TX errors: the core counted them
+ * sent when they were queued.
+ */
 static void
-dpl_port_kick(struct dpl_port *po)
+dpl_port_send_batch(struct dpl *d, struct dpl_port *po)
 {
-	if (po->po_txfd >= 0 && po->po_tx_pending != 0)
-		(void)send(po->po_txfd, NULL, 0, MSG_DONTWAIT);
-	po->po_tx_pending = 0;
+	struct mmsghdr m[DPL_TX_BATCH];
+	struct iovec iov[DPL_TX_BATCH];
+	uint32_t i, sent = 0;
+	int n;
+
+	if (po->po_txq_n == 0)
+		return;
+	if (po->po_txfd < 0 || po->po_txq == NULL) {
+		d->d_cnt.c_tx_errors += po->po_txq_n;
+		po->po_txq_n = 0;
+		return;
+	}
+	memset(m, 0, sizeof(m[0]) * po->po_txq_n);
+	for (i = 0; i < po->po_txq_n; i++) {
+		iov[i].iov_base = po->po_txq + (size_t)i * DPL_TX_FRAME_SIZE;
+		iov[i].iov_len = po->po_txq_len[i];
+		m[i].msg_hdr.msg_iov = &iov[i];
+		m[i].msg_hdr.msg_iovlen = 1;
+	}
+	while (sent < po->po_txq_n) {
+		n = sendmmsg(po->po_txfd, m + sent, po->po_txq_n - sent,
+		    MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		sent += (uint32_t)n;
+	}
+	d->d_cnt.c_tx_errors += po->po_txq_n - sent;
+	po->po_txq_n = 0;
 }
 
-/* Kick every port with queued frames (end of a batch). */
+/* Send every port's batch (end of a round). */
 void
 dpl_port_flush(struct dpl *d)
 {
@@ -388,69 +425,10 @@ dpl_port_flush(struct dpl *d)
 		if (d->d_flush[i] >= d->d_nports)
 			continue;
 		po = &d->d_ports[d->d_flush[i]];
-		dpl_port_kick(po);
+		dpl_port_send_batch(d, po);
 		po->po_tx_listed = false;
 	}
 	d->d_nflush = 0;
-}
-
-/* Queue a frame on the TX ring.  False if the ring is full. */
-static bool
-dpl_port_tx_ring(struct dpl *d, uint32_t vif, struct dpl_port *po,
-    const uint8_t *frame, uint32_t len)
-{
-	struct tpacket3_hdr *th;
-	uint8_t *slot;
-	uint32_t status;
-
-	slot = po->po_tx + (size_t)po->po_tx_head * DPL_TX_FRAME_SIZE;
-	th = (struct tpacket3_hdr *)(void *)slot;
-	status = __atomic_load_n(&th->tp_status, __ATOMIC_ACQUIRE);
-	if (status != TP_STATUS_AVAILABLE) {
-		/* The kernel may just not have been told yet. */
-		dpl_port_kick(po);
-		status = __atomic_load_n(&th->tp_status, __ATOMIC_ACQUIRE);
-		if (status != TP_STATUS_AVAILABLE &&
-		    status != TP_STATUS_WRONG_FORMAT)
-			return (false);
-	}
-	memcpy(slot + DPL_TX_DATA_OFF, frame, len);
-	th->tp_len = len;
-	th->tp_snaplen = len;
-	th->tp_next_offset = 0;
-	__atomic_store_n(&th->tp_status, TP_STATUS_SEND_REQUEST,
-	    __ATOMIC_RELEASE);
-	po->po_tx_head = (po->po_tx_head + 1) % po->po_tx_nframes;
-	if (!po->po_tx_listed && d->d_nflush < d->d_nports) {
-		d->d_flush[d->d_nflush++] = vif;
-		po->po_tx_listed = true;
-	}
-	if (++po->po_tx_pending >= DPL_TX_BATCH)
-		dpl_port_kick(po);
-	return (true);
-}
-
-/* send() on the receiving socket, behind an empty vnet header if it
- * speaks them.  Returns the frame bytes sent or -1. */
-static ssize_t
-dpl_port_send_rx(struct dpl_port *po, const uint8_t *frame, uint32_t len)
-{
-	static const struct virtio_net_hdr none;
-	struct iovec iov[2];
-	struct msghdr msg;
-	ssize_t n;
-
-	if (!po->po_vnet)
-		return (send(po->po_fd, frame, len, MSG_DONTWAIT));
-	iov[0].iov_base = (void *)(uintptr_t)&none;
-	iov[0].iov_len = sizeof(none);
-	iov[1].iov_base = (void *)(uintptr_t)frame;
-	iov[1].iov_len = len;
-	memset(&msg, 0, sizeof(msg));
-	msg.msg_iov = iov;
-	msg.msg_iovlen = 2;
-	n = sendmsg(po->po_fd, &msg, MSG_DONTWAIT);
-	return (n < (ssize_t)sizeof(none) ? -1 : n - (ssize_t)sizeof(none));
 }
 
 bool
@@ -464,21 +442,22 @@ dpl_port_tx(struct dpl *d, uint32_t vif, const uint8_t *frame, uint32_t len)
 	po = &d->d_ports[vif];
 	if (!po->po_attached || po->po_txfd < 0)
 		return (false);
-	if (po->po_tx != NULL && len <= DPL_TX_MAX) {
-		if (dpl_port_tx_ring(d, vif, po, frame, len))
-			return (true);
-		d->d_cnt.c_tx_errors++;
-		return (false);
+	if (po->po_txq != NULL && !d->d_opts.o_no_tx_batch &&
+	    len <= DPL_TX_FRAME_SIZE) {
+		memcpy(po->po_txq + (size_t)po->po_txq_n * DPL_TX_FRAME_SIZE,
+		    frame, len);
+		po->po_txq_len[po->po_txq_n++] = len;
+		if (!po->po_tx_listed && d->d_nflush < d->d_nports) {
+			d->d_flush[d->d_nflush++] = vif;
+			po->po_tx_listed = true;
+		}
+		if (po->po_txq_n == DPL_TX_BATCH)
+			dpl_port_send_batch(d, po);
+		return (true);
 	}
-	if (po->po_tx == NULL)
-		n = send(po->po_txfd, frame, len, MSG_DONTWAIT);
-	else {
-		/* Too big for a slot.  A socket with a TX ring only sends from
-		 * its ring, so this one goes out of the receiving socket,
-		 * after the frames queued so far. */
-		dpl_port_kick(po);
-		n = dpl_port_send_rx(po, frame, len);
-	}
+	/* Too big for a slot: after the frames queued before it. */
+	dpl_port_send_batch(d, po);
+	n = send(po->po_txfd, frame, len, MSG_DONTWAIT);
 	if (n == (ssize_t)len)
 		return (true);
 	/* ENXIO/ENETDOWN: the interface went away or down; the socket

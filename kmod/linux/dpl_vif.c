@@ -67,8 +67,10 @@ dpl_vif_init(struct dpl *d)
 		dpl_log(DPL_LOG_ERR, "port table: out of memory");
 		return (-1);
 	}
-	for (i = 0; i < d->d_nports; i++)
+	for (i = 0; i < d->d_nports; i++) {
 		d->d_ports[i].po_fd = d->d_ports[i].po_txfd = -1;
+		d->d_ports[i].po_steal_fd = -1;
+	}
 	return (0);
 }
 
@@ -157,6 +159,7 @@ dpl_vif_attach(struct dpl *d, uint32_t vif, const struct bsdnet_vif *v)
 	po->po_seq = v->vif_seq;
 	po->po_attached = true;
 	po->po_failed = false;
+	dpl_port_update(d, po, v);
 	dpl_vif_set_index(d, vif, ifindex);
 	dpl_log(DPL_LOG_INFO, "vif %u: attached to %s (ifindex %u, %s)", vif,
 	    po->po_name, ifindex,
@@ -230,6 +233,7 @@ dpl_vif_scan_one(struct dpl *d, uint32_t vif, bool recheck)
 		else {
 			po->po_seq = v.vif_seq;
 			po->po_mtu = dpl_port_mtu(po->po_name, v.vif_mtu);
+			dpl_port_update(d, po, &v);
 			dpl_vif_set_index(d, vif, po->po_ifindex);
 			return;
 		}

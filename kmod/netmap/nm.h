@@ -5,8 +5,9 @@
  * swapped.  Options and start-up (dpl_main.c), the shared-memory region
  * (dpl_region.c: the same POSIX shm, the same --shm NAME), the trap
  * channel (dpl_trap.c: the same unix datagram sockets, --trap-socket and
- * --agent-socket), the vif table scan (dpl_vif.c) and the bsdnet_os_*()
- * functions (dpl_os.c) are kmod/linux's files, linked unchanged, so the
+ * --agent-socket), the vif table scan (dpl_vif.c), the bursts handed to
+ * the core (dpl_burst.c) and the bsdnet_os_*() functions (dpl_os.c) are
+ * kmod/linux's files, linked unchanged, so the
  * agent cannot tell the homes apart.  Only these differ:
  *   nm_port.c   dpl_port_*() over netmap rings (NIOCCTRL, the raw API:
  *               no libnetmap needed), instead of AF_PACKET

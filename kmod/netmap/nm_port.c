@@ -13,10 +13,11 @@
  * a frame the stack sends arrives on the host RX ring and leaves on a NIC
  * TX ring.  The kernel module makes the same split (bsdnet_fb_port.c).
  *
- * Each frame is copied out of its netmap buffer into d->d_frame, behind
- * BSDNET_HEADROOM bytes, as the AF_PACKET port does: netmap buffers have
- * no headroom for encapsulation, and the copy keeps every frame the core
- * sees in memory that only the daemon writes.
+ * Each frame is copied out of its netmap buffer into a burst slot
+ * (dpl_burst.c), behind BSDNET_HEADROOM bytes, as the AF_PACKET port
+ * does: netmap buffers have no headroom for encapsulation, and the copy
+ * keeps every frame the core sees in memory that only the daemon writes.
+ * A ring's frames go to the core in bursts (bsdnet_dp_input_burst()).
  */
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -137,6 +138,19 @@ fail:
 	return (-1);
 }
 
+/* Nothing to do: a port in netmap mode already keeps its frames from
+ * the host stack (the fabric's host rings carry what the host sends and
+ * is sent). */
+void
+dpl_port_update(struct dpl *d, struct dpl_port *po,
+    const struct bsdnet_vif *v)
+{
+
+	(void)d;
+	(void)po;
+	(void)v;
+}
+
 void
 dpl_port_close(struct dpl *d, struct dpl_port *po)
 {
@@ -205,22 +219,30 @@ nm_is_overlay(const uint8_t *f, uint32_t len)
 
 static void
 nm_frame(struct dpl *d, uint32_t vif, struct nm_port *np, bool from_host,
-    const uint8_t *buf, uint32_t len)
+    const uint8_t *frame, uint32_t len)
 {
 	struct bsdnet_pkt pkt;
 
 	if (from_host) {
 		/* The host stack transmitting on the fabric: to the wire. */
-		if (!nm_ring_put(np, 0, np->np_ntx, buf, len))
+		if (!nm_ring_put(np, 0, np->np_ntx, frame, len))
 			d->d_cnt.c_tx_errors++;
 		return;
 	}
-	if (np->np_host && !nm_is_overlay(buf, len)) {
-		if (!nm_ring_put(np, np->np_ntx, np->np_ntx + 1, buf, len))
+	if (np->np_host && !nm_is_overlay(frame, len)) {
+		if (!nm_ring_put(np, np->np_ntx, np->np_ntx + 1, frame, len))
 			d->d_cnt.c_tx_errors++;
 		return;
 	}
-	memcpy(d->d_frame + BSDNET_HEADROOM, buf, len);
+	if (len <= DPL_BURST_FRAME) {
+		memcpy(dpl_burst_next(d, vif), frame, len);
+		dpl_burst_put(d, len);
+		return;
+	}
+	/* Bigger than a slot (a netmap buffer size above a jumbo frame):
+	 * alone, after the frames before it. */
+	dpl_burst_flush(d);
+	memcpy(d->d_frame + BSDNET_HEADROOM, frame, len);
 	memset(&pkt, 0, sizeof(pkt));
 	pkt.p_data = d->d_frame + BSDNET_HEADROOM;
 	pkt.p_len = len;
@@ -258,6 +280,7 @@ nm_ring_rx(struct dpl *d, uint32_t vif, uint32_t r, bool from_host)
 			    len);
 		ring->head = ring->cur = nm_ring_next(ring, ring->head);
 	}
+	dpl_burst_flush(d);
 }
 
 /* poll(2) said vif is readable: it also ran rxsync on its rings. */

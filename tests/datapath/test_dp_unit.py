@@ -53,14 +53,14 @@ def test_config_argv():
     cfg = DatapathConfig(shm="bsdnet-x", trap_socket="/run/t.sock",
                          agent_socket="/run/a.sock", pidfile="/run/p",
                          netns="node1", geometry={"vifs": 8, "nflowbuckets": 64},
-                         reformat=True, extra_args=["--no-tx-ring"])
+                         reformat=True, extra_args=["--no-tx-batch"])
     argv = cfg.argv(binary="/bin/dp")
     assert argv[:5] == ["ip", "netns", "exec", "node1", "/bin/dp"]
     joined = " ".join(argv)
     for part in ("--shm bsdnet-x", "--trap-socket /run/t.sock",
                  "--agent-socket /run/a.sock", "--pidfile /run/p",
                  "--vifs 8", "--flow-buckets 64", "--reformat",
-                 "--no-tx-ring"):
+                 "--no-tx-batch"):
         assert part in joined
     with pytest.raises(ValueError):
         DatapathConfig(shm="x", geometry={"bogus": 1}).argv("/bin/dp")

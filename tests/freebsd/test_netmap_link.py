@@ -32,7 +32,7 @@ def _make_sources() -> list[Path]:
 def test_shares_the_linux_home() -> None:
     names = {p.name for p in _make_sources()}
     assert {"dpl_region.c", "dpl_trap.c", "dpl_main.c", "dpl_os.c",
-            "dpl_vif.c"} <= names
+            "dpl_vif.c", "dpl_burst.c"} <= names
     assert "dpl_port.c" not in names and "dpl_loop.c" not in names
 
 

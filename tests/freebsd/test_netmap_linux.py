@@ -60,7 +60,7 @@ def daemon_exe(tmp_path_factory: pytest.TempPathFactory, zig: None) -> Path:
     exe = d / "bsdnet-netmap"
     srcs = [xcompile.NETMAP / "nm_port.c", xcompile.NETMAP / "nm_loop.c"]
     srcs += [xcompile.LINUX / f"dpl_{n}.c"
-             for n in ("main", "region", "trap", "vif", "os")]
+             for n in ("main", "region", "trap", "vif", "os", "burst")]
     srcs += xcompile.core_sources()
     argv = xcompile.zig_cc() + xcompile.userland_cflags("x86_64-linux-gnu")
     argv += ["-D_GNU_SOURCE", "-I", str(d / "include"),

@@ -1,0 +1,75 @@
+/*-
+ * Received frames gathered into bursts for bsdnet_dp_input_burst().
+ *
+ * The core forwards a burst of frames from one vif several times faster
+ * per frame than one frame per call: it parses and hashes a few frames
+ * ahead and overlaps the cache misses of their flow lookups.  A home copies
+ * each frame it takes off a ring into the next slot (BSDNET_HEADROOM bytes
+ * before it, for encapsulation) and the burst runs when it is full, when a
+ * frame of another vif comes, before a frame that must go alone (a GSO
+ * super-frame, one bigger than a slot), and at the end of each ring's
+ * turn, so the frames of a vif keep their order.  Shared by the Linux and
+ * netmap homes.
+ */
+#include <stdlib.h>
+
+#include "dpl.h"
+
+#define DPL_BURST_STRIDE	(BSDNET_HEADROOM + DPL_BURST_FRAME)
+
+int
+dpl_burst_init(struct dpl *d)
+{
+
+	d->d_bn = 0;
+	d->d_bvif = 0;
+	d->d_burst = malloc((size_t)BSDNET_BURST_MAX * DPL_BURST_STRIDE);
+	return (d->d_burst == NULL ? -1 : 0);
+}
+
+void
+dpl_burst_fini(struct dpl *d)
+{
+
+	free(d->d_burst);
+	d->d_burst = NULL;
+	d->d_bn = 0;
+}
+
+uint8_t *
+dpl_burst_next(struct dpl *d, uint32_t vif)
+{
+
+	if (d->d_bn == BSDNET_BURST_MAX || (d->d_bn != 0 && d->d_bvif != vif))
+		dpl_burst_flush(d);
+	d->d_bvif = vif;
+	return (d->d_burst + (size_t)d->d_bn * DPL_BURST_STRIDE +
+	    BSDNET_HEADROOM);
+}
+
+void
+dpl_burst_put(struct dpl *d, uint32_t len)
+{
+	struct bsdnet_pkt *pkt = &d->d_bpkt[d->d_bn];
+
+	pkt->p_data = d->d_burst + (size_t)d->d_bn * DPL_BURST_STRIDE +
+	    BSDNET_HEADROOM;
+	pkt->p_len = len;
+	pkt->p_totlen = len;
+	pkt->p_headroom = BSDNET_HEADROOM;
+	pkt->p_pad = 0;
+	pkt->p_os = NULL;
+	d->d_bn++;
+}
+
+void
+dpl_burst_flush(struct dpl *d)
+{
+	uint32_t n = d->d_bn;
+
+	if (n == 0)
+		return;
+	/* Zeroed first: the core may send from here back into a port. */
+	d->d_bn = 0;
+	bsdnet_dp_input_burst(&d->d_dp, d->d_bvif, d->d_bpkt, n);
+}

@@ -1,0 +1,199 @@
+/*-
+ * Taking the datapath's frames away from the host stack.
+ *
+ * AF_PACKET reads a copy of each frame; the host stack gets the frame
+ * too.  On a VM's interface that is wrong twice over: the node's stack
+ * answers what it should never see (IPv6 neighbour and router discovery
+ * on the tap's link-local address, so a VM could reach host services that
+ * listen on ::), and routes or drops every frame at a cost.  On the fabric
+ * each MPLS-over-GRE frame to the node's address reaches IPv4 input, which
+ * has no GRE protocol and answers with ICMP protocol unreachable (on a
+ * node without the address, host unreachable).  The FreeBSD module's pfil
+ * hook consumes these frames; this does the same on Linux.
+ *
+ * How: a tcx ingress program (Linux 6.6; a bpf_link, so no qdisc and no
+ * tc classifier modules) on each attached interface.  tcx runs after the
+ * packet taps, so our AF_PACKET ring (and tcpdump) still get the frame,
+ * and before the protocol handlers.  It returns TCX_DROP: tcx knows only
+ * pass, drop and redirect (anything else means "next program"), so the
+ * host's copy is freed as a tc ingress drop; interface counters do not
+ * count it, a drop monitor (dropwatch, skb:kfree_skb) shows it as
+ * TC_INGRESS.
+ *   VM interface: every frame (the datapath answers ARP and DHCP).
+ *   fabric:       IPv4 protocol 47 to the fabric address; everything else
+ *                 (ARP, the node's own traffic) is the host's.
+ * The programs are 2 and 14 instructions, assembled here: no compiler,
+ * object file or libbpf.  The link lives as long as its fd: when the
+ * daemon exits or dies the host stack gets the frames back, as before.
+ * Where the kernel has no tcx (or no BPF), the port works as before and
+ * the daemon says so once.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <linux/bpf.h>
+
+#include "dpl.h"
+
+/* Linux 6.6 uapi; the headers this builds against may predate tcx. */
+#define DPL_BPF_TCX_INGRESS	46	/* enum bpf_attach_type */
+#define DPL_TCX_PASS		0
+#define DPL_TCX_DROP		2
+#define DPL_ETH_P_IP		0x0800
+#define DPL_IPPROTO_GRE		47
+
+#define INSN(c, d, s, o, i)	((struct bpf_insn){ .code = (c),	\
+	.dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
+#define LDX(sz, d, s, o)	INSN(BPF_LDX | BPF_MEM | (sz), d, s, o, 0)
+#define MOV_IMM(d, i)		INSN(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, i)
+#define MOV_REG(d, s)		INSN(BPF_ALU64 | BPF_MOV | BPF_X, d, s, 0, 0)
+#define ADD_IMM(d, i)		INSN(BPF_ALU64 | BPF_ADD | BPF_K, d, 0, 0, i)
+#define JGT_REG(d, s, o)	INSN(BPF_JMP | BPF_JGT | BPF_X, d, s, o, 0)
+/* 32-bit compare: a 64-bit one would sign-extend an immediate >= 2^31. */
+#define JNE32_IMM(d, i, o)	INSN(BPF_JMP32 | BPF_JNE | BPF_K, d, 0, o, i)
+#define EXIT()			INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
+
+static bool dpl_steal_warned;
+
+static long
+dpl_bpf(int cmd, union bpf_attr *attr)
+{
+
+	return (syscall(__NR_bpf, cmd, attr, sizeof(*attr)));
+}
+
+/* A value as a load of these bytes (network order) gives it: the
+ * program compares what it loads, on this host's byte order. */
+static int32_t
+dpl_steal_as_loaded(const uint8_t *bytes, size_t n)
+{
+	uint32_t v32 = 0;
+	uint16_t v16 = 0;
+
+	if (n == 2) {
+		memcpy(&v16, bytes, 2);
+		return ((int32_t)v16);
+	}
+	memcpy(&v32, bytes, 4);
+	return ((int32_t)v32);
+}
+
+/* Program for a fabric interface whose address is ip (host order). */
+static size_t
+dpl_steal_fabric_prog(struct bpf_insn *p, uint32_t ip)
+{
+	const uint8_t et[2] = { DPL_ETH_P_IP >> 8, DPL_ETH_P_IP & 0xff };
+	const uint8_t a[4] = { (uint8_t)(ip >> 24), (uint8_t)(ip >> 16),
+	    (uint8_t)(ip >> 8), (uint8_t)ip };
+	size_t n = 0;
+
+	/* r2 = data, r3 = data_end; r0 = pass until proven ours. */
+	p[n++] = LDX(BPF_W, 2, 1, offsetof(struct __sk_buff, data));
+	p[n++] = LDX(BPF_W, 3, 1, offsetof(struct __sk_buff, data_end));
+	p[n++] = MOV_IMM(0, DPL_TCX_PASS);
+	/* 34 bytes: Ethernet and the IPv4 header up to the destination. */
+	p[n++] = MOV_REG(4, 2);
+	p[n++] = ADD_IMM(4, 34);
+	p[n++] = JGT_REG(4, 3, 7);			/* -> exit */
+	p[n++] = LDX(BPF_H, 5, 2, 12);			/* EtherType */
+	p[n++] = JNE32_IMM(5, dpl_steal_as_loaded(et, 2), 5);
+	p[n++] = LDX(BPF_B, 5, 2, 23);			/* protocol */
+	p[n++] = JNE32_IMM(5, DPL_IPPROTO_GRE, 3);
+	p[n++] = LDX(BPF_W, 5, 2, 30);			/* destination */
+	p[n++] = JNE32_IMM(5, dpl_steal_as_loaded(a, 4), 1);
+	p[n++] = MOV_IMM(0, DPL_TCX_DROP);
+	p[n++] = EXIT();
+	return (n);
+}
+
+static size_t
+dpl_steal_vm_prog(struct bpf_insn *p)
+{
+
+	p[0] = MOV_IMM(0, DPL_TCX_DROP);
+	p[1] = EXIT();
+	return (2);
+}
+
+/* Load a program and link it at tcx ingress of ifindex: the link's fd. */
+static int
+dpl_steal_link(uint32_t ifindex, const struct bpf_insn *insns, size_t n)
+{
+	union bpf_attr attr;
+	int prog, link, saved;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.prog_type = BPF_PROG_TYPE_SCHED_CLS;
+	attr.insns = (uint64_t)(uintptr_t)insns;
+	attr.insn_cnt = (uint32_t)n;
+	attr.license = (uint64_t)(uintptr_t)"Dual BSD/GPL";
+	memcpy(attr.prog_name, "bsdnet_steal", sizeof("bsdnet_steal"));
+	prog = (int)dpl_bpf(BPF_PROG_LOAD, &attr);
+	if (prog < 0)
+		return (-1);
+	memset(&attr, 0, sizeof(attr));
+	attr.link_create.prog_fd = (uint32_t)prog;
+	attr.link_create.target_ifindex = ifindex;
+	attr.link_create.attach_type = DPL_BPF_TCX_INGRESS;
+	link = (int)dpl_bpf(BPF_LINK_CREATE, &attr);
+	saved = errno;
+	/* The link holds the program. */
+	(void)close(prog);
+	errno = saved;
+	return (link);
+}
+
+/*
+ * Steal what the datapath takes on po's interface (vif v), or re-steal if
+ * the fabric address changed.  Failure is not fatal: the host stack keeps
+ * seeing the frames, as it did before this existed.
+ */
+void
+dpl_steal_update(struct dpl_port *po, const struct bsdnet_vif *v)
+{
+	struct bpf_insn prog[16];
+	size_t n;
+	int fd;
+
+	if (po->po_steal_fd >= 0 && (v->vif_type != BSDNET_VIF_FABRIC ||
+	    po->po_steal_ip == v->vif_ip))
+		return;
+	if (v->vif_type == BSDNET_VIF_FABRIC && v->vif_ip == 0) {
+		/* No address yet: nothing of the host's to take. */
+		dpl_steal_release(po);
+		return;
+	}
+	n = v->vif_type == BSDNET_VIF_FABRIC ?
+	    dpl_steal_fabric_prog(prog, v->vif_ip) : dpl_steal_vm_prog(prog);
+	fd = dpl_steal_link(po->po_ifindex, prog, n);
+	if (fd < 0) {
+		if (!dpl_steal_warned)
+			dpl_log(DPL_LOG_INFO, "tcx ingress program on %s: %s; "
+			    "the host stack will also see the frames of "
+			    "attached interfaces", po->po_name[0] != '\0' ?
+			    po->po_name : v->vif_name, strerror(errno));
+		dpl_steal_warned = true;
+		return;
+	}
+	/* The new program is linked before the old one goes: no gap. */
+	dpl_steal_release(po);
+	po->po_steal_fd = fd;
+	po->po_steal_ip = v->vif_ip;
+	dpl_log(DPL_LOG_INFO, "%s: the host stack no longer sees %s",
+	    v->vif_name, v->vif_type == BSDNET_VIF_FABRIC ?
+	    "MPLS-over-GRE frames to the fabric address" : "its frames");
+}
+
+void
+dpl_steal_release(struct dpl_port *po)
+{
+
+	if (po->po_steal_fd >= 0)
+		(void)close(po->po_steal_fd);
+	po->po_steal_fd = -1;
+	po->po_steal_ip = 0;
+}

@@ -1,0 +1,149 @@
+"""The host stack no longer sees what the datapath takes (dpl_steal.c).
+
+A node namespace with a fabric veth (address 192.168.77.1, owned by the
+host stack) and one VM.  Its IPv4 input counters (/proc/net/snmp of the
+node namespace) say whether the host stack received a frame:
+
+- MPLS-over-GRE frames to the fabric address reach only the datapath: the
+  node's IPv4 input does not count them and answers no ICMP (without the
+  program it sends "protocol unreachable" for each);
+- the host's own traffic on the fabric (a ping to its address) still
+  reaches it;
+- nothing a VM sends reaches the node's stack, even addressed to an
+  address the node has on the VM's interface;
+- when the datapath dies, its links go with it and the host stack gets
+  the frames back.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+from scapy.layers.inet import GRE, ICMP, IP, UDP  # type: ignore[import]
+from scapy.layers.l2 import Ether  # type: ignore[import]
+from scapy.contrib.mpls import MPLS  # type: ignore[import]
+
+from bsdnet.agent.abi import lib
+from bsdnet.agent.tables import Vif
+
+from .conftest import read_log
+from .helpers import open_tables, os_index, wait_for
+from .nsutil import ip, link_mac, nsexec, packet_socket, suffix
+from .topo import Node
+
+pytestmark = pytest.mark.root
+
+FABRIC_IP = "192.168.77.1"
+PEER_IP = "192.168.77.2"
+
+
+def snmp(ns: str) -> dict[str, int]:
+    """The Ip: and Icmp: counters of namespace ns."""
+    text = nsexec(ns, "cat", "/proc/net/snmp").stdout.splitlines()
+    out: dict[str, int] = {}
+    for head, vals in zip(text[::2], text[1::2]):
+        proto = head.split(":")[0]
+        for k, v in zip(head.split()[1:], vals.split()[1:]):
+            out[f"{proto}.{k}"] = int(v)
+    return out
+
+
+@pytest.fixture
+def node(datapath, namespaces, sockdir):
+    ns = namespaces.add("bst")
+    wire = namespaces.add("bsw")
+    fdev, pdev = f"f{suffix()}", f"p{suffix()}"
+    namespaces.veth(ns, fdev, wire, pdev)
+    ip("addr", "add", f"{FABRIC_IP}/24", "dev", fdev, ns=ns)
+    ip("addr", "add", f"{PEER_IP}/24", "dev", pdev, ns=wire)
+    shm = f"bsdnet-st{suffix()}"
+    dp = datapath(netns=ns, shm=shm)
+    region, tables = open_tables(shm)
+    n = Node(namespaces, ns, region, tables)
+    vrf = tables.vrfs.alloc("vn")
+    fvif = tables.vifs.add(Vif(type=lib.BSDNET_VIF_FABRIC,
+                               flags=lib.BSDNET_VIF_F_UP, ip=FABRIC_IP,
+                               mac=link_mac(ns, fdev), name=fdev))
+    vm = n.add_vm("10.77.0.2", vrf)
+    for v in (fvif, vm.vif):
+        wait_for(lambda v=v: os_index(region, v) != 0, f"vif {v} attached")
+    log = read_log(sockdir)
+    if "tcx ingress program on" in log:
+        pytest.skip("this kernel cannot link tcx programs (Linux 6.6+ "
+                    "with BPF): " + log.split("tcx ingress program on")[1]
+                    .splitlines()[0])
+    assert "the host stack no longer sees MPLS-over-GRE frames" in log
+    assert f"{vm.tap}: the host stack no longer sees its frames" in log
+    try:
+        yield {"ns": ns, "wire": wire, "fdev": fdev, "pdev": pdev,
+               "dp": dp, "region": region, "vm": vm,
+               "fmac": link_mac(ns, fdev), "pmac": link_mac(wire, pdev)}
+    finally:
+        region.close()
+
+
+def gre_frames(node: dict, n: int) -> None:
+    """n MPLS-over-GRE frames to the fabric address, unknown label."""
+    s = packet_socket(node["wire"], node["pdev"])
+    try:
+        for i in range(n):
+            f = (Ether(dst=node["fmac"], src=node["pmac"]) /
+                 IP(src=PEER_IP, dst=FABRIC_IP, flags="DF", ttl=64) /
+                 GRE(proto=0x8847) / MPLS(label=999, s=1, ttl=64) /
+                 IP(src="10.77.0.9", dst="10.77.0.2") /
+                 UDP(sport=1000 + i, dport=7))
+            s.send(bytes(f))
+    finally:
+        s.close()
+    time.sleep(0.3)
+
+
+def test_gre_to_the_fabric_address_reaches_only_the_datapath(node):
+    before = snmp(node["ns"])
+    drops0 = int(node["region"].stats.st_drops[
+        lib.BSDNET_DROP_INVALID_LABEL])
+    gre_frames(node, 20)
+    after = snmp(node["ns"])
+    # The datapath judged every one (an unknown label)...
+    wait_for(lambda: int(node["region"].stats.st_drops[
+        lib.BSDNET_DROP_INVALID_LABEL]) - drops0 == 20,
+        "20 INVALID_LABEL drops")
+    # ... and the host stack saw none: no IPv4 input, no ICMP answer.
+    assert after["Ip.InReceives"] == before["Ip.InReceives"]
+    assert after["Icmp.OutDestUnreachs"] == before["Icmp.OutDestUnreachs"]
+
+
+def test_the_hosts_own_traffic_on_the_fabric_still_reaches_it(node):
+    before = snmp(node["ns"])
+    r = nsexec(node["wire"], "ping", "-c", "3", "-i", "0.2", "-W", "5",
+               FABRIC_IP, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    after = snmp(node["ns"])
+    assert after["Icmp.InEchos"] - before["Icmp.InEchos"] == 3
+
+
+def test_nothing_a_vm_sends_reaches_the_node_stack(node):
+    vm = node["vm"]
+    # Even an address the node has on the VM's own link: the VM must not
+    # reach the host through it.
+    ip("addr", "add", "10.77.0.1/24", "dev", vm.tap, ns=node["ns"])
+    nsexec(vm.ns, "ip", "neigh", "replace", "10.77.0.1", "lladdr",
+           link_mac(node["ns"], vm.tap), "dev", "eth0")
+    before = snmp(node["ns"])
+    r = nsexec(vm.ns, "ping", "-c", "3", "-i", "0.2", "-W", "1",
+               "10.77.0.1", check=False)
+    assert r.returncode != 0, "the VM reached the node's own address"
+    after = snmp(node["ns"])
+    assert after["Ip.InReceives"] == before["Ip.InReceives"]
+    assert after["Icmp.InEchos"] == before["Icmp.InEchos"]
+
+
+def test_the_host_gets_the_frames_back_when_the_datapath_dies(node):
+    node["dp"].kill()
+    # The links close with the process.
+    before = snmp(node["ns"])
+    gre_frames(node, 5)
+    after = snmp(node["ns"])
+    assert after["Ip.InReceives"] - before["Ip.InReceives"] == 5
+    # Linux without a GRE handler answers each one (rate limits allow 5).
+    assert after["Icmp.OutDestUnreachs"] > before["Icmp.OutDestUnreachs"]
