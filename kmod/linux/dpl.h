@@ -150,7 +150,7 @@ struct dpl {
 	struct bsdnet_pkt	 d_bpkt[BSDNET_BURST_MAX];
 	uint32_t		 d_bn;		/* slots filled */
 	uint32_t		 d_bvif;	/* their vif */
-	/* ports with frames queued on their TX ring, kicked once per batch */
+	/* ports with frames in their TX batch, sent at the end of a round */
 	uint32_t		*d_flush;
 	uint32_t		 d_nflush;
 	struct dpl_counters	 d_cnt;

@@ -40,7 +40,7 @@ def _frame(tag: bytes) -> bytes:
 
 @pytest.mark.parametrize("size", [60, 3000])
 def test_xmit_sends_frame_on_vif(datapath, namespaces, size):
-    """Small frames go through the TX ring, frames too big for a ring slot
+    """Small frames go out in a TX batch, frames too big for a batch slot
     through a plain send(): both arrive."""
     dp, region, ns, vif, peer = _attached(datapath, namespaces)
     cap = packet_socket(ns, peer)

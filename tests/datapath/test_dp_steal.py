@@ -11,6 +11,7 @@ node namespace) say whether the host stack received a frame:
   reaches it;
 - nothing a VM sends reaches the node's stack, even addressed to an
   address the node has on the VM's interface;
+- a new fabric address moves the program with it;
 - when the datapath dies, its links go with it and the host stack gets
   the frames back.
 """
@@ -76,19 +77,20 @@ def node(datapath, namespaces, sockdir):
     assert f"{vm.tap}: the host stack no longer sees its frames" in log
     try:
         yield {"ns": ns, "wire": wire, "fdev": fdev, "pdev": pdev,
-               "dp": dp, "region": region, "vm": vm,
+               "dp": dp, "region": region, "vm": vm, "tables": tables,
+               "fvif": fvif, "sockdir": sockdir,
                "fmac": link_mac(ns, fdev), "pmac": link_mac(wire, pdev)}
     finally:
         region.close()
 
 
-def gre_frames(node: dict, n: int) -> None:
-    """n MPLS-over-GRE frames to the fabric address, unknown label."""
+def gre_frames(node: dict, n: int, dst: str = FABRIC_IP) -> None:
+    """n MPLS-over-GRE frames to dst, unknown label."""
     s = packet_socket(node["wire"], node["pdev"])
     try:
         for i in range(n):
             f = (Ether(dst=node["fmac"], src=node["pmac"]) /
-                 IP(src=PEER_IP, dst=FABRIC_IP, flags="DF", ttl=64) /
+                 IP(src=PEER_IP, dst=dst, flags="DF", ttl=64) /
                  GRE(proto=0x8847) / MPLS(label=999, s=1, ttl=64) /
                  IP(src="10.77.0.9", dst="10.77.0.2") /
                  UDP(sport=1000 + i, dport=7))
@@ -136,6 +138,24 @@ def test_nothing_a_vm_sends_reaches_the_node_stack(node):
     after = snmp(node["ns"])
     assert after["Ip.InReceives"] == before["Ip.InReceives"]
     assert after["Icmp.InEchos"] == before["Icmp.InEchos"]
+
+
+def test_a_new_fabric_address_moves_the_program(node):
+    moved = "192.168.77.5"
+    node["tables"].vifs.update(node["fvif"], Vif(
+        type=lib.BSDNET_VIF_FABRIC, flags=lib.BSDNET_VIF_F_UP, ip=moved,
+        mac=node["fmac"], name=node["fdev"]))
+    wait_for(lambda: read_log(node["sockdir"]).count(
+        "the host stack no longer sees MPLS-over-GRE frames") == 2,
+        "the fabric program relinked")
+    before = snmp(node["ns"])
+    gre_frames(node, 5, dst=moved)
+    mid = snmp(node["ns"])
+    assert mid["Ip.InReceives"] == before["Ip.InReceives"]
+    # The old address is the host's alone again.
+    gre_frames(node, 5, dst=FABRIC_IP)
+    after = snmp(node["ns"])
+    assert after["Ip.InReceives"] - mid["Ip.InReceives"] == 5
 
 
 def test_the_host_gets_the_frames_back_when_the_datapath_dies(node):
