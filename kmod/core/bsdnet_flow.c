@@ -186,8 +186,10 @@ bsdnet_flow_check(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 		c->c_hashed = true;
 	}
 	if (!c->c_cand_ok) {
+		/* Not prepared by a burst: a packet on its own. */
 		bsdnet_flow_cand(&dp->dp_ft, c->c_hash, &c->c_cand);
 		c->c_cand_ok = true;
+		bsdnet_flow_prefetch_all(&dp->dp_ft, &c->c_cand);
 	}
 	idx = bsdnet_flow_lookup_c(&dp->dp_ft, &c->c_key, &c->c_cand, &st);
 	if (idx == (uint32_t)BSDNET_FLOW_NONE)

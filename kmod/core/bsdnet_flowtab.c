@@ -172,6 +172,20 @@ bsdnet_flow_prefetch_ways(const struct bsdnet_flowtab *ft,
 	__asm__ __volatile__("");
 }
 
+void
+bsdnet_flow_prefetch_all(const struct bsdnet_flowtab *ft,
+    const struct bsdnet_flow_cand *fc)
+{
+	uint32_t i, w;
+
+	bsdnet_flow_prefetch(ft, fc);
+	for (i = 0; i < 2; i++)
+		for (w = 0; w < BSDNET_FLOW_WAYS; w++)
+			__builtin_prefetch(&ft->ft_flows[fc->fc_bucket[i] *
+			    (uint32_t)BSDNET_FLOW_WAYS + w]);
+	__asm__ __volatile__("");
+}
+
 /* Does entry idx hold key (k0, k1) in HOLD or ACTIVE?  *statep gets its
  * fe_state word if so. */
 static inline bool

@@ -44,6 +44,13 @@ void	 bsdnet_flow_prefetch(const struct bsdnet_flowtab *ft,
 	    const struct bsdnet_flow_cand *fc);
 void	 bsdnet_flow_prefetch_ways(const struct bsdnet_flowtab *ft,
 	    const struct bsdnet_flow_cand *fc);
+/*
+ * For a packet on its own, with nothing to overlap its misses with: the
+ * tags and every entry of the two main buckets at once, so the lookup
+ * waits for one memory round trip rather than tags, then entry.
+ */
+void	 bsdnet_flow_prefetch_all(const struct bsdnet_flowtab *ft,
+	    const struct bsdnet_flow_cand *fc);
 /* bsdnet_flow_claim() with h already known. */
 uint32_t bsdnet_flow_claim_h(struct bsdnet_flowtab *ft,
 	    const struct bsdnet_flow_key *k, uint64_t h, uint16_t src_vif,

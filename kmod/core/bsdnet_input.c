@@ -25,8 +25,8 @@
  *                                 prefetch the flow tags), then the tags
  *                                 read and the matching flow entry
  *                                 prefetched, then stage 2 (input_post():
- *                                 flow step onwards), each a few packets
- *                                 behind the one before
+ *                                 flow step onwards), a group of packets
+ *                                 at a time, each step a group behind
  *  bsdnet_dp_release() .......... bsdnet_flow.c: replay a decided flow
  *  bsdnet_dp_tick() ............. bsdnet_dp.c: expiry, heartbeat
  *  bsdnet_dp_init() ............. bsdnet_dp.c: validate and bind a region
