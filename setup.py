@@ -19,6 +19,9 @@ from setuptools.command.build_ext import build_ext
 HERE = os.path.dirname(os.path.abspath(__file__))
 CFLAGS = ["-std=c11", "-O2", "-g", "-Wall", "-Wextra", "-Werror",
           "-D_GNU_SOURCE"]
+# The daemon only: link-time optimisation inlines the core's small steps
+# across its files (bench_core: about 5 ns of 80 per packet).
+DATAPATH_LTO = ["-flto=auto"]
 
 
 class BuildWithDatapath(build_ext):
@@ -49,9 +52,10 @@ class BuildWithDatapath(build_ext):
             [os.path.relpath(s, HERE) for s in sources],
             output_dir=os.path.join(self.build_temp, "datapath"),
             include_dirs=["kmod/include", "kmod/core", "kmod/linux"],
-            extra_postargs=CFLAGS)
+            extra_postargs=CFLAGS + DATAPATH_LTO)
         self.compiler.link_executable(objs, "bsdnet-datapath",
-                                      output_dir=outdir)
+                                      output_dir=outdir,
+                                      extra_postargs=DATAPATH_LTO + ["-O2"])
 
 
 setup(
