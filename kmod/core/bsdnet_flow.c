@@ -180,17 +180,10 @@ bsdnet_flow_check(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 
 	if (!c->c_policy)
 		return (BSDNET_CONT);
-	/* A burst hashed the key in its first stage. */
-	if (!c->c_hashed) {
-		c->c_hash = bsdnet_flow_hash(&dp->dp_ft, &c->c_key);
-		c->c_hashed = true;
-	}
-	if (!c->c_cand_ok) {
-		/* Not prepared by a burst: a packet on its own. */
-		bsdnet_flow_cand(&dp->dp_ft, c->c_hash, &c->c_cand);
-		c->c_cand_ok = true;
+	/* A burst prepared the candidates in its first stage; a packet on
+	 * its own has nothing to overlap its misses with. */
+	if (bsdnet_ctx_cand(dp, c))
 		bsdnet_flow_prefetch_all(&dp->dp_ft, &c->c_cand);
-	}
 	idx = bsdnet_flow_lookup_c(&dp->dp_ft, &c->c_key, &c->c_cand, &st);
 	if (idx == (uint32_t)BSDNET_FLOW_NONE)
 		return (flow_miss(dp, c, pkt));

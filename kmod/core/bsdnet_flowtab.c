@@ -236,21 +236,13 @@ bsdnet_flow_lookup_c(const struct bsdnet_flowtab *ft,
 }
 
 uint32_t
-bsdnet_flow_lookup_h(const struct bsdnet_flowtab *ft,
-    const struct bsdnet_flow_key *k, uint64_t h, uint32_t *statep)
-{
-	struct bsdnet_flow_cand fc;
-
-	bsdnet_flow_cand(ft, h, &fc);
-	return (bsdnet_flow_lookup_c(ft, k, &fc, statep));
-}
-
-uint32_t
 bsdnet_flow_lookup(const struct bsdnet_flowtab *ft,
     const struct bsdnet_flow_key *k, uint32_t *statep)
 {
+	struct bsdnet_flow_cand fc;
 
-	return (bsdnet_flow_lookup_h(ft, k, bsdnet_flow_hash(ft, k), statep));
+	bsdnet_flow_cand(ft, bsdnet_flow_hash(ft, k), &fc);
+	return (bsdnet_flow_lookup_c(ft, k, &fc, statep));
 }
 
 static uint32_t

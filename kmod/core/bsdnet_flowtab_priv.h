@@ -14,10 +14,6 @@
 #define BSDNET_FLOW_WORD(g, s)	((((g) & BSDNET_FLOW_GEN_MASK) << \
 				    BSDNET_FLOW_GEN_SHIFT) | (uint32_t)(s))
 
-/* bsdnet_flow_lookup() with h = bsdnet_flow_hash(ft, k) already known. */
-uint32_t bsdnet_flow_lookup_h(const struct bsdnet_flowtab *ft,
-	    const struct bsdnet_flow_key *k, uint64_t h, uint32_t *statep);
-
 /*
  * Where a key of hash h may live: its three buckets (two main, one
  * overflow) and its tag.  A pipeline computes it once per packet and
@@ -30,7 +26,7 @@ struct bsdnet_flow_cand {
 };
 void	 bsdnet_flow_cand(const struct bsdnet_flowtab *ft, uint64_t h,
 	    struct bsdnet_flow_cand *fc);
-/* bsdnet_flow_lookup_h() with the candidates already known. */
+/* bsdnet_flow_lookup() with the candidates already known. */
 uint32_t bsdnet_flow_lookup_c(const struct bsdnet_flowtab *ft,
 	    const struct bsdnet_flow_key *k, const struct bsdnet_flow_cand *fc,
 	    uint32_t *statep);

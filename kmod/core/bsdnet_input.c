@@ -283,10 +283,7 @@ burst_stage1(struct bsdnet_dp *dp, uint32_t vif, const struct bsdnet_vif *v,
 		return (r);
 	c->c_peek = false;
 	if (c->c_policy) {
-		c->c_hash = bsdnet_flow_hash(&dp->dp_ft, &c->c_key);
-		c->c_hashed = true;
-		bsdnet_flow_cand(&dp->dp_ft, c->c_hash, &c->c_cand);
-		c->c_cand_ok = true;
+		(void)bsdnet_ctx_cand(dp, c);
 		bsdnet_flow_prefetch(&dp->dp_ft, &c->c_cand);
 	}
 	if (c->c_vif->vif_type == BSDNET_VIF_VIRTUAL &&

@@ -109,12 +109,9 @@ bsdnet_nh_resolve(struct bsdnet_dp *dp, struct bsdnet_ctx *c, uint32_t nh)
 		n = c->c_nh.nh_nmembers;
 		if (n == 0 || n > BSDNET_ECMP_MAX)
 			return (BSDNET_DROP_INVALID_NH);
-		if (!c->c_hashed) {
-			c->c_hash = bsdnet_flow_hash(&dp->dp_ft, &c->c_key);
-			c->c_hashed = true;
-		}
 		/* High bits: the low ones chose the flow bucket. */
-		m = c->c_nh.nh_members[(uint32_t)(c->c_hash >> 40) % n];
+		m = c->c_nh.nh_members[(uint32_t)(bsdnet_ctx_hash(dp, c) >>
+		    40) % n];
 		nh = m;
 		if (!bsdnet_nh_read(dp, nh, &c->c_nh) ||
 		    (c->c_nh.nh_type != BSDNET_NH_ENCAP &&

@@ -203,6 +203,32 @@ int	bsdnet_deliver_local(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 int	bsdnet_decap_check(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	    struct bsdnet_pkt *pkt, uint32_t gre_off, uint32_t limit);
 
+/* The flow key's hash, computed once per packet (the flow step and the
+ * ECMP choice both use it). */
+static inline uint64_t
+bsdnet_ctx_hash(const struct bsdnet_dp *dp, struct bsdnet_ctx *c)
+{
+
+	if (!c->c_hashed) {
+		c->c_hash = bsdnet_flow_hash(&dp->dp_ft, &c->c_key);
+		c->c_hashed = true;
+	}
+	return (c->c_hash);
+}
+
+/* Its candidate buckets and tag, computed once per packet.  True if this
+ * call computed them (no burst stage had). */
+static inline bool
+bsdnet_ctx_cand(const struct bsdnet_dp *dp, struct bsdnet_ctx *c)
+{
+
+	if (c->c_cand_ok)
+		return (false);
+	bsdnet_flow_cand(&dp->dp_ft, bsdnet_ctx_hash(dp, c), &c->c_cand);
+	c->c_cand_ok = true;
+	return (true);
+}
+
 /* bsdnet_flow.c */
 int	bsdnet_flow_check(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	    struct bsdnet_pkt *pkt);
