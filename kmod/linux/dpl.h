@@ -171,6 +171,11 @@ uint8_t	*dpl_burst_next(struct dpl *d, uint32_t vif);
 void	dpl_burst_put(struct dpl *d, uint32_t len);
 /* Run the pending burst through the core. */
 void	dpl_burst_flush(struct dpl *d);
+/* One frame to the core on its own (a GSO segment, a frame bigger than a
+ * slot; BSDNET_HEADROOM bytes before it), after the pending burst, so the
+ * frames of a vif keep their order. */
+void	dpl_input_one(struct dpl *d, uint32_t vif, uint8_t *frame,
+	    uint32_t len);
 
 /* dpl_csum.c */
 void	dpl_csum_finish(uint8_t *frame, uint32_t len);

@@ -47,19 +47,36 @@ dpl_burst_next(struct dpl *d, uint32_t vif)
 	    BSDNET_HEADROOM);
 }
 
-void
-dpl_burst_put(struct dpl *d, uint32_t len)
+/* A whole frame of len bytes at frame, BSDNET_HEADROOM bytes before it. */
+static void
+dpl_pkt_whole(struct bsdnet_pkt *pkt, uint8_t *frame, uint32_t len)
 {
-	struct bsdnet_pkt *pkt = &d->d_bpkt[d->d_bn];
 
-	pkt->p_data = d->d_burst + (size_t)d->d_bn * DPL_BURST_STRIDE +
-	    BSDNET_HEADROOM;
+	pkt->p_data = frame;
 	pkt->p_len = len;
 	pkt->p_totlen = len;
 	pkt->p_headroom = BSDNET_HEADROOM;
 	pkt->p_pad = 0;
 	pkt->p_os = NULL;
+}
+
+void
+dpl_burst_put(struct dpl *d, uint32_t len)
+{
+
+	dpl_pkt_whole(&d->d_bpkt[d->d_bn], d->d_burst +
+	    (size_t)d->d_bn * DPL_BURST_STRIDE + BSDNET_HEADROOM, len);
 	d->d_bn++;
+}
+
+void
+dpl_input_one(struct dpl *d, uint32_t vif, uint8_t *frame, uint32_t len)
+{
+	struct bsdnet_pkt pkt;
+
+	dpl_burst_flush(d);
+	dpl_pkt_whole(&pkt, frame, len);
+	bsdnet_dp_input(&d->d_dp, vif, &pkt);
 }
 
 void

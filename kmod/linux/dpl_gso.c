@@ -59,7 +59,6 @@ dpl_gso_tcp4(struct dpl *d, uint32_t vif, const uint8_t *frame, uint32_t len,
     uint32_t mss)
 {
 	const uint8_t *ip, *tcp;
-	struct bsdnet_pkt pkt;
 	uint32_t l3, ihl, thl, hdrs, payload, off, n, seq, i;
 	uint16_t id;
 	uint8_t flags, *out, *oip, *otcp;
@@ -110,12 +109,7 @@ dpl_gso_tcp4(struct dpl *d, uint32_t vif, const uint8_t *frame, uint32_t len,
 		if (i > 0)
 			otcp[13] &= (uint8_t)~DPL_TCP_CWR;
 		dpl_csum_finish(out, hdrs + n);
-		memset(&pkt, 0, sizeof(pkt));
-		pkt.p_data = out;
-		pkt.p_len = hdrs + n;
-		pkt.p_totlen = hdrs + n;
-		pkt.p_headroom = BSDNET_HEADROOM;
-		bsdnet_dp_input(&d->d_dp, vif, &pkt);
+		dpl_input_one(d, vif, out, hdrs + n);
 	}
 	d->d_cnt.c_gso_frames++;
 	return (true);

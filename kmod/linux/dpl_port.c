@@ -258,8 +258,8 @@ dpl_port_untag(uint8_t *dst, const uint8_t *src, uint32_t snap,
 /*
  * One frame of a block: bounds-checked against the block, then copied into
  * the next burst slot, or, for a frame that must go alone (a GSO
- * super-frame to cut, one bigger than a slot), into the one frame buffer
- * after the pending burst has run.
+ * super-frame to cut, one bigger than a slot), into the one frame buffer,
+ * for dpl_input_one() (which runs the pending burst first).
  */
 static void
 dpl_port_frame(struct dpl *d, uint32_t vif, const uint8_t *block,
@@ -267,7 +267,6 @@ dpl_port_frame(struct dpl *d, uint32_t vif, const uint8_t *block,
 {
 	const struct tpacket3_hdr *th;
 	struct virtio_net_hdr vh;
-	struct bsdnet_pkt pkt;
 	struct dpl_port *po;
 	uint32_t mac, snap, mss = 0;
 	uint8_t *buf;
@@ -305,11 +304,7 @@ dpl_port_frame(struct dpl *d, uint32_t vif, const uint8_t *block,
 		mss = po->po_mtu > 60 ? po->po_mtu - 60 : 0;
 	}
 	alone = gso || snap + (vlan ? 4 : 0) > DPL_BURST_FRAME;
-	if (alone) {
-		dpl_burst_flush(d);
-		buf = d->d_frame + BSDNET_HEADROOM;
-	} else
-		buf = dpl_burst_next(d, vif);
+	buf = alone ? d->d_frame + BSDNET_HEADROOM : dpl_burst_next(d, vif);
 	if (vlan) {
 		dpl_port_untag(buf, block + off + mac, snap, th);
 		snap += 4;
@@ -319,16 +314,10 @@ dpl_port_frame(struct dpl *d, uint32_t vif, const uint8_t *block,
 		return;
 	if (csum)
 		dpl_csum_finish(buf, snap);
-	if (!alone) {
+	if (alone)
+		dpl_input_one(d, vif, buf, snap);
+	else
 		dpl_burst_put(d, snap);
-		return;
-	}
-	memset(&pkt, 0, sizeof(pkt));
-	pkt.p_data = buf;
-	pkt.p_len = snap;
-	pkt.p_totlen = snap;
-	pkt.p_headroom = BSDNET_HEADROOM;
-	bsdnet_dp_input(&d->d_dp, vif, &pkt);
 }
 
 /* Process the ready blocks of vif's ring, at most DPL_RING_BUDGET. */

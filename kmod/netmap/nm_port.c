@@ -221,7 +221,6 @@ static void
 nm_frame(struct dpl *d, uint32_t vif, struct nm_port *np, bool from_host,
     const uint8_t *frame, uint32_t len)
 {
-	struct bsdnet_pkt pkt;
 
 	if (from_host) {
 		/* The host stack transmitting on the fabric: to the wire. */
@@ -241,14 +240,8 @@ nm_frame(struct dpl *d, uint32_t vif, struct nm_port *np, bool from_host,
 	}
 	/* Bigger than a slot (a netmap buffer size above a jumbo frame):
 	 * alone, after the frames before it. */
-	dpl_burst_flush(d);
 	memcpy(d->d_frame + BSDNET_HEADROOM, frame, len);
-	memset(&pkt, 0, sizeof(pkt));
-	pkt.p_data = d->d_frame + BSDNET_HEADROOM;
-	pkt.p_len = len;
-	pkt.p_totlen = len;
-	pkt.p_headroom = BSDNET_HEADROOM;
-	bsdnet_dp_input(&d->d_dp, vif, &pkt);
+	dpl_input_one(d, vif, d->d_frame + BSDNET_HEADROOM, len);
 }
 
 /* Drain one RX ring, at most NM_RX_BUDGET frames. */
