@@ -20,10 +20,10 @@ from .abi import ffi, lib
 SHM_DIR = "/dev/shm"
 
 # Header fields that bsdnet_layout() computes: they must match exactly.
-_LAYOUT_FIELDS = ("rh_size", "rh_off_vifs", "rh_off_vifstats",
-                  "rh_off_nexthops", "rh_off_labels", "rh_off_vrfs",
-                  "rh_off_rtbuckets", "rh_off_flows", "rh_off_flowtags",
-                  "rh_off_stats")
+# Read off the header itself, so a table added to the ABI is checked too.
+_LAYOUT_FIELDS = ("rh_size",) + tuple(
+    name for name, _ in ffi.typeof("struct bsdnet_region_hdr").fields
+    if name.startswith("rh_off_"))
 _GEOMETRY = (("g_nvifs", "rh_nvifs"), ("g_nnexthops", "rh_nnexthops"),
              ("g_nlabels", "rh_nlabels"), ("g_nvrfs", "rh_nvrfs"),
              ("g_nrtbuckets", "rh_nrtbuckets"),
