@@ -94,18 +94,38 @@ flow_buckets(const struct bsdnet_flowtab *ft, uint64_t h, uint32_t b[3])
 	    (uint32_t)(((x >> 32) * (uint64_t)ft->ft_novfbuckets) >> 32);
 }
 
-/* Ways of a bucket whose tag is `tag`, as a bit mask; no branches, since
- * which way matches is as random as the hash. */
+/* A bucket's four tags read as one word (it overlays ftg_tag[]). */
+typedef uint64_t flow_tagword __attribute__((__may_alias__));
+
+#define TAG_LANES	0x0001000100010001ULL
+#define TAG_LOW15	0x7fff7fff7fff7fffULL
+
+/*
+ * Ways of a bucket whose tag is `tag`, as a bit mask, all four compared at
+ * once and without a branch (which way matches is as random as the hash).
+ * x has a zero 16-bit lane where a way's tag equals tag; z gets the top
+ * bit of exactly those lanes (no borrow crosses lanes), and the multiply
+ * gathers bits 15, 31, 47 and 63 into bits 48 to 51 (the other partial
+ * products land below bit 48 and never overlap, so nothing carries).
+ */
 static inline uint32_t
 flow_tag_match(const struct bsdnet_flowtab *ft, uint32_t bucket, uint16_t tag)
 {
-	const struct bsdnet_flow_tags *t = &ft->ft_tags[bucket];
+	uint64_t x, z;
+	uint32_t m;
 
 	_Static_assert(BSDNET_FLOW_WAYS == 4, "four tags per bucket");
-	return ((uint32_t)(bsdnet_load_rlx(&t->ftg_tag[0]) == tag) |
-	    (uint32_t)(bsdnet_load_rlx(&t->ftg_tag[1]) == tag) << 1 |
-	    (uint32_t)(bsdnet_load_rlx(&t->ftg_tag[2]) == tag) << 2 |
-	    (uint32_t)(bsdnet_load_rlx(&t->ftg_tag[3]) == tag) << 3);
+	_Static_assert(sizeof(struct bsdnet_flow_tags) == sizeof(uint64_t),
+	    "a bucket's tags are one word");
+	x = bsdnet_load_rlx((const flow_tagword *)(const void *)
+	    &ft->ft_tags[bucket]) ^ (uint64_t)tag * TAG_LANES;
+	z = ~(((x & TAG_LOW15) + TAG_LOW15) | x | TAG_LOW15);
+	m = (uint32_t)(((z >> 15) * 0x0001000200040008ULL) >> 48) & 0xf;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	/* ftg_tag[0] is the top lane: reverse the four bits. */
+	m = (m & 1) << 3 | (m & 2) << 1 | (m & 4) >> 1 | (m & 8) >> 3;
+#endif
+	return (m);
 }
 
 void
@@ -115,7 +135,7 @@ bsdnet_flow_cand(const struct bsdnet_flowtab *ft, uint64_t h,
 
 	flow_buckets(ft, h, fc->fc_bucket);
 	fc->fc_tag = flow_tag(h);
-	fc->fc_pad = 0;
+	fc->fc_seen = 0;
 }
 
 /* Candidate entries: bit BSDNET_FLOW_WAYS * j + w is way w of bucket j. */
@@ -156,15 +176,17 @@ bsdnet_flow_prefetch(const struct bsdnet_flowtab *ft,
 }
 
 /* The first candidate only (a second is a tag collision, 1 in 5000), and
- * chosen without a branch: with none, the tag line already cached. */
+ * chosen without a branch: with none, the tag line already cached.  The
+ * candidates seen are kept for the lookup (fc_seen). */
 void
 bsdnet_flow_prefetch_ways(const struct bsdnet_flowtab *ft,
-    const struct bsdnet_flow_cand *fc)
+    struct bsdnet_flow_cand *fc)
 {
 	const void *p;
 	uint32_t m;
 
 	m = flow_match(ft, fc);
+	fc->fc_seen = (uint16_t)m;
 	p = m != 0 ? (const void *)&ft->ft_flows[flow_match_index(fc,
 	    (uint32_t)__builtin_ctz(m))] :
 	    (const void *)&ft->ft_tags[fc->fc_bucket[0]];
@@ -211,28 +233,44 @@ flow_entry_is(const struct bsdnet_flowtab *ft, uint32_t idx, uint64_t k0,
 	return (true);
 }
 
-/* Candidates in bucket order: main buckets, then overflow. */
+/* The first of candidates m (bucket order: main buckets, then overflow)
+ * that holds key (k0, k1). */
+static inline uint32_t
+flow_find(const struct bsdnet_flowtab *ft, const struct bsdnet_flow_cand *fc,
+    uint32_t m, uint64_t k0, uint64_t k1, uint32_t *statep)
+{
+	uint32_t i;
+
+	for (; m != 0; m &= m - 1) {
+		i = flow_match_index(fc, (uint32_t)__builtin_ctz(m));
+		if (flow_entry_is(ft, i, k0, k1, statep))
+			return (i);
+	}
+	return ((uint32_t)BSDNET_FLOW_NONE);
+}
+
+/*
+ * The candidates the tag step saw first: a hit there is as good as any,
+ * since the key and state checks decide.  A miss reads the tags afresh,
+ * so an entry claimed since then is not missed.
+ */
 uint32_t
 bsdnet_flow_lookup_c(const struct bsdnet_flowtab *ft,
     const struct bsdnet_flow_key *k, const struct bsdnet_flow_cand *fc,
     uint32_t *statep)
 {
-	uint32_t m, i, st = BSDNET_FLOW_FREE;
+	uint32_t i, st = BSDNET_FLOW_FREE;
 	uint64_t k0, k1;
 
 	bsdnet_memcpy(&k0, k, 8);
 	bsdnet_memcpy(&k1, (const uint8_t *)k + 8, 8);
-	for (m = flow_match(ft, fc); m != 0; m &= m - 1) {
-		i = flow_match_index(fc, (uint32_t)__builtin_ctz(m));
-		if (flow_entry_is(ft, i, k0, k1, &st)) {
-			if (statep != NULL)
-				*statep = st;
-			return (i);
-		}
-	}
+	i = flow_find(ft, fc, fc->fc_seen, k0, k1, &st);
+	if (i == (uint32_t)BSDNET_FLOW_NONE)
+		i = flow_find(ft, fc, flow_match(ft, fc) & ~(uint32_t)fc->fc_seen,
+		    k0, k1, &st);
 	if (statep != NULL)
-		*statep = BSDNET_FLOW_FREE;
-	return ((uint32_t)BSDNET_FLOW_NONE);
+		*statep = i == (uint32_t)BSDNET_FLOW_NONE ? BSDNET_FLOW_FREE : st;
+	return (i);
 }
 
 uint32_t

@@ -22,7 +22,7 @@
 struct bsdnet_flow_cand {
 	uint32_t	 fc_bucket[3];
 	uint16_t	 fc_tag;
-	uint16_t	 fc_pad;
+	uint16_t	 fc_seen;	/* ways the tag step matched */
 };
 void	 bsdnet_flow_cand(const struct bsdnet_flowtab *ft, uint64_t h,
 	    struct bsdnet_flow_cand *fc);
@@ -34,12 +34,14 @@ uint32_t bsdnet_flow_lookup_c(const struct bsdnet_flowtab *ft,
  * A lookup in two prefetch steps, for a pipeline that keeps several
  * packets in flight: bsdnet_flow_prefetch() starts loading the tags of
  * the three buckets; bsdnet_flow_prefetch_ways(), called once they have
- * arrived, reads them and starts loading the entry whose tag matches.
+ * arrived, reads them, starts loading the entry whose tag matches and
+ * keeps the matching ways in fc_seen, which bsdnet_flow_lookup_c() tries
+ * before reading the tags again.
  */
 void	 bsdnet_flow_prefetch(const struct bsdnet_flowtab *ft,
 	    const struct bsdnet_flow_cand *fc);
 void	 bsdnet_flow_prefetch_ways(const struct bsdnet_flowtab *ft,
-	    const struct bsdnet_flow_cand *fc);
+	    struct bsdnet_flow_cand *fc);
 /*
  * For a packet on its own, with nothing to overlap its misses with: the
  * tags and every entry of the two main buckets at once, so the lookup

@@ -295,7 +295,7 @@ burst_stage1(struct bsdnet_dp *dp, uint32_t vif, const struct bsdnet_vif *v,
 
 /* Between the stages: the tags have arrived; fetch the entry they name. */
 static inline void
-burst_stage_ways(struct bsdnet_dp *dp, const struct bsdnet_ctx *c, int r)
+burst_stage_ways(struct bsdnet_dp *dp, struct bsdnet_ctx *c, int r)
 {
 
 	if (r == BSDNET_CONT && c->c_cand_ok)

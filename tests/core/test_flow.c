@@ -142,6 +142,87 @@ TEST(flowtab_tags_are_hints_only)
 	CHECK_EQ(bsdnet_flow_lookup(ft, &k[0], NULL), idx[0]);
 }
 
+/*
+ * The tag step's mask (fc_seen) is exact: a way is a candidate iff its tag
+ * equals the key's, whatever its neighbours hold.  The values are those a
+ * borrow or carry between 16-bit lanes would get wrong: one off, the top
+ * bit flipped, zero, all ones.
+ */
+TEST(flowtab_tag_step_mask_is_exact)
+{
+	struct bsdnet_flowtab *ft = &th_dp.dp_ft;
+	struct bsdnet_flow_key k = key_of(1, 17, 7, 8, 9, 10);
+	struct bsdnet_flow_cand fc;
+	uint16_t t, v[8], *lane;
+	uint32_t pat, w, want, b0;
+
+	bsdnet_flow_cand(ft, bsdnet_flow_hash(ft, &k), &fc);
+	t = fc.fc_tag;
+	v[0] = t;
+	v[1] = (uint16_t)(t - 1);
+	v[2] = (uint16_t)(t + 1);
+	v[3] = t ^ 0x8000;
+	v[4] = t ^ 0x0001;
+	v[5] = 0;
+	v[6] = 0xffff;
+	v[7] = t ^ 0x7fff;
+	b0 = fc.fc_bucket[0];
+	for (w = 0; w < BSDNET_FLOW_WAYS; w++) {
+		ft->ft_tags[fc.fc_bucket[1]].ftg_tag[w] = (uint16_t)~t;
+		ft->ft_tags[fc.fc_bucket[2]].ftg_tag[w] = (uint16_t)~t;
+	}
+	/* Every pattern of those eight values over the four ways. */
+	for (pat = 0; pat < 8 * 8 * 8 * 8; pat++) {
+		want = 0;
+		for (w = 0; w < BSDNET_FLOW_WAYS; w++) {
+			lane = &ft->ft_tags[b0].ftg_tag[w];
+			*lane = v[(pat >> (3 * w)) & 7];
+			if (*lane == t)
+				want |= 1u << w;
+		}
+		bsdnet_flow_prefetch_ways(ft, &fc);
+		if (fc.fc_seen != want) {
+			CHECK_EQ(fc.fc_seen, want);
+			break;
+		}
+	}
+	/* The other two buckets land in bits 4-7 and 8-11. */
+	for (w = 0; w < BSDNET_FLOW_WAYS; w++)
+		ft->ft_tags[b0].ftg_tag[w] = (uint16_t)(t + 1);
+	ft->ft_tags[fc.fc_bucket[1]].ftg_tag[2] = t;
+	ft->ft_tags[fc.fc_bucket[2]].ftg_tag[3] = t;
+	bsdnet_flow_prefetch_ways(ft, &fc);
+	CHECK_EQ(fc.fc_seen, 1u << 6 | 1u << 11);
+}
+
+/*
+ * The lookup tries the tag step's candidates first, and reads the tags
+ * afresh when they do not hold the key: an entry claimed after the tag
+ * step (by an earlier packet of the same burst) is found, and a stale
+ * candidate is never taken for a match.
+ */
+TEST(flowtab_lookup_rereads_tags_after_stale_step)
+{
+	struct bsdnet_flowtab *ft = &th_dp.dp_ft;
+	struct bsdnet_flow_key k = key_of(1, 6, 11, 12, 13, 14);
+	struct bsdnet_flow_cand fc;
+	uint32_t idx, gen, st;
+
+	bsdnet_flow_cand(ft, bsdnet_flow_hash(ft, &k), &fc);
+	bsdnet_flow_prefetch_ways(ft, &fc);
+	CHECK_EQ(fc.fc_seen, 0);
+	idx = bsdnet_flow_claim(ft, &k, 1, 0, &gen);
+	CHECK(idx != 0xffffffffu);
+	CHECK_EQ(bsdnet_flow_lookup_c(ft, &k, &fc, &st), idx);
+	CHECK_EQ(BSDNET_FLOW_STATE(st), BSDNET_FLOW_HOLD);
+	/* Every way named a candidate, stale or free: the key and state
+	 * decide, so k is found and, once freed, not found. */
+	fc.fc_seen = 0xfff;
+	CHECK_EQ(bsdnet_flow_lookup_c(ft, &k, &fc, NULL), idx);
+	CHECK(bsdnet_flow_free(ft, idx, gen, NULL));
+	CHECK_EQ(bsdnet_flow_lookup_c(ft, &k, &fc, NULL), 0xffffffffu);
+}
+
 static uint32_t
 fill_fails(uint32_t want)
 {
