@@ -22,6 +22,7 @@
 #include "bsdnet_abi.h"
 #include "bsdnet_layout.h"
 #include "bsdnet_flowtab.h"
+#include "bsdnet_ctx.h"
 
 /* Bytes the core may need contiguous at p_data (all headers it parses). */
 #define BSDNET_PULLUP		192
@@ -74,6 +75,9 @@ struct bsdnet_dp_acc {
 	struct bsdnet_vif_acc	 a_vif[BSDNET_ACC_VIFS];
 };
 
+/* Frames bsdnet_dp_input_burst() takes through each pass together. */
+#define BSDNET_BURST_MAX	32
+
 /* Per-thread datapath context.  Fields are core-private except dp_os. */
 struct bsdnet_dp {
 	void			*dp_os;		/* the home's context, for bsdnet_os_*() */
@@ -106,6 +110,10 @@ struct bsdnet_dp {
 	uint32_t		 dp_now_s;	/* seconds clock, set by tick */
 	uint32_t		 dp_pad1;
 	struct bsdnet_dp_acc	 dp_acc;	/* counters not yet flushed */
+	/* bsdnet_dp_input_burst(): its frames between passes (here rather
+	 * than on the stack, which is small in a kernel) */
+	struct bsdnet_ctx	 dp_burst[BSDNET_BURST_MAX];
+	int			 dp_burst_r[BSDNET_BURST_MAX];
 };
 
 
@@ -126,13 +134,13 @@ void	bsdnet_dp_input(struct bsdnet_dp *dp, uint32_t vif,
 	    struct bsdnet_pkt *pkt);
 /*
  * Process n frames received on one vif (pkts[0..n-1]), with the same
- * outcome as bsdnet_dp_input() on each in order, but faster: frames are
- * parsed and hashed, and their flow buckets prefetched, a few frames ahead
- * of the lookups and forwarding, so cache misses overlap; counters are
- * added to the shared statistics once per call.  Any n; up to
- * BSDNET_BURST_MAX per call is what the homes are expected to pass.
+ * outcome as bsdnet_dp_input() on each in order, but faster: up to
+ * BSDNET_BURST_MAX frames at a time are parsed and hashed and their flow
+ * buckets prefetched, then their flow entries prefetched, then looked up
+ * and forwarded, so their cache misses overlap; counters are added to the
+ * shared statistics once per call.  Any n; BSDNET_BURST_MAX per call is
+ * what the homes are expected to pass.
  */
-#define BSDNET_BURST_MAX	32
 void	bsdnet_dp_input_burst(struct bsdnet_dp *dp, uint32_t vif,
 	    struct bsdnet_pkt *pkts, uint32_t n);
 

@@ -22,11 +22,11 @@
  *      bsdnet_flow_check() ...... in the VRF of the label's nexthop
  *      bsdnet_deliver_local() ... new Ethernet header, TTL - 1, to the VM
  *  bsdnet_dp_input_burst() ...... here: stage 1 (input_pre(): parse, hash,
- *                                 prefetch the flow tags), then the tags
- *                                 read and the matching flow entry
- *                                 prefetched, then stage 2 (input_post():
- *                                 flow step onwards), a group of packets
- *                                 at a time, each step a group behind
+ *                                 prefetch the flow tags) of every frame,
+ *                                 then the tags read and the matching flow
+ *                                 entry prefetched, then stage 2
+ *                                 (input_post(): flow step onwards), each
+ *                                 pass over the whole burst
  *  bsdnet_dp_release() .......... bsdnet_flow.c: replay a decided flow
  *  bsdnet_dp_tick() ............. bsdnet_dp.c: expiry, heartbeat
  *  bsdnet_dp_init() ............. bsdnet_dp.c: validate and bind a region
@@ -325,64 +325,45 @@ burst_stage2(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt,
 }
 
 /*
- * A burst from one vif, software-pipelined in groups of BSDNET_PIPE_GROUP
- * packets, three groups in flight: stage 1 (parse, hash, prefetch the
- * tags of the flow buckets; no side effect) of group g, the tag step
- * (read the tags, prefetch the one flow entry they point at) of group
- * g - 1, then stage 2 (flow lookup, forwarding, counters) of group g - 2.
- * Each load a packet needs has been on its way for a group's worth of
- * work, and the tag steps of a group run back to back, so the TLB walks
- * of their entry prefetches (a million flows span ~70 MB of pages)
- * overlap instead of each stalling the pipeline in turn.  Stage 2 runs in
- * packet order, and the earlier steps read nothing stage 2 writes (only
- * the packet itself, the vif, label and nexthop tables, which only the
- * agent changes, and flow tags, which are hints), so the outcome is
- * exactly that of bsdnet_dp_input() on each packet in order.  The input
- * vif is read once per burst: an agent's change to it applies from the
- * next burst.
+ * A burst from one vif in three passes over up to BSDNET_BURST_MAX frames
+ * (VPP style): stage 1 of every frame (parse, hash, prefetch the tags of
+ * its flow buckets; no side effect), then the tag step of every frame
+ * (read the tags, prefetch the one flow entry they point at), then stage
+ * 2 of every frame (flow lookup, forwarding, counters).  Each load a frame
+ * needs has been on its way for a whole pass, and each pass is a tight
+ * loop of independent loads: no frame's locked counter update (stage 2)
+ * sits between two tag reads and holds them back.  Stage 2 runs in frame
+ * order, and the earlier passes read nothing stage 2 writes (only the
+ * frame itself, the vif, label and nexthop tables, which only the agent
+ * changes, and flow tags, which are hints: a flow an earlier frame claimed
+ * is found by the lookup's second look at the tags), so the outcome is
+ * exactly that of bsdnet_dp_input() on each frame in order.  The input vif
+ * is read once per call: an agent's change to it applies from the next.
  */
 void
 bsdnet_dp_input_burst(struct bsdnet_dp *dp, uint32_t vif,
     struct bsdnet_pkt *pkts, uint32_t n)
 {
-	struct bsdnet_ctx ring[BSDNET_PIPE_DEPTH];
+	struct bsdnet_ctx *ring;
 	struct bsdnet_vif v;
 	const struct bsdnet_vif *vp;
-	int rr[BSDNET_PIPE_DEPTH];
-	uint32_t g, ng, i, end, s;
+	int *rr;
+	uint32_t i, k, m;
 
-	_Static_assert(BSDNET_PIPE_DEPTH == 3 * BSDNET_PIPE_GROUP,
-	    "three groups in flight");
 	if (dp == NULL || dp->dp_hdr == NULL || pkts == NULL || n == 0)
 		return;
+	ring = dp->dp_burst;
+	rr = dp->dp_burst_r;
 	vp = bsdnet_vif_read(dp, vif, &v) ? &v : NULL;
-	ng = (n + BSDNET_PIPE_GROUP - 1) / BSDNET_PIPE_GROUP;
-	for (g = 0; g < ng + 2; g++) {
-		if (g < ng) {
-			i = g * BSDNET_PIPE_GROUP;
-			end = i + BSDNET_PIPE_GROUP < n ? i + BSDNET_PIPE_GROUP : n;
-			for (; i < end; i++) {
-				s = i % BSDNET_PIPE_DEPTH;
-				rr[s] = burst_stage1(dp, vif, vp, &pkts[i],
-				    &ring[s]);
-			}
-		}
-		if (g >= 1 && g - 1 < ng) {
-			i = (g - 1) * BSDNET_PIPE_GROUP;
-			end = i + BSDNET_PIPE_GROUP < n ? i + BSDNET_PIPE_GROUP : n;
-			for (; i < end; i++) {
-				s = i % BSDNET_PIPE_DEPTH;
-				burst_stage_ways(dp, &ring[s], rr[s]);
-			}
-		}
-		if (g >= 2) {
-			i = (g - 2) * BSDNET_PIPE_GROUP;
-			end = i + BSDNET_PIPE_GROUP < n ? i + BSDNET_PIPE_GROUP : n;
-			for (; i < end; i++) {
-				s = i % BSDNET_PIPE_DEPTH;
-				burst_stage2(dp, vif, &pkts[i], &ring[s], rr[s]);
-			}
-		}
+	for (k = 0; k < n; k += m) {
+		m = n - k < BSDNET_BURST_MAX ? n - k : BSDNET_BURST_MAX;
+		for (i = 0; i < m; i++)
+			rr[i] = burst_stage1(dp, vif, vp, &pkts[k + i],
+			    &ring[i]);
+		for (i = 0; i < m; i++)
+			burst_stage_ways(dp, &ring[i], rr[i]);
+		for (i = 0; i < m; i++)
+			burst_stage2(dp, vif, &pkts[k + i], &ring[i], rr[i]);
 	}
 	bsdnet_acc_flush(dp);
 }

@@ -25,15 +25,6 @@
 #define BSDNET_PEEKED	(-2)	/* burst stage 1 stopped before acting */
 #define BSDNET_NOVIF	(-3)	/* burst stage 1: the input vif is invalid */
 
-/*
- * Burst pipelining (bsdnet_dp_input_burst()): packets move through three
- * steps a group at a time, so a packet's stage 1 runs two groups ahead of
- * its stage 2: enough work in between to cover two dependent cache misses,
- * few enough contexts (BSDNET_PIPE_DEPTH) on the stack.
- */
-#define BSDNET_PIPE_GROUP	4
-#define BSDNET_PIPE_DEPTH	(3 * BSDNET_PIPE_GROUP)
-
 /* Header sizes and constants of the wire formats we parse. */
 enum bsdnet_wire {
 	BSDNET_ETH_HLEN		= 14,
@@ -60,36 +51,6 @@ enum bsdnet_wire {
 	BSDNET_EXPIRE_CHUNK	= 65536, /* flow entries scanned per tick */
 };
 
-/* The fields of a vif the output and decapsulation paths check. */
-struct bsdnet_vif_out {
-	uint16_t		 vo_type;
-	uint16_t		 vo_flags;
-	uint32_t		 vo_ip;
-	uint32_t		 vo_mtu;
-};
-
-/* What the pipeline knows about the packet in hand (on the stack). */
-struct bsdnet_ctx {
-	const struct bsdnet_vif	*c_vif;		/* the input vif, copied once */
-	struct bsdnet_nh	 c_nh;		/* copy of the resolved nexthop */
-	struct bsdnet_flow_key	 c_key;		/* flow key (host order) */
-	uint64_t		 c_hash;	/* SipHash of c_key */
-	struct bsdnet_flow_cand	 c_cand;	/* its buckets and tag */
-	uint32_t		 c_vifidx;	/* input vif */
-	uint32_t		 c_nhidx;	/* resolved nexthop index */
-	uint32_t		 c_l3off;	/* (inner) IPv4 header offset */
-	uint32_t		 c_iplen;	/* its total length */
-	uint32_t		 c_lblnh;	/* fabric: nexthop the label named */
-	uint8_t			 c_tcp_flags;
-	uint8_t			 c_mpls_ttl;
-	bool			 c_replay;	/* from the hold queue */
-	bool			 c_policy;	/* flows apply */
-	bool			 c_hashed;	/* c_hash is valid */
-	bool			 c_cand_ok;	/* c_cand is valid */
-	bool			 c_peek;	/* burst stage 1: no side effects */
-	bool			 c_out_ok;	/* c_out read (decap): no re-read */
-	struct bsdnet_vif_out	 c_out;		/* vif of c_nh.nh_vif */
-};
 
 /* Big-endian field access; every caller has checked the length. */
 static inline uint16_t

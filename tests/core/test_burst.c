@@ -242,17 +242,17 @@ TEST(burst_edges)
 }
 
 /*
- * Longer than the pipeline, one flow: the first packet claims HOLD and
- * traps, the rest queue on it (or overflow the queue) in order, exactly
- * as one call each would.
+ * One flow over three chunks of a burst: the first packet claims HOLD and
+ * traps, the rest queue on it (or overflow the queue) in order, exactly as
+ * one call each would.
  */
-TEST(burst_one_new_flow_longer_than_pipeline)
+TEST(burst_one_new_flow_over_three_chunks)
 {
-	static struct th_frame fs[3 * BSDNET_PIPE_DEPTH];
-	struct bsdnet_pkt pk[3 * BSDNET_PIPE_DEPTH];
+	static struct th_frame fs[3 * BSDNET_BURST_MAX];
+	struct bsdnet_pkt pk[3 * BSDNET_BURST_MAX];
 	struct th_l4 l4 = { .proto = 17, .sport = 7, .dport = 9,
 	    .paylen = 8 };
-	uint32_t i, n = 3 * BSDNET_PIPE_DEPTH, idx;
+	uint32_t i, n = 3 * BSDNET_BURST_MAX, idx;
 
 	for (i = 0; i < n; i++) {
 		l4.mark = (uint8_t)i;
