@@ -122,6 +122,16 @@ def flow_key(fe) -> FlowKey:
                    k.fk_dport)
 
 
+def flow_counts(fe) -> tuple[int, int]:
+    """(packets, bytes) of the flow entry fe now holds.  The counts belong
+    to the generation in fe_count_gen (the datapath resets them when it
+    first counts a new one): any other generation has counted nothing."""
+    gen = fe.fe_count_gen
+    if gen != fe.fe_state >> lib.BSDNET_FLOW_GEN_SHIFT:
+        return 0, 0
+    return int(fe.fe_packets), int(fe.fe_bytes)
+
+
 def parse_frame(frame: bytes) -> dict:
     """Just enough of an Ethernet/IPv4 frame for logging and DHCP: MACs,
     ethertype, IP protocol and addresses, UDP ports."""

@@ -14,7 +14,7 @@ from . import portstore as ps
 from . import state as statefile
 from .abi import drop_reason_names, enum_names, lib, nh_type_name, \
     vif_type_name
-from .flows import Trap, flow_key
+from .flows import Trap, flow_counts, flow_key
 from .model import addresses
 from .mtrie import format_prefix, walk
 from .opts import STATE_DIR
@@ -152,6 +152,7 @@ def flows(r: Region, args) -> list[dict[str, Any]]:
         if w & mask not in want:        # changed since the snapshot
             continue
         st, gen = _state(w)
+        pk, nb = flow_counts(fe)
         k = fe.fe_key
         rf = fe.fe_rflow
         out.append({
@@ -164,7 +165,7 @@ def flows(r: Region, args) -> list[dict[str, Any]]:
             "rflow": None if rf == (lib.BSDNET_FLOW_NONE & 0xffffffff) else rf,
             "src_vif": fe.fe_src_vif,
             "reverse": bool(fe.fe_flags & lib.BSDNET_FE_F_REVERSE),
-            "packets": fe.fe_packets, "bytes": fe.fe_bytes})
+            "packets": pk, "bytes": nb})
     return out
 
 
@@ -302,7 +303,7 @@ def decisions(r: Region, args) -> list[dict[str, Any]]:
             "action": actions.get(fe.fe_action, str(fe.fe_action)).replace(
                 "BSDNET_FA_", ""),
             "verdict": "allow" if v.allow else "deny", "rule": v.rule_id,
-            "packets": fe.fe_packets})
+            "packets": flow_counts(fe)[0]})
     return out
 
 

@@ -108,7 +108,7 @@ struct bsdnet_dp {
 	uint32_t		 dp_expire_cursor; /* tick's place in the flow table */
 	uint32_t		 dp_replaying;	/* inside bsdnet_dp_release() */
 	uint32_t		 dp_now_s;	/* seconds clock, set by tick */
-	uint32_t		 dp_pad1;
+	uint32_t		 dp_sole;	/* bsdnet_dp_set_sole() */
 	struct bsdnet_dp_acc	 dp_acc;	/* counters not yet flushed */
 	/* bsdnet_dp_input_burst(): its frames between passes (here rather
 	 * than on the stack, which is small in a kernel) */
@@ -124,6 +124,16 @@ struct bsdnet_dp {
  */
 int	bsdnet_dp_init(struct bsdnet_dp *dp, void *os, void *base,
 	    uint64_t size, struct bsdnet_hold_slot *hold, uint32_t nhold);
+
+/*
+ * The home promises (sole true) that dp is the only forwarder on its
+ * region, as a userspace daemon's one thread is: flow counters are then
+ * updated with plain loads and stores instead of atomic adds, which on
+ * x86 wait for every store before them.  Off after bsdnet_dp_init().  If
+ * another forwarder shared the region anyway, counts would be lost, and
+ * nothing else.
+ */
+void	bsdnet_dp_set_sole(struct bsdnet_dp *dp, bool sole);
 
 /*
  * Process one frame received on vif `vif`.  Every outcome goes through a

@@ -116,6 +116,14 @@ bsdnet_dp_init(struct bsdnet_dp *dp, void *os, void *base, uint64_t size,
 	return (BSDNET_OK);
 }
 
+void
+bsdnet_dp_set_sole(struct bsdnet_dp *dp, bool sole)
+{
+
+	if (dp != NULL)
+		dp->dp_sole = sole ? 1 : 0;
+}
+
 bool
 bsdnet_trap_token(struct bsdnet_dp *dp)
 {

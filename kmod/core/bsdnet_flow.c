@@ -129,16 +129,53 @@ flow_miss(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	return (r);
 }
 
+/*
+ * Count one packet of len bytes on entry fe, looked up in generation gen.
+ * The counts are of generation fe_count_gen (bsdnet_abi.h): the first
+ * packet of a new generation resets them.  A sole forwarder owns them and
+ * uses plain loads and stores.  Forwarders sharing the region (a kernel's
+ * CPUs) reset by CAS on fe_count_gen and add atomically; a packet another
+ * CPU counts during the reset may be lost.  A forwarder whose entry was
+ * recycled under it counts into the old generation, which readers ignore.
+ */
+static inline void
+flow_count(const struct bsdnet_dp *dp, struct bsdnet_flow *fe, uint32_t gen,
+    uint64_t len)
+{
+	uint32_t cg;
+
+	cg = bsdnet_load_rlx(&fe->fe_count_gen);
+	if (dp->dp_sole) {
+		if (BSDNET_UNLIKELY(cg != gen)) {
+			bsdnet_store_rlx(&fe->fe_packets, (uint64_t)1);
+			bsdnet_store_rlx(&fe->fe_bytes, len);
+			bsdnet_store_rel(&fe->fe_count_gen, gen);
+			return;
+		}
+		bsdnet_store_rlx(&fe->fe_packets,
+		    bsdnet_load_rlx(&fe->fe_packets) + 1);
+		bsdnet_store_rlx(&fe->fe_bytes,
+		    bsdnet_load_rlx(&fe->fe_bytes) + len);
+		return;
+	}
+	if (BSDNET_UNLIKELY(cg != gen) && bsdnet_cas(&fe->fe_count_gen, &cg,
+	    gen)) {
+		bsdnet_store_rlx(&fe->fe_packets, (uint64_t)0);
+		bsdnet_store_rlx(&fe->fe_bytes, (uint64_t)0);
+	}
+	bsdnet_add_rlx(&fe->fe_packets, (uint64_t)1);
+	bsdnet_add_rlx(&fe->fe_bytes, len);
+}
+
 static int
 flow_hit(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
-    const struct bsdnet_pkt *pkt, uint32_t idx)
+    const struct bsdnet_pkt *pkt, uint32_t idx, uint32_t gen)
 {
 	struct bsdnet_flow *fe = &dp->dp_ft.ft_flows[idx];
 	uint8_t action, tf = c->c_tcp_flags;
 	uint16_t reason;
 
-	bsdnet_add_rlx(&fe->fe_packets, (uint64_t)1);
-	bsdnet_add_rlx(&fe->fe_bytes, (uint64_t)pkt->p_totlen);
+	flow_count(dp, fe, gen, pkt->p_totlen);
 	if (bsdnet_load_rlx(&fe->fe_last_used) != dp->dp_now_s)
 		bsdnet_store_rlx(&fe->fe_last_used, dp->dp_now_s);
 	if (tf != 0 && c->c_key.fk_proto == BSDNET_IPPROTO_TCP) {
@@ -188,7 +225,7 @@ bsdnet_flow_check(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	if (idx == (uint32_t)BSDNET_FLOW_NONE)
 		return (flow_miss(dp, c, pkt));
 	if (BSDNET_FLOW_STATE(st) == BSDNET_FLOW_ACTIVE)
-		return (flow_hit(dp, c, pkt, idx));
+		return (flow_hit(dp, c, pkt, idx, BSDNET_FLOW_GEN(st)));
 	/* HOLD: wait with the others for the agent's decision. */
 	if (c->c_replay)
 		return (BSDNET_DROP_HOLD_EXPIRED);

@@ -356,10 +356,8 @@ bsdnet_flow_claim_h(struct bsdnet_flowtab *ft,
 	bsdnet_store_rlx(&fe->fe_flags, (uint16_t)0);
 	fe->fe_hold_time = now_ms;
 	fe->fe_last_used = 0;
-	bsdnet_store_rlx(&fe->fe_packets, (uint64_t)0);
-	bsdnet_store_rlx(&fe->fe_bytes, (uint64_t)0);
 	fe->fe_nh = 0;
-	fe->fe_reserved = 0;
+	/* Not the counts: they are the datapath's (see fe_count_gen). */
 	/* After the key: a reader that matches the tag then checks it. */
 	bsdnet_store_rlx(&ft->ft_tags[idx / (uint32_t)BSDNET_FLOW_WAYS].ftg_tag[
 	    idx % (uint32_t)BSDNET_FLOW_WAYS], flow_tag(h));

@@ -54,9 +54,10 @@ uint32_t bsdnet_flow_lookup(const struct bsdnet_flowtab *ft,
 
 /*
  * Claim a FREE entry for k (FREE(g) -> HOLD(g) by CAS), write the key,
- * fe_src_vif and fe_hold_time, zero the counters.  Returns the index, with
- * the generation in *genp, or BSDNET_FLOW_NONE if all candidate slots are
- * taken (the table is full for this key).
+ * fe_src_vif and fe_hold_time; not the counts, which the datapath resets
+ * when it first counts generation g (fe_count_gen).  Returns the index,
+ * with the generation in *genp, or BSDNET_FLOW_NONE if all candidate
+ * slots are taken (the table is full for this key).
  */
 uint32_t bsdnet_flow_claim(struct bsdnet_flowtab *ft,
 	    const struct bsdnet_flow_key *k, uint16_t src_vif,

@@ -36,6 +36,14 @@
  *    (a reverse flow) and publish it.  Key and action are written while the
  *    writer owns the entry in HOLD and made visible by the release CAS that
  *    publishes ACTIVE.
+ *  - a flow's packet and byte counts belong to the generation in
+ *    fe_count_gen, and only the datapath writes the three: the first packet
+ *    it counts in a new generation resets them (then stores fe_count_gen
+ *    with release).  A reader loads fe_count_gen with acquire and takes the
+ *    counts as zero unless it equals the generation in fe_state.  No
+ *    claimer zeroes them, so a forwarder that is updating an entry while
+ *    it is recycled cannot carry the old flow's count into the new one,
+ *    and a sole forwarder may update them with plain stores.
  */
 #ifndef _BSDNET_ABI_H_
 #define _BSDNET_ABI_H_
@@ -46,7 +54,7 @@
 
 enum bsdnet_abi_const {
 	BSDNET_MAGIC		= 0x424e4554,	/* "BNET" */
-	BSDNET_ABI_VERSION	= 2,
+	BSDNET_ABI_VERSION	= 3,
 	BSDNET_IFNAMSIZ		= 16,
 	BSDNET_ETH_ALEN		= 6,
 	BSDNET_ECMP_MAX		= 8,	/* members of one ECMP nexthop */
@@ -306,10 +314,10 @@ struct bsdnet_flow {
 	uint16_t fe_flags;		/* (d,a) enum bsdnet_flow_flags, atomic or */
 	uint32_t fe_hold_time;		/* (d) ms clock when HOLD was claimed */
 	uint32_t fe_last_used;		/* (d) seconds clock of the last packet */
-	uint64_t fe_packets;		/* (d) */
-	uint64_t fe_bytes;		/* (d) */
+	uint64_t fe_packets;		/* (d) of generation fe_count_gen */
+	uint64_t fe_bytes;		/* (d) of generation fe_count_gen */
 	uint32_t fe_nh;			/* (a) reserved: pinned nexthop, 0 */
-	uint32_t fe_reserved;
+	uint32_t fe_count_gen;		/* (d) generation the counts are of */
 };
 
 /*

@@ -115,6 +115,9 @@ dpl_region_bind(struct dpl *d)
 	    d->d_opts.o_hold_slots);
 	if (error != BSDNET_OK)
 		return (error);
+	/* One thread forwards for this region (the flock keeps a second
+	 * daemon out): the flow counters need no atomic adds. */
+	bsdnet_dp_set_sole(&d->d_dp, true);
 	g.g_nvifs = d->d_dp.dp_nvifs;
 	g.g_nnexthops = d->d_dp.dp_nnexthops;
 	g.g_nlabels = d->d_dp.dp_nlabels;

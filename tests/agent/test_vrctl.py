@@ -95,6 +95,31 @@ def test_flow_listing(capsys, region, programmed):
     assert "10.0.0.1:1234" in out and "10.0.0.2:80" in out
 
 
+def test_flow_counts_are_of_their_generation(capsys, region, programmed):
+    """Counts the datapath kept for an earlier generation of an entry are
+    not shown for the flow that holds it now."""
+    ft = FlowManager(region, None).ft
+    k = ffi.new("struct bsdnet_flow_key *", {
+        "fk_vrf": 1, "fk_proto": 17, "fk_src": 0x0a000001,
+        "fk_dst": 0x0a000002, "fk_sport": 53, "fk_dport": 53})
+    g = ffi.new("uint32_t *")
+    idx = lib.bsdnet_flow_claim(ft, k, 2, 0, g)
+    assert lib.bsdnet_flow_publish(ft, idx, g[0], lib.BSDNET_FA_FORWARD, 0,
+                                   lib.BSDNET_FLOW_NONE & 0xffffffff)
+    fe = region.flows[idx]
+    fe.fe_packets, fe.fe_bytes = 7, 700      # as the datapath counts them
+    fe.fe_count_gen = g[0]
+
+    def shown():
+        _, out, _ = run(capsys, region, "--json", "flow")
+        d = {f["flow"]: f for f in json.loads(out)}[idx]
+        return d["packets"], d["bytes"]
+
+    assert shown() == (7, 700)
+    fe.fe_count_gen = g[0] - 1 & 0xffffff    # counted in another generation
+    assert shown() == (0, 0)
+
+
 def test_dropstats(capsys, region):
     region.stats.st_drops[lib.BSDNET_DROP_NO_ROUTE] = 7
     _, out, _ = run(capsys, region, "dropstats")

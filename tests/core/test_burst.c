@@ -103,6 +103,7 @@ make_mix(uint32_t vif)
 struct outcome {
 	int ntx, ntrap;
 	uint64_t drops[BSDNET_DROP_SLOTS], rx, tx, hits, misses, holds;
+	uint64_t fpkts, fbytes;		/* flow counts of each live generation */
 	uint32_t txlen[TH_MAXREC], traplen[TH_MAXREC];
 	uint8_t txmark[TH_MAXREC];
 };
@@ -110,6 +111,8 @@ struct outcome {
 static void
 snap(struct outcome *o)
 {
+	const struct bsdnet_flow *fe;
+	uint32_t f;
 	int i;
 
 	memset(o, 0, sizeof(*o));
@@ -121,6 +124,13 @@ snap(struct outcome *o)
 	o->hits = th_st()->st_flow_hits;
 	o->misses = th_st()->st_flow_misses;
 	o->holds = th_st()->st_holds;
+	for (f = 0; f < th_dp.dp_ft.ft_nentries; f++) {
+		fe = th_flow(f);
+		if (fe->fe_count_gen == fe->fe_state >> 8) {
+			o->fpkts += fe->fe_packets;
+			o->fbytes += fe->fe_bytes;
+		}
+	}
 	for (i = 0; i < TH_MAXREC && i < th_ntx; i++) {
 		o->txlen[i] = th_tx[i].r_len;
 		o->txmark[i] = th_tx[i].r_data[th_tx[i].r_len - 8];
@@ -143,6 +153,18 @@ publish_all_holds(void)
 	}
 }
 
+/* Run compare() with the dp declared its region's sole forwarder. */
+static bool cmp_sole;
+
+static void
+cmp_setup(void)
+{
+
+	th_setup();
+	bsdnet_dp_set_sole(&th_dp, cmp_sole);
+	th_hdr()->rh_trap_rate = 1000;
+}
+
 static void
 compare(uint32_t vif)
 {
@@ -151,8 +173,7 @@ compare(uint32_t vif)
 	int i, round;
 
 	for (round = 0; round < 2; round++) {
-		th_setup();
-		th_hdr()->rh_trap_rate = 1000;
+		cmp_setup();
 		if (round)
 			publish_all_holds();
 		make_mix(vif);
@@ -164,8 +185,7 @@ compare(uint32_t vif)
 			th_input(vif, &fr[i]);
 		snap(&a);
 
-		th_setup();
-		th_hdr()->rh_trap_rate = 1000;
+		cmp_setup();
 		make_mix(vif);
 		for (i = 0; i < NB; i++)
 			pk[i] = fr[i].pkt;
@@ -184,6 +204,8 @@ compare(uint32_t vif)
 		CHECK_EQ(a.hits, b.hits);
 		CHECK_EQ(a.misses, b.misses);
 		CHECK_EQ(a.holds, b.holds);
+		CHECK_EQ(a.fpkts, b.fpkts);
+		CHECK_EQ(a.fbytes, b.fbytes);
 		CHECK(memcmp(a.drops, b.drops, sizeof(a.drops)) == 0);
 		CHECK(memcmp(a.txlen, b.txlen, sizeof(a.txlen)) == 0);
 		CHECK(memcmp(a.txmark, b.txmark, sizeof(a.txmark)) == 0);
@@ -192,6 +214,7 @@ compare(uint32_t vif)
 	CHECK(a.ntx > 0);
 	CHECK(a.ntrap > 0);
 	CHECK(a.hits > 0);
+	CHECK(a.fpkts > 0);
 }
 
 TEST(burst_same_outcome_as_single_vm)
@@ -202,6 +225,14 @@ TEST(burst_same_outcome_as_single_vm)
 TEST(burst_same_outcome_as_single_fabric)
 {
 	compare(VIF_F);
+}
+
+TEST(burst_same_outcome_as_single_sole_forwarder)
+{
+	cmp_sole = true;
+	compare(VIF_A);
+	compare(VIF_F);
+	cmp_sole = false;
 }
 
 TEST(burst_same_outcome_as_single_random_mixes)

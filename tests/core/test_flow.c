@@ -423,6 +423,63 @@ TEST(flow_hit_counters_and_tcp_flags)
 	CHECK_EQ(th_ntx, 3);
 }
 
+/*
+ * A flow's counts are those of its generation (fe_count_gen): nobody
+ * zeroes them on claim, the datapath starts counting afresh at the first
+ * packet of a new generation, and until then a reader takes them as zero.
+ * The same with atomic adds (several forwarders) and with plain stores
+ * (a sole forwarder).
+ */
+/* A fresh frame from VM A to VM B (input rewrites a frame in place). */
+static void
+send_udp(struct th_frame *f, const struct th_l4 *l4)
+{
+
+	th_frame_vm(f, MAC_A, IP(10, 0, 0, 1), IP(10, 0, 0, 2), l4);
+	th_input(VIF_A, f);
+}
+
+TEST(flow_counts_belong_to_their_generation)
+{
+	struct th_l4 l4 = { .proto = 17, .sport = 5, .dport = 6 };
+	struct th_frame f;
+	struct bsdnet_flow_key k;
+	struct bsdnet_flow *fe;
+	uint32_t idx, idx2, gen, gen2;
+	int sole;
+
+	for (sole = 0; sole < 2; sole++) {
+		th_setup();
+		bsdnet_dp_set_sole(&th_dp, sole != 0);
+		k = key_of(VRF1, 17, IP(10, 0, 0, 1), IP(10, 0, 0, 2), 5, 6);
+		idx = bsdnet_flow_claim(&th_dp.dp_ft, &k, VIF_A, 0, &gen);
+		CHECK(bsdnet_flow_publish(&th_dp.dp_ft, idx, gen,
+		    BSDNET_FA_FORWARD, 0, 0xffffffffu));
+		fe = th_flow(idx);
+		send_udp(&f, &l4);
+		send_udp(&f, &l4);
+		CHECK_EQ(fe->fe_count_gen, gen);
+		CHECK_EQ(fe->fe_packets, 2);
+		CHECK_EQ(fe->fe_bytes, 2ull * f.len);
+		/* Recycled: the claim leaves the old generation's counts. */
+		CHECK(bsdnet_flow_free(&th_dp.dp_ft, idx, gen, NULL));
+		idx2 = bsdnet_flow_claim(&th_dp.dp_ft, &k, VIF_A, 0, &gen2);
+		CHECK_EQ(idx2, idx);
+		CHECK_EQ(gen2, gen + 1);
+		CHECK_EQ(fe->fe_count_gen, gen);
+		CHECK_EQ(fe->fe_packets, 2);
+		CHECK(bsdnet_flow_publish(&th_dp.dp_ft, idx, gen2,
+		    BSDNET_FA_FORWARD, 0, 0xffffffffu));
+		send_udp(&f, &l4);
+		CHECK_EQ(fe->fe_count_gen, gen2);
+		CHECK_EQ(fe->fe_packets, 1);
+		CHECK_EQ(fe->fe_bytes, f.len);
+		send_udp(&f, &l4);
+		CHECK_EQ(fe->fe_packets, 2);
+		CHECK_EQ(th_ntx, 4);
+	}
+}
+
 TEST(flow_key_icmp)
 {
 	struct th_frame f;
