@@ -57,11 +57,11 @@ def report(data: dict) -> None:
           f"entries (load {data['load']:.1%})")
     print(f"huge pages: requested {data['hugepages_requested']}, "
           f"{data['hugepages_kb'] // 1024} MiB obtained")
-    print(f"{'path':6} {'frame':>6} {'api':8} {'flows':>8} "
+    print(f"{'path':6} {'frame':>6} {'api':14} {'flows':>8} "
           f"{'ns/pkt':>8}  runs")
     for r in data["results"]:
         runs = " ".join(f"{x:.0f}" for x in r["ns_per_pkt_runs"])
-        print(f"{r['path']:6} {r['frame_bytes']:>6} {r['api']:8} "
+        print(f"{r['path']:6} {r['frame_bytes']:>6} {r['api']:14} "
               f"{r['flows_touched']:>8} {r['ns_per_pkt_median']:>8.1f}  "
               f"{runs}")
     print(f"goal: <= {GOAL_NS:.0f} ns per packet", flush=True)
