@@ -205,21 +205,6 @@ bsdnet_acc_flush(struct bsdnet_dp *dp)
 }
 
 int
-bsdnet_tx(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt)
-{
-	struct bsdnet_vif_acc *a;
-	uint32_t len = pkt->p_totlen;
-
-	if (!bsdnet_os_tx(dp, vif, pkt))
-		return (BSDNET_DROP_TX_FAILED);
-	dp->dp_acc.a_tx_pkts++;
-	a = bsdnet_acc_vif(dp, vif);
-	a->va_tx_pkts++;
-	a->va_tx_bytes += len;
-	return (BSDNET_DONE);
-}
-
-int
 bsdnet_trap_send(struct bsdnet_dp *dp, const struct bsdnet_ctx *c,
     uint16_t reason, uint16_t vrf, uint32_t flow, uint32_t gen,
     const struct bsdnet_pkt *pkt)

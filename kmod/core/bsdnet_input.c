@@ -5,12 +5,12 @@
  *
  *  bsdnet_dp_input() ............ here: vif lookup, then by vif type
  *    vm_input() ................. VIRTUAL vif: a VM sends
- *      bsdnet_parse_eth() ....... bsdnet_parse.c (802.1Q priority tag ok)
+ *      bsdnet_parse_eth() ....... bsdnet_parse.h (802.1Q priority tag ok)
  *      bsdnet_arp_input() ....... bsdnet_arp.c: answered with the router MAC
- *      bsdnet_parse_ipv4/_l4() .. bsdnet_parse.c: header, checksum, flow key
+ *      bsdnet_parse_ipv4/_l4() .. bsdnet_parse.h: header, checksum, flow key
  *      anti-spoofing, DHCP trap, router MAC, TTL 0
  *      bsdnet_flow_check() ...... bsdnet_flow.c: hit / HOLD queue / miss trap
- *      bsdnet_route_lookup() .... bsdnet_route.c: mtrie, <= 4 reads
+ *      bsdnet_route_lookup() .... bsdnet_route.h: mtrie, <= 4 reads
  *      bsdnet_nh_resolve() ...... bsdnet_nexthop.c: VRF, ECMP
  *      bsdnet_nh_forward() ...... ENCAP -> bsdnet_deliver_local(),
  *                                 TUNNEL -> bsdnet_encap_tunnel() (encap.c),

@@ -120,7 +120,22 @@ bsdnet_acc_vif(struct bsdnet_dp *dp, uint32_t vif)
 }
 
 void	bsdnet_count_drop(struct bsdnet_dp *dp, uint32_t vif, int reason);
-int	bsdnet_tx(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt);
+
+/* Hand pkt to the home for output on vif and count it. */
+static inline int
+bsdnet_tx(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt)
+{
+	struct bsdnet_vif_acc *a;
+	uint32_t len = pkt->p_totlen;
+
+	if (!bsdnet_os_tx(dp, vif, pkt))
+		return (BSDNET_DROP_TX_FAILED);
+	dp->dp_acc.a_tx_pkts++;
+	a = bsdnet_acc_vif(dp, vif);
+	a->va_tx_pkts++;
+	a->va_tx_bytes += len;
+	return (BSDNET_DONE);
+}
 bool	bsdnet_trap_token(struct bsdnet_dp *dp);
 void	bsdnet_trap_refund(struct bsdnet_dp *dp);
 int	bsdnet_trap_send(struct bsdnet_dp *dp, const struct bsdnet_ctx *c,
@@ -130,27 +145,14 @@ int	bsdnet_trap(struct bsdnet_dp *dp, const struct bsdnet_ctx *c,
 	    uint16_t reason, uint16_t vrf, const struct bsdnet_pkt *pkt);
 void	bsdnet_holds_dec(struct bsdnet_dp *dp);
 
-/* bsdnet_parse.c */
-int	bsdnet_parse_eth(const struct bsdnet_pkt *pkt, uint16_t vlan,
-	    uint32_t *l3offp, uint16_t *etypep);
-int	bsdnet_parse_ipv4(const struct bsdnet_pkt *pkt, uint32_t off,
-	    uint32_t limit, uint32_t *hlenp, uint32_t *totlenp);
-int	bsdnet_parse_l4(const struct bsdnet_pkt *pkt, uint32_t off,
-	    struct bsdnet_ctx *c);
-uint16_t bsdnet_ipv4_csum(const uint8_t *ip, uint32_t hlen);
-void	bsdnet_ipv4_dec_ttl(uint8_t *ip);
+/* Inline: header parsing and the route lookup, which every packet runs. */
+#include "bsdnet_parse.h"
+#include "bsdnet_route.h"
 
-/* bsdnet_route.c */
-int	bsdnet_route_lookup(const struct bsdnet_dp *dp, uint32_t vrf,
-	    uint32_t addr, uint32_t *nhp);
+/* Inline: the seqlocked vif and nexthop reads. */
+#include "bsdnet_seqread.h"
 
 /* bsdnet_nexthop.c */
-bool	bsdnet_vif_read(const struct bsdnet_dp *dp, uint32_t idx,
-	    struct bsdnet_vif *out);
-bool	bsdnet_vif_read_out(const struct bsdnet_dp *dp, uint32_t idx,
-	    struct bsdnet_vif_out *out);
-bool	bsdnet_nh_read(const struct bsdnet_dp *dp, uint32_t idx,
-	    struct bsdnet_nh *out);
 int	bsdnet_nh_resolve(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	    uint32_t nh);
 int	bsdnet_nh_forward(struct bsdnet_dp *dp, struct bsdnet_ctx *c,

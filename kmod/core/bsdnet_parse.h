@@ -3,10 +3,14 @@
  * Every read is preceded by a length check against p_len (the contiguous
  * bytes: the home guarantees all headers up to BSDNET_PULLUP there) and
  * against the lengths the headers themselves claim.
+ *
+ * Inline, through bsdnet_priv.h: every packet runs these, and a call each
+ * (with its register saves) cost more than some of them do.
  */
-#include "bsdnet_priv.h"
+#ifndef _BSDNET_PARSE_H_
+#define _BSDNET_PARSE_H_
 
-int
+static inline int
 bsdnet_parse_eth(const struct bsdnet_pkt *pkt, uint16_t vlan,
     uint32_t *l3offp, uint16_t *etypep)
 {
@@ -40,7 +44,7 @@ bsdnet_parse_eth(const struct bsdnet_pkt *pkt, uint16_t vlan,
  * 2(B)), so only the folded result is swapped.  An odd last byte is
  * ignored (IPv4 headers are multiples of four).
  */
-uint16_t
+static inline uint16_t
 bsdnet_ipv4_csum(const uint8_t *ip, uint32_t hlen)
 {
 	uint64_t sum = 0;
@@ -70,7 +74,7 @@ bsdnet_ipv4_csum(const uint8_t *ip, uint32_t hlen)
 }
 
 /* TTL - 1 with the checksum patched incrementally (RFC 1624, eqn. 3). */
-void
+static inline void
 bsdnet_ipv4_dec_ttl(uint8_t *ip)
 {
 	uint32_t sum;
@@ -91,7 +95,7 @@ bsdnet_ipv4_dec_ttl(uint8_t *ip)
  * Validate the IPv4 header at off.  limit: bytes the enclosing layer
  * grants from off (rest of the frame, or the outer IP payload).
  */
-int
+static inline int
 bsdnet_parse_ipv4(const struct bsdnet_pkt *pkt, uint32_t off,
     uint32_t limit, uint32_t *hlenp, uint32_t *totlenp)
 {
@@ -128,7 +132,7 @@ bsdnet_parse_ipv4(const struct bsdnet_pkt *pkt, uint32_t off,
  * (BSDNET_DROP_FRAGMENT).  First fragments have their L4 header and are
  * keyed normally.  Reassembly is future work.
  */
-int
+static inline int
 bsdnet_parse_l4(const struct bsdnet_pkt *pkt, uint32_t off,
     struct bsdnet_ctx *c)
 {
@@ -177,3 +181,5 @@ bsdnet_parse_l4(const struct bsdnet_pkt *pkt, uint32_t off,
 		c->c_tcp_flags = l4[13];
 	return (BSDNET_CONT);
 }
+
+#endif /* !_BSDNET_PARSE_H_ */

@@ -5,13 +5,15 @@
  * the leaves it covers (longest prefix written last), so the walk stops at
  * the first leaf.  Each word is loaded with acquire, pairing with the
  * agent's release store that published it (a bucket is filled before the
- * word pointing at it).
+ * word pointing at it).  Inline, through bsdnet_priv.h: every packet from
+ * a VM looks up a route.
  */
-#include "bsdnet_priv.h"
+#ifndef _BSDNET_ROUTE_H_
+#define _BSDNET_ROUTE_H_
 
-#define RT_BIT31	0x80000000u
+#define BSDNET_RT_BIT31	0x80000000u
 
-int
+static inline int
 bsdnet_route_lookup(const struct bsdnet_dp *dp, uint32_t vrf, uint32_t addr,
     uint32_t *nhp)
 {
@@ -25,13 +27,13 @@ bsdnet_route_lookup(const struct bsdnet_dp *dp, uint32_t vrf, uint32_t addr,
 	    shift -= 8) {
 		b = w & BSDNET_RT_INDEX_MASK;
 		/* A corrupt word costs this packet its route, nothing more. */
-		if ((w & RT_BIT31) != 0 || b >= dp->dp_nrtbuckets)
+		if ((w & BSDNET_RT_BIT31) != 0 || b >= dp->dp_nrtbuckets)
 			return (BSDNET_DROP_NO_ROUTE);
 		w = bsdnet_load_acq(&dp->dp_rtb[b].rb_ent[(addr >> shift) &
 		    0xff]);
 	}
 	/* Still a bucket after the fourth octet, or bit 31: corrupt. */
-	if (w == 0 || (w & (BSDNET_RT_BUCKET | RT_BIT31)) != 0)
+	if (w == 0 || (w & (BSDNET_RT_BUCKET | BSDNET_RT_BIT31)) != 0)
 		return (BSDNET_DROP_NO_ROUTE);
 	nh = w & BSDNET_RT_INDEX_MASK;
 	if (nh == 0 || nh >= dp->dp_nnexthops)
@@ -39,3 +41,5 @@ bsdnet_route_lookup(const struct bsdnet_dp *dp, uint32_t vrf, uint32_t addr,
 	*nhp = nh;
 	return (BSDNET_CONT);
 }
+
+#endif /* !_BSDNET_ROUTE_H_ */
