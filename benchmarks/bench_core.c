@@ -23,7 +23,9 @@
  * stores, bsdnet_dp_set_sole()); and bursts with shared counters
  * ("burst32-shared", a kernel that batched).
  * Time is this thread's CPU time (CLOCK_THREAD_CPUTIME_ID), so other load
- * on the machine inflates it less than wall time would.
+ * on the machine inflates it less than wall time would.  The runs are
+ * taken round-robin over the cases, each after a short warm-up, and each
+ * case reports its median run.
  *
  * With "huge" as third argument the region is asked for transparent huge
  * pages (Linux MADV_HUGEPAGE): 1M flows span ~70 MB, so with 4 KiB pages
@@ -401,35 +403,52 @@ cmpd(const void *a, const void *b)
 	return ((x > y) - (x < y));
 }
 
-static double
-median_ns(struct bsdnet_dp *dp, struct frame *f, uint32_t vif, uint32_t npkts,
-    int runs, bool burst, double *all)
-{
-	double sorted[32];
-	int r;
+/* One measured case: a path, a frame size, an api, a set of flows. */
+struct bcase {
+	int		 c;		/* 0 encap, 1 decap; +2: 1024 flows */
+	uint32_t	 size;		/* frame bytes */
+	int		 api;		/* index into api[] */
+	double		 ns[32];	/* one per round */
+	uint32_t	 wire;
+};
 
-	(void)run(dp, f, vif, npkts / 4, burst);	/* warm-up */
-	for (r = 0; r < runs; r++)
-		all[r] = sorted[r] = run(dp, f, vif, npkts, burst);
-	qsort(sorted, (size_t)runs, sizeof(double), cmpd);
-	return (sorted[runs / 2]);
+static const char *const api[3] = { "single", "burst32", "burst32-shared" };
+
+/* Set dp, f and seq up for case k, warm its caches, time one run. */
+static double
+run_case(struct bsdnet_dp *dp, struct frame *f, const uint8_t *ok,
+    struct bcase *k, uint32_t npkts)
+{
+	uint32_t vif = (k->c & 1) == 0 ? VIF_VM : VIF_FAB;
+	int i;
+
+	make_seq(ok, (uint32_t)k->c & 1, k->c < 2 ? 1u << 20 : 1024);
+	memset(f, 0, sizeof(*f));
+	if ((k->c & 1) == 0)
+		mk_encap_frame(f, k->size);
+	else
+		mk_decap_frame(f, k->size);
+	for (i = 1; i < BURST; i++)
+		memcpy(f->buf[i], f->buf[0], sizeof(f->buf[0]));
+	k->wire = f->len;
+	bsdnet_dp_set_sole(dp, k->api == 1);
+	(void)run(dp, f, vif, npkts / 4, k->api != 0);	/* warm-up */
+	return (run(dp, f, vif, npkts, k->api != 0));
 }
 
 int
 main(int argc, char **argv)
 {
 	static struct frame f;
-	int b, k;
 	static struct bsdnet_dp dp;
+	static struct bcase cases[18];
 	uint32_t npkts = argc > 1 ? (uint32_t)atoi(argv[1]) : 2000000;
-	int runs = argc > 2 ? atoi(argv[2]) : 5, r, c;
+	int runs = argc > 2 ? atoi(argv[2]) : 5, r, c, z, a, i, n = 0;
 	int huge = argc > 3 && strcmp(argv[3], "huge") == 0;
 	uint32_t sizes[2] = { 64, 1400 }, nok;
 	uint8_t *ok;
-	double all[32], med;
+	double sorted[32];
 	const char *sep = "";
-	static const char *const api[3] = { "single", "burst32",
-	    "burst32-shared" };
 
 	if (runs < 1 || runs > 32 || npkts < 1000)
 		return (2);
@@ -439,6 +458,22 @@ main(int argc, char **argv)
 	ok = calloc(NFLOWS, 1);
 	seq = malloc(sizeof(uint32_t) * (1u << 20));
 	nok = fill_flows(&dp.dp_ft, ok);
+	/* c: 0 encap, 1 decap, over all 1M flows; 2, 3: the same over 1024
+	 * flows only (cache-resident: the compute cost without DRAM). */
+	for (c = 0; c < 4; c++)
+		for (z = 0; z < (c < 2 ? 2 : 1); z++)
+			for (a = 0; a < 3; a++) {
+				cases[n].c = c;
+				cases[n].size = sizes[z];
+				cases[n].api = a;
+				n++;
+			}
+	/* Round-robin: run r of every case, then run r + 1, so a noisy
+	 * stretch of the machine lands on one run of many cases, not on
+	 * every run of one, and the medians stay honest. */
+	for (r = 0; r < runs; r++)
+		for (i = 0; i < n; i++)
+			cases[i].ns[r] = run_case(&dp, &f, ok, &cases[i], npkts);
 	printf("{\"flows_requested\": %d, \"flows_inserted\": %u, "
 	    "\"flow_entries\": %u, \"load\": %.4f, \"packets_per_run\": %u, "
 	    "\"runs\": %d, \"hugepages_requested\": %s, "
@@ -446,36 +481,20 @@ main(int argc, char **argv)
 	    NFLOWS, nok, dp.dp_ft.ft_nentries,
 	    (double)nok / dp.dp_ft.ft_nentries, npkts, runs,
 	    huge ? "true" : "false", huge_kb());
-	/* c: 0 encap, 1 decap, over all 1M flows; 2, 3: the same over 1024
-	 * flows only (cache-resident: the compute cost without DRAM). */
-	for (c = 0; c < 4; c++) {
-		make_seq(ok, (uint32_t)c & 1, c < 2 ? 1u << 20 : 1024);
-		for (r = 0; r < (c < 2 ? 2 : 1); r++) {
-			memset(&f, 0, sizeof(f));
-			if ((c & 1) == 0)
-				mk_encap_frame(&f, sizes[r]);
-			else
-				mk_decap_frame(&f, sizes[r]);
-			for (k = 1; k < BURST; k++)
-				memcpy(f.buf[k], f.buf[0], sizeof(f.buf[0]));
-			for (b = 0; b < 3; b++) {
-				bsdnet_dp_set_sole(&dp, b == 1);
-				med = median_ns(&dp, &f, (c & 1) == 0 ? VIF_VM :
-				    VIF_FAB, npkts, runs, b != 0, all);
-				printf("%s{\"path\": \"%s\", \"frame_bytes\": %u, "
-				    "\"wire_bytes\": %u, \"api\": \"%s\", "
-				    "\"flows_touched\": %u, "
-				    "\"ns_per_pkt_median\": %.1f, "
-				    "\"ns_per_pkt_runs\": [", sep,
-				    (c & 1) == 0 ? "encap" : "decap", sizes[r],
-				    f.len, api[b],
-				    c < 2 ? nok / 2 : 1024, med);
-				for (k = 0; k < runs; k++)
-					printf("%s%.1f", k ? ", " : "", all[k]);
-				printf("]}");
-				sep = ", ";
-			}
-		}
+	for (i = 0; i < n; i++) {
+		memcpy(sorted, cases[i].ns, sizeof(double) * (size_t)runs);
+		qsort(sorted, (size_t)runs, sizeof(double), cmpd);
+		printf("%s{\"path\": \"%s\", \"frame_bytes\": %u, "
+		    "\"wire_bytes\": %u, \"api\": \"%s\", "
+		    "\"flows_touched\": %u, \"ns_per_pkt_median\": %.1f, "
+		    "\"ns_per_pkt_runs\": [", sep,
+		    (cases[i].c & 1) == 0 ? "encap" : "decap", cases[i].size,
+		    cases[i].wire, api[cases[i].api],
+		    cases[i].c < 2 ? nok / 2 : 1024, sorted[runs / 2]);
+		for (r = 0; r < runs; r++)
+			printf("%s%.1f", r ? ", " : "", cases[i].ns[r]);
+		printf("]}");
+		sep = ", ";
 	}
 	printf("]}\n");
 	free(seq);
