@@ -148,8 +148,7 @@ def build_c_generator(tmpdir: str):
                "uint32_t start, uint32_t count, uint32_t *failed);"
                "int bench_drain(int fd, int block);")
         b.set_source("_bsdnet_bench_gen", C_GEN,
-                     sources=[os.path.join(core, "bsdnet_flowtab.c"),
-                              os.path.join(core, "bsdnet_siphash.c")],
+                     sources=[os.path.join(core, "bsdnet_flowtab.c")],
                      include_dirs=[os.path.join(root, "kmod", "include"),
                                    core],
                      extra_compile_args=["-O2", "-std=c11"])

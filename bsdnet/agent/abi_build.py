@@ -23,7 +23,7 @@ HEADERS = ("bsdnet_abi.h", "bsdnet_layout.h")
 # The flow table and its hash are the datapath's own code, so the agent
 # claims, publishes and hashes exactly as the datapath does.
 SOURCES = [os.path.join(CORE, f) for f in
-           ("bsdnet_layout.c", "bsdnet_flowtab.c", "bsdnet_siphash.c")]
+           ("bsdnet_layout.c", "bsdnet_flowtab.c")]
 AGENT_C = os.path.join(ROOT, "bsdnet", "agent", "abi_helpers.c")
 AGENT_H = os.path.join(ROOT, "bsdnet", "agent", "abi_helpers.h")
 

@@ -9,7 +9,7 @@
  * buckets searched at one hashed bucket.  A lookup reads at most three
  * buckets and never scans: its cost does not grow with the load.
  *
- * Hash: SipHash-1-3 of the 16-byte key under rh_hash_key, so a tenant
+ * Hash: SipHash-1-3 of the key's 15 bytes under rh_hash_key, so a tenant
  * cannot aim flows at one bucket.  16 more bits of it tag each way
  * (struct bsdnet_flow_tags), so a lookup reads the tags of its buckets
  * and then only the entry whose tag matches.

@@ -9,7 +9,8 @@ FINGERPRINTS = {
     1: "c7a3e9a9be069a3beb633c1ad066d2c7232e9a3548e8b785c4b228870e9c0d71",
     # v2: flow bucket tags (rh_off_flowtags), flow hash SipHash-1-3.
     2: "48d49523a8fd706dff4e82ec9799609886523df4d138982dc83333d3c1f0c7d6",
-    # v3: flow counts belong to fe_count_gen; claims no longer zero them.
+    # v3: flow counts belong to fe_count_gen; claims no longer zero them;
+    # the flow hash covers the key's 15 bytes (not the pad).
     3: "d9d85a258ed0e77f954c7a9113ea3f1b53c10bc722f7785c744b0ab9be89b74f",
 }
 
