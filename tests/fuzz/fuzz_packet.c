@@ -6,7 +6,8 @@
  * inputs so flows reach every state.
  *
  * Input: byte 0 picks the vif and the agent's moves, byte 1 the headroom
- * and contiguous length, the rest is the frame.
+ * and contiguous length (and, with one of the headroom bits, whether the
+ * dp is its region's sole forwarder), the rest is the frame.
  */
 #include <stdlib.h>
 
@@ -42,6 +43,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((lay & 0x40) && f.pkt.p_len > 192)
 		f.pkt.p_len = 192;
 	th_tx_ok = (ctl & 0x40) == 0;
+	bsdnet_dp_set_sole(&th_dp, (lay & 0x02) != 0);
 	if ((lay & 0x80) && f.len < sizeof(g.buf) - 128) {
 		/* The same frame three times as a burst (copies: the core
 		 * rewrites each in place). */

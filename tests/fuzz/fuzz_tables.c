@@ -54,6 +54,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		f.len = (uint32_t)len;
 		memcpy(f.buf + 64, data + pos, len);
 		th_pkt(&f);
+		/* Garbage flow counts under both counting disciplines. */
+		bsdnet_dp_set_sole(&th_dp, (vif & 2) != 0);
 		th_input(vif, &f);
 		pos += len;
 		if (vif & 1)
