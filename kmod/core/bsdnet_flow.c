@@ -168,14 +168,17 @@ flow_count(const struct bsdnet_dp *dp, struct bsdnet_flow *fe, uint32_t gen,
 }
 
 static int
-flow_hit(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
-    const struct bsdnet_pkt *pkt, uint32_t idx, uint32_t gen)
+flow_hit(struct bsdnet_dp *dp, struct bsdnet_ctx *c, uint32_t idx,
+    uint32_t gen)
 {
 	struct bsdnet_flow *fe = &dp->dp_ft.ft_flows[idx];
 	uint8_t action, tf = c->c_tcp_flags;
 	uint16_t reason;
 
-	flow_count(dp, fe, gen, pkt->p_totlen);
+	/* The frame as the VM sends or gets it (IPv4 plus an Ethernet
+	 * header, no padding or tag): the same on both nodes of a flow, not
+	 * the fabric frame a decapsulating node received. */
+	flow_count(dp, fe, gen, (uint64_t)BSDNET_ETH_HLEN + c->c_iplen);
 	if (bsdnet_load_rlx(&fe->fe_last_used) != dp->dp_now_s)
 		bsdnet_store_rlx(&fe->fe_last_used, dp->dp_now_s);
 	if (tf != 0 && c->c_key.fk_proto == BSDNET_IPPROTO_TCP) {
@@ -225,7 +228,7 @@ bsdnet_flow_check(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	if (idx == (uint32_t)BSDNET_FLOW_NONE)
 		return (flow_miss(dp, c, pkt));
 	if (BSDNET_FLOW_STATE(st) == BSDNET_FLOW_ACTIVE)
-		return (flow_hit(dp, c, pkt, idx, BSDNET_FLOW_GEN(st)));
+		return (flow_hit(dp, c, idx, BSDNET_FLOW_GEN(st)));
 	/* HOLD: wait with the others for the agent's decision. */
 	if (c->c_replay)
 		return (BSDNET_DROP_HOLD_EXPIRED);

@@ -315,7 +315,9 @@ struct bsdnet_flow {
 	uint32_t fe_hold_time;		/* (d) ms clock when HOLD was claimed */
 	uint32_t fe_last_used;		/* (d) seconds clock of the last packet */
 	uint64_t fe_packets;		/* (d) of generation fe_count_gen */
-	uint64_t fe_bytes;		/* (d) of generation fe_count_gen */
+	uint64_t fe_bytes;		/* (d) of generation fe_count_gen: IPv4
+					 * length + 14 per packet, as the VM
+					 * sends or gets it */
 	uint32_t fe_nh;			/* (a) reserved: pinned nexthop, 0 */
 	uint32_t fe_count_gen;		/* (d) generation the counts are of */
 };

@@ -542,6 +542,11 @@ TEST(flow_decap_keyed_in_label_vrf)
 	CHECK_EQ(th_tx[0].r_vif, VIF_A);
 	CHECK_EQ(th_tx[0].r_data[14 + 8], 63);
 	CHECK_EQ(th_st()->st_decaps, 1);
+	/* The flow counts the frame as the VM gets it (the sending node
+	 * counts the same), not the encapsulated one. */
+	CHECK_EQ(th_flow(idx)->fe_packets, 1);
+	CHECK_EQ(th_flow(idx)->fe_bytes, th_tx[0].r_len);
+	CHECK(th_tx[0].r_len < f.len);
 }
 
 TEST(flow_hold_limit)
