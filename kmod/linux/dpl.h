@@ -12,8 +12,9 @@
  *   dpl_csum.c    finishing TCP/UDP checksums a local sender left undone
  *   dpl_gso.c     cutting TCP super-frames (GSO) from local senders
  *   dpl_burst.c   received frames gathered into bursts for the core
- *   dpl_steal.c   tcx programs that keep the datapath's frames from the
- *                 host stack
+ *   dpl_steal.c   BPF programs that keep the datapath's frames from the
+ *                 host stack (tcx links, or tc filters: dpl_tc.c)
+ *   dpl_tc.c      a tc clsact ingress filter through rtnetlink
  *
  * Threading: one thread.  Everything below is owned by it; the only
  * memory shared with another process is the region, which is read as
@@ -63,6 +64,14 @@ enum dpl_log_level {
 	DPL_LOG_DEBUG = 3,
 };
 
+/* How the host stack is kept from the datapath's frames (--steal). */
+enum dpl_steal_mode {
+	DPL_STEAL_AUTO,		/* a tcx link, else a tc filter */
+	DPL_STEAL_TCX,
+	DPL_STEAL_TC,
+	DPL_STEAL_OFF,
+};
+
 /* Everything the command line sets. */
 struct dpl_opts {
 	const char		*o_shm;		/* shm name without the slash */
@@ -75,6 +84,7 @@ struct dpl_opts {
 	bool			 o_reformat;
 	bool			 o_no_tx_batch;	/* send() every frame */
 	int			 o_nice;	/* setpriority() at start */
+	enum dpl_steal_mode	 o_steal;
 };
 
 /* One attached (or attachable) vif: index in the vif table == index here. */
@@ -100,6 +110,7 @@ struct dpl_port {
 	bool		 po_tx_listed;	/* in d_flush (cleared by the flush) */
 	bool		 po_vnet;	/* frames carry a virtio_net_hdr */
 	int		 po_steal_fd;	/* tcx link (dpl_steal.c), or -1 */
+	bool		 po_steal_tc;	/* or our tc filter is on po_ifindex */
 	uint32_t	 po_steal_ip;	/* fabric address it matches */
 };
 
@@ -204,8 +215,13 @@ void	dpl_port_flush(struct dpl *d);
 uint32_t dpl_port_mtu(const char *name, uint32_t vif_mtu);
 
 /* dpl_steal.c */
-void	dpl_steal_update(struct dpl_port *po, const struct bsdnet_vif *v);
+void	dpl_steal_update(struct dpl_port *po, const struct bsdnet_vif *v,
+	    enum dpl_steal_mode mode);
 void	dpl_steal_release(struct dpl_port *po);
+
+/* dpl_tc.c: 0, or -1 with errno set */
+int	dpl_tc_filter_set(uint32_t ifindex, int prog_fd);
+int	dpl_tc_filter_del(uint32_t ifindex);
 
 /* dpl_vif.c */
 int	dpl_vif_init(struct dpl *d);

@@ -40,6 +40,7 @@ enum dpl_longopt {
 	OPT_REFORMAT,
 	OPT_NOTXBATCH,
 	OPT_NICE,
+	OPT_STEAL,
 	OPT_HELP,
 };
 
@@ -61,6 +62,7 @@ static const struct option dpl_longopts[] = {
 	{ "reformat",		no_argument,	   NULL, OPT_REFORMAT },
 	{ "no-tx-batch",	no_argument,	   NULL, OPT_NOTXBATCH },
 	{ "nice",		required_argument, NULL, OPT_NICE },
+	{ "steal",		required_argument, NULL, OPT_STEAL },
 	{ "help",		no_argument,	   NULL, OPT_HELP },
 	{ NULL,			0,		   NULL, 0 },
 };
@@ -75,7 +77,7 @@ dpl_usage(FILE *f)
 "SYNOPSIS\n"
 "     bsdnet-datapath --shm NAME [--trap-socket PATH] [--agent-socket PATH]\n"
 "                     [--pidfile PATH] [--log-level LEVEL] [--reformat]\n"
-"                     [--no-tx-batch]\n"
+"                     [--no-tx-batch] [--nice N] [--steal MODE]\n"
 "                     [--vifs N] [--nexthops N] [--labels N] [--vrfs N]\n"
 "                     [--rt-buckets N] [--flow-buckets N]\n"
 "                     [--overflow-buckets N] [--max-hold N] [--hold-slots N]\n"
@@ -123,6 +125,16 @@ dpl_usage(FILE *f)
 "             kernel module forwards in interrupt context ahead of every\n"
 "             process.  Without the privilege to raise it the daemon says so\n"
 "             and runs at the priority it was started with.\n"
+"     --steal MODE\n"
+"             How the host stack is kept from the frames the datapath takes\n"
+"             (every frame of a VM interface; MPLS over GRE to the fabric\n"
+"             address): auto (default) links a BPF program at tcx ingress\n"
+"             (Linux 6.6 and later) and, where that fails, puts it in a tc\n"
+"             filter (clsact ingress, priority 189); tcx or tc uses only\n"
+"             that way; off leaves the host stack seeing every frame.  A\n"
+"             tcx link goes when the daemon exits or dies; a tc filter is\n"
+"             removed on a clean exit but stays after a crash, until the\n"
+"             daemon is started again.\n"
 "     --hold-slots N\n"
 "             Packets the datapath can queue on undecided flows\n"
 "             (default %u, about 2 KiB each).\n"
@@ -205,6 +217,25 @@ dpl_parse_level(const char *arg, int *out)
 }
 
 static int
+dpl_parse_steal(const char *arg, enum dpl_steal_mode *out)
+{
+	static const char *const names[] = {
+		[DPL_STEAL_AUTO] = "auto", [DPL_STEAL_TCX] = "tcx",
+		[DPL_STEAL_TC] = "tc", [DPL_STEAL_OFF] = "off",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(arg, names[i]) == 0) {
+			*out = (enum dpl_steal_mode)i;
+			return (0);
+		}
+	(void)fprintf(stderr, "bsdnet-datapath: --steal: expected auto, tcx, "
+	    "tc or off: %s\n", arg);
+	return (-1);
+}
+
+static int
 dpl_parse_nice(const char *arg, int *out)
 {
 	long v;
@@ -255,6 +286,10 @@ dpl_parse(int argc, char **argv, struct dpl_opts *o)
 		case OPT_NOTXBATCH:	o->o_no_tx_batch = true; break;
 		case OPT_NICE:
 			if (dpl_parse_nice(optarg, &o->o_nice) != 0)
+				return (2);
+			break;
+		case OPT_STEAL:
+			if (dpl_parse_steal(optarg, &o->o_steal) != 0)
 				return (2);
 			break;
 		case OPT_VIFS:		u = &o->o_geom.g_nvifs; break;

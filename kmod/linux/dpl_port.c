@@ -204,8 +204,7 @@ dpl_port_update(struct dpl *d, struct dpl_port *po,
     const struct bsdnet_vif *v)
 {
 
-	(void)d;
-	dpl_steal_update(po, v);
+	dpl_steal_update(po, v, d->d_opts.o_steal);
 }
 
 void

@@ -25,8 +25,15 @@
  * The programs are 2 and 14 instructions, assembled here: no compiler,
  * object file or libbpf.  The link lives as long as its fd: when the
  * daemon exits or dies the host stack gets the frames back, as before.
- * Where the kernel has no tcx (or no BPF), the port works as before and
- * the daemon says so once.
+ *
+ * Without tcx (Linux before 6.6) the same program goes in a direct-action
+ * tc filter at clsact ingress (dpl_tc.c; the same return values mean pass
+ * and drop there), which runs at the same point.  That filter outlives
+ * the daemon: after a crash the host stack still does not see the frames
+ * (fail closed) until a restarted daemon replaces the filter; a clean
+ * exit, or a vif detached, removes it.  --steal picks tcx, tc or neither;
+ * where nothing works the port forwards as before and the daemon says so
+ * once.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -119,12 +126,11 @@ dpl_steal_vm_prog(struct bpf_insn *p)
 	return (2);
 }
 
-/* Load a program and link it at tcx ingress of ifindex: the link's fd. */
+/* Load a program: its fd, or -1. */
 static int
-dpl_steal_link(uint32_t ifindex, const struct bpf_insn *insns, size_t n)
+dpl_steal_load(const struct bpf_insn *insns, size_t n)
 {
 	union bpf_attr attr;
-	int prog, link, saved;
 
 	memset(&attr, 0, sizeof(attr));
 	attr.prog_type = BPF_PROG_TYPE_SCHED_CLS;
@@ -132,35 +138,81 @@ dpl_steal_link(uint32_t ifindex, const struct bpf_insn *insns, size_t n)
 	attr.insn_cnt = (uint32_t)n;
 	attr.license = (uint64_t)(uintptr_t)"Dual BSD/GPL";
 	memcpy(attr.prog_name, "bsdnet_steal", sizeof("bsdnet_steal"));
-	prog = (int)dpl_bpf(BPF_PROG_LOAD, &attr);
-	if (prog < 0)
-		return (-1);
+	return ((int)dpl_bpf(BPF_PROG_LOAD, &attr));
+}
+
+/* Link program prog at tcx ingress of ifindex: the link's fd, or -1. */
+static int
+dpl_steal_tcx(uint32_t ifindex, int prog)
+{
+	union bpf_attr attr;
+
 	memset(&attr, 0, sizeof(attr));
 	attr.link_create.prog_fd = (uint32_t)prog;
 	attr.link_create.target_ifindex = ifindex;
 	attr.link_create.attach_type = DPL_BPF_TCX_INGRESS;
-	link = (int)dpl_bpf(BPF_LINK_CREATE, &attr);
-	saved = errno;
-	/* The link holds the program. */
-	(void)close(prog);
-	errno = saved;
-	return (link);
+	return ((int)dpl_bpf(BPF_LINK_CREATE, &attr));
+}
+
+static const char *const dpl_steal_how[] = {
+	[DPL_STEAL_TCX] = "tcx ingress program",
+	[DPL_STEAL_TC] = "tc ingress filter",
+};
+
+/*
+ * Put program prog on po's interface the way mode allows: a tcx link, or
+ * our tc filter (replaced in place if there is one).  The way used, or
+ * DPL_STEAL_OFF with errno set.
+ */
+static enum dpl_steal_mode
+dpl_steal_attach(struct dpl_port *po, int prog, enum dpl_steal_mode mode)
+{
+	int fd;
+
+	if (mode == DPL_STEAL_AUTO || mode == DPL_STEAL_TCX) {
+		fd = dpl_steal_tcx(po->po_ifindex, prog);
+		if (fd >= 0) {
+			/* The link is in place: drop a filter of ours from
+			 * before, or one a crashed daemon left (usually
+			 * none: ENOENT). */
+			(void)dpl_tc_filter_del(po->po_ifindex);
+			po->po_steal_tc = false;
+			if (po->po_steal_fd >= 0)
+				(void)close(po->po_steal_fd);
+			po->po_steal_fd = fd;
+			return (DPL_STEAL_TCX);
+		}
+		if (mode == DPL_STEAL_TCX)
+			return (DPL_STEAL_OFF);
+	}
+	if (dpl_tc_filter_set(po->po_ifindex, prog) != 0)
+		return (DPL_STEAL_OFF);
+	po->po_steal_tc = true;
+	if (po->po_steal_fd >= 0)
+		(void)close(po->po_steal_fd);
+	po->po_steal_fd = -1;
+	return (DPL_STEAL_TC);
 }
 
 /*
  * Steal what the datapath takes on po's interface (vif v), or re-steal if
  * the fabric address changed.  Failure is not fatal: the host stack keeps
- * seeing the frames, as it did before this existed.
+ * seeing the frames, as it did before this existed.  The new program is
+ * in place before the old one goes: no gap.
  */
 void
-dpl_steal_update(struct dpl_port *po, const struct bsdnet_vif *v)
+dpl_steal_update(struct dpl_port *po, const struct bsdnet_vif *v,
+    enum dpl_steal_mode mode)
 {
-	struct bpf_insn prog[16];
+	struct bpf_insn insns[16];
+	enum dpl_steal_mode how;
 	size_t n;
-	int fd;
+	int prog, saved;
 
-	if (po->po_steal_fd >= 0 && (v->vif_type != BSDNET_VIF_FABRIC ||
-	    po->po_steal_ip == v->vif_ip))
+	if (mode == DPL_STEAL_OFF)
+		return;
+	if ((po->po_steal_fd >= 0 || po->po_steal_tc) &&
+	    (v->vif_type != BSDNET_VIF_FABRIC || po->po_steal_ip == v->vif_ip))
 		return;
 	if (v->vif_type == BSDNET_VIF_FABRIC && v->vif_ip == 0) {
 		/* No address yet: nothing of the host's to take. */
@@ -168,24 +220,28 @@ dpl_steal_update(struct dpl_port *po, const struct bsdnet_vif *v)
 		return;
 	}
 	n = v->vif_type == BSDNET_VIF_FABRIC ?
-	    dpl_steal_fabric_prog(prog, v->vif_ip) : dpl_steal_vm_prog(prog);
-	fd = dpl_steal_link(po->po_ifindex, prog, n);
-	if (fd < 0) {
+	    dpl_steal_fabric_prog(insns, v->vif_ip) : dpl_steal_vm_prog(insns);
+	prog = dpl_steal_load(insns, n);
+	how = prog >= 0 ? dpl_steal_attach(po, prog, mode) : DPL_STEAL_OFF;
+	saved = errno;
+	/* The link or filter holds the program. */
+	if (prog >= 0)
+		(void)close(prog);
+	if (how == DPL_STEAL_OFF) {
 		if (!dpl_steal_warned)
-			dpl_log(DPL_LOG_INFO, "tcx ingress program on %s: %s; "
-			    "the host stack will also see the frames of "
-			    "attached interfaces", po->po_name[0] != '\0' ?
-			    po->po_name : v->vif_name, strerror(errno));
+			dpl_log(DPL_LOG_INFO, "%s on %s: %s; the host stack "
+			    "will also see the frames of attached interfaces",
+			    mode == DPL_STEAL_TC ? "tc ingress filter" :
+			    "tcx ingress program", po->po_name[0] != '\0' ?
+			    po->po_name : v->vif_name, strerror(saved));
 		dpl_steal_warned = true;
 		return;
 	}
-	/* The new program is linked before the old one goes: no gap. */
-	dpl_steal_release(po);
-	po->po_steal_fd = fd;
 	po->po_steal_ip = v->vif_ip;
-	dpl_log(DPL_LOG_INFO, "%s: the host stack no longer sees %s",
+	dpl_log(DPL_LOG_INFO, "%s: the host stack no longer sees %s (%s)",
 	    v->vif_name, v->vif_type == BSDNET_VIF_FABRIC ?
-	    "MPLS-over-GRE frames to the fabric address" : "its frames");
+	    "MPLS-over-GRE frames to the fabric address" : "its frames",
+	    dpl_steal_how[how]);
 }
 
 void
@@ -194,6 +250,10 @@ dpl_steal_release(struct dpl_port *po)
 
 	if (po->po_steal_fd >= 0)
 		(void)close(po->po_steal_fd);
+	/* The interface may be gone already, and the filter with it. */
+	if (po->po_steal_tc)
+		(void)dpl_tc_filter_del(po->po_ifindex);
 	po->po_steal_fd = -1;
+	po->po_steal_tc = false;
 	po->po_steal_ip = 0;
 }

@@ -14,6 +14,11 @@ node namespace) say whether the host stack received a frame:
 - a new fabric address moves the program with it;
 - when the datapath dies, its links go with it and the host stack gets
   the frames back.
+
+Each runs twice: with tcx links (--steal tcx; skipped where the kernel has
+no tcx) and with the tc clsact filter older kernels get (--steal tc).  The
+filter outlives a crashed datapath (fail closed), is replaced in place by
+the next one, and goes on a clean exit.
 """
 from __future__ import annotations
 
@@ -49,8 +54,21 @@ def snmp(ns: str) -> dict[str, int]:
     return out
 
 
+def tc_filters(ns: str, dev: str) -> list[str]:
+    """Our filters at tc ingress of dev (priority 189)."""
+    out = nsexec(ns, "tc", "filter", "show", "dev", dev, "ingress",
+                 check=False).stdout
+    return [ln for ln in out.splitlines()
+            if "pref 189" in ln and "bsdnet_steal" in ln]
+
+
+@pytest.fixture(params=["tcx", "tc"])
+def mode(request) -> str:
+    return request.param
+
+
 @pytest.fixture
-def node(datapath, namespaces, sockdir):
+def node(datapath, namespaces, sockdir, mode):
     ns = namespaces.add("bst")
     wire = namespaces.add("bsw")
     fdev, pdev = f"f{suffix()}", f"p{suffix()}"
@@ -58,7 +76,7 @@ def node(datapath, namespaces, sockdir):
     ip("addr", "add", f"{FABRIC_IP}/24", "dev", fdev, ns=ns)
     ip("addr", "add", f"{PEER_IP}/24", "dev", pdev, ns=wire)
     shm = f"bsdnet-st{suffix()}"
-    dp = datapath(netns=ns, shm=shm)
+    dp = datapath(netns=ns, shm=shm, extra_args=["--steal", mode])
     region, tables = open_tables(shm)
     n = Node(namespaces, ns, region, tables)
     vrf = tables.vrfs.alloc("vn")
@@ -69,16 +87,19 @@ def node(datapath, namespaces, sockdir):
     for v in (fvif, vm.vif):
         wait_for(lambda v=v: os_index(region, v) != 0, f"vif {v} attached")
     log = read_log(sockdir)
-    if "tcx ingress program on" in log:
-        pytest.skip("this kernel cannot link tcx programs (Linux 6.6+ "
-                    "with BPF): " + log.split("tcx ingress program on")[1]
-                    .splitlines()[0])
-    assert "the host stack no longer sees MPLS-over-GRE frames" in log
-    assert f"{vm.tap}: the host stack no longer sees its frames" in log
+    how = {"tcx": "tcx ingress program", "tc": "tc ingress filter"}[mode]
+    if f"{how} on" in log:
+        pytest.skip(f"this kernel cannot put a {how} in place: " +
+                    log.split(f"{how} on")[1].splitlines()[0])
+    assert ("the host stack no longer sees MPLS-over-GRE frames to the "
+            f"fabric address ({how})") in log
+    assert f"{vm.tap}: the host stack no longer sees its frames ({how})" \
+        in log
     try:
         yield {"ns": ns, "wire": wire, "fdev": fdev, "pdev": pdev,
                "dp": dp, "region": region, "vm": vm, "tables": tables,
-               "fvif": fvif, "sockdir": sockdir,
+               "fvif": fvif, "sockdir": sockdir, "mode": mode, "shm": shm,
+               "datapath": datapath,
                "fmac": link_mac(ns, fdev), "pmac": link_mac(wire, pdev)}
     finally:
         region.close()
@@ -158,6 +179,7 @@ def test_a_new_fabric_address_moves_the_program(node):
     assert after["Ip.InReceives"] - mid["Ip.InReceives"] == 5
 
 
+@pytest.mark.parametrize("mode", ["tcx"])
 def test_the_host_gets_the_frames_back_when_the_datapath_dies(node):
     node["dp"].kill()
     # The links close with the process.
@@ -167,3 +189,48 @@ def test_the_host_gets_the_frames_back_when_the_datapath_dies(node):
     assert after["Ip.InReceives"] - before["Ip.InReceives"] == 5
     # Linux without a GRE handler answers each one (rate limits allow 5).
     assert after["Icmp.OutDestUnreachs"] > before["Icmp.OutDestUnreachs"]
+
+
+@pytest.mark.parametrize("mode", ["tc"])
+def test_tc_filter_outlives_a_crash_and_goes_on_exit(node):
+    ns, fdev, tap = node["ns"], node["fdev"], node["vm"].tap
+    assert len(tc_filters(ns, fdev)) == 1
+    assert len(tc_filters(ns, tap)) == 1
+    node["dp"].kill()
+    # Fail closed: the filter stays and the host still sees nothing.
+    assert len(tc_filters(ns, fdev)) == 1
+    before = snmp(ns)
+    gre_frames(node, 5)
+    assert snmp(ns)["Ip.InReceives"] == before["Ip.InReceives"]
+    # A new datapath replaces the filter in place: still one of ours.
+    dp = node["datapath"](netns=ns, shm=node["shm"], tag="dp2",
+                          extra_args=["--steal", "tc"])
+    wait_for(lambda: "the host stack no longer sees its frames" in
+             (node["sockdir"] / "dp2.log").read_text(errors="replace"),
+             "the restarted datapath stole again")
+    assert len(tc_filters(ns, fdev)) == 1
+    assert len(tc_filters(ns, tap)) == 1
+    before = snmp(ns)
+    gre_frames(node, 5)
+    assert snmp(ns)["Ip.InReceives"] == before["Ip.InReceives"]
+    # A clean exit takes the filters away: the frames are the host's again.
+    assert dp.stop() == 0
+    assert tc_filters(ns, fdev) == [] and tc_filters(ns, tap) == []
+    before = snmp(ns)
+    gre_frames(node, 5)
+    assert snmp(ns)["Ip.InReceives"] - before["Ip.InReceives"] == 5
+
+
+@pytest.mark.parametrize("mode", ["tc"])
+def test_a_tcx_datapath_removes_a_crashed_ones_tc_filter(node):
+    ns, fdev = node["ns"], node["fdev"]
+    node["dp"].kill()
+    assert len(tc_filters(ns, fdev)) == 1
+    node["datapath"](netns=ns, shm=node["shm"], tag="dp2")   # --steal auto
+    log = node["sockdir"] / "dp2.log"
+    wait_for(lambda: "no longer sees its frames" in
+             log.read_text(errors="replace"), "the new datapath stole")
+    if "(tcx ingress program)" in log.read_text(errors="replace"):
+        assert tc_filters(ns, fdev) == []       # the link replaced it
+    else:
+        assert len(tc_filters(ns, fdev)) == 1   # no tcx: replaced in place

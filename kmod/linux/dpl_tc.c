@@ -1,0 +1,167 @@
+/*-
+ * A BPF program at tc ingress through rtnetlink: the clsact qdisc and one
+ * direct-action cls_bpf filter of ours.  dpl_steal.c's way on kernels
+ * without tcx (before Linux 6.6, e.g. Debian 12's 6.1), as
+ *
+ *	tc qdisc add dev IF clsact
+ *	tc filter replace dev IF ingress prio 189 handle 1 bpf da fd PROG
+ *
+ * would do it, without tc.  Unlike a tcx link the filter stays when the
+ * daemon dies: the host stack keeps not seeing the frames (fail closed)
+ * until a restarted daemon replaces the filter or a clean exit removes it.
+ * Our filter is known by its priority alone; other filters on the
+ * interface are left alone (one that decides before ours, at a lower
+ * priority number, can let frames through).
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/netlink.h>
+#include <linux/pkt_cls.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
+
+#include "dpl.h"
+
+#define DPL_TC_PRIO		189	/* "bd": ours, whoever else is there */
+#define DPL_TC_HANDLE		1
+#define DPL_TC_INGRESS		TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS)
+
+struct dpl_tc_req {
+	struct nlmsghdr	 r_nh;
+	struct tcmsg	 r_tc;
+	uint8_t		 r_attrs[256];
+};
+
+/* Append attribute type with len bytes of data; false if it does not fit. */
+static bool
+dpl_tc_attr(struct dpl_tc_req *r, uint16_t type, const void *data, size_t len)
+{
+	struct rtattr *a;
+	size_t at = NLMSG_ALIGN(r->r_nh.nlmsg_len);
+
+	if (at + RTA_SPACE(len) > sizeof(*r))
+		return (false);
+	a = (struct rtattr *)(void *)((uint8_t *)r + at);
+	a->rta_type = type;
+	a->rta_len = (unsigned short)RTA_LENGTH(len);
+	if (len > 0)
+		memcpy(RTA_DATA(a), data, len);
+	r->r_nh.nlmsg_len = (uint32_t)(at + RTA_SPACE(len));
+	return (true);
+}
+
+static void
+dpl_tc_init(struct dpl_tc_req *r, uint16_t type, uint16_t flags,
+    uint32_t ifindex)
+{
+
+	memset(r, 0, sizeof(*r));
+	r->r_nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct tcmsg));
+	r->r_nh.nlmsg_type = type;
+	r->r_nh.nlmsg_flags = (uint16_t)(NLM_F_REQUEST | NLM_F_ACK | flags);
+	r->r_nh.nlmsg_seq = 1;
+	r->r_tc.tcm_family = AF_UNSPEC;
+	r->r_tc.tcm_ifindex = (int)ifindex;
+}
+
+/* Send r and wait for its acknowledgement: 0, or -1 with errno set. */
+static int
+dpl_tc_talk(struct dpl_tc_req *r)
+{
+	struct sockaddr_nl sa;
+	union {
+		struct nlmsghdr	 nh;
+		uint8_t		 b[512];
+	} ans;
+	struct nlmsgerr *e;
+	ssize_t n;
+	int fd, err = EPROTO;
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0)
+		return (-1);
+	memset(&sa, 0, sizeof(sa));
+	sa.nl_family = AF_NETLINK;
+	if (sendto(fd, r, r->r_nh.nlmsg_len, 0, (struct sockaddr *)&sa,
+	    sizeof(sa)) < 0) {
+		err = errno;
+		goto out;
+	}
+	n = recv(fd, &ans, sizeof(ans), 0);
+	if (n < 0) {
+		err = errno;
+		goto out;
+	}
+	if ((size_t)n >= NLMSG_LENGTH(sizeof(*e)) &&
+	    ans.nh.nlmsg_type == NLMSG_ERROR) {
+		e = NLMSG_DATA(&ans.nh);
+		err = -e->error;
+	}
+out:
+	(void)close(fd);
+	errno = err;
+	return (err == 0 ? 0 : -1);
+}
+
+/* Our filter's place: clsact ingress, our priority, every protocol. */
+static void
+dpl_tc_filter_place(struct dpl_tc_req *r)
+{
+
+	r->r_tc.tcm_parent = DPL_TC_INGRESS;
+	r->r_tc.tcm_info = TC_H_MAKE((uint32_t)DPL_TC_PRIO << 16,
+	    htons(ETH_P_ALL));
+}
+
+int
+dpl_tc_filter_set(uint32_t ifindex, int prog_fd)
+{
+	struct dpl_tc_req r;
+	struct rtattr *opts;
+	uint32_t fd = (uint32_t)prog_fd, flags = TCA_BPF_FLAG_ACT_DIRECT;
+	size_t at;
+
+	dpl_tc_init(&r, RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL, ifindex);
+	r.r_tc.tcm_parent = TC_H_CLSACT;
+	r.r_tc.tcm_handle = TC_H_MAKE(TC_H_CLSACT, 0);
+	(void)dpl_tc_attr(&r, TCA_KIND, "clsact", sizeof("clsact"));
+	if (dpl_tc_talk(&r) != 0 && errno != EEXIST)
+		return (-1);
+
+	/* Replace: a program of ours already there is swapped atomically. */
+	dpl_tc_init(&r, RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_REPLACE, ifindex);
+	dpl_tc_filter_place(&r);
+	r.r_tc.tcm_handle = DPL_TC_HANDLE;
+	(void)dpl_tc_attr(&r, TCA_KIND, "bpf", sizeof("bpf"));
+	at = NLMSG_ALIGN(r.r_nh.nlmsg_len);
+	if (!dpl_tc_attr(&r, TCA_OPTIONS, NULL, 0) ||
+	    !dpl_tc_attr(&r, TCA_BPF_FD, &fd, sizeof(fd)) ||
+	    !dpl_tc_attr(&r, TCA_BPF_NAME, "bsdnet_steal",
+	    sizeof("bsdnet_steal")) ||
+	    !dpl_tc_attr(&r, TCA_BPF_FLAGS, &flags, sizeof(flags))) {
+		errno = EMSGSIZE;
+		return (-1);
+	}
+	opts = (struct rtattr *)(void *)((uint8_t *)&r + at);
+	opts->rta_type |= NLA_F_NESTED;
+	opts->rta_len = (unsigned short)(r.r_nh.nlmsg_len - at);
+	return (dpl_tc_talk(&r));
+}
+
+int
+dpl_tc_filter_del(uint32_t ifindex)
+{
+	struct dpl_tc_req r;
+
+	dpl_tc_init(&r, RTM_DELTFILTER, 0, ifindex);
+	dpl_tc_filter_place(&r);
+	(void)dpl_tc_attr(&r, TCA_KIND, "bpf", sizeof("bpf"));
+	return (dpl_tc_talk(&r));
+}
