@@ -1,8 +1,9 @@
 """The core stays freestanding and builds for FreeBSD kernels.
 
-Every kmod/core/*.c is compiled with ziglang's clang for x86_64-freebsd and
-aarch64-freebsd as kernel code (-ffreestanding -D_KERNEL, warnings as
-errors), and no core file includes anything but the allowed headers.
+Every kmod/core/*.c is compiled with ziglang's clang for x86_64-freebsd,
+aarch64-freebsd and powerpc64-freebsd (big-endian) as kernel code
+(-ffreestanding -D_KERNEL, warnings as errors), and no core file includes
+anything but the allowed headers.
 """
 import re
 import subprocess
@@ -55,7 +56,10 @@ def test_core_includes_only_allowed_headers(path: Path) -> None:
     assert bad_includes(path, private) == []
 
 
-@pytest.mark.parametrize("target", ["x86_64-freebsd", "aarch64-freebsd"])
+# powerpc64: FreeBSD's big-endian tier-2 target, for the byte-order
+# branches (the flow tags' lane order).
+@pytest.mark.parametrize("target", ["x86_64-freebsd", "aarch64-freebsd",
+                                    "powerpc64-freebsd"])
 def test_core_compiles_freestanding_for_freebsd(target: str,
                                                 tmp_path: Path) -> None:
     if not have_zig():
