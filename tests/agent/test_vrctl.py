@@ -73,20 +73,26 @@ def test_rt_walks_prefixes(capsys, region, programmed):
     assert rc == 1 and "out of range" in err
 
 
-def test_flow_listing(capsys, region, programmed):
+def claim(region, proto: int, sport: int, dport: int):
+    """A HOLD entry for 10.0.0.1 -> 10.0.0.2 in VRF 1, as the datapath
+    claims one: (flow table, index, generation)."""
     ft = FlowManager(region, None).ft
     k = ffi.new("struct bsdnet_flow_key *", {
-        "fk_vrf": 1, "fk_proto": 6, "fk_src": 0x0a000001,
-        "fk_dst": 0x0a000002, "fk_sport": 1234, "fk_dport": 80})
+        "fk_vrf": 1, "fk_proto": proto, "fk_src": 0x0a000001,
+        "fk_dst": 0x0a000002, "fk_sport": sport, "fk_dport": dport})
     g = ffi.new("uint32_t *")
-    idx = lib.bsdnet_flow_claim(ft, k, 2, 0, g)
+    return ft, lib.bsdnet_flow_claim(ft, k, 2, 0, g), g[0]
+
+
+def test_flow_listing(capsys, region, programmed):
+    ft, idx, gen = claim(region, 6, 1234, 80)
     _, out, _ = run(capsys, region, "--json", "flow")
     assert json.loads(out) == []
     _, out, _ = run(capsys, region, "--json", "flow", "--all")
     (hold,) = json.loads(out)
     assert hold["state"] == "HOLD" and hold["flow"] == idx
     r = ffi.new("uint32_t *")
-    lib.bsdnet_agent_flow_setup(ft, region.hdr, region.base, idx, g[0], 1, 0, 0, 0, r)
+    lib.bsdnet_agent_flow_setup(ft, region.hdr, region.base, idx, gen, 1, 0, 0, 0, r)
     _, out, _ = run(capsys, region, "--json", "flow")
     flows = {d["flow"]: d for d in json.loads(out)}
     assert flows[idx]["rflow"] == r[0] and flows[idx]["action"] == "FORWARD"
@@ -98,17 +104,12 @@ def test_flow_listing(capsys, region, programmed):
 def test_flow_counts_are_of_their_generation(capsys, region, programmed):
     """Counts the datapath kept for an earlier generation of an entry are
     not shown for the flow that holds it now."""
-    ft = FlowManager(region, None).ft
-    k = ffi.new("struct bsdnet_flow_key *", {
-        "fk_vrf": 1, "fk_proto": 17, "fk_src": 0x0a000001,
-        "fk_dst": 0x0a000002, "fk_sport": 53, "fk_dport": 53})
-    g = ffi.new("uint32_t *")
-    idx = lib.bsdnet_flow_claim(ft, k, 2, 0, g)
-    assert lib.bsdnet_flow_publish(ft, idx, g[0], lib.BSDNET_FA_FORWARD, 0,
+    ft, idx, gen = claim(region, 17, 53, 53)
+    assert lib.bsdnet_flow_publish(ft, idx, gen, lib.BSDNET_FA_FORWARD, 0,
                                    lib.BSDNET_FLOW_NONE & 0xffffffff)
     fe = region.flows[idx]
     fe.fe_packets, fe.fe_bytes = 7, 700      # as the datapath counts them
-    fe.fe_count_gen = g[0]
+    fe.fe_count_gen = gen
 
     def shown():
         _, out, _ = run(capsys, region, "--json", "flow")
@@ -116,7 +117,7 @@ def test_flow_counts_are_of_their_generation(capsys, region, programmed):
         return d["packets"], d["bytes"]
 
     assert shown() == (7, 700)
-    fe.fe_count_gen = g[0] - 1 & 0xffffff    # counted in another generation
+    fe.fe_count_gen = gen - 1 & 0xffffff     # counted in another generation
     assert shown() == (0, 0)
 
 
