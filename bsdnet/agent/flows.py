@@ -180,6 +180,10 @@ class TrapChannel:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         except OSError:
             pass
+        self._init_batch()
+
+    def _init_batch(self) -> None:
+        """Receive slots, and RELEASEs waiting to be sent."""
         self.buf = ffi.new("uint8_t[]", SLOT * BATCH)
         self.lens = ffi.new("uint32_t[]", BATCH)
         self.pending: list[tuple[int, int]] = []

@@ -195,12 +195,7 @@ class DeviceTrapChannel(TrapChannel):
         # Not TrapChannel.__init__: there is no socket to bind.
         self.dev = dev
         self.trap_path = self.control_path = dev.path
-        self.buf = ffi.new("uint8_t[]", SLOT * BATCH)
-        self.lens = ffi.new("uint32_t[]", BATCH)
-        self.pending: list[tuple[int, int]] = []
-        self.send_errors = 0
-        self._pf = ffi.new("uint32_t[]", BATCH)
-        self._pg = ffi.new("uint32_t[]", BATCH)
+        self._init_batch()
         mv = memoryview(ffi.buffer(self.buf))
         self._slots = [mv[i * SLOT:(i + 1) * SLOT] for i in range(BATCH)]
         # One byte past a slot: a read that fills it was cut.
