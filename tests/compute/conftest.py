@@ -58,6 +58,15 @@ class FakeNet:
         self.ports.pop(port_id, None)
 
 
+def remove_test_domains(drv) -> None:
+    """Destroy and undefine the domains the tests made (names bsdt-*)."""
+    for dom in drv._our_domains():
+        if dom.name().startswith("bsdt-"):
+            if dom.isActive():
+                dom.destroy()
+            dom.undefine()
+
+
 def make_vif(net_id: str | None = None, ip: str = "10.0.0.5", bridge: str | None = None,
              vlan: int | None = None) -> dict[str, Any]:
     port = str(_uuid.uuid4())
@@ -114,11 +123,7 @@ def driver(tmp_path, image_dir, fake_net):
     drv.init_host("testhost")
     yield drv
     # Whatever a test left behind goes, even when it failed half way.
-    for dom in drv._our_domains():
-        if dom.name().startswith("bsdt-"):
-            if dom.isActive():
-                dom.destroy()
-            dom.undefine()
+    remove_test_domains(drv)
     drv.cleanup_host("testhost")
 
 

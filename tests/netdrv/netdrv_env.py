@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import pytest
+
 from bsdnet.driver.net import get_driver
 from bsdnet.driver.net.fbsd_sim import FreeBSDHost
 from bsdnet.driver.net.freebsd import FreeBSDBackend
@@ -146,3 +148,12 @@ class TapOpener:
             os.close(fd)
 
 
+def dhcp_tools() -> str:
+    """udhcpc's path, skipping the test unless dnsmasq and busybox's
+    udhcpc are installed."""
+    udhcpc = shutil.which("udhcpc") or "/usr/sbin/udhcpc"
+    if not os.path.exists("/usr/sbin/dnsmasq"):
+        pytest.skip("dnsmasq (dnsmasq-base) is not installed")
+    if not os.path.exists(udhcpc):
+        pytest.skip("udhcpc (busybox) is not installed")
+    return udhcpc

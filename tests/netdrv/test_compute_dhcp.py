@@ -7,7 +7,6 @@ own, is the guest (a tap cannot carry a client without a VM behind it)."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import subprocess
@@ -23,8 +22,10 @@ from bsdnet.driver.compute.config import DriverConfig  # noqa: E402
 from bsdnet.driver.compute.driver import BhyveDriver  # noqa: E402
 from bsdnet.driver.vif import BridgeVifDriver  # noqa: E402
 from bsdnet.driver.vif.netadapter import NetworkDriverAdapter  # noqa: E402
-from tests.compute.conftest import image_dir, make_instance, make_vif  # noqa: E402,F401
+from tests.compute.conftest import image_dir, make_instance, make_vif, \
+    remove_test_domains  # noqa: E402,F401
 from tests.compute.libvirt_taps import LinuxVethTaps, TapConn  # noqa: E402
+from .netdrv_env import dhcp_tools  # noqa: E402
 
 IMAGE = {"id": "img-raw", "disk_format": "raw", "properties": {"os_distro": "freebsd"}}
 SCRIPT = """#!/bin/sh
@@ -39,11 +40,7 @@ exit 0
 @pytest.fixture
 def guest_ns():
     """The namespace the guest's NIC (the veth peer) lives in."""
-    udhcpc = shutil.which("udhcpc") or "/usr/sbin/udhcpc"
-    if not os.path.exists("/usr/sbin/dnsmasq"):
-        pytest.skip("dnsmasq (dnsmasq-base) is not installed")
-    if not os.path.exists(udhcpc):
-        pytest.skip("udhcpc (busybox) is not installed")
+    udhcpc = dhcp_tools()
     sfx = secrets.token_hex(3)
     ns = f"bng{sfx}"
     work = Path(tempfile.mkdtemp(prefix="bsdnet-cdhcp-"))
@@ -85,11 +82,7 @@ def compute(linux, guest_ns, image_dir, tmp_path):
     try:
         yield drv
     finally:
-        for dom in drv._our_domains():
-            if dom.name().startswith("bsdt-"):
-                if dom.isActive():
-                    dom.destroy()
-                dom.undefine()
+        remove_test_domains(drv)
         drv.cleanup_host("testhost")
 
 

@@ -16,6 +16,8 @@ import pytest
 from bsdnet.driver.net import Network, Port
 from bsdnet.driver.net.dnsmasq import DnsmasqManager
 
+from .netdrv_env import dhcp_tools
+
 CLIENT_MAC = "52:54:00:77:00:05"
 
 SCRIPT = """#!/bin/sh
@@ -30,11 +32,7 @@ exit 0
 @pytest.fixture
 def client(linux):
     """A client namespace joined to the test namespace by a veth pair."""
-    udhcpc = shutil.which("udhcpc") or "/usr/sbin/udhcpc"
-    if not os.path.exists("/usr/sbin/dnsmasq"):
-        pytest.skip("dnsmasq (dnsmasq-base) is not installed")
-    if not os.path.exists(udhcpc):
-        pytest.skip("udhcpc (busybox) is not installed")
+    udhcpc = dhcp_tools()
     sfx = secrets.token_hex(3)
     ns, here, there = f"bnc{sfx}", f"cl{sfx}", f"cp{sfx}"
     work = Path(tempfile.mkdtemp(prefix="bsdnet-dhcp-"))
