@@ -14,6 +14,8 @@ from bsdnet.routesock.events import (
     Neighbour, NeighbourAdded, NeighbourChanged, NeighbourRemoved,
 )
 
+from routesock.netlinkmsg import collect
+
 from .conftest import ip, suffix
 
 pytestmark = pytest.mark.root
@@ -30,15 +32,6 @@ def veth(netns):
     ip(netns, "neigh", "replace", str(GW), "lladdr", "02:00:00:00:fe:01",
        "dev", fab, "nud", "permanent")
     return netns, fab
-
-
-def collect(lst, want, tries=20):
-    seen = []
-    for _ in range(tries):
-        seen += lst.poll(0.5)
-        if any(want(e) for e in seen):
-            return seen
-    raise AssertionError(f"no matching event among {seen}")
 
 
 def test_twin_dumps_and_follows_neighbours(veth):

@@ -31,6 +31,7 @@ from routesock.fakekernel import FakeKernel
 pytest.importorskip("pyroute2")
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg  # noqa: E402
 from pyroute2.netlink.rtnl.ndmsg import ndmsg  # noqa: E402
+from routesock.netlinkmsg import nl  # noqa: E402
 
 IP = ipaddress.ip_address
 GW, PEER, STATIC = IP("10.0.0.1"), IP("10.0.0.9"), IP("10.0.0.7")
@@ -154,16 +155,6 @@ def test_neighbours_go_with_their_link(arp_images):
 
 
 # -- Linux --------------------------------------------------------------------
-
-
-def nl(cls, mtype, fields, attrs):
-    m = cls()
-    m["header"]["type"] = mtype
-    for k, v in fields.items():
-        m[k] = v
-    m["attrs"] = attrs
-    m.encode()
-    return bytes(m.data)
 
 
 def nl_link(index, name):

@@ -12,6 +12,7 @@ from bsdnet.routesock.events import (
 )
 
 from .conftest import ip, suffix
+from .netlinkmsg import collect
 
 pytestmark = pytest.mark.root
 
@@ -22,16 +23,6 @@ def twin(netns):
     lst = NetlinkListener(netns)
     yield lst
     lst.close()
-
-
-def collect(lst, want, tries=20):
-    """Poll until an event satisfying ``want`` shows up; return all events seen."""
-    seen = []
-    for _ in range(tries):
-        seen += lst.poll(0.5)
-        if any(want(e) for e in seen):
-            return seen
-    raise AssertionError(f"no matching event among {seen}")
 
 
 def test_initial_dump_then_every_kind_of_change(twin, netns):

@@ -18,18 +18,9 @@ pytest.importorskip("pyroute2")
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg  # noqa: E402
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg  # noqa: E402
 from pyroute2.netlink.rtnl.rtmsg import rtmsg  # noqa: E402
+from .netlinkmsg import nl  # noqa: E402
 
 MAC = bytes([2, 0, 0x5e, 0x10, 0x20, 0x30])
-
-
-def nl(cls, mtype, fields, attrs):
-    m = cls()
-    m["header"]["type"] = mtype
-    for k, v in fields.items():
-        m[k] = v
-    m["attrs"] = attrs
-    m.encode()
-    return bytes(m.data)
 
 
 def nl_link(mtype, index, name, flags, mtu=1500):
