@@ -8,11 +8,11 @@ file that compiles only if FreeBSD's headers and bsdnet_ioctl.h agree.
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 from bsdnet.agent import transport_ioctl as tio
 from bsdnet.agent.abi import ffi as abi_ffi
+from routesock import elfimages
 
 REPO = Path(__file__).resolve().parents[2]
 INCLUDES = [REPO / "kmod" / "freebsd", REPO / "kmod" / "include"]
@@ -60,18 +60,6 @@ def generate() -> str:
     return "\n".join(lines) + "\n"
 
 
-def have_zig() -> bool:
-    try:
-        import ziglang  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def zig_cc(target: str, source: Path, out: Path) -> subprocess.CompletedProcess:
-    argv = [sys.executable, "-m", "ziglang", "cc", "-target", target,
-            "-std=c11", "-Wall", "-Wextra", "-Werror"]
-    for d in INCLUDES:
-        argv += ["-I", str(d)]
-    argv += ["-c", str(source), "-o", str(out)]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    """Compile source against the module's and the ABI's headers."""
+    return elfimages.zig_cc(target, source, out, INCLUDES)

@@ -8,7 +8,9 @@ import pytest
 from bsdnet.agent import transport_ioctl as tio
 from bsdnet.agent.region import RegionError
 
-from .ioctl_asserts import TARGETS, generate, have_zig, zig_cc
+from routesock.elfimages import have_zig
+
+from .ioctl_asserts import TARGETS, generate, zig_cc
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import shutil
 import struct
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -26,12 +27,17 @@ def have_zig() -> bool:
     return True
 
 
-def zig_cc(target: str, source: Path, out: Path) -> subprocess.CompletedProcess:
-    """``python -m ziglang cc -target <target> -c``; returns the finished process."""
+def zig_cc(target: str, source: Path, out: Path,
+           includes: Sequence[Path] = ()) -> subprocess.CompletedProcess:
+    """``python -m ziglang cc -target <target> [-I dir]... -c``; returns the
+    finished process."""
     if not have_zig():
         pytest.skip("ziglang is not installed")
     argv = [sys.executable, "-m", "ziglang", "cc", "-target", target,
-            "-std=c11", "-Wall", "-Wextra", "-Werror", "-c", str(source), "-o", str(out)]
+            "-std=c11", "-Wall", "-Wextra", "-Werror"]
+    for d in includes:
+        argv += ["-I", str(d)]
+    argv += ["-c", str(source), "-o", str(out)]
     return subprocess.run(argv, capture_output=True, text=True, timeout=300)
 
 
