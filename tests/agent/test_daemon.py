@@ -1,6 +1,7 @@
 """bsdnet-agent as a process: start, SIGHUP reconcile, SIGTERM, and
 adoption after SIGKILL.  The region is a file made by the test (no
 datapath); waits are bounded polls, never timing assertions."""
+import functools
 import json
 import os
 import signal
@@ -14,20 +15,12 @@ from bsdnet.agent.abi import ffi, lib
 from bsdnet.agent.mtrie import lookup
 from bsdnet.agent.region import Region, small_geometry
 from bsdnet.agent.tables import ip_to_int
+from tests.datapath.helpers import wait_for as wait_until
 
 from .helpers import fabric_topology
 
 WAIT = 60.0
-
-
-def wait_for(pred, what):
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+wait_for = functools.partial(wait_until, timeout=WAIT)
 
 
 class AgentProc:

@@ -4,6 +4,7 @@ virtual network.  A ping is trapped, decided by the agent and forwarded;
 after an agent SIGKILL and restart the flows are still there and new ones
 are decided.  Needs root, ip(8) and the built datapath; skipped
 otherwise."""
+import functools
 import json
 import os
 import secrets
@@ -11,12 +12,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from bsdnet.agent.abi import lib
 from bsdnet.agent.region import Region
+from tests.datapath.helpers import wait_for as wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
@@ -40,13 +41,7 @@ def run(*argv, check=True, **kw):
                           text=True, **kw)
 
 
-def wait_for(pred, what):
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+wait_for = functools.partial(wait_until, timeout=WAIT)
 
 
 @pytest.fixture

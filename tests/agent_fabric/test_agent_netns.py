@@ -6,13 +6,13 @@ The region is a file made by the test (no datapath); waits are bounded
 polls, never timing assertions."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 
 import pytest
@@ -20,6 +20,7 @@ import pytest
 from bsdnet.agent.abi import ffi
 from bsdnet.agent.portstore import Network, PortStore, Route, RoutePath
 from bsdnet.agent.region import Region, small_geometry
+from tests.datapath.helpers import wait_for as wait_until
 
 from .conftest import ip, suffix
 
@@ -32,16 +33,7 @@ GW1, GW2, GW3, PEER1, PEER2 = (
     "02:00:00:00:fe:01", "02:00:00:00:fe:02", "02:00:00:00:fe:03",
     "02:00:00:00:07:01", "02:00:00:00:07:02")
 
-
-def wait_for(pred, what, log=None):
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}"
-                         + (f"\n--- agent log ---\n{log()}" if log else ""))
+wait_for = functools.partial(wait_until, timeout=WAIT)
 
 
 class NsAgent:
@@ -147,34 +139,34 @@ def agent(fabric, tmp_path, sockdir):
 def test_tunnel_dmac_follows_the_fabric(agent):
     ns, fab, log = agent.ns, agent.fab, agent.log_text
     wait_for(lambda: agent.dmac(OFF) == GW1 and agent.dmac(ON) == PEER1,
-             "off-link peer at the gateway's MAC, on-link at its own", log)
+             "off-link peer at the gateway's MAC, on-link at its own", log=log)
 
     # The gateway's MAC changes: only the off-link peer's nexthop moves.
     on_before = agent.remote(ON)[0]
     ip(ns, "neigh", "replace", "192.0.2.254", "lladdr", GW2, "dev", fab,
        "nud", "permanent")
-    wait_for(lambda: agent.dmac(OFF) == GW2, "the new gateway MAC", log)
+    wait_for(lambda: agent.dmac(OFF) == GW2, "the new gateway MAC", log=log)
     assert agent.remote(ON)[0] == on_before
 
     # The default route moves to another gateway.
     ip(ns, "neigh", "replace", "192.0.2.253", "lladdr", GW3, "dev", fab,
        "nud", "permanent")
     ip(ns, "route", "replace", "default", "via", "192.0.2.253")
-    wait_for(lambda: agent.dmac(OFF) == GW3, "the new gateway's MAC", log)
+    wait_for(lambda: agent.dmac(OFF) == GW3, "the new gateway's MAC", log=log)
 
     # A gateway nobody has resolved: the route waits, said so in the log ...
     ip(ns, "route", "replace", "default", "via", "192.0.2.252")
-    wait_for(lambda: agent.remote(OFF) is None, "the route left out", log)
+    wait_for(lambda: agent.remote(OFF) is None, "the route left out", log=log)
     assert "no fabric MAC for node 198.51.100.9" in log()
     assert agent.dmac(ON) == PEER1
     # ... and comes back when the MAC is known.
     ip(ns, "neigh", "replace", "192.0.2.252", "lladdr", GW1, "dev", fab,
        "nud", "permanent")
-    wait_for(lambda: agent.dmac(OFF) == GW1, "the route back", log)
+    wait_for(lambda: agent.dmac(OFF) == GW1, "the route back", log=log)
 
     # An on-link peer's own entry changes.
     ip(ns, "neigh", "replace", "192.0.2.7", "lladdr", PEER2, "dev", fab,
        "nud", "permanent")
-    wait_for(lambda: agent.dmac(ON) == PEER2, "the peer's new MAC", log)
+    wait_for(lambda: agent.dmac(ON) == PEER2, "the peer's new MAC", log=log)
     assert agent.dmac(OFF) == GW1
     assert agent.proc.poll() is None, log()

@@ -17,14 +17,18 @@ T = TypeVar("T")
 WAIT = 30.0
 
 
-def wait_for(fn: Callable[[], T], what: str, timeout: float = WAIT) -> T:
+def wait_for(fn: Callable[[], T], what: str, timeout: float = WAIT,
+             log: Callable[[], str] | None = None) -> T:
+    """fn()'s first true value, polled until timeout; log() (a process's
+    log, say) goes into the failure message."""
     deadline = time.monotonic() + timeout
     while True:
         v = fn()
         if v:
             return v
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what}" +
+                                 (f"\n--- log ---\n{log()}" if log else ""))
         time.sleep(0.02)
 
 
