@@ -332,14 +332,23 @@ TEST(flow_miss_traps_first_packet_and_queues)
 	CHECK_EQ(th_st()->st_flow_hits, 4);
 }
 
+/* VM A's first UDP frame to 10.0.1.5 (into f), which traps as a new
+ * flow: the flow index the trap names. */
+static uint32_t
+trap_new_flow(struct th_frame *f)
+{
+
+	th_frame_vm(f, MAC_A, IP(10, 0, 0, 1), IP(10, 0, 1, 5), &UDP);
+	th_input(VIF_A, f);
+	return (th_trap[0].r_hdr.th_flow);
+}
+
 TEST(flow_release_before_publish_does_nothing)
 {
 	struct th_frame f;
 	uint32_t idx;
 
-	th_frame_vm(&f, MAC_A, IP(10, 0, 0, 1), IP(10, 0, 1, 5), &UDP);
-	th_input(VIF_A, &f);
-	idx = th_trap[0].r_hdr.th_flow;
+	idx = trap_new_flow(&f);
 	bsdnet_dp_release(&th_dp, idx, 0);		/* still HOLD */
 	bsdnet_dp_release(&th_dp, idx, 5);		/* wrong gen */
 	bsdnet_dp_release(&th_dp, 0xfffffff0u, 0);	/* bad index */
@@ -355,9 +364,7 @@ TEST(flow_action_drop_and_invalid)
 	struct th_frame f;
 	uint32_t idx;
 
-	th_frame_vm(&f, MAC_A, IP(10, 0, 0, 1), IP(10, 0, 1, 5), &UDP);
-	th_input(VIF_A, &f);
-	idx = th_trap[0].r_hdr.th_flow;
+	idx = trap_new_flow(&f);
 	CHECK(bsdnet_flow_publish(&th_dp.dp_ft, idx, 0, BSDNET_FA_DROP,
 	    BSDNET_DROP_FLOW_ACTION_DROP, 0xffffffffu));
 	bsdnet_dp_release(&th_dp, idx, 0);
@@ -377,9 +384,7 @@ TEST(flow_drop_counted_under_the_agents_reason)
 
 	/* A reason the agent recorded (here a spoofed source) is the one
 	 * counted; none, or one out of range, counts as policy. */
-	th_frame_vm(&f, MAC_A, IP(10, 0, 0, 1), IP(10, 0, 1, 5), &UDP);
-	th_input(VIF_A, &f);
-	idx = th_trap[0].r_hdr.th_flow;
+	idx = trap_new_flow(&f);
 	CHECK(bsdnet_flow_publish(&th_dp.dp_ft, idx, 0, BSDNET_FA_DROP,
 	    BSDNET_DROP_SPOOFED_IP, 0xffffffffu));
 	th_input(VIF_A, &f);
@@ -693,9 +698,7 @@ TEST(flow_queue_slot_of_dead_flow_reclaimed)
 	struct th_frame f;
 	uint32_t idx;
 
-	th_frame_vm(&f, MAC_A, IP(10, 0, 0, 1), IP(10, 0, 1, 5), &UDP);
-	th_input(VIF_A, &f);
-	idx = th_trap[0].r_hdr.th_flow;
+	idx = trap_new_flow(&f);
 	/* The agent frees it without a release. */
 	CHECK(bsdnet_flow_free(&th_dp.dp_ft, idx, 0, NULL));
 	th_st()->st_holds = 0;
