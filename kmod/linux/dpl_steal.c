@@ -229,10 +229,12 @@ dpl_steal_update(struct dpl_port *po, const struct bsdnet_vif *v,
 		(void)close(prog);
 	if (how == DPL_STEAL_OFF) {
 		if (!dpl_steal_warned)
+			/* Named after the last way tried, whose errno this is
+			 * (auto tries tcx, then tc). */
 			dpl_log(DPL_LOG_INFO, "%s on %s: %s; the host stack "
 			    "will also see the frames of attached interfaces",
-			    mode == DPL_STEAL_TC ? "tc ingress filter" :
-			    "tcx ingress program", po->po_name[0] != '\0' ?
+			    dpl_steal_how[mode == DPL_STEAL_TCX ? DPL_STEAL_TCX :
+			    DPL_STEAL_TC], po->po_name[0] != '\0' ?
 			    po->po_name : v->vif_name, strerror(saved));
 		dpl_steal_warned = true;
 		return;
