@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import http.client
 import json
 import os
 import signal
@@ -42,6 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
+from bsdnet.agent import apiclient  # noqa: E402
 from bsdnet.agent.mtrie import lookup  # noqa: E402
 from bsdnet.agent.region import Region, RegionError  # noqa: E402
 from bsdnet.agent.tables import ip_to_int  # noqa: E402
@@ -100,12 +100,13 @@ class Node:
              "--datapath-control_socket", self.ctl,
              "--datapath-trap_socket", self.trap,
              "--agent-state_dir", self.state, "--agent-topology_file", topo,
-             "--agent-api_port", "0"],
+             "--agent-api_socket", os.path.join(self.tmp, "api.sock")],
             stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"))
         url = os.path.join(self.state, "api-url")
         wait(lambda: os.path.exists(url), "the port API", pause=0.05)
-        host, port = open(url).read().strip().rsplit("/", 1)[1].split(":")
-        self.conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        # One keep-alive connection on the agent's unix socket, as Nova's
+        # plugging would use it.
+        self.conn = apiclient.connection(open(url).read().split()[0], 60)
 
     def call(self, method: str, path: str, body: dict) -> float:
         data = json.dumps(body).encode()

@@ -52,7 +52,7 @@ from .portapi import PortApi, PortApiServer
 from .program import Programmer
 from .region import Region, RegionError, region_path
 from .mtrie import RouteError
-from .secgroups import SecGroupPolicy
+from .secgroups import AddrSet, SecGroupPolicy
 from .tables import TableError, Tables
 
 LOG = logging.getLogger("bsdnet.agent")
@@ -121,17 +121,27 @@ class Agent:
         self.lock = self.store.lock
         self.index = ps.GroupsIndex()
         self.dhcp: DhcpServer | None = None
-        self.sg_policy = SecGroupPolicy(self.index, self._port_for_vif,
+        self.sg_policy = SecGroupPolicy(self.index, self._guarded_port,
                                         self._port_for_addr)
         # What the flow manager asks: cleared whenever ports or groups
-        # change (_refresh, _api_apply).
+        # change (_refresh, apply_change).
         self.verdicts = VerdictCache(self._decide)
         self._vif_port: dict[int, str] = {}
+        # The same for ports under security groups (port security on).
+        self._vif_guarded: dict[int, str] = {}
         # vif -> the sources it may use, for ports with allowed address
         # pairs (the datapath cannot check those: see Programmer).
-        self._vif_sources: dict[int, frozenset[int]] = {}
+        self._vif_sources: dict[int, AddrSet] = {}
         self._addr_port: dict[tuple[int, int], str] = {}
+        # Per VRF, (network, mask, port) of allowed-address-pair prefixes:
+        # asked when _addr_port has no exact entry.
+        self._addr_nets: dict[int, list[tuple[int, int, str]]] = {}
         self._fabric_addr: str | None = None  # from the host, if any
+        # Neutron mode: the L2 agent feeding the store (None: hand-fed).
+        self.neutron: Any = None
+        if conf.neutron.enabled:
+            from bsdnet.neutron.agent import NeutronAgent
+            self.neutron = NeutronAgent(self, conf)
 
     # ---- start ------------------------------------------------------------
 
@@ -139,6 +149,8 @@ class Agent:
         c = self.conf
         self._write_pid()
         self.store.load()
+        if self.neutron is not None:
+            self.neutron.load()
         self.index = ps.index_from(self.store)
         self.sg_policy.index = self.index
         self._start_api()
@@ -149,13 +161,27 @@ class Agent:
         # The datapath rescans vifs on its own tick; this makes it now.
         self.channel.send_ctl(lib.BSDNET_CTL_VIF_SYNC)
         LOG.info("serving traps on %s", self.channel.trap_path)
+        if self.neutron is not None:
+            self.neutron.start()
 
     def _start_api(self) -> None:
         a = self.conf.agent
-        self.api = PortApiServer(PortApi(self.store, self._api_apply),
-                                 a.api_host, a.api_port)
+        token = None
+        if a.api_tcp:
+            token = statefile.token(a.api_token_file or os.path.join(
+                a.state_dir, "api-token"))
+        try:
+            self.api = PortApiServer(
+                PortApi(self.store, self.apply_change, neutron=self.neutron),
+                socket_path=a.api_socket or None,
+                group=a.api_socket_group or None,
+                tcp=(a.api_host, a.api_port) if a.api_tcp else None,
+                token=token)
+        except ValueError as e:
+            raise ValueError(f"port API: {e}") from None
         self.api.start()
-        statefile.write_text(a.state_dir, "api-url", self.api.url + "\n")
+        statefile.write_text(a.state_dir, "api-url",
+                             "".join(u + "\n" for u in self.api.urls))
 
     def _start_watcher(self) -> None:
         if not self.conf.agent.watch_host:
@@ -189,7 +215,8 @@ class Agent:
             LOG.info("region %s: instance %#x, geometry %s",
                      self.region.path, self.region.instance,
                      self.region.geometry())
-            self.tables = Tables(self.region)
+            self.tables = Tables(self.region, label_base=(
+                c.neutron.mpls_label_base if c.neutron.enabled else None))
             st = statefile.load(c.agent.state_dir)
             if st is not None and st["instance"] == self.region.instance:
                 LOG.info("adopting live tables (state of instance %#x)",
@@ -212,6 +239,13 @@ class Agent:
             if topo is None:            # unreadable now: the last good one
                 topo = self._topology
             self._apply(topo)
+
+    def fabric_address_now(self) -> str | None:
+        """The tunnel source in force: the host's address on the fabric
+        interface when followed, else the configured one."""
+        fab = self._topology.get("fabric") or {}
+        return self._fabric_addr or fab.get("address") or \
+            self.conf.fabric.address or None
 
     def _fabric_vif(self) -> int:
         return self.programmer.state["fabric"].get("vif", 0)
@@ -315,18 +349,26 @@ class Agent:
         """Maps from vifs and addresses to API ports, the policy in force,
         the taps the watcher follows."""
         ports = self.programmer.state["ports"] if self.programmer else {}
-        vif_port, addr_port, sources = {}, {}, {}
+        vif_port, guarded, addr_port, sources = {}, {}, {}, {}
+        addr_nets: dict[int, list[tuple[int, int, str]]] = {}
         for o in self.store.list("port"):
             assert isinstance(o, ps.Port)
             st = ports.get(o.id)
             if st is None:
                 continue
             vif_port[st["vif"]] = o.id
-            for a in model.addresses(o):
+            if not o.port_security:
+                continue        # no groups, no source check: as if remote
+            guarded[st["vif"]] = o.id
+            src = model.sources(o)
+            for a in src.hosts:
                 addr_port[(st["vrf"], a)] = o.id
+            for net, mask in src.nets:
+                addr_nets.setdefault(st["vrf"], []).append((net, mask, o.id))
             if o.allowed_address_pairs:
-                sources[st["vif"]] = frozenset(model.addresses(o))
-        self._vif_port, self._addr_port = vif_port, addr_port
+                sources[st["vif"]] = src
+        self._vif_port, self._vif_guarded = vif_port, guarded
+        self._addr_port, self._addr_nets = addr_port, addr_nets
         self._vif_sources = sources
         self.verdicts.clear()
         self._sync_ports()
@@ -338,7 +380,7 @@ class Agent:
             else:
                 # Only API ports have security groups; without any, the
                 # whole batch stays in C.
-                self.flows.policy = self.verdicts if vif_port \
+                self.flows.policy = self.verdicts if guarded \
                     else allow_all
         if self.watcher is not None:
             self.watcher.follow({p["interface"] for p in
@@ -369,15 +411,22 @@ class Agent:
             return SPOOFED
         return self.sg_policy(key, trap)
 
-    def _port_for_vif(self, vif: int) -> str | None:
-        return self._vif_port.get(vif)
+    def _guarded_port(self, vif: int) -> str | None:
+        """The port a trapped packet came from, if security groups apply
+        to it."""
+        return self._vif_guarded.get(vif)
 
     def _port_for_addr(self, vrf: int, addr: int) -> str | None:
-        return self._addr_port.get((vrf, addr))
+        pid = self._addr_port.get((vrf, addr))
+        if pid is None:
+            for net, mask, p in self._addr_nets.get(vrf, ()):
+                if addr & mask == net:
+                    return p
+        return pid
 
     # ---- the port API -----------------------------------------------------
 
-    def _api_apply(self, change: ps.Change) -> None:
+    def apply_change(self, change: ps.Change) -> None:
         """The port API's apply callback (store lock held, object already
         written): program the change, or raise and the store rolls it
         back.  Without a region (datapath not there yet) the change is
@@ -421,7 +470,7 @@ class Agent:
             if new is None:
                 changes = p.remove_network(old.id)
             else:
-                changes = p.apply_network(new.id)
+                changes = p.apply_network(new.id, new.label)
                 if old is not None and old.mtu != new.mtu:
                     changes = p.apply(self._model())
         elif change.kind == "route":
@@ -542,6 +591,8 @@ class Agent:
         self._stop = True
 
     def stop(self) -> None:
+        if self.neutron is not None:
+            self.neutron.stop()
         if self.api is not None:
             self.api.stop()
             self.api = None
@@ -573,8 +624,9 @@ def _may_change_verdicts(change: ps.Change) -> bool:
     if change.kind != "port" or change.old is None or change.new is None:
         return False
     o, n = change.old, change.new
-    return (o.security_groups, o.ip_address, o.allowed_address_pairs) != \
-        (n.security_groups, n.ip_address, n.allowed_address_pairs)
+    return (o.security_groups, o.ip_address, o.allowed_address_pairs,
+            o.port_security) != (n.security_groups, n.ip_address,
+                                 n.allowed_address_pairs, n.port_security)
 
 
 def build_conf(argv: list[str] | None) -> cfg.ConfigOpts:
@@ -583,8 +635,10 @@ def build_conf(argv: list[str] | None) -> cfg.ConfigOpts:
     conf(args=argv, project="bsdnet", prog="bsdnet-agent",
          default_config_files=[],
          description="The bsdnet agent: programs the datapath's shared "
-                     "tables from the port API and a topology file, sets "
-                     "up flows through security groups, answers DHCP.")
+                     "tables from the port API and a topology file, or "
+                     "from Neutron as its L2 agent ([neutron] enabled), "
+                     "sets up flows through security groups, answers "
+                     "DHCP.")
     return conf
 
 
@@ -602,7 +656,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         agent.start()
     except (RegionError, topology.TopologyError, ps.CorruptStateError,
-            OSError) as e:
+            OSError, ValueError) as e:
         agent.stop()
         if agent._stop:
             LOG.info("stopped before serving")

@@ -22,6 +22,7 @@ from typing import Any, Callable, Optional
 Resolver = Callable[[str], tuple[Optional[str], bool, str]]
 
 from .portstore import Network, Port, PortStore, Route
+from .secgroups import AddrSet
 
 LOG = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ def port_entry(port: Port, net: Network | None, quota: int = 0,
     return {"id": port.id, "network": port.vn_id,
             "interface": port.system_name, "mac": port.mac_address,
             "ip": port.ip_address, "policy": True,
+            "secure": port.port_security,
             "mtu": net.mtu if net is not None else 1500,
             "quota": quota, "up": up,
             "pairs": sorted({a.ip for a in port.allowed_address_pairs} -
@@ -90,6 +92,7 @@ def merge(topo: dict[str, Any], store: PortStore, *, vif_quota: int = 0,
     out = {"fabric": topo["fabric"],
            "networks": list(topo["networks"]) +
            sorted(n for n in nets if n not in topo["networks"]),
+           "labels": {n.id: n.label for n in nets.values() if n.label},
            "ports": [{**p, "quota": vif_quota} for p in topo["ports"]],
            "remote": list(topo["remote"])}
     file_ids = {p["id"] for p in topo["ports"]}
@@ -116,8 +119,14 @@ def route_nodes(store: PortStore) -> set[str]:
 @functools.lru_cache(maxsize=65536)
 def addresses(port: Port) -> tuple[int, ...]:
     """The IPv4 addresses a port answers for (its own and its allowed
-    address pairs'), host order.  (Cached: the daemon asks for every port
-    after each change.)"""
-    ips = [port.ip_address] if port.has_ip else []
-    ips += [p.ip for p in port.allowed_address_pairs]
-    return tuple(int(ipaddress.IPv4Address(a)) for a in dict.fromkeys(ips))
+    address pairs' that are single addresses), host order.  (Cached: the
+    daemon asks for every port after each change.)"""
+    return port.binding().ips
+
+
+@functools.lru_cache(maxsize=65536)
+def sources(port: Port) -> AddrSet:
+    """Every source a port may send from: its addresses and its allowed
+    address pairs' prefixes."""
+    b = port.binding()
+    return AddrSet(b.ips, b.nets)

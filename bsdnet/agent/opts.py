@@ -9,6 +9,8 @@ import sys
 
 from oslo_config import cfg
 
+from bsdnet.neutron import opts as neutron_opts
+
 datapath_opts = [
     cfg.StrOpt("transport", default="shm", choices=[
                    ("shm", "the userspace datapaths (Linux, netmap): "
@@ -86,11 +88,29 @@ agent_opts = [
                     "FLOW_QUOTA."),
     cfg.IntOpt("vrf_flow_quota", default=0, min=0,
                help="Most flows in one virtual network (0: no limit)."),
+    cfg.StrOpt("api_socket", default="/var/run/bsdnet/port-api.sock",
+               help="Unix socket of the port API (what Nova's os-vif "
+                    "plugin and bsdnet-port-control use), mode 0660.  The "
+                    "address is also written to state_dir/api-url."),
+    cfg.StrOpt("api_socket_group", default="",
+               help="Group owning the port API socket: its members may "
+                    "plug ports (empty: the agent's own group)."),
+    cfg.BoolOpt("api_tcp", default=False,
+                help="Also serve the port API on TCP api_host:api_port, "
+                     "for vrouter-port-control compatibility.  Requests "
+                     "must carry the token of api_token_file in an "
+                     "X-Auth-Token header."),
     cfg.HostAddressOpt("api_host", default="127.0.0.1",
-                       help="Address the port API listens on."),
+                       help="Loopback address of the port API on TCP "
+                            "(api_tcp); other addresses are refused."),
     cfg.PortOpt("api_port", default=9091,
-                help="TCP port of the port API (0: any free port; the "
-                     "address taken is written to state_dir/api-url)."),
+                help="TCP port of the port API (api_tcp; 0: any free "
+                     "port, the address taken is written to "
+                     "state_dir/api-url)."),
+    cfg.StrOpt("api_token_file", default="",
+               help="File holding the port API's TCP token (api_tcp); "
+                    "made with a random token, mode 0600, if it does not "
+                    "exist.  Empty: state_dir/api-token."),
     cfg.IntOpt("dhcp_lease_time", default=86400, min=60,
                help="Lease time the DHCP server gives VMs, in seconds."),
     cfg.BoolOpt("watch_host", default=True,
@@ -127,7 +147,7 @@ fabric_opts = [
 ]
 
 GROUPS = (("datapath", datapath_opts), ("agent", agent_opts),
-          ("fabric", fabric_opts))
+          ("fabric", fabric_opts), ("neutron", neutron_opts.neutron_opts))
 
 
 def register(conf: cfg.ConfigOpts) -> None:

@@ -1,8 +1,9 @@
 """bsdnet-port-control: register VM ports with the local bsdnet agent.
 
 A drop-in for OpenContrail's vrouter-port-control: same options, same JSON
-to the same localhost API, so Nova's vrouter VIF driver works unchanged
-when the command is installed under either name.
+to the agent's port API (its unix socket by default), so Nova's vrouter
+VIF driver works unchanged when the command is installed under either
+name.
 """
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ import argparse
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
 import uuid
 from typing import Any, Sequence
 
-DEFAULT_AGENT = "http://127.0.0.1:9091"
+from . import apiclient
+
+DEFAULT_AGENT = apiclient.DEFAULT_URL
 PORT_TYPES = {"NovaVMPort": 0, "NameSpacePort": 1, "ESXiPort": 2}
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
@@ -57,7 +58,9 @@ exit status:
   3  the agent could not be reached
 
 environment:
-  BSDNET_AGENT_URL  default for --agent (otherwise http://127.0.0.1:9091)
+  BSDNET_AGENT_URL         default for --agent (otherwise
+                           unix:///var/run/bsdnet/port-api.sock)
+  BSDNET_AGENT_TOKEN_FILE  default for --token-file
 
 Compatibility: the options are those of vrouter-port-control; --vif_type,
 --vhostuser_socket, --vhostuser_mode and --no_persist are accepted and
@@ -129,7 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     o = p.add_argument_group("connection and output")
     o.add_argument("--agent", metavar="URL",
                    default=os.environ.get("BSDNET_AGENT_URL", DEFAULT_AGENT),
-                   help="the agent's port API (default %(default)s)")
+                   help="the agent's port API: its unix socket "
+                   "(unix:///path or the path) or, where the agent serves "
+                   "TCP, http://127.0.0.1:PORT (default %(default)s)")
+    o.add_argument("--token-file", metavar="FILE",
+                   default=os.environ.get("BSDNET_AGENT_TOKEN_FILE"),
+                   help="file with the agent's token, for the port API on "
+                   "TCP (the agent's [agent] api_token_file)")
     o.add_argument("--timeout", type=float, default=10.0, metavar="SEC",
                    help="seconds to wait for the agent (default 10)")
     o.add_argument("--json", action="store_true",
@@ -161,23 +170,22 @@ class AgentError(Exception):
 
 
 def call(agent: str, method: str, path: str, body: Any = None,
-         timeout: float = 10.0) -> Any:
+         timeout: float = 10.0, token: str | None = None) -> Any:
     """One request to the port API; AgentError on a 4xx/5xx answer,
-    OSError (URLError) when the agent cannot be reached."""
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(agent.rstrip("/") + path, data=data,
-                                 method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as e:
-        try:
-            reason = json.loads(e.read()).get("error", e.reason)
-        except (ValueError, AttributeError):
-            reason = e.reason
-        raise AgentError(e.code, str(reason)) from None
+    OSError when the agent cannot be reached."""
+    status, doc = apiclient.request(agent, method, path, body, token,
+                                    timeout)
+    if status >= 400:
+        reason = doc.get("error", status) if isinstance(doc, dict) else doc
+        raise AgentError(status, str(reason))
+    return doc
+
+
+def read_token(path: str | None) -> str | None:
+    if not path:
+        return None
+    with open(path, encoding="ascii") as f:
+        return f.read().strip()
 
 
 def _table(ports: list[dict[str, Any]]) -> str:
@@ -198,23 +206,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing:
         parser.error(f"--oper {a.oper} needs {', '.join(missing)}")
     try:
+        token = read_token(a.token_file)
+    except OSError as e:
+        parser.error(f"--token-file: {e}")
+
+    def req(method: str, path: str, body: Any = None) -> Any:
+        return call(a.agent, method, path, body, a.timeout, token)
+
+    try:
         if a.oper == "add":
-            out = call(a.agent, "POST", "/port", port_body(a), a.timeout)
+            out = req("POST", "/port", port_body(a))
             msg = f"port {a.uuid} added"
         elif a.oper == "delete":
             try:
-                out = call(a.agent, "DELETE", f"/port/{a.uuid}", None,
-                           a.timeout)
+                out = req("DELETE", f"/port/{a.uuid}")
                 msg = f"port {a.uuid} deleted"
             except AgentError as e:
                 if e.status != 404:
                     raise
                 out, msg = None, f"port {a.uuid} not known to the agent"
         elif a.oper == "show":
-            out = call(a.agent, "GET", f"/port/{a.uuid}", None, a.timeout)
+            out = req("GET", f"/port/{a.uuid}")
             msg = json.dumps(out, indent=1)
         else:
-            out = call(a.agent, "GET", "/ports", None, a.timeout)
+            out = req("GET", "/ports")
             msg = _table(out)
     except AgentError as e:
         print(f"bsdnet-port-control: {e}", file=sys.stderr)

@@ -20,6 +20,12 @@ agent answers; errors are 4xx/5xx with {"error": reason}):
   POST   /security-group            add or replace {"id","name","rules"}
   GET    /security-group/<id>, /security-groups
   DELETE /security-group/<id>       409 while ports or rules refer to it
+  GET    /plugs                     Neutron mode: the plugged ports and
+                                    what Neutron said of each
+
+In Neutron mode ([neutron] enabled) POST /port plugs a port Neutron bound
+to this host (409 if it is bound elsewhere) and DELETE /port unplugs it;
+networks, routes and security groups answer 403 to changes.
 
 Every change is all or nothing: the request is validated completely
 (fields, then references to what is stored), persisted (portstore), then
@@ -29,15 +35,17 @@ equal to what is stored changes nothing and calls nothing (Nova re-plugs
 ports after a restart).
 
 PortApi holds the logic and is usable without HTTP; PortApiServer puts it
-on 127.0.0.1:9091 (ThreadingHTTPServer; changes are serialised by the
-store's lock).
+on a unix socket (/var/run/bsdnet/port-api.sock, mode 0660, a group of the
+operator's choosing) and, only if the operator opts in, on TCP 127.0.0.1
+with a shared token in X-Auth-Token (threads; changes are serialised by
+the store's lock).
 
 Wiring into the daemon:
 
     store = PortStore(os.path.join(state_dir, "ports")); store.load()
     for obj in store:           # networks and groups first, then ports
         apply(Change(kind_of(obj), None, obj))      # replay after restart
-    server = PortApiServer(PortApi(store, apply), host, port)
+    server = PortApiServer(PortApi(store, apply), socket_path)
     server.start() ... server.stop()
 
 apply(change) runs in the HTTP thread with the store lock held; it must
@@ -47,10 +55,16 @@ datapath returns).
 """
 from __future__ import annotations
 
+import functools
+import grp
+import hmac
 import ipaddress
 import json
 import logging
+import os
 import socket
+import socketserver
+import stat
 import threading
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,14 +72,14 @@ from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import portstore as ps
+from .apiclient import DEFAULT_SOCKET, TOKEN_HEADER
 from .portstore import (ApplyFn, Change, ConflictError, Network,
                         NotFoundError, Port, Route, RoutePath,
                         ValidationError)
 
 LOG = logging.getLogger(__name__)
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 9091
+DEFAULT_PORT = 9091            # TCP, when opted in
 MAX_BODY = 1 << 20
 ECMP_MAX = 8            # BSDNET_ECMP_MAX: members of one ECMP nexthop
 
@@ -74,18 +88,58 @@ class ApplyError(Exception):
     """The apply callback failed; the store was rolled back."""
 
 
+_depth = threading.local()
+
+
+def _saved(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A change of the API: once it returns (and has let go of the store's
+    lock), write what it changed to disk.  Nested calls write once."""
+    @functools.wraps(fn)
+    def wrapper(self: "PortApi", *args: Any, **kw: Any) -> Any:
+        _depth.n = getattr(_depth, "n", 0) + 1
+        try:
+            out = fn(self, *args, **kw)
+        finally:
+            _depth.n -= 1
+        if _depth.n == 0:
+            try:
+                self.store.flush()
+            except ps.StoreWriteError as e:
+                raise ApplyError(f"applied but not saved: {e}") from e
+        return out
+    return wrapper
+
+
+class ForbiddenError(Exception):
+    """Not this API's to change (Neutron owns it): 403."""
+
+
 class PortApi:
-    """Validation, references and transactions of the port API."""
+    """Validation, references and transactions of the port API.
+
+    With neutron (the agent's Neutron mode), ports are plugged through it
+    (only what Neutron bound to this host is programmed) and networks,
+    routes and security groups are read-only: they are Neutron's.
+    """
 
     def __init__(self, store: ps.PortStore,
-                 apply: ApplyFn | None = None) -> None:
+                 apply: ApplyFn | None = None, neutron: Any = None) -> None:
         self.store = store
         self.apply = apply
+        self.neutron = neutron
+
+    def _neutrons(self, what: str) -> None:
+        if self.neutron is not None:
+            raise ForbiddenError(f"{what} come from Neutron on this node "
+                                 f"([neutron] enabled): change them there")
 
     # -- helpers -----------------------------------------------------------
     def _commit(self, kind: str, oid: str, new: ps.Obj | None) -> Change:
+        """Apply under the store's lock; the file is written by the
+        outermost @_saved call, once the lock is let go."""
         try:
-            return self.store.commit(kind, oid, new, self.apply)
+            return self.store.commit(kind, oid, new, self.apply,
+                                     persist=False)
         except (ValidationError, ConflictError, NotFoundError):
             raise
         except Exception as e:
@@ -93,7 +147,10 @@ class PortApi:
                              f"{type(e).__name__}: {e}") from e
 
     # -- ports -------------------------------------------------------------
-    def add_port(self, body: Any) -> Port:
+    @_saved
+    def add_port(self, body: Any) -> Port | dict[str, Any]:
+        if self.neutron is not None:
+            return self.neutron.plug(body)
         port = Port.from_json(body)
         with self.store.lock:
             self._check_port(port)
@@ -144,7 +201,10 @@ class PortApi:
         if sub.gateway and port.ip_address == sub.gateway:
             raise ConflictError(f"{a} is the gateway of {n}")
 
-    def delete_port(self, pid: str) -> Port:
+    @_saved
+    def delete_port(self, pid: str) -> Port | dict[str, Any]:
+        if self.neutron is not None:
+            return self.neutron.unplug(pid)
         pid = ps.v_uuid(pid, "port id")
         with self.store.lock:
             old = self.store.get("port", pid)
@@ -153,7 +213,9 @@ class PortApi:
         assert isinstance(old, Port)
         return old
 
+    @_saved
     def set_port_groups(self, pid: str, body: Any) -> Port:
+        self._neutrons("security groups")
         pid = ps.v_uuid(pid, "port id")
         if not isinstance(body, dict) or set(body) != {"security-groups"}:
             raise ValidationError('body must be {"security-groups": [...]}')
@@ -165,7 +227,9 @@ class PortApi:
             return self.add_port(new.to_json())
 
     # -- networks ----------------------------------------------------------
+    @_saved
     def add_network(self, body: Any) -> Network:
+        self._neutrons("networks")
         net = Network.from_json(body)
         with self.store.lock:
             if self.store.find("network", net.id) == net:
@@ -182,7 +246,9 @@ class PortApi:
         LOG.info("network %s (%s) set", net.id, net.name)
         return net
 
+    @_saved
     def delete_network(self, nid: str) -> Network:
+        self._neutrons("networks")
         nid = ps.v_uuid(nid, "network id")
         with self.store.lock:
             old = self.store.get("network", nid)
@@ -201,7 +267,9 @@ class PortApi:
         return old
 
     # -- routes ------------------------------------------------------------
+    @_saved
     def add_route(self, body: Any) -> Route:
+        self._neutrons("routes")
         d = ps._obj(body, "route")
         ps._unknown(d, {"network", "prefix", "node", "label"}, "route")
         net_id = ps.v_uuid(d.get("network"), "network")
@@ -226,10 +294,12 @@ class PortApi:
             self._commit("route", rid, new)
         return new
 
+    @_saved
     def delete_route(self, net_id: str, prefix: str,
                      query: dict[str, list[str]]) -> Route | None:
         """Remove one path (node= and label= given) or the whole prefix.
         Returns what is left, or None."""
+        self._neutrons("routes")
         net_id = ps.v_uuid(net_id, "network")
         prefix = str(ps.v_ipv4_net(prefix, "prefix"))
         extra = set(query) - {"node", "label"}
@@ -257,7 +327,9 @@ class PortApi:
             return new
 
     # -- security groups ---------------------------------------------------
+    @_saved
     def add_group(self, body: Any) -> ps.SecurityGroup:
+        self._neutrons("security groups")
         g = ps.group_from_json(body)
         with self.store.lock:
             for r in g.rules:
@@ -272,7 +344,9 @@ class PortApi:
         LOG.info("security group %s set (%d rules)", g.id, len(g.rules))
         return g
 
+    @_saved
     def delete_group(self, gid: str) -> ps.SecurityGroup:
+        self._neutrons("security groups")
         gid = ps.v_group_id(gid, "security-group id")
         with self.store.lock:
             old = self.store.get("security-group", gid)
@@ -319,10 +393,11 @@ class _Routes:
                     sorted(s.list(kind), key=lambda o: o.id)]
 
         table: dict[tuple[str, str, int], Callable[[], Json]] = {
-            ("POST", "port", 1): lambda: a.add_port(body).to_json(),
+            ("POST", "port", 1): lambda: _doc(a.add_port(body)),
             ("GET", "port", 2): lambda: one("port", parts[1].lower()),
-            ("DELETE", "port", 2): lambda: a.delete_port(parts[1])
-            .to_json(),
+            ("DELETE", "port", 2): lambda: _doc(a.delete_port(parts[1])),
+            ("GET", "plugs", 1): lambda: a.neutron.plugged() if a.neutron
+            else _nf(),
             ("PUT", "port", 3): lambda: a.set_port_groups(parts[1], body)
             .to_json() if parts[2] == "security-groups" else _nf(),
             ("GET", "ports", 1): lambda: every("port"),
@@ -360,6 +435,10 @@ class _Routes:
         return _nf()
 
 
+def _doc(x: Any) -> Json:
+    return x if isinstance(x, dict) else x.to_json()
+
+
 def _nf() -> Json:
     raise NotFoundError("no such resource")
 
@@ -375,11 +454,20 @@ class _RequestHandler(BaseHTTPRequestHandler):
     server_version = "bsdnet-agent"
     routes: _Routes                      # set on the subclass per server
 
+    token: str | None = None            # TCP only: the shared token
+
     def setup(self) -> None:
         super().setup()
-        # Headers and body leave in two writes: without this, Nagle and
-        # the client's delayed ACK add 40 ms to every keep-alive request.
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.request.family != socket.AF_UNIX:
+            # Headers and body leave in two writes: without this, Nagle and
+            # the client's delayed ACK add 40 ms to every keep-alive
+            # request.
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY,
+                                    1)
+
+    def address_string(self) -> str:
+        return "unix" if self.request.family == socket.AF_UNIX else \
+            super().address_string()
 
     def log_message(self, fmt: str, *args: Any) -> None:
         LOG.debug("%s %s", self.address_string(), fmt % args)
@@ -429,6 +517,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         try:
+            if self.token is not None and not hmac.compare_digest(
+                    self.headers.get(TOKEN_HEADER, "").encode(),
+                    self.token.encode()):
+                self.close_connection = True
+                raise _HttpError(401, f"the port API on TCP needs the "
+                                 f"agent's token in {TOKEN_HEADER}")
             body = self._body()
             url = urlsplit(self.path)
             parts = [unquote(p) for p in url.path.split("/") if p]
@@ -442,6 +536,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._error(404, str(e))
         except _MethodNotAllowed as e:
             self._error(405, str(e), {"Allow": ", ".join(e.allowed)})
+        except ForbiddenError as e:
+            self._error(403, str(e))
         except ConflictError as e:
             self._error(409, str(e))
         except ApplyError as e:
@@ -468,38 +564,114 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128    # Nova plugs many VIFs at once on boot
 
 
-class PortApiServer:
-    """The port API served on host:port from a background thread."""
+class _UnixServer(socketserver.ThreadingUnixStreamServer):
+    daemon_threads = True
+    request_queue_size = 128
 
-    def __init__(self, api: PortApi, host: str = DEFAULT_HOST,
-                 port: int = DEFAULT_PORT) -> None:
-        handler = type("PortApiHandler", (_RequestHandler,),
-                       {"routes": _Routes(api)})
-        self.httpd = _Server((host, port), handler)
-        self._thread: threading.Thread | None = None
+
+def _unix_server(path: str, group: str | None,
+                 handler: type) -> _UnixServer:
+    """Bind the socket at path, mode 0660, owned by group (if given): who
+    may write to it may plug ports, as with Open vSwitch's db socket."""
+    gid = -1
+    if group:
+        try:
+            gid = grp.getgrnam(group).gr_gid
+        except KeyError:
+            raise ValueError(f"api_socket_group {group!r}: no such "
+                             f"group") from None
+    os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
+    try:
+        if stat.S_ISSOCK(os.lstat(path).st_mode):
+            os.unlink(path)         # left by an agent that died
+    except FileNotFoundError:
+        pass
+    old = os.umask(0o117)           # no window with a wider mode
+    try:
+        srv = _UnixServer(path, handler)
+    finally:
+        os.umask(old)
+    os.chown(path, -1, gid)
+    os.chmod(path, 0o660)
+    return srv
+
+
+class PortApiServer:
+    """The port API, served from background threads: on a unix socket
+    (the default) and, opted in, on TCP with a shared token (only on a
+    loopback address: vrouter-port-control compatibility)."""
+
+    def __init__(self, api: PortApi, socket_path: str | None = None,
+                 group: str | None = None,
+                 tcp: tuple[str, int] | None = None,
+                 token: str | None = None) -> None:
+        if not socket_path and tcp is None:
+            raise ValueError("the port API needs a socket path or TCP")
+        routes = _Routes(api)
+        self.servers: list[socketserver.BaseServer] = []
+        self.socket_path = socket_path
+        if socket_path:
+            handler = type("PortApiUnixHandler", (_RequestHandler,),
+                           {"routes": routes})
+            self.servers.append(_unix_server(socket_path, group, handler))
+        self.tcp: _Server | None = None
+        if tcp is not None:
+            if not ipaddress.ip_address(tcp[0]).is_loopback:
+                raise ValueError(f"the port API listens on TCP on a "
+                                 f"loopback address only, not {tcp[0]}")
+            if not token:
+                raise ValueError("the port API on TCP needs a token")
+            handler = type("PortApiTcpHandler", (_RequestHandler,),
+                           {"routes": routes, "token": token})
+            try:
+                self.tcp = _Server(tcp, handler)
+            except BaseException:
+                self.stop()
+                raise
+            self.servers.append(self.tcp)
+        self._threads: list[threading.Thread] = []
 
     @property
     def address(self) -> tuple[str, int]:
-        host, port = self.httpd.server_address[:2]
+        """The TCP address (host, port) taken, when serving TCP."""
+        assert self.tcp is not None
+        host, port = self.tcp.server_address[:2]
         return str(host), int(port)
 
     @property
+    def urls(self) -> list[str]:
+        out = [f"unix://{self.socket_path}"] if self.socket_path else []
+        if self.tcp is not None:
+            out.append("http://%s:%d" % self.address)
+        return out
+
+    @property
     def url(self) -> str:
-        return "http://%s:%d" % self.address
+        return self.urls[0]
 
     def start(self, poll_interval: float = 0.5) -> None:
-        """Serve from a thread; stop() takes up to poll_interval."""
-        self._thread = threading.Thread(target=self.httpd.serve_forever,
-                                        args=(poll_interval,),
-                                        name="portapi", daemon=True)
-        self._thread.start()
-        LOG.info("port API listening on %s", self.url)
+        """Serve from threads; stop() takes up to poll_interval."""
+        for srv in self.servers:
+            t = threading.Thread(target=srv.serve_forever,
+                                 args=(poll_interval,), name="portapi",
+                                 daemon=True)
+            t.start()
+            self._threads.append(t)
+        LOG.info("port API listening on %s", ", ".join(self.urls))
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        for srv in self.servers:
+            if self._threads:
+                srv.shutdown()
+            srv.server_close()
+        for t in self._threads:
+            t.join(timeout=5)
+        self._threads = []
+        if self.socket_path:
+            try:
+                os.unlink(self.socket_path)
+            except FileNotFoundError:
+                pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -514,8 +686,8 @@ def main(argv: list[str] | None = None) -> int:
         "without a datapath (changes are stored, not applied).")
     ap.add_argument("--state-dir", required=True,
                     help="where ports, networks, routes and groups live")
-    ap.add_argument("--host", default=DEFAULT_HOST)
-    ap.add_argument("--port", type=int, default=DEFAULT_PORT)
+    ap.add_argument("--socket", default=DEFAULT_SOCKET,
+                    help="unix socket to serve on (default %(default)s)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(name)s %(message)s")
@@ -525,7 +697,7 @@ def main(argv: list[str] | None = None) -> int:
     except ps.CorruptStateError as e:
         LOG.error("cannot start: %s", e)
         return 1
-    server = PortApiServer(PortApi(store), a.host, a.port)
+    server = PortApiServer(PortApi(store), socket_path=a.socket)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

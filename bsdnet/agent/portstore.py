@@ -13,11 +13,13 @@ torn one.  load() reads everything back and validates it like an API
 request; a file that does not parse or validate raises CorruptStateError
 naming the file and the reason, rather than starting with half the state.
 
-Transactions: commit() writes an object (or removes it), then calls the
-caller's apply callback; if apply raises, the previous file is put back
-and the error propagates.  The store's lock serialises commits; callers
-hold it across their own cross-object checks too (PortStore.lock is
-reentrant).
+Transactions: commit() changes an object (or removes it), then calls the
+caller's apply callback; if apply raises, the previous object is put back
+and the error propagates.  Files are written after that, outside the
+store's lock (flush()), so a slow disk never holds up traps; a batch of
+commits can share one flush.  The store's lock serialises commits;
+callers hold it across their own cross-object checks too (PortStore.lock
+is reentrant).
 """
 from __future__ import annotations
 
@@ -139,6 +141,15 @@ def v_ipv4(v: Any, name: str) -> str:
             from None
 
 
+def v_ipv4_or_net(v: Any, name: str) -> str:
+    """An IPv4 address, or a prefix a.b.c.d/n (a /32 becomes the
+    address)."""
+    if isinstance(v, str) and "/" in v:
+        n = v_ipv4_net(v, name)
+        return str(n.network_address) if n.prefixlen == 32 else str(n)
+    return v_ipv4(v, name)
+
+
 def v_ipv4_net(v: Any, name: str) -> ipaddress.IPv4Network:
     if not isinstance(v, str) or "/" not in v:
         raise ValidationError(f"{name} must be an IPv4 prefix a.b.c.d/n, "
@@ -198,8 +209,12 @@ def v_group_id(v: Any, name: str) -> str:
 
 @dataclass(frozen=True)
 class AddressPair:
-    ip: str
+    ip: str                 # an address, or a prefix a.b.c.d/n
     mac: str = ""           # "" means the port's own MAC
+
+    @property
+    def prefix(self) -> str:
+        return self.ip if "/" in self.ip else f"{self.ip}/32"
 
     def to_json(self) -> dict[str, str]:
         return {"ip-address": self.ip, "mac-address": self.mac}
@@ -221,6 +236,9 @@ class Port:
     tx_vlan_id: int = -1
     security_groups: tuple[str, ...] = ()
     allowed_address_pairs: tuple[AddressPair, ...] = ()
+    # False: no anti-spoofing and no security groups on this port
+    # (Neutron's port_security_enabled).
+    port_security: bool = True
 
     kind = "port"
 
@@ -232,10 +250,14 @@ class Port:
         """What security-group evaluation needs of this port: its own
         address and its allowed pairs' addresses count as members."""
         ips = [self.ip_address] if self.has_ip else []
-        ips += [p.ip for p in self.allowed_address_pairs]
+        ips += [p.ip for p in self.allowed_address_pairs if "/" not in p.ip]
+        nets = [ipaddress.IPv4Network(p.ip)
+                for p in self.allowed_address_pairs if "/" in p.ip]
         return PortBinding(self.id, tuple(int(ipaddress.IPv4Address(a))
                                           for a in dict.fromkeys(ips)),
-                           self.security_groups)
+                           self.security_groups,
+                           tuple((int(n.network_address), int(n.netmask))
+                                 for n in nets))
 
     @classmethod
     def from_json(cls, d: Any) -> "Port":
@@ -243,7 +265,8 @@ class Port:
         known = {"id", "instance-id", "ip-address", "ip6-address", "vn-id",
                  "display-name", "vm-project-id", "mac-address",
                  "system-name", "type", "rx-vlan-id", "tx-vlan-id",
-                 "security-groups", "allowed-address-pairs"}
+                 "security-groups", "allowed-address-pairs",
+                 "port-security-enabled"}
         _unknown(d, known | _PORT_IGNORED, "port")
         for k in ("id", "instance-id", "vn-id", "mac-address",
                   "system-name"):
@@ -290,7 +313,12 @@ class Port:
                     f"allowed pair {p.get('ip-address')}: a mac-address other than "
                     "the port's own is not supported")
             pairs.append(AddressPair(
-                v_ipv4(p.get("ip-address"), "allowed pair ip-address"), mac))
+                v_ipv4_or_net(p.get("ip-address"), "allowed pair ip-address"),
+                mac))
+        secure = d.get("port-security-enabled", True)
+        if not isinstance(secure, bool):
+            raise ValidationError("port-security-enabled must be true or "
+                                  "false")
         return cls(
             id=v_uuid(d["id"], "id"),
             instance_id=v_uuid(d["instance-id"], "instance-id"),
@@ -305,7 +333,8 @@ class Port:
             rx_vlan_id=v_vlan(d.get("rx-vlan-id"), "rx-vlan-id"),
             tx_vlan_id=v_vlan(d.get("tx-vlan-id"), "tx-vlan-id"),
             security_groups=groups,
-            allowed_address_pairs=tuple(pairs))
+            allowed_address_pairs=tuple(pairs),
+            port_security=secure)
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "instance-id": self.instance_id,
@@ -318,7 +347,8 @@ class Port:
                 "rx-vlan-id": self.rx_vlan_id, "tx-vlan-id": self.tx_vlan_id,
                 "security-groups": list(self.security_groups),
                 "allowed-address-pairs":
-                    [p.to_json() for p in self.allowed_address_pairs]}
+                    [p.to_json() for p in self.allowed_address_pairs],
+                "port-security-enabled": self.port_security}
 
 
 @dataclass(frozen=True)
@@ -382,6 +412,14 @@ class Subnet:
                 "dhcp": self.dhcp}
 
 
+def _v_label(v: Any) -> int:
+    label = v_int(v, "mpls-label", 0, (1 << 20) - 1)
+    if 0 < label < 16:
+        raise ValidationError(f"mpls-label {label}: labels 1..15 are "
+                              f"reserved by MPLS")
+    return label
+
+
 @dataclass(frozen=True)
 class Network:
     id: str
@@ -389,6 +427,9 @@ class Network:
     mtu: int = 1500
     dns_domain: str = ""
     subnets: tuple[Subnet, ...] = ()
+    # The network's own MPLS label, the same on every node (0: none; then
+    # labels name ports).  With Neutron: label_base + VNI.
+    label: int = 0
 
     kind = "network"
 
@@ -402,8 +443,8 @@ class Network:
     @classmethod
     def from_json(cls, d: Any) -> "Network":
         d = _obj(d, "network")
-        _unknown(d, {"id", "name", "mtu", "dns-domain", "subnets"},
-                 "network")
+        _unknown(d, {"id", "name", "mtu", "dns-domain", "subnets",
+                     "mpls-label"}, "network")
         if "id" not in d:
             raise ValidationError("network: id is required")
         domain = d.get("dns-domain") or ""
@@ -420,12 +461,14 @@ class Network:
         return cls(id=v_uuid(d["id"], "id"),
                    name=v_str(d.get("name"), "name"),
                    mtu=v_int(d.get("mtu", 1500), "mtu", 576, 9000),
-                   dns_domain=domain.rstrip("."), subnets=subnets)
+                   dns_domain=domain.rstrip("."), subnets=subnets,
+                   label=_v_label(d.get("mpls-label", 0)))
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "mtu": self.mtu,
                 "dns-domain": self.dns_domain,
-                "subnets": [s.to_json() for s in self.subnets]}
+                "subnets": [s.to_json() for s in self.subnets],
+                "mpls-label": self.label}
 
 
 @dataclass(frozen=True, order=True)
@@ -540,8 +583,9 @@ def _fname(oid: str) -> str:
     return oid.replace("/", "_").replace(":", "@") + ".json"
 
 
-def atomic_write(path: str, data: bytes) -> None:
-    """Write path so that a crash leaves the old or the new content."""
+def atomic_write(path: str, data: bytes, sync_dir: bool = True) -> None:
+    """Write path so that a crash leaves the old or the new content
+    (sync_dir=False: the caller syncs the directory once for a batch)."""
     d = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".json")
     try:
@@ -556,7 +600,8 @@ def atomic_write(path: str, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(d)
+    if sync_dir:
+        _fsync_dir(d)
 
 
 def _fsync_dir(d: str) -> None:
@@ -567,12 +612,18 @@ def _fsync_dir(d: str) -> None:
         os.close(fd)
 
 
+class StoreWriteError(OSError):
+    """Applied, but not written to the state directory (yet)."""
+
+
 class PortStore:
     """The objects of the port API, in memory and under state_dir."""
 
     def __init__(self, state_dir: str) -> None:
         self.state_dir = state_dir
         self.lock = threading.RLock()
+        self._wlock = threading.Lock()       # file writes, outside lock
+        self._dirty: set[tuple[str, str]] = set()
         self._objs: dict[str, dict[str, Obj]] = {k: {} for k in KINDS}
         for k in KINDS:
             os.makedirs(os.path.join(state_dir, k), mode=0o750,
@@ -675,37 +726,72 @@ class PortStore:
     def _path(self, kind: str, oid: str) -> str:
         return os.path.join(self.state_dir, kind, _fname(oid))
 
-    def _write(self, kind: str, oid: str, obj: Obj | None) -> None:
+    def _write(self, kind: str, oid: str, obj: Obj | None) -> str:
+        """One object's file, its directory left to sync; returns it."""
         path = self._path(kind, oid)
         if obj is None:
             try:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
-            else:
-                _fsync_dir(os.path.dirname(path))
-            self._objs[kind].pop(oid, None)
-            return
-        doc = {"format": FORMAT, "kind": kind, "object": obj.to_json()}
-        atomic_write(path, json.dumps(doc, indent=1, sort_keys=True)
-                     .encode() + b"\n")
-        self._objs[kind][oid] = obj
+        else:
+            doc = {"format": FORMAT, "kind": kind, "object": obj.to_json()}
+            atomic_write(path, json.dumps(doc, indent=1, sort_keys=True)
+                         .encode() + b"\n", sync_dir=False)
+        return os.path.dirname(path)
 
     def commit(self, kind: str, oid: str, new: Obj | None,
-               apply: ApplyFn | None = None) -> Change:
-        """Persist new (None: delete), then apply; undo the file on error."""
+               apply: ApplyFn | None = None, persist: bool = True) -> Change:
+        """Change an object, then apply it; on error put the old one back
+        (in memory: nothing was written yet) and re-raise.  The file is
+        written after the lock is let go (flush()), so traps and other
+        changes do not wait for the disk; persist=False leaves that to the
+        caller's flush(), which then writes a whole batch at once."""
         with self.lock:
             old = self._objs[kind].get(oid)
             change = Change(kind, old, new)
             if old is None and new is None:
                 raise NotFoundError(f"{kind} {oid} not found")
-            self._write(kind, oid, new)
+            self._set(kind, oid, new)
             if apply is not None:
                 try:
                     apply(change)
                 except BaseException:
                     LOG.exception("apply of %s %s failed; rolling back",
                                   kind, oid)
-                    self._write(kind, oid, old)
+                    self._set(kind, oid, old)
                     raise
-            return change
+            self._dirty.add((kind, oid))
+        if persist:
+            self.flush()
+        return change
+
+    def _set(self, kind: str, oid: str, obj: Obj | None) -> None:
+        if obj is None:
+            self._objs[kind].pop(oid, None)
+        else:
+            self._objs[kind][oid] = obj
+
+    def flush(self) -> None:
+        """Write what changed since the last flush: each object as it is
+        now (so writers racing each other both leave the newest), then
+        each directory synced once.  StoreWriteError if the disk said no;
+        what was not written stays to be written by the next flush."""
+        with self._wlock:
+            with self.lock:
+                dirty, self._dirty = self._dirty, set()
+                todo = [(k, oid, self._objs[k].get(oid))
+                        for k, oid in sorted(dirty)]
+            dirs: set[str] = set()
+            try:
+                while todo:
+                    kind, oid, obj = todo[0]
+                    dirs.add(self._write(kind, oid, obj))
+                    todo.pop(0)
+                for d in sorted(dirs):
+                    _fsync_dir(d)
+            except OSError as e:
+                with self.lock:
+                    self._dirty.update((k, oid) for k, oid, _ in todo)
+                raise StoreWriteError(f"state not saved in "
+                                      f"{self.state_dir}: {e}") from e

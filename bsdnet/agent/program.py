@@ -43,6 +43,9 @@ class Programmer:
         for r in st["remote"].values():
             for n in r["nexthops"] + ([r["ecmp"]] if r["ecmp"] else []):
                 self.t.nexthops.pool.take(n)
+        for net in st["networks"].values():
+            if net.get("label_nh"):
+                self.t.nexthops.pool.take(net["label_nh"])
         if st["fabric"].get("vif"):
             self.t.vifs.pool.take(st["fabric"]["vif"])
 
@@ -54,15 +57,14 @@ class Programmer:
         """Make the tables match topo.  Returns counts of what changed."""
         self.changes = Counter()
         self._fabric(topo.get("fabric"))
+        labels = topo.get("labels", {})
         for name in topo["networks"]:
-            self._network(name)
+            self._network(name, labels.get(name, 0))
         self._ports(topo["ports"])
         self._remotes(topo["remote"])
         for name in list(self.state["networks"]):
             if name not in topo["networks"]:
-                self.t.vrfs.free(name)
-                del self.state["networks"][name]
-                self.changes["network-"] += 1
+                self._network_delete(name)
         if not topo.get("fabric") and self.state["fabric"].get("vif"):
             self.t.vifs.delete(self.state["fabric"].pop("vif"))
             self.changes["fabric-"] += 1
@@ -83,31 +85,59 @@ class Programmer:
         elif self.t.vifs.update(idx, want):
             self.changes["fabric~"] += 1
 
-    def _network(self, name: str) -> None:
+    def _network(self, name: str, label: int = 0) -> None:
         if name in self.state["networks"]:
             self.t.vrfs.bind(name, self.state["networks"][name]["vrf"])
         else:
             self.state["networks"][name] = {"vrf": self.t.vrfs.alloc(name)}
             self.changes["network+"] += 1
-        q = ffi.addressof(self.t.region.vrfs[self._vrf(name)],
-                          "vrf_flow_quota")
+        vrf = self._vrf(name)
+        q = ffi.addressof(self.t.region.vrfs[vrf], "vrf_flow_quota")
         if q[0] != self.vrf_flow_quota:
             lib.bsdnet_agent_store_rel32(q, self.vrf_flow_quota)
+        self._network_label(name, vrf, label)
+
+    def _network_label(self, name: str, vrf: int, label: int) -> None:
+        """The network's own label: a VRF nexthop, so that a packet with
+        it is delivered by its inner destination within the network."""
+        st = self.state["networks"][name]
+        if st.get("label") and st["label"] != label:
+            self.t.labels.free_fixed(st.pop("label"))
+            self.changes["network~"] += 1
+        if not label:
+            if st.get("label_nh"):
+                self.t.nexthops.delete(st.pop("label_nh"))
+            return
+        want = Nexthop(type=lib.BSDNET_NH_VRF, vrf=vrf)
+        if st.get("label_nh"):
+            self.t.nexthops.update(st["label_nh"], want)
+        else:
+            st["label_nh"] = self.t.nexthops.add(want)
+        if self.t.labels.set_fixed(label, st["label_nh"]):
+            self.changes["network~"] += 1
+        st["label"] = label
+
+    def _network_delete(self, name: str) -> None:
+        st = self.state["networks"].pop(name)
+        if st.get("label"):
+            self.t.labels.free_fixed(st["label"])
+        if st.get("label_nh"):
+            self.t.nexthops.delete(st["label_nh"])
+        self.t.vrfs.free(name)
+        self.changes["network-"] += 1
 
     # ---- one object at a time (the port API) -------------------------------
 
-    def apply_network(self, name: str) -> Counter[str]:
+    def apply_network(self, name: str, label: int = 0) -> Counter[str]:
         self.changes = Counter()
-        self._network(name)
+        self._network(name, label)
         return self.changes
 
     def remove_network(self, name: str) -> Counter[str]:
         """Free a network's VRF; nothing may refer to it any more."""
         self.changes = Counter()
         if name in self.state["networks"]:
-            self.t.vrfs.free(name)
-            del self.state["networks"][name]
-            self.changes["network-"] += 1
+            self._network_delete(name)
         return self.changes
 
     def apply_port(self, p: dict[str, Any]) -> Counter[str]:
@@ -140,10 +170,14 @@ class Programmer:
         # with allowed address pairs has several, so vif_ip 0 turns the
         # datapath's check off and the agent checks each new flow instead
         # (it traps them all: such ports always carry the policy flag).
-        ip = 0 if p.get("pairs") else ip_to_int(p["ip"])
+        # A port without port security has neither check (both fields 0);
+        # it keeps the policy flag, so flows towards other ports still
+        # meet their security groups.
+        secure = p.get("secure", True)
+        ip = 0 if p.get("pairs") or not secure else ip_to_int(p["ip"])
+        mac = mac_to_bytes(p["mac"]) if secure else bytes(6)
         return Vif(type=lib.BSDNET_VIF_VIRTUAL, flags=flags, vrf=vrf,
-                   ip=ip, nh=nh, mtu=p["mtu"],
-                   mac=mac_to_bytes(p["mac"]), name=p["interface"],
+                   ip=ip, nh=nh, mtu=p["mtu"], mac=mac, name=p["interface"],
                    flow_quota=p.get("quota", 0))
 
     def _port_nh(self, p: dict[str, Any], vrf: int, vif: int) -> Nexthop:
@@ -215,8 +249,8 @@ class Programmer:
 
     @staticmethod
     def _pair_prefixes(p: dict[str, Any]) -> list[str]:
-        return sorted({f"{a}/32" for a in p.get("pairs", ())} -
-                      {f"{p['ip']}/32"})
+        return sorted({a if "/" in a else f"{a}/32"
+                       for a in p.get("pairs", ())} - {f"{p['ip']}/32"})
 
     def _extra_routes(self, vrf: int, nh: int, have: list[str],
                       p: dict[str, Any]) -> list[str]:

@@ -216,17 +216,86 @@ class Rule:
                 "remote_group_id": self.remote_group_id}
 
 
+class AddrSet:
+    """IPv4 addresses and prefixes (host order), asked with ``a in s``:
+    a remote group's members, or the sources a port may use."""
+
+    __slots__ = ("hosts", "nets")
+
+    def __init__(self, hosts: Iterable[int] = (),
+                 nets: Iterable[tuple[int, int]] = ()) -> None:
+        self.hosts = frozenset(hosts)
+        self.nets = tuple(sorted(set(nets)))    # (network, mask)
+
+    @classmethod
+    def parse(cls, items: Iterable[str]) -> "AddrSet":
+        """From addresses and a.b.c.d/n prefixes (IPv4 ones only)."""
+        hosts, nets = [], []
+        for x in items:
+            n = ipaddress.ip_network(x, strict=False)
+            if n.version != 4:
+                continue
+            if n.prefixlen == 32:
+                hosts.append(int(n.network_address))
+            else:
+                nets.append((int(n.network_address), int(n.netmask)))
+        return cls(hosts, nets)
+
+    def __contains__(self, a: object) -> bool:
+        if a in self.hosts:
+            return True
+        return isinstance(a, int) and any(a & m == n for n, m in self.nets)
+
+    def __or__(self, other: "AddrSet") -> "AddrSet":
+        return AddrSet(self.hosts | other.hosts, self.nets + other.nets)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AddrSet) and \
+            (self.hosts, self.nets) == (other.hosts, other.nets)
+
+    def __hash__(self) -> int:
+        return hash((self.hosts, self.nets))
+
+    def __repr__(self) -> str:
+        return f"AddrSet({len(self.hosts)} hosts, {len(self.nets)} prefixes)"
+
+
+def _members_from_json(v: Any) -> tuple[str, ...] | None:
+    """A group's member addresses as the control plane gave them (None:
+    the members are this node's ports of the group)."""
+    if v is None:
+        return None
+    if not isinstance(v, list) or len(v) > 65536:
+        raise SecGroupError("members must be a list of at most 65536 "
+                            "addresses")
+    out = []
+    for x in v:
+        try:
+            n = ipaddress.ip_network(x, strict=True)
+        except (ValueError, TypeError):
+            raise SecGroupError(f"member {x!r} is not an address or "
+                                f"prefix") from None
+        out.append(str(n.network_address) if n.prefixlen == n.max_prefixlen
+                   else str(n))
+    return tuple(sorted(set(out)))
+
+
 @dataclass(frozen=True)
 class SecurityGroup:
+    """A group and its rules.  members, when the control plane knows the
+    group's members on every node (Neutron), lists their addresses and
+    prefixes; None means the members are the ports of this node that are
+    in the group (the port API's hand-fed mode)."""
     id: str
     name: str = ""
     rules: tuple[Rule, ...] = ()
+    members: tuple[str, ...] | None = None
 
     @classmethod
     def from_json(cls, d: Any) -> "SecurityGroup":
         if not isinstance(d, dict):
             raise SecGroupError("a security group must be a JSON object")
-        extra = set(d) - {"id", "name", "rules", "description"}
+        extra = set(d) - {"id", "name", "rules", "description", "members"}
         if extra:
             raise SecGroupError(f"unknown security-group fields: "
                                 f"{sorted(extra)}")
@@ -244,11 +313,15 @@ class SecurityGroup:
         ids = [r.id for r in parsed]
         if len(set(ids)) != len(ids):
             raise SecGroupError("rule ids must be unique within a group")
-        return cls(id=gid, name=name, rules=parsed)
+        return cls(id=gid, name=name, rules=parsed,
+                   members=_members_from_json(d.get("members")))
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name,
-                "rules": [r.to_json() for r in self.rules]}
+        d: dict[str, Any] = {"id": self.id, "name": self.name,
+                             "rules": [r.to_json() for r in self.rules]}
+        if self.members is not None:
+            d["members"] = list(self.members)
+        return d
 
 
 def neutron_default_group(group_id: str, name: str = "default"
@@ -266,10 +339,13 @@ def neutron_default_group(group_id: str, name: str = "default"
 
 @dataclass(frozen=True)
 class PortBinding:
-    """What the index needs of a port: its id, IPv4 addresses and groups."""
+    """What the index needs of a port: its id, IPv4 addresses (and the
+    prefixes of its allowed address pairs, as (network, mask)) and
+    groups."""
     id: str
     ips: tuple[int, ...] = ()
     groups: tuple[str, ...] = ()
+    nets: tuple[tuple[int, int], ...] = ()
 
 
 # Compiled rule: (lo, hi, net, mask, members, rule_id).  For port protocols
@@ -277,8 +353,8 @@ class PortBinding:
 # destination port in both directions); other protocols get 0..65535.  For
 # ICMP lo is the type (-1: any) and hi the code (-1: any).  members is None
 # for prefix rules (net/mask; 0/0 when no remote is given), else the
-# frozenset of the remote group's member addresses.
-_Compiled = tuple[int, int, int, int, "frozenset[int] | None", str]
+# AddrSet of the remote group's members.
+_Compiled = tuple[int, int, int, int, "AddrSet | None", str]
 
 
 # A port-range index of one protocol's rules: bounds[i] starts the i-th
@@ -288,10 +364,11 @@ _Compiled = tuple[int, int, int, int, "frozenset[int] | None", str]
 # is one bisect and one dict probe per distinct mask, however many rules
 # share the range.
 _Cell = tuple[tuple[tuple[int, dict[int, str]], ...],
-              tuple[tuple[frozenset[int], str], ...]]
+              tuple[tuple[AddrSet, str], ...]]
 _PortIndex = tuple[list[int], list[_Cell]]
 
 INDEX_MIN_RULES = 16        # below this, a linear scan is as fast
+_NOBODY = AddrSet()
 INDEX_MAX_RULES = 512       # building is O(rules x intervals): bound it
 
 
@@ -308,7 +385,7 @@ def _build_index(lst: list[_Compiled]) -> _PortIndex:
             continue
         last_key = key
         masks: dict[int, dict[int, str]] = {}
-        groups: list[tuple[frozenset[int], str]] = []
+        groups: list[tuple[AddrSet, str]] = []
         for _lo, _hi, net, mask, mset, rid in cover:
             if mset is None:
                 masks.setdefault(mask, {}).setdefault(net, rid)
@@ -327,7 +404,7 @@ class CompiledPolicy:
     index: dict[str, dict[int, _PortIndex]] = field(default_factory=dict)
 
 
-def _compile_rule(r: Rule, members: dict[str, frozenset[int]]
+def _compile_rule(r: Rule, members: dict[str, AddrSet]
                   ) -> tuple[int, _Compiled] | None:
     if r.ethertype != "IPv4":
         return None
@@ -340,9 +417,9 @@ def _compile_rule(r: Rule, members: dict[str, frozenset[int]]
     else:
         lo, hi = 0, 65535
     net = mask = 0
-    mset: frozenset[int] | None = None
+    mset: AddrSet | None = None
     if r.remote_group_id is not None:
-        mset = members.get(r.remote_group_id, frozenset())
+        mset = members.get(r.remote_group_id, _NOBODY)
     elif r.remote_ip_prefix is not None:
         n = ipaddress.IPv4Network(r.remote_ip_prefix)
         net, mask = int(n.network_address), int(n.netmask)
@@ -362,13 +439,14 @@ class GroupsIndex:
         self.groups: dict[str, SecurityGroup] = {}
         self.ports: dict[str, PortBinding] = {}
         self._cache: dict[str, CompiledPolicy] = {}
-        self._members: dict[str, frozenset[int]] = {}
+        self._members: dict[str, AddrSet] = {}
 
     # -- changes -----------------------------------------------------------
     def set_group(self, g: SecurityGroup) -> set[str]:
         """Add or replace a group; returns the ports whose policy moved."""
         with self._lock:
             self.groups[g.id] = g
+            self._members.pop(g.id, None)   # members may come with it
             hit = self._ports_depending_on({g.id})
             self._drop(hit)
             return hit
@@ -376,6 +454,7 @@ class GroupsIndex:
     def remove_group(self, gid: str) -> set[str]:
         with self._lock:
             self.groups.pop(gid, None)
+            self._members.pop(gid, None)
             hit = self._ports_depending_on({gid})
             self._drop(hit)
             return hit
@@ -389,7 +468,8 @@ class GroupsIndex:
             for g in touched:
                 self._members.pop(g, None)
             hit = {p.id}
-            if old is None or old.ips != p.ips or old.groups != p.groups:
+            if old is None or (old.ips, old.nets, old.groups) != \
+                    (p.ips, p.nets, p.groups):
                 hit |= self._ports_depending_on(touched, members_only=True)
             self._drop(hit)
             return hit
@@ -430,13 +510,19 @@ class GroupsIndex:
             self._cache.pop(pid, None)
 
     # -- compile and decide ------------------------------------------------
-    def members(self, gid: str) -> frozenset[int]:
-        """Addresses of the ports in group gid (cached: many ports' rules
-        name the same remote group)."""
+    def members(self, gid: str) -> AddrSet:
+        """Addresses of group gid's members: the control plane's list when
+        the group carries one, else this node's ports in the group
+        (cached: many ports' rules name the same remote group)."""
         m = self._members.get(gid)
         if m is None:
-            m = frozenset(ip for p in self.ports.values()
-                          if gid in p.groups for ip in p.ips)
+            g = self.groups.get(gid)
+            if g is not None and g.members is not None:
+                m = AddrSet.parse(g.members)
+            else:
+                ports = [p for p in self.ports.values() if gid in p.groups]
+                m = AddrSet((ip for p in ports for ip in p.ips),
+                            (n for p in ports for n in p.nets))
             self._members[gid] = m
         return m
 

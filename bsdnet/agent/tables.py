@@ -247,12 +247,33 @@ class NexthopTable:
 
 
 class LabelTable:
-    """MPLS labels local to this node, allocated from BSDNET_LABEL_MIN up."""
+    """MPLS labels: those of ports, local to this node, allocated from
+    BSDNET_LABEL_MIN up to fixed_base; from fixed_base to the end of the
+    table, labels whose number the whole fabric agrees on (a network's:
+    set_fixed)."""
 
-    def __init__(self, region) -> None:
+    def __init__(self, region, fixed_base: int | None = None) -> None:
         self.region = region
-        self.pool = IndexPool(lib.BSDNET_LABEL_MIN, len(region.labels),
+        n = len(region.labels)
+        self.fixed_base = n if fixed_base is None else \
+            max(lib.BSDNET_LABEL_MIN, min(fixed_base, n))
+        self.pool = IndexPool(lib.BSDNET_LABEL_MIN, self.fixed_base,
                               "label")
+
+    def set_fixed(self, label: int, nh: int) -> bool:
+        """Point a fixed label at nh.  True if changed."""
+        if not self.fixed_base <= label < len(self.region.labels):
+            raise TableError(
+                f"label {label} is outside the window of network labels "
+                f"[{self.fixed_base}, {len(self.region.labels)})")
+        if self.get(label) == nh:
+            return False
+        self._store(label, nh)
+        return True
+
+    def free_fixed(self, label: int) -> None:
+        if self.fixed_base <= label < len(self.region.labels):
+            self._store(label, 0)
 
     def _store(self, label: int, nh: int) -> None:
         lib.bsdnet_agent_store_rel32(
@@ -280,7 +301,7 @@ class LabelTable:
         self.pool.free(label)
 
     def adopt(self) -> None:
-        for i in range(lib.BSDNET_LABEL_MIN, len(self.region.labels)):
+        for i in range(lib.BSDNET_LABEL_MIN, self.fixed_base):
             if self.get(i):
                 self.pool.take(i)
 
@@ -348,11 +369,12 @@ class VrfTable:
 class Tables:
     """All agent-written tables of one region."""
 
-    def __init__(self, region, grace: float = 1.0) -> None:
+    def __init__(self, region, grace: float = 1.0,
+                 label_base: int | None = None) -> None:
         self.region = region
         self.vifs = VifTable(region)
         self.nexthops = NexthopTable(region)
-        self.labels = LabelTable(region)
+        self.labels = LabelTable(region, label_base)
         self.vrfs = VrfTable(region, grace)
 
     def adopt(self, vrf_names: dict[str, int] | None = None) -> None:

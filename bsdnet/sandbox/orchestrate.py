@@ -40,6 +40,7 @@ def _paths(node) -> dict[str, str]:
         "topology": os.path.join(node.rundir, "topology.json"),
         "agent_conf": os.path.join(node.rundir, "agent.conf"),
         "dp_pid": os.path.join(node.rundir, "datapath.pid.d"),
+        "api": os.path.join(node.rundir, "port-api.sock"),
     }
 
 
@@ -87,7 +88,8 @@ def _agent_conf(node) -> str:
     return (f"[datapath]\nshm_name = {node.shm}\ncontrol_socket = {p['control']}\n"
             f"trap_socket = {p['trap']}\n\n"
             f"[agent]\nstate_dir = {p['state_dir']}\ntopology_file = {p['topology']}\n"
-            f"pid_file = {os.path.join(node.rundir, 'agent.pid.d')}\n\n"
+            f"pid_file = {os.path.join(node.rundir, 'agent.pid.d')}\n"
+            f"api_socket = {p['api']}\n\n"
             f"[fabric]\ninterface = {node.fabric_interface}\naddress = {node.fabric_address}\n"
             f"mac = {node.fabric_mac}\n")
 

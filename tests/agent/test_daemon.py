@@ -49,7 +49,8 @@ class AgentProc:
                 "--agent-state_dir", str(self.state_dir),
                 "--agent-topology_file", str(self.topo),
                 "--agent-pid_file", str(self.pid_file),
-                "--agent-api_port", "0", *extra]
+                "--agent-api_socket", str(self.state_dir / "api.sock"),
+                *extra]
         self.logf = open(self.log, "ab")
         self.proc = subprocess.Popen(argv, stdout=self.logf,
                                      stderr=subprocess.STDOUT)

@@ -5,11 +5,9 @@ before the datapath's region exists.  The region is a file made by the
 test (no datapath)."""
 import json
 import signal
-import urllib.error
-import urllib.request
 import uuid
 
-from bsdnet.agent import dhcp
+from bsdnet.agent import apiclient, dhcp
 from bsdnet.agent.abi import lib
 from bsdnet.agent.mtrie import lookup
 from bsdnet.agent.region import Region, small_geometry
@@ -23,15 +21,8 @@ NET = str(uuid.uuid4())
 
 
 def call(agent, method, path, body=None):
-    url = agent.state_dir.joinpath("api-url").read_text().strip()
-    req = urllib.request.Request(url + path, method=method,
-                                 data=json.dumps(body).encode()
-                                 if body is not None else None)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+    url = agent.state_dir.joinpath("api-url").read_text().split()[0]
+    return apiclient.request(url, method, path, body, timeout=30)
 
 
 def vrctl_json(agent, cmd):

@@ -16,9 +16,14 @@ def test_sample_lists_every_option():
     for group, options in opts.list_opts():
         assert group in body, f"[{group}] missing: regenerate the sample"
         for o in options:
-            default = "" if o.default is None else str(o.default)
-            if isinstance(o.default, bool):
+            value = o.sample_default if o.sample_default is not None \
+                else o.default
+            default = "" if value is None else str(value)
+            if isinstance(value, bool):
                 default = default.lower()   # how the generator writes it
+            if isinstance(value, dict):
+                default = ",".join(f"{k}:{v}" for k, v in value.items())
             assert f"#{o.name} = {default}".rstrip() in body[group], (
                 f"{group}.{o.name} missing or stale: regenerate with "
-                "oslo-config-generator --namespace bsdnet.agent")
+                "oslo-config-generator --config-file "
+                "etc/bsdnet-agent-config-generator.conf")

@@ -56,7 +56,7 @@ class NsAgent:
                 "--datapath-region_wait", "30",
                 "--agent-state_dir", str(self.state_dir),
                 "--agent-topology_file", str(self.state_dir / "none.json"),
-                "--agent-api_port", "0",
+                "--agent-api_socket", os.path.join(self.sockdir, "api.sock"),
                 "--fabric-interface", self.fab,
                 "--fabric-address", "192.0.2.1",
                 "--fabric-mac", "02:00:00:00:00:01"]

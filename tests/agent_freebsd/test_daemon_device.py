@@ -40,7 +40,8 @@ def agent(tmp_path, fake):
         "--datapath-device_geometry", geometry,
         "--datapath-region_wait", "0",
         "--agent-state_dir", str(tmp_path / "state"),
-        "--agent-topology_file", str(topo), "--agent-api_port", "0",
+        "--agent-topology_file", str(topo),
+        "--agent-api_socket", str(tmp_path / "api.sock"),
         "--agent-nowatch_host"])
     a = daemon.Agent(conf)
     # The configured transport, with the stand-in's system calls.

@@ -23,7 +23,7 @@ def agent(tmp_path) -> Iterator[tuple[str, ps.PortStore]]:
     api = portapi.PortApi(store)
     api.add_network({"id": NET, "subnets": [{"cidr": "10.1.0.0/24",
                                              "gateway": "10.1.0.1"}]})
-    server = portapi.PortApiServer(api, "127.0.0.1", 0)
+    server = portapi.PortApiServer(api, str(tmp_path / "api.sock"))
     server.start(poll_interval=0.02)
     try:
         yield server.url, store
@@ -102,13 +102,30 @@ def test_usage_errors_exit_2(argv, why, capsys):
     assert e.value.code == 2 and why in capsys.readouterr().err
 
 
-def test_unreachable_agent_exit_3(capsys):
+def test_unreachable_agent_exit_3(capsys, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         url = "http://127.0.0.1:%d" % s.getsockname()[1]
         # Bound, not listening: connections are refused.
         assert port_control.main(["--oper", "list", "--agent", url]) == 3
+    assert port_control.main(["--oper", "list", "--agent",
+                              str(tmp_path / "none.sock")]) == 3
     assert "cannot reach the agent" in capsys.readouterr().err
+
+
+def test_token_file_for_tcp(tmp_path, capsys):
+    api = portapi.PortApi(ps.PortStore(str(tmp_path / "s")))
+    server = portapi.PortApiServer(api, tcp=("127.0.0.1", 0), token="tok")
+    server.start(poll_interval=0.02)
+    try:
+        tok = tmp_path / "token"
+        tok.write_text("tok\n")
+        args = ["--oper", "list", "--agent", server.url]
+        assert port_control.main(args) == 1
+        assert "401" in capsys.readouterr().err
+        assert port_control.main(args + ["--token-file", str(tok)]) == 0
+    finally:
+        server.stop()
 
 
 def test_runs_as_a_command(agent):
@@ -129,13 +146,14 @@ def test_runs_as_a_command(agent):
 
 def test_standalone_api_server(tmp_path):
     # python -m bsdnet.agent.portapi: the API without a daemon.
+    sock = str(tmp_path / "api.sock")
     proc = subprocess.Popen(
         [sys.executable, "-m", "bsdnet.agent.portapi", "--state-dir",
-         str(tmp_path / "s"), "--port", "0"],
+         str(tmp_path / "s"), "--socket", sock],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = proc.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:"), proc.stderr.read()
+        assert url == "unix://" + sock, proc.stderr.read()
         assert port_control.main(["--oper", "list", "--agent", url]) == 0
     finally:
         proc.terminate()
@@ -145,6 +163,6 @@ def test_standalone_api_server(tmp_path):
     bad = tmp_path / "s" / "port" / "x.json"
     bad.write_text("{")
     r = subprocess.run([sys.executable, "-m", "bsdnet.agent.portapi",
-                        "--state-dir", str(tmp_path / "s"), "--port", "0"],
+                        "--state-dir", str(tmp_path / "s"), "--socket", sock],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and str(bad) in r.stderr

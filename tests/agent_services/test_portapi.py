@@ -1,7 +1,6 @@
-"""The port API over real HTTP on an ephemeral localhost port."""
+"""The port API over real HTTP on its unix socket (and TCP with a token)."""
 from __future__ import annotations
 
-import http.client
 import json
 import socket
 import threading
@@ -10,7 +9,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from bsdnet.agent import portapi, portstore as ps
+from bsdnet.agent import apiclient, portapi, portstore as ps
 
 NET = "38ced7ff-fdfc-4f17-9547-17ff4fb45da9"
 NET2 = "48ced7ff-fdfc-4f17-9547-17ff4fb45da9"
@@ -18,14 +17,19 @@ PORT = "753a65ef-918a-4193-9266-dc23ed8a5982"
 
 
 class Client:
-    def __init__(self, server: portapi.PortApiServer) -> None:
-        self.host, self.port = server.address
+    def __init__(self, server: portapi.PortApiServer, url: str = "",
+                 token: str = "") -> None:
+        self.url = url or server.url
+        self.token = token
 
     def raw(self, method: str, path: str, body: bytes | None = None,
             headers: dict | None = None) -> tuple[int, Any, dict]:
-        c = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        c = apiclient.connection(self.url, 10)
+        headers = dict(headers or {})
+        if self.token:
+            headers[apiclient.TOKEN_HEADER] = self.token
         try:
-            c.request(method, path, body=body, headers=headers or {})
+            c.request(method, path, body=body, headers=headers)
             r = c.getresponse()
             data = r.read()
             return r.status, json.loads(data) if data else None, \
@@ -60,7 +64,7 @@ def env(tmp_path) -> Iterator[tuple[Client, Recorder, ps.PortStore]]:
     store.load()
     rec = Recorder()
     server = portapi.PortApiServer(portapi.PortApi(store, rec),
-                                   "127.0.0.1", 0)
+                                   str(tmp_path / "api.sock"))
     server.start(poll_interval=0.02)
     try:
         yield Client(server), rec, store
@@ -312,7 +316,9 @@ def test_http_errors(env):
     st, o, _ = c.raw("GET", "/ports?x=1")
     assert st == 400
     # Announce an oversized body: refused before it is read.
-    with socket.create_connection((c.host, c.port), timeout=10) as s:
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(10)
+        s.connect(c.url[len("unix://"):])
         s.sendall(b"POST /port HTTP/1.1\r\nHost: x\r\nContent-Length: "
                   + str(portapi.MAX_BODY + 1).encode() + b"\r\n\r\n{}")
         assert s.recv(4096).startswith(b"HTTP/1.1 413 ")
@@ -329,7 +335,8 @@ def test_restart_brings_everything_back(env, tmp_path):
     c("POST", "/security-group", {"id": "web"})
     again = ps.PortStore(store.state_dir)
     again.load()
-    server = portapi.PortApiServer(portapi.PortApi(again), "127.0.0.1", 0)
+    server = portapi.PortApiServer(portapi.PortApi(again),
+                                   str(tmp_path / "again.sock"))
     server.start(poll_interval=0.02)
     try:
         c2 = Client(server)
@@ -359,3 +366,43 @@ def test_concurrent_adds_are_serialised(env):
     for t in threads:
         t.join()
     assert results == [200] * 40 and len(store.list("port")) == 40
+
+
+def test_socket_mode_and_group(tmp_path):
+    import grp
+    import os
+    import stat
+    path = tmp_path / "run" / "api.sock"
+    group = grp.getgrgid(os.getgid()).gr_name
+    server = portapi.PortApiServer(portapi.PortApi(ps.PortStore(
+        str(tmp_path / "s"))), str(path), group=group)
+    server.start(poll_interval=0.02)
+    try:
+        st = os.stat(path)
+        assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o660
+        assert Client(server)("GET", "/ports") == (200, [])
+    finally:
+        server.stop()
+    assert not path.exists()
+    with pytest.raises(ValueError, match="no such group"):
+        portapi.PortApiServer(portapi.PortApi(ps.PortStore(
+            str(tmp_path / "s"))), str(path), group="no-such-group-here")
+
+
+def test_tcp_needs_the_token_and_loopback(tmp_path):
+    api = portapi.PortApi(ps.PortStore(str(tmp_path / "s")))
+    server = portapi.PortApiServer(api, tcp=("127.0.0.1", 0), token="s3cret")
+    server.start(poll_interval=0.02)
+    try:
+        url = server.url
+        assert url.startswith("http://127.0.0.1:")
+        st, o = Client(server)("GET", "/ports")
+        assert st == 401 and apiclient.TOKEN_HEADER in o["error"]
+        assert Client(server, token="wrong")("GET", "/ports")[0] == 401
+        assert Client(server, token="s3cret")("GET", "/ports") == (200, [])
+    finally:
+        server.stop()
+    with pytest.raises(ValueError, match="loopback"):
+        portapi.PortApiServer(api, tcp=("0.0.0.0", 0), token="x")
+    with pytest.raises(ValueError, match="token"):
+        portapi.PortApiServer(api, tcp=("127.0.0.1", 0))

@@ -13,47 +13,34 @@ from dataclasses import dataclass
 
 from pyroute2 import NetNS, netns
 
+from bsdnet.agent import apiclient
 from bsdnet.sandbox import netns as sbnetns
 from bsdnet.sandbox.netns import ns_exec
 
-# One HTTP request to the agent's API on the node's loopback; prints
-# "<status> <json>".
-_API = """
-import json, sys, urllib.request, urllib.error
-body = sys.argv[3].encode() if sys.argv[3] else None
-req = urllib.request.Request("http://127.0.0.1:9091" + sys.argv[2], data=body,
-                             method=sys.argv[1],
-                             headers={"Content-Type": "application/json"})
-try:
-    with urllib.request.urlopen(req, timeout=20) as r:
-        print(r.status, r.read().decode())
-except urllib.error.HTTPError as e:
-    print(e.code, e.read().decode())
-"""
-
-
-def api(namespace: str, method: str, path: str, body=None,
-        want: int | None = 200):
-    r = ns_exec(namespace, [sys.executable, "-c", _API, method, path,
-                            json.dumps(body) if body is not None else ""],
-                check=False, timeout=60)
-    assert r.returncode == 0, r.stderr
-    status, _, text = r.stdout.partition(" ")
-    doc = json.loads(text) if text.strip() else None
+def api(node, method: str, path: str, body=None, want: int | None = 200):
+    """One request to a sandbox node's port API, on its unix socket."""
+    status, doc = apiclient.request(api_url(node), method, path, body,
+                                    timeout=60)
     if want is not None:
-        assert int(status) == want, (method, path, status, doc)
-    return int(status), doc
+        assert status == want, (method, path, status, doc)
+    return status, doc
 
 
-def wait_api(namespace: str, timeout: float = 60.0) -> None:
+def api_url(node) -> str:
+    return "unix://" + os.path.join(node.rundir, "port-api.sock")
+
+
+def wait_api(node, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        r = ns_exec(namespace, [sys.executable, "-c", _API, "GET", "/ports",
-                                ""], check=False, timeout=60)
-        if r.returncode == 0 and r.stdout.startswith("200"):
-            return
+        try:
+            if apiclient.request(api_url(node), "GET", "/ports",
+                                 timeout=10)[0] == 200:
+                return
+        except OSError:
+            pass
         time.sleep(0.2)
-    raise AssertionError(f"port API in {namespace} did not answer")
+    raise AssertionError(f"port API of {node.name} did not answer")
 
 
 def new_id() -> str:
@@ -167,7 +154,7 @@ def restart_agent(sandbox, node_name: str, extra: dict[str, dict[str, str]]
         f.write(text)
     procs.stop(node.rundir, "agent")
     orchestrate.start_agent(sandbox.plan, node)
-    wait_api(node.namespace)
+    wait_api(node)
 
 
 class Region:

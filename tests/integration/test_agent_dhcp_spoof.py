@@ -22,14 +22,15 @@ PAIR = "10.8.0.50"      # an allowed address pair of VM p (a VIP, say)
 
 @pytest.fixture(scope="module")
 def env(sandbox):
-    ns = sandbox.node("n1").namespace
-    at.wait_api(ns)
-    at.api(ns, "POST", "/network", {
+    node = sandbox.node("n1")
+    ns = node.namespace
+    at.wait_api(node)
+    at.api(node, "POST", "/network", {
         "id": NET, "name": "svc", "mtu": 1300, "subnets": [{
             "cidr": "10.8.0.0/24", "gateway": "10.8.0.1",
             "host-routes": [{"destination": "172.16.0.0/16",
                              "nexthop": "10.8.0.1"}]}]})
-    at.api(ns, "POST", "/security-group", {"id": "all", "rules": [
+    at.api(node, "POST", "/security-group", {"id": "all", "rules": [
         {"id": "all-eg", "direction": "egress"},
         {"id": "all-in", "direction": "ingress"}]})
     vms = {}
@@ -43,12 +44,12 @@ def env(sandbox):
                     address=f"{vm.ip}/24" if static else None)
             vms[name] = vm
             pairs = [PAIR] if name == "p" else []
-            at.api(ns, "POST", "/port", at.port_body(vm, NET, ["all"],
+            at.api(node, "POST", "/port", at.port_body(vm, NET, ["all"],
                                                      pairs=pairs))
         yield sandbox, vms
     finally:
         for vm in vms.values():
-            at.api(ns, "DELETE", f"/port/{vm.port_id}", want=None)
+            at.api(node, "DELETE", f"/port/{vm.port_id}", want=None)
             at.unplug(vm.namespace)
 
 

@@ -39,11 +39,12 @@ def _up(sandbox, port_id):
 
 
 def test_tap_appears_changes_state_and_goes(sandbox):
-    ns = sandbox.node("n1").namespace
-    at.wait_api(ns)
-    at.api(ns, "POST", "/network", {"id": NET, "name": "hw", "subnets": [
+    node = sandbox.node("n1")
+    ns = node.namespace
+    at.wait_api(node)
+    at.api(node, "POST", "/network", {"id": NET, "name": "hw", "subnets": [
         {"cidr": "10.6.0.0/24", "gateway": "10.6.0.1"}]})
-    at.api(ns, "POST", "/security-group", {"id": "all", "rules": [
+    at.api(node, "POST", "/security-group", {"id": "all", "rules": [
         {"id": "eg", "direction": "egress"},
         {"id": "in", "direction": "ingress"}]})
     vms = [at.ApiVm(f"{sandbox.plan.prefix}-n1-h{i}", f"taph{i}",
@@ -57,12 +58,13 @@ def test_tap_appears_changes_state_and_goes(sandbox):
         r = ns_exec(ns, [pc, "--oper", "add", "--uuid", vms[0].port_id,
                          "--instance_uuid", at.new_id(), "--vn_uuid", NET,
                          "--ip_address", vms[0].ip, "--mac", vms[0].mac,
-                         "--tap_name", vms[0].tap, "--vm_name", "h1"],
+                         "--tap_name", vms[0].tap, "--vm_name", "h1",
+                         "--agent", at.api_url(node)],
                     check=False)
         assert r.returncode == 0, r.stdout + r.stderr
-        at.api(ns, "PUT", f"/port/{vms[0].port_id}/security-groups",
+        at.api(node, "PUT", f"/port/{vms[0].port_id}/security-groups",
                {"security-groups": ["all"]})
-        at.api(ns, "POST", "/port", at.port_body(vms[1], NET, ["all"]))
+        at.api(node, "POST", "/port", at.port_body(vms[1], NET, ["all"]))
         assert not _up(sandbox, vms[0].port_id)
         for vm in vms:
             at.plug(ns, vm.namespace, vm.tap, vm.mac, address=f"{vm.ip}/24")
@@ -87,7 +89,7 @@ def test_tap_appears_changes_state_and_goes(sandbox):
                       "the tap's removal to reach the vif")
     finally:
         for vm in vms:
-            at.api(ns, "DELETE", f"/port/{vm.port_id}", want=None)
+            at.api(node, "DELETE", f"/port/{vm.port_id}", want=None)
             at.unplug(vm.namespace)
 
 

@@ -20,13 +20,14 @@ NET = at.new_id()
 
 @pytest.fixture(scope="module")
 def env(sandbox):
-    ns = sandbox.node("n1").namespace
-    at.wait_api(ns)
-    at.api(ns, "POST", "/network", {"id": NET, "name": "rs", "subnets": [
+    node = sandbox.node("n1")
+    ns = node.namespace
+    at.wait_api(node)
+    at.api(node, "POST", "/network", {"id": NET, "name": "rs", "subnets": [
         {"cidr": "10.7.0.0/24", "gateway": "10.7.0.1"}]})
-    at.api(ns, "POST", "/security-group", {"id": "out", "rules": [
+    at.api(node, "POST", "/security-group", {"id": "out", "rules": [
         {"id": "out-eg", "direction": "egress"}]})
-    at.api(ns, "POST", "/security-group", {"id": "srv", "rules": [
+    at.api(node, "POST", "/security-group", {"id": "srv", "rules": [
         {"id": "srv-eg", "direction": "egress"},
         {"id": "srv-tcp", "direction": "ingress", "protocol": "tcp",
          "port_range_min": 5000, "port_range_max": 5000},
@@ -45,7 +46,7 @@ def env(sandbox):
             vms[name] = vm
             vm.group = group
             if name != "d":     # d is plugged later, with the datapath down
-                at.api(ns, "POST", "/port", at.port_body(vm, NET, [group]))
+                at.api(node, "POST", "/port", at.port_body(vm, NET, [group]))
         p = vmtools.spawn(vms["b"].namespace, vmtools.UDP_ECHO, "6000")
         q = vmtools.spawn(vms["b"].namespace, at.TCP_ACCEPT, "5000")
         try:
@@ -57,7 +58,7 @@ def env(sandbox):
             vmtools.kill_tree(q)
     finally:
         for vm in vms.values():
-            at.api(ns, "DELETE", f"/port/{vm.port_id}", want=None)
+            at.api(node, "DELETE", f"/port/{vm.port_id}", want=None)
             at.unplug(vm.namespace)
 
 
@@ -89,7 +90,7 @@ def test_agent_sigkill_and_restart_changes_nothing_loses_no_flow(env):
             assert _ask(a, b, 42000, f"agent-dead-{i}", 2.0)
     finally:
         orchestrate.start_agent(sandbox.plan, n1)
-        at.wait_api(n1.namespace)
+        at.wait_api(n1)
     at.wait_until(lambda: "serving traps" in open(log).read()[mark:],
                   "the agent to serve again")
     after = _state(sandbox)
@@ -97,7 +98,7 @@ def test_agent_sigkill_and_restart_changes_nothing_loses_no_flow(env):
     assert after["ports"] == before["ports"]
     assert after["networks"] == before["networks"]
     assert "topology applied: no change" in open(log).read()[mark:]
-    _, ports = at.api(n1.namespace, "GET", "/ports")
+    _, ports = at.api(n1, "GET", "/ports")
     assert {a.port_id, b.port_id, c.port_id} <= {p["id"] for p in ports}
     assert _ask(a, b, 42000, "same-flow-after")
     assert _ask(a, b, 42002, "new-flow-after")
@@ -114,7 +115,7 @@ def test_datapath_restart_with_empty_tables_is_reprogrammed(env):
     assert procs.signal_role(n1.rundir, "datapath", signal.SIGKILL) is not None
     os.unlink(f"/dev/shm/{n1.shm}")
     # A port plugged while the datapath is away: stored and acknowledged...
-    at.api(n1.namespace, "POST", "/port", at.port_body(d, NET, [d.group]))
+    at.api(n1, "POST", "/port", at.port_body(d, NET, [d.group]))
     orchestrate.start_datapath(sandbox.plan, n1)
     # ...and applied, with everything else, to the datapath's new tables.
     at.wait_until(lambda: _state(sandbox).get("instance") != old and

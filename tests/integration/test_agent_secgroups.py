@@ -48,11 +48,12 @@ def env(sandbox):
     at.restart_agent(sandbox, "n1", {"agent": {
         "vif_flow_quota": str(QUOTA), "drop_flow_timeout": "600",
         "udp_idle_timeout": "600", "tcp_closed_timeout": "1"}})
+    node = n1
     ns = n1.namespace
-    at.api(ns, "POST", "/network", {"id": NET, "name": "sg", "subnets": [
+    at.api(node, "POST", "/network", {"id": NET, "name": "sg", "subnets": [
         {"cidr": "10.9.0.0/24", "gateway": "10.9.0.1"}]})
     for g in _groups():
-        at.api(ns, "POST", "/security-group", g)
+        at.api(node, "POST", "/security-group", g)
     vms = {}
     try:
         for i, (name, group) in enumerate((("a", "out"), ("b", "srv"),
@@ -63,11 +64,11 @@ def env(sandbox):
             at.plug(ns, vm.namespace, vm.tap, vm.mac,
                     address=f"{vm.ip}/24")
             vms[name] = vm
-            at.api(ns, "POST", "/port", at.port_body(vm, NET, [group]))
+            at.api(node, "POST", "/port", at.port_body(vm, NET, [group]))
         yield sandbox, vms
     finally:
         for vm in vms.values():
-            at.api(ns, "DELETE", f"/port/{vm.port_id}", want=None)
+            at.api(node, "DELETE", f"/port/{vm.port_id}", want=None)
             at.unplug(vm.namespace)
 
 
@@ -134,8 +135,8 @@ def test_udp_allowed_by_cidr_only(env, udp_echo_b):
 
 
 def test_changed_rules_reevaluate_existing_flows(env, udp_echo_b):
-    _, vms = env
-    ns, b, c = vms["b"].node_ns, vms["b"], vms["c"]
+    sandbox, vms = env
+    node, b, c = sandbox.node("n1"), vms["b"], vms["c"]
 
     def ask(msg):
         return vmtools.udp_ask(c.namespace, b.ip, 6000, 41010, msg, 1.0)
@@ -144,29 +145,29 @@ def test_changed_rules_reevaluate_existing_flows(env, udp_echo_b):
     allow_c = {"id": "srv-udp-c", "direction": "ingress", "protocol": "udp",
                "port_range_min": 6000, "port_range_max": 6000,
                "remote_ip_prefix": "10.9.0.12/32"}
-    at.api(ns, "POST", "/security-group", _groups([allow_c])[1])
+    at.api(node, "POST", "/security-group", _groups([allow_c])[1])
     try:
         # Same tuple, drop flows live 600 s: only re-evaluation opens it.
         assert ask("allowed-now")
     finally:
-        at.api(ns, "POST", "/security-group", _groups()[1])
+        at.api(node, "POST", "/security-group", _groups()[1])
     assert not ask("denied-again")      # the live flow flipped back
 
 
 def test_detach_and_attach_groups_on_a_live_port(env, udp_echo_b):
-    _, vms = env
-    ns, a, b = vms["a"].node_ns, vms["a"], vms["b"]
+    sandbox, vms = env
+    node, a, b = sandbox.node("n1"), vms["a"], vms["b"]
 
     def ask(msg):
         return vmtools.udp_ask(a.namespace, b.ip, 6000, 41020, msg, 1.0)
 
     assert vmtools.retry(lambda: ask("attached"))
-    at.api(ns, "PUT", f"/port/{b.port_id}/security-groups",
+    at.api(node, "PUT", f"/port/{b.port_id}/security-groups",
            {"security-groups": []})
     try:
         assert not ask("detached")      # no group: ingress denied
     finally:
-        at.api(ns, "PUT", f"/port/{b.port_id}/security-groups",
+        at.api(node, "PUT", f"/port/{b.port_id}/security-groups",
                {"security-groups": ["srv"]})
     assert ask("attached-again")
 

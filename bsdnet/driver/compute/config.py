@@ -28,7 +28,7 @@ class DriverConfig:
     uefi_vars_template: str = boot.UEFI_VARS_TEMPLATE
     grub_bhyve: str = boot.GRUB_BHYVE
     vif_driver: str = "vrouter"  # 'vrouter' or 'bridge'
-    port_api_url: str = "http://127.0.0.1:9091"
+    port_api_url: str = "unix:///var/run/bsdnet/port-api.sock"
     bridge_uplink: str = ""  # bridge VIF driver: interface VLANs are made on
     vnc_listen: str = "127.0.0.1"
     host_ip: str = "127.0.0.1"
@@ -52,7 +52,7 @@ _HELP = {
     "uefi_vars_template": "UEFI variable store copied per guest for its NVRAM",
     "grub_bhyve": "grub-bhyve binary (sysutils/grub2-bhyve) for Linux guests without UEFI",
     "vif_driver": "VIF driver for VIFs without a binding type: 'vrouter' (bsdnet overlay) or 'bridge'",
-    "port_api_url": "the bsdnet agent's port API (vrouter VIF driver)",
+    "port_api_url": "the bsdnet agent's port API, unix:///path (its socket) or http://127.0.0.1:PORT (vrouter VIF driver)",
     "bridge_uplink": "physical interface VLAN networks are tagged on (bridge VIF driver)",
     "vnc_listen": "address bhyve's VNC framebuffer listens on",
     "host_ip": "this node's address, as get_host_ip_addr reports it",

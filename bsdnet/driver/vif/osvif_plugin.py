@@ -27,8 +27,11 @@ except ImportError:  # os-vif is optional: only Nova deployments need this
 
 PLUGIN_NAME = "vrouter"
 CONFIG_OPTS = [
-    cfg.StrOpt("port_api_url", default="http://127.0.0.1:9091",
-               help="bsdnet agent port API (the URL vrouter-port-control would use)"),
+    cfg.StrOpt("port_api_url", default="unix:///var/run/bsdnet/port-api.sock",
+               help="bsdnet agent port API: its unix socket (unix:///path), or http://127.0.0.1:PORT "
+                    "where the agent serves TCP (api_tcp)"),
+    cfg.StrOpt("token_file", default="",
+               help="file with the agent's token, for the port API on TCP (the agent's api_token_file)"),
     cfg.FloatOpt("timeout", default=10.0, help="seconds to wait for the agent"),
 ]
 
@@ -66,7 +69,11 @@ if HAVE_OS_VIF:
 
         def __init__(self, config: Any) -> None:
             super().__init__(config)
-            self.api = PortApiClient(config.port_api_url, timeout=config.timeout)
+            token = None
+            if config.token_file:
+                with open(config.token_file, encoding="ascii") as f:
+                    token = f.read().strip()
+            self.api = PortApiClient(config.port_api_url, timeout=config.timeout, token=token)
 
         def describe(self) -> Any:
             return osv_host_info.HostPluginInfo(

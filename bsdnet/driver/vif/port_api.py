@@ -3,13 +3,12 @@ speaks): ``POST /port`` with the port as JSON, ``DELETE /port/<id>``."""
 
 from __future__ import annotations
 
-import http.client
-import json
 import logging
-import urllib.parse
 import uuid as _uuid
 from dataclasses import dataclass
 from typing import Any
+
+from bsdnet.agent import apiclient
 
 LOG = logging.getLogger(__name__)
 PORT_TYPE_VM = 0  # vRouter: 0 VM interface, 1 namespace port, 2 ESXi port
@@ -43,28 +42,21 @@ class PortRequest:
 
 
 class PortApiClient:
-    def __init__(self, url: str = "http://127.0.0.1:9091", timeout: float = 10.0) -> None:
-        parsed = urllib.parse.urlsplit(url)
-        if parsed.scheme != "http" or not parsed.hostname:
-            raise ValueError(f"port API URL must be http://host:port, not {url!r}")
-        self.host, self.port = parsed.hostname, parsed.port or 9091
+    def __init__(self, url: str = apiclient.DEFAULT_URL, timeout: float = 10.0,
+                 token: str | None = None) -> None:
+        self.url = apiclient.check_url(url)
         self.timeout = timeout
+        self.token = token
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> int:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         try:
-            data = json.dumps(body).encode() if body is not None else None
-            headers = {"Content-Type": "application/json"} if data is not None else {}
-            conn.request(method, path, body=data, headers=headers)
-            resp = conn.getresponse()
-            detail = resp.read()[:512]
-        except OSError as exc:
-            raise PortApiError(f"{method} {path}: agent unreachable at {self.host}:{self.port}: {exc}") from exc
-        finally:
-            conn.close()
-        if resp.status >= 300 and not (method == "DELETE" and resp.status == 404):
-            raise PortApiError(f"{method} {path}: HTTP {resp.status} {detail!r}")
-        return resp.status
+            status, doc = apiclient.request(self.url, method, path, body, self.token, self.timeout)
+        except (OSError, ValueError) as exc:
+            raise PortApiError(f"{method} {path}: agent unreachable at {self.url}: {exc}") from exc
+        if status >= 300 and not (method == "DELETE" and status == 404):
+            detail = doc.get("error", doc) if isinstance(doc, dict) else doc
+            raise PortApiError(f"{method} {path}: HTTP {status}: {detail}")
+        return status
 
     def add_port(self, req: PortRequest) -> None:
         LOG.info("registering port %s (%s) with the agent", req.id, req.system_name)
