@@ -13,7 +13,8 @@ APT_PACKAGES=(
     libvirt-dev libvirt-clients libxml2-utils  # libvirt-python, virt-xml-validate
     qemu-utils xorriso                    # image conversion, config drive ISO
     dnsmasq-base isc-dhcp-client udhcpc   # DHCP servers and stock clients
-    file
+    file curl
+    mariadb-server rabbitmq-server        # a real Neutron for tests (scripts/neutron-dev.sh)
 )
 
 missing=()
@@ -31,5 +32,5 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 .venv/bin/pip install -q --upgrade pip setuptools wheel cffi
-.venv/bin/pip install -q -e '.[test,nova,osvif]'
+.venv/bin/pip install -q -c scripts/constraints.txt -e '.[test,nova,osvif,neutron]'
 echo "setup-linux: ready (.venv/bin has the bsdnet commands)"
