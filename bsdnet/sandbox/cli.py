@@ -9,6 +9,7 @@ import sys
 
 from . import orchestrate
 from .netns import ns_exec
+from .neutronapi import NeutronError
 from .plan import PlanError, make_plan
 
 DESCRIPTION = """\
@@ -21,6 +22,15 @@ own, reached through a veth named fab0 in each node. Each VM is a namespace
 whose eth0 is a veth into its node. VMs are spread over virtual networks
 that all reuse 10.0.0.0/24: VMs of the same network reach each other across
 the fabric as MPLS over GRE; VMs of different networks never do.
+
+With --neutron the nodes are driven by a real Neutron instead: each agent
+runs as Neutron's L2 agent (RabbitMQ reached over a management network,
+198.51.100.0/24, whose host end is a bridge in the root namespace); the
+networks, subnets (one project, its default security group) and ports are
+made through Neutron's API, each port bound to its node and plugged through
+the node's port API as Nova's os-vif plugin would, and each VM gets its
+address from a stock DHCP client. scripts/neutron-dev.sh starts such a
+Neutron on this machine; `scripts/neutron-dev.sh env` prints its URLs.
 
 Needs root. Everything made is named after --prefix, so `down` removes it,
 also after an `up` that failed halfway.
@@ -36,8 +46,13 @@ commands:
             allocated (--json for one JSON document)
   exec      run a command inside a VM or node namespace, e.g.
               bsdnet-sandbox exec n1-vm1 -- ping -c 3 10.0.0.2
-  down      stop the processes and remove namespaces, shared memory and
-            run files of the sandbox
+  vm add    (--neutron sandboxes) attach a new VM namespace to an existing
+            Neutron port, as Nova would: bind the port to --node, plug it
+            through the node's port API, get its address by DHCP, e.g.
+              bsdnet-sandbox vm add web1 --node n2 --port PORT_ID
+  vm del    unplug a VM's port (as Nova would) and remove its namespace
+  down      stop the processes and remove namespaces, shared memory, run
+            files and (--neutron) the ports, subnets and networks `up` made
 
 files:
   RUNDIR/PREFIX/sandbox.json      the saved plan, read by status and exec
@@ -65,11 +80,26 @@ def _parser() -> argparse.ArgumentParser:
                     help="virtual networks the VMs are spread over (default %(default)s)")
     up.add_argument("--ready-timeout", type=float, default=30.0,
                     help="seconds to wait for the first ping across (default %(default)s)")
+    up.add_argument("--neutron", action="store_true",
+                    help="drive the nodes from a real Neutron (see above)")
+    up.add_argument("--neutron-url", default=os.environ.get("NEUTRON_URL", "http://127.0.0.1:9696"),
+                    help="Neutron's API (default $NEUTRON_URL or %(default)s)")
+    up.add_argument("--transport-url", default=os.environ.get("TRANSPORT_URL"),
+                    help="RabbitMQ as Neutron's agents reach it, rabbit://user:pass@host:port/vhost "
+                         "(default $TRANSPORT_URL)")
     st = sub.add_parser("status", help="print the topology")
     st.add_argument("--json", action="store_true", help="one JSON document")
     ex = sub.add_parser("exec", help="run a command in a VM's or node's namespace")
     ex.add_argument("target", help="a VM (n1-vm1) or node (n1) name")
     ex.add_argument("argv", nargs=argparse.REMAINDER, help="-- command and arguments")
+    vm = sub.add_parser("vm", help="add or remove a VM on a Neutron port (--neutron sandboxes)")
+    vsub = vm.add_subparsers(dest="vm_command", required=True, metavar="add|del")
+    va = vsub.add_parser("add", help="a VM namespace on an existing Neutron port")
+    va.add_argument("name", help="the VM's name (its namespace is PREFIX-NAME)")
+    va.add_argument("--node", required=True, help="the node it runs on (n1, n2, ...)")
+    va.add_argument("--port", required=True, metavar="PORT_ID", help="the Neutron port")
+    vd = vsub.add_parser("del", help="unplug a VM and remove it")
+    vd.add_argument("name")
     sub.add_parser("down", help="remove the sandbox")
     return p
 
@@ -95,13 +125,20 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.command in ("up", "down", "exec") and os.geteuid() != 0:
+    if args.command in ("up", "down", "exec", "vm") and os.geteuid() != 0:
         print("bsdnet-sandbox: must run as root (network namespaces)", file=sys.stderr)
         return 1
     try:
         if args.command == "up":
+            neutron = None
+            if args.neutron:
+                if not args.transport_url:
+                    print("bsdnet-sandbox: --neutron needs --transport-url (or $TRANSPORT_URL)",
+                          file=sys.stderr)
+                    return 2
+                neutron = {"url": args.neutron_url, "transport_url": args.transport_url}
             plan = make_plan(args.prefix, args.nodes, args.vms_per_node, args.networks,
-                             rundir=args.rundir)
+                             rundir=args.rundir, neutron=neutron)
             orchestrate.up(plan, args.rundir, ready_timeout=args.ready_timeout)
             _print_status(orchestrate.status(args.prefix, args.rundir))
         elif args.command == "status":
@@ -125,10 +162,20 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             return ns_exec(names[args.target], argv_, check=False,
                            capture_output=False).returncode
+        elif args.command == "vm":
+            from . import neutron
+            plan = orchestrate.load(args.prefix, args.rundir)
+            if args.vm_command == "add":
+                v = neutron.add_vm(plan, args.rundir, args.name, args.node, args.port)
+                print(f"{v.name} on {v.node}: {v.ip}/{v.prefixlen} on port {v.port_id}")
+            else:
+                v = neutron.del_vm(plan, args.rundir, args.name)
+                print(f"{v.name} removed (port {v.port_id} unplugged)")
         elif args.command == "down":
             gone = orchestrate.down(args.prefix, args.rundir)
             print(f"sandbox {args.prefix} removed ({len(gone)} namespaces)")
-    except (PlanError, orchestrate.SandboxError) as exc:
+    except (PlanError, orchestrate.SandboxError, NeutronError, TimeoutError,
+            ValueError) as exc:
         print(f"bsdnet-sandbox: {exc}", file=sys.stderr)
         return 1
     return 0

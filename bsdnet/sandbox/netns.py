@@ -11,7 +11,7 @@ import subprocess
 
 from pyroute2 import IPRoute, NetNS, netns
 
-from .plan import FABRIC_MTU, VM_MTU, Plan
+from .plan import FABRIC_MTU, MGMT_SUBNET, VM_MTU, Plan
 
 LOG = logging.getLogger(__name__)
 # Offloads that would hand AF_PACKET partial checksums or 64 KB GSO frames.
@@ -82,23 +82,59 @@ def build(plan: Plan) -> None:
                    address=node.fabric_mac, mtu=FABRIC_MTU, state="up")
         _offloads_off(node.namespace, node.fabric_interface)
         _offloads_off(plan.fabric_namespace, node.fabric_peer)
+    if plan.neutron:
+        _mgmt(plan)
     for vm in plan.vms:
-        node = plan.node(vm.node)
-        LOG.info("vm %s: %s %s on network %s, %s on node %s", vm.name, vm.ip, vm.mac,
-                 vm.network, vm.host_interface, vm.node)
-        netns.create(vm.namespace)
-        _quiet_ipv6(vm.namespace)
-        _veth_into(vm.namespace, vm.interface, node.namespace, vm.host_interface)
-        with NetNS(vm.namespace) as n:
-            n.link("set", index=n.link_lookup(ifname="lo")[0], state="up")
-            idx = n.link_lookup(ifname=vm.interface)[0]
-            n.link("set", index=idx, address=vm.mac, mtu=VM_MTU, state="up")
+        build_vm(plan, vm)
+
+
+def build_vm(plan: Plan, vm) -> None:
+    """A VM: a namespace whose interface is a veth ending in its node.
+    Hand-fed VMs get their address here; Neutron's get it by DHCP, their
+    MTU too (1500 until then)."""
+    node = plan.node(vm.node)
+    LOG.info("vm %s: %s %s on network %s, %s on node %s", vm.name, vm.ip or "(DHCP)",
+             vm.mac, vm.network, vm.host_interface, vm.node)
+    mtu = VM_MTU if vm.ip else FABRIC_MTU
+    netns.create(vm.namespace)
+    _quiet_ipv6(vm.namespace)
+    _veth_into(vm.namespace, vm.interface, node.namespace, vm.host_interface)
+    with NetNS(vm.namespace) as n:
+        n.link("set", index=n.link_lookup(ifname="lo")[0], state="up")
+        idx = n.link_lookup(ifname=vm.interface)[0]
+        n.link("set", index=idx, address=vm.mac, mtu=mtu, state="up")
+        if vm.ip:
             n.addr("add", index=idx, address=vm.ip, prefixlen=vm.prefixlen)
+    with NetNS(node.namespace) as n:
+        n.link("set", index=n.link_lookup(ifname=vm.host_interface)[0],
+               mtu=mtu, state="up")
+    _offloads_off(vm.namespace, vm.interface)
+    _offloads_off(node.namespace, vm.host_interface)
+
+
+def _mgmt(plan: Plan) -> None:
+    """The management network: a bridge in the root namespace holding the
+    host's address (RabbitMQ, the Neutron API), a veth mgmt0 to each node."""
+    br = plan.neutron["mgmt_bridge"]
+    gw = str(MGMT_SUBNET.network_address + 1)
+    with IPRoute() as ip:
+        ip.link("add", ifname=br, kind="bridge")
+        idx = ip.link_lookup(ifname=br)[0]
+        ip.link("set", index=idx, state="up")
+        ip.addr("add", index=idx, address=gw, prefixlen=MGMT_SUBNET.prefixlen)
+    for node in plan.nodes:
+        tmp = f"bsxm{os.getpid() % 100000}"
+        with IPRoute() as ip:
+            ip.link("add", ifname=node.mgmt_peer, kind="veth", peer={"ifname": tmp})
+            ip.link("set", index=ip.link_lookup(ifname=tmp)[0], net_ns_fd=node.namespace)
+            ip.link("set", index=ip.link_lookup(ifname=node.mgmt_peer)[0],
+                    master=ip.link_lookup(ifname=br)[0], state="up")
         with NetNS(node.namespace) as n:
-            n.link("set", index=n.link_lookup(ifname=vm.host_interface)[0],
-                   mtu=VM_MTU, state="up")
-        _offloads_off(vm.namespace, vm.interface)
-        _offloads_off(node.namespace, vm.host_interface)
+            idx = n.link_lookup(ifname=tmp)[0]
+            n.link("set", index=idx, ifname="mgmt0")
+            n.link("set", index=idx, state="up")
+            n.addr("add", index=idx, address=node.mgmt_address,
+                   prefixlen=MGMT_SUBNET.prefixlen)
 
 
 def owned_namespaces(prefix: str) -> list[str]:
@@ -108,7 +144,11 @@ def owned_namespaces(prefix: str) -> list[str]:
 
 
 def remove(prefix: str) -> list[str]:
-    """Delete every namespace of the sandbox; links inside go with them."""
+    """Delete every namespace of the sandbox (links inside go with them)
+    and its management bridge."""
+    with IPRoute() as ip:
+        for idx in ip.link_lookup(ifname=f"{prefix}mgmt"):
+            ip.link("del", index=idx)
     gone = []
     for name in owned_namespaces(prefix):
         try:

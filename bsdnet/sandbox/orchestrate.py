@@ -32,7 +32,7 @@ def _sandbox_dir(rundir: str, prefix: str) -> str:
     return os.path.join(rundir, prefix)
 
 
-def _paths(node) -> dict[str, str]:
+def paths(node) -> dict[str, str]:
     return {
         "control": os.path.join(node.rundir, "dp-ctl.sock"),
         "trap": os.path.join(node.rundir, "agent-trap.sock"),
@@ -84,7 +84,7 @@ def topology(plan: Plan, node, with_remote: bool) -> dict:
 
 
 def _agent_conf(node) -> str:
-    p = _paths(node)
+    p = paths(node)
     return (f"[datapath]\nshm_name = {node.shm}\ncontrol_socket = {p['control']}\n"
             f"trap_socket = {p['trap']}\n\n"
             f"[agent]\nstate_dir = {p['state_dir']}\ntopology_file = {p['topology']}\n"
@@ -95,7 +95,7 @@ def _agent_conf(node) -> str:
 
 
 def start_datapath(plan: Plan, node) -> int:
-    p = _paths(node)
+    p = paths(node)
     argv = [procs.tool("bsdnet-datapath"), "--shm", node.shm, "--trap-socket", p["control"],
             "--agent-socket", p["trap"], "--pidfile", p["dp_pid"]]
     pid = procs.start(node.namespace, node.rundir, "datapath", argv)
@@ -106,14 +106,14 @@ def start_datapath(plan: Plan, node) -> int:
 
 
 def start_agent(plan: Plan, node) -> int:
-    p = _paths(node)
+    p = paths(node)
     argv = [procs.tool("bsdnet-agent"), "--config-file", p["agent_conf"]]
     return procs.start(node.namespace, node.rundir, "agent", argv)
 
 
 def read_state(node) -> dict:
     try:
-        with open(os.path.join(_paths(node)["state_dir"], "state.json")) as f:
+        with open(os.path.join(paths(node)["state_dir"], "state.json")) as f:
             return json.load(f)
     except (OSError, ValueError):
         return {}
@@ -144,6 +144,32 @@ def reachability_pairs(plan: Plan) -> list[tuple]:
     return pairs
 
 
+def prepare_node(node, agent_conf: str, topo: dict | None = None) -> None:
+    """A node's run directory, state directory, topology and agent.conf."""
+    os.makedirs(node.rundir, mode=0o700, exist_ok=True)
+    p = paths(node)
+    os.makedirs(p["state_dir"], mode=0o700, exist_ok=True)
+    _write_json(p["topology"], topo or {})
+    with open(p["agent_conf"], "w") as f:
+        f.write(agent_conf)
+
+
+def api_url(node) -> str:
+    """The node agent's port API, on its unix socket."""
+    return "unix://" + paths(node)["api"]
+
+
+def save(plan: Plan, rundir: str) -> None:
+    _write_json(os.path.join(_sandbox_dir(rundir, plan.prefix), PLAN_FILE), plan.to_dict())
+
+
+def check_reachability(plan: Plan, timeout: float) -> None:
+    for src, dst in reachability_pairs(plan):
+        _wait(f"{src.name} ({src.network}) to reach {dst.name} at {dst.ip}",
+              lambda s=src, d=dst: ping(s.namespace, d.ip), timeout)
+        LOG.info("%s reaches %s (%s) across the fabric", src.name, dst.name, dst.ip)
+
+
 def up(plan: Plan, rundir: str, ready_timeout: float = 30.0) -> Plan:
     """Build the sandbox; on any failure remove what was made and raise."""
     sdir = _sandbox_dir(rundir, plan.prefix)
@@ -154,13 +180,13 @@ def up(plan: Plan, rundir: str, ready_timeout: float = 30.0) -> Plan:
         os.makedirs(sdir, mode=0o700, exist_ok=True)
         _remove_shm(plan.prefix)          # stale tables of a crashed run
         netns.build(plan)
+        if plan.neutron:
+            from . import neutron
+            save(plan, rundir)            # down finds what to delete
+            neutron.up(plan, rundir, ready_timeout)
+            return plan
         for node in plan.nodes:
-            os.makedirs(node.rundir, mode=0o700, exist_ok=True)
-            p = _paths(node)
-            os.makedirs(p["state_dir"], mode=0o700, exist_ok=True)
-            _write_json(p["topology"], topology(plan, node, with_remote=False))
-            with open(p["agent_conf"], "w") as f:
-                f.write(_agent_conf(node))
+            prepare_node(node, _agent_conf(node), topology(plan, node, with_remote=False))
             start_datapath(plan, node)
             start_agent(plan, node)
         for node in plan.nodes:
@@ -171,19 +197,29 @@ def up(plan: Plan, rundir: str, ready_timeout: float = 30.0) -> Plan:
                 if v.node == node.name:
                     v.label = int(ports[v.port_id]["label"])
                     v.vif = int(ports[v.port_id]["vif"])
-        _write_json(os.path.join(sdir, PLAN_FILE), plan.to_dict())
+        save(plan, rundir)
         for node in plan.nodes:
-            _write_json(_paths(node)["topology"], topology(plan, node, with_remote=True))
+            _write_json(paths(node)["topology"], topology(plan, node, with_remote=True))
             procs.signal_role(node.rundir, "agent", signal.SIGHUP)
-        for src, dst in reachability_pairs(plan):
-            _wait(f"{src.name} ({src.network}) to reach {dst.name} at {dst.ip}",
-                  lambda s=src, d=dst: ping(s.namespace, d.ip), ready_timeout)
-            LOG.info("%s reaches %s (%s) across the fabric", src.name, dst.name, dst.ip)
+        check_reachability(plan, ready_timeout)
     except BaseException:
-        LOG.error("sandbox %s failed to come up; removing what was made", plan.prefix)
+        kept = _keep_logs(plan, rundir)
+        LOG.error("sandbox %s failed to come up; removing what was made (logs kept in %s)",
+                  plan.prefix, kept)
         down(plan.prefix, rundir)
         raise
     return plan
+
+
+def _keep_logs(plan: Plan, rundir: str) -> str:
+    """Copy the nodes' logs out of the run directory `down` removes."""
+    dest = os.path.join(rundir, f"{plan.prefix}.failed")
+    shutil.rmtree(dest, ignore_errors=True)
+    for node in plan.nodes:
+        for log in glob.glob(os.path.join(node.rundir, "*.log")):
+            os.makedirs(os.path.join(dest, node.name), exist_ok=True)
+            shutil.copy(log, os.path.join(dest, node.name))
+    return dest
 
 
 def load(prefix: str, rundir: str) -> Plan:
@@ -207,12 +243,27 @@ def status(prefix: str, rundir: str) -> dict:
             "fabric_mac": node.fabric_mac, "shm": node.shm, "rundir": node.rundir,
             "datapath_pid": procs.pid_of(node.rundir, "datapath"),
             "agent_pid": procs.pid_of(node.rundir, "agent")})
+    states = {n.name: read_state(n) for n in plan.nodes} if plan.neutron else {}
     for v in plan.vms:
-        out["vms"].append({
-            "name": v.name, "node": v.node, "namespace": v.namespace,
-            "interface": v.interface, "host_interface": v.host_interface,
-            "ip": v.ip, "prefixlen": v.prefixlen, "mac": v.mac, "network": v.network,
-            "port_id": v.port_id, "mpls_label": v.label, "vif": v.vif})
+        vm = {"name": v.name, "node": v.node, "namespace": v.namespace,
+              "interface": v.interface, "host_interface": v.host_interface,
+              "ip": v.ip, "prefixlen": v.prefixlen, "mac": v.mac, "network": v.network,
+              "port_id": v.port_id, "mpls_label": v.label, "vif": v.vif}
+        if plan.neutron:
+            # The label on the wire is the network's; the vif, the node's.
+            st = states[v.node]
+            port = st.get("ports", {}).get(v.port_id, {})
+            net = next((x for x in st.get("networks", {}).values()
+                        if x.get("vrf") == port.get("vrf")), {})
+            vm.update(neutron_port=v.port_id, vif=port.get("vif"),
+                      mpls_label=net.get("label"))
+        out["vms"].append(vm)
+    if plan.neutron:
+        out["neutron"] = {"url": plan.neutron["url"],
+                          "project_id": plan.neutron.get("project_id"),
+                          "networks": plan.neutron.get("networks", {})}
+        for n, node in zip(out["nodes"], plan.nodes):
+            n.update(host=node.host, mgmt_address=node.mgmt_address)
     return out
 
 
@@ -233,6 +284,18 @@ def _kill_namespace_pids(namespace: str) -> None:
 def down(prefix: str, rundir: str) -> list[str]:
     """Remove everything a sandbox with this prefix made; safe to repeat."""
     sdir = _sandbox_dir(rundir, prefix)
+    try:
+        plan = load(prefix, rundir)
+    except (SandboxError, ValueError, KeyError):
+        plan = None
+    if plan is not None and plan.neutron:
+        from . import neutron
+        try:
+            neutron.delete_objects(plan)
+        except Exception as exc:        # Neutron gone: the rest still goes
+            LOG.warning("removing the sandbox's Neutron objects: %s", exc)
+        for v in plan.vms:
+            shutil.rmtree(f"/etc/netns/{v.namespace}", ignore_errors=True)
     for nd in sorted(glob.glob(os.path.join(sdir, "n*"))):
         for role in ("agent", "datapath"):
             try:

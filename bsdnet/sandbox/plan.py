@@ -12,6 +12,10 @@ import re
 NETWORK_NAMES = ("red", "blue", "green", "amber", "cyan", "olive", "plum", "teal")
 VM_SUBNET = ipaddress.IPv4Network("10.0.0.0/24")   # reused by every network
 FABRIC_SUBNET = ipaddress.IPv4Network("192.0.2.0/24")
+# With Neutron: the nodes' management network, where RabbitMQ is reached
+# (the host's end of it, on a bridge in the root namespace, is the first
+# address).
+MGMT_SUBNET = ipaddress.IPv4Network("198.51.100.0/24")
 VM_MTU = 1400          # leaves room for the 28 bytes of MPLS over GRE
 FABRIC_MTU = 1500
 IFNAMSIZ = 16
@@ -33,6 +37,9 @@ class Node:
     fabric_mac: str
     shm: str
     rundir: str
+    host: str = ""            # with Neutron: binding:host_id of its ports
+    mgmt_address: str = ""    # with Neutron: its address on the mgmt network
+    mgmt_peer: str = ""       # with Neutron: its mgmt veth's root-side end
 
 
 @dataclasses.dataclass
@@ -49,6 +56,7 @@ class VM:
     port_id: str
     label: int | None = None
     vif: int | None = None
+    instance_id: str = ""     # with Neutron: the port's device_id
 
 
 @dataclasses.dataclass
@@ -59,6 +67,9 @@ class Plan:
     networks: list[str]
     nodes: list[Node]
     vms: list[VM]
+    # With Neutron: {"url", "transport_url", "project_id", "mgmt_bridge",
+    # "networks": {name: id}}; None for the hand-fed sandbox.
+    neutron: dict | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -68,7 +79,13 @@ class Plan:
         return cls(prefix=d["prefix"], fabric_namespace=d["fabric_namespace"],
                    fabric_bridge=d["fabric_bridge"], networks=list(d["networks"]),
                    nodes=[Node(**n) for n in d["nodes"]],
-                   vms=[VM(**v) for v in d["vms"]])
+                   vms=[VM(**v) for v in d["vms"]], neutron=d.get("neutron"))
+
+    def vm(self, name: str) -> VM:
+        for v in self.vms:
+            if v.name == name:
+                return v
+        raise KeyError(name)
 
     def node(self, name: str) -> Node:
         for n in self.nodes:
@@ -84,9 +101,12 @@ def _check_ifname(name: str) -> str:
 
 
 def make_plan(prefix: str = "bsx", nodes: int = 2, vms_per_node: int = 2,
-              networks: int = 2, rundir: str = "/run/bsdnet-sandbox") -> Plan:
+              networks: int = 2, rundir: str = "/run/bsdnet-sandbox",
+              neutron: dict | None = None) -> Plan:
     """Lay out `nodes` nodes with `vms_per_node` VMs each, spread over
-    `networks` virtual networks that all reuse VM_SUBNET."""
+    `networks` virtual networks that all reuse VM_SUBNET.  With neutron
+    ({"url", "transport_url"}), the nodes get a management network and a
+    Neutron host name, and the VMs' addresses come from Neutron (DHCP)."""
     if not _PREFIX_RE.match(prefix):
         raise PlanError(f"prefix {prefix!r}: 1-6 lower-case letters or digits, starting with a letter")
     if not 1 <= nodes <= 50:
@@ -110,6 +130,10 @@ def make_plan(prefix: str = "bsx", nodes: int = 2, vms_per_node: int = 2,
             fabric_address=str(FABRIC_SUBNET.network_address + i),
             fabric_mac=f"02:bd:ff:00:{i:02x}:00",
             shm=f"{prefix}-n{i}", rundir=f"{rundir}/{prefix}/n{i}"))
+        if neutron is not None:
+            node_list[-1].host = f"{prefix}-n{i}"
+            node_list[-1].mgmt_address = str(MGMT_SUBNET.network_address + 10 + i)
+            node_list[-1].mgmt_peer = _check_ifname(f"{prefix}g{i}")
         for j in range(1, vms_per_node + 1):
             net = nets[(j - 1) % len(nets)]
             ip = hosts[next_host[net]]
@@ -120,5 +144,11 @@ def make_plan(prefix: str = "bsx", nodes: int = 2, vms_per_node: int = 2,
                 ip=str(ip), prefixlen=VM_SUBNET.prefixlen,
                 mac=f"02:bd:{i:02x}:{j:02x}:00:01", network=net,
                 port_id=f"{prefix}-port-n{i}-vm{j}"))
+    if neutron is not None:
+        neutron = {**neutron, "mgmt_bridge": _check_ifname(f"{prefix}mgmt"),
+                   "networks": {}}
+        for v in vm_list:
+            v.ip, v.prefixlen = "", 0          # Neutron's, by DHCP
     return Plan(prefix=prefix, fabric_namespace=f"{prefix}-fab",
-                fabric_bridge="fabric0", networks=nets, nodes=node_list, vms=vm_list)
+                fabric_bridge="fabric0", networks=nets, nodes=node_list, vms=vm_list,
+                neutron=neutron)

@@ -1,0 +1,222 @@
+"""The sandbox driven by a real Neutron (bsdnet-sandbox up --neutron).
+
+Each node's agent runs in Neutron mode: it reaches RabbitMQ over the
+node's management interface, reports itself, and learns everything else
+from Neutron.  The sandbox then does what a cloud user and Nova would:
+networks, subnets and ports are made through Neutron's REST API (one
+project, its default security group), each port bound to its node
+(binding:host_id), plugged through the node's port API as Nova's os-vif
+plugin does, and each VM namespace gets its address from a stock DHCP
+client (busybox udhcpc).
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import re
+import shutil
+import subprocess
+import uuid
+from urllib.parse import urlsplit, urlunsplit
+
+from bsdnet.agent import apiclient
+
+from . import netns, orchestrate
+from .neutronapi import Neutron
+from .plan import MGMT_SUBNET, VM, VM_SUBNET, Plan
+
+LOG = logging.getLogger(__name__)
+AGENT_TYPE = "bsdnet agent"
+_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+
+# busybox udhcpc's stock script sets address, mask, MTU, router and DNS;
+# option 121 (host routes) needs these few lines, as in every udhcpc
+# deployment that wants it.
+UDHCPC_HOOK = """#!/bin/sh
+/etc/udhcpc/default.script "$@" || exit $?
+case "$1" in bound|renew)
+    set -- $staticroutes
+    while [ $# -ge 2 ]; do
+        ip -4 route replace "$1" via "$2" dev "$interface"
+        shift 2
+    done;;
+esac
+"""
+
+
+def api(plan: Plan) -> Neutron:
+    return Neutron(plan.neutron["url"], os.environ.get("OS_TOKEN"))
+
+
+def node_transport_url(url: str) -> str:
+    """The RabbitMQ URL as a node reaches it: through the management
+    network's host end instead of the host's own loopback."""
+    u = urlsplit(url)
+    gw = str(MGMT_SUBNET.network_address + 1)
+    creds = u.netloc.rpartition("@")
+    host = f"{gw}:{u.port}" if u.port else gw
+    return urlunsplit((u.scheme, f"{creds[0]}@{host}" if creds[1] else host,
+                       u.path, u.query, u.fragment))
+
+
+def agent_conf(plan: Plan, node) -> str:
+    p = orchestrate.paths(node)
+    neighbors = ",".join(f"{n.fabric_address}:{n.fabric_mac}"
+                         for n in plan.nodes if n is not node)
+    return (f"[DEFAULT]\ntransport_url = {node_transport_url(plan.neutron['transport_url'])}\n\n"
+            f"[datapath]\nshm_name = {node.shm}\ncontrol_socket = {p['control']}\n"
+            f"trap_socket = {p['trap']}\n\n"
+            f"[agent]\nstate_dir = {p['state_dir']}\ntopology_file = {p['topology']}\n"
+            f"pid_file = {os.path.join(node.rundir, 'agent.pid.d')}\n"
+            f"api_socket = {p['api']}\n\n"
+            f"[fabric]\ninterface = {node.fabric_interface}\naddress = {node.fabric_address}\n"
+            f"mac = {node.fabric_mac}\n"
+            # The nodes' fabric addresses live in their datapaths, not on
+            # the hosts, so nothing answers ARP for them: say the MACs.
+            f"neighbors = {neighbors}\n\n"
+            f"[neutron]\nenabled = true\nhost = {node.host}\nreport_interval = 10\n")
+
+
+def up(plan: Plan, rundir: str, ready_timeout: float) -> None:
+    """Nodes with agents in Neutron mode; networks, subnets and ports made
+    in Neutron; VMs plugged and addressed by DHCP; a ping across."""
+    sdir = os.path.join(rundir, plan.prefix)
+    with open(os.path.join(sdir, "udhcpc.sh"), "w") as f:
+        f.write(UDHCPC_HOOK)
+    os.chmod(os.path.join(sdir, "udhcpc.sh"), 0o755)
+    for node in plan.nodes:
+        orchestrate.prepare_node(node, agent_conf(plan, node))
+        orchestrate.start_datapath(plan, node)
+        orchestrate.start_agent(plan, node)
+    n = api(plan)
+    for node in plan.nodes:
+        n.wait(f"the agent of {node.name} to show alive in Neutron (see "
+               f"{node.rundir}/agent.log)", lambda node=node: n.alive(node.host, AGENT_TYPE),
+               60)
+    project = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{plan.prefix}.bsdnet-sandbox"))
+    plan.neutron["project_id"] = project
+    for name in plan.networks:
+        net = n.create("network", name=f"{plan.prefix}-{name}", project_id=project)
+        n.create("subnet", network_id=net["id"], ip_version=4, cidr=str(VM_SUBNET),
+                 name=f"{plan.prefix}-{name}", project_id=project)
+        plan.neutron["networks"][name] = net["id"]
+    for vm in plan.vms:
+        port = n.create("port", network_id=plan.neutron["networks"][vm.network],
+                        project_id=project, name=vm.name, mac_address=vm.mac)
+        vm.port_id = port["id"]
+        attach(plan, vm)
+    orchestrate.save(plan, rundir)
+    orchestrate.check_reachability(plan, ready_timeout)
+
+
+def attach(plan: Plan, vm: VM) -> None:
+    """What Nova does for a port once the VM is scheduled to a node: bind
+    the port there, plug it (the node's port API, as os-vif's vrouter
+    plugin), then the VM asks DHCP for its address."""
+    n = api(plan)
+    node = plan.node(vm.node)
+    vm.instance_id = vm.instance_id or str(uuid.uuid4())
+    port = n.update("port", vm.port_id, **{"binding:host_id": node.host,
+                                           "device_owner": "compute:nova",
+                                           "device_id": vm.instance_id})
+    if port["binding:vif_type"] != "vrouter":
+        raise orchestrate.SandboxError(
+            f"port {vm.port_id} bound as {port['binding:vif_type']!r} on {node.host}, "
+            f"not 'vrouter' (is its network an overlay one, is the agent alive?)")
+    status, doc = apiclient.request(orchestrate.api_url(node), "POST", "/port", {
+        "id": vm.port_id, "instance-id": vm.instance_id, "vn-id": port["network_id"],
+        "mac-address": port["mac_address"], "system-name": vm.host_interface,
+        "display-name": vm.name}, timeout=60)
+    if status != 200 or doc.get("status") not in (None, "bound"):
+        raise orchestrate.SandboxError(f"{node.name} did not plug port {vm.port_id}: "
+                                       f"{status} {doc}")
+    vm.ip, vm.prefixlen = dhcp(plan, vm)
+    LOG.info("%s got %s/%d from DHCP", vm.name, vm.ip, vm.prefixlen)
+
+
+def dhcp(plan: Plan, vm: VM) -> tuple[str, int]:
+    """Run busybox udhcpc, a stock client, in the VM until it has a lease."""
+    if shutil.which("udhcpc") is None or not os.path.exists("/etc/udhcpc/default.script"):
+        raise orchestrate.SandboxError("busybox udhcpc (Debian package udhcpc) is needed")
+    # The client writes resolv.conf: give the namespace its own.
+    os.makedirs(f"/etc/netns/{vm.namespace}", exist_ok=True)
+    open(f"/etc/netns/{vm.namespace}/resolv.conf", "a").close()
+    hook = os.path.join(os.path.dirname(plan.node(vm.node).rundir), "udhcpc.sh")
+    r = netns.ns_exec(vm.namespace, ["udhcpc", "-i", vm.interface, "-f", "-q", "-n",
+                                     "-t", "15", "-T", "1", "-s", hook, "-O", "mtu",
+                                     "-O", "staticroutes"], check=False, timeout=60)
+    if r.returncode != 0:
+        raise orchestrate.SandboxError(f"{vm.name}: no DHCP lease: {r.stdout}{r.stderr}")
+    out = netns.ns_exec(vm.namespace, ["ip", "-4", "-o", "addr", "show", "dev",
+                                       vm.interface]).stdout.split()
+    iface = ipaddress.IPv4Interface(out[out.index("inet") + 1])
+    return str(iface.ip), iface.network.prefixlen
+
+
+def add_vm(plan: Plan, rundir: str, name: str, node_name: str, port_id: str) -> VM:
+    """bsdnet-sandbox vm add: a VM namespace on an existing Neutron port."""
+    if not plan.neutron:
+        raise orchestrate.SandboxError("vm add needs a sandbox made with up --neutron")
+    if not _NAME_RE.match(name):
+        raise orchestrate.SandboxError(f"VM name {name!r}: 1-16 of a-z, 0-9 and '-', "
+                                       f"starting with a letter")
+    if any(v.name == name for v in plan.vms):
+        raise orchestrate.SandboxError(f"there is a VM {name!r} already")
+    try:
+        node = plan.node(node_name)
+    except KeyError:
+        raise orchestrate.SandboxError(f"no node {node_name!r}") from None
+    port_id = str(uuid.UUID(port_id))
+    if any(v.port_id == port_id for v in plan.vms):
+        raise orchestrate.SandboxError(f"port {port_id} is plugged already")
+    port = api(plan).show("port", port_id)
+    net = api(plan).show("network", port["network_id"])
+    vm = VM(name=name, node=node.name, namespace=f"{plan.prefix}-{name}", interface="eth0",
+            host_interface="tap" + port_id[:11], ip="", prefixlen=0,
+            mac=port["mac_address"], network=net.get("name") or net["id"], port_id=port_id,
+            instance_id=port.get("device_id") or "")
+    try:
+        netns.build_vm(plan, vm)
+        attach(plan, vm)
+    except BaseException:
+        _remove_vm(plan, vm)
+        raise
+    plan.vms.append(vm)
+    orchestrate.save(plan, rundir)
+    return vm
+
+
+def del_vm(plan: Plan, rundir: str, name: str) -> VM:
+    """bsdnet-sandbox vm del: unplug (as Nova would) and remove the VM."""
+    try:
+        vm = plan.vm(name)
+    except KeyError:
+        raise orchestrate.SandboxError(f"no VM {name!r}") from None
+    _remove_vm(plan, vm)
+    plan.vms.remove(vm)
+    orchestrate.save(plan, rundir)
+    return vm
+
+
+def _remove_vm(plan: Plan, vm: VM) -> None:
+    try:
+        apiclient.request(orchestrate.api_url(plan.node(vm.node)), "DELETE",
+                          f"/port/{vm.port_id}", timeout=60)
+    except OSError as e:
+        LOG.warning("unplugging %s: %s", vm.port_id, e)
+    if vm.namespace in netns.owned_namespaces(plan.prefix):
+        subprocess.run(["ip", "netns", "del", vm.namespace], check=False)
+    shutil.rmtree(f"/etc/netns/{vm.namespace}", ignore_errors=True)
+
+
+def delete_objects(plan: Plan) -> None:
+    """down: the ports, subnets and networks `up` made in Neutron."""
+    n = api(plan)
+    project = plan.neutron.get("project_id")
+    if not project:
+        return
+    for port in n.find("port", project_id=project):
+        n.delete("port", port["id"])
+    for net in n.find("network", project_id=project):
+        n.delete("network", net["id"])
