@@ -199,7 +199,7 @@ def test_quota_exhausted_by_one_vm_leaves_others_working(env, tcp_listeners):
     sandbox, vms = env
     q, b = vms["q"], vms["b"]
     r = at.Region(sandbox, "n1")
-    vif = at.vif_of(orchestrate._paths(sandbox.node("n1"))["state_dir"],
+    vif = at.vif_of(orchestrate.paths(sandbox.node("n1"))["state_dir"],
                     q.port_id)
     before = r.drop("FLOW_QUOTA")
     sport = 30000
