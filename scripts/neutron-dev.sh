@@ -22,6 +22,8 @@
 #   VNI_RANGES        ml2_type_vxlan vni_ranges (1:1000; bsdnet maps a VNI to an
 #                     MPLS label, so VNIs must fit the agents' label window)
 #   VLAN_RANGES       ml2_type_vlan network_vlan_ranges (physnet1:100:200)
+#   AGENT_DOWN_TIME   seconds without a report before an agent is dead (75;
+#                     the tests use less, with agents reporting more often)
 #
 # Needs root (apt, services).  Logs: $NEUTRON_DEV_DIR/log/.
 set -euo pipefail
@@ -76,6 +78,7 @@ rpc_state_report_workers = 0
 notify_nova_on_port_status_changes = false
 notify_nova_on_port_data_changes = false
 dhcp_agent_notification = false
+agent_down_time = ${AGENT_DOWN_TIME:-75}
 debug = false
 
 [database]
@@ -145,10 +148,12 @@ rabbit_up() {
         rabbitmq-server -detached >"$DIR/log/rabbitmq-start.log" 2>&1
         wait_for 60 RabbitMQ rabbit_ping
     fi
-    rabbitmqctl -q list_users | grep -q '^neutron\b' ||
+    local users
+    users=$(rabbitmqctl -q list_users)
+    grep -q '^neutron\b' <<<"$users" ||
         rabbitmqctl -q add_user neutron "$(secret rabbit)" >/dev/null
     rabbitmqctl -q change_password neutron "$(secret rabbit)" >/dev/null
-    rabbitmqctl -q list_vhosts | grep -qx neutron || rabbitmqctl -q add_vhost neutron
+    grep -qx neutron <<<"$(rabbitmqctl -q list_vhosts)" || rabbitmqctl -q add_vhost neutron
     rabbitmqctl -q set_permissions -p neutron neutron '.*' '.*' '.*' >/dev/null
 }
 
@@ -161,7 +166,11 @@ rabbit_down() {
 }
 
 api_ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$(api_url)/v2.0/networks")" = 200 ]; }
-rpc_ready() { rabbitmqctl -q list_queues -p neutron name consumers | grep -qE '^q-reports-plugin\s+[1-9]'; }
+rpc_ready() {  # (not a pipe into grep -q: with pipefail, SIGPIPE would fail it)
+    local q
+    q=$(rabbitmqctl -q list_queues -p neutron name consumers 2>/dev/null) || return 1
+    grep -qE '^q-reports-plugin\s+[1-9]' <<<"$q"
+}
 
 api_up() {
     alive "$DIR/run/neutron-api.pid" && return 0

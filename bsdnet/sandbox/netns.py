@@ -139,8 +139,7 @@ def _mgmt(plan: Plan) -> None:
 
 def owned_namespaces(prefix: str) -> list[str]:
     """Namespaces a sandbox with this prefix made (by name)."""
-    return sorted(n for n in netns.listnetns()
-                  if n == f"{prefix}-fab" or n.startswith(f"{prefix}-n"))
+    return sorted(n for n in netns.listnetns() if n.startswith(f"{prefix}-"))
 
 
 def remove(prefix: str) -> list[str]:

@@ -75,7 +75,7 @@ def agent_conf(plan: Plan, node) -> str:
             # The nodes' fabric addresses live in their datapaths, not on
             # the hosts, so nothing answers ARP for them: say the MACs.
             f"neighbors = {neighbors}\n\n"
-            f"[neutron]\nenabled = true\nhost = {node.host}\nreport_interval = 10\n")
+            f"[neutron]\nenabled = true\nhost = {node.host}\nreport_interval = 5\n")
 
 
 def up(plan: Plan, rundir: str, ready_timeout: float) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -62,7 +63,7 @@ class Neutron:
         self.call("DELETE", f"/{kind}s/{oid}")
 
     def find(self, kind: str, **filters: Any) -> list[dict[str, Any]]:
-        q = "&".join(f"{k}={v}" for k, v in filters.items())
+        q = urllib.parse.urlencode(filters)
         return self.call("GET", f"/{kind}s" + (f"?{q}" if q else ""))[
             f"{kind}s"]
 

@@ -1,0 +1,112 @@
+"""A sandbox driven by a real Neutron: agents in Neutron's agent list, VMs
+addressed by Neutron's DHCP data, same-network VMs reaching each other
+across nodes as MPLS over GRE with the network's label, the other network
+(same CIDR) never seen."""
+from __future__ import annotations
+
+import ipaddress
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bsdnet.neutron import constants as c
+from bsdnet.sandbox import orchestrate
+from bsdnet.sandbox.netns import ns_exec
+
+from integration import vmtools
+
+pytestmark = pytest.mark.root
+
+
+def test_agents_alive_in_neutrons_agent_list(nsandbox, neutron):
+    agents = {a["host"]: a for a in neutron.find("agent", agent_type=c.AGENT_TYPE)}
+    for node in nsandbox.plan.nodes:
+        a = agents[node.host]
+        assert a["alive"] and a["binary"] == c.AGENT_BINARY
+        conf = a["configurations"]
+        assert conf["tunneling_ip"] == node.fabric_address
+        assert conf["tunnel_types"] == ["vxlan"] and conf["l2_population"] is True
+        assert conf["mpls_label_base"] == 1024 and conf["mpls_label_count"] == 4096
+
+
+def test_vms_have_neutrons_addresses_and_ports_are_active(nsandbox, neutron):
+    for vm in nsandbox.plan.vms:
+        port = neutron.show("port", vm.port_id)
+        assert port["status"] == "ACTIVE", port
+        assert port["binding:host_id"] == nsandbox.node(vm.node).host
+        assert port["binding:vif_type"] == "vrouter"
+        assert vm.ip == port["fixed_ips"][0]["ip_address"]
+        assert ipaddress.ip_address(vm.ip) in ipaddress.ip_network("10.0.0.0/24")
+        # DHCP gave the subnet's gateway and the network's MTU too
+        out = ns_exec(vm.namespace, ["ip", "-4", "route"]).stdout
+        assert "default via 10.0.0.1" in out, out
+        mtu = ns_exec(vm.namespace, ["cat", f"/sys/class/net/{vm.interface}/mtu"]).stdout
+        assert int(mtu) == neutron.show("network", port["network_id"])["mtu"] == 1450
+
+
+def test_same_network_across_nodes_never_the_other_network(nsandbox):
+    nets = {}
+    for vm in nsandbox.plan.vms:
+        nets.setdefault(vm.network, {})[vm.node] = vm
+    red, blue = nets["red"], nets["blue"]
+    assert orchestrate.ping(red["n1"].namespace, red["n2"].ip, count=3)
+    assert orchestrate.ping(blue["n2"].namespace, blue["n1"].ip, count=3)
+    # Same CIDR: the blue VM's address must not be reachable from red, even
+    # where no red VM has it.
+    blue_rx = vmtools.rx_packets(blue["n2"].namespace, blue["n2"].interface)
+    if blue["n2"].ip != red["n2"].ip:
+        assert not orchestrate.ping(red["n1"].namespace, blue["n2"].ip, count=2)
+    assert vmtools.rx_packets(blue["n2"].namespace, blue["n2"].interface) == blue_rx
+
+
+def test_fabric_carries_mpls_over_gre_with_the_networks_label(nsandbox, neutron, tmp_path):
+    red = {vm.node: vm for vm in nsandbox.plan.vms if vm.network == "red"}
+    src, dst = red["n1"], red["n2"]
+    n1, n2 = nsandbox.node("n1"), nsandbox.node("n2")
+    net = neutron.show("network", nsandbox.plan.neutron["networks"]["red"])
+    label = 1024 + net["provider:segmentation_id"]
+    pcap = str(tmp_path / "fabric.pcap")
+    cap = subprocess.Popen(["ip", "netns", "exec", nsandbox.plan.fabric_namespace, "tcpdump",
+                            "-n", "-U", "-i", n2.fabric_peer, "-w", pcap, "ip proto 47"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "listening on" in cap.stderr.readline()
+        assert orchestrate.ping(src.namespace, dst.ip, count=4)
+        time.sleep(0.5)
+    finally:
+        cap.send_signal(signal.SIGINT)
+        cap.wait(timeout=10)
+        cap.stderr.close()
+    fields = ["ip.src", "ip.dst", "gre.proto", "mpls.label", "mpls.bottom", "icmp.type"]
+    r = subprocess.run(["tshark", "-n", "-r", pcap, "-T", "fields", "-E", "aggregator=,",
+                        "-E", "separator=;", *sum([["-e", f] for f in fields], [])],
+                       capture_output=True, text=True, check=True)
+    rows = [dict(zip(fields, line.split(";"))) for line in r.stdout.splitlines() if line]
+    both = [x for x in rows if x["icmp.type"] in ("8", "0")]
+    assert len(both) >= 6, r.stdout
+    for x in both:
+        outer = (x["ip.src"].split(",")[0], x["ip.dst"].split(",")[0])
+        inner = (x["ip.src"].split(",")[1], x["ip.dst"].split(",")[1])
+        assert int(x["gre.proto"], 16) == 0x8847
+        assert x["mpls.bottom"] in ("1", "True")
+        # One label for the network, the same on both nodes.
+        assert int(x["mpls.label"]) == label
+        assert {outer, inner} <= {(n1.fabric_address, n2.fabric_address),
+                                  (n2.fabric_address, n1.fabric_address),
+                                  (src.ip, dst.ip), (dst.ip, src.ip)}
+
+
+def test_status_json_names_neutron_and_ports(nsandbox):
+    r = subprocess.run([sys.executable, "-m", "bsdnet.sandbox.cli", "--prefix",
+                        nsandbox.plan.prefix, "--rundir", nsandbox.rundir, "status", "--json"],
+                       capture_output=True, text=True, check=True)
+    st = json.loads(r.stdout)
+    assert st["neutron"]["url"] == nsandbox.server.url
+    assert set(st["neutron"]["networks"]) == {"red", "blue"}
+    for vm in st["vms"]:
+        assert vm["neutron_port"] == nsandbox.vm(vm["name"]).port_id
+        assert vm["mpls_label"] > 1024 and vm["vif"] > 0
