@@ -92,7 +92,7 @@ class NeutronAgent:
         if self._thread is not None:
             # It leaves its loop at once; a daemon thread, it is not waited
             # for longer (its teardown can outlast the process's own).
-            self._thread.join(timeout=1)
+            self._thread.join(timeout=0.2)
         if self.rpc is not None:
             self.rpc.close()
             self.rpc = None

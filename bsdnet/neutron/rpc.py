@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Iterable
@@ -197,9 +196,10 @@ class Rpc:
                 srv.start(override_pool_size=1)
                 self._servers.append(srv)
 
-    def close(self, timeout: float = 3.0) -> None:
-        """Stop consuming, every consumer at once (each takes up to its
-        poll's timeout), for at most timeout seconds."""
+    def close(self, timeout: float = 1.0) -> None:
+        """Stop consuming (every consumer at once: each takes up to its
+        poll's timeout) and close the connections, for at most timeout
+        seconds; what is left then goes with the process."""
         with self._lock:
             servers, self._servers = self._servers, []
 
@@ -210,11 +210,15 @@ class Rpc:
             except Exception:
                 LOG.debug("stopping an RPC server", exc_info=True)
 
-        threads = [threading.Thread(target=finish, args=(s,), daemon=True,
-                                    name="rpc-close") for s in servers]
-        for t in threads:
-            t.start()
-        deadline = time.monotonic() + timeout
-        for t in threads:
-            t.join(max(0.0, deadline - time.monotonic()))
-        self.transport.cleanup()
+        def close_all() -> None:
+            threads = [threading.Thread(target=finish, args=(s,), daemon=True,
+                                        name="rpc-close") for s in servers]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.transport.cleanup()
+
+        t = threading.Thread(target=close_all, daemon=True, name="rpc-close")
+        t.start()
+        t.join(timeout)
