@@ -89,7 +89,8 @@ lock_path = $DIR/lock
 EOF
     cat >"$DIR/etc/ml2_conf.ini" <<EOF
 [ml2]
-type_drivers = flat,vlan,vxlan
+# gre: not one bsdnet carries; there so that tests can see it refused.
+type_drivers = flat,vlan,vxlan,gre
 tenant_network_types = vxlan
 mechanism_drivers = bsdnet,l2population
 extension_drivers = port_security
@@ -103,6 +104,9 @@ network_vlan_ranges = ${VLAN_RANGES:-physnet1:100:200}
 
 [ml2_type_vxlan]
 vni_ranges = ${VNI_RANGES:-1:1000}
+
+[ml2_type_gre]
+tunnel_id_ranges = 1:1000
 EOF
     # oslo.config parses sys.argv: hide gunicorn's arguments from it, and
     # name a log file (gunicorn daemonises; stderr would be lost).

@@ -372,10 +372,11 @@ class NeutronAgent:
                 if label is None:
                     raise tr.Refused(f"VNI {b.segmentation_id} is outside "
                                      f"this node's label window")
-                nets[b.network_id] = tr.network_from(b, infos.get(
-                    b.network_id), label)
+                net = tr.network_from(b, infos.get(b.network_id), label)
                 ports[pid] = tr.port_from(self.plugs.get(pid), d,
-                                          (sg.get("devices") or {}).get(pid))
+                                          (sg.get("devices") or {}).get(pid),
+                                          net)
+                nets[b.network_id] = net
             except tr.Refused as e:
                 outcome[pid] = f"refused: {e}"
         bridged = {pid: b for pid, (_, b) in bound.items() if not b.overlay}
@@ -552,56 +553,87 @@ class NeutronAgent:
 
 
 class _Endpoint:
-    """What neutron-server casts to L2 agents, queued for the sync thread."""
+    """What neutron-server casts to L2 agents, checked and queued for the
+    sync thread (a cast that does not have the shape Neutron gives it is
+    logged and dropped here)."""
 
     def __init__(self, owner: NeutronAgent) -> None:
         import oslo_messaging
         self.target = oslo_messaging.Target(version="1.7")
         self.o = owner
 
+    def _bad(self, method: str, what: Any) -> None:
+        self.o.counters["casts_ignored"] += 1
+        LOG.warning("%s from Neutron ignored: %.200r", method, what)
+
+    def _id(self, method: str, v: Any) -> str | None:
+        if isinstance(v, str) and 0 < len(v) <= 64:
+            return v
+        self._bad(method, v)
+        return None
+
+    def _cast(self, kind: str, method: str, oid: Any) -> None:
+        oid = self._id(method, oid)
+        if oid is not None:
+            self.o.cast(kind, oid)
+
     def port_update(self, context: Any, **kw: Any) -> None:
-        port = kw.get("port") or {}
-        if isinstance(port, dict) and port.get("id"):
-            self.o.cast("port_update", port["id"])
+        port = kw.get("port")
+        self._cast("port_update", "port_update",
+                   port.get("id") if isinstance(port, dict) else port)
 
     def port_delete(self, context: Any, **kw: Any) -> None:
-        self.o.cast("port_delete", kw.get("port_id"))
+        self._cast("port_delete", "port_delete", kw.get("port_id"))
 
     def network_update(self, context: Any, **kw: Any) -> None:
-        net = kw.get("network") or {}
-        if isinstance(net, dict) and net.get("id"):
-            self.o.cast("network_update", net["id"])
+        net = kw.get("network")
+        self._cast("network_update", "network_update",
+                   net.get("id") if isinstance(net, dict) else net)
 
     def network_delete(self, context: Any, **kw: Any) -> None:
-        self.o.cast("network_delete", kw.get("network_id"))
+        self._cast("network_delete", "network_delete", kw.get("network_id"))
 
     def binding_activate(self, context: Any, **kw: Any) -> None:
-        self.o.cast("port_update", kw.get("port_id"))
+        self._cast("port_update", "binding_activate", kw.get("port_id"))
 
     def binding_deactivate(self, context: Any, **kw: Any) -> None:
-        self.o.cast("port_update", kw.get("port_id"))
+        self._cast("port_update", "binding_deactivate", kw.get("port_id"))
+
+    def _groups(self, method: str, kw: dict[str, Any]) -> None:
+        gids = kw.get("security_groups")
+        if not isinstance(gids, list):
+            return self._bad(method, gids)
+        good = [g for g in gids if self._id(method, g) is not None]
+        if good:
+            self.o.cast("groups", good)
 
     def security_groups_rule_updated(self, context: Any, **kw: Any) -> None:
-        self.o.cast("groups", list(kw.get("security_groups") or []))
+        self._groups("security_groups_rule_updated", kw)
 
     def security_groups_member_updated(self, context: Any, **kw: Any) -> None:
-        self.o.cast("groups", list(kw.get("security_groups") or []))
+        self._groups("security_groups_member_updated", kw)
 
     def security_groups_provider_updated(self, context: Any, **kw: Any
                                          ) -> None:
         pass        # DHCP and RA provider rules: bsdnet answers DHCP itself
 
-    def add_fdb_entries(self, context: Any, fdb_entries: Any,
+    def _fdb(self, kind: str, method: str, fdb: Any) -> None:
+        if isinstance(fdb, dict):
+            self.o.cast(kind, fdb)
+        else:
+            self._bad(method, fdb)
+
+    def add_fdb_entries(self, context: Any, fdb_entries: Any = None,
                         host: Any = None) -> None:
-        self.o.cast("fdb_add", fdb_entries)
+        self._fdb("fdb_add", "add_fdb_entries", fdb_entries)
 
-    def remove_fdb_entries(self, context: Any, fdb_entries: Any,
+    def remove_fdb_entries(self, context: Any, fdb_entries: Any = None,
                            host: Any = None) -> None:
-        self.o.cast("fdb_remove", fdb_entries)
+        self._fdb("fdb_remove", "remove_fdb_entries", fdb_entries)
 
-    def update_fdb_entries(self, context: Any, fdb_entries: Any,
+    def update_fdb_entries(self, context: Any, fdb_entries: Any = None,
                            host: Any = None) -> None:
-        self.o.cast("fdb_update", fdb_entries)
+        self._fdb("fdb_update", "update_fdb_entries", fdb_entries)
 
     def bsdnet_sync_marker(self, context: Any, token: Any = None) -> None:
         self.o.cast("marker", token)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from bsdnet.agent import portstore as ps
+from bsdnet.agent.portapi import PortApi
 from bsdnet.agent.secgroups import SecGroupError, SecurityGroup
 
 from . import constants as c
@@ -131,11 +132,13 @@ def _v4(ip: Any) -> bool:
 
 
 def port_from(plug: Plug, details: dict[str, Any],
-              sg_device: dict[str, Any] | None) -> ps.Port:
+              sg_device: dict[str, Any] | None,
+              network: ps.Network | None = None) -> ps.Port:
     """The port as the datapath carries it: the plug's tap, Neutron's
     addresses (the first IPv4 fixed IP is the one DHCP offers; the others
     and the allowed address pairs may be sources too and are routed to
-    the port), security groups and port security."""
+    the port), security groups and port security.  With the network, its
+    address must be a host address of one of the network's subnets."""
     if details.get("mac_address", plug.mac_address).lower() != \
             plug.mac_address:
         raise Refused(f"plugged with MAC {plug.mac_address}, Neutron says "
@@ -175,7 +178,13 @@ def port_from(plug: Plug, details: dict[str, Any],
             "allowed-address-pairs": list({p["ip-address"]: p
                                            for p in pairs}.values()),
             "port-security-enabled": secure}
-    return _check(ps.Port.from_json, body)
+    port = _check(ps.Port.from_json, body)
+    if network is not None:
+        try:
+            PortApi._check_port_in(port, network)
+        except ps.ConflictError as e:
+            raise Refused(str(e)) from None
+    return port
 
 
 def network_from(binding: Binding, info: dict[str, Any] | None,

@@ -11,7 +11,7 @@ import subprocess
 
 from pyroute2 import IPRoute, NetNS, netns
 
-from .plan import FABRIC_MTU, MGMT_SUBNET, VM_MTU, Plan
+from .plan import FABRIC_MTU, MGMT_SUBNET, PROVIDER_BRIDGE, PROVIDER_IF, VM_MTU, Plan
 
 LOG = logging.getLogger(__name__)
 # Offloads that would hand AF_PACKET partial checksums or 64 KB GSO frames.
@@ -84,6 +84,7 @@ def build(plan: Plan) -> None:
         _offloads_off(plan.fabric_namespace, node.fabric_peer)
     if plan.neutron:
         _mgmt(plan)
+        _provider(plan)
     for vm in plan.vms:
         build_vm(plan, vm)
 
@@ -110,6 +111,26 @@ def build_vm(plan: Plan, vm) -> None:
                mtu=mtu, state="up")
     _offloads_off(vm.namespace, vm.interface)
     _offloads_off(node.namespace, vm.host_interface)
+
+
+def _provider(plan: Plan) -> None:
+    """physnet1: a second segment between the nodes, for flat networks
+    (the network driver bridges it), apart from the fabric."""
+    with NetNS(plan.fabric_namespace) as fab:
+        fab.link("add", ifname=PROVIDER_BRIDGE, kind="bridge")
+        fab.link("set", index=fab.link_lookup(ifname=PROVIDER_BRIDGE)[0], state="up",
+                 mtu=FABRIC_MTU)
+    for node in plan.nodes:
+        _veth_into(node.namespace, PROVIDER_IF, plan.fabric_namespace, node.provider_peer)
+        with NetNS(plan.fabric_namespace) as fab:
+            br = fab.link_lookup(ifname=PROVIDER_BRIDGE)[0]
+            fab.link("set", index=fab.link_lookup(ifname=node.provider_peer)[0],
+                     master=br, state="up", mtu=FABRIC_MTU)
+        with NetNS(node.namespace) as n:
+            n.link("set", index=n.link_lookup(ifname=PROVIDER_IF)[0], mtu=FABRIC_MTU,
+                   state="up")
+        _offloads_off(node.namespace, PROVIDER_IF)
+        _offloads_off(plan.fabric_namespace, node.provider_peer)
 
 
 def _mgmt(plan: Plan) -> None:

@@ -22,9 +22,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bsdnet.agent import apiclient
 
-from . import netns, orchestrate
+from . import netns, orchestrate, procs
 from .neutronapi import Neutron
-from .plan import MGMT_SUBNET, VM, VM_SUBNET, Plan
+from .plan import MGMT_SUBNET, PHYSNET, PROVIDER_IF, VM, VM_SUBNET, Plan
 
 LOG = logging.getLogger(__name__)
 AGENT_TYPE = "bsdnet agent"
@@ -75,7 +75,8 @@ def agent_conf(plan: Plan, node) -> str:
             # The nodes' fabric addresses live in their datapaths, not on
             # the hosts, so nothing answers ARP for them: say the MACs.
             f"neighbors = {neighbors}\n\n"
-            f"[neutron]\nenabled = true\nhost = {node.host}\nreport_interval = 5\n")
+            f"[neutron]\nenabled = true\nhost = {node.host}\nreport_interval = 5\n"
+            f"bridge_mappings = {PHYSNET}:{PROVIDER_IF}\n")
 
 
 def up(plan: Plan, rundir: str, ready_timeout: float) -> None:
@@ -120,19 +121,89 @@ def attach(plan: Plan, vm: VM) -> None:
     port = n.update("port", vm.port_id, **{"binding:host_id": node.host,
                                            "device_owner": "compute:nova",
                                            "device_id": vm.instance_id})
-    if port["binding:vif_type"] != "vrouter":
+    vif_type = port["binding:vif_type"]
+    if vif_type == "bridge":
+        bridge_network(plan, vm, port)
+    elif vif_type != "vrouter":
         raise orchestrate.SandboxError(
-            f"port {vm.port_id} bound as {port['binding:vif_type']!r} on {node.host}, "
-            f"not 'vrouter' (is its network an overlay one, is the agent alive?)")
+            f"port {vm.port_id} bound as {vif_type!r} on {node.host} (is the agent alive, "
+            f"can it carry the network's segment?)")
     status, doc = apiclient.request(orchestrate.api_url(node), "POST", "/port", {
         "id": vm.port_id, "instance-id": vm.instance_id, "vn-id": port["network_id"],
         "mac-address": port["mac_address"], "system-name": vm.host_interface,
         "display-name": vm.name}, timeout=60)
-    if status != 200 or doc.get("status") not in (None, "bound"):
+    want = "bound" if vif_type == "vrouter" else "bridged"
+    if status != 200 or not doc.get("status", "bound").startswith(want):
         raise orchestrate.SandboxError(f"{node.name} did not plug port {vm.port_id}: "
                                        f"{status} {doc}")
     vm.ip, vm.prefixlen = dhcp(plan, vm)
     LOG.info("%s got %s/%d from DHCP", vm.name, vm.ip, vm.prefixlen)
+
+
+def _netdrv(plan: Plan, node, *argv: str) -> None:
+    """bsdnet-net, the network driver's command, on the node."""
+    cmd = [procs.tool("bsdnet-net"), "--netns", node.namespace, "--state-dir",
+           netdrv_dir(node), *argv]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise orchestrate.SandboxError(f"{' '.join(cmd[1:])}: {r.stderr.strip()}")
+
+
+def netdrv_dir(node) -> str:
+    """The network driver's state: out of the node's run directory (mode
+    0700), since dnsmasq, as nobody, must reach its host file."""
+    sandbox_dir = os.path.dirname(node.rundir)
+    return os.path.join(f"{sandbox_dir}.netdrv", os.path.basename(node.rundir))
+
+
+def bridge_network(plan: Plan, vm: VM, port: dict) -> None:
+    """What Nova's bridge VIF plugging does for a flat or VLAN port: the
+    network driver makes the network's bridge on the node (the physical
+    network's uplink as member) and puts the VM's tap on it, with the
+    port's address as a static lease of the node's dnsmasq, which answers
+    from the address of the node's DHCP port on the network in Neutron."""
+    n = api(plan)
+    node = plan.node(vm.node)
+    net = n.show("network", port["network_id"])
+    subnet = next((s for s in (n.show("subnet", sid) for sid in net["subnets"])
+                   if s["ip_version"] == 4), None)
+    if subnet is None:
+        raise orchestrate.SandboxError(f"network {net['id']} has no IPv4 subnet")
+    server = dhcp_port_address(n, net, subnet, node.host)
+    plen = ipaddress.ip_network(subnet["cidr"]).prefixlen
+    argv = ["ensure-network", "--id", net["id"], "--uplink", PROVIDER_IF,
+            "--bridge", port["binding:vif_details"]["bridge_name"], "--mtu", str(net["mtu"]),
+            "--cidr", subnet["cidr"], "--bridge-address", f"{server}/{plen}", "--dhcp"]
+    if subnet.get("gateway_ip"):
+        argv += ["--gateway", subnet["gateway_ip"]]
+    for d in subnet.get("dns_nameservers") or []:
+        argv += ["--dns", d]
+    for r in subnet.get("host_routes") or []:
+        argv += ["--route", f"{r['destination']},{r['nexthop']}"]
+    if net["provider:network_type"] == "vlan":
+        argv += ["--vlan", str(net["provider:segmentation_id"])]
+    _netdrv(plan, node, *argv)
+    ip = next(f["ip_address"] for f in port["fixed_ips"] if f["subnet_id"] == subnet["id"])
+    _netdrv(plan, node, "plug", "--port", vm.port_id, "--network", net["id"],
+            "--mac", port["mac_address"], "--ip", ip, "--tap", vm.host_interface,
+            "--hostname", vm.name, "--adopt")
+
+
+def dhcp_port_address(n: Neutron, net: dict, subnet: dict, host: str) -> str:
+    """The address of this node's DHCP port on the network (made, as a
+    Neutron DHCP agent's is, if there is none): what the node's dnsmasq
+    answers from.  One per node, as with several DHCP agents on a network:
+    a client's request names its server, and no other one answers it."""
+    device = f"dhcp-{host}"
+    for p in n.find("port", network_id=net["id"], device_owner="network:dhcp",
+                    device_id=device):
+        for f in p["fixed_ips"]:
+            if f["subnet_id"] == subnet["id"]:
+                return f["ip_address"]
+    p = n.create("port", network_id=net["id"], project_id=net["project_id"],
+                 device_owner="network:dhcp", device_id=device,
+                 fixed_ips=[{"subnet_id": subnet["id"]}], name=device)
+    return p["fixed_ips"][0]["ip_address"]
 
 
 def dhcp(plan: Plan, vm: VM) -> tuple[str, int]:
@@ -200,11 +271,16 @@ def del_vm(plan: Plan, rundir: str, name: str) -> VM:
 
 
 def _remove_vm(plan: Plan, vm: VM) -> None:
+    node = plan.node(vm.node)
     try:
-        apiclient.request(orchestrate.api_url(plan.node(vm.node)), "DELETE",
-                          f"/port/{vm.port_id}", timeout=60)
+        st, doc = apiclient.request(orchestrate.api_url(node), "DELETE",
+                                    f"/port/{vm.port_id}", timeout=60)
     except OSError as e:
         LOG.warning("unplugging %s: %s", vm.port_id, e)
+    try:
+        _netdrv(plan, node, "unplug", "--port", vm.port_id)
+    except orchestrate.SandboxError as e:
+        LOG.debug("network driver: %s", e)       # not a bridged port
     if vm.namespace in netns.owned_namespaces(plan.prefix):
         subprocess.run(["ip", "netns", "del", vm.namespace], check=False)
     shutil.rmtree(f"/etc/netns/{vm.namespace}", ignore_errors=True)

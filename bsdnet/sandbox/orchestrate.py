@@ -307,5 +307,6 @@ def down(prefix: str, rundir: str) -> list[str]:
     gone = netns.remove(prefix)
     _remove_shm(prefix)
     shutil.rmtree(sdir, ignore_errors=True)
+    shutil.rmtree(f"{sdir}.netdrv", ignore_errors=True)
     LOG.info("sandbox %s removed (%d namespaces)", prefix, len(gone))
     return gone

@@ -16,6 +16,11 @@ FABRIC_SUBNET = ipaddress.IPv4Network("192.0.2.0/24")
 # (the host's end of it, on a bridge in the root namespace, is the first
 # address).
 MGMT_SUBNET = ipaddress.IPv4Network("198.51.100.0/24")
+# With Neutron: each node's uplink for flat networks, on physical network
+# physnet1: a segment of its own (a bridge in the fabric's namespace).
+PHYSNET = "physnet1"
+PROVIDER_IF = "phy0"
+PROVIDER_BRIDGE = "provider0"
 VM_MTU = 1400          # leaves room for the 28 bytes of MPLS over GRE
 FABRIC_MTU = 1500
 IFNAMSIZ = 16
@@ -40,6 +45,7 @@ class Node:
     host: str = ""            # with Neutron: binding:host_id of its ports
     mgmt_address: str = ""    # with Neutron: its address on the mgmt network
     mgmt_peer: str = ""       # with Neutron: its mgmt veth's root-side end
+    provider_peer: str = ""   # with Neutron: its physnet1 veth's far end
 
 
 @dataclasses.dataclass
@@ -134,6 +140,7 @@ def make_plan(prefix: str = "bsx", nodes: int = 2, vms_per_node: int = 2,
             node_list[-1].host = f"{prefix}-n{i}"
             node_list[-1].mgmt_address = str(MGMT_SUBNET.network_address + 10 + i)
             node_list[-1].mgmt_peer = _check_ifname(f"{prefix}g{i}")
+            node_list[-1].provider_peer = _check_ifname(f"{prefix}p{i}")
         for j in range(1, vms_per_node + 1):
             net = nets[(j - 1) % len(nets)]
             ip = hosts[next_host[net]]

@@ -8,6 +8,7 @@ import shutil
 import string
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -89,13 +90,16 @@ class NeutronSandbox:
 
 
 @pytest.fixture(scope="session")
-def nsandbox(neutron_server, tmp_path_factory):
+def nsandbox(neutron_server):
     """Two nodes, two networks that reuse 10.0.0.0/24, a VM of each
     network on each node, all from Neutron."""
     from bsdnet.sandbox import orchestrate
     from bsdnet.sandbox.plan import make_plan
     prefix = "q" + "".join(random.choices(string.ascii_lowercase + string.digits, k=4))
-    rundir = str(tmp_path_factory.mktemp("nsandbox"))
+    # Not under pytest's base directory (mode 0700): the nodes' dnsmasq
+    # runs as nobody and reads its host file below the run directory.
+    rundir = tempfile.mkdtemp(prefix="bsdnet-nsandbox-", dir="/run")
+    os.chmod(rundir, 0o755)
     plan = make_plan(prefix, nodes=2, vms_per_node=2, networks=2, rundir=rundir,
                      neutron={"url": neutron_server.url,
                               "transport_url": neutron_server.transport_url})
@@ -104,6 +108,7 @@ def nsandbox(neutron_server, tmp_path_factory):
         yield NeutronSandbox(plan, rundir, neutron_server)
     finally:
         orchestrate.down(prefix, rundir)
+        shutil.rmtree(rundir, ignore_errors=True)
 
 
 def wait_until(what: str, check, timeout: float = 30.0, pause: float = 0.1):

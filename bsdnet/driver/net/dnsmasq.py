@@ -43,6 +43,13 @@ class DnsmasqManager:
         # dnsmasq drops to 'nobody' and re-reads the host file on SIGHUP.
         for p in (self.root, d):
             os.chmod(p, 0o755)
+        for p in self.root.resolve().parents:
+            if not os.stat(p).st_mode & 0o001:
+                LOG.warning("dnsmasq runs as nobody and cannot re-read its host file "
+                            "below %s (mode %o): ports plugged after it started will get "
+                            "no lease; keep the state directory elsewhere", p,
+                            os.stat(p).st_mode & 0o777)
+                break
         return d
 
     @staticmethod
@@ -98,7 +105,10 @@ class DnsmasqManager:
             f"--dhcp-range=set:{net.id},{cidr.network_address},static,"
             f"{cidr.netmask},{self.lease_time}",
             f"--dhcp-lease-max={min(cidr.num_addresses, 65536)}",
-            "--dhcp-authoritative", "--dhcp-no-override",
+            # Not --dhcp-authoritative: every host of a network runs its
+            # own dnsmasq on the same segment, each knowing only its own
+            # ports; an authoritative one NAKs the other hosts' clients.
+            "--dhcp-no-override",
         ]
 
     # ----- process
