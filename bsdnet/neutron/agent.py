@@ -263,6 +263,7 @@ class NeutronAgent:
     # ---- full resync ----------------------------------------------------------
     def _full_sync(self) -> None:
         t0 = time.monotonic()
+        calls, waited = self.rpc.calls.copy(), self.rpc.waited.copy()
         plugs = [p.id for p in self.plugs.all()]
         LOG.info("full resync with Neutron: %d plugged ports", len(plugs))
         with self._cv:
@@ -273,8 +274,13 @@ class NeutronAgent:
         self.rpc.mark(self._marker)
         self._resync = False
         self.counters["resyncs"] += 1
-        LOG.info("full resync done in %.2fs: %d ports up", time.monotonic() -
-                 t0, len(up))
+        calls = self.rpc.calls - calls
+        waited = self.rpc.waited - waited
+        LOG.info("full resync done in %.2fs: %d ports up, %d RPC messages "
+                 "sent (%s)", time.monotonic() - t0, len(up),
+                 sum(calls.values()), ", ".join(
+                     f"{m} {n} in {waited[m]:.2f}s"
+                     for m, n in sorted(calls.items())))
 
     # ---- queued work ----------------------------------------------------------
     def _drain(self) -> None:

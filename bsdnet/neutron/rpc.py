@@ -23,8 +23,10 @@ listen(); its methods must only queue work, never block.
 """
 from __future__ import annotations
 
+import collections
 import logging
 import threading
+import time
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Iterable
@@ -106,6 +108,10 @@ class Rpc:
                                          version="1.0"))
         self._servers: list[Any] = []
         self._lock = threading.Lock()
+        # RPC messages sent, and seconds waited for their answers, by
+        # method: what a resync or a plug costs.
+        self.calls: collections.Counter[str] = collections.Counter()
+        self.waited: collections.Counter[str] = collections.Counter()
 
     @property
     def context(self) -> dict[str, Any]:
@@ -115,11 +121,21 @@ class Rpc:
         return oslo_messaging.get_rpc_client(self.transport, target,
                                              serializer=self._ser)
 
+    def _call(self, client: Any, version: str, method: str,
+              timeout: float | None = None, **kw: Any) -> Any:
+        self.calls[method] += 1
+        t0 = time.monotonic()
+        try:
+            return client.prepare(version=version, timeout=timeout).call(
+                self.context, method, **kw)
+        finally:
+            self.waited[method] += time.monotonic() - t0
+
     # -- calls ---------------------------------------------------------------
     def report_state(self, state: dict[str, Any]) -> Any:
-        cctxt = self._state.prepare(timeout=self.report_timeout)
         state = {**state, "uuid": str(uuid.uuid4())}
-        return cctxt.call(self.context, "report_state",
+        return self._call(self._state, "1.4", "report_state",
+                          timeout=self.report_timeout,
                           agent_state={"agent_state": state},
                           time=datetime.now(timezone.utc).strftime(
                               "%Y-%m-%dT%H:%M:%S.%f"))
@@ -131,8 +147,9 @@ class Rpc:
         failed: list[str] = []
         devices = list(devices)
         for i in range(0, len(devices), STEP):
-            r = self._plugin.prepare(version="1.5").call(
-                self.context, "get_devices_details_list_and_failed_devices",
+            r = self._call(
+                self._plugin, "1.5",
+                "get_devices_details_list_and_failed_devices",
                 devices=devices[i:i + STEP], agent_id=self.agent_id,
                 host=self.host)
             details += r.get("devices") or []
@@ -146,8 +163,8 @@ class Rpc:
         up, down = list(up), list(down)
         failed: list[str] = []
         for i in range(0, max(len(up), len(down)), STEP):
-            r = self._plugin.prepare(version="1.9").call(
-                self.context, "update_device_list",
+            r = self._call(
+                self._plugin, "1.9", "update_device_list",
                 devices_up=up[i:i + STEP], devices_down=down[i:i + STEP],
                 agent_id=self.agent_id, host=self.host,
                 refresh_tunnels=refresh_tunnels)
@@ -161,8 +178,8 @@ class Rpc:
                                "sg_member_ips": {}}
         devices = list(devices)
         for i in range(0, len(devices), STEP):
-            r = self._sg.prepare(version="1.3").call(
-                self.context, "security_group_info_for_devices",
+            r = self._call(
+                self._sg, "1.3", "security_group_info_for_devices",
                 devices=devices[i:i + STEP], call_version="1.3")
             for k in out:
                 out[k].update(r.get(k) or {})
@@ -170,13 +187,14 @@ class Rpc:
 
     def network_info(self, network_id: str) -> dict[str, Any] | None:
         """The network with every subnet (DHCP on or off), or None."""
-        return self._dhcp.prepare(version="1.0").call(
-            self.context, "get_network_info", network_id=network_id,
-            enable_dhcp=None, host=self.host)
+        return self._call(self._dhcp, "1.0", "get_network_info",
+                          network_id=network_id, enable_dhcp=None,
+                          host=self.host)
 
     def mark(self, token: str) -> None:
         """A cast to this agent's own l2population queue: when it comes
         back, every l2population cast queued before it has been taken."""
+        self.calls["bsdnet_sync_marker"] += 1
         self._self.prepare().cast(self.context, "bsdnet_sync_marker",
                                   token=token)
 

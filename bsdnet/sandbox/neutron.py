@@ -112,9 +112,17 @@ def up(plan: Plan, rundir: str, ready_timeout: float) -> None:
 
 
 def attach(plan: Plan, vm: VM) -> None:
-    """What Nova does for a port once the VM is scheduled to a node: bind
-    the port there, plug it (the node's port API, as os-vif's vrouter
-    plugin), then the VM asks DHCP for its address."""
+    """What Nova does for a port once the VM is scheduled to a node (bind
+    and plug), then the VM asks DHCP for its address."""
+    plug(plan, vm)
+    vm.ip, vm.prefixlen = dhcp(plan, vm)
+    LOG.info("%s got %s/%d from DHCP", vm.name, vm.ip, vm.prefixlen)
+
+
+def plug(plan: Plan, vm: VM) -> None:
+    """Bind the port to the VM's node and plug it: through the node's port
+    API, as os-vif's vrouter plugin does (and, for a bridged port, on the
+    network driver's bridge first, as Nova's bridge VIF plugging does)."""
     n = api(plan)
     node = plan.node(vm.node)
     vm.instance_id = vm.instance_id or str(uuid.uuid4())
@@ -136,8 +144,6 @@ def attach(plan: Plan, vm: VM) -> None:
     if status != 200 or not doc.get("status", "bound").startswith(want):
         raise orchestrate.SandboxError(f"{node.name} did not plug port {vm.port_id}: "
                                        f"{status} {doc}")
-    vm.ip, vm.prefixlen = dhcp(plan, vm)
-    LOG.info("%s got %s/%d from DHCP", vm.name, vm.ip, vm.prefixlen)
 
 
 def _netdrv(plan: Plan, node, *argv: str) -> None:
