@@ -127,6 +127,8 @@ void th_frame_fabric(struct th_frame *f, uint32_t label, uint8_t mpls_ttl,
 void th_pkt(struct th_frame *f);
 void th_input(uint32_t vif, struct th_frame *f);
 uint16_t th_csum(const uint8_t *p, uint32_t n);
+void th_wr16(uint8_t *p, uint16_t v);
+void th_wr32(uint8_t *p, uint32_t v);
 void th_ip_fix_csum(uint8_t *ip);
 
 #endif

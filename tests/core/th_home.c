@@ -347,88 +347,7 @@ th_setup(void)
 	th_setup_geom(&g);
 }
 
-/* ---- frames ---- */
-uint16_t
-th_csum(const uint8_t *p, uint32_t n)
-{
-	uint32_t s = 0, i;
-
-	for (i = 0; i + 1 < n; i += 2)
-		s += (uint32_t)p[i] << 8 | p[i + 1];
-	if (n & 1)
-		s += (uint32_t)p[n - 1] << 8;
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return ((uint16_t)~s);
-}
-
-void
-th_ip_fix_csum(uint8_t *ip)
-{
-	uint32_t hl = (uint32_t)(ip[0] & 0xf) * 4;
-	uint16_t c;
-
-	ip[10] = ip[11] = 0;
-	c = th_csum(ip, hl);
-	ip[10] = (uint8_t)(c >> 8);
-	ip[11] = (uint8_t)c;
-}
-
-static void
-w16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void
-w32(uint8_t *p, uint32_t v) { w16(p, (uint16_t)(v >> 16)); w16(p + 2, (uint16_t)v); }
-
-uint32_t
-th_eth(uint8_t *p, const uint8_t *dmac, const uint8_t *smac, uint16_t type)
-{
-	memcpy(p, dmac, 6);
-	memcpy(p + 6, smac, 6);
-	w16(p + 12, type);
-	return (14);
-}
-
-uint32_t
-th_ipv4(uint8_t *p, uint32_t src, uint32_t dst, const struct th_l4 *l4)
-{
-	uint32_t hl = 0, tot, i;
-	uint8_t *q = p + 20;
-
-	switch (l4->proto) {
-	case 6: hl = 20; break;
-	case 17: case 1: hl = 8; break;
-	default: hl = 0; break;
-	}
-	tot = 20 + hl + l4->paylen;
-	memset(p, 0, 20 + hl);
-	p[0] = 0x45;
-	w16(p + 2, (uint16_t)tot);
-	w16(p + 4, 0x1234);
-	w16(p + 6, l4->frag);
-	p[8] = l4->ttl_zero ? 0 : (l4->ttl ? l4->ttl : 64);
-	p[9] = l4->proto;
-	w32(p + 12, src);
-	w32(p + 16, dst);
-	th_ip_fix_csum(p);
-	if (l4->proto == 17) {
-		w16(q, l4->sport);
-		w16(q + 2, l4->dport);
-		w16(q + 4, (uint16_t)(8 + l4->paylen));
-	} else if (l4->proto == 6) {
-		w16(q, l4->sport);
-		w16(q + 2, l4->dport);
-		q[12] = 0x50;
-		q[13] = l4->tcp_flags;
-	} else if (l4->proto == 1) {
-		q[0] = (uint8_t)l4->sport;
-		q[1] = (uint8_t)l4->dport;
-		w16(q + 4, l4->icmp_id);
-	}
-	for (i = 0; i < l4->paylen; i++)
-		q[hl + i] = (uint8_t)(l4->mark + i);
-	return (tot);
-}
-
+/* ---- frames (th_csum, th_eth, th_ipv4: th_frames.c) ---- */
 void
 th_pkt(struct th_frame *f)
 {
@@ -470,16 +389,16 @@ th_frame_fabric(struct th_frame *f, uint32_t label, uint8_t mpls_ttl,
 	o = p + 14;
 	memset(o, 0, 20);
 	o[0] = 0x45;
-	w16(o + 2, (uint16_t)(28 + inner));
-	w16(o + 6, 0x4000);
+	th_wr16(o + 2, (uint16_t)(28 + inner));
+	th_wr16(o + 6, 0x4000);
 	o[8] = 64;
 	o[9] = 47;
-	w32(o + 12, IP(192, 168, 0, 2));
-	w32(o + 16, IP(192, 168, 0, 1));
+	th_wr32(o + 12, IP(192, 168, 0, 2));
+	th_wr32(o + 16, IP(192, 168, 0, 1));
 	th_ip_fix_csum(o);
-	w16(o + 20, 0);
-	w16(o + 22, 0x8847);
-	w32(o + 24, label << 12 | 1u << 8 | mpls_ttl);
+	th_wr16(o + 20, 0);
+	th_wr16(o + 22, 0x8847);
+	th_wr32(o + 24, label << 12 | 1u << 8 | mpls_ttl);
 	f->len = 14 + 28 + inner;
 	(void)outer;
 	th_pkt(f);
