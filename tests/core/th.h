@@ -86,10 +86,15 @@ struct bsdnet_rtbucket *th_rtb(uint32_t i);
 struct bsdnet_stats *th_st(void);
 struct bsdnet_flow *th_flow(uint32_t i);
 
+void th_set_vif(uint32_t i, uint16_t type, uint16_t flags, uint16_t vrf,
+    uint32_t ip, const uint8_t *mac, uint32_t nh, uint32_t mtu);
+void th_set_nh(uint32_t i, uint16_t type, uint16_t vrf, uint32_t vif,
+    const uint8_t *dmac, const uint8_t *smac);
 /* Fresh region and dp, standard topology; rebuilds routes. */
 void th_setup(void);
 void th_setup_geom(const struct bsdnet_geometry *g);
 /* Route table kept by the test "agent": add, then th_rt_build(). */
+void th_rt_clear(void);
 void th_rt_add(uint32_t vrf, uint32_t pfx, int plen, uint32_t nh);
 void th_rt_build(void);
 void th_reset_rec(void);
