@@ -40,7 +40,8 @@ MODULE_SOURCES = sorted((KMOD / "freebsd").glob("*.c")) + \
 KERNEL_SOURCES = sorted(p for p in (HERE / "kern").glob("*.c")
                         if p.name != "kh_host.c")
 HOST_SOURCES = [HERE / "kern" / "kh_host.c"] + \
-    sorted((HERE / "user").glob("*.c")) + [REPO / "tests/core/th_frames.c"]
+    sorted((HERE / "user").glob("*.c")) + \
+    [REPO / "tests/core/th_frames.c", REPO / "tests/core/th_tables.c"]
 
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
             "-fno-omit-frame-pointer", "-g", "-O1"]

@@ -70,6 +70,7 @@ int	kh_if_wire(const char *name, int fd);
 void	kh_wire_stop(void);
 
 /* ---- checks the scenarios may call ---- */
+void	kh_abi_ioctls(unsigned long out[6]);	/* BSDNET_IOC_*, FreeBSD's */
 int	kh_mbufs_live(void);
 int	kh_ifnet_refs(const char *name);	/* -1 when no such ifnet */
 

@@ -1,0 +1,61 @@
+"""The kernel harness: bsdnet.ko's code run under a stand-in FreeBSD kernel
+that asserts FreeBSD's rules (see README), under ASan and UBSan.
+
+Each scenario is one run of khtest; it passes when it prints "PASS name"
+and exits 0.  Each test of test_mutations.py puts a reviewed fault back
+into a copy of the module and checks that the harness stops on it.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from . import khbuild
+
+SCENARIOS = ["lifecycle"]
+TIMEOUT = 300
+
+
+def sanitizer_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0:" \
+        "detect_stack_use_after_return=1"
+    env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
+    return env
+
+
+def run(exe: Path, scenario: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(exe), scenario], capture_output=True,
+                          text=True, timeout=TIMEOUT, check=False,
+                          env=sanitizer_env())
+
+
+def verdict(res: subprocess.CompletedProcess, scenario: str) -> str:
+    out = res.stdout[-8000:] + "\n--- stderr ---\n" + res.stderr[-8000:]
+    return f"khtest {scenario}: exit {res.returncode}\n{out}"
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_scenario(khtest: Path, scenario: str) -> None:
+    res = run(khtest, scenario)
+    assert res.returncode == 0 and f"PASS {scenario}" in res.stdout, \
+        verdict(res, scenario)
+
+
+def test_scenarios_listed(khtest: Path) -> None:
+    """Every scenario compiled into khtest is run by this file."""
+    res = subprocess.run([str(khtest)], capture_output=True, text=True,
+                         check=False, env=sanitizer_env())
+    assert res.returncode == 2
+    listed = res.stderr.split("scenarios:", 1)[1].split()
+    assert sorted(listed) == sorted(SCENARIOS)
+
+
+def test_build_renames_libc_clashes(khtest: Path) -> None:
+    """malloc(9), free(9), printf(9)... are kept apart from libc's."""
+    syms = (khtest.parent / "kernel-symbols.txt").read_text().split()
+    for name in ("malloc", "free", "printf", "log"):
+        assert name in syms
