@@ -136,6 +136,12 @@ bsdnet_fb_pfil_in(struct mbuf **mp, struct ifnet *ifp, int flags __unused,
 	return (PFIL_CONSUMED);
 }
 
+/*
+ * pfil_add_hook(), pfil_link() and pfil_remove_hook() work on per-VNET
+ * lists, and neither ioctl(2) nor kldunload(8) runs with a current
+ * vnet: every call is made inside CURVNET_SET(sc_vnet), as pf and
+ * dummymbuf do.
+ */
 int
 bsdnet_fb_hook_link(struct bsdnet_fb_softc *sc)
 {
@@ -154,22 +160,26 @@ bsdnet_fb_hook_link(struct bsdnet_fb_softc *sc)
 	ha.pa_ruleset = sc;
 	ha.pa_modname = "bsdnet";
 	ha.pa_rulname = "datapath";
-	sc->sc_hook = pfil_add_hook(&ha);
+	memset(&la, 0, sizeof(la));
+	la.pa_version = PFIL_VERSION;
+	la.pa_flags = PFIL_IN | PFIL_HEADPTR | PFIL_HOOKPTR;
 
 	/* The head of the vnet that created the region (the host's). */
 	sc->sc_vnet = TD_TO_VNET(curthread);
 	CURVNET_SET(sc->sc_vnet);
-	memset(&la, 0, sizeof(la));
-	la.pa_version = PFIL_VERSION;
-	la.pa_flags = PFIL_IN | PFIL_HEADPTR | PFIL_HOOKPTR;
-	la.pa_head = V_link_pfil_head;
-	la.pa_hook = sc->sc_hook;
-	error = pfil_link(&la);
-	CURVNET_RESTORE();
-	if (error != 0) {
-		pfil_remove_hook(sc->sc_hook);
-		sc->sc_hook = NULL;
+	sc->sc_hook = pfil_add_hook(&ha);
+	if (sc->sc_hook == NULL) {
+		error = EEXIST;		/* another "bsdnet" hook in this vnet */
+	} else {
+		la.pa_head = V_link_pfil_head;
+		la.pa_hook = sc->sc_hook;
+		error = pfil_link(&la);
+		if (error != 0) {
+			pfil_remove_hook(sc->sc_hook);
+			sc->sc_hook = NULL;
+		}
 	}
+	CURVNET_RESTORE();
 	return (error);
 }
 
@@ -180,7 +190,9 @@ bsdnet_fb_hook_unlink(struct bsdnet_fb_softc *sc)
 	sx_assert(&sc->sc_lock, SA_XLOCKED);
 	if (sc->sc_hook == NULL)
 		return;
+	CURVNET_SET(sc->sc_vnet);
 	pfil_remove_hook(sc->sc_hook);
+	CURVNET_RESTORE();
 	sc->sc_hook = NULL;
 	/* No CPU may still be running bsdnet_fb_pfil_in() after this. */
 	NET_EPOCH_WAIT();

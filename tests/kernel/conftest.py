@@ -27,4 +27,5 @@ def khbuild_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def khtest(kernel_sys_tree: Path, khbuild_dir: Path) -> Path:
-    return khbuild.build(khbuild_dir / "main", kernel_sys_tree)
+    return khbuild.build(khbuild_dir / "main", kernel_sys_tree,
+                         objdir=khbuild_dir / "obj")

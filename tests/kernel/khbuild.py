@@ -130,16 +130,18 @@ def _defined(tc: Toolchain, objs: list[Path]) -> set[str]:
             if len(p) == 3 and p[1] in "TDBRW"}
 
 
-def build(outdir: Path, tree: Path, module_sources: list[Path] | None = None
-          ) -> Path:
+def build(outdir: Path, tree: Path, module_sources: list[Path] | None = None,
+          objdir: Path | None = None) -> Path:
     """Compile and link the harness into outdir/khtest.  module_sources
     replaces kmod's files (a mutated copy, for the tests that show the
-    harness catches a fault)."""
+    harness catches a fault); objdir, shared between builds, keeps the
+    objects of unchanged files."""
     tc = toolchain()
     if tc is None:
         raise BuildError("clang, objcopy and nm are needed")
-    objdir = outdir / "obj"
+    objdir = objdir or outdir / "obj"
     objdir.mkdir(parents=True, exist_ok=True)
+    outdir.mkdir(parents=True, exist_ok=True)
     mods = module_sources or MODULE_SOURCES
     jobs = [(s, kernel_flags(tree, True)) for s in mods] + \
         [(s, kernel_flags(tree, False)) for s in KERNEL_SOURCES] + \

@@ -48,6 +48,7 @@ kh_shutdown(void)
 	kh_callout_stop_all();
 	epoch_drain_callbacks(net_epoch_preempt);
 	kh_mbuf_leaks("shutdown");
+	kh_vm_fini();
 	kh_malloc_check_type(M_TEMP, "shutdown");
 	kh_userret("shutdown");
 	kh_note("shutdown clean");

@@ -36,6 +36,7 @@ struct kh_vmobj {
 	int		 o_fd;
 	size_t		 o_bytes;
 	bool		 o_dead;
+	struct kh_vmobj	*o_next;	/* all objects, dead ones too */
 };
 
 #define	KH_NMAP	16
@@ -49,6 +50,7 @@ static struct {
 
 struct vm_map kernel_map_store;
 static int kh_nobjs;
+static struct kh_vmobj *kh_objs;
 
 vm_offset_t
 vm_map_min_KBI(const struct vm_map *map __unused)
@@ -79,6 +81,8 @@ vm_pager_allocate(objtype_t type, void *handle, vm_ooffset_t size,
 	o->o_obj.ref_count = 1;
 	kh_h_lock(kh_giant);
 	kh_nobjs++;
+	o->o_next = kh_objs;
+	kh_objs = o;
 	kh_h_unlock(kh_giant);
 	return (&o->o_obj);
 }
@@ -119,6 +123,21 @@ int
 kh_live_vm_objects(void)
 {
 	return (kh_nobjs);
+}
+
+/* Shutdown: the dead objects kept to catch late uses go now. */
+void
+kh_vm_fini(void)
+{
+	struct kh_vmobj *o;
+
+	while ((o = kh_objs) != NULL) {
+		if (!o->o_dead)
+			kh_panic("shutdown: vm object %p still has %u "
+			    "reference(s)", o, o->o_obj.ref_count);
+		kh_objs = o->o_next;
+		kh_h_free(o);
+	}
 }
 
 static int

@@ -109,6 +109,7 @@ int	kh_live_vm_objects(void);
 int	kh_vm_object_map_user(struct vm_object *obj, vm_ooffset_t off, size_t len,
 	    void **uaddr);
 void	kh_vm_unmap_user(void *uaddr, size_t len);
+void	kh_vm_fini(void);
 
 /* kern_callout.c */
 void	kh_callout_init(void);

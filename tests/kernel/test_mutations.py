@@ -1,0 +1,71 @@
+"""The harness catches what the review found: each fix, undone in a copy
+of the module, makes a scenario stop with the fault's own message.
+
+A mutation is (file, the fixed text, the faulty text).  When the fixed
+text is no longer in the file, the test fails and says so: the fix was
+rewritten and the mutation must follow it, so this stays a test that
+can fail.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from . import khbuild
+from .test_kernel import run
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    file: str
+    fixed: str
+    faulty: str
+    scenario: str
+    expect: str
+
+
+MUTATIONS = [
+    # Finding 1: pfil_add_hook() without a current vnet.
+    Mutation("vnet-add-hook", "bsdnet_fb_port.c",
+             "\tCURVNET_SET(sc->sc_vnet);\n"
+             "\tsc->sc_hook = pfil_add_hook(&ha);\n",
+             "\tsc->sc_hook = pfil_add_hook(&ha);\n"
+             "\tCURVNET_SET(sc->sc_vnet);\n",
+             "lifecycle",
+             "panic: pfil_add_hook: curvnet is NULL"),
+]
+
+
+def mutate(src: Path, dst: Path, m: Mutation) -> list[Path]:
+    """Copies of the module's sources with m applied to m.file."""
+    out = []
+    for f in khbuild.MODULE_SOURCES:
+        target = dst / f.parent.name / f.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = f.read_text()
+        if f.name == m.file:
+            assert text.count(m.fixed) == 1, (
+                f"{m.name}: the fixed text is no longer in {m.file} once;"
+                " update the mutation to the fix as it is now")
+            text = text.replace(m.fixed, m.faulty)
+        target.write_text(text)
+        out.append(target)
+    return out
+
+
+@pytest.mark.parametrize("m", MUTATIONS, ids=[m.name for m in MUTATIONS])
+def test_harness_catches(m: Mutation, kernel_sys_tree: Path,
+                         khbuild_dir: Path, tmp_path: Path) -> None:
+    sources = mutate(khbuild.KMOD, tmp_path / "kmod", m)
+    try:
+        exe = khbuild.build(tmp_path / "build", kernel_sys_tree, sources,
+                            objdir=khbuild_dir / "obj")
+    finally:
+        shutil.rmtree(tmp_path / "kmod", ignore_errors=True)
+    res = run(exe, m.scenario)
+    assert res.returncode != 0 and f"PASS {m.scenario}" not in res.stdout
+    assert m.expect in res.stdout + res.stderr, res.stdout[-4000:]
