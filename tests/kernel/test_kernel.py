@@ -15,7 +15,7 @@ import pytest
 
 from . import khbuild
 
-SCENARIOS = ["lifecycle"]
+SCENARIOS = ["lifecycle", "forward"]
 TIMEOUT = 300
 
 

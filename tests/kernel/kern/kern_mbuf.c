@@ -221,7 +221,7 @@ kh_zalloc(uma_zone_t zone, void *arg, int flags, const void *pc)
 		return (NULL);
 	if (zone == zone_mbuf || zone == zone_pack) {
 		m = kh_mbuf_raw(pc);
-		if ((args->type & MT_NOINIT) == 0 &&
+		if (args->type != MT_NOINIT &&
 		    m_init(m, flags, args->type, args->flags) != 0)
 			kh_panic("m_init failed");
 		if (zone == zone_pack)
