@@ -15,7 +15,8 @@ import pytest
 
 from . import khbuild
 
-SCENARIOS = ["lifecycle", "forward"]
+SCENARIOS = ["lifecycle", "forward", "if_destroyed", "if_renamed",
+             "if_vnet_moved", "fabric_types"]
 TIMEOUT = 300
 
 

@@ -37,6 +37,17 @@ MUTATIONS = [
              "\tCURVNET_SET(sc->sc_vnet);\n",
              "lifecycle",
              "panic: pfil_add_hook: curvnet is NULL"),
+    # Finding 3: a rename's departure event detached the port.
+    Mutation("rename-detaches", "bsdnet_fb_port.c",
+             "\tif ((if_getflags(ifp) & IFF_RENAMING) != 0)\n\t\treturn;\n",
+             "", "if_renamed", "FAIL if_renamed"),
+    # Finding 4: only IFT_ETHER accepted.
+    Mutation("ether-only", "bsdnet_fb_port.c",
+             "\treturn (vif_type == BSDNET_VIF_FABRIC && (if_type == "
+             "IFT_L2VLAN ||\n",
+             "\treturn (vif_type == BSDNET_VIF_FABRIC && false && (if_type "
+             "== IFT_L2VLAN ||\n",
+             "fabric_types", "FAIL fabric_types"),
 ]
 
 

@@ -5,10 +5,13 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "kh_user.h"
 
 const uint8_t KH_ROUTER_MAC[6] = { 0x00, 0x00, 0x5e, 0x00, 0x01, 0x00 };
+static const uint8_t MAC_BCAST_ADDR[6] = { 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff };
 
 static void *ag_scratch[8];
 
@@ -162,12 +165,12 @@ ag_read_trap(struct agent *a, struct bsdnet_trap_hdr *th, uint8_t *frame,
 	long n;
 
 	n = kh_read(a->pid, a->fd, u, 4096, 1);
-	if (n == -EWOULDBLOCK)
+	if (n == -FB_EWOULDBLOCK)
 		return (0);
 	if (n < 0)
 		return (n);
 	if ((size_t)n < sizeof(*th))
-		return (-EMSGSIZE);
+		return (-FB_EMSGSIZE);
 	memcpy(th, u, sizeof(*th));
 	n -= (long)sizeof(*th);
 	memcpy(frame, u + sizeof(*th), (size_t)n < len ? (size_t)n : len);
@@ -282,4 +285,59 @@ kh_stat(const char *name)
 
 	snprintf(n, sizeof(n), "net.bsdnet.stats.%s", name);
 	return (kh_sysctl_u64(n));
+}
+
+/* A broadcast ARP request of VM me for target (60 bytes). */
+uint32_t
+node_arp_request(uint8_t *buf, const struct node *me, uint32_t target)
+{
+	uint8_t *a = buf + 14;
+
+	memset(buf, 0, 60);
+	th_eth(buf, MAC_BCAST_ADDR, me->vm_mac, 0x0806);
+	th_wr16(a, 1);			/* Ethernet */
+	th_wr16(a + 2, 0x0800);
+	a[4] = 6;
+	a[5] = 4;
+	th_wr16(a + 6, 1);		/* request */
+	memcpy(a + 8, me->vm_mac, 6);
+	th_wr32(a + 14, me->vm_ip);
+	th_wr32(a + 24, target);
+	return (60);
+}
+
+/* The router answered VM me's ARP on its tap (within a second). */
+bool
+node_arp_answered(const struct node *me)
+{
+	struct timespec ts = { 0, 1000000 };
+	uint8_t f[2048];
+	unsigned n;
+	int i;
+
+	for (i = 0; i < 1000; i++) {
+		n = kh_if_tx_take(me->tap, f, sizeof(f));
+		if (n >= 42 && f[12] == 0x08 && f[13] == 0x06 && f[21] == 2)
+			return (memcmp(f + 22, KH_ROUTER_MAC, 6) == 0 &&
+			    memcmp(f, me->vm_mac, 6) == 0);
+		nanosleep(&ts, NULL);
+	}
+	return (false);
+}
+
+/* One host: tables, fabric vtnet0 and tap0 attached. */
+void
+node_single(struct agent *a, struct node *me, struct node *peer)
+{
+	kh_boot();
+	CHECK_EQ(kh_kldload(), 0);
+	node_init(me, 1, "vtnet0");
+	node_init(peer, 2, "vtnet0");
+	CHECK(kh_if_create("vtnet", "vtnet0") > 0);
+	CHECK(kh_if_create("tap", "tap0") > 0);
+	ag_start(a);
+	CHECK_EQ(ag_create(a), 0);
+	CHECK_EQ(ag_map(a), 0);
+	node_program(a, me, peer);
+	CHECK_EQ(node_attach(a, me), 0);
 }

@@ -38,6 +38,13 @@ void	kh_scen_register(const char *name, kh_scen_fn fn);
 	fflush(stdout);							\
 } while (0)
 
+/*
+ * The stand-in kernel answers with FreeBSD's errno values; where Linux's
+ * differ, these are FreeBSD's (sys/errno.h).
+ */
+enum { FB_EWOULDBLOCK = 35, FB_EMSGSIZE = 40, FB_EPFNOSUPPORT = 46,
+	FB_ENOBUFS = 55 };
+
 /* ---- the agent: a process with /dev/bsdnet open ---- */
 struct agent {
 	int		 pid;
@@ -82,6 +89,10 @@ int	node_attach(struct agent *a, const struct node *me);
 /* VM me sends a UDP datagram to VM peer; the frame's length. */
 uint32_t node_vm_frame(uint8_t *buf, const struct node *me,
 	    const struct node *peer, uint32_t paylen, uint8_t mark);
+uint32_t node_arp_request(uint8_t *buf, const struct node *me,
+	    uint32_t target);
+bool	node_arp_answered(const struct node *me);
+void	node_single(struct agent *a, struct node *me, struct node *peer);
 extern const uint8_t KH_ROUTER_MAC[6];
 
 /* ---- two machines ---- */
