@@ -241,6 +241,21 @@ bsdnet_fb_set_router_mac(struct bsdnet_fb_softc *sc,
 	return (error);
 }
 
+/*
+ * A VM's port is its tap (IFT_ETHER).  The fabric may also be a vlan(4)
+ * or lagg(4) interface: both are Ethernet to the pfil head, and frames
+ * reach it untagged (vlan_input() strips the tag before if_input()).
+ */
+static bool
+bsdnet_fb_type_ok(uint16_t vif_type, int if_type)
+{
+
+	if (if_type == IFT_ETHER)
+		return (true);
+	return (vif_type == BSDNET_VIF_FABRIC && (if_type == IFT_L2VLAN ||
+	    if_type == IFT_IEEE8023ADLAG));
+}
+
 int
 bsdnet_fb_attach(struct bsdnet_fb_softc *sc,
     const struct bsdnet_ioc_attach *ia)
@@ -269,7 +284,7 @@ bsdnet_fb_attach(struct bsdnet_fb_softc *sc,
 	ifp = ifunit_ref(ia->ia_ifname);
 	if (ifp == NULL)
 		return (ENOENT);
-	if (if_gettype(ifp) != IFT_ETHER) {
+	if (!bsdnet_fb_type_ok(type, if_gettype(ifp))) {
 		error = EPFNOSUPPORT;
 		goto fail;
 	}
@@ -349,13 +364,20 @@ bsdnet_fb_detach(struct bsdnet_fb_softc *sc,
 	return (0);
 }
 
-/* An attached interface is being destroyed (tap closed, VM gone). */
+/*
+ * An attached interface is leaving (destroyed: tap closed, VM gone; or
+ * moved to another vnet).  if_rename() sends the departure event too,
+ * with IFF_RENAMING set, and the interface stays: so does the port, as
+ * bridge, vlan, lagg and tuntap keep theirs.
+ */
 static void
 bsdnet_fb_departure(void *arg, if_t ifp)
 {
 	struct bsdnet_fb_softc *sc = arg;
 	struct bsdnet_fb_port *fp;
 
+	if ((if_getflags(ifp) & IFF_RENAMING) != 0)
+		return;
 	sx_xlock(&sc->sc_lock);
 	if (sc->sc_region != NULL && (fp = bsdnet_fb_port_find(sc, ifp)) !=
 	    NULL)
