@@ -15,7 +15,8 @@ The kernel's malloc(9), free(9), printf(9) and a few more share their
 names with libc's; after compiling, every symbol the module and kernel
 objects define that libc also exports is renamed in those objects
 (objcopy --redefine-sym), as linking them into a kernel would keep them
-apart.  `python tests/kernel/khbuild.py OUTDIR` builds it by hand.
+apart.  The module's .data and .bss move to sections of their own, so
+that each kldload starts from the module's initial image.  `python tests/kernel/khbuild.py OUTDIR` builds it by hand.
 """
 from __future__ import annotations
 
@@ -153,9 +154,15 @@ def build(outdir: Path, tree: Path, module_sources: list[Path] | None = None,
     renamed = []
     symfile = outdir / "kernel-symbols.txt"
     symfile.write_text("".join(f"{s} kh_k_{s}\n" for s in clash))
-    for obj in kobjs:
+    for i, obj in enumerate(kobjs):
         dst = outdir / ("k-" + obj.name)
-        _run([tc.objcopy, f"--redefine-syms={symfile}", str(obj), str(dst)])
+        # The module's writable data in sections of their own: kldload
+        # starts from the .ko's image every time (kern_linker.c).
+        sections = [] if i >= len(mods) else [
+            "--rename-section", ".data=kh_module_data",
+            "--rename-section", ".bss=kh_module_bss"]
+        _run([tc.objcopy, f"--redefine-syms={symfile}", *sections, str(obj),
+              str(dst)])
         renamed.append(dst)
     exe = outdir / "khtest"
     _run([tc.cc, *SANITIZE, "-pthread", "-o", str(exe), *map(str, renamed),

@@ -16,7 +16,8 @@ import pytest
 from . import khbuild
 
 SCENARIOS = ["lifecycle", "forward", "if_destroyed", "if_renamed",
-             "if_vnet_moved", "fabric_types"]
+             "if_vnet_moved", "fabric_types", "load_failure", "agent_gone",
+             "jailed", "garbage", "header_overwrite"]
 TIMEOUT = 300
 
 

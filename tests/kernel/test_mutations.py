@@ -48,6 +48,25 @@ MUTATIONS = [
              "\treturn (vif_type == BSDNET_VIF_FABRIC && false && (if_type "
              "== IFT_L2VLAN ||\n",
              "fabric_types", "FAIL fabric_types"),
+    # Finding 2: attach located the vif table with the header's offset.
+    Mutation("header-offset", "bsdnet_fb_port.c",
+             "\tbsdnet_store_rel(&sc->sc_region->r_vifs[vif].vif_os_index, "
+             "idx);\n",
+             "\tstruct bsdnet_region_hdr *rh = bsdnet_fb_region_base(sc);\n"
+             "\tbsdnet_store_rel(&((struct bsdnet_vif *)((uint8_t *)rh +\n"
+             "\t    rh->rh_off_vifs) + vif)->vif_os_index, idx);\n",
+             "header_overwrite", "SEGV on unknown address"),
+    # Finding 8: a failed make_dev_s() left the trap mutex and knlist.
+    Mutation("make-dev-leak", "bsdnet_fb_dev.c",
+             "\t\tknlist_destroy(&sc->sc_rsel.si_note);\n"
+             "\t\tmtx_destroy(&sc->sc_trapmtx);\n", "",
+             "load_failure", "\"bsdnet_trapq\" initialized at"),
+    # ... and MOD_UNLOAD after the failed MOD_LOAD took a destroyed sx.
+    Mutation("unload-after-failed-load", "bsdnet_fb_mod.c",
+             "\tcase MOD_UNLOAD:\n\t\tif (!sc->sc_loaded)\n"
+             "\t\t\treturn (0);\n",
+             "\tcase MOD_UNLOAD:\n",
+             "load_failure", "is not initialized or was destroyed"),
 ]
 
 

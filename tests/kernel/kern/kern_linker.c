@@ -38,6 +38,39 @@ struct module {
 static struct module kh_module;
 static int kh_load_error;
 
+/*
+ * The module's .data and .bss (khbuild.py renames them): a kldload
+ * after a kldunload gets the .ko's initial data, as a fresh load does.
+ */
+extern char __start_kh_module_data[] __attribute__((weak));
+extern char __stop_kh_module_data[] __attribute__((weak));
+extern char __start_kh_module_bss[] __attribute__((weak));
+extern char __stop_kh_module_bss[] __attribute__((weak));
+static char *kh_data_image;
+
+/* Byte by byte and uninstrumented: the sections hold ASan's redzones. */
+__attribute__((no_sanitize("address"))) static void
+kh_copy_raw(volatile char *dst, const volatile char *src, size_t n)
+{
+	while (n-- > 0)
+		*dst++ = src != NULL ? *src++ : 0;
+}
+
+static void
+kh_module_image(void)
+{
+	size_t n = (size_t)(__stop_kh_module_data - __start_kh_module_data);
+
+	if (kh_data_image == NULL) {
+		kh_data_image = kh_h_calloc(n);
+		kh_copy_raw(kh_data_image, __start_kh_module_data, n);
+		return;
+	}
+	kh_copy_raw(__start_kh_module_data, kh_data_image, n);
+	kh_copy_raw(__start_kh_module_bss, NULL,
+	    (size_t)(__stop_kh_module_bss - __start_kh_module_bss));
+}
+
 /* ---- sysctl ---- */
 struct sysctl_oid_list sysctl__children;
 struct sysctl_oid sysctl___net = {
@@ -384,6 +417,7 @@ kh_kldload(void)
 {
 	if (kh_module.m_loaded)
 		return (EEXIST);
+	kh_module_image();
 	kh_lock_checkpoint();
 	kh_sysctl_register();
 	kh_load_error = ENOENT;

@@ -6,6 +6,8 @@
  *
  * An object's pages are a memory file: the kernel's mapping and each
  * process's are separate mappings of the same pages, as in the kernel.
+ * Every mapping is followed by a megabyte that is not mapped, so an
+ * index or offset past the end faults then and there.
  * References are counted as vm_object(9) does: vm_pager_allocate()
  * returns one, vm_map_find() consumes one for its entry, d_mmap_single()
  * must return one the user mapping then owns, munmap()/exit and
@@ -40,6 +42,7 @@ struct kh_vmobj {
 };
 
 #define	KH_NMAP	16
+#define	KH_GUARD	(1UL << 20)	/* unmapped after every mapping */
 static struct {
 	vm_offset_t	 e_start;
 	size_t		 e_len;
@@ -150,7 +153,7 @@ kh_map_add(struct kh_vmobj *o, vm_ooffset_t off, size_t len, bool user,
 	if ((off & PAGE_MASK) != 0 || off > (vm_ooffset_t)o->o_bytes ||
 	    len > o->o_bytes - (size_t)off)
 		return (EINVAL);
-	p = kh_h_mmap(o->o_fd, len, (unsigned long)off);
+	p = kh_h_mmap(o->o_fd, len, (unsigned long)off, KH_GUARD);
 	if (p == NULL)
 		return (ENOMEM);
 	kh_h_lock(kh_giant);
@@ -185,7 +188,7 @@ kh_map_del(int i)
 {
 	struct kh_vmobj *o = kh_maps[i].e_obj;
 
-	kh_h_munmap((void *)kh_maps[i].e_start, kh_maps[i].e_len);
+	kh_h_munmap((void *)kh_maps[i].e_start, kh_maps[i].e_len, KH_GUARD);
 	kh_maps[i].e_obj = NULL;
 	vm_object_deallocate(&o->o_obj);
 }

@@ -214,18 +214,27 @@ kh_h_memfd(unsigned long size)
 }
 
 void *
-kh_h_mmap(int fd, unsigned long size, unsigned long off)
+kh_h_mmap(int fd, unsigned long size, unsigned long off, unsigned long guard)
 {
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-	    (off_t)off);
+	void *r, *p;
 
-	return (p == MAP_FAILED ? NULL : p);
+	r = mmap(NULL, size + guard, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+	    -1, 0);
+	if (r == MAP_FAILED)
+		return (NULL);
+	p = mmap(r, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+	    (off_t)off);
+	if (p == MAP_FAILED) {
+		munmap(r, size + guard);
+		return (NULL);
+	}
+	return (p);
 }
 
 void
-kh_h_munmap(void *p, unsigned long size)
+kh_h_munmap(void *p, unsigned long size, unsigned long guard)
 {
-	munmap(p, size);
+	munmap(p, size + guard);
 }
 
 void

@@ -38,8 +38,10 @@ void	 kh_h_random(void *buf, unsigned long n);
 
 /* An anonymous memory file of size bytes (-errno on failure). */
 int	 kh_h_memfd(unsigned long size);
-void	*kh_h_mmap(int fd, unsigned long size, unsigned long off);
-void	 kh_h_munmap(void *p, unsigned long size);
+/* Followed by guard bytes of PROT_NONE: an overrun faults at once. */
+void	*kh_h_mmap(int fd, unsigned long size, unsigned long off,
+	    unsigned long guard);
+void	 kh_h_munmap(void *p, unsigned long size, unsigned long guard);
 void	 kh_h_close(int fd);
 
 /* One datagram; recv waits up to timeout_ns, 0 when none came. */
