@@ -202,22 +202,15 @@ static void
 bsdnet_fb_set_os_index(struct bsdnet_fb_softc *sc, uint32_t vif,
     uint32_t idx)
 {
-	struct bsdnet_region_hdr *rh = bsdnet_fb_region_base(sc);
-	struct bsdnet_vif *v;
 
-	/* rh_off_vifs was written by us (c) and checked by the core. */
-	v = (struct bsdnet_vif *)((uint8_t *)rh + rh->rh_off_vifs) + vif;
-	bsdnet_store_rel(&v->vif_os_index, idx);
+	bsdnet_store_rel(&sc->sc_region->r_vifs[vif].vif_os_index, idx);
 }
 
 static uint16_t
 bsdnet_fb_vif_type(struct bsdnet_fb_softc *sc, uint32_t vif)
 {
-	struct bsdnet_region_hdr *rh = bsdnet_fb_region_base(sc);
-	struct bsdnet_vif *v;
 
-	v = (struct bsdnet_vif *)((uint8_t *)rh + rh->rh_off_vifs) + vif;
-	return (bsdnet_load_acq(&v->vif_type));
+	return (bsdnet_load_acq(&sc->sc_region->r_vifs[vif].vif_type));
 }
 
 static int
