@@ -17,7 +17,7 @@ from . import khbuild
 
 SCENARIOS = ["lifecycle", "forward", "if_destroyed", "if_renamed",
              "if_vnet_moved", "fabric_types", "load_failure", "agent_gone",
-             "jailed", "garbage", "header_overwrite"]
+             "jailed", "garbage", "header_overwrite", "shared_cluster"]
 TIMEOUT = 300
 
 

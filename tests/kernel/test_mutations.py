@@ -67,6 +67,16 @@ MUTATIONS = [
              "\t\t\treturn (0);\n",
              "\tcase MOD_UNLOAD:\n",
              "load_failure", "is not initialized or was destroyed"),
+    # Finding 7: every frame without 64 bytes in front was copied.
+    Mutation("copy-for-headroom", "bsdnet_fb_os.c",
+             "\tif (m->m_len >= need && M_WRITABLE(m))\n",
+             "\tif (m->m_len >= need && M_LEADINGSPACE(m) >= BSDNET_HEADROOM)"
+             "\n", "forward", "kh_stat(\"copies\") == 0"),
+    # ... and a shared cluster must be copied, never written.
+    Mutation("write-shared", "bsdnet_fb_os.c",
+             "\tif (m->m_len >= need && M_WRITABLE(m))\n",
+             "\tif (m->m_len >= need)\n", "shared_cluster",
+             "kh_if_rx_shared(me.tap"),
 ]
 
 

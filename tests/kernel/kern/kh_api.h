@@ -59,6 +59,9 @@ int	kh_bridge_add(const char *bridge, const char *member);
  * bytes of data (0: all), cluster or not. */
 int	kh_if_rx(const char *name, const void *frame, unsigned len,
 	    unsigned lead, unsigned first);
+/* The frame arrives as a copy sharing its cluster with one kept back,
+ * which must come out unchanged (EIO if the receiver wrote into it). */
+int	kh_if_rx_shared(const char *name, const void *frame, unsigned len);
 /* A frame the interface transmitted (to the wire, or for the VM to
  * read); its length, 0 when none waits. */
 unsigned kh_if_tx_take(const char *name, void *buf, unsigned len);

@@ -749,6 +749,36 @@ kh_if_rx(const char *name, const void *frame, unsigned len, unsigned lead,
 	return (0);
 }
 
+/*
+ * A frame whose cluster another holder shares (m_copypacket(), as a
+ * bridge's flood or a bpf peer leaves it): the copy arrives on the
+ * interface, and the original must come out unchanged (EIO if not).
+ */
+int
+kh_if_rx_shared(const char *name, const void *frame, unsigned len)
+{
+	struct kh_ifnet *ki = kh_if_byname(name);
+	struct mbuf *m, *mc;
+	uint8_t *buf;
+	int error;
+
+	if (ki == NULL)
+		return (ENXIO);
+	m = kh_mbuf_frame(frame, len, 64, 0);
+	if (m == NULL || (mc = m_copypacket(m, M_NOWAIT)) == NULL) {
+		m_freem(m);
+		return (ENOBUFS);
+	}
+	kh_deliver(ki, mc);
+	buf = malloc(len, M_TEMP, M_WAITOK);
+	m_copydata(m, 0, (int)len, (caddr_t)buf);
+	error = memcmp(buf, frame, len) == 0 ? 0 : EIO;
+	free(buf, M_TEMP);
+	m_freem(m);
+	kh_userret("if_input");
+	return (error);
+}
+
 unsigned
 kh_if_tx_take(const char *name, void *buf, unsigned len)
 {

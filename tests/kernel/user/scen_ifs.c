@@ -124,3 +124,25 @@ SCENARIO(fabric_types)
 	CHECK_EQ(kh_kldunload(), 0);
 	kh_shutdown();
 }
+
+/*
+ * The core answers ARP by rewriting the request in place: into a
+ * cluster another holder shares, that would change the holder's frame.
+ */
+SCENARIO(shared_cluster)
+{
+	const char *ifs[] = { "tap0", "vtnet0" };
+	const uint32_t vifs[] = { KH_VIF_VM, KH_VIF_FAB };
+	struct node me, peer;
+	struct agent a;
+	uint8_t f[64];
+
+	node_single(&a, &me, &peer);
+	CHECK_EQ(kh_if_rx_shared(me.tap, f, node_arp_request(f, &me,
+	    peer.vm_ip)), 0);
+	CHECK(node_arp_answered(&me));
+	CHECK_EQ(kh_stat("copies"), 1);
+	ag_teardown(&a, ifs, vifs, 2);
+	CHECK_EQ(kh_kldunload(), 0);
+	kh_shutdown();
+}
