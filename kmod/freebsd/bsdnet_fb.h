@@ -127,6 +127,7 @@ enum bsdnet_fb_counter {
 	BSDNET_FB_C_TRAP_DROPS,
 	BSDNET_FB_C_COPIES,
 	BSDNET_FB_C_CTL,
+	BSDNET_FB_C_PREPENDS,
 	BSDNET_FB_C_MAX
 };
 extern counter_u64_t bsdnet_fb_counters[BSDNET_FB_C_MAX];

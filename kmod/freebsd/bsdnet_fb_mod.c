@@ -96,7 +96,10 @@ SYSCTL_COUNTER_U64(_net_bsdnet_stats, OID_AUTO, trap_drops, CTLFLAG_RD,
     "Traps dropped: queue full or no mbufs");
 SYSCTL_COUNTER_U64(_net_bsdnet_stats, OID_AUTO, copies, CTLFLAG_RD,
     &bsdnet_fb_counters[BSDNET_FB_C_COPIES],
-    "Frames copied for headroom, pull-up or a shared buffer");
+    "Frames whose headers were copied: short first mbuf or shared buffer");
+SYSCTL_COUNTER_U64(_net_bsdnet_stats, OID_AUTO, prepends, CTLFLAG_RD,
+    &bsdnet_fb_counters[BSDNET_FB_C_PREPENDS],
+    "Encapsulations that prepended an mbuf for want of headroom");
 SYSCTL_COUNTER_U64(_net_bsdnet_stats, OID_AUTO, ctl_msgs, CTLFLAG_RD,
     &bsdnet_fb_counters[BSDNET_FB_C_CTL], "Control messages taken");
 

@@ -52,6 +52,7 @@ extern struct th_rec th_tx[TH_MAXREC], th_trap[TH_MAXREC];
 extern int th_ntx, th_ntrap;
 extern bool th_tx_ok, th_trap_ok;
 extern uint64_t th_now;
+extern int th_nprepend;	/* bsdnet_os_prepend() calls */
 
 /* ---- the test region ---- */
 enum {

@@ -67,6 +67,18 @@ rec(struct th_rec *r, uint32_t vif, const struct bsdnet_pkt *pkt)
 	memcpy(r->r_data, pkt->p_data, n);
 }
 
+/* Counted, and refused: the core must then drop for want of headroom. */
+int th_nprepend;
+uint8_t *
+bsdnet_os_prepend(struct bsdnet_dp *dp, struct bsdnet_pkt *pkt,
+    uint32_t drop, uint32_t len)
+{
+	(void)dp;
+	(void)pkt;
+	th_nprepend += drop == BSDNET_ETH_HLEN && len == BSDNET_ENCAP_LEN;
+	return (NULL);
+}
+
 bool
 bsdnet_os_tx(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt)
 {
