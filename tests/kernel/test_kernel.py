@@ -17,7 +17,8 @@ from . import khbuild
 
 SCENARIOS = ["lifecycle", "forward", "if_destroyed", "if_renamed",
              "if_vnet_moved", "fabric_types", "load_failure", "agent_gone",
-             "jailed", "garbage", "header_overwrite", "shared_cluster"]
+             "jailed", "garbage", "header_overwrite", "shared_cluster",
+             "bridge_member", "traps", "unload_in_flight"]
 TIMEOUT = 300
 
 
@@ -45,6 +46,38 @@ def test_scenario(khtest: Path, scenario: str) -> None:
     res = run(khtest, scenario)
     assert res.returncode == 0 and f"PASS {scenario}" in res.stdout, \
         verdict(res, scenario)
+
+
+SELFTESTS = {
+    "lor": "witness: lock order reversal",
+    "sleep_with_mutex": "malloc(M_WAITOK) may sleep with non-sleepable",
+    "sx_under_mutex": "sx_xlock may sleep with non-sleepable",
+    "recurse": "recursed on non-recursive",
+    "wait_in_epoch": "epoch_wait_preempt() called in the middle of an "
+                     "epoch section",
+    "sleep_in_epoch": "may sleep inside a network epoch section",
+    "epoch_left_open": "returning inside 1 network epoch section",
+    "mbuf_double_free": "mbuf freed twice",
+    "transmit_twice": "was already handed to if_transmit(st0)",
+    "pfil_contract": "returned PFIL_CONSUMED but left *mp set",
+    "vnet_unset": "ifunit_ref: curvnet is NULL",
+    "vm_object_unref": "has no references",
+    "lock_leaked": "returning with 1 lock(s) held",
+}
+
+
+@pytest.mark.parametrize("case", sorted(SELFTESTS))
+def test_stand_in_rule_fires(khtest: Path, case: str) -> None:
+    """Each rule of the stand-in, broken on purpose, panics."""
+    res = run(khtest, f"selftest:{case}")
+    assert res.returncode == 3, verdict(res, case)      # KH_EXIT_PANIC
+    assert SELFTESTS[case] in res.stdout, verdict(res, case)
+
+
+def test_epoch_call_waits_for_a_grace_period(khtest: Path) -> None:
+    res = run(khtest, "selftest:epoch_call_deferred")
+    assert res.returncode == 0, verdict(res, "epoch_call_deferred")
+    assert "selftest epoch_call_deferred: ok" in res.stdout
 
 
 def test_scenarios_listed(khtest: Path) -> None:

@@ -304,11 +304,32 @@ m_pkthdr_init(struct mbuf *m, int how __unused)
 	return (0);
 }
 
+/* Before m_free() reads the mbuf: a second free is named, not a UAF. */
+static void
+kh_mbuf_may_free(struct mbuf *m, const void *pc)
+{
+	char a[160], b[160];
+	struct kh_mbrec *r;
+
+	kh_h_lock(kh_mbmtx);
+	r = kh_mbslot(m, false);
+	if (r != NULL && !r->r_live)
+		kh_panic("m_freem(%p) by %s: mbuf freed twice\n first freed "
+		    "by %s", m, kh_pc(pc, a, sizeof(a)),
+		    kh_pc(r->r_free_pc, b, sizeof(b)));
+	if (r != NULL && r->r_owner != NULL)
+		kh_panic("m_freem(%p) by %s: the mbuf belongs to %s", m,
+		    kh_pc(pc, a, sizeof(a)), r->r_owner);
+	kh_h_unlock(kh_mbmtx);
+}
+
 void
 m_freem(struct mbuf *m)
 {
-	while (m != NULL)
+	while (m != NULL) {
+		kh_mbuf_may_free(m, __builtin_return_address(0));
 		m = m_free(m);
+	}
 }
 
 void

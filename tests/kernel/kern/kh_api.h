@@ -74,6 +74,8 @@ void	kh_wire_stop(void);
 
 /* ---- checks the scenarios may call ---- */
 void	kh_abi_ioctls(unsigned long out[6]);	/* BSDNET_IOC_*, FreeBSD's */
+/* Break one of the stand-in's rules on purpose (kh_selftest.c). */
+int	kh_selftest(const char *name);
 int	kh_mbufs_live(void);
 int	kh_ifnet_refs(const char *name);	/* -1 when no such ifnet */
 

@@ -124,6 +124,7 @@ void	kh_if_input(struct ifnet *ifp, struct mbuf *m);
 struct ifnet *kh_if_find(const char *name);
 void	kh_if_stack_input(struct ifnet *ifp, struct mbuf *m);
 extern struct vnet *kh_vnet_other;
+extern struct vnet *vnet0;
 extern const uint8_t etherbroadcastaddr[6];
 
 /* net_pfil.c */

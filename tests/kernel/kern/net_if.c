@@ -447,15 +447,17 @@ kh_bridge_transmit(struct ifnet *ifp, struct mbuf *m)
 }
 
 /*
- * bridge_input(): for the member's own MAC, the member's stack (and its
- * pfil head); otherwise copies to the other members and, for the
- * bridge's MAC or a broadcast, the bridge's stack.
+ * bridge_input(): a frame for the member's own MAC is the member's (its
+ * stack, its pfil head); a broadcast is flooded to the other members as
+ * copies sharing the cluster (bridge_broadcast()'s m_copypacket), one
+ * more goes up the bridge interface, and the original is the member's;
+ * a frame for the bridge's MAC is the bridge's; any other is flooded.
  */
 static void
 kh_bridge_input(struct kh_ifnet *br, struct kh_ifnet *in, struct mbuf *m)
 {
 	struct ether_header *eh = mtod(m, struct ether_header *);
-	bool local, mine = false;
+	bool bcast = (m->m_flags & (M_BCAST | M_MCAST)) != 0, mine;
 	struct mbuf *mc;
 	int i;
 
@@ -463,8 +465,7 @@ kh_bridge_input(struct kh_ifnet *br, struct kh_ifnet *in, struct mbuf *m)
 		kh_ether_demux(&in->ki_if, m);
 		return;
 	}
-	local = (m->m_flags & (M_BCAST | M_MCAST)) != 0 ||
-	    (mine = memcmp(eh->ether_dhost, br->ki_mac, ETHER_ADDR_LEN) == 0);
+	mine = memcmp(eh->ether_dhost, br->ki_mac, ETHER_ADDR_LEN) == 0;
 	if (!mine)
 		for (i = 0; i < KH_MAXMEMBERS; i++) {
 			if (br->ki_members[i] == NULL ||
@@ -475,7 +476,13 @@ kh_bridge_input(struct kh_ifnet *br, struct kh_ifnet *in, struct mbuf *m)
 				(void)if_transmit(&br->ki_members[i]->ki_if,
 				    mc);
 		}
-	if (local) {
+	if (bcast && (mc = m_copypacket(m, M_NOWAIT)) != NULL) {
+		mc->m_pkthdr.rcvif = &br->ki_if;
+		kh_ether_demux(&br->ki_if, mc);
+	}
+	if (bcast)
+		kh_ether_demux(&in->ki_if, m);
+	else if (mine) {
 		m->m_flags &= ~M_PROMISC;
 		m->m_pkthdr.rcvif = &br->ki_if;
 		kh_ether_demux(&br->ki_if, m);

@@ -334,10 +334,50 @@ node_single(struct agent *a, struct node *me, struct node *peer)
 	node_init(me, 1, "vtnet0");
 	node_init(peer, 2, "vtnet0");
 	CHECK(kh_if_create("vtnet", "vtnet0") > 0);
+	CHECK_EQ(kh_if_mac("vtnet0", me->fab_mac, 1), 0);
 	CHECK(kh_if_create("tap", "tap0") > 0);
 	ag_start(a);
 	CHECK_EQ(ag_create(a), 0);
 	CHECK_EQ(ag_map(a), 0);
 	node_program(a, me, peer);
 	CHECK_EQ(node_attach(a, me), 0);
+}
+
+/* A DHCP discover of VM me (trapped to the agent). */
+uint32_t
+node_dhcp_frame(uint8_t *buf, const struct node *me)
+{
+	struct th_l4 l4 = { .proto = 17, .sport = 68, .dport = 67,
+	    .paylen = 240 };
+	uint32_t n;
+
+	n = th_eth(buf, MAC_BCAST_ADDR, me->vm_mac, 0x0800);
+	return (n + th_ipv4(buf + n, 0, IP(255, 255, 255, 255), &l4));
+}
+
+/* What the peer host's module sends me: VM peer to VM me, over GRE. */
+uint32_t
+node_fabric_frame(uint8_t *buf, const struct node *me,
+    const struct node *peer, uint32_t paylen)
+{
+	struct th_l4 l4 = { .proto = 17, .sport = 2000, .dport = 1000,
+	    .paylen = paylen };
+	uint32_t inner;
+	uint8_t *o = buf + 14;
+
+	th_eth(buf, me->fab_mac, peer->fab_mac, 0x0800);
+	inner = th_ipv4(o + 28, peer->vm_ip, me->vm_ip, &l4);
+	memset(o, 0, 28);
+	o[0] = 0x45;
+	th_wr16(o + 2, (uint16_t)(28 + inner));
+	th_wr16(o + 6, 0x4000);
+	o[8] = 64;
+	o[9] = 47;
+	th_wr32(o + 12, peer->fab_ip);
+	th_wr32(o + 16, me->fab_ip);
+	th_ip_fix_csum(o);
+	th_wr16(o + 22, 0x8847);
+	th_wr32(o + 24, (KH_LABEL_BASE + (uint32_t)me->n) << 12 | 1u << 8 |
+	    64);
+	return (14 + 28 + inner);
 }

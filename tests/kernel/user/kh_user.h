@@ -92,6 +92,9 @@ uint32_t node_vm_frame(uint8_t *buf, const struct node *me,
 uint32_t node_arp_request(uint8_t *buf, const struct node *me,
 	    uint32_t target);
 bool	node_arp_answered(const struct node *me);
+uint32_t node_dhcp_frame(uint8_t *buf, const struct node *me);
+uint32_t node_fabric_frame(uint8_t *buf, const struct node *me,
+	    const struct node *peer, uint32_t paylen);
 void	node_single(struct agent *a, struct node *me, struct node *peer);
 extern const uint8_t KH_ROUTER_MAC[6];
 

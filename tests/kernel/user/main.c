@@ -81,11 +81,16 @@ main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc != 2) {
-		fprintf(stderr, "usage: khtest SCENARIO\nscenarios:");
+		fprintf(stderr, "usage: khtest SCENARIO | selftest:CASE\n"
+		    "scenarios:");
 		for (i = 0; i < kh_nscen; i++)
 			fprintf(stderr, " %s", kh_scen[i].s_name);
 		fprintf(stderr, "\n");
 		return (2);
+	}
+	if (strncmp(argv[1], "selftest:", 9) == 0) {
+		kh_boot();
+		return (kh_selftest(argv[1] + 9) == 0 ? 0 : 1);
 	}
 	for (i = 0; i < kh_nscen; i++)
 		if (strcmp(argv[1], kh_scen[i].s_name) == 0)

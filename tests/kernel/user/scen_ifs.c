@@ -146,3 +146,33 @@ SCENARIO(shared_cluster)
 	CHECK_EQ(kh_kldunload(), 0);
 	kh_shutdown();
 }
+
+/*
+ * A VM's tap in a bridge (bridge0: tap0, attached, and tap1, another
+ * VM's): tap0's broadcast ARP is the router's to answer on tap0, and the
+ * copy the bridge floods to tap1 (sharing the cluster) stays a request.
+ */
+SCENARIO(bridge_member)
+{
+	const char *ifs[] = { "tap0", "vtnet0" };
+	const uint32_t vifs[] = { KH_VIF_VM, KH_VIF_FAB };
+	struct node me, peer;
+	struct agent a;
+	uint8_t f[64], g[2048];
+	uint32_t len;
+
+	node_single(&a, &me, &peer);
+	CHECK(kh_if_create("tap", "tap1") > 0);
+	CHECK(kh_if_create("bridge", "bridge0") > 0);
+	CHECK_EQ(kh_bridge_add("bridge0", "tap0"), 0);
+	CHECK_EQ(kh_bridge_add("bridge0", "tap1"), 0);
+	len = node_arp_request(f, &me, peer.vm_ip);
+	CHECK_EQ(kh_if_rx(me.tap, f, len, 2, 0), 0);
+	CHECK(node_arp_answered(&me));
+	CHECK_EQ(kh_if_tx_take("tap1", g, sizeof(g)), len);
+	CHECK(memcmp(f, g, len) == 0);
+	CHECK_EQ(kh_if_stack_count("bridge0"), 1);
+	ag_teardown(&a, ifs, vifs, 2);
+	CHECK_EQ(kh_kldunload(), 0);
+	kh_shutdown();
+}
