@@ -193,8 +193,13 @@ uint8_t	*bsdnet_os_prepend(struct bsdnet_dp *dp, struct bsdnet_pkt *pkt,
 	    uint32_t drop, uint32_t len);
 /* A monotonic millisecond clock. */
 uint64_t bsdnet_os_now_ms(void);
-/* Log a message; level 0 error, 1 warning, 2 info, 3 debug. */
+/*
+ * Log a message; level 0 error, 1 warning, 2 info, 3 debug.  __printf__
+ * rather than printf: a kernel build (kern.mk's
+ * -D__printf__=__freebsd_kprintf__) then checks the format against
+ * printf(9), which the kernel home hands it to.
+ */
 void	bsdnet_os_log(int level, const char *fmt, ...)
-	    __attribute__((format(printf, 2, 3)));
+	    __attribute__((__format__(__printf__, 2, 3)));
 
 #endif /* !_BSDNET_CORE_H_ */

@@ -80,7 +80,8 @@ def kernel_flags(tree: Path, module: bool) -> list[str]:
             "-I", str(KMOD / "freebsd"), "-I", str(KMOD / "core"),
             "-I", str(KMOD / "include"), "-I", str(HERE / "kern"),
             "-I", str(KMOD / "freebsd" / "compat-xcheck"),
-            "-isystem", str(tree)] + SANITIZE + WARN
+            "-isystem", str(tree)] + SANITIZE + WARN + \
+        (xcompile.KERNEL_CWARNFLAGS if module else [])
 
 
 def host_flags() -> list[str]:
