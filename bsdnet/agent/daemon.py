@@ -205,6 +205,7 @@ class Agent:
             self.tables.adopt(names)
             self.programmer = Programmer(self.tables, st,
                                          c.agent.vrf_flow_quota)
+            self.programmer.unbind = self.transport.unbind_vif
             self.programmer.reserve()
             self.dhcp = DhcpServer(self.region.router_mac,
                                    c.agent.dhcp_lease_time)

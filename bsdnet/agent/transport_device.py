@@ -350,6 +350,13 @@ class DevicePorts:
                 done["failed"] += 1
         return done
 
+    def unbind(self, vif: int) -> None:
+        """Detach the vif's interface now, ahead of its entry's removal
+        (the kernel would otherwise hand frames to a cleared vif until the
+        next sync).  A refusal is logged and left to that sync."""
+        if vif in self.bound:
+            self._detach(vif, self.bound[vif])
+
     def _is_bound(self, vif: int, name: str, ifindex: int) -> bool:
         if self.bound.get(vif) == name:
             return True
@@ -442,6 +449,10 @@ class DeviceTransport(Transport):
         done = self.ports.sync(region)
         if done["attached"] or done["detached"]:
             LOG.debug("ports: %s", done)
+
+    def unbind_vif(self, vif: int) -> None:
+        if self.ports is not None:
+            self.ports.unbind(vif)
 
     def stats(self) -> dict[str, int]:
         """The module's own counters (BSDNET_IOC_STATS), without is_."""

@@ -50,6 +50,7 @@ class FakeModule(DeviceOps):
         self.instance = 0
         self.ports: dict[int, tuple[str, int]] = {}   # vif -> name, flags
         self.calls: list[tuple[str, int, str, int]] = []  # ATTACH/DETACH
+        self.detached_with_type: dict[int, int] = {}
         self.maps: list[mmap.mmap] = []
         self.kernel: dict[int, socket.socket] = {}    # agent fd -> our end
         self._byname = {r.number: r for r in tio.requests().values()}
@@ -192,6 +193,10 @@ class FakeModule(DeviceOps):
             raise oserror(errno.ESRCH)
         del self.ports[ia.ia_vif]
         self._set_index(ia.ia_vif, 0)
+        # What the table said of the vif at that moment (the agent must
+        # detach before it clears the entry).
+        self.detached_with_type[ia.ia_vif] = \
+            int(self.region.vifs[ia.ia_vif].vif_type)
 
     def _stats(self, st) -> None:
         st.is_nports = len(self.ports)
