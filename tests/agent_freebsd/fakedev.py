@@ -96,16 +96,16 @@ class FakeModule(DeviceOps):
         if req.direction & tio.IOC_OUT:
             arg[:] = bytes(self.ffi.buffer(p))
 
-    def mmap(self, fd: int, size: int) -> mmap.mmap:
+    def mmap(self, fd: int, size: int, readonly: bool = False) -> mmap.mmap:
         if fd not in self.kernel:
             raise oserror(errno.EBADF)
         if self.region is None:
             raise oserror(errno.ENXIO)
         if size == 0 or size > self.size:
             raise oserror(errno.EINVAL)
+        prot = mmap.PROT_READ | (0 if readonly else mmap.PROT_WRITE)
         with open(self.region.path, "r+b") as f:
-            m = mmap.mmap(f.fileno(), size, mmap.MAP_SHARED,
-                          mmap.PROT_READ | mmap.PROT_WRITE)
+            m = mmap.mmap(f.fileno(), size, mmap.MAP_SHARED, prot)
         self.maps.append(m)
         return m
 
