@@ -144,6 +144,36 @@ class HostState:
             return []
         return [RouteRemoved(old, self.ifname(old.index), own)]
 
+    # -- neighbours --------------------------------------------------------
+
+    def set_neigh(self, neigh: Neighbour) -> list[Event]:
+        old = self.neighs.get(neigh.key)
+        self.neighs[neigh.key] = neigh
+        name = self.ifname(neigh.index)
+        if old is None:
+            return [NeighbourAdded(neigh, name)]
+        if old != neigh:
+            return [NeighbourChanged(neigh, old, name)]
+        return []
+
+    def remove_neigh(self, neigh: Neighbour) -> list[Event]:
+        old = self.neighs.pop(neigh.key, None)
+        if old is None:
+            return []
+        return [NeighbourRemoved(old, self.ifname(old.index))]
+
+    def replace_neighs(self, fresh: dict[tuple, Neighbour]) -> list[Event]:
+        """Become these neighbours (a fresh dump of the ARP table)."""
+        out: list[Event] = []
+        for key, n in list(self.neighs.items()):
+            if key not in fresh:
+                out += self.remove_neigh(n)
+        for n in fresh.values():
+            out += self.set_neigh(n)
+        return out
+
+    # -- resync ------------------------------------------------------------
+
     def replace(self, fresh: "HostState") -> list[Event]:
         """Become ``fresh``; return the events that lead from here to there.
 
