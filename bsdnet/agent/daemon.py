@@ -342,10 +342,12 @@ class Agent:
                 self.flows.policy = self.verdicts if vif_port \
                     else allow_all
         if self.watcher is not None:
+            fab = self._topology.get("fabric") or {}
             self.watcher.follow({p["interface"] for p in
                                  self._topology["ports"]} |
                                 {o.system_name for o in
-                                 self.store.list("port")})
+                                 self.store.list("port")},
+                                fabric=fab.get("interface") or None)
 
     def _sync_ports(self) -> None:
         """Interfaces to vifs as the vif table now says (the kernel
