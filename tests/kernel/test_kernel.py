@@ -94,3 +94,21 @@ def test_build_renames_libc_clashes(khtest: Path) -> None:
     syms = (khtest.parent / "kernel-symbols.txt").read_text().split()
     for name in ("malloc", "free", "printf", "log"):
         assert name in syms
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_readmes_say_what_runs() -> None:
+    """tests/kernel/README.md lists every scenario, and kmod/README's
+    "What has been run where" says what ran where (keep both true)."""
+    own = (REPO / "tests/kernel/README.md").read_text()
+    for name in SCENARIOS:
+        assert f"| `{name}` |" in own, name
+    kmod = (REPO / "kmod/README").read_text()
+    section = kmod.split("What has been run where", 1)[1]
+    for line in ("Run on a real FreeBSD kernel:",
+                 "Run in the kernel harness (tests/kernel; CI)",
+                 "Compiled only (tests/freebsd; CI)",
+                 "Not run anywhere (needs a FreeBSD host)"):
+        assert line in section, line
