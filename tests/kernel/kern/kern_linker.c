@@ -268,56 +268,47 @@ kh_sysctl_set_int(const char *name, int value)
 	return (kh_sysctl(name, &old, &len, &value, sizeof(value)));
 }
 
-int
-sysctl_handle_int(SYSCTL_HANDLER_ARGS)
+/* The integer handlers: out the value (arg1's, or arg2), in a new one. */
+static int
+kh_sysctl_num(void *arg1, intmax_t arg2, struct sysctl_req *req, size_t len)
 {
-	(void)oidp;
-	int tmp, error;
+	uint64_t tmp = 0;
+	int error;
 
-	tmp = arg1 != NULL ? *(int *)arg1 : (int)arg2;
-	error = SYSCTL_OUT(req, &tmp, sizeof(tmp));
+	if (arg1 != NULL)
+		memcpy(&tmp, arg1, len);
+	else
+		tmp = (uint64_t)arg2;
+	error = SYSCTL_OUT(req, &tmp, len);
 	if (error != 0 || req->newptr == NULL)
 		return (error);
 	if (arg1 == NULL)
 		return (EPERM);
-	error = SYSCTL_IN(req, &tmp, sizeof(tmp));
+	error = SYSCTL_IN(req, &tmp, len);
 	if (error == 0)
-		*(int *)arg1 = tmp;
+		memcpy(arg1, &tmp, len);
 	return (error);
+}
+
+int
+sysctl_handle_int(SYSCTL_HANDLER_ARGS)
+{
+	(void)oidp;
+	return (kh_sysctl_num(arg1, arg2, req, sizeof(int)));
 }
 
 int
 sysctl_handle_32(SYSCTL_HANDLER_ARGS)
 {
 	(void)oidp;
-	uint32_t tmp;
-	int error;
-
-	tmp = arg1 != NULL ? *(uint32_t *)arg1 : (uint32_t)arg2;
-	error = SYSCTL_OUT(req, &tmp, sizeof(tmp));
-	if (error != 0 || req->newptr == NULL)
-		return (error);
-	error = SYSCTL_IN(req, &tmp, sizeof(tmp));
-	if (error == 0)
-		*(uint32_t *)arg1 = tmp;
-	return (error);
+	return (kh_sysctl_num(arg1, arg2, req, sizeof(uint32_t)));
 }
 
 int
 sysctl_handle_64(SYSCTL_HANDLER_ARGS)
 {
 	(void)oidp;
-	uint64_t tmp;
-	int error;
-
-	tmp = arg1 != NULL ? *(uint64_t *)arg1 : (uint64_t)arg2;
-	error = SYSCTL_OUT(req, &tmp, sizeof(tmp));
-	if (error != 0 || req->newptr == NULL)
-		return (error);
-	error = SYSCTL_IN(req, &tmp, sizeof(tmp));
-	if (error == 0)
-		*(uint64_t *)arg1 = tmp;
-	return (error);
+	return (kh_sysctl_num(arg1, arg2, req, sizeof(uint64_t)));
 }
 
 int
