@@ -4,7 +4,10 @@
   header that defines the shared-memory layout.
 - bsdnet/_bin/bsdnet-datapath: the Linux userspace datapath (the C core plus
   the Linux glue), an executable shipped inside the package so that
-  `pip install .` gives a working node.
+  `pip install .` gives a working node.  Linux only: its glue is
+  AF_PACKET, epoll and signalfd; on FreeBSD the datapath is bsdnet.ko or
+  bsdnet-netmap, which the net/bsdnet-kmod port builds, and nothing is
+  linked here.
 - bsdnet/agent/include/bsdnet_ioctl.h: the kernel module's ioctl header,
   which the agent's /dev/bsdnet transport reads at run time; shipped in the
   package so an install from a wheel (the FreeBSD port) has it too.
@@ -12,6 +15,7 @@
 import glob
 import os
 import shutil
+import sys
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
@@ -22,6 +26,17 @@ CFLAGS = ["-std=c11", "-O2", "-g", "-Wall", "-Wextra", "-Werror",
 # The daemon only: link-time optimisation inlines the core's small steps
 # across its files (bench_core: about 5 ns of 80 per packet).
 DATAPATH_LTO = ["-flto=auto"]
+
+
+def datapath_sources(platform: str) -> list:
+    """The Linux daemon's sources, on Linux; nothing elsewhere."""
+    if not platform.startswith("linux"):
+        return []
+    sources = sorted(glob.glob(os.path.join(HERE, "kmod/core/*.c")) +
+                     glob.glob(os.path.join(HERE, "kmod/linux/*.c")))
+    if not any("/kmod/linux/" in s for s in sources):
+        return []
+    return sources
 
 
 class BuildWithDatapath(build_ext):
@@ -42,9 +57,8 @@ class BuildWithDatapath(build_ext):
         shutil.copy2(os.path.join(HERE, "kmod", "freebsd", "bsdnet_ioctl.h"), outdir)
 
     def _link_datapath(self):
-        sources = sorted(glob.glob(os.path.join(HERE, "kmod/core/*.c")) +
-                         glob.glob(os.path.join(HERE, "kmod/linux/*.c")))
-        if not any("/kmod/linux/" in s for s in sources):
+        sources = datapath_sources(sys.platform)
+        if not sources:
             return
         outdir = self._target("bsdnet", "_bin")
         os.makedirs(outdir, exist_ok=True)
@@ -58,7 +72,8 @@ class BuildWithDatapath(build_ext):
                                       extra_postargs=DATAPATH_LTO + ["-O2"])
 
 
-setup(
-    cffi_modules=["bsdnet/agent/abi_build.py:ffibuilder"],
-    cmdclass={"build_ext": BuildWithDatapath},
-)
+if __name__ == "__main__":     # as setuptools and pip run it
+    setup(
+        cffi_modules=["bsdnet/agent/abi_build.py:ffibuilder"],
+        cmdclass={"build_ext": BuildWithDatapath},
+    )

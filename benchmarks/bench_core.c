@@ -59,6 +59,15 @@ static const uint8_t MAC_ROUTER[6] = { 0, 0, 0x5e, 0, 1, 0 };
 
 static uint64_t ntx;
 
+/* Frames always have their headroom here: never a prepend. */
+uint8_t *
+bsdnet_os_prepend(struct bsdnet_dp *dp, struct bsdnet_pkt *pkt,
+    uint32_t drop, uint32_t len)
+{
+	(void)dp, (void)pkt, (void)drop, (void)len;
+	return (NULL);
+}
+
 bool
 bsdnet_os_tx(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt)
 {

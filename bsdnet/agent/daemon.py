@@ -232,6 +232,7 @@ class Agent:
             self.tables.adopt(names)
             self.programmer = Programmer(self.tables, st,
                                          c.agent.vrf_flow_quota)
+            self.programmer.unbind = self.transport.unbind_vif
             self.programmer.reserve()
             self.dhcp = DhcpServer(self.region.router_mac,
                                    c.agent.dhcp_lease_time)
@@ -383,10 +384,12 @@ class Agent:
                 self.flows.policy = self.verdicts if guarded \
                     else allow_all
         if self.watcher is not None:
+            fab = self._topology.get("fabric") or {}
             self.watcher.follow({p["interface"] for p in
                                  self._topology["ports"]} |
                                 {o.system_name for o in
-                                 self.store.list("port")})
+                                 self.store.list("port")},
+                                fabric=fab.get("interface") or None)
 
     def _sync_ports(self) -> None:
         """Interfaces to vifs as the vif table now says (the kernel

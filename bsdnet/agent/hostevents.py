@@ -92,7 +92,8 @@ class Watcher:
 
     def __init__(self, agent: Any, fabric_ifname: str | None) -> None:
         self.agent = agent
-        self.listener = open_listener(neighbours=fabric_ifname is not None)
+        # Neighbours always: the fabric may be named later (follow()).
+        self.listener = open_listener(neighbours=True)
         self.handler = _Handler()
         self.watcher = HostWatcher(self.handler, fabric_ifname)
         self._lock = threading.Lock()
@@ -181,10 +182,17 @@ class Watcher:
         except OSError as e:
             LOG.debug("soliciting %s: %s", addr, e)
 
-    def follow(self, names: set[str]) -> None:
-        """Be told about exactly these tap names from now on.  (What they
-        are now, the caller reads with present().)"""
+    def follow(self, names: set[str], fabric: str | None = None) -> None:
+        """Be told about exactly these interfaces from now on: every one
+        the agent uses (VM taps; uplinks), and, when given, the fabric
+        interface the tables use, which the topology file may name
+        rather than [fabric] interface.  (What they are now, the caller
+        reads with present().)"""
         with self._lock:
+            if fabric is not None and fabric != self.watcher.fabric_ifname:
+                LOG.info("following fabric interface %s", fabric)
+                self._resolved.clear()
+                self.watcher.set_fabric(fabric)
             have = set(self.watcher._taps)
             for n in have - names:
                 self.watcher.unregister_tap(n)

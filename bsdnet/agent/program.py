@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from .abi import ffi, lib
@@ -30,6 +31,10 @@ class Programmer:
         self.state = state
         self.vrf_flow_quota = vrf_flow_quota
         self.changes: Counter[str] = Counter()
+        # Called with a vif before its entry is cleared: a home that binds
+        # interfaces itself (the kernel module) lets go of the interface
+        # first, so no frame arrives for a port half removed.
+        self.unbind: Callable[[int], None] = lambda vif: None
 
     def reserve(self) -> None:
         """Mark every index the state names as used, also where the live
@@ -66,7 +71,7 @@ class Programmer:
             if name not in topo["networks"]:
                 self._network_delete(name)
         if not topo.get("fabric") and self.state["fabric"].get("vif"):
-            self.t.vifs.delete(self.state["fabric"].pop("vif"))
+            self._vif_delete(self.state["fabric"].pop("vif"))
             self.changes["fabric-"] += 1
         return self.changes
 
@@ -273,8 +278,12 @@ class Programmer:
                 self.t.vrfs.delete_route(st["vrf"], x)
         self.t.labels.free(st["label"])
         self.t.nexthops.delete(st["nexthop"])
-        self.t.vifs.delete(st["vif"])
+        self._vif_delete(st["vif"])
         self.changes["port-"] += 1
+
+    def _vif_delete(self, vif: int) -> None:
+        self.unbind(vif)
+        self.t.vifs.delete(vif)
 
     # ---- remote prefixes --------------------------------------------------
 

@@ -1,7 +1,11 @@
 """Open, validate and create the shared-memory region.
 
-A region is a file (POSIX shared memory: /dev/shm/<name> on Linux) whose
-first page is struct bsdnet_region_hdr.  The datapath creates and formats
+A region is a POSIX shared-memory object whose first page is struct
+bsdnet_region_hdr.  Named ones are opened with shm_open("/NAME"), as the
+datapaths create them: on Linux that is /dev/shm/NAME, but FreeBSD keeps
+POSIX shm out of the file system, so a name is never turned into a path
+to open.  A path (anything with a slash past the first) is opened as a
+file.  The datapath creates and formats
 it; the agent maps it and checks everything before touching a table.
 Region.create() formats one for tests and benchmarks with the same C code
 (bsdnet_region_format) the datapath uses.
@@ -11,11 +15,17 @@ from __future__ import annotations
 import mmap
 import os
 import secrets
+import sys
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from .abi import ffi, lib
+
+try:
+    import _posixshmem  # CPython's shm_open(3), as multiprocessing uses
+except ImportError:     # pragma: no cover - a platform without POSIX shm
+    _posixshmem = None
 
 SHM_DIR = "/dev/shm"
 
@@ -35,12 +45,29 @@ class RegionError(Exception):
     """The region is missing, not ours, or does not match its header."""
 
 
+def _is_path(shm_name: str) -> bool:
+    return os.sep in shm_name.lstrip("/")
+
+
 def region_path(shm_name: str) -> str:
-    """A name like "bsdnet0" or "/bsdnet0" lives in /dev/shm; a path is
-    used as is."""
-    if os.sep in shm_name.lstrip("/"):
+    """Where a region shows for messages and tools: a path as is; a name
+    as Linux shows it (/dev/shm/NAME), or shm:/NAME where POSIX shm has
+    no path (FreeBSD)."""
+    if _is_path(shm_name):
         return shm_name
-    return os.path.join(SHM_DIR, shm_name.lstrip("/"))
+    if sys.platform.startswith("linux"):
+        return os.path.join(SHM_DIR, shm_name.lstrip("/"))
+    return "shm:/" + shm_name.lstrip("/")
+
+
+def open_shm(shm_name: str, flags: int, mode: int = 0o600) -> int:
+    """A descriptor for the region: shm_open("/NAME") for a name, open(2)
+    for a path.  Raises OSError as they do."""
+    if _is_path(shm_name):
+        return os.open(shm_name, flags, mode)
+    if _posixshmem is None:
+        return os.open(region_path(shm_name), flags, mode)
+    return _posixshmem.shm_open("/" + shm_name.lstrip("/"), flags, mode)
 
 
 def geometry(**sizes: int) -> Any:
@@ -102,7 +129,7 @@ class Region:
         only look) and validate it."""
         path = region_path(shm_name)
         try:
-            fd = os.open(path, os.O_RDONLY if readonly else os.O_RDWR)
+            fd = open_shm(shm_name, os.O_RDONLY if readonly else os.O_RDWR)
         except FileNotFoundError:
             raise RegionError(f"{path}: no such region (is the datapath "
                               "running?)") from None
@@ -136,7 +163,7 @@ class Region:
             raise RegionError(f"bad geometry (error {err})")
         size = sizep[0]
         path = region_path(path_or_name)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = open_shm(path_or_name, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
         try:
             os.ftruncate(fd, size)
             mm = mmap.mmap(fd, size, mmap.MAP_SHARED,

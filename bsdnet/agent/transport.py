@@ -58,6 +58,11 @@ class Transport(abc.ABC):
         that was missing is retried).  Optional: a datapath that scans
         the vif table itself needs nothing."""
 
+    def unbind_vif(self, vif: int) -> None:
+        """The vif's entry is about to be cleared: let go of its interface
+        first, so no frame meets a port half removed.  Optional, as
+        sync_ports."""
+
     def close(self) -> None:
         """Let go of what the transport holds (not the region's mapping,
         not the channel: the daemon closes those)."""

@@ -57,9 +57,9 @@ class DeviceOps:
         # A mutable buffer: the kernel's answer is copied back into it.
         fcntl.ioctl(fd, request, arg, True)
 
-    def mmap(self, fd: int, size: int) -> mmap.mmap:
-        return mmap.mmap(fd, size, mmap.MAP_SHARED,
-                         mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
+    def mmap(self, fd: int, size: int, readonly: bool = False) -> mmap.mmap:
+        prot = mmap.PROT_READ | (0 if readonly else mmap.PROT_WRITE)
+        return mmap.mmap(fd, size, mmap.MAP_SHARED, prot, offset=0)
 
     def nametoindex(self, name: str) -> int:
         """The interface's index, 0 if there is none of that name."""
@@ -129,9 +129,10 @@ def ioc_geometry(sizes: Mapping[str, Any]) -> Any:
                       for k in GEOMETRY_FIELDS})
 
 
-def map_region(dev: Device, create: bool,
-               sizes: Mapping[str, int]) -> Region:
-    """GEOMETRY (CREATE first if allowed and needed), mmap, validate."""
+def map_region(dev: Device, create: bool, sizes: Mapping[str, int],
+               readonly: bool = False) -> Region:
+    """GEOMETRY (CREATE first if allowed and needed), mmap, validate
+    (read-only for tools that only look)."""
     ig = tio.new("bsdnet_ioc_geometry")
     try:
         dev.ioctl("BSDNET_IOC_GEOMETRY", ig)
@@ -149,13 +150,13 @@ def map_region(dev: Device, create: bool,
         raise RegionError(f"{dev.path}: the module reports a region of "
                           f"{size} bytes, smaller than its header")
     try:
-        mm = dev.ops.mmap(dev.fd, size)
+        mm = dev.ops.mmap(dev.fd, size, readonly)
     except OSError as e:
         raise RegionError(f"{dev.path}: mmap of {size} bytes: "
                           f"{e.strerror}") from None
     fd = os.dup(dev.fd)
     try:
-        region = Region(dev.path, mm, fd)
+        region = Region(dev.path, mm, fd, readonly)
     except BaseException:
         mm.close()
         os.close(fd)
@@ -167,6 +168,17 @@ def map_region(dev: Device, create: bool,
                           f"the header, {int(ig.ig_instance):#x} from the "
                           "module (tables replaced while mapping)")
     return region
+
+
+def open_device_region(path: str = DEFAULT_DEVICE,
+                       ops: DeviceOps | None = None) -> Region:
+    """The kernel module's tables, mapped read-only (bsdnet-vrctl).  The
+    descriptor goes with the region (Region.close)."""
+    dev = Device(path, ops or DeviceOps())
+    try:
+        return map_region(dev, False, {}, readonly=True)
+    finally:
+        dev.close()
 
 
 def _create(dev: Device, sizes: Mapping[str, int]) -> Any:
@@ -350,6 +362,13 @@ class DevicePorts:
                 done["failed"] += 1
         return done
 
+    def unbind(self, vif: int) -> None:
+        """Detach the vif's interface now, ahead of its entry's removal
+        (the kernel would otherwise hand frames to a cleared vif until the
+        next sync).  A refusal is logged and left to that sync."""
+        if vif in self.bound:
+            self._detach(vif, self.bound[vif])
+
     def _is_bound(self, vif: int, name: str, ifindex: int) -> bool:
         if self.bound.get(vif) == name:
             return True
@@ -442,6 +461,10 @@ class DeviceTransport(Transport):
         done = self.ports.sync(region)
         if done["attached"] or done["detached"]:
             LOG.debug("ports: %s", done)
+
+    def unbind_vif(self, vif: int) -> None:
+        if self.ports is not None:
+            self.ports.unbind(vif)
 
     def stats(self) -> dict[str, int]:
         """The module's own counters (BSDNET_IOC_STATS), without is_."""

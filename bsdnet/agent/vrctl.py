@@ -20,13 +20,15 @@ from .mtrie import format_prefix, walk
 from .opts import STATE_DIR
 from .secgroups import SecGroupPolicy
 from .region import Region, RegionError
+from .transport_device import DEFAULT_DEVICE, DeviceOps, open_device_region
 from .tables import LabelTable, NexthopTable, VifTable, bytes_to_mac, \
     int_to_ip
 
 DESCRIPTION = """\
-Print the tables the bsdnet agent and datapath share, read from the
-shared-memory region (POSIX shared memory /dev/shm/NAME on Linux, or a
-path).  Nothing is changed.
+Print the tables the bsdnet agent and datapath share: the userspace
+datapaths' POSIX shared-memory region (--shm NAME, /dev/shm/NAME on
+Linux; or a path), or the FreeBSD kernel module's tables behind
+/dev/bsdnet (--device), mapped read-only.  Nothing is changed.
 """
 
 EPILOG = """\
@@ -64,10 +66,13 @@ output:
 
 exit status:
   0 on success, 1 if the region cannot be opened or is not valid (the
-  reason is printed on standard error), 2 on a usage error.
+  reason is printed on standard error), 2 on a usage error.  Without
+  --shm or --device: /dev/bsdnet where it exists (FreeBSD with bsdnet.ko
+  loaded), the region named bsdnet otherwise.
 
 examples:
   bsdnet-vrctl --shm bsdnet vif
+  bsdnet-vrctl --device /dev/bsdnet vif       # bsdnet.ko
   bsdnet-vrctl --shm bsdnet rt --vrf 1
   bsdnet-vrctl --shm /dev/shm/bsdnet --json dropstats --all
   bsdnet-vrctl --shm bsdnet --state-dir /var/lib/bsdnet port
@@ -383,8 +388,11 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="bsdnet-vrctl", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--shm", required=True, metavar="NAME",
-                   help="region name in /dev/shm, or its path")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--shm", metavar="NAME",
+                       help="region name (shm_open), or its path")
+    where.add_argument("--device", metavar="PATH",
+                       help=f"the kernel module's device, {DEFAULT_DEVICE}")
     p.add_argument("--json", action="store_true",
                    help="print JSON instead of a table")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
@@ -410,10 +418,24 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def open_region(args: argparse.Namespace,
+                ops: DeviceOps | None = None) -> Region:
+    """The region the arguments name: the device, the shm region, or
+    (neither given) /dev/bsdnet if it exists, else "bsdnet"."""
+    device = args.device
+    if device is None and args.shm is None and \
+            os.path.exists(DEFAULT_DEVICE):
+        device = DEFAULT_DEVICE
+    if device is not None:
+        return open_device_region(device, ops)
+    return Region.open(args.shm or "bsdnet", readonly=True)
+
+
+def main(argv: list[str] | None = None, ops: DeviceOps | None = None) -> int:
+    """ops: the device's system calls (tests give a stand-in module)."""
     args = parser().parse_args(argv)
     try:
-        region = Region.open(args.shm, readonly=True)
+        region = open_region(args, ops)
         data = COMMANDS[args.cmd](region, args)
     except (RegionError, ps.CorruptStateError, OSError) as e:
         print(f"bsdnet-vrctl: {e}", file=sys.stderr)

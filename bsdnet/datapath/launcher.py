@@ -23,6 +23,12 @@ def main(argv: list[str] | None = None) -> int:
     is not there."""
     args = list(sys.argv[1:] if argv is None else argv)
     path = binary_path()
+    if not os.access(path, os.X_OK) and not sys.platform.startswith("linux"):
+        sys.stderr.write(
+            "bsdnet-datapath: the userspace datapath is Linux's.  On "
+            f"{sys.platform} the datapath is bsdnet.ko or bsdnet-netmap "
+            "(port net/bsdnet-kmod; rc.d: service bsdnet_datapath start).\n")
+        return 127
     if not os.access(path, os.X_OK):
         sys.stderr.write(
             f"bsdnet-datapath: the datapath executable {path} is missing "

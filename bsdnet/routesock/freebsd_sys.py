@@ -15,7 +15,35 @@ from typing import Any
 from .layout import CONSTANTS as C
 
 LOG = logging.getLogger(__name__)
-RCVBUF = 4 << 20   # a large receive buffer makes ENOBUFS resyncs rare
+RCVBUF = 4 << 20        # a large receive buffer makes ENOBUFS resyncs rare
+RCVBUF_MIN = 64 << 10   # below this, keep the kernel's default
+
+
+def set_rcvbuf(sock: Any, want: int = RCVBUF, floor: int = RCVBUF_MIN) -> int:
+    """The largest receive buffer up to ``want`` the kernel grants; the
+    size in use is returned and logged.
+
+    FreeBSD refuses SO_RCVBUF above kern.ipc.maxsockbuf's share for data
+    (sbreserve(): ENOBUFS past maxsockbuf * MCLBYTES / (MSIZE + MCLBYTES),
+    about 1.8 MB with the default 2 MB), so halve until it fits.
+    """
+    size = want
+    while size >= floor:
+        try:
+            sock.setsockopt(C["SOL_SOCKET"], C["SO_RCVBUF"], size)
+            break
+        except OSError as e:
+            if e.errno not in (errno_mod.ENOBUFS, errno_mod.EINVAL):
+                raise
+            size //= 2
+    got = sock.getsockopt(C["SOL_SOCKET"], C["SO_RCVBUF"])
+    if got < want:
+        LOG.warning("routing socket receive buffer: %d bytes, not %d "
+                    "(raise kern.ipc.maxsockbuf for more); a burst of "
+                    "changes beyond it costs a full resync", got, want)
+    else:
+        LOG.info("routing socket receive buffer: %d bytes", got)
+    return got
 
 
 def open_route_socket() -> socket.socket:
@@ -27,10 +55,7 @@ def open_route_socket() -> socket.socket:
         sock.setsockopt(C["SOL_SOCKET"], C["SO_RERROR"], 1)
     except OSError as e:
         LOG.warning("SO_RERROR unavailable (%s): overflows will go unnoticed", e)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
-    except OSError:
-        pass   # kern.ipc.maxsockbuf may be lower; the default still works
+    set_rcvbuf(sock)
     return sock
 
 

@@ -23,6 +23,10 @@ class HostState:
     addrs: dict[tuple, Address] = field(default_factory=dict)
     routes: dict[tuple, Route] = field(default_factory=dict)
     neighs: dict[tuple, Neighbour] = field(default_factory=dict)
+    # Every path of each route (FreeBSD's ROUTE_MPATH keeps several for
+    # one destination, each added and deleted on its own); routes[key]
+    # is the one events show, the first still there.
+    paths: dict[tuple, dict[tuple, Route]] = field(default_factory=dict)
 
     def ifname(self, index: int) -> str:
         link = self.links.get(index)
@@ -58,8 +62,9 @@ class HostState:
         out: list[Event] = []
         for key in [k for k, a in self.addrs.items() if a.index == index]:
             out += self.remove_addr(self.addrs[key])
-        for key in [k for k, r in self.routes.items() if r.index == index]:
-            out += self.remove_route(self.routes[key])
+        for key in list(self.paths):
+            for p in [p for p in self.paths[key].values() if p.index == index]:
+                out += self.remove_path(p)
         for key in [k for k, n in self.neighs.items() if n.index == index]:
             out += self.remove_neigh(self.neighs[key])
         del self.links[index]
@@ -82,7 +87,16 @@ class HostState:
 
     # -- routes ------------------------------------------------------------
 
+    @staticmethod
+    def _slot(route: Route) -> tuple:
+        return (route.gateway, route.index)
+
     def set_route(self, route: Route, own: bool = False) -> list[Event]:
+        """The route is this one path (a change replaces every path)."""
+        self.paths[route.key] = {self._slot(route): route}
+        return self._show(route, own)
+
+    def _show(self, route: Route, own: bool) -> list[Event]:
         old = self.routes.get(route.key)
         self.routes[route.key] = route
         name = self.ifname(route.index)
@@ -92,7 +106,39 @@ class HostState:
             return [RouteChanged(route, old, name, own)]
         return []
 
+    def add_path(self, route: Route, own: bool = False) -> list[Event]:
+        """One more path to the destination (RTM_ADD with ROUTE_MPATH)."""
+        paths = self.paths.setdefault(route.key, {})
+        slot = self._slot(route)
+        paths[slot] = route
+        shown = self.routes.get(route.key)
+        if shown is None or self._slot(shown) == slot:
+            return self._show(route, own)
+        return []
+
+    def remove_path(self, route: Route, own: bool = False) -> list[Event]:
+        """One path is gone (RTM_DELETE names its gateway); the route goes
+        with its last path."""
+        paths = self.paths.get(route.key, {})
+        gone = paths.pop(self._slot(route), None)
+        if gone is None:
+            gone = next((p for s, p in list(paths.items())
+                         if s[0] == route.gateway), None)
+            if gone is None and route.gateway is None and len(paths) == 1:
+                gone = next(iter(paths.values()))
+            if gone is not None:
+                del paths[self._slot(gone)]
+        if gone is None:
+            return []
+        if not paths:
+            return self.remove_route(gone, own)
+        shown = self.routes.get(route.key)
+        if shown is not None and self._slot(shown) == self._slot(gone):
+            return self._show(next(iter(paths.values())), own)
+        return []
+
     def remove_route(self, route: Route, own: bool = False) -> list[Event]:
+        self.paths.pop(route.key, None)
         old = self.routes.pop(route.key, None)
         if old is None:
             return []
@@ -152,7 +198,8 @@ class HostState:
         for addr in fresh.addrs.values():
             out += self.add_addr(addr)
         for route in fresh.routes.values():
-            out += self.set_route(route)
+            out += self._show(route, False)
+        self.paths = {k: dict(v) for k, v in fresh.paths.items()}
         for n in fresh.neighs.values():
             out += self.set_neigh(n)
         return out

@@ -261,9 +261,13 @@ class Tracker:
         if route is None:
             return []
         own = self._is_own(msg)
+        # ROUTE_MPATH (in GENERIC): each path of a multipath route is
+        # added and deleted by a message of its own; RTM_CHANGE replaces.
         if t == C["RTM_DELETE"]:
-            return self.state.remove_route(route, own)
-        return self.state.set_route(route, own)
+            return self.state.remove_path(route, own)
+        if t == C["RTM_CHANGE"]:
+            return self.state.set_route(route, own)
+        return self.state.add_path(route, own)
 
     def _neigh(self, msg: RouteMsg) -> list[Event]:
         n = neigh_from_rtm(msg)
@@ -296,7 +300,7 @@ class Tracker:
             if isinstance(m, RouteMsg) and not m.errno and not m.flags & C["RTF_LLINFO"]:
                 r = route_from_rtm(m)
                 if r is not None:
-                    fresh.set_route(r)
+                    fresh.add_path(r)
         fresh.neighs = (self.neighs_from_dump(neighs, fresh) if neighs is not None
                         else dict(self.state.neighs))
         self._departure = None

@@ -111,6 +111,14 @@ class HostWatcher:
         if link is not None:
             self._call(self.handler.tap_gone, name, link)
 
+    def set_fabric(self, name: str | None) -> None:
+        """Follow another fabric interface (the topology named one): its
+        address, the default route through it and its neighbours."""
+        if name == self.fabric_ifname:
+            return
+        self.fabric_ifname = name
+        self._check_fabric()
+
     @property
     def attached(self) -> dict[str, Link]:
         return dict(self._attached)
@@ -234,6 +242,8 @@ class HostWatcher:
 
     def _check_fabric(self) -> None:
         if self.fabric_ifname is None:
+            if self._fabric is not None:
+                self._fabric = None
             return
         link = self._by_name(self.fabric_ifname)
         addrs = self._addrs.get(link.index, []) if link else []

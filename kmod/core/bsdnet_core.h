@@ -180,10 +180,26 @@ bool	bsdnet_os_trap(struct bsdnet_dp *dp, const struct bsdnet_trap_hdr *hdr,
  * beyond p_len; a home with whole frames contiguous just copies). */
 void	bsdnet_os_copydata(const struct bsdnet_pkt *pkt, uint32_t off,
 	    uint32_t len, void *dst);
+/*
+ * The frame lacks the headroom for `len` bytes of new headers that
+ * replace its first `drop` bytes (encapsulation).  A home whose buffers
+ * can be chained (the kernel's mbufs) prepends a buffer instead of
+ * copying the frame: it returns `len` writable bytes that precede the
+ * byte at p_data + drop in the frame it will send, and sets p_data to
+ * them, p_len to len, p_totlen and p_headroom to match.  NULL: no way
+ * (the core drops the frame as BSDNET_DROP_NO_HEADROOM).
+ */
+uint8_t	*bsdnet_os_prepend(struct bsdnet_dp *dp, struct bsdnet_pkt *pkt,
+	    uint32_t drop, uint32_t len);
 /* A monotonic millisecond clock. */
 uint64_t bsdnet_os_now_ms(void);
-/* Log a message; level 0 error, 1 warning, 2 info, 3 debug. */
+/*
+ * Log a message; level 0 error, 1 warning, 2 info, 3 debug.  __printf__
+ * rather than printf: a kernel build (kern.mk's
+ * -D__printf__=__freebsd_kprintf__) then checks the format against
+ * printf(9), which the kernel home hands it to.
+ */
 void	bsdnet_os_log(int level, const char *fmt, ...)
-	    __attribute__((format(printf, 2, 3)));
+	    __attribute__((__format__(__printf__, 2, 3)));
 
 #endif /* !_BSDNET_CORE_H_ */

@@ -95,6 +95,7 @@ bsdnet_encap_tunnel(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	uint8_t *ip = pkt->p_data + c->c_l3off, *o;
 	uint32_t out = nh->nh_vif, framelen, otot;
 	uint16_t csum;
+	bool inplace;
 	int r;
 
 	if (!bsdnet_vif_read_out(dp, out, &fv) ||
@@ -105,10 +106,12 @@ bsdnet_encap_tunnel(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	if (fv.vo_mtu != 0 && framelen > fv.vo_mtu + BSDNET_ETH_HLEN &&
 	    (bsdnet_rd16(ip + 6) & BSDNET_IP_DF) != 0)
 		return (BSDNET_DROP_MTU_EXCEEDED);
-	if ((uint64_t)pkt->p_headroom + c->c_l3off < BSDNET_ENCAP_LEN)
+	inplace = (uint64_t)pkt->p_headroom + c->c_l3off >= BSDNET_ENCAP_LEN;
+	if (inplace)
+		o = ip - BSDNET_ENCAP_LEN;
+	else if ((o = bsdnet_os_prepend(dp, pkt, c->c_l3off,
+	    BSDNET_ENCAP_LEN)) == NULL)
 		return (BSDNET_DROP_NO_HEADROOM);
-
-	o = ip - BSDNET_ENCAP_LEN;
 	bsdnet_memcpy(o, nh->nh_dmac, BSDNET_ETH_ALEN);
 	bsdnet_memcpy(o + 6, nh->nh_smac, BSDNET_ETH_ALEN);
 	bsdnet_wr16(o + 12, BSDNET_ETHERTYPE_IPV4);
@@ -128,11 +131,13 @@ bsdnet_encap_tunnel(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	bsdnet_wr16(o + 36, BSDNET_ETHERTYPE_MPLS);
 	bsdnet_wr32(o + 38, nh->nh_label << 12 | 1u << 8 | ip[8]);
 
-	/* p_data moves back by ENCAP_LEN - l3off (l3off >= 14). */
-	pkt->p_headroom = (uint32_t)(pkt->p_headroom + c->c_l3off -
-	    BSDNET_ENCAP_LEN);
-	pkt->p_len = pkt->p_len - c->c_l3off + BSDNET_ENCAP_LEN;
-	pkt->p_data = o;
+	if (inplace) {
+		/* p_data moves back by ENCAP_LEN - l3off (l3off >= 14). */
+		pkt->p_headroom = (uint32_t)(pkt->p_headroom + c->c_l3off -
+		    BSDNET_ENCAP_LEN);
+		pkt->p_len = pkt->p_len - c->c_l3off + BSDNET_ENCAP_LEN;
+		pkt->p_data = o;
+	}
 	pkt->p_totlen = framelen;
 	if (pkt->p_len > pkt->p_totlen)
 		pkt->p_len = pkt->p_totlen;

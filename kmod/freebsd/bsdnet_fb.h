@@ -84,6 +84,12 @@ struct bsdnet_fb_region {
 	uint64_t		 r_size;
 	struct bsdnet_geometry	 r_geom;
 	uint64_t		 r_instance;
+	/*
+	 * The vif table, located once at create time: the header's offsets
+	 * are ours (c) but sit on a page the agent maps writable, so they
+	 * are never read again.
+	 */
+	struct bsdnet_vif	*r_vifs;
 };
 
 struct bsdnet_fb_softc {
@@ -102,6 +108,7 @@ struct bsdnet_fb_softc {
 	uint32_t		 sc_nports;
 	u_int			 sc_opens;	/* open file descriptors */
 	bool			 sc_dying;	/* unloading: open(2) fails */
+	bool			 sc_loaded;	/* MOD_LOAD succeeded */
 	/* trap channel */
 	struct mtx		 sc_trapmtx;
 	struct mbufq		 sc_trapq;
@@ -120,6 +127,7 @@ enum bsdnet_fb_counter {
 	BSDNET_FB_C_TRAP_DROPS,
 	BSDNET_FB_C_COPIES,
 	BSDNET_FB_C_CTL,
+	BSDNET_FB_C_PREPENDS,
 	BSDNET_FB_C_MAX
 };
 extern counter_u64_t bsdnet_fb_counters[BSDNET_FB_C_MAX];

@@ -84,6 +84,7 @@ int
 bsdnet_fb_dev_init(struct bsdnet_fb_softc *sc)
 {
 	struct make_dev_args args;
+	int error;
 
 	mtx_init(&sc->sc_trapmtx, "bsdnet_trapq", NULL, MTX_DEF);
 	mbufq_init(&sc->sc_trapq, (int)imin(bsdnet_fb_trapq_max, 1 << 20));
@@ -95,7 +96,12 @@ bsdnet_fb_dev_init(struct bsdnet_fb_softc *sc)
 	args.mda_gid = GID_WHEEL;
 	args.mda_mode = 0600;
 	args.mda_si_drv1 = sc;
-	return (make_dev_s(&args, &sc->sc_cdev, BSDNET_DEVNAME));
+	error = make_dev_s(&args, &sc->sc_cdev, BSDNET_DEVNAME);
+	if (error != 0) {
+		knlist_destroy(&sc->sc_rsel.si_note);
+		mtx_destroy(&sc->sc_trapmtx);
+	}
+	return (error);
 }
 
 void

@@ -96,7 +96,10 @@ SYSCTL_COUNTER_U64(_net_bsdnet_stats, OID_AUTO, trap_drops, CTLFLAG_RD,
     "Traps dropped: queue full or no mbufs");
 SYSCTL_COUNTER_U64(_net_bsdnet_stats, OID_AUTO, copies, CTLFLAG_RD,
     &bsdnet_fb_counters[BSDNET_FB_C_COPIES],
-    "Frames copied for headroom, pull-up or a shared buffer");
+    "Frames whose headers were copied: short first mbuf or shared buffer");
+SYSCTL_COUNTER_U64(_net_bsdnet_stats, OID_AUTO, prepends, CTLFLAG_RD,
+    &bsdnet_fb_counters[BSDNET_FB_C_PREPENDS],
+    "Encapsulations that prepended an mbuf for want of headroom");
 SYSCTL_COUNTER_U64(_net_bsdnet_stats, OID_AUTO, ctl_msgs, CTLFLAG_RD,
     &bsdnet_fb_counters[BSDNET_FB_C_CTL], "Control messages taken");
 
@@ -266,6 +269,7 @@ bsdnet_fb_load(struct bsdnet_fb_softc *sc)
 	}
 	callout_reset(&sc->sc_tick, imax(1, hz * BSDNET_FB_TICK_MS / 1000),
 	    bsdnet_fb_tick, sc);
+	sc->sc_loaded = true;
 	return (0);
 }
 
@@ -312,12 +316,20 @@ bsdnet_fb_modevent(module_t mod __unused, int type, void *data __unused)
 	case MOD_LOAD:
 		return (bsdnet_fb_load(sc));
 	case MOD_QUIESCE:
+		/* kern_module.c sends MOD_UNLOAD after a failed MOD_LOAD. */
+		if (!sc->sc_loaded)
+			return (0);
 		sx_slock(&sc->sc_lock);
 		error = bsdnet_fb_busy(sc) ? EBUSY : 0;
 		sx_sunlock(&sc->sc_lock);
 		return (error);
 	case MOD_UNLOAD:
-		return (bsdnet_fb_unload(sc));
+		if (!sc->sc_loaded)
+			return (0);
+		error = bsdnet_fb_unload(sc);
+		if (error == 0)
+			sc->sc_loaded = false;
+		return (error);
 	default:
 		return (EOPNOTSUPP);
 	}

@@ -2,14 +2,20 @@
  * The bsdnet_os_*() functions for the kernel, and mbufs to packet views
  * and back.
  *
- * The core wants min(totlen, BSDNET_PULLUP) contiguous, writable bytes at
- * p_data and BSDNET_HEADROOM writable bytes before them.  A frame whose
- * first mbuf already offers that is used in place (zero copy); any other
- * (NIC clusters with only ETHER_ALIGN of leading space, read-only or
- * shared buffers, short first mbufs) gets its head copied into a fresh
- * cluster with the headroom reserved, the rest of the chain following
- * untouched.  m_pullup() cannot do this: it is limited to MHLEN bytes,
- * less than BSDNET_PULLUP, and reserves no headroom.
+ * The core wants min(totlen, BSDNET_PULLUP) contiguous bytes at p_data
+ * that it may rewrite.  A frame whose first mbuf holds that much and is
+ * writable (not a cluster shared by a bridge's flood or a bpf peer) is
+ * used in place: a NIC's or a tap's frame, zero copy.  Any other (a
+ * short first mbuf, a shared or read-only buffer) gets its head copied
+ * into a fresh cluster, the rest of the chain following untouched, and
+ * is counted in net.bsdnet.stats.copies.  m_pullup() cannot do this: it
+ * is limited to MHLEN bytes, less than BSDNET_PULLUP.
+ *
+ * Headroom: the core encapsulates in place when the frame has room in
+ * front (p_headroom); a NIC or tap frame has only ETHER_ALIGN, so the
+ * core calls bsdnet_os_prepend() and the outer headers go into an mbuf
+ * put in front of the frame with M_PREPEND, as gre(4) does: no copy of
+ * the frame (net.bsdnet.stats.prepends).
  *
  * Invariant while the core holds the packet: the mbuf is not touched, so
  * "the first mbuf's data ends at mtod(m) + m_len" locates the bytes past
@@ -69,7 +75,7 @@ bsdnet_fb_prepare(struct mbuf *m)
 
 	totlen = m->m_pkthdr.len;
 	need = imin(totlen, BSDNET_PULLUP);
-	if (m->m_len >= need && M_LEADINGSPACE(m) >= BSDNET_HEADROOM)
+	if (m->m_len >= need && M_WRITABLE(m))
 		return (m);
 
 	n = m_getcl(M_NOWAIT, MT_DATA, M_PKTHDR);
@@ -78,6 +84,7 @@ bsdnet_fb_prepare(struct mbuf *m)
 		return (NULL);
 	}
 	m_move_pkthdr(n, m);
+	/* Copying anyway: leave the headroom an encapsulation needs. */
 	n->m_data += BSDNET_HEADROOM;
 	/* As much as fits: a usual 1514-byte frame becomes one mbuf. */
 	copy = imin(totlen, (int)M_TRAILINGSPACE(n));
@@ -219,6 +226,33 @@ bsdnet_os_tx(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt)
 	pc->pc_tx[pc->pc_ntx].tx_vif = vif;
 	pc->pc_ntx++;
 	return (true);
+}
+
+/*
+ * Encapsulation without headroom: drop the first `drop` bytes (the inner
+ * Ethernet header) and M_PREPEND `len` bytes for the outer headers.
+ * Only for the frame as it arrived (the core has not moved p_data).
+ */
+uint8_t *
+bsdnet_os_prepend(struct bsdnet_dp *dp __unused, struct bsdnet_pkt *pkt,
+    uint32_t drop, uint32_t len)
+{
+	struct mbuf *m = pkt->p_os;
+
+	if (m == NULL || pkt->p_data != mtod(m, uint8_t *) ||
+	    drop > (uint32_t)m->m_len || len > (uint32_t)MHLEN)
+		return (NULL);
+	m_adj(m, (int)drop);
+	M_PREPEND(m, (int)len, M_NOWAIT);
+	pkt->p_os = m;
+	if (m == NULL)
+		return (NULL);		/* M_PREPEND freed the chain */
+	pkt->p_data = mtod(m, uint8_t *);
+	pkt->p_len = len;
+	pkt->p_totlen = (uint32_t)m->m_pkthdr.len;
+	pkt->p_headroom = (uint32_t)M_LEADINGSPACE(m);
+	BSDNET_FB_COUNT(BSDNET_FB_C_PREPENDS, 1);
+	return (pkt->p_data);
 }
 
 void

@@ -136,6 +136,12 @@ bsdnet_fb_pfil_in(struct mbuf **mp, struct ifnet *ifp, int flags __unused,
 	return (PFIL_CONSUMED);
 }
 
+/*
+ * pfil_add_hook(), pfil_link() and pfil_remove_hook() work on per-VNET
+ * lists, and neither ioctl(2) nor kldunload(8) runs with a current
+ * vnet: every call is made inside CURVNET_SET(sc_vnet), as pf and
+ * dummymbuf do.
+ */
 int
 bsdnet_fb_hook_link(struct bsdnet_fb_softc *sc)
 {
@@ -154,22 +160,26 @@ bsdnet_fb_hook_link(struct bsdnet_fb_softc *sc)
 	ha.pa_ruleset = sc;
 	ha.pa_modname = "bsdnet";
 	ha.pa_rulname = "datapath";
-	sc->sc_hook = pfil_add_hook(&ha);
+	memset(&la, 0, sizeof(la));
+	la.pa_version = PFIL_VERSION;
+	la.pa_flags = PFIL_IN | PFIL_HEADPTR | PFIL_HOOKPTR;
 
 	/* The head of the vnet that created the region (the host's). */
 	sc->sc_vnet = TD_TO_VNET(curthread);
 	CURVNET_SET(sc->sc_vnet);
-	memset(&la, 0, sizeof(la));
-	la.pa_version = PFIL_VERSION;
-	la.pa_flags = PFIL_IN | PFIL_HEADPTR | PFIL_HOOKPTR;
-	la.pa_head = V_link_pfil_head;
-	la.pa_hook = sc->sc_hook;
-	error = pfil_link(&la);
-	CURVNET_RESTORE();
-	if (error != 0) {
-		pfil_remove_hook(sc->sc_hook);
-		sc->sc_hook = NULL;
+	sc->sc_hook = pfil_add_hook(&ha);
+	if (sc->sc_hook == NULL) {
+		error = EEXIST;		/* another "bsdnet" hook in this vnet */
+	} else {
+		la.pa_head = V_link_pfil_head;
+		la.pa_hook = sc->sc_hook;
+		error = pfil_link(&la);
+		if (error != 0) {
+			pfil_remove_hook(sc->sc_hook);
+			sc->sc_hook = NULL;
+		}
 	}
+	CURVNET_RESTORE();
 	return (error);
 }
 
@@ -180,7 +190,9 @@ bsdnet_fb_hook_unlink(struct bsdnet_fb_softc *sc)
 	sx_assert(&sc->sc_lock, SA_XLOCKED);
 	if (sc->sc_hook == NULL)
 		return;
+	CURVNET_SET(sc->sc_vnet);
 	pfil_remove_hook(sc->sc_hook);
+	CURVNET_RESTORE();
 	sc->sc_hook = NULL;
 	/* No CPU may still be running bsdnet_fb_pfil_in() after this. */
 	NET_EPOCH_WAIT();
@@ -190,22 +202,15 @@ static void
 bsdnet_fb_set_os_index(struct bsdnet_fb_softc *sc, uint32_t vif,
     uint32_t idx)
 {
-	struct bsdnet_region_hdr *rh = bsdnet_fb_region_base(sc);
-	struct bsdnet_vif *v;
 
-	/* rh_off_vifs was written by us (c) and checked by the core. */
-	v = (struct bsdnet_vif *)((uint8_t *)rh + rh->rh_off_vifs) + vif;
-	bsdnet_store_rel(&v->vif_os_index, idx);
+	bsdnet_store_rel(&sc->sc_region->r_vifs[vif].vif_os_index, idx);
 }
 
 static uint16_t
 bsdnet_fb_vif_type(struct bsdnet_fb_softc *sc, uint32_t vif)
 {
-	struct bsdnet_region_hdr *rh = bsdnet_fb_region_base(sc);
-	struct bsdnet_vif *v;
 
-	v = (struct bsdnet_vif *)((uint8_t *)rh + rh->rh_off_vifs) + vif;
-	return (bsdnet_load_acq(&v->vif_type));
+	return (bsdnet_load_acq(&sc->sc_region->r_vifs[vif].vif_type));
 }
 
 static int
@@ -227,6 +232,21 @@ bsdnet_fb_set_router_mac(struct bsdnet_fb_softc *sc,
 	if (error == 0)
 		fp->fp_lladdr_set = true;
 	return (error);
+}
+
+/*
+ * A VM's port is its tap (IFT_ETHER).  The fabric may also be a vlan(4)
+ * or lagg(4) interface: both are Ethernet to the pfil head, and frames
+ * reach it untagged (vlan_input() strips the tag before if_input()).
+ */
+static bool
+bsdnet_fb_type_ok(uint16_t vif_type, int if_type)
+{
+
+	if (if_type == IFT_ETHER)
+		return (true);
+	return (vif_type == BSDNET_VIF_FABRIC && (if_type == IFT_L2VLAN ||
+	    if_type == IFT_IEEE8023ADLAG));
 }
 
 int
@@ -257,7 +277,7 @@ bsdnet_fb_attach(struct bsdnet_fb_softc *sc,
 	ifp = ifunit_ref(ia->ia_ifname);
 	if (ifp == NULL)
 		return (ENOENT);
-	if (if_gettype(ifp) != IFT_ETHER) {
+	if (!bsdnet_fb_type_ok(type, if_gettype(ifp))) {
 		error = EPFNOSUPPORT;
 		goto fail;
 	}
@@ -337,13 +357,20 @@ bsdnet_fb_detach(struct bsdnet_fb_softc *sc,
 	return (0);
 }
 
-/* An attached interface is being destroyed (tap closed, VM gone). */
+/*
+ * An attached interface is leaving (destroyed: tap closed, VM gone; or
+ * moved to another vnet).  if_rename() sends the departure event too,
+ * with IFF_RENAMING set, and the interface stays: so does the port, as
+ * bridge, vlan, lagg and tuntap keep theirs.
+ */
 static void
 bsdnet_fb_departure(void *arg, if_t ifp)
 {
 	struct bsdnet_fb_softc *sc = arg;
 	struct bsdnet_fb_port *fp;
 
+	if ((if_getflags(ifp) & IFF_RENAMING) != 0)
+		return;
 	sx_xlock(&sc->sc_lock);
 	if (sc->sc_region != NULL && (fp = bsdnet_fb_port_find(sc, ifp)) !=
 	    NULL)

@@ -140,6 +140,9 @@ bsdnet_fb_region_create(struct bsdnet_fb_softc *sc,
 		free(r, M_BSDNET);
 		return (EINVAL);
 	}
+	/* Not mappable yet (sc_region is unset): the offset is ours still. */
+	r->r_vifs = (struct bsdnet_vif *)(r->r_kva +
+	    ((struct bsdnet_region_hdr *)r->r_kva)->rh_off_vifs);
 	sc->sc_byvif = malloc(sizeof(*sc->sc_byvif) * g->g_nvifs, M_BSDNET,
 	    M_WAITOK | M_ZERO);
 	sc->sc_region = r;

@@ -56,7 +56,7 @@ struct bsdnet_ioc_stats {
 	uint64_t	is_tx_errors;	/* if_transmit failed or no port */
 	uint64_t	is_traps;	/* queued on the trap channel */
 	uint64_t	is_trap_drops;	/* trap queue full or no memory */
-	uint64_t	is_copies;	/* frames copied for headroom/pull-up */
+	uint64_t	is_copies;	/* frames whose head was copied */
 	uint64_t	is_ctl_msgs;	/* control messages taken */
 	uint32_t	is_nports;	/* interfaces attached */
 	uint32_t	is_mapped;	/* 1 while a process maps the region */

@@ -74,6 +74,15 @@ bsdnet_os_copydata(const struct bsdnet_pkt *pkt, uint32_t off, uint32_t len,
 	memcpy(dst, pkt->p_data + off, len);
 }
 
+/* Frames always have their headroom here: never a prepend. */
+uint8_t *
+bsdnet_os_prepend(struct bsdnet_dp *dp, struct bsdnet_pkt *pkt,
+    uint32_t drop, uint32_t len)
+{
+	(void)dp, (void)pkt, (void)drop, (void)len;
+	return (NULL);
+}
+
 bool
 bsdnet_os_tx(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt)
 {

@@ -13,6 +13,8 @@
  *               no libnetmap needed), instead of AF_PACKET
  *   nm_loop.c   dpl_loop_*() over ppoll(2), instead of epoll, timerfd
  *               and signalfd
+ *   nm_ifcfg.c  promiscuous taps and offloads off on the fabric, which
+ *               netmap needs and the kernel module does not
  */
 #ifndef _BSDNET_NM_H_
 #define _BSDNET_NM_H_
@@ -25,5 +27,16 @@
 
 /* nm_port.c: the port table goes with the loop (dpl_loop_fini). */
 void	nm_port_fini(void);
+
+/* nm_ifcfg.c: what an interface needs under netmap, and undoing it. */
+struct nm_ifsave {
+	bool		 is_promisc;		/* was promiscuous */
+	bool		 is_set_promisc;	/* we made it so */
+	bool		 is_set_caps;		/* we turned offloads off */
+	int		 is_caps;		/* capabilities before */
+};
+int	nm_ifcfg_enter(const char *name, uint16_t type,
+	    struct nm_ifsave *save);
+void	nm_ifcfg_leave(const char *name, const struct nm_ifsave *save);
 
 #endif /* !_BSDNET_NM_H_ */

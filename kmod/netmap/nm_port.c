@@ -46,6 +46,8 @@ struct nm_port {
 	uint32_t		 np_ntx;
 	bool			 np_host;	/* host rings bound (fabric) */
 	bool			 np_dirty;	/* TX slots not yet synced */
+	struct nm_ifsave	 np_save;	/* nm_ifcfg_enter() undone */
+	char			 np_name[IF_NAMESIZE];
 };
 
 /*
@@ -105,9 +107,16 @@ dpl_port_open(struct dpl *d, struct dpl_port *po, uint16_t type,
 	}
 	if (if_indextoname(ifindex, name) == NULL)
 		return (-1);
-	fd = open("/dev/netmap", O_RDWR | O_CLOEXEC);
-	if (fd < 0)
+	if (nm_ifcfg_enter(name, type, &np->np_save) != 0)
 		return (-1);
+	memcpy(np->np_name, name, sizeof(np->np_name));
+	fd = open("/dev/netmap", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		saved = errno;
+		nm_ifcfg_leave(name, &np->np_save);
+		errno = saved;
+		return (-1);
+	}
 	memset(&hdr, 0, sizeof(hdr));
 	memset(&reg, 0, sizeof(reg));
 	hdr.nr_version = NETMAP_API;
@@ -134,6 +143,7 @@ dpl_port_open(struct dpl *d, struct dpl_port *po, uint16_t type,
 fail:
 	saved = errno;
 	(void)close(fd);
+	nm_ifcfg_leave(name, &np->np_save);
 	errno = saved;
 	return (-1);
 }
@@ -158,6 +168,7 @@ dpl_port_close(struct dpl *d, struct dpl_port *po)
 
 	if (np != NULL && np->np_mem != NULL) {
 		(void)munmap(np->np_mem, np->np_memsize);
+		nm_ifcfg_leave(np->np_name, &np->np_save);
 		memset(np, 0, sizeof(*np));
 	}
 	if (po->po_fd >= 0)

@@ -61,3 +61,32 @@ def test_expiry_keeps_the_mac_and_a_redump_brings_the_table_back(bsd):
     assert w.watcher.neighbour("10.0.0.1") == MAC1
     assert None in nexthops(agent)
     assert w.resolve(OFFLINK)[0] == MAC1
+
+
+def test_fabric_named_by_the_topology_is_followed(arp_images, monkeypatch):
+    """[fabric] interface unset, the topology names vtnet1: its address
+    and neighbours are followed from then on, as the configured one's."""
+    arch, img = arp_images
+    k = ArpKernel(img["arpdump"])
+    k.add_iface(2, "vtnet0", addrs=(("10.0.0.5", "255.255.255.0"),))
+    k.add_iface(3, "vtnet1", addrs=(("192.0.2.5", "255.255.255.0"),))
+    k.add_route("0.0.0.0", None, "10.0.0.1", 2)
+    monkeypatch.setattr(hostevents, "open_listener", lambda neighbours:
+                        RouteSocketListener(k.sock, k.dump, arch=arch, pid=1,
+                                            settle=0.01, neighbours=neighbours))
+    agent = FakeAgent()
+    w = hostevents.Watcher(agent, None)
+    try:
+        with w._lock:
+            w.watcher.start(w.listener)
+        w._deliver()
+        assert w.watcher.fabric is None
+        agent.calls.clear()
+        w.follow(set(), fabric="vtnet1")
+        w._deliver()
+        fab = w.watcher.fabric
+        assert fab is not None and fab.ifname == "vtnet1"
+        assert str(fab.address.ip) == "192.0.2.5"
+        assert ("address", "192.0.2.5") in agent.calls
+    finally:
+        k.close()

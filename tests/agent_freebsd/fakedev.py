@@ -50,6 +50,7 @@ class FakeModule(DeviceOps):
         self.instance = 0
         self.ports: dict[int, tuple[str, int]] = {}   # vif -> name, flags
         self.calls: list[tuple[str, int, str, int]] = []  # ATTACH/DETACH
+        self.detached_with_type: dict[int, int] = {}
         self.maps: list[mmap.mmap] = []
         self.kernel: dict[int, socket.socket] = {}    # agent fd -> our end
         self._byname = {r.number: r for r in tio.requests().values()}
@@ -95,16 +96,16 @@ class FakeModule(DeviceOps):
         if req.direction & tio.IOC_OUT:
             arg[:] = bytes(self.ffi.buffer(p))
 
-    def mmap(self, fd: int, size: int) -> mmap.mmap:
+    def mmap(self, fd: int, size: int, readonly: bool = False) -> mmap.mmap:
         if fd not in self.kernel:
             raise oserror(errno.EBADF)
         if self.region is None:
             raise oserror(errno.ENXIO)
         if size == 0 or size > self.size:
             raise oserror(errno.EINVAL)
+        prot = mmap.PROT_READ | (0 if readonly else mmap.PROT_WRITE)
         with open(self.region.path, "r+b") as f:
-            m = mmap.mmap(f.fileno(), size, mmap.MAP_SHARED,
-                          mmap.PROT_READ | mmap.PROT_WRITE)
+            m = mmap.mmap(f.fileno(), size, mmap.MAP_SHARED, prot)
         self.maps.append(m)
         return m
 
@@ -192,6 +193,10 @@ class FakeModule(DeviceOps):
             raise oserror(errno.ESRCH)
         del self.ports[ia.ia_vif]
         self._set_index(ia.ia_vif, 0)
+        # What the table said of the vif at that moment (the agent must
+        # detach before it clears the entry).
+        self.detached_with_type[ia.ia_vif] = \
+            int(self.region.vifs[ia.ia_vif].vif_type)
 
     def _stats(self, st) -> None:
         st.is_nports = len(self.ports)

@@ -108,3 +108,16 @@ def test_misspelt_table_size_stops_the_agent(tmp_path, caplog):
     assert rc == 1
     assert any("unknown geometry sizes" in r.message
                for r in caplog.records)
+
+
+def test_port_detached_before_its_vif_is_cleared(fake, agent):
+    """A port that goes is detached in the kernel while its vif entry is
+    still whole: no frame meets a half-removed port."""
+    agent.start()
+    a = vif_of(agent, "port-vmtapA")
+    assert a in fake.ports
+    agent.topo_path.write_text(json.dumps(topology(ports=("vmtapB",))))
+    agent._apply(agent._read_topology())
+    assert a not in fake.ports
+    assert fake.detached_with_type[a] == lib.BSDNET_VIF_VIRTUAL
+    assert agent.region.vifs[a].vif_type != lib.BSDNET_VIF_VIRTUAL

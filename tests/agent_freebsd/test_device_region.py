@@ -150,7 +150,7 @@ def test_instance_differs_from_the_module(fake, transport):
 
 def test_mmap_refused(fake, transport, monkeypatch):
     transport.open_region().close()
-    monkeypatch.setattr(fake, "mmap", lambda fd, size: (_ for _ in ()).throw(
+    monkeypatch.setattr(fake, "mmap", lambda fd, size, ro: (_ for _ in ()).throw(
         oserror(errno.EINVAL)))
     with pytest.raises(RegionError, match="mmap of"):
         transport.open_region()

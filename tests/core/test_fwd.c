@@ -105,8 +105,10 @@ TEST(encap_no_headroom)
 
 	th_frame_vm(&f, MAC_B, IP(10, 0, 0, 2), IP(10, 0, 1, 5), &UDP);
 	f.pkt.p_headroom = 27;
+	th_nprepend = 0;
 	th_input(VIF_B, &f);
 	CHECK_EQ(th_ntx, 0);
+	CHECK_EQ(th_nprepend, 1);	/* asked the home, which refused */
 	CHECK_EQ(th_drops(BSDNET_DROP_NO_HEADROOM), 1);
 	th_frame_vm(&f, MAC_B, IP(10, 0, 0, 2), IP(10, 0, 1, 5), &UDP);
 	f.pkt.p_headroom = 28;

@@ -52,6 +52,7 @@ extern struct th_rec th_tx[TH_MAXREC], th_trap[TH_MAXREC];
 extern int th_ntx, th_ntrap;
 extern bool th_tx_ok, th_trap_ok;
 extern uint64_t th_now;
+extern int th_nprepend;	/* bsdnet_os_prepend() calls */
 
 /* ---- the test region ---- */
 enum {
@@ -86,10 +87,15 @@ struct bsdnet_rtbucket *th_rtb(uint32_t i);
 struct bsdnet_stats *th_st(void);
 struct bsdnet_flow *th_flow(uint32_t i);
 
+void th_set_vif(uint32_t i, uint16_t type, uint16_t flags, uint16_t vrf,
+    uint32_t ip, const uint8_t *mac, uint32_t nh, uint32_t mtu);
+void th_set_nh(uint32_t i, uint16_t type, uint16_t vrf, uint32_t vif,
+    const uint8_t *dmac, const uint8_t *smac);
 /* Fresh region and dp, standard topology; rebuilds routes. */
 void th_setup(void);
 void th_setup_geom(const struct bsdnet_geometry *g);
 /* Route table kept by the test "agent": add, then th_rt_build(). */
+void th_rt_clear(void);
 void th_rt_add(uint32_t vrf, uint32_t pfx, int plen, uint32_t nh);
 void th_rt_build(void);
 void th_reset_rec(void);
@@ -127,6 +133,8 @@ void th_frame_fabric(struct th_frame *f, uint32_t label, uint8_t mpls_ttl,
 void th_pkt(struct th_frame *f);
 void th_input(uint32_t vif, struct th_frame *f);
 uint16_t th_csum(const uint8_t *p, uint32_t n);
+void th_wr16(uint8_t *p, uint16_t v);
+void th_wr32(uint8_t *p, uint32_t v);
 void th_ip_fix_csum(uint8_t *ip);
 
 #endif

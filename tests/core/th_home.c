@@ -67,6 +67,18 @@ rec(struct th_rec *r, uint32_t vif, const struct bsdnet_pkt *pkt)
 	memcpy(r->r_data, pkt->p_data, n);
 }
 
+/* Counted, and refused: the core must then drop for want of headroom. */
+int th_nprepend;
+uint8_t *
+bsdnet_os_prepend(struct bsdnet_dp *dp, struct bsdnet_pkt *pkt,
+    uint32_t drop, uint32_t len)
+{
+	(void)dp;
+	(void)pkt;
+	th_nprepend += drop == BSDNET_ETH_HLEN && len == BSDNET_ENCAP_LEN;
+	return (NULL);
+}
+
 bool
 bsdnet_os_tx(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt)
 {
@@ -125,126 +137,8 @@ const uint8_t MAC_ROUTER[6] = { 0, 0, 0x5e, 0, 1, 0 };
 const uint8_t MAC_BCAST[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 
 struct bsdnet_dp th_dp;
-uint8_t *th_base;
 uint64_t th_size;
 struct bsdnet_hold_slot th_hold[TH_NHOLD];
-
-#define HDR ((struct bsdnet_region_hdr *)(void *)th_base)
-struct bsdnet_region_hdr *th_hdr(void) { return (HDR); }
-struct bsdnet_vif *th_vif(uint32_t i)
-{ return ((struct bsdnet_vif *)(void *)(th_base + HDR->rh_off_vifs) + i); }
-struct bsdnet_vif_stats *th_vs(uint32_t i)
-{ return ((struct bsdnet_vif_stats *)(void *)(th_base + HDR->rh_off_vifstats) + i); }
-struct bsdnet_nh *th_nh(uint32_t i)
-{ return ((struct bsdnet_nh *)(void *)(th_base + HDR->rh_off_nexthops) + i); }
-struct bsdnet_label *th_lbl(uint32_t i)
-{ return ((struct bsdnet_label *)(void *)(th_base + HDR->rh_off_labels) + i); }
-struct bsdnet_vrf *th_vrf(uint32_t i)
-{ return ((struct bsdnet_vrf *)(void *)(th_base + HDR->rh_off_vrfs) + i); }
-struct bsdnet_rtbucket *th_rtb(uint32_t i)
-{ return ((struct bsdnet_rtbucket *)(void *)(th_base + HDR->rh_off_rtbuckets) + i); }
-struct bsdnet_stats *th_st(void)
-{ return ((struct bsdnet_stats *)(void *)(th_base + HDR->rh_off_stats)); }
-struct bsdnet_flow *th_flow(uint32_t i)
-{ return ((struct bsdnet_flow *)(void *)(th_base + HDR->rh_off_flows) + i); }
-
-static void
-set_vif(uint32_t i, uint16_t type, uint16_t flags, uint16_t vrf, uint32_t ip,
-    const uint8_t *mac, uint32_t nh, uint32_t mtu)
-{
-	struct bsdnet_vif *v = th_vif(i);
-
-	memset(v, 0, sizeof(*v));
-	v->vif_seq = 2;
-	v->vif_type = type;
-	v->vif_flags = flags;
-	v->vif_vrf = vrf;
-	v->vif_ip = ip;
-	v->vif_nh = nh;
-	v->vif_mtu = mtu;
-	memcpy(v->vif_mac, mac, 6);
-	snprintf(v->vif_name, sizeof(v->vif_name), "vif%u", i);
-}
-
-static void
-set_nh(uint32_t i, uint16_t type, uint16_t vrf, uint32_t vif,
-    const uint8_t *dmac, const uint8_t *smac)
-{
-	struct bsdnet_nh *n = th_nh(i);
-
-	memset(n, 0, sizeof(*n));
-	n->nh_seq = 4;
-	n->nh_type = type;
-	n->nh_vrf = vrf;
-	n->nh_vif = vif;
-	if (dmac)
-		memcpy(n->nh_dmac, dmac, 6);
-	if (smac)
-		memcpy(n->nh_smac, smac, 6);
-}
-
-/* ---- routes ---- */
-#define TH_MAXRT 128
-struct th_route { uint32_t vrf, pfx, nh; int plen; };
-static struct th_route th_rt[TH_MAXRT];
-static int th_nrt;
-
-void
-th_rt_add(uint32_t vrf, uint32_t pfx, int plen, uint32_t nh)
-{
-	th_rt[th_nrt].vrf = vrf;
-	th_rt[th_nrt].pfx = plen ? pfx & (0xffffffffu << (32 - plen)) : 0;
-	th_rt[th_nrt].plen = plen;
-	th_rt[th_nrt].nh = nh;
-	th_nrt++;
-}
-
-static int
-rt_cmp(const void *a, const void *b)
-{
-	const struct th_route *ra = a, *rb = b;
-
-	return (ra->plen - rb->plen);
-}
-
-/*
- * Rebuild every VRF's mtrie from the route list, shortest prefixes first
- * so longer ones overwrite the leaves they cover (the agent's expansion).
- */
-void
-th_rt_build(void)
-{
-	uint32_t nb = 0, v, i, k, *words, w, leaf, oct, span;
-	int r, level;
-
-	for (v = 0; v < HDR->rh_nvrfs; v++)
-		memset(th_vrf(v)->vrf_root, 0, sizeof(th_vrf(v)->vrf_root));
-	memset(th_rtb(0), 0, (size_t)HDR->rh_nrtbuckets *
-	    sizeof(struct bsdnet_rtbucket));
-	qsort(th_rt, (size_t)th_nrt, sizeof(th_rt[0]), rt_cmp);
-	for (r = 0; r < th_nrt; r++) {
-		leaf = (uint32_t)th_rt[r].plen << BSDNET_RT_PLEN_SHIFT | th_rt[r].nh;
-		words = th_vrf(th_rt[r].vrf)->vrf_root;
-		for (level = 0;; level++) {
-			oct = (th_rt[r].pfx >> (24 - 8 * level)) & 0xff;
-			if (th_rt[r].plen <= 8 * (level + 1)) {
-				span = 1u << (8 * (level + 1) - th_rt[r].plen);
-				for (k = 0; k < span; k++)
-					words[oct + k] = leaf;
-				break;
-			}
-			w = words[oct];
-			if (!(w & BSDNET_RT_BUCKET)) {
-				for (i = 0; i < 256; i++)
-					th_rtb(nb)->rb_ent[i] = w;
-				words[oct] = BSDNET_RT_BUCKET | nb;
-				w = words[oct];
-				nb++;
-			}
-			words = th_rtb(w & BSDNET_RT_INDEX_MASK)->rb_ent;
-		}
-	}
-}
 
 void
 th_reset_rec(void)
@@ -253,23 +147,6 @@ th_reset_rec(void)
 	memset(th_tx, 0, sizeof(th_tx));
 	memset(th_trap, 0, sizeof(th_trap));
 	th_tx_ok = th_trap_ok = true;
-}
-
-uint64_t
-th_drops(int reason)
-{
-	return (th_st()->st_drops[reason]);
-}
-
-uint64_t
-th_drops_total(void)
-{
-	uint64_t n = 0;
-	int i;
-
-	for (i = 0; i < BSDNET_DROP_SLOTS; i++)
-		n += th_st()->st_drops[i];
-	return (n);
 }
 
 void
@@ -288,34 +165,34 @@ th_setup_geom(const struct bsdnet_geometry *g)
 		abort();
 	th_now = 1000000;
 	th_reset_rec();
-	th_nrt = 0;
+	th_rt_clear();
 
-	set_vif(VIF_A, BSDNET_VIF_VIRTUAL, BSDNET_VIF_F_POLICY | BSDNET_VIF_F_UP,
+	th_set_vif(VIF_A, BSDNET_VIF_VIRTUAL, BSDNET_VIF_F_POLICY | BSDNET_VIF_F_UP,
 	    VRF1, IP(10, 0, 0, 1), MAC_A, NH_A, 1500);
-	set_vif(VIF_B, BSDNET_VIF_VIRTUAL, BSDNET_VIF_F_UP, VRF1,
+	th_set_vif(VIF_B, BSDNET_VIF_VIRTUAL, BSDNET_VIF_F_UP, VRF1,
 	    IP(10, 0, 0, 2), MAC_B, NH_B, 1500);
-	set_vif(VIF_F, BSDNET_VIF_FABRIC, BSDNET_VIF_F_UP, 0,
+	th_set_vif(VIF_F, BSDNET_VIF_FABRIC, BSDNET_VIF_F_UP, 0,
 	    IP(192, 168, 0, 1), MAC_F, 0, 1500);
-	set_vif(VIF_C, BSDNET_VIF_VIRTUAL, BSDNET_VIF_F_UP, VRF2,
+	th_set_vif(VIF_C, BSDNET_VIF_VIRTUAL, BSDNET_VIF_F_UP, VRF2,
 	    IP(10, 1, 0, 3), MAC_C, NH_C, 1500);
-	set_nh(NH_A, BSDNET_NH_ENCAP, VRF1, VIF_A, MAC_A, MAC_ROUTER);
-	set_nh(NH_B, BSDNET_NH_ENCAP, VRF1, VIF_B, MAC_B, MAC_ROUTER);
-	set_nh(NH_C, BSDNET_NH_ENCAP, VRF2, VIF_C, MAC_C, MAC_ROUTER);
-	set_nh(NH_T1, BSDNET_NH_TUNNEL, VRF1, VIF_F, MAC_PEER, MAC_F);
+	th_set_nh(NH_A, BSDNET_NH_ENCAP, VRF1, VIF_A, MAC_A, MAC_ROUTER);
+	th_set_nh(NH_B, BSDNET_NH_ENCAP, VRF1, VIF_B, MAC_B, MAC_ROUTER);
+	th_set_nh(NH_C, BSDNET_NH_ENCAP, VRF2, VIF_C, MAC_C, MAC_ROUTER);
+	th_set_nh(NH_T1, BSDNET_NH_TUNNEL, VRF1, VIF_F, MAC_PEER, MAC_F);
 	th_nh(NH_T1)->nh_tun_src = IP(192, 168, 0, 1);
 	th_nh(NH_T1)->nh_tun_dst = IP(192, 168, 0, 2);
 	th_nh(NH_T1)->nh_label = 100;
-	set_nh(NH_T2, BSDNET_NH_TUNNEL, VRF1, VIF_F, MAC_PEER2, MAC_F);
+	th_set_nh(NH_T2, BSDNET_NH_TUNNEL, VRF1, VIF_F, MAC_PEER2, MAC_F);
 	th_nh(NH_T2)->nh_tun_src = IP(192, 168, 0, 1);
 	th_nh(NH_T2)->nh_tun_dst = IP(192, 168, 0, 3);
 	th_nh(NH_T2)->nh_label = 200;
-	set_nh(NH_ECMP, BSDNET_NH_ECMP, VRF1, 0, NULL, NULL);
+	th_set_nh(NH_ECMP, BSDNET_NH_ECMP, VRF1, 0, NULL, NULL);
 	th_nh(NH_ECMP)->nh_nmembers = 2;
 	th_nh(NH_ECMP)->nh_members[0] = NH_T1;
 	th_nh(NH_ECMP)->nh_members[1] = NH_T2;
-	set_nh(NH_RECV, BSDNET_NH_RECEIVE, VRF1, 0, NULL, NULL);
-	set_nh(NH_DISC, BSDNET_NH_DISCARD, VRF1, 0, NULL, NULL);
-	set_nh(NH_VRF2, BSDNET_NH_VRF, VRF2, 0, NULL, NULL);
+	th_set_nh(NH_RECV, BSDNET_NH_RECEIVE, VRF1, 0, NULL, NULL);
+	th_set_nh(NH_DISC, BSDNET_NH_DISCARD, VRF1, 0, NULL, NULL);
+	th_set_nh(NH_VRF2, BSDNET_NH_VRF, VRF2, 0, NULL, NULL);
 	th_lbl(LBL_A)->lbl_nh = NH_A;
 	th_lbl(LBL_B)->lbl_nh = NH_B;
 	th_lbl(LBL_VRF2)->lbl_nh = NH_VRF2;
@@ -347,88 +224,7 @@ th_setup(void)
 	th_setup_geom(&g);
 }
 
-/* ---- frames ---- */
-uint16_t
-th_csum(const uint8_t *p, uint32_t n)
-{
-	uint32_t s = 0, i;
-
-	for (i = 0; i + 1 < n; i += 2)
-		s += (uint32_t)p[i] << 8 | p[i + 1];
-	if (n & 1)
-		s += (uint32_t)p[n - 1] << 8;
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return ((uint16_t)~s);
-}
-
-void
-th_ip_fix_csum(uint8_t *ip)
-{
-	uint32_t hl = (uint32_t)(ip[0] & 0xf) * 4;
-	uint16_t c;
-
-	ip[10] = ip[11] = 0;
-	c = th_csum(ip, hl);
-	ip[10] = (uint8_t)(c >> 8);
-	ip[11] = (uint8_t)c;
-}
-
-static void
-w16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void
-w32(uint8_t *p, uint32_t v) { w16(p, (uint16_t)(v >> 16)); w16(p + 2, (uint16_t)v); }
-
-uint32_t
-th_eth(uint8_t *p, const uint8_t *dmac, const uint8_t *smac, uint16_t type)
-{
-	memcpy(p, dmac, 6);
-	memcpy(p + 6, smac, 6);
-	w16(p + 12, type);
-	return (14);
-}
-
-uint32_t
-th_ipv4(uint8_t *p, uint32_t src, uint32_t dst, const struct th_l4 *l4)
-{
-	uint32_t hl = 0, tot, i;
-	uint8_t *q = p + 20;
-
-	switch (l4->proto) {
-	case 6: hl = 20; break;
-	case 17: case 1: hl = 8; break;
-	default: hl = 0; break;
-	}
-	tot = 20 + hl + l4->paylen;
-	memset(p, 0, 20 + hl);
-	p[0] = 0x45;
-	w16(p + 2, (uint16_t)tot);
-	w16(p + 4, 0x1234);
-	w16(p + 6, l4->frag);
-	p[8] = l4->ttl_zero ? 0 : (l4->ttl ? l4->ttl : 64);
-	p[9] = l4->proto;
-	w32(p + 12, src);
-	w32(p + 16, dst);
-	th_ip_fix_csum(p);
-	if (l4->proto == 17) {
-		w16(q, l4->sport);
-		w16(q + 2, l4->dport);
-		w16(q + 4, (uint16_t)(8 + l4->paylen));
-	} else if (l4->proto == 6) {
-		w16(q, l4->sport);
-		w16(q + 2, l4->dport);
-		q[12] = 0x50;
-		q[13] = l4->tcp_flags;
-	} else if (l4->proto == 1) {
-		q[0] = (uint8_t)l4->sport;
-		q[1] = (uint8_t)l4->dport;
-		w16(q + 4, l4->icmp_id);
-	}
-	for (i = 0; i < l4->paylen; i++)
-		q[hl + i] = (uint8_t)(l4->mark + i);
-	return (tot);
-}
-
+/* ---- frames (th_csum, th_eth, th_ipv4: th_frames.c) ---- */
 void
 th_pkt(struct th_frame *f)
 {
@@ -470,16 +266,16 @@ th_frame_fabric(struct th_frame *f, uint32_t label, uint8_t mpls_ttl,
 	o = p + 14;
 	memset(o, 0, 20);
 	o[0] = 0x45;
-	w16(o + 2, (uint16_t)(28 + inner));
-	w16(o + 6, 0x4000);
+	th_wr16(o + 2, (uint16_t)(28 + inner));
+	th_wr16(o + 6, 0x4000);
 	o[8] = 64;
 	o[9] = 47;
-	w32(o + 12, IP(192, 168, 0, 2));
-	w32(o + 16, IP(192, 168, 0, 1));
+	th_wr32(o + 12, IP(192, 168, 0, 2));
+	th_wr32(o + 16, IP(192, 168, 0, 1));
 	th_ip_fix_csum(o);
-	w16(o + 20, 0);
-	w16(o + 22, 0x8847);
-	w32(o + 24, label << 12 | 1u << 8 | mpls_ttl);
+	th_wr16(o + 20, 0);
+	th_wr16(o + 22, 0x8847);
+	th_wr32(o + 24, label << 12 | 1u << 8 | mpls_ttl);
 	f->len = 14 + 28 + inner;
 	(void)outer;
 	th_pkt(f);

@@ -27,6 +27,19 @@ def test_launcher_explains_missing_binary(monkeypatch, capsys, tmp_path):
 
 
 @pytest.mark.root
+def test_launcher_points_freebsd_at_its_datapath(monkeypatch, capsys,
+                                                 tmp_path):
+    """setup.py builds no Linux daemon on FreeBSD: the script says where
+    FreeBSD's datapath is instead of how to build Linux's."""
+    monkeypatch.setattr(launcher, "binary_path",
+                        lambda: tmp_path / "bsdnet-datapath")
+    monkeypatch.setattr(launcher.sys, "platform", "freebsd14")
+    assert launcher.main([]) == 127
+    err = capsys.readouterr().err
+    assert "bsdnet.ko or bsdnet-netmap" in err
+    assert "service bsdnet_datapath start" in err
+
+
 def test_launcher_execs_daemon_in_place(shm_name, sockdir):
     """Same argv and same pid: the pid file holds the launcher's pid."""
     pidfile = sockdir / "dp.pid"

@@ -58,7 +58,7 @@ def daemon_exe(tmp_path_factory: pytest.TempPathFactory, zig: None) -> Path:
     for h in ("netmap.h", "netmap_user.h", "netmap_legacy.h"):
         os.symlink(zig_net / h, inc / h)
     exe = d / "bsdnet-netmap"
-    srcs = [xcompile.NETMAP / "nm_port.c", xcompile.NETMAP / "nm_loop.c"]
+    srcs = sorted(xcompile.NETMAP.glob("nm_*.c"))
     srcs += [xcompile.LINUX / f"dpl_{n}.c"
              for n in ("main", "region", "trap", "vif", "os", "burst")]
     srcs += xcompile.core_sources()

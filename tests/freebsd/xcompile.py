@@ -34,14 +34,47 @@ ARCHES = {
     "aarch64": "aarch64-freebsd-none",
 }
 
-# Flags of FreeBSD's kern.mk that change what the headers declare or how
-# the code must be generated in the kernel.
+# What sys/conf/kern.mk and kmod.mk (14.x) give every kernel object,
+# common to all architectures.  CSTD is gnu99 on 14.x.
+KERNEL_CFLAGS = ["-O2", "-fno-strict-aliasing", "-D_KERNEL", "-DKLD_MODULE",
+                 "-nostdinc", "-fno-common", "-fno-omit-frame-pointer",
+                 "-ffreestanding", "-fwrapv", "-fstack-protector",
+                 "-std=gnu99"]
+
+# kern.mk's CWARNFLAGS, with FORMAT_EXTENSIONS for clang: every
+# __printf__ format attribute checks against the kernel's printf(9).  A
+# module Makefile that sets CWARNFLAGS itself before bsd.kmod.mk loses
+# all of these (kern.mk assigns them with ?=).
+KERNEL_CWARNFLAGS = ["-Wall", "-Wstrict-prototypes", "-Wmissing-prototypes",
+                     "-Wpointer-arith", "-Wcast-qual", "-Wundef",
+                     "-Wno-pointer-sign", "-D__printf__=__freebsd_kprintf__",
+                     "-Wmissing-include-dirs", "-fdiagnostics-show-option",
+                     "-Wno-unknown-pragmas", "-Wswitch",
+                     "-Wno-error=tautological-compare",
+                     "-Wno-error=empty-body",
+                     "-Wno-error=parentheses-equality",
+                     "-Wno-error=unused-function",
+                     "-Wno-error=pointer-sign",
+                     "-Wno-error=shift-negative-value",
+                     "-Wno-address-of-packed-member",
+                     "-Wno-format-zero-length"]
+
+# kern.mk's per-architecture flags: they change what the headers declare
+# and how code must be generated in the kernel.
 KERNEL_ARCH_FLAGS = {
     "x86_64": ["-mcmodel=kernel", "-mno-red-zone", "-mno-mmx", "-mno-sse",
-               "-msoft-float"],
-    # x18 holds the kernel's per-CPU pointer; no FP/SIMD in the kernel
-    "aarch64": ["-ffixed-x18", "-mgeneral-regs-only"],
+               "-msoft-float", "-fno-asynchronous-unwind-tables",
+               "-mno-aes", "-mno-avx", "-mno-omit-leaf-frame-pointer"],
+    # x18 holds the kernel's per-CPU pointer; no FP/SIMD in the kernel;
+    # BTI+PAC; atomics inline: the kernel has no __aarch64_* helpers
+    # (clang calls them by default since LLVM 12).
+    "aarch64": ["-ffixed-x18", "-mgeneral-regs-only",
+                "-mbranch-protection=standard", "-mno-outline-atomics"],
 }
+
+# The libgcc/compiler-rt helpers outline atomics call: a module that
+# needs one does not load (the kernel does not define them).
+OUTLINE_ATOMICS_PREFIX = "__aarch64_"
 
 # ziglang's top-level directories that are userland-only.
 USERLAND_DIRS = {"arpa", "protocols", "rpcsvc", "xlocale", "ssp"}
@@ -142,19 +175,16 @@ def kernel_cflags(tree: Path, arch: str, vimage: bool = True) -> list[str]:
 
     For `zig clang`, the plain clang driver: `zig cc` adds ziglang's libc
     include directories even under -nostdinc, which would hide a glue file
-    that needs libc.  -std=c99: the dialect kmod.mk has long set (CSTD),
-    stricter than the gnu99 of newer trees."""
+    that needs libc.  -Wextra beyond kern.mk's set: the project's bar."""
     flags = ["-target", f"{arch}-unknown-freebsd14.0",
-             f"-D__FreeBSD_version={FREEBSD_VERSION}", "-std=c99", "-O2",
-             "-D_KERNEL", "-DKLD_MODULE", "-ffreestanding", "-fno-common",
-             "-nostdinc", "-fno-sanitize=all"]
-    flags += KERNEL_ARCH_FLAGS[arch]
+             f"-D__FreeBSD_version={FREEBSD_VERSION}", "-fno-sanitize=all"]
+    flags += KERNEL_CFLAGS + KERNEL_ARCH_FLAGS[arch]
     if vimage:
         flags += ["-include", str(COMPAT / "opt_global.h")]
     flags += ["-I", str(FREEBSD / "include"), "-I", str(FREEBSD),
               "-I", str(CORE), "-I", str(INCLUDE), "-I", str(COMPAT),
               "-isystem", str(tree)]
-    return flags + WARN
+    return flags + KERNEL_CWARNFLAGS + WARN
 
 
 def compile_kernel_object(src: Path, out: Path, tree: Path, arch: str,

@@ -56,6 +56,7 @@ def build(name: str, outdir: Path) -> Path:
     argv = [clang, *FLAGS, "-I", str(INCLUDE), "-I", str(CORE),
             "-I", str(TESTS_CORE), "-o", str(out),
             str(HERE / f"fuzz_{name}.c"), str(TESTS_CORE / "th_home.c"),
+            str(TESTS_CORE / "th_frames.c"), str(TESTS_CORE / "th_tables.c"),
             *sorted(str(p) for p in CORE.glob("*.c"))]
     res = subprocess.run(argv, capture_output=True, text=True, check=False)
     if res.returncode != 0:

@@ -84,3 +84,12 @@ def test_default_route_follows_addresses(host):
     ok(host, "ifconfig", "em0", "inet", "192.0.2.10", "-alias")
     assert "not been found" in fails(host, "route", "-n", "get", "default")
     assert "unreachable" in fails(host, "route", "-n", "add", "default", "192.0.2.1")
+
+
+def test_sysctl_write_known_oids_only():
+    h = FreeBSDHost()
+    assert h.run(["sysctl", "net.link.tap.up_on_open=1"]) == \
+        (0, "net.link.tap.up_on_open: 0 -> 1\n", "")
+    assert h.run(["sysctl", "-n", "net.link.tap.up_on_open"])[1] == "1\n"
+    rc, _, err = h.run(["sysctl", "net.link.tap.up_on_opne=1"])
+    assert rc == 1 and "unknown oid" in err

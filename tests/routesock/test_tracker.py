@@ -110,3 +110,48 @@ def test_zero_length_netmask_in_route_is_default():
     evs = feed(t, encode_route(C["RTM_ADD"], {0: SaInet("0.0.0.0"), 1: SaInet("10.0.0.1"),
                                               2: SaEmpty()}, flags=UP | C["RTF_GATEWAY"], index=1))
     assert str(evs[0].route.dst) == "0.0.0.0/0"
+
+
+def _path(rtm, gw, index):
+    return encode_route(C[rtm], {0: SaInet("198.51.100.0"), 1: SaInet(gw),
+                                 2: SaInet("255.255.255.0")},
+                        flags=UP | C["RTF_GATEWAY"], index=index)
+
+
+def test_ecmp_path_delete_keeps_the_other_paths():
+    """ROUTE_MPATH (GENERIC): two paths to one destination, each added
+    and deleted by its own message; one delete must not remove both."""
+    t = Tracker()
+    evs = feed(t, _path("RTM_ADD", "192.0.2.1", 1),
+               _path("RTM_ADD", "192.0.2.2", 2))
+    assert names(evs) == ["RouteAdded"]
+    evs = feed(t, _path("RTM_DELETE", "192.0.2.1", 1))
+    assert names(evs) == ["RouteChanged"]
+    (route,) = t.state.routes.values()
+    assert str(route.gateway) == "192.0.2.2" and route.index == 2
+    assert feed(t, _path("RTM_DELETE", "192.0.2.1", 1)) == []
+    assert names(feed(t, _path("RTM_DELETE", "192.0.2.2", 2))) == \
+        ["RouteRemoved"]
+    assert not t.state.routes and not t.state.paths
+
+
+def test_ecmp_paths_from_a_dump_and_a_link_going():
+    t = Tracker()
+    evs = t.load_dump(decode(encode_ifinfo(1, UP) + encode_ifinfo(2, UP)),
+                      decode(_path("RTM_GET", "192.0.2.1", 1) +
+                             _path("RTM_GET", "192.0.2.2", 2)))
+    assert names(evs).count("RouteAdded") == 1
+    assert len(t.state.paths[next(iter(t.state.routes))]) == 2
+    # The second path's interface goes: the route stays on the first.
+    feed(t, encode_announce(2, "vtnet1", C["IFAN_DEPARTURE"]),
+         encode_ifinfo(1, UP))
+    (route,) = t.state.routes.values()
+    assert route.index == 1
+
+
+def test_rtm_change_replaces_every_path():
+    t = Tracker()
+    feed(t, _path("RTM_ADD", "192.0.2.1", 1), _path("RTM_ADD", "192.0.2.2", 2))
+    evs = feed(t, _path("RTM_CHANGE", "192.0.2.9", 1))
+    assert names(evs) == ["RouteChanged"]
+    assert len(t.state.paths[next(iter(t.state.routes))]) == 1

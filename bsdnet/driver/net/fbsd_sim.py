@@ -469,7 +469,13 @@ class FreeBSDHost:
             if args[1] not in self.sysctls:
                 raise SimError(f"sysctl: unknown oid '{args[1]}'")
             return self.sysctls[args[1]] + "\n"
-        raise SimError("usage: sysctl [-n] name")
+        if len(args) == 1 and "=" in args[0]:
+            name, value = args[0].split("=", 1)
+            if name not in self.sysctls:
+                raise SimError(f"sysctl: unknown oid '{name}'")
+            old, self.sysctls[name] = self.sysctls[name], value
+            return f"{name}: {old} -> {value}\n"
+        raise SimError("usage: sysctl [-n] name | name=value")
 
     # ----- route(8): get/add/delete of IPv4 gateway routes
     @staticmethod
