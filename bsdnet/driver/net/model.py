@@ -145,4 +145,4 @@ class Port:
 
 def _hostname_ok(name: str) -> bool:
     import re
-    return bool(re.match(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$", name))
+    return bool(re.match(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z", name))

@@ -33,7 +33,7 @@ from bsdnet.driver.vif.base import (DhcpSubnet, NetDriver, PortInfo, Vif, VifDri
                                     tap_name)
 
 LOG = logging.getLogger(__name__)
-_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
 
 
 def bridge_for(vif: Vif) -> str:
