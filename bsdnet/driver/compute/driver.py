@@ -36,9 +36,10 @@ import libvirt
 
 from bsdnet.driver.compute import console, images, plan
 from bsdnet.driver.compute.config import DriverConfig, instance_dir
-from bsdnet.driver.compute.errors import ComputeError, InstanceNotFound, SpawnError
+from bsdnet.driver.compute.errors import (ComputeError, ConsoleUnavailable, HostLimitExceeded, InstanceNotFound,
+                                          SpawnError)
 from bsdnet.driver.compute.guest import build_domain, choose_guest, nmdm_pair
-from bsdnet.driver.compute.host import TRAITS, HostResources, host_problems
+from bsdnet.driver.compute.host import TRAITS, HostResources, host_guest_limits, host_problems
 from bsdnet.driver.compute.instance import image_props
 from bsdnet.driver.domain import Domain, Interface
 from bsdnet.driver.domain import validate as v
@@ -74,10 +75,6 @@ class VncConsole:
 class SerialConsole:
     host: str
     port: int
-
-
-class ConsoleUnavailable(ComputeError):
-    pass
 
 
 class BhyveDriver:
@@ -164,7 +161,8 @@ class BhyveDriver:
         return InstanceInfo(state=_STATE.get(state, NOSTATE), internal_id=dom.ID())
 
     def list_instances(self) -> list[str]:
-        return [d.name() for d in self._our_domains()]
+        """Nova's instance names (a shortened domain name keeps Nova's in <title>)."""
+        return [self._model(d).title or d.name() for d in self._our_domains()]
 
     def list_instance_uuids(self) -> list[str]:
         return [d.UUIDString() for d in self._our_domains()]
@@ -187,16 +185,24 @@ class BhyveDriver:
               block_device_info: Any = None, power_on: bool = True, accel_info: Any = None) -> None:
         network_info = list(network_info or [])
         uuid = v.check_uuid(instance.uuid)
-        v.check_name(instance.name)
         plan.refuse_volumes(block_device_info)
-        # Refuse an unbootable guest or an unpluggable port before any work.
-        choose_guest(image_props(image_meta))
+        # Refuse an unbootable or oversized guest, or an unpluggable port,
+        # before any work.
+        props = image_props(image_meta)
+        choose_guest(props)
+        memory_mb, vcpus, _top = plan.guest_size(instance, props)
+        self._check_host_limits(memory_mb, vcpus)
         for vif in network_info:
             self._vif_driver().interface(instance, vif)
         idir = instance_dir(self.config, uuid)
         if self.instance_exists(instance):
             raise SpawnError(f"instance {uuid} already has a domain")
-        os.makedirs(idir, exist_ok=False)
+        if os.path.lexists(idir):
+            # No domain, so nothing uses it: what a failed spawn or a crash
+            # left behind.  Nova's libvirt driver reuses such a directory.
+            LOG.warning("spawn of %s: removing leftover instance directory %s (no domain uses it)", uuid, idir)
+            shutil.rmtree(idir)
+        os.makedirs(idir)
         plugged: list[Any] = []
         dom = None
         try:
@@ -244,6 +250,15 @@ class BhyveDriver:
         except libvirt.libvirtError:
             dom.undefine()
 
+    def _check_host_limits(self, memory_mb: int, vcpus: int) -> None:
+        """One guest can have at most the host's memory and, by default
+        (vmm(4)'s hw.vmm.maxcpu), one vCPU per host CPU."""
+        mem_limit, cpu_limit = host_guest_limits(self.conn)
+        if memory_mb > mem_limit:
+            raise HostLimitExceeded(f"{memory_mb} MiB of memory asked; this host has {mem_limit} MiB")
+        if vcpus > cpu_limit:
+            raise HostLimitExceeded(f"{vcpus} vCPUs asked; one guest on this host can have {cpu_limit}")
+
     # -- console --------------------------------------------------------
     def _start_console(self, uuid: str) -> None:
         if uuid in self.consoles:
@@ -278,14 +293,14 @@ class BhyveDriver:
         for g in model.graphics:
             if g.type == "vnc" and g.port is not None and g.port > 0:
                 return VncConsole(host=g.listen or self.config.vnc_listen, port=g.port)
-        raise ConsoleUnavailable(f"instance {instance.uuid} has no running VNC framebuffer")
+        raise ConsoleUnavailable("vnc", f"instance {instance.uuid} has no running VNC framebuffer")
 
     def get_serial_console(self, context: Any, instance: Any) -> SerialConsole:
         model = self._model(self._lookup(instance))
         for c in model.chardevs:
             if c.kind == "serial" and c.type == "tcp" and c.service:
                 return SerialConsole(host=c.host or self.config.host_ip, port=int(c.service))
-        raise ConsoleUnavailable(f"instance {instance.uuid}: the serial port is an nmdm device, not TCP; "
+        raise ConsoleUnavailable("serial", f"instance {instance.uuid}: the serial port is an nmdm device, not TCP; "
                                  "use get_console_output, or cu -l on the nmdm B side")
 
     # -- teardown -------------------------------------------------------

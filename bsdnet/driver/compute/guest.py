@@ -118,6 +118,7 @@ class GuestSpec:
     uefi_vars_template: str | None = None
     grub_bhyve: str = ""
     vnc_listen: str = "127.0.0.1"
+    title: str | None = None  # Nova's instance name, when the domain name is not it
 
 
 def nmdm_pair(uuid: str) -> tuple[str, str]:
@@ -156,7 +157,7 @@ def _topology(spec: GuestSpec) -> CpuTopology | None:
 def build_domain(spec: GuestSpec, libvirt_version: int | None = None) -> Domain:
     """The bhyve domain for ``spec``; raises UnsupportedConfig / DomainConfigError."""
     profile = choose_guest(spec.image_props)
-    dom = Domain(name=spec.name, uuid=spec.uuid, memory_kib=spec.memory_mb * 1024,
+    dom = Domain(name=spec.name, uuid=spec.uuid, title=spec.title, memory_kib=spec.memory_mb * 1024,
                  vcpus=spec.vcpus, topology=_topology(spec), locked=spec.wired,
                  metadata=spec.metadata, clock=Clock(profile.clock),
                  features=Features(acpi=True, apic=True,

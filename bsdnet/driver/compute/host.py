@@ -72,6 +72,27 @@ def host_problems(config: DriverConfig, kld_loaded: Callable[[str], bool] = _kld
     return problems
 
 
+def _sysctl_int(name: str) -> int | None:
+    try:
+        out = subprocess.run(["sysctl", "-n", name], check=True, capture_output=True, text=True).stdout
+        return int(out.strip())
+    except (OSError, subprocess.CalledProcessError, ValueError):
+        return None
+
+
+def host_guest_limits(conn: Any, platform_name: str = sys.platform,
+                      sysctl: Callable[[str], int | None] = _sysctl_int) -> tuple[int, int]:
+    """(memory MiB, vCPUs) one guest may have on the host libvirt runs guests on.
+
+    Memory: the node's.  vCPUs: the node's CPUs, which is vmm(4)'s default
+    hw.vmm.maxcpu; on FreeBSD the tunable itself when it reads."""
+    info = conn.getInfo()  # [model, memory MiB, cpus, MHz, nodes, sockets, cores, threads]
+    mem, cpus = int(info[1]), int(info[2])
+    if platform_name.startswith("freebsd"):
+        cpus = sysctl("hw.vmm.maxcpu") or cpus
+    return mem, cpus
+
+
 class HostResources:
     def __init__(self, config: DriverConfig, hypervisor_version: int = 0) -> None:
         self.config = config

@@ -20,8 +20,11 @@ from typing import Any
 
 from bsdnet.driver.compute import config as bconfig
 from bsdnet.driver.compute import driver as bdriver
-from bsdnet.driver.compute.errors import InstanceNotFound
+from bsdnet.driver.compute import errors
+from bsdnet.driver.domain import DomainConfigError
+from bsdnet.driver.vif.base import UnsupportedVif, VifPlugError
 from bsdnet.driver.compute.host import TRAITS
+from bsdnet.driver.compute.instance import image_field
 from bsdnet.driver.compute.wiring import default_net_driver, make_vif_driver
 
 try:
@@ -49,13 +52,46 @@ def install_nova_alias() -> None:
     nova.virt.bsdnet = sys.modules[__name__]  # type: ignore[attr-defined]
 
 
+def to_nova(exc: BaseException, image_id: str | None = None) -> BaseException | None:
+    """Nova's exception for one of the driver's, or None to let it through.
+
+    Chosen for what Nova's compute manager does with them at build time:
+    InvalidInput and ImageUnacceptable abort the build (no host could run
+    it), ComputeResourcesUnavailable reschedules to another host, anything
+    else (InstanceDeployFailure, NovaException) reschedules too."""
+    if isinstance(exc, errors.InstanceNotFound):
+        return exception.InstanceNotFound(instance_id=exc.instance_id)
+    if isinstance(exc, errors.GuestConfigError):
+        return exception.InvalidInput(reason=str(exc))
+    if isinstance(exc, errors.HostLimitExceeded):
+        return exception.ComputeResourcesUnavailable(reason=str(exc))
+    if isinstance(exc, errors.ConsoleUnavailable):
+        return exception.ConsoleTypeUnavailable(console_type=exc.console_type)
+    if isinstance(exc, UnsupportedVif):
+        return exception.NovaException(message=str(exc))
+    if isinstance(exc, VifPlugError):
+        return exception.VirtualInterfaceCreateException(message=str(exc))
+    if isinstance(exc, (errors.ImageError, DomainConfigError)):
+        if image_id is not None:
+            return exception.ImageUnacceptable(image_id=image_id, reason=str(exc))
+        return exception.InvalidInput(reason=str(exc))
+    if isinstance(exc, (errors.SpawnError, errors.ConfigDriveError)):
+        return exception.InstanceDeployFailure(reason=str(exc))
+    if isinstance(exc, errors.ComputeError):
+        return exception.NovaException(message=str(exc))
+    return None
+
+
 def _translate(fn: Any) -> Any:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except InstanceNotFound as exc:
-            raise exception.InstanceNotFound(instance_id=exc.instance_id) from exc
+        except (errors.ComputeError, DomainConfigError, VifPlugError) as exc:
+            nova_exc = to_nova(exc)
+            if nova_exc is None:
+                raise
+            raise nova_exc from exc
     return wrapper
 
 
@@ -107,9 +143,16 @@ if HAVE_NOVA:
         def spawn(self, context: Any, instance: Any, image_meta: Any, injected_files: Any,
                   admin_password: Any, allocations: Any, network_info: Any = None,
                   block_device_info: Any = None, power_on: bool = True, accel_info: Any = None) -> None:
-            self.impl.spawn(context, instance, image_meta, injected_files, admin_password, allocations,
-                            network_info=network_info, block_device_info=block_device_info,
-                            power_on=power_on, accel_info=accel_info)
+            try:
+                self.impl.spawn(context, instance, image_meta, injected_files, admin_password, allocations,
+                                network_info=network_info, block_device_info=block_device_info,
+                                power_on=power_on, accel_info=accel_info)
+            except (errors.ComputeError, DomainConfigError, VifPlugError) as exc:
+                image_id = image_field(image_meta, "id") or getattr(instance, "image_ref", None) or ""
+                nova_exc = to_nova(exc, str(image_id))
+                if nova_exc is None:
+                    raise
+                raise nova_exc from exc
 
         def destroy(self, context: Any, instance: Any, network_info: Any, block_device_info: Any = None,
                     destroy_disks: bool = True, destroy_secrets: bool = True) -> None:
@@ -142,19 +185,13 @@ if HAVE_NOVA:
 
         @_translate
         def get_vnc_console(self, context: Any, instance: Any) -> Any:
-            try:
-                c = self.impl.get_vnc_console(context, instance)
-            except bdriver.ConsoleUnavailable as exc:
-                raise exception.ConsoleTypeUnavailable(console_type="vnc") from exc
+            c = self.impl.get_vnc_console(context, instance)
             # The address the noVNC proxy reaches this host at, as Nova's libvirt driver reports.
             return ctype.ConsoleVNC(host=str(CONF.vnc.server_proxyclient_address or c.host), port=c.port)
 
         @_translate
         def get_serial_console(self, context: Any, instance: Any) -> Any:
-            try:
-                c = self.impl.get_serial_console(context, instance)
-            except bdriver.ConsoleUnavailable as exc:
-                raise exception.ConsoleTypeUnavailable(console_type="serial") from exc
+            c = self.impl.get_serial_console(context, instance)
             return ctype.ConsoleSerial(host=c.host, port=c.port)
 
         def get_host_uptime(self) -> str:

@@ -10,9 +10,9 @@ from typing import Any
 
 from bsdnet.driver.compute import configdrive, images
 from bsdnet.driver.compute.config import DriverConfig, instance_dir
-from bsdnet.driver.compute.errors import SpawnError
+from bsdnet.driver.compute.errors import GuestConfigError, SpawnError
 from bsdnet.driver.compute.guest import DiskSpec, GuestSpec, nmdm_pair
-from bsdnet.driver.compute.instance import extra_specs, flavor_value, image_field, image_props
+from bsdnet.driver.compute.instance import domain_name, extra_specs, flavor_value, image_field, image_props
 from bsdnet.driver.domain import NovaMetadata, NovaPort, UnsupportedConfig
 from bsdnet.driver.domain import validate as v
 from bsdnet.driver.vif.base import VifDriver
@@ -26,17 +26,48 @@ def refuse_volumes(block_device_info: Any) -> None:
                                 "(boot from image; no hot-plug either)")
 
 
+def _count(value: Any, what: str) -> int:
+    """A positive integer from a flavor or image value (strings in extra specs)."""
+    text = str(value)
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise GuestConfigError(f"{what} is {value!r}: it must be a whole number of at least 1")
+    return int(text)
+
+
 def topology(instance: Any, props: dict[str, Any], vcpus: int) -> tuple[int, int, int] | None:
-    """(sockets, cores, threads) from flavor extra specs or image properties, missing ones filled."""
+    """(sockets, cores, threads) from flavor extra specs or image properties.
+
+    A missing count is filled from the others (sockets 1 when only threads
+    are given); the product must be the flavor's vCPUs."""
     specs = extra_specs(instance)
-    raw = {k: specs.get(f"hw:cpu_{k}") or props.get(f"hw_cpu_{k}") for k in ("sockets", "cores", "threads")}
-    if not any(raw.values()):
+    given = {}
+    for k in ("sockets", "cores", "threads"):
+        for what, raw in ((f"hw:cpu_{k}", specs.get(f"hw:cpu_{k}")), (f"hw_cpu_{k}", props.get(f"hw_cpu_{k}"))):
+            if raw not in (None, ""):
+                given[k] = _count(raw, what)
+                break
+    if not given:
         return None
-    sockets = int(raw["sockets"] or 0)
-    threads = int(raw["threads"] or 1)
-    cores = int(raw["cores"] or 0) or max(1, vcpus // ((sockets or 1) * threads))
-    sockets = sockets or max(1, vcpus // (cores * threads))
+    threads = given.get("threads", 1)
+    if "sockets" in given and "cores" in given:
+        sockets, cores = given["sockets"], given["cores"]
+    elif "cores" in given:
+        cores = given["cores"]
+        sockets = max(1, vcpus // (cores * threads))
+    else:
+        sockets = given.get("sockets", 1)
+        cores = max(1, vcpus // (sockets * threads))
+    if sockets * cores * threads != vcpus:
+        raise GuestConfigError(f"CPU topology {sockets} sockets x {cores} cores x {threads} threads is "
+                               f"{sockets * cores * threads} vCPUs; the flavor has {vcpus}")
     return sockets, cores, threads
+
+
+def guest_size(instance: Any, props: dict[str, Any]) -> tuple[int, int, tuple[int, int, int] | None]:
+    """(memory MiB, vCPUs, topology) of the flavor, checked (GuestConfigError)."""
+    memory_mb = _count(flavor_value(instance, "memory_mb"), "flavor memory_mb")
+    vcpus = _count(flavor_value(instance, "vcpus", 1), "flavor vcpus")
+    return memory_mb, vcpus, topology(instance, props, vcpus)
 
 
 def nova_metadata(instance: Any, network_info: Sequence[Any]) -> NovaMetadata:
@@ -63,15 +94,15 @@ def guest_spec(config: DriverConfig, vif_driver: VifDriver, instance: Any, image
                network_info: Sequence[Any], disks: list[DiskSpec]) -> GuestSpec:
     """Everything build_domain needs, from the instance, image and ports."""
     props = image_props(image_meta)
-    vcpus = int(flavor_value(instance, "vcpus", 1))
+    memory_mb, vcpus, top = guest_size(instance, props)
     specs = extra_specs(instance)
     nics = [vif_driver.interface(instance, vif) for vif in network_info or []]
     uuid = v.check_uuid(instance.uuid)
     idir = instance_dir(config, uuid)
     return GuestSpec(
-        name=v.check_name(instance.name), uuid=uuid, memory_mb=int(flavor_value(instance, "memory_mb")),
+        name=domain_name(instance), title=instance.name, uuid=uuid, memory_mb=memory_mb,
         vcpus=vcpus, image_props=props, disks=disks, nics=nics, console=nmdm_pair(uuid)[0],
-        vnc=True, nvram_path=os.path.join(idir, "nvram.fd"), topology=topology(instance, props, vcpus),
+        vnc=True, nvram_path=os.path.join(idir, "nvram.fd"), topology=top,
         wired=str(specs.get("bhyve:wired_memory", "")).lower() in ("1", "true", "yes"),
         metadata=nova_metadata(instance, network_info),
         uefi_firmware=config.uefi_firmware, uefi_vars_template=config.uefi_vars_template,

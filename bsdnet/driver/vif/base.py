@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bsdnet.driver.domain import Interface
+from bsdnet.driver.domain import Interface, UnsupportedConfig
 from bsdnet.driver.domain import validate as v
 
 # Nova's network_info VIF: a dict-like with id, address, type, devname,
@@ -18,6 +18,10 @@ Vif = Mapping[str, Any]
 
 class VifPlugError(RuntimeError):
     """The network driver refused a port; the message names the VIF, its tap and why."""
+
+
+class UnsupportedVif(UnsupportedConfig):
+    """A port bound for a switch this host does not run (say 'ovs')."""
 
 
 @dataclass(frozen=True)
