@@ -20,6 +20,7 @@ from bsdnet.driver.compute.config import DriverConfig  # noqa: E402
 from bsdnet.driver.compute.driver import BhyveDriver  # noqa: E402
 from bsdnet.driver.compute.instance import Flavor, InstanceSpec  # noqa: E402
 from bsdnet.driver.vif.bridge import BridgeVifDriver  # noqa: E402
+from tests.compute.xmlcheck import ValidatingConn  # noqa: E402
 
 CORPUS = "/work/shared/reference/libvirt-bhyve"
 if not os.path.isdir(CORPUS):
@@ -118,7 +119,8 @@ def driver(tmp_path, image_dir, fake_net):
                        image_cache_path=str(tmp_path / "cache"),
                        uefi_firmware="/usr/local/share/uefi-firmware/BHYVE_UEFI.fd")
     drv = BhyveDriver(config=cfg, vif_driver=BridgeVifDriver(fake_net, uplink="em0"),
-                      fetcher=images.local_fetcher(str(image_dir)))
+                      fetcher=images.local_fetcher(str(image_dir)),
+                      connect=lambda uri: ValidatingConn(libvirt.open(uri)))
     drv.poll_interval = 0.01
     drv.init_host("testhost")
     yield drv

@@ -19,6 +19,7 @@ from typing import Any
 from bsdnet.driver.domain import (Clock, Controller, CpuTopology, Disk, Domain, DomainOS,
                                   Features, Graphics, Input, Interface, Loader, NovaMetadata,
                                   Nvram, PciAddress, UnsupportedConfig, Video, CharDevice)
+from bsdnet.driver.compute.partitions import GrubRoot
 from bsdnet.driver.domain.check import SINCE, check_bhyve, check_strings
 
 LOG = logging.getLogger(__name__)
@@ -119,6 +120,8 @@ class GuestSpec:
     grub_bhyve: str = ""
     vnc_listen: str = "127.0.0.1"
     title: str | None = None  # Nova's instance name, when the domain name is not it
+    grub_root: GrubRoot | None = None  # grub-bhyve: the partition with grub.cfg, when known
+    grub_device_map: str | None = None  # grub-bhyve: the device.map naming the root disk hd0
 
 
 def nmdm_pair(uuid: str) -> tuple[str, str]:
@@ -154,6 +157,25 @@ def _topology(spec: GuestSpec) -> CpuTopology | None:
     return top
 
 
+def _grub_args(spec: GuestSpec) -> str | None:
+    """grub-bhyve's whole command line when the root partition is known
+    (libvirt passes <bootloader_args> as they are, split on blanks, and
+    adds nothing); None leaves libvirt's defaults ('--root hd0,msdos1',
+    its own device.map), which suit an MBR image with Linux on partition 1."""
+    root = spec.grub_root
+    if root is None or spec.grub_device_map is None:
+        return None
+    args = ["--device-map", spec.grub_device_map, "--root", root.device]
+    if root.grub_dir != "/boot/grub":
+        args += ["--directory", root.grub_dir]
+    args += ["--memory", str(spec.memory_mb)]  # bhyve's -m, in MiB: the two must agree
+    if spec.wired:
+        args.append("--wire-memory")
+    if spec.console is not None:
+        args += ["--cons-dev", spec.console]
+    return " ".join([*args, spec.name])
+
+
 def build_domain(spec: GuestSpec, libvirt_version: int | None = None) -> Domain:
     """The bhyve domain for ``spec``; raises UnsupportedConfig / DomainConfigError."""
     profile = choose_guest(spec.image_props)
@@ -171,14 +193,18 @@ def build_domain(spec: GuestSpec, libvirt_version: int | None = None) -> Domain:
         if cd is None:
             raise UnsupportedConfig("boot from CD-ROM asked without a CD-ROM")
         dom.os.boot_devs = ["cdrom"]
+    elif disks and not disks[0].is_cdrom:
+        # Without a boot order libvirt's loaders prefer a CD-ROM (grub-bhyve
+        # gets '--root cd' and boots the config drive to a GRUB prompt).
+        disks[0].boot_order = 1
     if profile.boot == "uefi":
         dom.os.loader = Loader(spec.uefi_firmware, readonly=True, type="pflash")
         nvram_ok = libvirt_version is None or libvirt_version >= SINCE["nvram"]
         if spec.nvram_path and nvram_ok:
             dom.os.nvram = Nvram(spec.nvram_path, template=spec.uefi_vars_template)
     elif profile.boot == "grub":
-        # No bootloader_args: libvirt writes grub-bhyve's device.map itself.
         dom.bootloader = spec.grub_bhyve
+        dom.bootloader_args = _grub_args(spec)
     if profile.lpc_slot31:
         dom.devices.append(Controller("isa", index=0, address=PciAddress(slot=LPC_WINDOWS_SLOT)))
     dom.devices.extend(disks)

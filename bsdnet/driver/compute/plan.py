@@ -3,20 +3,22 @@ disk and the GuestSpec the domain is built from.  No libvirt here."""
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from bsdnet.driver.compute import configdrive, images
+from bsdnet.driver.compute import configdrive, images, partitions
 from bsdnet.driver.compute.config import DriverConfig, instance_dir
 from bsdnet.driver.compute.errors import GuestConfigError, SpawnError
-from bsdnet.driver.compute.guest import DiskSpec, GuestSpec, nmdm_pair
+from bsdnet.driver.compute.guest import DiskSpec, GuestSpec, choose_guest, nmdm_pair
 from bsdnet.driver.compute.instance import domain_name, extra_specs, flavor_value, image_field, image_props
-from bsdnet.driver.domain import NovaMetadata, NovaPort, UnsupportedConfig
+from bsdnet.driver.domain import NovaMetadata, NovaPort, UnsupportedConfig, grub_device_map
 from bsdnet.driver.domain import validate as v
 from bsdnet.driver.vif.base import VifDriver
 
+LOG = logging.getLogger(__name__)
 
 def refuse_volumes(block_device_info: Any) -> None:
     """Volumes are not attached yet: refuse them rather than boot without them."""
@@ -106,7 +108,23 @@ def guest_spec(config: DriverConfig, vif_driver: VifDriver, instance: Any, image
         wired=str(specs.get("bhyve:wired_memory", "")).lower() in ("1", "true", "yes"),
         metadata=nova_metadata(instance, network_info),
         uefi_firmware=config.uefi_firmware, uefi_vars_template=config.uefi_vars_template,
-        grub_bhyve=config.grub_bhyve, vnc_listen=config.vnc_listen)
+        grub_bhyve=config.grub_bhyve, vnc_listen=config.vnc_listen, **grub_boot(props, disks, idir))
+
+
+def grub_boot(props: dict[str, Any], disks: list[DiskSpec], idir: str) -> dict[str, Any]:
+    """For a grub-bhyve guest: the root disk's boot partition and a
+    device.map (in ``idir``) naming that disk hd0.  Empty otherwise."""
+    if choose_guest(props).boot != "grub" or not disks or disks[0].device != "disk":
+        return {}
+    root = partitions.grub_root(disks[0].path)
+    if root is None:
+        LOG.warning("no partition table recognised on %s: grub-bhyve gets libvirt's default --root hd0,msdos1",
+                    disks[0].path)
+        return {}
+    device_map = os.path.join(idir, "device.map")
+    with open(device_map, "w") as f:
+        f.write(grub_device_map([("disk", disks[0].path)]))
+    return {"grub_root": root, "grub_device_map": device_map}
 
 
 def prepare_disks(config: DriverConfig, cache: images.ImageCache, context: Any, instance: Any,
