@@ -225,11 +225,14 @@ def test_attach_detach_change_persistent_definition(driver, caplog) -> None:
         dom = driver.conn.lookupByUUIDString(inst.uuid)
         persistent = Domain.from_xml(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
         assert [(i.mac, i.model) for i in persistent.interfaces] == [(vif["address"], "e1000")]
+        assert [p.uuid for p in persistent.metadata.ports] == [vif["id"]]
+        assert [x["id"] for x in driver.recorded_network_info(inst)] == [vif["id"]]  # for bsdnet-compute destroy
         with pytest.raises(ComputeError, match="already"):
             driver.attach_interface(None, inst, image, vif)
         driver.detach_interface(None, inst, vif)
         persistent = Domain.from_xml(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
-        assert persistent.interfaces == []
+        assert persistent.interfaces == [] and persistent.metadata.ports == []
+        assert driver.recorded_network_info(inst) == []
         with pytest.raises(ComputeError, match="no NIC"):
             driver.detach_interface(None, inst, vif)
     finally:

@@ -23,6 +23,7 @@ Roadmap:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -213,6 +214,7 @@ class BhyveDriver:
             xml = model.to_xml()
             with open(os.path.join(idir, "domain.xml"), "w") as f:
                 f.write(xml)
+            self._record_vifs(uuid, network_info)
             for vif in network_info:
                 self._vif_driver().plug(instance, vif)
                 plugged.append(vif)
@@ -382,6 +384,25 @@ class BhyveDriver:
         self._started(dom, instance, network_info)
 
     # -- networking -----------------------------------------------------
+    def _vifs_file(self, uuid: str) -> str:
+        return os.path.join(instance_dir(self.config, v.check_uuid(uuid)), "network_info.json")
+
+    def _record_vifs(self, uuid: str, network_info: Any) -> None:
+        """Keep the instance's VIFs beside its disk, so that a caller without
+        Nova's network_info (bsdnet-compute destroy) can unplug them."""
+        tmp = self._vifs_file(uuid) + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump([dict(vif) for vif in network_info or []], f)
+        os.replace(tmp, self._vifs_file(uuid))
+
+    def recorded_network_info(self, instance: Any) -> list[dict[str, Any]]:
+        """The VIFs spawn and interface attach/detach last recorded ([] if none)."""
+        try:
+            with open(self._vifs_file(instance.uuid)) as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return []
+
     def plug_vifs(self, instance: Any, network_info: Any) -> None:
         for vif in network_info or []:
             self._vif_driver().plug(instance, vif)
@@ -433,11 +454,15 @@ class BhyveDriver:
             before = self._model(dom, inactive=True)
             self._vif_driver().plug(instance, vif)
             model.devices.append(nic)
+            if model.metadata is not None:
+                model.metadata.ports.append(plan.nova_metadata(instance, [vif]).ports[0])
             try:
                 self._redefine(dom, model)
             except (libvirt.libvirtError, DomainConfigError):
                 self._vif_driver().unplug(instance, vif)
                 raise
+            vifs = self.recorded_network_info(instance)
+            self._record_vifs(instance.uuid, [*[x for x in vifs if x.get("id") != vif["id"]], vif])
             if dom.isActive() and any((i.mac or "").lower() == nic.mac for i in self._model(dom).interfaces):
                 # The running guest has the NIC, so its tap exists: register
                 # the port now.  bhyve cannot hot-plug, so there the NIC (and
@@ -463,8 +488,12 @@ class BhyveDriver:
                              if not (isinstance(d, Interface) and (d.mac or "").lower() == mac)]
             if len(model.devices) == before:
                 raise ComputeError(f"instance {instance.uuid} has no NIC with MAC {mac}")
+            if model.metadata is not None:
+                model.metadata.ports = [p for p in model.metadata.ports if p.uuid != str(vif["id"])]
             self._redefine(dom, model)
             self._vif_driver().unplug(instance, vif)
+            self._record_vifs(instance.uuid, [x for x in self.recorded_network_info(instance)
+                                              if x.get("id") != vif["id"]])
         LOG.warning("bhyve has no device hot-plug: NIC %s leaves %s's definition; "
                     "the running guest loses it at next boot", mac, instance.uuid)
 
