@@ -31,6 +31,11 @@ class DriverConfig:
     port_api_url: str = "http://127.0.0.1:9091"
     bridge_uplink: str = ""  # bridge VIF driver: interface VLANs are made on
     vnc_listen: str = "127.0.0.1"
+    vnc_enabled: bool = True
+    vnc_port_range: str = "5900:6923"
+    serial_tcp: bool = False
+    serial_listen: str = "127.0.0.1"
+    serial_port_range: str = "10000:20000"
     host_ip: str = "127.0.0.1"
     cpu_allocation_ratio: float = 4.0
     ram_allocation_ratio: float = 1.0
@@ -55,6 +60,12 @@ _HELP = {
     "port_api_url": "the bsdnet agent's port API (vrouter VIF driver)",
     "bridge_uplink": "physical interface VLAN networks are tagged on (bridge VIF driver)",
     "vnc_listen": "address bhyve's VNC framebuffer listens on",
+    "vnc_enabled": "give guests that boot by UEFI a VNC framebuffer (bhyve's fbuf needs UEFI)",
+    "vnc_port_range": "min:max TCP ports handed out to VNC framebuffers, one per guest, kept across restarts",
+    "serial_tcp": "serve each guest's serial console on a TCP port (for Nova's serial proxy; "
+                  "the console is logged either way)",
+    "serial_listen": "address the serial console relays listen on",
+    "serial_port_range": "min:max TCP ports handed out to serial console relays",
     "host_ip": "this node's address, as get_host_ip_addr reports it",
     "cpu_allocation_ratio": "vCPU overcommit in the placement inventory",
     "ram_allocation_ratio": "memory overcommit in the placement inventory",

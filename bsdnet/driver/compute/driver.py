@@ -36,10 +36,11 @@ from typing import Any
 import libvirt
 
 from bsdnet.driver.compute import console, images, plan
+from bsdnet.driver.compute.consoles import ConsoleMixin, SerialConsole, VncConsole  # noqa: F401 - re-exported
 from bsdnet.driver.compute.config import DriverConfig, instance_dir
 from bsdnet.driver.compute.errors import (ComputeError, ConsoleUnavailable, HostLimitExceeded, InstanceNotFound,
                                           SpawnError)
-from bsdnet.driver.compute.guest import build_domain, choose_guest, nmdm_pair
+from bsdnet.driver.compute.guest import GuestSpec, build_domain, choose_guest, nmdm_pair
 from bsdnet.driver.compute.host import TRAITS, HostResources, host_guest_limits, host_problems
 from bsdnet.driver.compute.instance import image_props
 from bsdnet.driver.domain import Domain, Interface
@@ -66,19 +67,7 @@ class InstanceInfo:
     internal_id: int | None = None
 
 
-@dataclass
-class VncConsole:
-    host: str
-    port: int
-
-
-@dataclass
-class SerialConsole:
-    host: str
-    port: int
-
-
-class BhyveDriver:
+class BhyveDriver(ConsoleMixin):
     """The compute driver.  ``connect`` and ``console_device`` are injection
     points for tests (a libvirt opener; the host end of a guest's console)."""
 
@@ -102,7 +91,7 @@ class BhyveDriver:
         self.image_cache = images.ImageCache(self.config.image_cache_path,
                                              fetcher or images.local_fetcher(self.config.image_cache_path),
                                              self.config.qemu_img)
-        self.consoles: dict[str, console.ConsoleLogger] = {}
+        self.consoles: dict[str, console.ConsoleRelay] = {}
         self.console_device: Callable[[str], str] = lambda uuid: nmdm_pair(uuid)[1]
         self.poll_interval = 0.5
 
@@ -210,15 +199,11 @@ class BhyveDriver:
             disks = plan.prepare_disks(self.config, self.image_cache, context, instance, image_meta,
                                        network_info, idir, injected_files, admin_password)
             spec = plan.guest_spec(self.config, self._vif_driver(), instance, image_meta, network_info, disks)
-            model = build_domain(spec, self.libvirt_version)
-            xml = model.to_xml()
-            with open(os.path.join(idir, "domain.xml"), "w") as f:
-                f.write(xml)
             self._record_vifs(uuid, network_info)
             for vif in network_info:
                 self._vif_driver().plug(instance, vif)
                 plugged.append(vif)
-            dom = self.conn.defineXMLFlags(xml, libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
+            dom = self._define(spec, idir)
             if power_on:
                 dom.create()
                 self._attach_taps(instance, network_info)
@@ -228,6 +213,17 @@ class BhyveDriver:
             self._undo_spawn(instance, dom, plugged, idir)
             raise
         LOG.info("spawned %s (%s)", instance.name, uuid)
+
+    def _define(self, spec: GuestSpec, idir: str) -> Any:
+        """Build, check and define the domain (kept as domain.xml too).  The
+        VNC port is chosen under the lock, so two spawns never share one."""
+        with self._lock:
+            if spec.vnc and choose_guest(spec.image_props).boot == "uefi":
+                spec.vnc_port = self._new_vnc_port()
+            xml = build_domain(spec, self.libvirt_version).to_xml()
+            with open(os.path.join(idir, "domain.xml"), "w") as f:
+                f.write(xml)
+            return self.conn.defineXMLFlags(xml, libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
 
     def _undo_spawn(self, instance: Any, dom: Any, plugged: list[Any], idir: str) -> None:
         self._stop_console(instance.uuid)
@@ -260,50 +256,6 @@ class BhyveDriver:
             raise HostLimitExceeded(f"{memory_mb} MiB of memory asked; this host has {mem_limit} MiB")
         if vcpus > cpu_limit:
             raise HostLimitExceeded(f"{vcpus} vCPUs asked; one guest on this host can have {cpu_limit}")
-
-    # -- console --------------------------------------------------------
-    def _start_console(self, uuid: str) -> None:
-        if uuid in self.consoles:
-            return
-        device = self.console_device(uuid)
-        if not os.path.exists(device):
-            LOG.debug("console device %s absent (no nmdm here): not logging", device)
-            return
-        logger = console.ConsoleLogger(device, os.path.join(instance_dir(self.config, uuid), "console.log"),
-                                       self.config.console_log_max_bytes)
-        try:
-            logger.start()
-        except OSError as exc:
-            # A guest without a console log is still a guest: do not fail it for this.
-            logger.stop()
-            LOG.warning("cannot log console of %s from %s: %s", uuid, device, exc)
-            return
-        self.consoles[uuid] = logger
-
-    def _stop_console(self, uuid: str) -> None:
-        logger = self.consoles.pop(uuid, None)
-        if logger is not None:
-            logger.stop()
-
-    def get_console_output(self, context: Any, instance: Any) -> bytes:
-        self._lookup(instance)
-        path = os.path.join(instance_dir(self.config, instance.uuid), "console.log")
-        return console.read_log(path, self.config.console_log_max_bytes)
-
-    def get_vnc_console(self, context: Any, instance: Any) -> VncConsole:
-        model = self._model(self._lookup(instance))
-        for g in model.graphics:
-            if g.type == "vnc" and g.port is not None and g.port > 0:
-                return VncConsole(host=g.listen or self.config.vnc_listen, port=g.port)
-        raise ConsoleUnavailable("vnc", f"instance {instance.uuid} has no running VNC framebuffer")
-
-    def get_serial_console(self, context: Any, instance: Any) -> SerialConsole:
-        model = self._model(self._lookup(instance))
-        for c in model.chardevs:
-            if c.kind == "serial" and c.type == "tcp" and c.service:
-                return SerialConsole(host=c.host or self.config.host_ip, port=int(c.service))
-        raise ConsoleUnavailable("serial", f"instance {instance.uuid}: the serial port is an nmdm device, not TCP; "
-                                 "use get_console_output, or cu -l on the nmdm B side")
 
     # -- teardown -------------------------------------------------------
     def destroy(self, context: Any, instance: Any, network_info: Any, block_device_info: Any = None,

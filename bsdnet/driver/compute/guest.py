@@ -110,6 +110,7 @@ class GuestSpec:
     nics: list[Interface] = field(default_factory=list)  # from the VIF driver, model filled here
     console: str | None = None  # nmdm master path ("/dev/nmdm<uuid>A") or None
     vnc: bool = True
+    vnc_port: int | None = None  # None: libvirt's autoport
     nvram_path: str | None = None
     topology: tuple[int, int, int] | None = None  # sockets, cores, threads
     wired: bool = False
@@ -219,7 +220,8 @@ def build_domain(spec: GuestSpec, libvirt_version: int | None = None) -> Domain:
         dom.devices.append(CharDevice(kind="serial", type="nmdm", master=master, slave=slave))
     if spec.vnc:
         if profile.boot == "uefi":
-            dom.devices.append(Graphics(type="vnc", port=-1, autoport=True, listen=spec.vnc_listen))
+            port = -1 if spec.vnc_port is None else spec.vnc_port
+            dom.devices.append(Graphics(type="vnc", port=port, autoport=spec.vnc_port is None, listen=spec.vnc_listen))
             dom.devices.append(Video(model="gop", heads=1, primary=True))
             dom.devices.append(Controller("usb", model="nec-xhci"))
             dom.devices.append(Input("tablet", "usb"))

@@ -101,6 +101,45 @@ if HAVE_NOVA:
     def _nova_fetch(context: Any, image_id: str, target: str) -> None:
         nova_images.fetch(context, image_id, target)
 
+    class NovaLiveConfig:
+        """The driver's configuration with Nova's own options read from
+        CONF each time they are used, as Nova's drivers read them (an
+        operator's or a test's change applies to the next guest started)."""
+
+        def __init__(self, base: bconfig.DriverConfig) -> None:
+            self.__dict__["_base"] = base
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._base, name)
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            setattr(self._base, name, value)
+
+        @property
+        def host_ip(self) -> str:
+            return str(CONF.my_ip or self._base.host_ip)
+
+        @property
+        def vnc_enabled(self) -> bool:
+            return bool(CONF.vnc.enabled)
+
+        @property
+        def vnc_listen(self) -> str:
+            return str(CONF.vnc.server_listen or self._base.vnc_listen)
+
+        @property
+        def serial_tcp(self) -> bool:
+            return bool(CONF.serial_console.enabled)
+
+        @property
+        def serial_port_range(self) -> str:
+            return str(CONF.serial_console.port_range)
+
+        @property
+        def serial_listen(self) -> str:
+            # Where Nova's serial proxy reaches this host (Nova's libvirt binds there too).
+            return str(CONF.serial_console.proxyclient_address)
+
     class BhyveComputeDriver(nova_driver.ComputeDriver):
         """Nova compute driver for bhyve (FreeBSD) through libvirt."""
 
@@ -113,10 +152,7 @@ if HAVE_NOVA:
             if cfg.instances_path == bconfig.DriverConfig.instances_path:
                 cfg.instances_path = CONF.instances_path
                 cfg.image_cache_path = os.path.join(CONF.instances_path, "_base_bhyve")
-            cfg.host_ip = CONF.my_ip or cfg.host_ip
-            # Nova's [vnc] settings, as its libvirt driver reads them.
-            cfg.vnc_listen = str(CONF.vnc.server_listen or cfg.vnc_listen)
-            self.impl = bdriver.BhyveDriver(virtapi, config=cfg,
+            self.impl = bdriver.BhyveDriver(virtapi, config=NovaLiveConfig(cfg),  # type: ignore[arg-type]
                                             vif_driver=make_vif_driver(cfg, default_net_driver()),
                                             fetcher=_nova_fetch)
 

@@ -104,7 +104,7 @@ def guest_spec(config: DriverConfig, vif_driver: VifDriver, instance: Any, image
     return GuestSpec(
         name=domain_name(instance), title=instance.name, uuid=uuid, memory_mb=memory_mb,
         vcpus=vcpus, image_props=props, disks=disks, nics=nics, console=nmdm_pair(uuid)[0],
-        vnc=True, nvram_path=os.path.join(idir, "nvram.fd"), topology=top,
+        vnc=config.vnc_enabled, nvram_path=os.path.join(idir, "nvram.fd"), topology=top,
         wired=str(specs.get("bhyve:wired_memory", "")).lower() in ("1", "true", "yes"),
         metadata=nova_metadata(instance, network_info),
         uefi_firmware=config.uefi_firmware, uefi_vars_template=config.uefi_vars_template,
