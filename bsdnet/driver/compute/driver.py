@@ -36,13 +36,14 @@ from typing import Any
 import libvirt
 
 from bsdnet.driver.compute import console, images, plan
-from bsdnet.driver.compute.consoles import ConsoleMixin, SerialConsole, VncConsole  # noqa: F401 - re-exported
 from bsdnet.driver.compute.config import DriverConfig, instance_dir
+from bsdnet.driver.compute.consoles import ConsoleMixin, SerialConsole, VncConsole  # noqa: F401 - re-exported
 from bsdnet.driver.compute.errors import (ComputeError, ConsoleUnavailable, HostLimitExceeded, InstanceNotFound,
                                           SpawnError)
 from bsdnet.driver.compute.guest import GuestSpec, build_domain, choose_guest, nmdm_pair
 from bsdnet.driver.compute.host import TRAITS, HostResources, host_guest_limits, host_problems
 from bsdnet.driver.compute.instance import image_props
+from bsdnet.driver.compute.states import GuestStateMixin
 from bsdnet.driver.domain import Domain, Interface
 from bsdnet.driver.domain import validate as v
 from bsdnet.driver.domain.check import check_bhyve, check_strings
@@ -67,7 +68,7 @@ class InstanceInfo:
     internal_id: int | None = None
 
 
-class BhyveDriver(ConsoleMixin):
+class BhyveDriver(ConsoleMixin, GuestStateMixin):
     """The compute driver.  ``connect`` and ``console_device`` are injection
     points for tests (a libvirt opener; the host end of a guest's console)."""
 
@@ -243,10 +244,16 @@ class BhyveDriver(ConsoleMixin):
 
     @staticmethod
     def _undefine(dom: Any) -> None:
-        try:
-            dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
-        except libvirt.libvirtError:
-            dom.undefine()
+        """Undefine with the guest's NVRAM and any suspended memory image
+        (each flag only where this libvirt has it)."""
+        nvram, saved = libvirt.VIR_DOMAIN_UNDEFINE_NVRAM, libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+        for flags in (nvram | saved, saved, nvram):
+            try:
+                dom.undefineFlags(flags)
+                return
+            except libvirt.libvirtError:
+                continue
+        dom.undefine()
 
     def _check_host_limits(self, memory_mb: int, vcpus: int) -> None:
         """One guest can have at most the host's memory and, by default

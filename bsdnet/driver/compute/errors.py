@@ -17,6 +17,14 @@ class InstanceNotFound(ComputeError):
         self.instance_id = instance_id
 
 
+class InstanceNotRunning(ComputeError):
+    """The operation needs a running guest."""
+
+    def __init__(self, instance_id: str, what: str) -> None:
+        super().__init__(f"instance {instance_id} is not running: cannot {what}")
+        self.instance_id = instance_id
+
+
 class SpawnError(ComputeError):
     """Spawn failed; everything it made has been removed."""
 

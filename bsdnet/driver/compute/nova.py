@@ -61,6 +61,8 @@ def to_nova(exc: BaseException, image_id: str | None = None) -> BaseException | 
     else (InstanceDeployFailure, NovaException) reschedules too."""
     if isinstance(exc, errors.InstanceNotFound):
         return exception.InstanceNotFound(instance_id=exc.instance_id)
+    if isinstance(exc, errors.InstanceNotRunning):
+        return exception.InstanceNotRunning(instance_id=exc.instance_id)
     if isinstance(exc, errors.GuestConfigError):
         return exception.InvalidInput(reason=str(exc))
     if isinstance(exc, errors.HostLimitExceeded):
@@ -283,6 +285,21 @@ if HAVE_NOVA:
             connector = self.impl.get_volume_connector(instance)
             connector["ip"] = CONF.my_block_storage_ip or connector["ip"]
             return connector
+
+    def _delegate(name: str) -> Any:
+        """A ComputeDriver method that is the BhyveDriver's own, with Nova's
+        exceptions (the driver's signatures are Nova's)."""
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return getattr(self.impl, name)(*args, **kwargs)
+        method.__name__ = method.__qualname__ = name
+        method.__doc__ = getattr(bdriver.BhyveDriver, name).__doc__
+        return _translate(method)
+
+    # Methods passed through as they are.
+    DELEGATED = ("pause", "unpause", "suspend", "resume", "soft_delete", "restore", "trigger_crash_dump",
+                 "set_admin_password")
+    for _name in DELEGATED:
+        setattr(BhyveComputeDriver, _name, _delegate(_name))
 else:
     class BhyveComputeDriver:  # type: ignore[no-redef]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
