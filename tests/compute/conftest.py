@@ -198,3 +198,53 @@ def port_api():
     server.shutdown()
     server.server_close()
     thread.join()
+
+
+class ZfsHost:
+    """The zfs/zpool stand-in (zfs_standin.py) with one pool, 'tank', and
+    the two commands as executables, for the ZFS image backend's tests."""
+
+    def __init__(self, root) -> None:
+        import sys
+        from tests.compute import zfs_standin
+        self.root = str(root)
+        zfs_standin.init(self.root, "tank", 64 * 2 ** 30)
+        script = os.path.join(os.path.dirname(__file__), "zfs_standin.py")
+        self.bins = {}
+        for cmd in ("zfs", "zpool"):
+            path = os.path.join(self.root, cmd)
+            with open(path, "w") as f:
+                f.write(f'#!/bin/sh\nexec "{sys.executable}" "{script}" --root "{self.root}" {cmd} "$@"\n')
+            os.chmod(path, 0o755)
+            self.bins[cmd] = path
+        self.dev_dir = os.path.join(self.root, "dev", "zvol")
+
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([self.bins["zfs"], *args], capture_output=True, text=True)
+
+    def datasets(self) -> dict[str, Any]:
+        with open(os.path.join(self.root, "state.json")) as f:
+            return json.load(f)["datasets"]
+
+
+@pytest.fixture
+def zfs_host(tmp_path):
+    return ZfsHost(tmp_path / "zfs")
+
+
+@pytest.fixture
+def zfs_driver(tmp_path, image_dir, fake_net, zfs_host):
+    """The driver with images_type = zfs on the stand-in."""
+    from bsdnet.driver.compute import images
+    cfg = DriverConfig(connection_uri="test:///default", instances_path=str(tmp_path / "instances"),
+                       image_cache_path=str(tmp_path / "cache"), images_type="zfs", zfs_dataset="tank/bsdnet",
+                       zfs=zfs_host.bins["zfs"], zpool=zfs_host.bins["zpool"])
+    drv = BhyveDriver(config=cfg, vif_driver=BridgeVifDriver(fake_net, uplink="em0"),
+                      fetcher=images.local_fetcher(str(image_dir)),
+                      connect=lambda uri: ValidatingConn(libvirt.open(uri)))
+    drv.storage.dev_dir = zfs_host.dev_dir
+    drv.poll_interval = 0.01
+    drv.init_host("testhost")
+    yield drv
+    remove_test_domains(drv)
+    drv.cleanup_host("testhost")

@@ -24,6 +24,12 @@ class DriverConfig:
     connection_uri: str = default_uri()
     instances_path: str = "/var/lib/bsdnet/instances"
     image_cache_path: str = "/var/lib/bsdnet/images"
+    images_type: str = "files"
+    zfs_dataset: str = "zroot/bsdnet"
+    zfs: str = "zfs"
+    zpool: str = "zpool"
+    remove_unused_base_images: bool = True
+    remove_unused_original_minimum_age_seconds: int = 86400
     uefi_firmware: str = boot.UEFI_FIRMWARE
     uefi_vars_template: str = boot.UEFI_VARS_TEMPLATE
     grub_bhyve: str = boot.GRUB_BHYVE
@@ -53,6 +59,13 @@ _HELP = {
     "connection_uri": "libvirt URI: bhyve:///system on FreeBSD, test:///default for the sandbox and tests",
     "instances_path": "directory holding one directory per instance (disk, config drive, console log)",
     "image_cache_path": "raw images converted from Glance, one per image id",
+    "images_type": "where local disks live: 'files' (raw files in the instance directory) or 'zfs' "
+                   "(volumes under zfs_dataset, root disks cloned from a snapshot of the image)",
+    "zfs_dataset": "images_type=zfs: the dataset everything goes under (created if missing; its pool must exist)",
+    "zfs": "zfs(8) binary",
+    "zpool": "zpool(8) binary",
+    "remove_unused_base_images": "let the image cache remove images no instance on this host uses",
+    "remove_unused_original_minimum_age_seconds": "an unused image is removed once unused this long",
     "uefi_firmware": "bhyve UEFI firmware (sysutils/edk2, BHYVE_UEFI.fd)",
     "uefi_vars_template": "UEFI variable store copied per guest for its NVRAM",
     "grub_bhyve": "grub-bhyve binary (sysutils/grub2-bhyve) for Linux guests without UEFI",

@@ -38,12 +38,14 @@ import libvirt
 from bsdnet.driver.compute import console, images, plan
 from bsdnet.driver.compute.config import DriverConfig, instance_dir
 from bsdnet.driver.compute.consoles import ConsoleMixin, SerialConsole, VncConsole  # noqa: F401 - re-exported
+from bsdnet.driver.compute.diagnostics import DiagnosticsMixin
 from bsdnet.driver.compute.errors import (ComputeError, ConsoleUnavailable, HostLimitExceeded, InstanceNotFound,
                                           SpawnError)
 from bsdnet.driver.compute.guest import GuestSpec, build_domain, choose_guest, nmdm_pair
 from bsdnet.driver.compute.host import TRAITS, HostResources, host_guest_limits, host_problems
 from bsdnet.driver.compute.instance import image_props
 from bsdnet.driver.compute.states import GuestStateMixin
+from bsdnet.driver.compute.storage import Storage, ZfsStorage, make_storage
 from bsdnet.driver.domain import Domain, Interface
 from bsdnet.driver.domain import validate as v
 from bsdnet.driver.domain.check import check_bhyve, check_strings
@@ -62,13 +64,18 @@ _STATE = {
 }
 
 
+def power_state_of(libvirt_state: int) -> int:
+    """Nova's power_state for a libvirt domain state."""
+    return _STATE.get(libvirt_state, NOSTATE)
+
+
 @dataclass
 class InstanceInfo:
     state: int
     internal_id: int | None = None
 
 
-class BhyveDriver(ConsoleMixin, GuestStateMixin):
+class BhyveDriver(ConsoleMixin, GuestStateMixin, DiagnosticsMixin):
     """The compute driver.  ``connect`` and ``console_device`` are injection
     points for tests (a libvirt opener; the host end of a guest's console)."""
 
@@ -92,6 +99,7 @@ class BhyveDriver(ConsoleMixin, GuestStateMixin):
         self.image_cache = images.ImageCache(self.config.image_cache_path,
                                              fetcher or images.local_fetcher(self.config.image_cache_path),
                                              self.config.qemu_img)
+        self.storage: Storage = make_storage(self.config, self.image_cache)
         self.consoles: dict[str, console.ConsoleRelay] = {}
         self.console_device: Callable[[str], str] = lambda uuid: nmdm_pair(uuid)[1]
         self.poll_interval = 0.5
@@ -111,6 +119,8 @@ class BhyveDriver(ConsoleMixin, GuestStateMixin):
     def init_host(self, host: str) -> None:
         os.makedirs(self.config.instances_path, exist_ok=True)
         os.makedirs(self.config.image_cache_path, exist_ok=True)
+        if isinstance(self.storage, ZfsStorage):
+            self.storage.ensure_layout()
         LOG.info("bhyve driver on %s: libvirt %s, %s", host, self.libvirt_version, self.config.connection_uri)
         for problem in host_problems(self.config):
             LOG.warning("host %s: %s", host, problem)
@@ -149,7 +159,7 @@ class BhyveDriver(ConsoleMixin, GuestStateMixin):
     def get_info(self, instance: Any, use_cache: bool = True) -> InstanceInfo:
         dom = self._lookup(instance)
         state, _reason = dom.state()
-        return InstanceInfo(state=_STATE.get(state, NOSTATE), internal_id=dom.ID())
+        return InstanceInfo(state=power_state_of(state), internal_id=dom.ID())
 
     def list_instances(self) -> list[str]:
         """Nova's instance names (a shortened domain name keeps Nova's in <title>)."""
@@ -192,12 +202,13 @@ class BhyveDriver(ConsoleMixin, GuestStateMixin):
             # No domain, so nothing uses it: what a failed spawn or a crash
             # left behind.  Nova's libvirt driver reuses such a directory.
             LOG.warning("spawn of %s: removing leftover instance directory %s (no domain uses it)", uuid, idir)
-            shutil.rmtree(idir)
+        # Disks an earlier spawn left (a ZFS volume outlives the directory) go too.
+        self._remove_disks(uuid, idir)
         os.makedirs(idir)
         plugged: list[Any] = []
         dom = None
         try:
-            disks = plan.prepare_disks(self.config, self.image_cache, context, instance, image_meta,
+            disks = plan.prepare_disks(self.config, self.storage, context, instance, image_meta,
                                        network_info, idir, injected_files, admin_password)
             spec = plan.guest_spec(self.config, self._vif_driver(), instance, image_meta, network_info, disks)
             self._record_vifs(uuid, network_info)
@@ -240,6 +251,13 @@ class BhyveDriver(ConsoleMixin, GuestStateMixin):
                 self._vif_driver().unplug(instance, vif)
             except Exception:  # noqa: BLE001 - best effort, keep undoing
                 LOG.exception("could not unplug %s", vif.get("id"))
+        self._remove_disks(instance.uuid, idir)
+
+    def _remove_disks(self, uuid: str, idir: str) -> None:
+        try:
+            self.storage.destroy(uuid)
+        except ComputeError:
+            LOG.exception("could not remove the disks of %s", uuid)
         shutil.rmtree(idir, ignore_errors=True)
 
     @staticmethod
@@ -286,7 +304,7 @@ class BhyveDriver(ConsoleMixin, GuestStateMixin):
         except InstanceNotFound:
             pass
         if destroy_disks:
-            shutil.rmtree(instance_dir(self.config, v.check_uuid(instance.uuid)), ignore_errors=True)
+            self._remove_disks(instance.uuid, instance_dir(self.config, v.check_uuid(instance.uuid)))
 
     # -- power ----------------------------------------------------------
     def _wait_shutoff(self, dom: Any, timeout: float) -> bool:
@@ -489,6 +507,17 @@ class BhyveDriver(ConsoleMixin, GuestStateMixin):
 
     def poll_rebooting_instances(self, timeout: int, instances: Any) -> None:
         """Nothing to do: reboot() finishes (or falls back to hard) before it returns."""
+
+    def manage_image_cache(self, context: Any, all_instances: Any) -> None:
+        """Remove cached images no instance of this host uses and nobody
+        used for remove_unused_original_minimum_age_seconds (Nova's
+        remove_unused_base_images semantics; ZFS: an image volume whose
+        snapshot still has clones is in use whatever Nova says)."""
+        if not self.config.remove_unused_base_images:
+            return
+        in_use = {str(i.image_ref) for i in all_instances or [] if getattr(i, "image_ref", None)}
+        removed = self.storage.prune_images(in_use, self.config.remove_unused_original_minimum_age_seconds)
+        LOG.info("image cache: %d kept in use, %d removed", len(in_use), len(removed))
 
     def get_host_ip_addr(self) -> str:
         return self.config.host_ip

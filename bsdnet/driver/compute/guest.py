@@ -90,6 +90,7 @@ def choose_guest(props: Mapping[str, Any]) -> GuestProfile:
 class DiskSpec:
     path: str
     device: str = "disk"  # disk | cdrom
+    type: str = "file"  # file | block (a ZFS volume, a Cinder volume's device)
     bus: str | None = None  # None: the guest profile's bus (sata for CD-ROMs)
     readonly: bool = False
     serial: str | None = None
@@ -144,7 +145,7 @@ def _target_names(disks: list[Disk]) -> None:
 
 def _disk(spec: DiskSpec, profile: GuestProfile) -> Disk:
     bus = spec.bus or (profile.cdrom_bus if spec.device == "cdrom" else profile.disk_bus)
-    return Disk(source=spec.path, target_dev="", target_bus=bus, device=spec.device,
+    return Disk(source=spec.path, target_dev="", target_bus=bus, device=spec.device, type=spec.type,
                 readonly=spec.readonly or spec.device == "cdrom", serial=spec.serial,
                 queues=spec.queues, queue_size=spec.queue_size)
 

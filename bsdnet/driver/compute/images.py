@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -77,6 +78,26 @@ def convert_to_raw(src: str, dst: str, qemu_img: str = "qemu-img", claimed: str 
         raise ImageError(f"qemu-img convert {src}: {exc.stderr.strip()}") from exc
 
 
+_CHUNK = 1 << 20
+
+
+def sparse_copy(src: str, dst: str) -> None:
+    """Copy ``src`` into ``dst``, skipping runs of zeros so the target stays
+    thin.  An existing ``dst`` (a device, a fresh ZFS volume) reads as zeros
+    already and keeps its size; a new file gets ``src``'s length."""
+    zero = bytes(_CHUNK)
+    exists = os.path.exists(dst)
+    with open(src, "rb") as fin, open(dst, "r+b" if exists else "wb") as fout:
+        buf = bytearray(_CHUNK)
+        while n := fin.readinto(buf):
+            if buf[:n] == zero[:n]:
+                fout.seek(n, os.SEEK_CUR)
+            else:
+                fout.write(buf[:n])
+        if not exists:
+            fout.truncate(fout.tell())
+
+
 class ImageCache:
     """Raw copies of Glance images, one file per image id."""
 
@@ -117,18 +138,29 @@ class ImageCache:
                          disk_format: str | None = None, context: Any = None) -> str:
         """Copy the cached raw image to ``target`` and grow it to ``size_gb``."""
         src = self.get_raw(image_id, disk_format, context)
-        shutil.copyfile(src, target)
+        os.utime(src)  # last used now: the cache keeps what is used (prune)
+        sparse_copy(src, target)
         want = size_gb * 1024 ** 3
         if want and os.path.getsize(target) < want:
             os.truncate(target, want)  # sparse: raw files grow without writing zeros
         return target
 
 
-def create_blank_disk(path: str, size_gb: int) -> str:
-    """A sparse raw disk (ephemeral, swap)."""
-    with open(path, "wb") as f:
-        f.truncate(size_gb * 1024 ** 3)
-    return path
+    def prune(self, keep: set[str], max_age: float) -> list[str]:
+        """Remove cached images not in ``keep`` and not used (copied from)
+        for ``max_age`` seconds, as Nova's remove_unused_base_images does."""
+        removed = []
+        now = time.time()
+        for entry in os.scandir(self.path):
+            if not entry.name.endswith(".raw") or not entry.is_file() or entry.path in keep:
+                continue
+            idle = now - entry.stat().st_mtime
+            if idle < max_age:
+                continue
+            os.unlink(entry.path)
+            removed.append(entry.path)
+            LOG.info("image cache: removed %s (unused for %d s)", entry.name, idle)
+        return removed
 
 
 def local_fetcher(directory: str) -> Fetcher:

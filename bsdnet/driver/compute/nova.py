@@ -33,7 +33,10 @@ try:
     from nova.console import type as ctype
     from nova.virt import driver as nova_driver
     from nova.virt import hardware
+    from nova.compute import power_state
+    from nova.objects import diagnostics as diagnostics_obj
     from nova.virt import images as nova_images
+    from oslo_utils import timeutils
     HAVE_NOVA = True
 except ImportError:
     HAVE_NOVA = False
@@ -128,6 +131,14 @@ if HAVE_NOVA:
         @property
         def vnc_listen(self) -> str:
             return str(CONF.vnc.server_listen or self._base.vnc_listen)
+
+        @property
+        def remove_unused_base_images(self) -> bool:
+            return bool(CONF.image_cache.remove_unused_base_images)
+
+        @property
+        def remove_unused_original_minimum_age_seconds(self) -> int:
+            return int(CONF.image_cache.remove_unused_original_minimum_age_seconds)
 
         @property
         def serial_tcp(self) -> bool:
@@ -281,6 +292,30 @@ if HAVE_NOVA:
             provider_tree.update_inventory(nodename, inv)
             provider_tree.add_traits(nodename, *TRAITS)
 
+        @_translate
+        def get_instance_diagnostics(self, instance: Any) -> Any:
+            s = self.impl.guest_stats(instance)
+            launched = getattr(instance, "launched_at", None)
+            uptime = s.uptime if s.uptime is not None else (
+                int(timeutils.delta_seconds(timeutils.normalize_time(launched), timeutils.utcnow()))
+                if launched else 0)
+            diags = diagnostics_obj.Diagnostics(
+                state=power_state.STATE_MAP[bdriver.power_state_of(s.state)], driver="libvirt",
+                hypervisor="bhyve", hypervisor_os="freebsd", uptime=uptime, config_drive=s.config_drive)
+            diags.memory_details = diagnostics_obj.MemoryDiagnostics(
+                maximum=s.memory_max_kib // 1024, used=s.memory_used_kib // 1024)
+            for vcpu, ns in s.vcpu_times_ns:
+                diags.add_cpu(id=vcpu, time=ns)
+            for d in s.disks:
+                diags.add_disk(read_bytes=d.read_bytes, read_requests=d.read_requests, write_bytes=d.write_bytes,
+                               write_requests=d.write_requests, errors_count=d.errors)
+            for n in s.nics:
+                counters = {k: getattr(n, k) for k in ("rx_octets", "rx_errors", "rx_drop", "rx_packets",
+                                                       "tx_octets", "tx_errors", "tx_drop", "tx_packets")
+                            if getattr(n, k) is not None}
+                diags.add_nic(mac_address=n.mac, **counters)
+            return diags
+
         def get_volume_connector(self, instance: Any) -> dict[str, Any]:
             connector = self.impl.get_volume_connector(instance)
             connector["ip"] = CONF.my_block_storage_ip or connector["ip"]
@@ -297,7 +332,8 @@ if HAVE_NOVA:
 
     # Methods passed through as they are.
     DELEGATED = ("pause", "unpause", "suspend", "resume", "soft_delete", "restore", "trigger_crash_dump",
-                 "set_admin_password")
+                 "set_admin_password", "get_diagnostics", "block_stats", "get_instance_disk_info",
+                 "get_device_name_for_instance", "manage_image_cache")
     for _name in DELEGATED:
         setattr(BhyveComputeDriver, _name, _delegate(_name))
 else:

@@ -9,11 +9,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from bsdnet.driver.compute import configdrive, images, partitions
+from bsdnet.driver.compute import configdrive, partitions
 from bsdnet.driver.compute.config import DriverConfig, instance_dir
 from bsdnet.driver.compute.errors import GuestConfigError, SpawnError
 from bsdnet.driver.compute.guest import DiskSpec, GuestSpec, choose_guest, nmdm_pair
 from bsdnet.driver.compute.instance import domain_name, extra_specs, flavor_value, image_field, image_props
+from bsdnet.driver.compute.storage import EPHEMERAL, SWAP, GiB, Storage
 from bsdnet.driver.domain import NovaMetadata, NovaPort, UnsupportedConfig, grub_device_map
 from bsdnet.driver.domain import validate as v
 from bsdnet.driver.vif.base import VifDriver
@@ -127,27 +128,25 @@ def grub_boot(props: dict[str, Any], disks: list[DiskSpec], idir: str) -> dict[s
     return {"grub_root": root, "grub_device_map": device_map}
 
 
-def prepare_disks(config: DriverConfig, cache: images.ImageCache, context: Any, instance: Any,
+def prepare_disks(config: DriverConfig, storage: Storage, context: Any, instance: Any,
                   image_meta: Any, network_info: Sequence[Any], idir: str, injected_files: Any = None,
                   admin_password: Any = None) -> list[DiskSpec]:
-    """Root disk from the image cache, ephemeral and swap disks, config drive: in ``idir``."""
+    """Root disk from the image, ephemeral and swap disks (in the image
+    backend), config drive (a file in ``idir``)."""
     disks = []
+    uuid = v.check_uuid(instance.uuid)
     image_id = image_field(image_meta, "id") or getattr(instance, "image_ref", None)
     if not image_id:
         raise SpawnError("no image to boot from (volume-backed instances are not supported by bhyve yet)")
-    root = cache.create_root_disk(str(image_id), os.path.join(idir, "disk"),
-                                  int(flavor_value(instance, "root_gb", 0) or 0),
-                                  image_field(image_meta, "disk_format"), context)
-    disks.append(DiskSpec(root))
+    root = storage.root_disk(uuid, str(image_id), image_field(image_meta, "disk_format"),
+                             int(flavor_value(instance, "root_gb", 0) or 0), context)
+    disks.append(DiskSpec(root, type=storage.disk_type))
     eph = int(flavor_value(instance, "ephemeral_gb", 0) or 0)
     if eph:
-        disks.append(DiskSpec(images.create_blank_disk(os.path.join(idir, "disk.eph0"), eph)))
+        disks.append(DiskSpec(storage.blank_disk(uuid, EPHEMERAL, eph * GiB), type=storage.disk_type))
     swap_mb = int(flavor_value(instance, "swap", 0) or 0)
     if swap_mb:
-        path = os.path.join(idir, "disk.swap")
-        with open(path, "wb") as f:
-            f.truncate(swap_mb * 2 ** 20)
-        disks.append(DiskSpec(path))
+        disks.append(DiskSpec(storage.blank_disk(uuid, SWAP, swap_mb * 2 ** 20), type=storage.disk_type))
     if getattr(instance, "config_drive", False):
         extra = {"admin_pass": admin_password} if admin_password else {}
         iso = configdrive.make_config_drive(os.path.join(idir, "disk.config"), instance,
