@@ -51,6 +51,7 @@ class DriverConfig:
     reserved_host_cpus: int = 0
     console_log_max_bytes: int = 1 << 20
     soft_reboot_timeout: int = 120
+    snapshot_image_format: str = "qcow2"
     qemu_img: str = "qemu-img"
     xorriso: str = "xorriso"
 
@@ -87,6 +88,7 @@ _HELP = {
     "reserved_host_disk_mb": "disk kept back for the host",
     "reserved_host_cpus": "host CPUs kept back",
     "console_log_max_bytes": "console log size kept per instance (older output is dropped)",
+    "snapshot_image_format": "format snapshots are uploaded in: qcow2 (compact) or raw",
     "soft_reboot_timeout": "seconds a guest gets to shut down on a soft reboot before a hard one",
     "qemu_img": "qemu-img binary used to convert images to raw",
     "xorriso": "xorriso binary used to build config drives",

@@ -44,6 +44,8 @@ from bsdnet.driver.compute.errors import (ComputeError, ConsoleUnavailable, Host
 from bsdnet.driver.compute.guest import GuestSpec, build_domain, choose_guest, nmdm_pair
 from bsdnet.driver.compute.host import TRAITS, HostResources, host_guest_limits, host_problems
 from bsdnet.driver.compute.instance import image_props
+from bsdnet.driver.compute.rescue import RescueMixin
+from bsdnet.driver.compute.snapshot import SnapshotMixin, Uploader
 from bsdnet.driver.compute.states import GuestStateMixin
 from bsdnet.driver.compute.storage import Storage, ZfsStorage, make_storage
 from bsdnet.driver.domain import Domain, Interface
@@ -75,7 +77,7 @@ class InstanceInfo:
     internal_id: int | None = None
 
 
-class BhyveDriver(ConsoleMixin, GuestStateMixin, DiagnosticsMixin):
+class BhyveDriver(ConsoleMixin, GuestStateMixin, DiagnosticsMixin, SnapshotMixin, RescueMixin):
     """The compute driver.  ``connect`` and ``console_device`` are injection
     points for tests (a libvirt opener; the host end of a guest's console)."""
 
@@ -89,10 +91,11 @@ class BhyveDriver(ConsoleMixin, GuestStateMixin, DiagnosticsMixin):
     def __init__(self, virtapi: Any = None, config: DriverConfig | None = None,
                  vif_driver: VifDriver | None = None,
                  fetcher: images.Fetcher | None = None,
-                 connect: Callable[[str], Any] = libvirt.open) -> None:
+                 connect: Callable[[str], Any] = libvirt.open, uploader: Uploader | None = None) -> None:
         self.virtapi = virtapi
         self.config = config or DriverConfig()
         self.vif_driver = vif_driver
+        self.uploader = uploader
         self._connect = connect
         self._conn: Any = None
         self._lock = threading.RLock()

@@ -106,6 +106,19 @@ if HAVE_NOVA:
     def _nova_fetch(context: Any, image_id: str, target: str) -> None:
         nova_images.fetch(context, image_id, target)
 
+    def _nova_upload(context: Any, instance: Any, image_id: str, path: str, disk_format: str) -> None:
+        """The snapshot's data and format into the image Nova made for it
+        (the metadata Nova's libvirt driver writes)."""
+        from nova.image import glance
+        api = glance.API()
+        props = {"image_location": "snapshot", "image_state": "available", "owner_id": instance.project_id}
+        if getattr(instance, "os_type", None):
+            props["os_type"] = instance.os_type
+        metadata = {"status": "active", "name": api.get(context, image_id)["name"], "disk_format": disk_format,
+                    "container_format": "bare", "properties": props}
+        with open(path, "rb") as f:
+            api.update(context, image_id, metadata, f)
+
     class NovaLiveConfig:
         """The driver's configuration with Nova's own options read from
         CONF each time they are used, as Nova's drivers read them (an
@@ -131,6 +144,10 @@ if HAVE_NOVA:
         @property
         def vnc_listen(self) -> str:
             return str(CONF.vnc.server_listen or self._base.vnc_listen)
+
+        @property
+        def snapshot_image_format(self) -> str:
+            return str(CONF.libvirt.snapshot_image_format or self._base.snapshot_image_format)
 
         @property
         def remove_unused_base_images(self) -> bool:
@@ -167,7 +184,7 @@ if HAVE_NOVA:
                 cfg.image_cache_path = os.path.join(CONF.instances_path, "_base_bhyve")
             self.impl = bdriver.BhyveDriver(virtapi, config=NovaLiveConfig(cfg),  # type: ignore[arg-type]
                                             vif_driver=make_vif_driver(cfg, default_net_driver()),
-                                            fetcher=_nova_fetch)
+                                            fetcher=_nova_fetch, uploader=_nova_upload)
 
         # -- straight delegation, with Nova's exception types --------------
         def init_host(self, host: str) -> None:
@@ -333,7 +350,7 @@ if HAVE_NOVA:
     # Methods passed through as they are.
     DELEGATED = ("pause", "unpause", "suspend", "resume", "soft_delete", "restore", "trigger_crash_dump",
                  "set_admin_password", "get_diagnostics", "block_stats", "get_instance_disk_info",
-                 "get_device_name_for_instance", "manage_image_cache")
+                 "get_device_name_for_instance", "manage_image_cache", "snapshot", "rescue", "unrescue")
     for _name in DELEGATED:
         setattr(BhyveComputeDriver, _name, _delegate(_name))
 else:
