@@ -248,3 +248,41 @@ def zfs_driver(tmp_path, image_dir, fake_net, zfs_host):
     yield drv
     remove_test_domains(drv)
     drv.cleanup_host("testhost")
+
+
+class IscsiHost:
+    """The iscsictl stand-in (iscsictl_standin.py) and its targets."""
+
+    def __init__(self, root) -> None:
+        import sys
+        self.root = str(root)
+        os.makedirs(self.root, exist_ok=True)
+        self.bin = os.path.join(self.root, "iscsictl")
+        script = os.path.join(os.path.dirname(__file__), "iscsictl_standin.py")
+        with open(self.bin, "w") as f:
+            f.write(f'#!/bin/sh\nexec "{sys.executable}" "{script}" --root "{self.root}" "$@"\n')
+        os.chmod(self.bin, 0o755)
+        self.dev_dir = os.path.join(self.root, "dev")
+        self.targets: dict[str, Any] = {}
+
+    def target(self, portal: str, iqn: str, luns: dict[int, str], chap: tuple[str, str] | None = None) -> None:
+        self.targets.setdefault(portal, {})[iqn] = {"luns": {str(k): v for k, v in luns.items()},
+                                                    "chap": list(chap) if chap else None}
+        with open(os.path.join(self.root, "targets.json"), "w") as f:
+            json.dump(self.targets, f)
+
+    def sessions(self) -> list[dict[str, Any]]:
+        path = os.path.join(self.root, "sessions.json")
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            return json.load(f)
+
+
+@pytest.fixture
+def iscsi_host(tmp_path, driver):
+    """A stand-in initiator wired into ``driver``."""
+    from bsdnet.driver.compute.volumes import Iscsictl
+    host = IscsiHost(tmp_path / "iscsi")
+    driver.iscsi = Iscsictl(host.bin, dev_dir=host.dev_dir, wait=1)
+    return host

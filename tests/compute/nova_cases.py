@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 
+import fixtures
 import nova.conf
 from nova import test as nova_test
 from nova.tests.unit.virt import test_virt_drivers as tvd
@@ -20,6 +21,7 @@ from nova.tests.unit.virt import test_virt_drivers as tvd
 import bsdnet.driver.compute.driver  # noqa: F401
 from bsdnet.driver.compute import config as bconfig
 from bsdnet.driver.compute import nova as bnova
+import tests.compute.conftest
 from tests.compute.conftest import FakeNet, libvirt
 
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # errors are raised; keep stderr for results
@@ -34,7 +36,7 @@ def _remove_our_domains() -> None:
             if "<domain type='bhyve'" in dom.XMLDesc(0) and dom.name().startswith("instance-"):
                 if dom.isActive():
                     dom.destroy()
-                dom.undefine()
+                bsdnet.driver.compute.driver.BhyveDriver._undefine(dom)  # with a suspended guest's image
     finally:
         conn.close()
 
@@ -60,7 +62,9 @@ class TestBhyveUnderNova(tvd._VirtDriverTestCase, nova_test.TestCase):
         bconfig.register_opts(nova.conf.CONF)
         _remove_our_domains()
         super().setUp()
-        self.flags(vif_driver="bridge", bridge_uplink="em0", group="bhyve")
+        # FreeBSD's iSCSI initiator is played by its stand-in on Linux.
+        iscsi = tests.compute.conftest.IscsiHost(self.useFixture(fixtures.TempDir()).path)
+        self.flags(vif_driver="bridge", bridge_uplink="em0", iscsictl=iscsi.bin, group="bhyve")
         self.stub_out("bsdnet.driver.compute.nova.default_net_driver", FakeNet)
         self.connection = bnova.BhyveComputeDriver(self.connection.virtapi)
         # nmdm(4) is FreeBSD's: on Linux each guest's console is a pty pair.

@@ -195,12 +195,14 @@ def test_libvirt_error_mid_spawn_leaves_nothing(driver, fake_net, fail) -> None:
     assert any(c[0] == "ensure_network" for c in fake_net.calls)
 
 
-def test_volumes_refused_at_spawn(driver) -> None:
+def test_volume_of_unknown_type_refused_at_spawn(driver) -> None:
     inst = make_instance()
-    bdi = {"block_device_mapping": [{"connection_info": {}, "mount_device": "/dev/vdb"}]}
-    with pytest.raises(UnsupportedConfig, match="volumes"):
+    bdi = {"block_device_mapping": [{"connection_info": {"driver_volume_type": "rbd", "data": {}},
+                                     "mount_device": "/dev/vdb"}]}
+    with pytest.raises(ComputeError, match="'rbd'"):
         driver.spawn(None, inst, IMAGE, network_info=[], block_device_info=bdi)
     assert not driver.instance_exists(inst)
+    assert not os.path.exists(os.path.join(driver.config.instances_path, inst.uuid))
 
 
 def test_spawn_twice_refused(driver) -> None:

@@ -53,6 +53,7 @@ class DriverConfig:
     soft_reboot_timeout: int = 120
     snapshot_image_format: str = "qcow2"
     qemu_img: str = "qemu-img"
+    iscsictl: str = "iscsictl"
     xorriso: str = "xorriso"
 
 
@@ -91,6 +92,7 @@ _HELP = {
     "snapshot_image_format": "format snapshots are uploaded in: qcow2 (compact) or raw",
     "soft_reboot_timeout": "seconds a guest gets to shut down on a soft reboot before a hard one",
     "qemu_img": "qemu-img binary used to convert images to raw",
+    "iscsictl": "iscsictl(8), FreeBSD's iSCSI initiator control, for iSCSI volumes",
     "xorriso": "xorriso binary used to build config drives",
 }
 

@@ -48,6 +48,7 @@ from bsdnet.driver.compute.rescue import RescueMixin
 from bsdnet.driver.compute.snapshot import SnapshotMixin, Uploader
 from bsdnet.driver.compute.states import GuestStateMixin
 from bsdnet.driver.compute.storage import Storage, ZfsStorage, make_storage
+from bsdnet.driver.compute.volumes import Iscsictl, VolumeMixin
 from bsdnet.driver.domain import Domain, Interface
 from bsdnet.driver.domain import validate as v
 from bsdnet.driver.domain.check import check_bhyve, check_strings
@@ -77,7 +78,7 @@ class InstanceInfo:
     internal_id: int | None = None
 
 
-class BhyveDriver(ConsoleMixin, GuestStateMixin, DiagnosticsMixin, SnapshotMixin, RescueMixin):
+class BhyveDriver(ConsoleMixin, GuestStateMixin, DiagnosticsMixin, SnapshotMixin, RescueMixin, VolumeMixin):
     """The compute driver.  ``connect`` and ``console_device`` are injection
     points for tests (a libvirt opener; the host end of a guest's console)."""
 
@@ -103,6 +104,7 @@ class BhyveDriver(ConsoleMixin, GuestStateMixin, DiagnosticsMixin, SnapshotMixin
                                              fetcher or images.local_fetcher(self.config.image_cache_path),
                                              self.config.qemu_img)
         self.storage: Storage = make_storage(self.config, self.image_cache)
+        self.iscsi = Iscsictl(self.config.iscsictl)
         self.consoles: dict[str, console.ConsoleRelay] = {}
         self.console_device: Callable[[str], str] = lambda uuid: nmdm_pair(uuid)[1]
         self.poll_interval = 0.5
@@ -189,7 +191,6 @@ class BhyveDriver(ConsoleMixin, GuestStateMixin, DiagnosticsMixin, SnapshotMixin
               block_device_info: Any = None, power_on: bool = True, accel_info: Any = None) -> None:
         network_info = list(network_info or [])
         uuid = v.check_uuid(instance.uuid)
-        plan.refuse_volumes(block_device_info)
         # Refuse an unbootable or oversized guest, or an unpluggable port,
         # before any work.
         props = image_props(image_meta)
@@ -210,9 +211,12 @@ class BhyveDriver(ConsoleMixin, GuestStateMixin, DiagnosticsMixin, SnapshotMixin
         os.makedirs(idir)
         plugged: list[Any] = []
         dom = None
+        volumes: list[Any] = []
         try:
+            volumes = self.connect_block_devices(block_device_info)
             disks = plan.prepare_disks(self.config, self.storage, context, instance, image_meta,
-                                       network_info, idir, injected_files, admin_password)
+                                       network_info, idir, injected_files, admin_password,
+                                       [plan.volume_spec(bdm, disk) for bdm, disk in volumes])
             spec = plan.guest_spec(self.config, self._vif_driver(), instance, image_meta, network_info, disks)
             self._record_vifs(uuid, network_info)
             for vif in network_info:
@@ -226,6 +230,7 @@ class BhyveDriver(ConsoleMixin, GuestStateMixin, DiagnosticsMixin, SnapshotMixin
         except BaseException:
             LOG.exception("spawn of %s failed; removing what it made", uuid)
             self._undo_spawn(instance, dom, plugged, idir)
+            self.disconnect_block_devices(instance, {"block_device_mapping": [b for b, _d in volumes]})
             raise
         LOG.info("spawned %s (%s)", instance.name, uuid)
 
@@ -302,6 +307,7 @@ class BhyveDriver(ConsoleMixin, GuestStateMixin, DiagnosticsMixin, SnapshotMixin
         self._stop_console(instance.uuid)
         if destroy_vifs:
             self.unplug_vifs(instance, network_info)
+        self.disconnect_block_devices(instance, block_device_info)
         try:
             self._undefine(self._lookup(instance))
         except InstanceNotFound:
@@ -338,6 +344,8 @@ class BhyveDriver(ConsoleMixin, GuestStateMixin, DiagnosticsMixin, SnapshotMixin
         dom = self._lookup(instance)
         self.plug_vifs(instance, network_info)
         if not dom.isActive():
+            # Volumes again (an iSCSI session does not outlive a host reboot).
+            self.connect_block_devices(block_device_info)
             dom.create()
         self._started(dom, instance, network_info)
 
@@ -360,6 +368,7 @@ class BhyveDriver(ConsoleMixin, GuestStateMixin, DiagnosticsMixin, SnapshotMixin
             dom.destroy()
         self._stop_console(instance.uuid)
         self.plug_vifs(instance, network_info)
+        self.connect_block_devices(block_device_info)
         dom.create()
         self._started(dom, instance, network_info)
 
@@ -531,7 +540,3 @@ class BhyveDriver(ConsoleMixin, GuestStateMixin, DiagnosticsMixin, SnapshotMixin
     def get_host_cpu_stats(self) -> dict[str, int]:
         return self._host().cpu_stats(int(self.conn.getInfo()[3]))
 
-    def get_volume_connector(self, instance: Any) -> dict[str, Any]:
-        """What Cinder needs to export a volume to this host (bhyve attaches
-        volumes at spawn only: there is no hot-plug)."""
-        return self._host().volume_connector()

@@ -96,6 +96,7 @@ class DiskSpec:
     serial: str | None = None
     queues: int | None = None
     queue_size: int | None = None
+    boot: bool = False  # a volume Nova boots from
 
 
 @dataclass

@@ -157,20 +157,3 @@ class HostResources:
         ns = 1_000_000_000
         return {"kernel": int(t.system * ns), "idle": int(t.idle * ns), "user": int(t.user * ns),
                 "iowait": int(getattr(t, "iowait", 0.0) * ns), "frequency": mhz}
-
-    @staticmethod
-    def iscsi_initiator() -> str:
-        """The host's iSCSI initiator name: open-iscsi's file on Linux, else
-        the name FreeBSD's iscsictl(8) uses by default."""
-        try:
-            with open("/etc/iscsi/initiatorname.iscsi") as f:
-                for line in f:
-                    if line.startswith("InitiatorName="):
-                        return line.split("=", 1)[1].strip()
-        except OSError:
-            pass
-        return f"iqn.1994-09.org.freebsd:{socket.gethostname()}"
-
-    def volume_connector(self) -> dict[str, Any]:
-        return {"ip": self.config.host_ip, "host": socket.gethostname(), "initiator": self.iscsi_initiator(),
-                "platform": os.uname().machine, "os_type": sys.platform, "multipath": False}

@@ -25,6 +25,7 @@ from bsdnet.driver.domain import DomainConfigError
 from bsdnet.driver.vif.base import UnsupportedVif, VifPlugError
 from bsdnet.driver.compute.host import TRAITS
 from bsdnet.driver.compute.instance import image_field
+from bsdnet.driver.compute.volumes import VolumeAttachRunning
 from bsdnet.driver.compute.wiring import default_net_driver, make_vif_driver
 
 try:
@@ -66,6 +67,8 @@ def to_nova(exc: BaseException, image_id: str | None = None) -> BaseException | 
         return exception.InstanceNotFound(instance_id=exc.instance_id)
     if isinstance(exc, errors.InstanceNotRunning):
         return exception.InstanceNotRunning(instance_id=exc.instance_id)
+    if isinstance(exc, VolumeAttachRunning):
+        return exception.InstanceInvalidState(message=str(exc))
     if isinstance(exc, errors.GuestConfigError):
         return exception.InvalidInput(reason=str(exc))
     if isinstance(exc, errors.HostLimitExceeded):
@@ -234,7 +237,7 @@ if HAVE_NOVA:
         def reboot(self, context: Any, instance: Any, network_info: Any, reboot_type: str,
                    block_device_info: Any = None, bad_volumes_callback: Any = None,
                    accel_info: Any = None, share_info: Any = None) -> None:
-            self.impl.reboot(context, instance, network_info, reboot_type)
+            self.impl.reboot(context, instance, network_info, reboot_type, block_device_info)
 
         @_translate
         def power_off(self, instance: Any, timeout: int = 0, retry_interval: int = 0) -> None:
@@ -243,7 +246,7 @@ if HAVE_NOVA:
         @_translate
         def power_on(self, context: Any, instance: Any, network_info: Any, block_device_info: Any = None,
                      accel_info: Any = None, share_info: Any = None) -> None:
-            self.impl.power_on(context, instance, network_info)
+            self.impl.power_on(context, instance, network_info, block_device_info)
 
         @_translate
         def get_console_output(self, context: Any, instance: Any) -> str:
@@ -350,7 +353,8 @@ if HAVE_NOVA:
     # Methods passed through as they are.
     DELEGATED = ("pause", "unpause", "suspend", "resume", "soft_delete", "restore", "trigger_crash_dump",
                  "set_admin_password", "get_diagnostics", "block_stats", "get_instance_disk_info",
-                 "get_device_name_for_instance", "manage_image_cache", "snapshot", "rescue", "unrescue")
+                 "get_device_name_for_instance", "manage_image_cache", "snapshot", "rescue", "unrescue",
+                 "attach_volume", "detach_volume", "swap_volume")
     for _name in DELEGATED:
         setattr(BhyveComputeDriver, _name, _delegate(_name))
 else:

@@ -15,18 +15,17 @@ from bsdnet.driver.compute.errors import GuestConfigError, SpawnError
 from bsdnet.driver.compute.guest import DiskSpec, GuestSpec, choose_guest, nmdm_pair
 from bsdnet.driver.compute.instance import domain_name, extra_specs, flavor_value, image_field, image_props
 from bsdnet.driver.compute.storage import EPHEMERAL, SWAP, GiB, Storage
-from bsdnet.driver.domain import NovaMetadata, NovaPort, UnsupportedConfig, grub_device_map
+from bsdnet.driver.domain import NovaMetadata, NovaPort, grub_device_map
 from bsdnet.driver.domain import validate as v
 from bsdnet.driver.vif.base import VifDriver
 
 LOG = logging.getLogger(__name__)
 
-def refuse_volumes(block_device_info: Any) -> None:
-    """Volumes are not attached yet: refuse them rather than boot without them."""
-    bdms = (block_device_info or {}).get("block_device_mapping") if hasattr(block_device_info, "get") else None
-    if bdms:
-        raise UnsupportedConfig("Cinder volumes are not supported by the bhyve driver yet "
-                                "(boot from image; no hot-plug either)")
+def volume_spec(bdm: dict[str, Any], disk: Any) -> DiskSpec:
+    """A connected Cinder volume as one of the guest's disks; ``boot`` when
+    Nova boots from it (boot index 0)."""
+    return DiskSpec(disk.source, type="block", bus=disk.target_bus, serial=disk.serial,
+                    boot=bdm.get("boot_index") == 0)
 
 
 def _count(value: Any, what: str) -> int:
@@ -73,7 +72,7 @@ def guest_size(instance: Any, props: dict[str, Any]) -> tuple[int, int, tuple[in
     return memory_mb, vcpus, topology(instance, props, vcpus)
 
 
-def nova_metadata(instance: Any, network_info: Sequence[Any]) -> NovaMetadata:
+def nova_metadata(instance: Any, network_info: Sequence[Any], root_volume: str | None = None) -> NovaMetadata:
     """Nova's <nova:instance> metadata for the domain."""
     ports = []
     for vif in network_info or []:
@@ -90,7 +89,8 @@ def nova_metadata(instance: Any, network_info: Sequence[Any]) -> NovaMetadata:
         vcpus=flavor_value(instance, "vcpus"),
         user_uuid=getattr(instance, "user_id", None), user_name="",
         project_uuid=getattr(instance, "project_id", None), project_name="",
-        root_type="image", root_uuid=getattr(instance, "image_ref", None) or "", ports=ports)
+        root_type="volume" if root_volume else "image",
+        root_uuid=root_volume or getattr(instance, "image_ref", None) or "", ports=ports)
 
 
 def guest_spec(config: DriverConfig, vif_driver: VifDriver, instance: Any, image_meta: Any,
@@ -107,7 +107,7 @@ def guest_spec(config: DriverConfig, vif_driver: VifDriver, instance: Any, image
         vcpus=vcpus, image_props=props, disks=disks, nics=nics, console=nmdm_pair(uuid)[0],
         vnc=config.vnc_enabled, nvram_path=os.path.join(idir, "nvram.fd"), topology=top,
         wired=str(specs.get("bhyve:wired_memory", "")).lower() in ("1", "true", "yes"),
-        metadata=nova_metadata(instance, network_info),
+        metadata=nova_metadata(instance, network_info, disks[0].serial if disks and disks[0].boot else None),
         uefi_firmware=config.uefi_firmware, uefi_vars_template=config.uefi_vars_template,
         grub_bhyve=config.grub_bhyve, vnc_listen=config.vnc_listen, **grub_boot(props, disks, idir))
 
@@ -130,23 +130,26 @@ def grub_boot(props: dict[str, Any], disks: list[DiskSpec], idir: str) -> dict[s
 
 def prepare_disks(config: DriverConfig, storage: Storage, context: Any, instance: Any,
                   image_meta: Any, network_info: Sequence[Any], idir: str, injected_files: Any = None,
-                  admin_password: Any = None) -> list[DiskSpec]:
-    """Root disk from the image, ephemeral and swap disks (in the image
-    backend), config drive (a file in ``idir``)."""
-    disks = []
+                  admin_password: Any = None, volumes: Sequence[DiskSpec] = ()) -> list[DiskSpec]:
+    """Root disk (the boot volume, else from the image), ephemeral and swap
+    disks (in the image backend), the other volumes, config drive (a file
+    in ``idir``): in that order, as Nova numbers their device names."""
+    disks = [d for d in volumes if d.boot][:1]
     uuid = v.check_uuid(instance.uuid)
-    image_id = image_field(image_meta, "id") or getattr(instance, "image_ref", None)
-    if not image_id:
-        raise SpawnError("no image to boot from (volume-backed instances are not supported by bhyve yet)")
-    root = storage.root_disk(uuid, str(image_id), image_field(image_meta, "disk_format"),
-                             int(flavor_value(instance, "root_gb", 0) or 0), context)
-    disks.append(DiskSpec(root, type=storage.disk_type))
+    if not disks:
+        image_id = image_field(image_meta, "id") or getattr(instance, "image_ref", None)
+        if not image_id:
+            raise SpawnError("nothing to boot from: no image and no volume with boot index 0")
+        root = storage.root_disk(uuid, str(image_id), image_field(image_meta, "disk_format"),
+                                 int(flavor_value(instance, "root_gb", 0) or 0), context)
+        disks.append(DiskSpec(root, type=storage.disk_type))
     eph = int(flavor_value(instance, "ephemeral_gb", 0) or 0)
     if eph:
         disks.append(DiskSpec(storage.blank_disk(uuid, EPHEMERAL, eph * GiB), type=storage.disk_type))
     swap_mb = int(flavor_value(instance, "swap", 0) or 0)
     if swap_mb:
         disks.append(DiskSpec(storage.blank_disk(uuid, SWAP, swap_mb * 2 ** 20), type=storage.disk_type))
+    disks += [d for d in volumes if d not in disks]
     if getattr(instance, "config_drive", False):
         extra = {"admin_pass": admin_password} if admin_password else {}
         iso = configdrive.make_config_drive(os.path.join(idir, "disk.config"), instance,
