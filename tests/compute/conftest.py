@@ -286,3 +286,22 @@ def iscsi_host(tmp_path, driver):
     host = IscsiHost(tmp_path / "iscsi")
     driver.iscsi = Iscsictl(host.bin, dev_dir=host.dev_dir, wait=1)
     return host
+
+
+def ssh_standin(workdir: str, hosts: dict[str, list[tuple[str, str]]]) -> str | None:
+    """An ssh for ssh_standin.py reaching ``hosts`` (each: bind mounts, its
+    own directory over one of this machine's); None without root or
+    unshare(1), which the mount namespace needs."""
+    import shutil
+    import sys
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return None
+    table = os.path.join(workdir, "ssh-hosts.json")
+    with open(table, "w") as f:
+        json.dump({h: [list(m) for m in mounts] for h, mounts in hosts.items()}, f)
+    ssh = os.path.join(workdir, "ssh")
+    script = os.path.join(os.path.dirname(__file__), "ssh_standin.py")
+    with open(ssh, "w") as f:
+        f.write(f'#!/bin/sh\nexec "{sys.executable}" "{script}" --hosts "{table}" "$@"\n')
+    os.chmod(ssh, 0o755)
+    return ssh

@@ -62,9 +62,16 @@ class TestBhyveUnderNova(tvd._VirtDriverTestCase, nova_test.TestCase):
         bconfig.register_opts(nova.conf.CONF)
         _remove_our_domains()
         super().setUp()
-        # FreeBSD's iSCSI initiator is played by its stand-in on Linux.
-        iscsi = tests.compute.conftest.IscsiHost(self.useFixture(fixtures.TempDir()).path)
-        self.flags(vif_driver="bridge", bridge_uplink="em0", iscsictl=iscsi.bin, group="bhyve")
+        # FreeBSD's iSCSI initiator is played by its stand-in on Linux, and
+        # Nova's 'dest_host' is a host reached through the ssh stand-in (a
+        # mount namespace with an instances directory of its own; root only).
+        work = self.useFixture(fixtures.TempDir()).path
+        iscsi = tests.compute.conftest.IscsiHost(os.path.join(work, "iscsi"))
+        remote = os.path.join(work, "dest_host")
+        os.mkdir(remote)
+        ssh = tests.compute.conftest.ssh_standin(work, {"dest_host": [(remote, nova.conf.CONF.instances_path)]})
+        self.flags(vif_driver="bridge", bridge_uplink="em0", iscsictl=iscsi.bin, migration_ssh=ssh or "ssh",
+                   group="bhyve")
         self.stub_out("bsdnet.driver.compute.nova.default_net_driver", FakeNet)
         self.connection = bnova.BhyveComputeDriver(self.connection.virtapi)
         # nmdm(4) is FreeBSD's: on Linux each guest's console is a pty pair.

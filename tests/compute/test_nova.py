@@ -30,11 +30,13 @@ NOT_PASSING = {
                                                   "refused with that reason (and 'fake' is no connection type)",
     "test_attach_detach_volume": "attaches to a running guest: refused, bhyve has no hot-plug",
     "test_block_stats": "'someid' names no disk: None, as Nova's libvirt driver answers",
-    "test_migrate_disk_and_power_off": "not yet",
     "test_swap_volume": "attaches to a running guest first: refused, bhyve has no hot-plug",
 }
 TOTAL = 64
-MIN_PASS = 50
+MIN_PASS = 51
+if os.geteuid() != 0:  # Nova's 'dest_host' is reached through the ssh stand-in's mount namespace
+    NOT_PASSING["test_migrate_disk_and_power_off"] = "dest_host unreachable: the ssh stand-in needs root"
+    MIN_PASS -= 1
 OUR_TESTS = {"test_load_compute_driver"}
 
 

@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 
 NAME_MAX = 255
@@ -40,6 +41,11 @@ class ZfsFail(Exception):
     def __init__(self, msg: str, code: int = 1) -> None:
         super().__init__(msg)
         self.code = code
+
+
+def _copy(src: str, dst: str) -> None:
+    """Block for block, holes kept (a volume's unwritten blocks take no space)."""
+    subprocess.run(["cp", "--sparse=always", src, dst], check=True)
 
 
 def size_of(text: str) -> int:
@@ -224,7 +230,7 @@ def zfs_snapshot(st: Store, args: list[str]) -> str:
     st.ds[snap] = {"type": "snapshot", "props": {"volsize": d["props"].get("volsize")}, "origin": None}
     if d["type"] == "volume" and os.path.exists(st.dev(base)):
         os.makedirs(os.path.dirname(st.snapfile(snap)), exist_ok=True)
-        shutil.copyfile(st.dev(base), st.snapfile(snap))
+        _copy(st.dev(base), st.snapfile(snap))
     return ""
 
 
@@ -249,7 +255,7 @@ def zfs_clone(st: Store, args: list[str]) -> str:
     if base["type"] == "volume" and st.ds[name]["props"].get("volmode", "default") != "none":
         os.makedirs(os.path.dirname(st.dev(name)), exist_ok=True)
         if os.path.exists(st.snapfile(snap)):
-            shutil.copyfile(st.snapfile(snap), st.dev(name))
+            _copy(st.snapfile(snap), st.dev(name))
         st.make_dev(name)
     return ""
 
@@ -440,7 +446,53 @@ def zpool_list(st: Store, args: list[str]) -> str:
     return "".join(r + "\n" for r in out)
 
 
-ZFS = {"create": zfs_create, "snapshot": zfs_snapshot, "clone": zfs_clone, "promote": zfs_promote,
+def zfs_send(st: Store, args: list[str]) -> str:
+    """A full stream of one volume snapshot (this stand-in's own format:
+    a JSON line, then the bytes)."""
+    _f, rest = _flags(args, "")
+    if len(rest) != 1 or "@" not in rest[0]:
+        raise ZfsFail("missing snapshot argument" if not rest else f"'{rest[0]}' is not a snapshot", 2)
+    snap = rest[0]
+    d = st.need(snap)
+    if st.ds[snap.split("@")[0]]["type"] != "volume":
+        raise ZfsFail("this stand-in sends volume snapshots only")
+    header = json.dumps({"snapshot": snap.split("@")[1], "volsize": d["props"]["volsize"]}) + "\n"
+    sys.stdout.buffer.write(header.encode())
+    if os.path.exists(st.snapfile(snap)):
+        with open(st.snapfile(snap), "rb") as f:
+            shutil.copyfileobj(f, sys.stdout.buffer)
+    sys.stdout.buffer.flush()
+    return ""
+
+
+def zfs_recv(st: Store, args: list[str]) -> str:
+    props, args = _props(args)
+    flags, rest = _flags(args, "F")
+    if len(rest) != 1:
+        raise ZfsFail("missing snapshot argument", 2)
+    name = st.check_name(rest[0])
+    if name in st.ds and "F" not in flags:
+        raise ZfsFail(f"cannot receive new filesystem stream: destination '{name}' exists\n"
+                      "must specify -F to overwrite it")
+    parent = name.rsplit("/", 1)[0]
+    if parent not in st.ds:
+        raise ZfsFail(f"cannot receive new filesystem stream: destination '{parent}' does not exist")
+    header = sys.stdin.buffer.readline()
+    if not header:
+        raise ZfsFail("cannot receive: failed to read from stream")
+    meta = json.loads(header)
+    _check_props(props, "volume")
+    st.ds[name] = {"type": "volume", "props": dict(props, volsize=meta["volsize"]), "origin": None}
+    os.makedirs(os.path.dirname(st.dev(name)), exist_ok=True)
+    with open(st.dev(name), "wb") as f:
+        shutil.copyfileobj(sys.stdin.buffer, f)
+    st.make_dev(name)
+    snap = f"{name}@{meta['snapshot']}"
+    st.ds[snap] = {"type": "snapshot", "props": {"volsize": meta["volsize"]}, "origin": None}
+    return ""
+
+
+ZFS = {"create": zfs_create, "send": zfs_send, "recv": zfs_recv, "receive": zfs_recv, "snapshot": zfs_snapshot, "clone": zfs_clone, "promote": zfs_promote,
        "rename": zfs_rename, "set": zfs_set, "destroy": zfs_destroy, "list": zfs_list, "get": zfs_get}
 
 

@@ -54,6 +54,7 @@ class DriverConfig:
     snapshot_image_format: str = "qcow2"
     qemu_img: str = "qemu-img"
     iscsictl: str = "iscsictl"
+    migration_ssh: str = "ssh"
     xorriso: str = "xorriso"
 
 
@@ -93,6 +94,8 @@ _HELP = {
     "soft_reboot_timeout": "seconds a guest gets to shut down on a soft reboot before a hard one",
     "qemu_img": "qemu-img binary used to convert images to raw",
     "iscsictl": "iscsictl(8), FreeBSD's iSCSI initiator control, for iSCSI volumes",
+    "migration_ssh": "ssh(1) that reaches other compute hosts, as this user without a password "
+                     "(keys), to copy disks on cold migration; their [bhyve] paths must be this host's",
     "xorriso": "xorriso binary used to build config drives",
 }
 

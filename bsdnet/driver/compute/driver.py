@@ -44,6 +44,7 @@ from bsdnet.driver.compute.errors import (ComputeError, ConsoleUnavailable, Host
 from bsdnet.driver.compute.guest import GuestSpec, build_domain, choose_guest, nmdm_pair
 from bsdnet.driver.compute.host import TRAITS, HostResources, host_guest_limits, host_problems
 from bsdnet.driver.compute.instance import image_props
+from bsdnet.driver.compute.migrate import MigrationMixin
 from bsdnet.driver.compute.rescue import RescueMixin
 from bsdnet.driver.compute.snapshot import SnapshotMixin, Uploader
 from bsdnet.driver.compute.states import GuestStateMixin
@@ -78,12 +79,13 @@ class InstanceInfo:
     internal_id: int | None = None
 
 
-class BhyveDriver(ConsoleMixin, GuestStateMixin, DiagnosticsMixin, SnapshotMixin, RescueMixin, VolumeMixin):
+class BhyveDriver(ConsoleMixin, GuestStateMixin, DiagnosticsMixin, SnapshotMixin, RescueMixin, VolumeMixin,
+                  MigrationMixin):
     """The compute driver.  ``connect`` and ``console_device`` are injection
     points for tests (a libvirt opener; the host end of a guest's console)."""
 
     capabilities = {
-        "has_imagecache": True, "supports_evacuate": False, "supports_migrate_to_same_host": False,
+        "has_imagecache": True, "supports_evacuate": False, "supports_migrate_to_same_host": True,
         "supports_attach_interface": True, "supports_device_tagging": False,
         "supports_multiattach": False, "supports_trusted_certs": False,
         "supports_pcpus": False, "supports_accelerators": False,

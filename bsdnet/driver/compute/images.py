@@ -5,6 +5,7 @@ then copied into the instance directory and grown to the flavor's root size.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -81,21 +82,48 @@ def convert_to_raw(src: str, dst: str, qemu_img: str = "qemu-img", claimed: str 
 _CHUNK = 1 << 20
 
 
+def data_extents(fd: int, size: int) -> list[tuple[int, int]]:
+    """(start, end) of the data in a file, holes left out (SEEK_DATA and
+    SEEK_HOLE, FreeBSD's and Linux's); the whole file where unsupported."""
+    out, pos = [], 0
+    try:
+        while pos < size:
+            try:
+                start = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError as exc:
+                if exc.errno == errno.ENXIO:  # only a hole is left
+                    break
+                raise
+            end = os.lseek(fd, start, os.SEEK_HOLE)
+            out.append((start, end))
+            pos = end
+    except (AttributeError, OSError):
+        return [(0, size)]
+    return out
+
+
 def sparse_copy(src: str, dst: str) -> None:
-    """Copy ``src`` into ``dst``, skipping runs of zeros so the target stays
-    thin.  An existing ``dst`` (a device, a fresh ZFS volume) reads as zeros
-    already and keeps its size; a new file gets ``src``'s length."""
+    """Copy ``src`` into ``dst``, reading only its data (not its holes) and
+    skipping runs of zeros, so the target stays thin.  An existing ``dst``
+    (a device, a fresh ZFS volume) reads as zeros already and keeps its size;
+    a new file gets ``src``'s length."""
     zero = bytes(_CHUNK)
     exists = os.path.exists(dst)
     with open(src, "rb") as fin, open(dst, "r+b" if exists else "wb") as fout:
-        buf = bytearray(_CHUNK)
-        while n := fin.readinto(buf):
-            if buf[:n] == zero[:n]:
-                fout.seek(n, os.SEEK_CUR)
-            else:
-                fout.write(buf[:n])
+        size = os.fstat(fin.fileno()).st_size
+        for start, end in data_extents(fin.fileno(), size):
+            fin.seek(start)
+            pos = start
+            while pos < end:
+                chunk = fin.read(min(_CHUNK, end - pos))
+                if not chunk:
+                    break
+                if chunk != zero[:len(chunk)]:
+                    fout.seek(pos)
+                    fout.write(chunk)
+                pos += len(chunk)
         if not exists:
-            fout.truncate(fout.tell())
+            fout.truncate(size)
 
 
 class ImageCache:

@@ -25,6 +25,7 @@ from bsdnet.driver.domain import DomainConfigError
 from bsdnet.driver.vif.base import UnsupportedVif, VifPlugError
 from bsdnet.driver.compute.host import TRAITS
 from bsdnet.driver.compute.instance import image_field
+from bsdnet.driver.compute.migrate import ResizeError
 from bsdnet.driver.compute.volumes import VolumeAttachRunning
 from bsdnet.driver.compute.wiring import default_net_driver, make_vif_driver
 
@@ -67,6 +68,9 @@ def to_nova(exc: BaseException, image_id: str | None = None) -> BaseException | 
         return exception.InstanceNotFound(instance_id=exc.instance_id)
     if isinstance(exc, errors.InstanceNotRunning):
         return exception.InstanceNotRunning(instance_id=exc.instance_id)
+    if isinstance(exc, ResizeError):
+        # Rolled back: the instance stays as it was (Nova's libvirt driver does the same).
+        return exception.InstanceFaultRollback(inner_exception=exception.ResizeError(reason=str(exc)))
     if isinstance(exc, VolumeAttachRunning):
         return exception.InstanceInvalidState(message=str(exc))
     if isinstance(exc, errors.GuestConfigError):
@@ -354,7 +358,10 @@ if HAVE_NOVA:
     DELEGATED = ("pause", "unpause", "suspend", "resume", "soft_delete", "restore", "trigger_crash_dump",
                  "set_admin_password", "get_diagnostics", "block_stats", "get_instance_disk_info",
                  "get_device_name_for_instance", "manage_image_cache", "snapshot", "rescue", "unrescue",
-                 "attach_volume", "detach_volume", "swap_volume")
+                 "attach_volume", "detach_volume", "swap_volume", "migrate_disk_and_power_off",
+                 "finish_migration", "confirm_migration", "finish_revert_migration",
+                 "check_instance_shared_storage_local", "check_instance_shared_storage_remote",
+                 "check_instance_shared_storage_cleanup")
     for _name in DELEGATED:
         setattr(BhyveComputeDriver, _name, _delegate(_name))
 else:

@@ -97,6 +97,15 @@ class Storage:
         """The instance's disk ``name`` as a new disk from the kept one."""
         raise NotImplementedError
 
+    def existing(self, uuid: str, name: str, suffix: str = "") -> str | None:
+        """The path of disk ``name`` when the instance (or its kept copy) has it."""
+        raise NotImplementedError
+
+    def send(self, uuid: str, suffix: str, remote: Any) -> None:
+        """Copy the kept disks (and the instance directory's files) to the
+        same places on another host, through ``remote`` (migrate.Remote)."""
+        raise NotImplementedError
+
     def prune_images(self, in_use: set[str], max_age: float) -> list[str]:
         """Remove cached images no instance uses, unused for ``max_age`` seconds."""
         raise NotImplementedError
@@ -164,6 +173,17 @@ class FileStorage(Storage):
         sparse_copy(src, dst)
         return dst
 
+    def existing(self, uuid: str, name: str, suffix: str = "") -> str | None:
+        path = self._path(uuid, name, suffix)
+        return path if os.path.exists(path) else None
+
+    def send(self, uuid: str, suffix: str, remote: Any) -> None:
+        aside = instance_dir(self.config, uuid) + suffix
+        remote.run(["mkdir", "-p", instance_dir(self.config, uuid)])
+        for entry in sorted(os.scandir(aside), key=lambda e: e.name):
+            if entry.is_file():
+                remote.write_file(entry.path, self._path(uuid, entry.name))
+
     def prune_images(self, in_use: set[str], max_age: float) -> list[str]:
         return self.cache.prune({self.cache.cached_path(i) for i in in_use}, max_age)
 
@@ -173,6 +193,7 @@ class ZfsStorage(Storage):
     disk_type = "block"
     PROPS = {"volmode": "dev"}
     BASE = "base"
+    MOVED = "moved"  # the snapshot a resized instance's new disks are cloned from
     LAST_USED = "bsdnet:last_used"  # user property: seconds since the epoch, updated at each clone
 
     def __init__(self, config: DriverConfig, cache: ImageCache, zfs: Zfs | None = None,
@@ -274,10 +295,15 @@ class ZfsStorage(Storage):
             self.zfs.destroy(vol, recursive=True)
 
     def destroy(self, uuid: str) -> None:
-        for suffix in ("", "_resize"):
-            ds = self.instance_dataset(uuid, suffix)
-            if self.zfs.exists(ds):
-                self.zfs.destroy(ds, recursive=True)
+        """The instance's dataset; a copy kept for a resize goes with drop_aside."""
+        ds = self.instance_dataset(uuid)
+        if self.zfs.exists(ds):
+            self.zfs.destroy(ds, recursive=True)
+
+    def _drop_snapshots(self, dataset: str, tag: str) -> None:
+        for vol in self.zfs.children(dataset):
+            if self.zfs.exists(f"{vol}@{tag}"):
+                self.zfs.destroy(f"{vol}@{tag}")
 
     def sizes(self, path: str) -> tuple[int, int]:
         p = self.zfs.get(self.volume_of(path), "volsize", "used")
@@ -320,24 +346,51 @@ class ZfsStorage(Storage):
         if self.zfs.exists(self.instance_dataset(uuid)):
             self.zfs.destroy(self.instance_dataset(uuid), recursive=True)
         self.zfs.rename(self.instance_dataset(uuid, suffix), self.instance_dataset(uuid))
+        self._drop_snapshots(self.instance_dataset(uuid), self.MOVED)
         shutil.rmtree(instance_dir(self.config, uuid), ignore_errors=True)
         os.rename(instance_dir(self.config, uuid) + suffix, instance_dir(self.config, uuid))
 
     def drop_aside(self, uuid: str, suffix: str) -> None:
-        aside = self.instance_dataset(uuid, suffix)
+        aside, main = self.instance_dataset(uuid, suffix), self.instance_dataset(uuid)
+        here = self.zfs.exists(main)  # not after a migration to another host
         if self.zfs.exists(aside):
             # The new disks are clones of the kept ones' snapshots: promote
             # them, so the kept volumes have no dependants and can go.
-            for vol in self.zfs.children(self.instance_dataset(uuid)):
+            for vol in self.zfs.children(main) if here else []:
                 if self.zfs.get(vol, "origin").get("origin", "-").startswith(aside + "/"):
                     self.zfs.promote(vol)
             self.zfs.destroy(aside, recursive=True)
+            if here:
+                self._drop_snapshots(main, self.MOVED)
         shutil.rmtree(instance_dir(self.config, uuid) + suffix, ignore_errors=True)
+
+    def existing(self, uuid: str, name: str, suffix: str = "") -> str | None:
+        vol = self.volume(uuid, name, suffix)
+        return self.device(vol) if self.zfs.exists(vol) else None
+
+    def send(self, uuid: str, suffix: str, remote: Any) -> None:
+        """Each kept volume as a full stream (zfs send | ssh zfs recv): the
+        other host gets whole volumes, no clones of images it may lack."""
+        aside = self.instance_dataset(uuid, suffix)
+        target = self.instance_dataset(uuid)
+        remote.run([self.config.zfs, "create", "-p", "-o", "mountpoint=none", target])
+        for vol in self.zfs.children(aside):
+            snap = f"{vol}@{self.MOVED}"
+            if not self.zfs.exists(snap):
+                self.zfs.snapshot(snap)
+            dest = target + vol[len(aside):]
+            remote.pipe([self.config.zfs, "send", snap], [self.config.zfs, "recv", "-o", "volmode=dev", dest])
+        remote.run(["mkdir", "-p", instance_dir(self.config, uuid)])
+        folder = instance_dir(self.config, uuid) + suffix
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+            if entry.is_file():
+                remote.write_file(entry.path, os.path.join(instance_dir(self.config, uuid), entry.name))
 
     def copy_from_aside(self, uuid: str, suffix: str, name: str) -> str:
         src = self.volume(uuid, name, suffix)
-        snap = f"{src}@moved"
-        self.zfs.snapshot(snap)
+        snap = f"{src}@{self.MOVED}"
+        if not self.zfs.exists(snap):
+            self.zfs.snapshot(snap)
         self._instance_parent(uuid)
         vol = self.volume(uuid, name)
         self.zfs.clone(snap, vol, self.PROPS)
