@@ -39,8 +39,9 @@ class FakeNet:
                        mtu: int | None, dhcp: Any = None) -> None:
         self.calls.append(("ensure_network", network_id, bridge, uplink, vlan, mtu))
         member = f"{uplink}.{vlan}" if vlan else uplink
-        if member not in self.bridges.setdefault(bridge, []):
+        if member is not None and member not in self.bridges.setdefault(bridge, []):
             self.bridges[bridge].append(member)
+        self.bridges.setdefault(bridge, [])
 
     def ensure_bridge(self, name: str, mtu: int | None = None) -> None:
         self.calls.append(("ensure_bridge", name, mtu))

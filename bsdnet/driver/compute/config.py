@@ -36,6 +36,7 @@ class DriverConfig:
     vif_driver: str = "vrouter"  # 'vrouter' or 'bridge'
     port_api_url: str = "http://127.0.0.1:9091"
     bridge_uplink: str = ""  # bridge VIF driver: interface VLANs are made on
+    bridge_dhcp: bool = True
     vnc_listen: str = "127.0.0.1"
     vnc_enabled: bool = True
     vnc_port_range: str = "5900:6923"
@@ -74,7 +75,10 @@ _HELP = {
     "grub_bhyve": "grub-bhyve binary (sysutils/grub2-bhyve) for Linux guests without UEFI",
     "vif_driver": "VIF driver for VIFs without a binding type: 'vrouter' (bsdnet overlay) or 'bridge'",
     "port_api_url": "the bsdnet agent's port API (vrouter VIF driver)",
-    "bridge_uplink": "physical interface VLAN networks are tagged on (bridge VIF driver)",
+    "bridge_uplink": "physical interface VLAN networks are tagged on (bridge VIF driver); "
+                     "empty: bridged networks are host-only",
+    "bridge_dhcp": "serve DHCP from this host's bridges (dnsmasq, for subnets naming a dhcp_server); "
+                   "false where Neutron's DHCP ports serve them, so two servers never answer for one address",
     "vnc_listen": "address bhyve's VNC framebuffer listens on",
     "vnc_enabled": "give guests that boot by UEFI a VNC framebuffer (bhyve's fbuf needs UEFI)",
     "vnc_port_range": "min:max TCP ports handed out to VNC framebuffers, one per guest, kept across restarts",

@@ -57,8 +57,9 @@ class NetDriver(Protocol):
 
     def ensure_network(self, network_id: str, bridge: str, uplink: str | None,
                        vlan: int | None, mtu: int | None, dhcp: DhcpSubnet | None = None) -> None:
-        """The network's bridge, with the uplink (or its VLAN interface) as member;
-        with ``dhcp``, the bridge's address and a dnsmasq serving static leases."""
+        """The network's bridge, with the uplink (or its VLAN interface) as member,
+        alone when ``uplink`` is None (a host-only network); with ``dhcp``, the
+        bridge's address and a dnsmasq serving static leases."""
 
     def plug_port(self, port: PortInfo) -> None:
         """Adopt the tap libvirt made for a port and register its lease (MAC -> IP)."""
