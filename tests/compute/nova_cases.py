@@ -122,3 +122,49 @@ class TestLoadAsComputeDriver(nova_test.TestCase):
         drv = nova_driver.load_compute_driver(fake.FakeVirtAPI())
         self.assertIsInstance(drv, nova_driver.ComputeDriver)
         self.assertEqual(type(drv).__name__, "BhyveComputeDriver")
+
+
+class TestErrorTranslation(nova_test.NoDBTestCase):
+    """The driver's errors reach Nova as the exceptions its compute manager
+    acts on: abort the build, reschedule it, or roll a resize back."""
+
+    def test_mapping(self) -> None:
+        from nova import exception
+        from bsdnet.driver.compute import errors
+        from bsdnet.driver.compute.migrate import ResizeError
+        from bsdnet.driver.compute.volumes import VolumeAttachRunning
+        from bsdnet.driver.domain import UnsupportedConfig
+        from bsdnet.driver.vif import UnsupportedVif, VifPlugError
+        cases = [
+            (errors.InstanceNotFound("u1"), exception.InstanceNotFound),
+            (errors.InstanceNotRunning("u1", "x"), exception.InstanceNotRunning),
+            (errors.GuestConfigError("hw:cpu_threads is '0'"), exception.InvalidInput),
+            (errors.HostLimitExceeded("4096 vCPUs"), exception.ComputeResourcesUnavailable),
+            (errors.ConsoleUnavailable("serial", "off"), exception.ConsoleTypeUnavailable),
+            (UnsupportedVif("bound as 'ovs'"), exception.NovaException),
+            (VifPlugError("refused"), exception.VirtualInterfaceCreateException),
+            (errors.SpawnError("x"), exception.InstanceDeployFailure),
+            (ResizeError("would shrink"), exception.InstanceFaultRollback),
+            (VolumeAttachRunning("no hot-plug"), exception.InstanceInvalidState),
+        ]
+        for ours, theirs in cases:
+            self.assertIsInstance(bnova.to_nova(ours), theirs, ours)
+        self.assertIsInstance(bnova.to_nova(UnsupportedConfig("hw_disk_bus 'ide'"), "img-1"),
+                              exception.ImageUnacceptable)
+        self.assertIsInstance(bnova.to_nova(errors.ImageError("bad vmdk"), "img-1"), exception.ImageUnacceptable)
+        self.assertIn("no hot-plug", str(bnova.to_nova(VolumeAttachRunning("no hot-plug"))))
+        self.assertIsNone(bnova.to_nova(KeyError("x")))
+
+    def test_spawn_refusal_aborts_the_build(self) -> None:
+        """A flavor no bhyve host can run: InvalidInput, which aborts rather than reschedules."""
+        import uuid
+        from nova import exception
+        from bsdnet.driver.compute.instance import Flavor, InstanceSpec
+        bconfig.register_opts(nova.conf.CONF)
+        self.flags(vif_driver="bridge", group="bhyve")
+        self.stub_out("bsdnet.driver.compute.nova.default_net_driver", FakeNet)
+        drv = bnova.BhyveComputeDriver(None)
+        inst = InstanceSpec(uuid=str(uuid.uuid4()), name="instance-1", image_ref="img",
+                            flavor=Flavor(memory_mb=256, vcpus=0))
+        self.assertRaises(exception.InvalidInput, drv.spawn, None, inst, {"id": "img", "properties": {}}, [],
+                          None, {})

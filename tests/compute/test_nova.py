@@ -37,7 +37,7 @@ MIN_PASS = 51
 if os.geteuid() != 0:  # Nova's 'dest_host' is reached through the ssh stand-in's mount namespace
     NOT_PASSING["test_migrate_disk_and_power_off"] = "dest_host unreachable: the ssh stand-in needs root"
     MIN_PASS -= 1
-OUR_TESTS = {"test_load_compute_driver"}
+OUR_TESTS = {"test_load_compute_driver", "test_mapping", "test_spawn_refusal_aborts_the_build"}
 
 
 def _nova_importable() -> str | None:

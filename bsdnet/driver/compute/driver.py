@@ -464,8 +464,10 @@ class BhyveDriver(ConsoleMixin, GuestStateMixin, DiagnosticsMixin, SnapshotMixin
                     self._vif_driver().unplug(instance, vif)
                     self._redefine(dom, before)
                     raise
-        LOG.warning("bhyve has no device hot-plug: NIC %s of %s is defined and appears at next boot",
-                    nic.mac, instance.uuid)
+        if dom.isActive():
+            LOG.warning("bhyve has no device hot-plug: NIC %s is in %s's definition and its port is plugged; "
+                        "the guest sees it after its next boot through Nova (reboot, or stop and start)",
+                        nic.mac, instance.uuid)
 
     def detach_interface(self, context: Any, instance: Any, vif: Any) -> None:
         """Removed from the persistent definition; a running guest keeps the
@@ -485,8 +487,10 @@ class BhyveDriver(ConsoleMixin, GuestStateMixin, DiagnosticsMixin, SnapshotMixin
             self._vif_driver().unplug(instance, vif)
             self._record_vifs(instance.uuid, [x for x in self.recorded_network_info(instance)
                                               if x.get("id") != vif["id"]])
-        LOG.warning("bhyve has no device hot-plug: NIC %s leaves %s's definition; "
-                    "the running guest loses it at next boot", mac, instance.uuid)
+        if dom.isActive():
+            LOG.warning("bhyve has no device hot-plug: NIC %s left %s's definition and its port is unplugged "
+                        "now; the running guest keeps a dead NIC until its next boot through Nova", mac,
+                        instance.uuid)
 
     # -- host -----------------------------------------------------------
     def _host(self) -> HostResources:
