@@ -10,8 +10,8 @@ import subprocess
 
 import pytest
 
-from bsdnet.driver.compute.driver import RUNNING, SHUTDOWN, ConsoleUnavailable
-from bsdnet.driver.compute.errors import ComputeError, ImageError, InstanceNotFound
+from bsdnet.driver.compute.driver import RUNNING, SHUTDOWN
+from bsdnet.driver.compute.errors import ComputeError, ConsoleUnavailable, ImageError, InstanceNotFound
 from bsdnet.driver.compute.images import qemu_img_info
 from bsdnet.driver.domain import Domain, UnsupportedConfig
 from tests.compute.conftest import libvirt, make_instance, make_vif

@@ -4,14 +4,18 @@ It runs without Nova (the command line and the tests use it directly); the
 adapter in ``nova.py`` puts the same class behind Nova's base class.
 
 Roadmap:
-  spawn       image -> raw root disk (images.py), config drive (configdrive.py),
+  spawn       checks first (guest type, flavor sizes, host limits, ports),
+              volumes connected (volumes.py), root disk from the image or
+              the boot volume and ephemeral/swap through the image backend
+              (storage.py: files or ZFS), config drive (configdrive.py),
               VIFs plugged (vif/), domain built and checked (guest.py),
               defined with VIR_DOMAIN_DEFINE_VALIDATE, started, taps attached
               (VifDriver.attach_tap: libvirt made them as the guest started;
               the bridge driver registers each port's DHCP lease), console
-              logged (console.py); any failure removes everything spawn made.
+              relayed and logged (consoles.py); any failure removes
+              everything spawn made.
   destroy     stop the guest, then cleanup: unplug VIFs (ports and leases
-              go), undefine, remove files.
+              go), disconnect volumes, undefine, remove disks and files.
   power/reboot  libvirt create/shutdown/destroy; soft falls back to hard;
               every start attaches the new taps, or stops the guest again.
   interfaces  bhyve has no hot-plug: attach/detach edit the persistent
@@ -19,6 +23,9 @@ Roadmap:
               its tap then; detach unplugs the port at once).
   planning    plan.py: disks, config drive and the GuestSpec, before libvirt.
   resources   host.py (psutil), placement inventory with allocation ratios.
+  the rest, one mixin per concern: states.py (pause, suspend, soft delete,
+              NMI, password), diagnostics.py, snapshot.py, rescue.py,
+              volumes.py, migrate.py (resize, cold migration).
 """
 
 from __future__ import annotations
@@ -37,10 +44,9 @@ import libvirt
 
 from bsdnet.driver.compute import console, images, plan
 from bsdnet.driver.compute.config import DriverConfig, instance_dir
-from bsdnet.driver.compute.consoles import ConsoleMixin, SerialConsole, VncConsole  # noqa: F401 - re-exported
+from bsdnet.driver.compute.consoles import ConsoleMixin
 from bsdnet.driver.compute.diagnostics import DiagnosticsMixin
-from bsdnet.driver.compute.errors import (ComputeError, ConsoleUnavailable, HostLimitExceeded, InstanceNotFound,
-                                          SpawnError)
+from bsdnet.driver.compute.errors import ComputeError, HostLimitExceeded, InstanceNotFound, SpawnError
 from bsdnet.driver.compute.guest import GuestSpec, build_domain, choose_guest, nmdm_pair
 from bsdnet.driver.compute.host import TRAITS, HostResources, host_guest_limits, host_problems
 from bsdnet.driver.compute.instance import image_props

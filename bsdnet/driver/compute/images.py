@@ -67,16 +67,22 @@ def check_image_safe(info: dict, claimed: str | None = None) -> str:
     return fmt
 
 
+def qemu_convert(src: str, dst: str, src_fmt: str, dst_fmt: str, qemu_img: str = "qemu-img") -> None:
+    """``qemu-img convert`` with both formats named (never guessed)."""
+    try:
+        subprocess.run([qemu_img, "convert", "-f", src_fmt, "-O", dst_fmt, "--", src, dst], check=True,
+                       capture_output=True, text=True)
+    except FileNotFoundError as exc:
+        raise ImageError(f"{qemu_img} not found: install qemu-utils (qemu-tools on FreeBSD)") from exc
+    except subprocess.CalledProcessError as exc:
+        raise ImageError(f"qemu-img convert {src}: {exc.stderr.strip()}") from exc
+
+
 def convert_to_raw(src: str, dst: str, qemu_img: str = "qemu-img", claimed: str | None = None) -> None:
     """Convert any format qemu-img reads into a raw file at ``dst``."""
     # -f is given explicitly, from a checked probe: letting qemu-img guess
     # again at convert time would undo the check.
-    fmt = check_image_safe(qemu_img_info(src, qemu_img), claimed)
-    try:
-        subprocess.run([qemu_img, "convert", "-f", fmt, "-O", "raw", "--", src, dst], check=True,
-                       capture_output=True, text=True)
-    except subprocess.CalledProcessError as exc:
-        raise ImageError(f"qemu-img convert {src}: {exc.stderr.strip()}") from exc
+    qemu_convert(src, dst, check_image_safe(qemu_img_info(src, qemu_img), claimed), "raw", qemu_img)
 
 
 _CHUNK = 1 << 20

@@ -19,14 +19,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import libvirt
 
-from bsdnet.driver.compute.errors import ComputeError, ImageError, InstanceNotFound, InstanceNotRunning
+from bsdnet.driver.compute import images
+from bsdnet.driver.compute.errors import ComputeError, InstanceNotFound, InstanceNotRunning
 
 LOG = logging.getLogger(__name__)
 # Nova's task states (nova.compute.task_states), the progress steps of a snapshot.
@@ -80,16 +80,7 @@ class SnapshotMixin:
         with tempfile.TemporaryDirectory(dir=self.config.instances_path, prefix=".snapshot-") as tmp:  # type: ignore[attr-defined]
             out = os.path.join(tmp, "image")
             with self._frozen_root(instance) as source:
-                self._convert(source, out, fmt)
+                images.qemu_convert(source, out, "raw", fmt, self.config.qemu_img)  # type: ignore[attr-defined]
             update_task_state(task_state=IMAGE_UPLOADING, expected_state=IMAGE_PENDING_UPLOAD)
             self.uploader(context, instance, image_id, out, fmt)
         LOG.info("snapshot of %s uploaded as image %s (%s)", instance.uuid, image_id, fmt)
-
-    def _convert(self, source: str, out: str, fmt: str) -> None:
-        argv = [self.config.qemu_img, "convert", "-f", "raw", "-O", fmt, "--", source, out]  # type: ignore[attr-defined]
-        try:
-            subprocess.run(argv, check=True, capture_output=True, text=True)
-        except FileNotFoundError as exc:
-            raise ImageError(f"{argv[0]} not found: install qemu-utils (qemu-tools on FreeBSD)") from exc
-        except subprocess.CalledProcessError as exc:
-            raise ImageError(f"qemu-img convert of {source}: {exc.stderr.strip()}") from exc
