@@ -157,3 +157,9 @@ def test_image_cache_pruning(zfs_driver, zfs_host) -> None:
     zfs_driver.config.remove_unused_base_images = True
     zfs_driver.manage_image_cache(None, [])
     assert not [n for n in zfs_host.datasets() if n.startswith(image_vol)]
+
+
+def test_disk_inventory_is_the_pool(zfs_driver) -> None:
+    res = zfs_driver.get_available_resource("n")
+    assert res["local_gb"] == 64  # the stand-in pool's size, not the instances path's file system
+    assert zfs_driver.get_inventory("n")["DISK_GB"]["total"] == 64

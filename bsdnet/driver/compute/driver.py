@@ -504,7 +504,7 @@ class BhyveDriver(ConsoleMixin, GuestStateMixin, DiagnosticsMixin, SnapshotMixin
             version = self.conn.getVersion()
         except libvirt.libvirtError:
             version = 0
-        return HostResources(self.config, version)
+        return HostResources(self.config, version, self.storage.capacity())
 
     def get_available_resource(self, nodename: str | None = None) -> dict[str, Any]:
         vcpus_used = 0
