@@ -123,7 +123,10 @@ def test_resize_same_host_zfs(zfs_driver, zfs_host) -> None:
     zfs_driver.confirm_migration(None, SAME, inst, [])
     d = zfs_host.datasets()
     assert not [n for n in d if "-resize" in n or n.endswith("@moved")]  # promoted, kept copy and snapshot gone
-    assert d[f"{ds}/disk"]["origin"] is None
+    assert d[f"{ds}/disk"]["origin"] == zfs_driver.storage.image_volume("img-raw") + "@base"  # the image's
+    zfs_driver.config.remove_unused_original_minimum_age_seconds = 0
+    zfs_driver.manage_image_cache(None, [])  # Nova's list aside, a clone keeps the image in use
+    assert zfs_driver.storage.image_volume("img-raw") in zfs_host.datasets()
     zfs_driver.destroy(None, inst, [])
     assert not [n for n in zfs_host.datasets() if inst.uuid in n]
 

@@ -47,6 +47,7 @@ def test_standin_destroy_rules(zfs_host) -> None:
     # promote moves the snapshot to the clone: the original can then go
     assert zfs_host.run("promote", "tank/c").returncode == 0
     assert zfs_host.datasets()["tank/base"]["origin"] == "tank/c@s"
+    assert zfs_host.datasets()["tank/c"]["origin"] is None  # base's origin: it was no clone
     assert zfs_host.run("destroy", "tank/base").returncode == 0
     assert "tank/c@s" in zfs_host.datasets()
     r = zfs_host.run("set", "volsize=1000", "tank/c")

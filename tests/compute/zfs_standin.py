@@ -279,7 +279,9 @@ def zfs_promote(st: Store, args: list[str]) -> str:
     for n, other in st.ds.items():
         if other.get("origin") == origin:
             other["origin"] = moved
-    d["origin"] = None
+    # The clone takes the old dataset's place in the chain: its origin is
+    # what the old one's was, and the old one becomes a clone of it.
+    d["origin"] = st.ds[old].get("origin")
     st.ds[old]["origin"] = moved
     return ""
 
