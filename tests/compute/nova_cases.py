@@ -23,6 +23,7 @@ from bsdnet.driver.compute import config as bconfig
 from bsdnet.driver.compute import nova as bnova
 import tests.compute.conftest
 from tests.compute.conftest import FakeNet, libvirt
+from tests.compute.xmlcheck import ValidatingConn
 
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # errors are raised; keep stderr for results
 
@@ -76,6 +77,8 @@ class TestBhyveUnderNova(tvd._VirtDriverTestCase, nova_test.TestCase):
         self.connection = bnova.BhyveComputeDriver(self.connection.virtapi)
         # nmdm(4) is FreeBSD's: on Linux each guest's console is a pty pair.
         self.connection.impl.console_device = self._console_pty
+        # Every domain XML the driver defines is checked with virt-xml-validate.
+        self.connection.impl._connect = lambda uri: ValidatingConn(libvirt.open(uri))
         self.connection.init_host("myhostname")
         self.addCleanup(_remove_our_domains)
         self.addCleanup(self.connection.cleanup_host, "myhostname")
