@@ -219,3 +219,39 @@ def test_cold_migration_zfs_sends_volumes(zfs_driver, zfs_host, tmp_path) -> Non
     assert os.path.exists(remote_inst / inst.uuid / "domain.resize.xml")
     zfs_driver.confirm_migration(None, SimpleNamespace(source_compute="h1", dest_compute="h2"), inst, [])
     assert not [n for n in zfs_host.datasets() if inst.uuid in n]
+
+
+def test_destination_finishes_with_the_disks_that_arrived(driver, remote_host, fake_net, image_dir, tmp_path) -> None:
+    """host2's side: a driver whose instances directory is where the disks
+    arrived defines the guest on them, grown to the new flavor.  (Both
+    drivers share test:///default here, so the source's definition is
+    dropped first, as host2's libvirt would not have it.)"""
+    from bsdnet.driver.compute import images
+    from bsdnet.driver.compute.config import DriverConfig
+    from bsdnet.driver.compute.driver import BhyveDriver
+    from bsdnet.driver.vif.bridge import BridgeVifDriver
+    from tests.compute.xmlcheck import ValidatingConn
+    inst = make_instance(flavor=Flavor(name="s", memory_mb=256, vcpus=1, root_gb=1))
+    spawn(driver, inst)
+    info = driver.migrate_disk_and_power_off(None, inst, "host2", inst.flavor, [])
+    driver._undefine(driver.conn.lookupByUUIDString(inst.uuid))
+    host2 = BhyveDriver(config=DriverConfig(connection_uri="test:///default", instances_path=str(remote_host),
+                                            image_cache_path=str(tmp_path / "cache2")),
+                        vif_driver=BridgeVifDriver(fake_net, uplink="em0"),
+                        fetcher=images.local_fetcher(str(image_dir)),
+                        connect=lambda uri: ValidatingConn(libvirt.open(uri)))
+    host2.init_host("host2")
+    inst.flavor = Flavor(name="b", memory_mb=512, vcpus=2, root_gb=2)
+    try:
+        host2.finish_migration(None, SimpleNamespace(source_compute="h1", dest_compute="h2"), inst, info, [],
+                               IMAGE, True)
+        dom = dom_of(host2, inst)
+        there = str(remote_host / inst.uuid / "disk")
+        assert [d.source for d in dom.disks] == [there] and (dom.memory_kib, dom.vcpus) == (512 * 1024, 2)
+        assert os.path.getsize(there) == 2 * GiB and root_bytes(there) == b"\xeb\x3c\x90BSDNET"
+        assert host2.get_info(inst).state == RUNNING
+    finally:
+        host2.destroy(None, inst, [])
+        host2.cleanup_host("host2")
+    driver.confirm_migration(None, SimpleNamespace(source_compute="h1", dest_compute="h2"), inst, [])
+    assert not os.path.exists(os.path.join(driver.config.instances_path, inst.uuid) + RESIZE)
