@@ -12,6 +12,7 @@ APT_PACKAGES=(
     tshark tcpdump                        # decoding what crosses the fabric
     libvirt-dev libvirt-clients libxml2-utils  # libvirt-python, virt-xml-validate
     qemu-utils xorriso                    # image conversion, config drive ISO
+    fdisk                                 # sfdisk: real partition tables for the grub-bhyve tests
     dnsmasq-base isc-dhcp-client udhcpc   # DHCP servers and stock clients
     file curl
     mariadb-server rabbitmq-server        # a real Neutron for tests (scripts/neutron-dev.sh)

@@ -157,7 +157,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_destroy(args: argparse.Namespace) -> int:
     drv = _driver(args)
-    drv.destroy(None, _instance(drv, args.guest), network_info=[])
+    inst = _instance(drv, args.guest)
+    # The ports spawn plugged (and their per-port bridges) go with the guest.
+    drv.destroy(None, inst, network_info=drv.recorded_network_info(inst))
     return 0
 
 

@@ -20,6 +20,7 @@ from bsdnet.driver.compute.config import DriverConfig  # noqa: E402
 from bsdnet.driver.compute.driver import BhyveDriver  # noqa: E402
 from bsdnet.driver.compute.instance import Flavor, InstanceSpec  # noqa: E402
 from bsdnet.driver.vif.bridge import BridgeVifDriver  # noqa: E402
+from tests.compute.xmlcheck import ValidatingConn  # noqa: E402
 
 CORPUS = "/work/shared/reference/libvirt-bhyve"
 if not os.path.isdir(CORPUS):
@@ -38,8 +39,9 @@ class FakeNet:
                        mtu: int | None, dhcp: Any = None) -> None:
         self.calls.append(("ensure_network", network_id, bridge, uplink, vlan, mtu))
         member = f"{uplink}.{vlan}" if vlan else uplink
-        if member not in self.bridges.setdefault(bridge, []):
+        if member is not None and member not in self.bridges.setdefault(bridge, []):
             self.bridges[bridge].append(member)
+        self.bridges.setdefault(bridge, [])
 
     def ensure_bridge(self, name: str, mtu: int | None = None) -> None:
         self.calls.append(("ensure_bridge", name, mtu))
@@ -118,7 +120,8 @@ def driver(tmp_path, image_dir, fake_net):
                        image_cache_path=str(tmp_path / "cache"),
                        uefi_firmware="/usr/local/share/uefi-firmware/BHYVE_UEFI.fd")
     drv = BhyveDriver(config=cfg, vif_driver=BridgeVifDriver(fake_net, uplink="em0"),
-                      fetcher=images.local_fetcher(str(image_dir)))
+                      fetcher=images.local_fetcher(str(image_dir)),
+                      connect=lambda uri: ValidatingConn(libvirt.open(uri)))
     drv.poll_interval = 0.01
     drv.init_host("testhost")
     yield drv
@@ -196,3 +199,110 @@ def port_api():
     server.shutdown()
     server.server_close()
     thread.join()
+
+
+class ZfsHost:
+    """The zfs/zpool stand-in (zfs_standin.py) with one pool, 'tank', and
+    the two commands as executables, for the ZFS image backend's tests."""
+
+    def __init__(self, root) -> None:
+        import sys
+        from tests.compute import zfs_standin
+        self.root = str(root)
+        zfs_standin.init(self.root, "tank", 64 * 2 ** 30)
+        script = os.path.join(os.path.dirname(__file__), "zfs_standin.py")
+        self.bins = {}
+        for cmd in ("zfs", "zpool"):
+            path = os.path.join(self.root, cmd)
+            with open(path, "w") as f:
+                f.write(f'#!/bin/sh\nexec "{sys.executable}" "{script}" --root "{self.root}" {cmd} "$@"\n')
+            os.chmod(path, 0o755)
+            self.bins[cmd] = path
+        self.dev_dir = os.path.join(self.root, "dev", "zvol")
+
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([self.bins["zfs"], *args], capture_output=True, text=True)
+
+    def datasets(self) -> dict[str, Any]:
+        with open(os.path.join(self.root, "state.json")) as f:
+            return json.load(f)["datasets"]
+
+
+@pytest.fixture
+def zfs_host(tmp_path):
+    return ZfsHost(tmp_path / "zfs")
+
+
+@pytest.fixture
+def zfs_driver(tmp_path, image_dir, fake_net, zfs_host):
+    """The driver with images_type = zfs on the stand-in."""
+    from bsdnet.driver.compute import images
+    cfg = DriverConfig(connection_uri="test:///default", instances_path=str(tmp_path / "instances"),
+                       image_cache_path=str(tmp_path / "cache"), images_type="zfs", zfs_dataset="tank/bsdnet",
+                       zfs=zfs_host.bins["zfs"], zpool=zfs_host.bins["zpool"])
+    drv = BhyveDriver(config=cfg, vif_driver=BridgeVifDriver(fake_net, uplink="em0"),
+                      fetcher=images.local_fetcher(str(image_dir)),
+                      connect=lambda uri: ValidatingConn(libvirt.open(uri)))
+    drv.storage.dev_dir = zfs_host.dev_dir
+    drv.poll_interval = 0.01
+    drv.init_host("testhost")
+    yield drv
+    remove_test_domains(drv)
+    drv.cleanup_host("testhost")
+
+
+class IscsiHost:
+    """The iscsictl stand-in (iscsictl_standin.py) and its targets."""
+
+    def __init__(self, root) -> None:
+        import sys
+        self.root = str(root)
+        os.makedirs(self.root, exist_ok=True)
+        self.bin = os.path.join(self.root, "iscsictl")
+        script = os.path.join(os.path.dirname(__file__), "iscsictl_standin.py")
+        with open(self.bin, "w") as f:
+            f.write(f'#!/bin/sh\nexec "{sys.executable}" "{script}" --root "{self.root}" "$@"\n')
+        os.chmod(self.bin, 0o755)
+        self.dev_dir = os.path.join(self.root, "dev")
+        self.targets: dict[str, Any] = {}
+
+    def target(self, portal: str, iqn: str, luns: dict[int, str], chap: tuple[str, str] | None = None) -> None:
+        self.targets.setdefault(portal, {})[iqn] = {"luns": {str(k): v for k, v in luns.items()},
+                                                    "chap": list(chap) if chap else None}
+        with open(os.path.join(self.root, "targets.json"), "w") as f:
+            json.dump(self.targets, f)
+
+    def sessions(self) -> list[dict[str, Any]]:
+        path = os.path.join(self.root, "sessions.json")
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            return json.load(f)
+
+
+@pytest.fixture
+def iscsi_host(tmp_path, driver):
+    """A stand-in initiator wired into ``driver``."""
+    from bsdnet.driver.compute.volumes import Iscsictl
+    host = IscsiHost(tmp_path / "iscsi")
+    driver.iscsi = Iscsictl(host.bin, dev_dir=host.dev_dir, wait=1)
+    return host
+
+
+def ssh_standin(workdir: str, hosts: dict[str, list[tuple[str, str]]]) -> str | None:
+    """An ssh for ssh_standin.py reaching ``hosts`` (each: bind mounts, its
+    own directory over one of this machine's); None without root or
+    unshare(1), which the mount namespace needs."""
+    import shutil
+    import sys
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return None
+    table = os.path.join(workdir, "ssh-hosts.json")
+    with open(table, "w") as f:
+        json.dump({h: [list(m) for m in mounts] for h, mounts in hosts.items()}, f)
+    ssh = os.path.join(workdir, "ssh")
+    script = os.path.join(os.path.dirname(__file__), "ssh_standin.py")
+    with open(ssh, "w") as f:
+        f.write(f'#!/bin/sh\nexec "{sys.executable}" "{script}" --hosts "{table}" "$@"\n')
+    os.chmod(ssh, 0o755)
+    return ssh

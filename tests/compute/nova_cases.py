@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 
+import fixtures
 import nova.conf
 from nova import test as nova_test
 from nova.tests.unit.virt import test_virt_drivers as tvd
@@ -20,7 +21,9 @@ from nova.tests.unit.virt import test_virt_drivers as tvd
 import bsdnet.driver.compute.driver  # noqa: F401
 from bsdnet.driver.compute import config as bconfig
 from bsdnet.driver.compute import nova as bnova
+import tests.compute.conftest
 from tests.compute.conftest import FakeNet, libvirt
+from tests.compute.xmlcheck import ValidatingConn
 
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # errors are raised; keep stderr for results
 
@@ -34,7 +37,7 @@ def _remove_our_domains() -> None:
             if "<domain type='bhyve'" in dom.XMLDesc(0) and dom.name().startswith("instance-"):
                 if dom.isActive():
                     dom.destroy()
-                dom.undefine()
+                bsdnet.driver.compute.driver.BhyveDriver._undefine(dom)  # with a suspended guest's image
     finally:
         conn.close()
 
@@ -60,12 +63,31 @@ class TestBhyveUnderNova(tvd._VirtDriverTestCase, nova_test.TestCase):
         bconfig.register_opts(nova.conf.CONF)
         _remove_our_domains()
         super().setUp()
-        self.flags(vif_driver="bridge", bridge_uplink="em0", group="bhyve")
+        # FreeBSD's iSCSI initiator is played by its stand-in on Linux, and
+        # Nova's 'dest_host' is a host reached through the ssh stand-in (a
+        # mount namespace with an instances directory of its own; root only).
+        work = self.useFixture(fixtures.TempDir()).path
+        iscsi = tests.compute.conftest.IscsiHost(os.path.join(work, "iscsi"))
+        remote = os.path.join(work, "dest_host")
+        os.mkdir(remote)
+        ssh = tests.compute.conftest.ssh_standin(work, {"dest_host": [(remote, nova.conf.CONF.instances_path)]})
+        self.flags(vif_driver="bridge", bridge_uplink="em0", iscsictl=iscsi.bin, migration_ssh=ssh or "ssh",
+                   group="bhyve")
         self.stub_out("bsdnet.driver.compute.nova.default_net_driver", FakeNet)
         self.connection = bnova.BhyveComputeDriver(self.connection.virtapi)
+        # nmdm(4) is FreeBSD's: on Linux each guest's console is a pty pair.
+        self.connection.impl.console_device = self._console_pty
+        # Every domain XML the driver defines is checked with virt-xml-validate.
+        self.connection.impl._connect = lambda uri: ValidatingConn(libvirt.open(uri))
         self.connection.init_host("myhostname")
         self.addCleanup(_remove_our_domains)
         self.addCleanup(self.connection.cleanup_host, "myhostname")
+
+    def _console_pty(self, uuid: str) -> str:
+        master, slave = os.openpty()
+        self.addCleanup(os.close, master)
+        self.addCleanup(os.close, slave)
+        return os.ttyname(slave)
 
     def _get_running_instance(self, obj=True):
         # Nova's test ports are bound as 'ovs', which this host does not plug
@@ -89,27 +111,6 @@ class TestBhyveUnderNova(tvd._VirtDriverTestCase, nova_test.TestCase):
                 json.dump(sorted(set(cls.not_implemented)), f)
         super().tearDownClass()
 
-    def test_live_migration(self) -> None:
-        self.skipTest("libvirt's bhyve driver has no live migration")
-
-    def test_live_migration_force_complete(self) -> None:
-        self.skipTest("libvirt's bhyve driver has no live migration")
-
-    # The test driver gives an autoport framebuffer no port (bhyve's does);
-    # Nova's test would otherwise fail on the sandbox, not on the driver.
-    def test_get_vnc_console(self) -> None:
-        from nova import exception
-        instance, _ = self._get_running_instance(obj=True)
-        self.assertRaises(exception.ConsoleTypeUnavailable, self.connection.get_vnc_console, self.ctxt, instance)
-
-    # nmdm is not a TCP serial port: Nova's serial proxy has nothing to reach.
-    def test_get_serial_console(self) -> None:
-        from nova import exception
-        instance, _ = self._get_running_instance(obj=True)
-        self.assertRaises(exception.ConsoleTypeUnavailable, self.connection.get_serial_console, self.ctxt,
-                          instance)
-
-
 
 class TestLoadAsComputeDriver(nova_test.TestCase):
     def test_load_compute_driver(self) -> None:
@@ -124,3 +125,49 @@ class TestLoadAsComputeDriver(nova_test.TestCase):
         drv = nova_driver.load_compute_driver(fake.FakeVirtAPI())
         self.assertIsInstance(drv, nova_driver.ComputeDriver)
         self.assertEqual(type(drv).__name__, "BhyveComputeDriver")
+
+
+class TestErrorTranslation(nova_test.NoDBTestCase):
+    """The driver's errors reach Nova as the exceptions its compute manager
+    acts on: abort the build, reschedule it, or roll a resize back."""
+
+    def test_mapping(self) -> None:
+        from nova import exception
+        from bsdnet.driver.compute import errors
+        from bsdnet.driver.compute.migrate import ResizeError
+        from bsdnet.driver.compute.volumes import VolumeAttachRunning
+        from bsdnet.driver.domain import UnsupportedConfig
+        from bsdnet.driver.vif import UnsupportedVif, VifPlugError
+        cases = [
+            (errors.InstanceNotFound("u1"), exception.InstanceNotFound),
+            (errors.InstanceNotRunning("u1", "x"), exception.InstanceNotRunning),
+            (errors.GuestConfigError("hw:cpu_threads is '0'"), exception.InvalidInput),
+            (errors.HostLimitExceeded("4096 vCPUs"), exception.ComputeResourcesUnavailable),
+            (errors.ConsoleUnavailable("serial", "off"), exception.ConsoleTypeUnavailable),
+            (UnsupportedVif("bound as 'ovs'"), exception.NovaException),
+            (VifPlugError("refused"), exception.VirtualInterfaceCreateException),
+            (errors.SpawnError("x"), exception.InstanceDeployFailure),
+            (ResizeError("would shrink"), exception.InstanceFaultRollback),
+            (VolumeAttachRunning("no hot-plug"), exception.InstanceInvalidState),
+        ]
+        for ours, theirs in cases:
+            self.assertIsInstance(bnova.to_nova(ours), theirs, ours)
+        self.assertIsInstance(bnova.to_nova(UnsupportedConfig("hw_disk_bus 'ide'"), "img-1"),
+                              exception.ImageUnacceptable)
+        self.assertIsInstance(bnova.to_nova(errors.ImageError("bad vmdk"), "img-1"), exception.ImageUnacceptable)
+        self.assertIn("no hot-plug", str(bnova.to_nova(VolumeAttachRunning("no hot-plug"))))
+        self.assertIsNone(bnova.to_nova(KeyError("x")))
+
+    def test_spawn_refusal_aborts_the_build(self) -> None:
+        """A flavor no bhyve host can run: InvalidInput, which aborts rather than reschedules."""
+        import uuid
+        from nova import exception
+        from bsdnet.driver.compute.instance import Flavor, InstanceSpec
+        bconfig.register_opts(nova.conf.CONF)
+        self.flags(vif_driver="bridge", group="bhyve")
+        self.stub_out("bsdnet.driver.compute.nova.default_net_driver", FakeNet)
+        drv = bnova.BhyveComputeDriver(None)
+        inst = InstanceSpec(uuid=str(uuid.uuid4()), name="instance-1", image_ref="img",
+                            flavor=Flavor(memory_mb=256, vcpus=0))
+        self.assertRaises(exception.InvalidInput, drv.spawn, None, inst, {"id": "img", "properties": {}}, [],
+                          None, {})

@@ -20,6 +20,7 @@ from bsdnet.driver.compute.driver import RUNNING, SHUTDOWN, BhyveDriver
 from bsdnet.driver.vif import BridgeVifDriver, VifPlugError
 from tests.compute.conftest import libvirt, make_instance, make_vif
 from tests.compute.libvirt_taps import FreeBSDTaps, TapConn
+from tests.compute.xmlcheck import ValidatingConn
 
 net = pytest.importorskip("bsdnet.driver.net", reason="network driver not present")
 from bsdnet.driver.net.fbsd_sim import FreeBSDHost  # noqa: E402
@@ -51,7 +52,7 @@ class Stack:
 
         def connect(uri: str) -> TapConn:
             self.tapconn = TapConn(libvirt.open(uri), FreeBSDTaps(self.host))
-            return self.tapconn
+            return ValidatingConn(self.tapconn)
 
         cfg = DriverConfig(connection_uri="test:///default", instances_path=str(tmp_path / "instances"),
                            image_cache_path=str(tmp_path / "cache"))

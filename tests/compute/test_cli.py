@@ -79,3 +79,41 @@ def test_spawn_list_console_destroy(capsys, tmp_path, image_dir, conn) -> None:
     assert uuid not in out
     with pytest.raises(SystemExit, match="no guest"):
         compute_cli.main(["destroy", *common, uuid])
+
+
+def test_destroy_removes_ports_and_their_bridges(capsys, tmp_path, image_dir, conn, port_api, monkeypatch) -> None:
+    """bsdnet-compute destroy unplugs what spawn plugged: the vrouter port
+    leaves the agent and its per-port bridge goes (FreeBSD stand-in host)."""
+    from bsdnet.driver import net
+    from bsdnet.driver.compute import wiring
+    from bsdnet.driver.net.fbsd_sim import FreeBSDHost
+    from bsdnet.driver.net.freebsd import FreeBSDBackend
+    from bsdnet.driver.net.runner import SimRunner
+    from bsdnet.driver.vif.netadapter import NetworkDriverAdapter
+    from bsdnet.driver.vif.vrouter import port_bridge
+    from tests.compute.conftest import make_vif
+    from tests.compute.test_netadapter import HOST
+
+    host = FreeBSDHost.from_ifconfig(HOST)
+    netdrv = net.get_driver({"state_dir": str(tmp_path / "net"), "dhcp": False},
+                            backend=FreeBSDBackend(SimRunner(host)))
+    monkeypatch.setattr(wiring, "default_net_driver", lambda conf=None: NetworkDriverAdapter(netdrv))
+    conf = tmp_path / "bsdnet.conf"
+    conf.write_text(f"[bhyve]\nconnection_uri = test:///default\ninstances_path = {tmp_path}/inst\n"
+                    f"image_cache_path = {tmp_path}/cache\nvif_driver = vrouter\nport_api_url = {port_api.url}\n")
+    vif = make_vif()
+    vif["type"] = "vrouter"
+    name = "bsdt-cli" + _uuid.uuid4().hex[:6]
+    spec = tmp_path / "vm.json"
+    spec.write_text(json.dumps({"name": name, "flavor": {"memory_mb": 256, "vcpus": 1}, "network_info": [vif],
+                                "image": {"id": "img-raw", "properties": {"os_distro": "freebsd"}}}))
+    common = ("--config-file", str(conf))
+    rc, out, err = run(capsys, "spawn", *common, "--image-dir", str(image_dir), str(spec))
+    assert rc == 0, err
+    uuid = out.strip()
+    assert vif["id"] in port_api.ports and netdrv.backend.get(port_bridge(vif)) is not None
+    rc, _, err = run(capsys, "destroy", *common, name)
+    assert rc == 0, err
+    assert port_api.ports == {} and ("DELETE", vif["id"]) in port_api.requests
+    assert netdrv.backend.get(port_bridge(vif)) is None
+    assert not os.path.exists(tmp_path / "inst" / uuid)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bsdnet.driver.compute.console import ConsoleLogger, read_log
+from bsdnet.driver.compute.console import BUSY, ConsoleRelay, read_log
 from tests.compute.conftest import make_instance
 
 IMAGE = {"id": "img-raw", "properties": {"os_distro": "freebsd"}}
@@ -35,7 +35,7 @@ def pty_pair():
 def test_logger_copies_guest_output(pty_pair, tmp_path) -> None:
     master, path = pty_pair
     log = tmp_path / "console.log"
-    logger = ConsoleLogger(path, str(log))
+    logger = ConsoleRelay(path, str(log))
     logger.start()
     try:
         os.write(master, b"FreeBSD/amd64 (guest) (ttyu0)\r\nlogin: ")
@@ -49,7 +49,7 @@ def test_logger_copies_guest_output(pty_pair, tmp_path) -> None:
 def test_logger_caps_the_log(pty_pair, tmp_path) -> None:
     master, path = pty_pair
     log = tmp_path / "console.log"
-    logger = ConsoleLogger(path, str(log), max_bytes=4096)
+    logger = ConsoleRelay(path, str(log), max_bytes=4096)
     logger.start()
     try:
         for i in range(80):  # 8080 bytes through a 4096-byte cap
@@ -78,5 +78,72 @@ def test_driver_console_output(driver, pty_pair) -> None:
         driver.power_off(inst)
         assert inst.uuid not in driver.consoles  # logger stopped with the guest
         assert driver.get_console_output(None, inst).endswith(b"Booting...\r\n")  # log kept
+    finally:
+        driver.destroy(None, inst, [])
+
+
+def _recv_until(sock, want: bytes, limit: float = 30.0) -> bytes:
+    sock.settimeout(limit)
+    got = b""
+    while want not in got:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
+def test_relay_serves_one_tcp_client_both_ways(pty_pair, tmp_path) -> None:
+    import socket
+    master, path = pty_pair
+    log = tmp_path / "console.log"
+    relay = ConsoleRelay(path, str(log), listen=("127.0.0.1", 0))
+    relay.start()
+    try:
+        host, port = relay.address
+        with socket.create_connection((host, port)) as client:
+            assert wait_for(lambda: relay._client is not None)
+            os.write(master, b"login: ")
+            assert _recv_until(client, b"login: ").endswith(b"login: ")
+            client.sendall(b"root\r")
+            got = b""
+            while not got.endswith(b"root\r"):
+                got += os.read(master, 100)  # what the guest's COM1 receives
+            with socket.create_connection((host, port)) as second:
+                assert _recv_until(second, b"\n") == BUSY  # one client at a time
+            os.write(master, b"Password:")
+            assert _recv_until(client, b"Password:").endswith(b"Password:")
+        assert wait_for(lambda: relay._client is None)  # the client left: the next one may come
+        with socket.create_connection((host, port)) as third:
+            os.write(master, b"# ")
+            assert wait_for(lambda: relay._client is not None)
+            os.write(master, b"$ ")
+            assert _recv_until(third, b"$ ").endswith(b"$ ")
+    finally:
+        relay.stop()
+    assert read_log(str(log)).startswith(b"login: Password:# ")  # everything logged, client or not
+
+
+def test_driver_serial_console_over_tcp(driver, pty_pair) -> None:
+    import socket
+    from bsdnet.driver.compute.errors import ConsoleUnavailable
+    master, path = pty_pair
+    driver.console_device = lambda uuid: path
+    driver.config.serial_tcp = True
+    driver.config.serial_port_range = "31000:31999"
+    inst = make_instance()
+    driver.spawn(None, inst, IMAGE, network_info=[])
+    try:
+        c = driver.get_serial_console(None, inst)
+        assert c.host == "127.0.0.1" and 31000 <= c.port <= 31999
+        with socket.create_connection((c.host, c.port)) as client:
+            assert wait_for(lambda: driver.consoles[inst.uuid]._client is not None)
+            os.write(master, b"FreeBSD/amd64\r\n")
+            assert _recv_until(client, b"amd64\r\n").endswith(b"FreeBSD/amd64\r\n")
+        driver.power_off(inst)
+        with pytest.raises(ConsoleUnavailable, match="not running"):
+            driver.get_serial_console(None, inst)
+        driver.power_on(None, inst, [])
+        assert driver.get_serial_console(None, inst).port == c.port  # the guest keeps its port
     finally:
         driver.destroy(None, inst, [])

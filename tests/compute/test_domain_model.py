@@ -102,7 +102,7 @@ def test_markup_in_metadata_is_escaped_not_injected() -> None:
     assert Domain.from_xml(text).metadata.name == "</nova:name><evil/>&"
 
 
-@pytest.mark.parametrize("bad", ["", "a" * 32, "-rf", "a b", "a/b", "na\u00efve", "x;y"])
+@pytest.mark.parametrize("bad", ["", "a" * 32, "-rf", "a b", "a/b", "na\u00efve", "x;y", "guest\n"])
 def test_bad_names(bad: str) -> None:
     with pytest.raises(DomainConfigError):
         v.check_name(bad)
@@ -121,6 +121,7 @@ def test_checkers_accept_and_normalise() -> None:
     (v.check_path, "relative/disk"), (v.check_path, "/a,b"), (v.check_path, "/a b"),
     (v.check_path, "/a/../etc/passwd"), (v.check_path, "/a\nb"),
     (v.check_ifname, "tap0123456789abc"), (v.check_ifname, "-tap"), (v.check_ifname, "ta p"),
+    (v.check_ifname, "tap0\n"),  # '$' would match before a trailing newline
     (v.check_uuid, "not-a-uuid"), (v.check_text, "a\x00b"), (v.check_text, "a\x1bb"),
 ])
 def test_checkers_refuse(check, bad) -> None:

@@ -10,8 +10,8 @@ import subprocess
 
 import pytest
 
-from bsdnet.driver.compute.driver import RUNNING, SHUTDOWN, ConsoleUnavailable
-from bsdnet.driver.compute.errors import ComputeError, ImageError, InstanceNotFound
+from bsdnet.driver.compute.driver import RUNNING, SHUTDOWN
+from bsdnet.driver.compute.errors import ComputeError, ConsoleUnavailable, ImageError, InstanceNotFound
 from bsdnet.driver.compute.images import qemu_img_info
 from bsdnet.driver.domain import Domain, UnsupportedConfig
 from tests.compute.conftest import libvirt, make_instance, make_vif
@@ -195,12 +195,14 @@ def test_libvirt_error_mid_spawn_leaves_nothing(driver, fake_net, fail) -> None:
     assert any(c[0] == "ensure_network" for c in fake_net.calls)
 
 
-def test_volumes_refused_at_spawn(driver) -> None:
+def test_volume_of_unknown_type_refused_at_spawn(driver) -> None:
     inst = make_instance()
-    bdi = {"block_device_mapping": [{"connection_info": {}, "mount_device": "/dev/vdb"}]}
-    with pytest.raises(UnsupportedConfig, match="volumes"):
+    bdi = {"block_device_mapping": [{"connection_info": {"driver_volume_type": "rbd", "data": {}},
+                                     "mount_device": "/dev/vdb"}]}
+    with pytest.raises(ComputeError, match="'rbd'"):
         driver.spawn(None, inst, IMAGE, network_info=[], block_device_info=bdi)
     assert not driver.instance_exists(inst)
+    assert not os.path.exists(os.path.join(driver.config.instances_path, inst.uuid))
 
 
 def test_spawn_twice_refused(driver) -> None:
@@ -225,11 +227,14 @@ def test_attach_detach_change_persistent_definition(driver, caplog) -> None:
         dom = driver.conn.lookupByUUIDString(inst.uuid)
         persistent = Domain.from_xml(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
         assert [(i.mac, i.model) for i in persistent.interfaces] == [(vif["address"], "e1000")]
+        assert [p.uuid for p in persistent.metadata.ports] == [vif["id"]]
+        assert [x["id"] for x in driver.recorded_network_info(inst)] == [vif["id"]]  # for bsdnet-compute destroy
         with pytest.raises(ComputeError, match="already"):
             driver.attach_interface(None, inst, image, vif)
         driver.detach_interface(None, inst, vif)
         persistent = Domain.from_xml(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
-        assert persistent.interfaces == []
+        assert persistent.interfaces == [] and persistent.metadata.ports == []
+        assert driver.recorded_network_info(inst) == []
         with pytest.raises(ComputeError, match="no NIC"):
             driver.detach_interface(None, inst, vif)
     finally:
@@ -271,24 +276,34 @@ def test_host_resources(driver) -> None:
     assert driver.get_volume_connector(None)["ip"] == driver.config.host_ip
 
 
-def test_vnc_console_reported_from_domain(driver) -> None:
-    inst = make_instance()
+def test_vnc_ports_allocated_kept_and_never_shared(driver) -> None:
+    import socket
+    driver.config.vnc_port_range = "36100:36199"
     image = {"id": "img-raw", "properties": {"os_type": "linux"}}
-    driver.spawn(None, inst, image, network_info=[])
+    squatter = socket.socket()
+    squatter.bind((driver.config.vnc_listen, 36100))  # something else on the host has the first port
+    squatter.listen(1)
+    a, b, bios = make_instance(), make_instance(), make_instance()
     try:
-        # The test driver assigns no port to an autoport framebuffer (bhyve's does at start).
+        driver.spawn(None, a, image, network_info=[])
+        driver.spawn(None, b, image, network_info=[])
+        va, vb = driver.get_vnc_console(None, a), driver.get_vnc_console(None, b)
+        assert (va.host, va.port, vb.port) == (driver.config.vnc_listen, 36101, 36102)
+        persistent = Domain.from_xml(driver.conn.lookupByUUIDString(a.uuid).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        assert (persistent.graphics[0].port, persistent.graphics[0].autoport) == (36101, False)
+        driver.power_off(a)
+        with pytest.raises(ConsoleUnavailable, match="no running VNC"):
+            driver.get_vnc_console(None, a)
+        driver.power_on(None, a, [])
+        assert driver.get_vnc_console(None, a).port == 36101  # kept across restarts
+        # bhyveload guests have no framebuffer (bhyve's fbuf needs UEFI)
+        driver.spawn(None, bios, IMAGE, network_info=[])
         with pytest.raises(ConsoleUnavailable):
-            driver.get_vnc_console(None, inst)
-        driver.power_off(inst)
-        dom = driver.conn.lookupByUUIDString(inst.uuid)
-        model = Domain.from_xml(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
-        model.graphics[0].port, model.graphics[0].autoport = 5907, False
-        driver.conn.defineXMLFlags(model.to_xml(), libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
-        driver.power_on(None, inst, [])
-        vnc = driver.get_vnc_console(None, inst)
-        assert (vnc.host, vnc.port) == (driver.config.vnc_listen, 5907)
+            driver.get_vnc_console(None, bios)
     finally:
-        driver.destroy(None, inst, [])
+        squatter.close()
+        for inst in (a, b, bios):
+            driver.destroy(None, inst, [])
 
 
 def test_host_uptime_cpu_stats_and_resume(driver) -> None:

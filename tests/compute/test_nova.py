@@ -13,17 +13,31 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# Nova's generic tests the driver must pass (the rest are features bhyve or
-# this driver does not have, which the suite reports as NotImplementedError).
-MUST_PASS = {
-    "test_load_compute_driver", "test_init_host", "test_list_instances", "test_list_instance_uuids",
-    "test_spawn", "test_reboot", "test_power_off", "test_power_on_running", "test_power_on_powered_off",
-    "test_destroy_instance", "test_destroy_instance_nonexistent", "test_get_info",
-    "test_get_info_for_unknown_instance", "test_get_console_output", "test_get_host_ip_addr",
-    "test_get_available_resource", "test_get_available_nodes", "test_get_volume_connector",
-    "test_get_vnc_console", "test_get_serial_console", "test_get_host_uptime", "test_get_host_cpu_stats",
-    "test_resume_state_on_host_boot", "test_poll_rebooting_instances",
+# Nova's generic tests (_VirtDriverTestCase, 64 of them) the driver does not
+# pass, and why: each either fails or reaches NotImplementedError.  Every
+# other test must pass on driver code, and at least MIN_PASS of the 64 do.
+NOT_PASSING = {
+    "test_live_migration": "libvirt's bhyve driver has no live migration",
+    "test_live_migration_force_complete": "no live migration",
+    "test_live_migration_abort": "no live migration",
+    "test_get_spice_console": "bhyve's framebuffer speaks VNC only",
+    "test_get_mks_console": "no VMware MKS",
+    "test_host_power_action_reboot": "host power is the operator's (Nova's libvirt driver does not either)",
+    "test_host_power_action_shutdown": "host power is the operator's",
+    "test_host_power_action_startup": "host power is the operator's",
+    "test_set_host_enabled": "Nova's services API does it; only XenAPI did more",
+    "test_attach_detach_different_power_states": "detaches from a running guest: bhyve has no hot-plug, "
+                                                  "refused with that reason (and 'fake' is no connection type)",
+    "test_attach_detach_volume": "attaches to a running guest: refused, bhyve has no hot-plug",
+    "test_block_stats": "'someid' names no disk: None, as Nova's libvirt driver answers",
+    "test_swap_volume": "attaches to a running guest first: refused, bhyve has no hot-plug",
 }
+TOTAL = 64
+MIN_PASS = 51
+if os.geteuid() != 0:  # Nova's 'dest_host' is reached through the ssh stand-in's mount namespace
+    NOT_PASSING["test_migrate_disk_and_power_off"] = "dest_host unreachable: the ssh stand-in needs root"
+    MIN_PASS -= 1
+OUR_TESTS = {"test_load_compute_driver", "test_mapping", "test_spawn_refusal_aborts_the_build"}
 
 
 def _nova_importable() -> str | None:
@@ -52,12 +66,14 @@ def nova_run(tmp_path_factory):
 def test_nova_generic_driver_tests(nova_run) -> None:
     results, not_impl, log = nova_run
     assert results, log[-3000:]
-    failed = sorted(k for k, v in results.items() if v in ("FAIL", "ERROR"))
+    nova = {k: v for k, v in results.items() if k not in OUR_TESTS}
+    assert len(nova) == TOTAL, sorted(nova)
     vacuous = {test for test, _method in not_impl}
-    really_ok = sorted(k for k, v in results.items() if v == "ok" and k not in vacuous)
-    print(f"\nNova _VirtDriverTestCase: {len(results)} run, {len(really_ok)} pass on driver code, "
-          f"{len(vacuous)} pass by NotImplementedError {sorted(not_impl)}, "
-          f"{sum(v == 'skipped' for v in results.values())} skipped, failed {failed}")
-    assert not failed, log[-6000:]
-    missing = MUST_PASS - set(really_ok)
-    assert not missing, f"must pass on driver code: {sorted(missing)}\n{log[-6000:]}"
+    passed = sorted(k for k, v in nova.items() if v == "ok" and k not in vacuous)
+    failed = sorted(k for k, v in nova.items() if v in ("FAIL", "ERROR"))
+    print(f"\nNova _VirtDriverTestCase: {len(passed)} of {TOTAL} pass on driver code, "
+          f"{len(vacuous)} reach NotImplementedError {sorted(not_impl)}, failed {failed}")
+    assert all(results[t] == "ok" for t in OUR_TESTS), log[-6000:]
+    unexpected = sorted(set(nova) - set(passed) - set(NOT_PASSING))
+    assert not unexpected, f"do not pass on driver code: {unexpected}\n{log[-6000:]}"
+    assert len(passed) >= MIN_PASS, log[-6000:]

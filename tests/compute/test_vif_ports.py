@@ -58,13 +58,15 @@ def test_attach_and_unplug_register_the_port(fake_net) -> None:
                                               "unplug_port", "unplug_port"]
 
 
-def test_host_only_bridge_registers_nothing(fake_net) -> None:
+def test_host_only_network_registers_its_ports(fake_net) -> None:
     drv = BridgeVifDriver(fake_net)
     vif, inst = nova_vif(), make_instance()
     drv.plug(inst, vif)
     drv.attach_tap(inst, vif)
+    assert fake_net.ports[vif["id"]].ip == "10.0.0.5"  # a lease on the host-only bridge too
     drv.unplug(inst, vif)
-    assert [c[0] for c in fake_net.calls] == ["ensure_bridge"]
+    assert [c[0] for c in fake_net.calls] == ["ensure_network", "plug_port", "unplug_port"]
+    assert fake_net.calls[0][3] is None  # no uplink
 
 
 def test_refused_port_names_vif_tap_and_reason(fake_net) -> None:

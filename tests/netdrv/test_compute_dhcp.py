@@ -25,6 +25,7 @@ from bsdnet.driver.vif.netadapter import NetworkDriverAdapter  # noqa: E402
 from tests.compute.conftest import image_dir, make_instance, make_vif, \
     remove_test_domains  # noqa: E402,F401
 from tests.compute.libvirt_taps import LinuxVethTaps, TapConn  # noqa: E402
+from tests.compute.xmlcheck import ValidatingConn  # noqa: E402
 from .netdrv_env import dhcp_tools  # noqa: E402
 
 IMAGE = {"id": "img-raw", "disk_format": "raw", "properties": {"os_distro": "freebsd"}}
@@ -66,19 +67,24 @@ def guest_ns():
         shutil.rmtree(work, ignore_errors=True)
 
 
-@pytest.fixture
-def compute(linux, guest_ns, image_dir, tmp_path):
+def make_compute(linux, guest_ns, image_dir, tmp_path, uplink: str | None, dhcp: bool = True):
     ns, sfx, _ask = guest_ns
     peers: dict[str, str] = {}
     taps = LinuxVethTaps(linux.ns.ns, ns, peers)
     cfg = DriverConfig(connection_uri="test:///default", instances_path=str(tmp_path / "instances"),
                        image_cache_path=str(tmp_path / "cache"))
-    drv = BhyveDriver(config=cfg, vif_driver=BridgeVifDriver(NetworkDriverAdapter(linux.driver), linux.uplink),
-                      fetcher=images.local_fetcher(str(image_dir)),
-                      connect=lambda uri: TapConn(libvirt.open(uri), taps))
+    vifs = BridgeVifDriver(NetworkDriverAdapter(linux.driver), uplink, dhcp=dhcp)
+    drv = BhyveDriver(config=cfg, vif_driver=vifs, fetcher=images.local_fetcher(str(image_dir)),
+                      connect=lambda uri: ValidatingConn(TapConn(libvirt.open(uri), taps)))
     drv.poll_interval = 0.01
     drv.init_host("testhost")
     drv.peers = peers  # type: ignore[attr-defined]
+    return drv
+
+
+@pytest.fixture
+def compute(linux, guest_ns, image_dir, tmp_path):
+    drv = make_compute(linux, guest_ns, image_dir, tmp_path, linux.uplink)
     try:
         yield drv
     finally:
@@ -114,3 +120,80 @@ def test_stock_client_gets_the_lease_the_compute_driver_registered(linux, guest_
     assert hosts.read_text() == ""
     assert linux.driver.store.port(vif["id"]) is None
     assert linux.driver.backend.get(vif["devname"]) is None
+
+
+def subnet(prefix: str, ip: str) -> list[dict]:
+    return [{"cidr": f"{prefix}.0/24", "gateway": {"address": f"{prefix}.1"}, "ips": [{"address": ip}],
+             "dns": [], "routes": [], "meta": {"dhcp_server": f"{prefix}.1"}}]
+
+
+def test_host_only_bridge_gives_leases(linux, guest_ns, image_dir, tmp_path) -> None:
+    """No uplink: the network is the bridge alone, and still serves its guests."""
+    _ns, sfx, ask = guest_ns
+    drv = make_compute(linux, guest_ns, image_dir, tmp_path, uplink=None)
+    vif = make_vif(ip="10.78.0.40")
+    vif["network"]["subnets"] = subnet("10.78.0", "10.78.0.40")
+    drv.peers[vif["devname"]] = f"vm{sfx}"
+    inst = make_instance(hostname=f"ho-{sfx}")
+    drv.spawn(None, inst, IMAGE, network_info=[vif])
+    try:
+        got = ask(f"vm{sfx}")
+        assert (got["ip"], got["router"], got["hostname"]) == ("10.78.0.40", "10.78.0.1", f"ho-{sfx}")
+        bridge = linux.driver.backend.get("bnb" + vif["network"]["id"].replace("-", "")[:12])
+        assert bridge.members == [vif["devname"]]  # no uplink on it
+        assert "10.78.0.1/24" in bridge.inet
+    finally:
+        drv.destroy(None, inst, [vif])
+        remove_test_domains(drv)
+        drv.cleanup_host("testhost")
+    assert linux.driver.store.port(vif["id"]) is None
+
+
+def _neutron_dhcp(ns: str, bridge: str, sfx: str, mac: str, ip: str, work: Path) -> subprocess.Popen:
+    """A DHCP server on the bridge as Neutron's DHCP port would be: its own
+    interface, the subnet's .1 address, a static lease for the guest."""
+    port = f"nd{sfx}"
+    subprocess.run(["ip", "-n", ns, "link", "add", port, "type", "veth", "peer", "name", f"nb{sfx}"], check=True)
+    subprocess.run(["ip", "-n", ns, "link", "set", f"nb{sfx}", "master", bridge, "up"], check=True)
+    subprocess.run(["ip", "-n", ns, "addr", "add", "10.79.0.1/24", "dev", port], check=True)
+    subprocess.run(["ip", "-n", ns, "link", "set", port, "up"], check=True)
+    return subprocess.Popen(["ip", "netns", "exec", ns, "/usr/sbin/dnsmasq", "--keep-in-foreground",
+                             "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--port=0",
+                             f"--interface={port}", "--bind-interfaces", "--dhcp-range=10.79.0.0,static",
+                             f"--dhcp-host={mac},{ip}", f"--pid-file={work / 'neutron.pid'}",
+                             f"--dhcp-leasefile={work / 'neutron.leases'}", "--user=root"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_local_dhcp_off_leaves_the_answer_to_neutron(linux, guest_ns, image_dir, tmp_path) -> None:
+    """[bhyve] bridge_dhcp = false: the node serves nothing, so the guest's
+    one answer is the Neutron DHCP port's, even though the subnet names the
+    same server address this host would have answered from."""
+    ns, sfx, ask = guest_ns
+    drv = make_compute(linux, guest_ns, image_dir, tmp_path, linux.uplink, dhcp=False)
+    vif = make_vif(ip="10.79.0.50")
+    vif["network"]["subnets"] = subnet("10.79.0", "10.79.0.50")
+    drv.peers[vif["devname"]] = f"vm{sfx}"
+    inst = make_instance(hostname=f"nd-{sfx}")
+    drv.spawn(None, inst, IMAGE, network_info=[vif])
+    neutron = None
+    try:
+        bridge = "bnb" + vif["network"]["id"].replace("-", "")[:12]
+        assert linux.driver.dhcp.pid(vif["network"]["id"]) is None  # no dnsmasq of this node
+        assert not any(a.startswith("10.79.0.1/") for a in linux.driver.backend.get(bridge).inet)
+        # With nobody serving, the guest gets nothing...
+        with pytest.raises(AssertionError):
+            ask(f"vm{sfx}")
+        # ...and with Neutron's port on the bridge, its lease, from it alone.
+        neutron = _neutron_dhcp(linux.ns.ns, bridge, sfx, vif["address"], "10.79.0.50", tmp_path)
+        got = ask(f"vm{sfx}")
+        assert got["ip"] == "10.79.0.50"
+        assert vif["address"] in (tmp_path / "neutron.leases").read_text()  # Neutron's server gave it
+        assert linux.driver.dhcp.pid(vif["network"]["id"]) is None
+    finally:
+        if neutron is not None:
+            neutron.terminate()
+            neutron.wait()
+        drv.destroy(None, inst, [vif])
+        remove_test_domains(drv)
+        drv.cleanup_host("testhost")

@@ -3,7 +3,7 @@
 import pytest
 
 from bsdnet.driver.net import InvalidName, bridge_name, tap_name, vlan_name
-from bsdnet.driver.net.names import check_ifname, make_mark, parse_mark
+from bsdnet.driver.net.names import check_id, check_ifname, check_mac, make_mark, parse_mark
 
 UUID = "3f2a9c1e-7b44-4d0e-9a51-0c6f1e2b8d90"
 
@@ -26,7 +26,7 @@ def test_vlan_name_prefers_freebsd_style():
 
 
 @pytest.mark.parametrize("name", ["", "a" * 16, "-x", "1abc", "a b", "tap;ls", "x$(id)",
-                                  "br/0", "ünï"])
+                                  "br/0", "ünï", "em0\n"])
 def test_bad_interface_names(name):
     with pytest.raises(InvalidName):
         check_ifname(name)
@@ -50,3 +50,9 @@ def test_network_specs_are_checked(fields, message):
     from bsdnet.driver.net import Network
     with pytest.raises(InvalidName, match=message):
         Network(id="net1", uplink="em0", **fields).validate()
+
+
+@pytest.mark.parametrize("check,bad", [(check_id, "net1\n"), (check_mac, "fa:16:3e:00:00:01\n")])
+def test_trailing_newline_is_refused(check, bad):
+    with pytest.raises(InvalidName):
+        check(bad)

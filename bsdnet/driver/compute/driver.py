@@ -4,14 +4,18 @@ It runs without Nova (the command line and the tests use it directly); the
 adapter in ``nova.py`` puts the same class behind Nova's base class.
 
 Roadmap:
-  spawn       image -> raw root disk (images.py), config drive (configdrive.py),
+  spawn       checks first (guest type, flavor sizes, host limits, ports),
+              volumes connected (volumes.py), root disk from the image or
+              the boot volume and ephemeral/swap through the image backend
+              (storage.py: files or ZFS), config drive (configdrive.py),
               VIFs plugged (vif/), domain built and checked (guest.py),
               defined with VIR_DOMAIN_DEFINE_VALIDATE, started, taps attached
               (VifDriver.attach_tap: libvirt made them as the guest started;
               the bridge driver registers each port's DHCP lease), console
-              logged (console.py); any failure removes everything spawn made.
+              relayed and logged (consoles.py); any failure removes
+              everything spawn made.
   destroy     stop the guest, then cleanup: unplug VIFs (ports and leases
-              go), undefine, remove files.
+              go), disconnect volumes, undefine, remove disks and files.
   power/reboot  libvirt create/shutdown/destroy; soft falls back to hard;
               every start attaches the new taps, or stops the guest again.
   interfaces  bhyve has no hot-plug: attach/detach edit the persistent
@@ -19,10 +23,14 @@ Roadmap:
               its tap then; detach unplugs the port at once).
   planning    plan.py: disks, config drive and the GuestSpec, before libvirt.
   resources   host.py (psutil), placement inventory with allocation ratios.
+  the rest, one mixin per concern: states.py (pause, suspend, soft delete,
+              NMI, password), diagnostics.py, snapshot.py, rescue.py,
+              volumes.py, migrate.py (resize, cold migration).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -36,10 +44,18 @@ import libvirt
 
 from bsdnet.driver.compute import console, images, plan
 from bsdnet.driver.compute.config import DriverConfig, instance_dir
-from bsdnet.driver.compute.errors import ComputeError, InstanceNotFound, SpawnError
-from bsdnet.driver.compute.guest import build_domain, choose_guest, nmdm_pair
-from bsdnet.driver.compute.host import TRAITS, HostResources, host_problems
+from bsdnet.driver.compute.consoles import ConsoleMixin
+from bsdnet.driver.compute.diagnostics import DiagnosticsMixin
+from bsdnet.driver.compute.errors import ComputeError, HostLimitExceeded, InstanceNotFound, SpawnError
+from bsdnet.driver.compute.guest import GuestSpec, build_domain, choose_guest, nmdm_pair
+from bsdnet.driver.compute.host import TRAITS, HostResources, host_guest_limits, host_problems
 from bsdnet.driver.compute.instance import image_props
+from bsdnet.driver.compute.migrate import MigrationMixin
+from bsdnet.driver.compute.rescue import RescueMixin
+from bsdnet.driver.compute.snapshot import SnapshotMixin, Uploader
+from bsdnet.driver.compute.states import GuestStateMixin
+from bsdnet.driver.compute.storage import Storage, ZfsStorage, make_storage
+from bsdnet.driver.compute.volumes import Iscsictl, VolumeMixin
 from bsdnet.driver.domain import Domain, Interface
 from bsdnet.driver.domain import validate as v
 from bsdnet.driver.domain.check import check_bhyve, check_strings
@@ -58,34 +74,24 @@ _STATE = {
 }
 
 
+def power_state_of(libvirt_state: int) -> int:
+    """Nova's power_state for a libvirt domain state."""
+    return _STATE.get(libvirt_state, NOSTATE)
+
+
 @dataclass
 class InstanceInfo:
     state: int
     internal_id: int | None = None
 
 
-@dataclass
-class VncConsole:
-    host: str
-    port: int
-
-
-@dataclass
-class SerialConsole:
-    host: str
-    port: int
-
-
-class ConsoleUnavailable(ComputeError):
-    pass
-
-
-class BhyveDriver:
+class BhyveDriver(ConsoleMixin, GuestStateMixin, DiagnosticsMixin, SnapshotMixin, RescueMixin, VolumeMixin,
+                  MigrationMixin):
     """The compute driver.  ``connect`` and ``console_device`` are injection
     points for tests (a libvirt opener; the host end of a guest's console)."""
 
     capabilities = {
-        "has_imagecache": True, "supports_evacuate": False, "supports_migrate_to_same_host": False,
+        "has_imagecache": True, "supports_evacuate": False, "supports_migrate_to_same_host": True,
         "supports_attach_interface": True, "supports_device_tagging": False,
         "supports_multiattach": False, "supports_trusted_certs": False,
         "supports_pcpus": False, "supports_accelerators": False,
@@ -94,17 +100,20 @@ class BhyveDriver:
     def __init__(self, virtapi: Any = None, config: DriverConfig | None = None,
                  vif_driver: VifDriver | None = None,
                  fetcher: images.Fetcher | None = None,
-                 connect: Callable[[str], Any] = libvirt.open) -> None:
+                 connect: Callable[[str], Any] = libvirt.open, uploader: Uploader | None = None) -> None:
         self.virtapi = virtapi
         self.config = config or DriverConfig()
         self.vif_driver = vif_driver
+        self.uploader = uploader
         self._connect = connect
         self._conn: Any = None
         self._lock = threading.RLock()
         self.image_cache = images.ImageCache(self.config.image_cache_path,
                                              fetcher or images.local_fetcher(self.config.image_cache_path),
                                              self.config.qemu_img)
-        self.consoles: dict[str, console.ConsoleLogger] = {}
+        self.storage: Storage = make_storage(self.config, self.image_cache)
+        self.iscsi = Iscsictl(self.config.iscsictl)
+        self.consoles: dict[str, console.ConsoleRelay] = {}
         self.console_device: Callable[[str], str] = lambda uuid: nmdm_pair(uuid)[1]
         self.poll_interval = 0.5
 
@@ -123,6 +132,8 @@ class BhyveDriver:
     def init_host(self, host: str) -> None:
         os.makedirs(self.config.instances_path, exist_ok=True)
         os.makedirs(self.config.image_cache_path, exist_ok=True)
+        if isinstance(self.storage, ZfsStorage):
+            self.storage.ensure_layout()
         LOG.info("bhyve driver on %s: libvirt %s, %s", host, self.libvirt_version, self.config.connection_uri)
         for problem in host_problems(self.config):
             LOG.warning("host %s: %s", host, problem)
@@ -161,10 +172,11 @@ class BhyveDriver:
     def get_info(self, instance: Any, use_cache: bool = True) -> InstanceInfo:
         dom = self._lookup(instance)
         state, _reason = dom.state()
-        return InstanceInfo(state=_STATE.get(state, NOSTATE), internal_id=dom.ID())
+        return InstanceInfo(state=power_state_of(state), internal_id=dom.ID())
 
     def list_instances(self) -> list[str]:
-        return [d.name() for d in self._our_domains()]
+        """Nova's instance names (a shortened domain name keeps Nova's in <title>)."""
+        return [self._model(d).title or d.name() for d in self._our_domains()]
 
     def list_instance_uuids(self) -> list[str]:
         return [d.UUIDString() for d in self._our_domains()]
@@ -187,30 +199,38 @@ class BhyveDriver:
               block_device_info: Any = None, power_on: bool = True, accel_info: Any = None) -> None:
         network_info = list(network_info or [])
         uuid = v.check_uuid(instance.uuid)
-        v.check_name(instance.name)
-        plan.refuse_volumes(block_device_info)
-        # Refuse an unbootable guest or an unpluggable port before any work.
-        choose_guest(image_props(image_meta))
+        # Refuse an unbootable or oversized guest, or an unpluggable port,
+        # before any work.
+        props = image_props(image_meta)
+        choose_guest(props)
+        memory_mb, vcpus, _top = plan.guest_size(instance, props)
+        self._check_host_limits(memory_mb, vcpus)
         for vif in network_info:
             self._vif_driver().interface(instance, vif)
         idir = instance_dir(self.config, uuid)
         if self.instance_exists(instance):
             raise SpawnError(f"instance {uuid} already has a domain")
-        os.makedirs(idir, exist_ok=False)
+        if os.path.lexists(idir):
+            # No domain, so nothing uses it: what a failed spawn or a crash
+            # left behind.  Nova's libvirt driver reuses such a directory.
+            LOG.warning("spawn of %s: removing leftover instance directory %s (no domain uses it)", uuid, idir)
+        # Disks an earlier spawn left (a ZFS volume outlives the directory) go too.
+        self._remove_disks(uuid, idir)
+        os.makedirs(idir)
         plugged: list[Any] = []
         dom = None
+        volumes: list[Any] = []
         try:
-            disks = plan.prepare_disks(self.config, self.image_cache, context, instance, image_meta,
-                                       network_info, idir, injected_files, admin_password)
+            volumes = self.connect_block_devices(block_device_info)
+            disks = plan.prepare_disks(self.config, self.storage, context, instance, image_meta,
+                                       network_info, idir, injected_files, admin_password,
+                                       [plan.volume_spec(bdm, disk) for bdm, disk in volumes])
             spec = plan.guest_spec(self.config, self._vif_driver(), instance, image_meta, network_info, disks)
-            model = build_domain(spec, self.libvirt_version)
-            xml = model.to_xml()
-            with open(os.path.join(idir, "domain.xml"), "w") as f:
-                f.write(xml)
+            self._record_vifs(uuid, network_info)
             for vif in network_info:
                 self._vif_driver().plug(instance, vif)
                 plugged.append(vif)
-            dom = self.conn.defineXMLFlags(xml, libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
+            dom = self._define(spec, idir)
             if power_on:
                 dom.create()
                 self._attach_taps(instance, network_info)
@@ -218,8 +238,20 @@ class BhyveDriver:
         except BaseException:
             LOG.exception("spawn of %s failed; removing what it made", uuid)
             self._undo_spawn(instance, dom, plugged, idir)
+            self.disconnect_block_devices(instance, {"block_device_mapping": [b for b, _d in volumes]})
             raise
         LOG.info("spawned %s (%s)", instance.name, uuid)
+
+    def _define(self, spec: GuestSpec, idir: str) -> Any:
+        """Build, check and define the domain (kept as domain.xml too).  The
+        VNC port is chosen under the lock, so two spawns never share one."""
+        with self._lock:
+            if spec.vnc and choose_guest(spec.image_props).boot == "uefi":
+                spec.vnc_port = self._new_vnc_port()
+            xml = build_domain(spec, self.libvirt_version).to_xml()
+            with open(os.path.join(idir, "domain.xml"), "w") as f:
+                f.write(xml)
+            return self.conn.defineXMLFlags(xml, libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
 
     def _undo_spawn(self, instance: Any, dom: Any, plugged: list[Any], idir: str) -> None:
         self._stop_console(instance.uuid)
@@ -235,58 +267,36 @@ class BhyveDriver:
                 self._vif_driver().unplug(instance, vif)
             except Exception:  # noqa: BLE001 - best effort, keep undoing
                 LOG.exception("could not unplug %s", vif.get("id"))
+        self._remove_disks(instance.uuid, idir)
+
+    def _remove_disks(self, uuid: str, idir: str) -> None:
+        try:
+            self.storage.destroy(uuid)
+        except ComputeError:
+            LOG.exception("could not remove the disks of %s", uuid)
         shutil.rmtree(idir, ignore_errors=True)
 
     @staticmethod
     def _undefine(dom: Any) -> None:
-        try:
-            dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
-        except libvirt.libvirtError:
-            dom.undefine()
+        """Undefine with the guest's NVRAM and any suspended memory image
+        (each flag only where this libvirt has it)."""
+        nvram, saved = libvirt.VIR_DOMAIN_UNDEFINE_NVRAM, libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+        for flags in (nvram | saved, saved, nvram):
+            try:
+                dom.undefineFlags(flags)
+                return
+            except libvirt.libvirtError:
+                continue
+        dom.undefine()
 
-    # -- console --------------------------------------------------------
-    def _start_console(self, uuid: str) -> None:
-        if uuid in self.consoles:
-            return
-        device = self.console_device(uuid)
-        if not os.path.exists(device):
-            LOG.debug("console device %s absent (no nmdm here): not logging", device)
-            return
-        logger = console.ConsoleLogger(device, os.path.join(instance_dir(self.config, uuid), "console.log"),
-                                       self.config.console_log_max_bytes)
-        try:
-            logger.start()
-        except OSError as exc:
-            # A guest without a console log is still a guest: do not fail it for this.
-            logger.stop()
-            LOG.warning("cannot log console of %s from %s: %s", uuid, device, exc)
-            return
-        self.consoles[uuid] = logger
-
-    def _stop_console(self, uuid: str) -> None:
-        logger = self.consoles.pop(uuid, None)
-        if logger is not None:
-            logger.stop()
-
-    def get_console_output(self, context: Any, instance: Any) -> bytes:
-        self._lookup(instance)
-        path = os.path.join(instance_dir(self.config, instance.uuid), "console.log")
-        return console.read_log(path, self.config.console_log_max_bytes)
-
-    def get_vnc_console(self, context: Any, instance: Any) -> VncConsole:
-        model = self._model(self._lookup(instance))
-        for g in model.graphics:
-            if g.type == "vnc" and g.port is not None and g.port > 0:
-                return VncConsole(host=g.listen or self.config.vnc_listen, port=g.port)
-        raise ConsoleUnavailable(f"instance {instance.uuid} has no running VNC framebuffer")
-
-    def get_serial_console(self, context: Any, instance: Any) -> SerialConsole:
-        model = self._model(self._lookup(instance))
-        for c in model.chardevs:
-            if c.kind == "serial" and c.type == "tcp" and c.service:
-                return SerialConsole(host=c.host or self.config.host_ip, port=int(c.service))
-        raise ConsoleUnavailable(f"instance {instance.uuid}: the serial port is an nmdm device, not TCP; "
-                                 "use get_console_output, or cu -l on the nmdm B side")
+    def _check_host_limits(self, memory_mb: int, vcpus: int) -> None:
+        """One guest can have at most the host's memory and, by default
+        (vmm(4)'s hw.vmm.maxcpu), one vCPU per host CPU."""
+        mem_limit, cpu_limit = host_guest_limits(self.conn)
+        if memory_mb > mem_limit:
+            raise HostLimitExceeded(f"{memory_mb} MiB of memory asked; this host has {mem_limit} MiB")
+        if vcpus > cpu_limit:
+            raise HostLimitExceeded(f"{vcpus} vCPUs asked; one guest on this host can have {cpu_limit}")
 
     # -- teardown -------------------------------------------------------
     def destroy(self, context: Any, instance: Any, network_info: Any, block_device_info: Any = None,
@@ -305,12 +315,13 @@ class BhyveDriver:
         self._stop_console(instance.uuid)
         if destroy_vifs:
             self.unplug_vifs(instance, network_info)
+        self.disconnect_block_devices(instance, block_device_info)
         try:
             self._undefine(self._lookup(instance))
         except InstanceNotFound:
             pass
         if destroy_disks:
-            shutil.rmtree(instance_dir(self.config, v.check_uuid(instance.uuid)), ignore_errors=True)
+            self._remove_disks(instance.uuid, instance_dir(self.config, v.check_uuid(instance.uuid)))
 
     # -- power ----------------------------------------------------------
     def _wait_shutoff(self, dom: Any, timeout: float) -> bool:
@@ -341,6 +352,8 @@ class BhyveDriver:
         dom = self._lookup(instance)
         self.plug_vifs(instance, network_info)
         if not dom.isActive():
+            # Volumes again (an iSCSI session does not outlive a host reboot).
+            self.connect_block_devices(block_device_info)
             dom.create()
         self._started(dom, instance, network_info)
 
@@ -363,10 +376,30 @@ class BhyveDriver:
             dom.destroy()
         self._stop_console(instance.uuid)
         self.plug_vifs(instance, network_info)
+        self.connect_block_devices(block_device_info)
         dom.create()
         self._started(dom, instance, network_info)
 
     # -- networking -----------------------------------------------------
+    def _vifs_file(self, uuid: str) -> str:
+        return os.path.join(instance_dir(self.config, v.check_uuid(uuid)), "network_info.json")
+
+    def _record_vifs(self, uuid: str, network_info: Any) -> None:
+        """Keep the instance's VIFs beside its disk, so that a caller without
+        Nova's network_info (bsdnet-compute destroy) can unplug them."""
+        tmp = self._vifs_file(uuid) + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump([dict(vif) for vif in network_info or []], f)
+        os.replace(tmp, self._vifs_file(uuid))
+
+    def recorded_network_info(self, instance: Any) -> list[dict[str, Any]]:
+        """The VIFs spawn and interface attach/detach last recorded ([] if none)."""
+        try:
+            with open(self._vifs_file(instance.uuid)) as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return []
+
     def plug_vifs(self, instance: Any, network_info: Any) -> None:
         for vif in network_info or []:
             self._vif_driver().plug(instance, vif)
@@ -418,11 +451,15 @@ class BhyveDriver:
             before = self._model(dom, inactive=True)
             self._vif_driver().plug(instance, vif)
             model.devices.append(nic)
+            if model.metadata is not None:
+                model.metadata.ports.append(plan.nova_metadata(instance, [vif]).ports[0])
             try:
                 self._redefine(dom, model)
             except (libvirt.libvirtError, DomainConfigError):
                 self._vif_driver().unplug(instance, vif)
                 raise
+            vifs = self.recorded_network_info(instance)
+            self._record_vifs(instance.uuid, [*[x for x in vifs if x.get("id") != vif["id"]], vif])
             if dom.isActive() and any((i.mac or "").lower() == nic.mac for i in self._model(dom).interfaces):
                 # The running guest has the NIC, so its tap exists: register
                 # the port now.  bhyve cannot hot-plug, so there the NIC (and
@@ -433,8 +470,10 @@ class BhyveDriver:
                     self._vif_driver().unplug(instance, vif)
                     self._redefine(dom, before)
                     raise
-        LOG.warning("bhyve has no device hot-plug: NIC %s of %s is defined and appears at next boot",
-                    nic.mac, instance.uuid)
+        if dom.isActive():
+            LOG.warning("bhyve has no device hot-plug: NIC %s is in %s's definition and its port is plugged; "
+                        "the guest sees it after its next boot through Nova (reboot, or stop and start)",
+                        nic.mac, instance.uuid)
 
     def detach_interface(self, context: Any, instance: Any, vif: Any) -> None:
         """Removed from the persistent definition; a running guest keeps the
@@ -448,10 +487,16 @@ class BhyveDriver:
                              if not (isinstance(d, Interface) and (d.mac or "").lower() == mac)]
             if len(model.devices) == before:
                 raise ComputeError(f"instance {instance.uuid} has no NIC with MAC {mac}")
+            if model.metadata is not None:
+                model.metadata.ports = [p for p in model.metadata.ports if p.uuid != str(vif["id"])]
             self._redefine(dom, model)
             self._vif_driver().unplug(instance, vif)
-        LOG.warning("bhyve has no device hot-plug: NIC %s leaves %s's definition; "
-                    "the running guest loses it at next boot", mac, instance.uuid)
+            self._record_vifs(instance.uuid, [x for x in self.recorded_network_info(instance)
+                                              if x.get("id") != vif["id"]])
+        if dom.isActive():
+            LOG.warning("bhyve has no device hot-plug: NIC %s left %s's definition and its port is unplugged "
+                        "now; the running guest keeps a dead NIC until its next boot through Nova", mac,
+                        instance.uuid)
 
     # -- host -----------------------------------------------------------
     def _host(self) -> HostResources:
@@ -459,7 +504,7 @@ class BhyveDriver:
             version = self.conn.getVersion()
         except libvirt.libvirtError:
             version = 0
-        return HostResources(self.config, version)
+        return HostResources(self.config, version, self.storage.capacity())
 
     def get_available_resource(self, nodename: str | None = None) -> dict[str, Any]:
         vcpus_used = 0
@@ -487,6 +532,17 @@ class BhyveDriver:
     def poll_rebooting_instances(self, timeout: int, instances: Any) -> None:
         """Nothing to do: reboot() finishes (or falls back to hard) before it returns."""
 
+    def manage_image_cache(self, context: Any, all_instances: Any) -> None:
+        """Remove cached images no instance of this host uses and nobody
+        used for remove_unused_original_minimum_age_seconds (Nova's
+        remove_unused_base_images semantics; ZFS: an image volume whose
+        snapshot still has clones is in use whatever Nova says)."""
+        if not self.config.remove_unused_base_images:
+            return
+        in_use = {str(i.image_ref) for i in all_instances or [] if getattr(i, "image_ref", None)}
+        removed = self.storage.prune_images(in_use, self.config.remove_unused_original_minimum_age_seconds)
+        LOG.info("image cache: %d kept in use, %d removed", len(in_use), len(removed))
+
     def get_host_ip_addr(self) -> str:
         return self.config.host_ip
 
@@ -496,7 +552,3 @@ class BhyveDriver:
     def get_host_cpu_stats(self) -> dict[str, int]:
         return self._host().cpu_stats(int(self.conn.getInfo()[3]))
 
-    def get_volume_connector(self, instance: Any) -> dict[str, Any]:
-        """What Cinder needs to export a volume to this host (bhyve attaches
-        volumes at spawn only: there is no hot-plug)."""
-        return self._host().volume_connector()

@@ -19,6 +19,7 @@ from typing import Any
 from bsdnet.driver.domain import (Clock, Controller, CpuTopology, Disk, Domain, DomainOS,
                                   Features, Graphics, Input, Interface, Loader, NovaMetadata,
                                   Nvram, PciAddress, UnsupportedConfig, Video, CharDevice)
+from bsdnet.driver.compute.partitions import GrubRoot
 from bsdnet.driver.domain.check import SINCE, check_bhyve, check_strings
 
 LOG = logging.getLogger(__name__)
@@ -89,11 +90,13 @@ def choose_guest(props: Mapping[str, Any]) -> GuestProfile:
 class DiskSpec:
     path: str
     device: str = "disk"  # disk | cdrom
+    type: str = "file"  # file | block (a ZFS volume, a Cinder volume's device)
     bus: str | None = None  # None: the guest profile's bus (sata for CD-ROMs)
     readonly: bool = False
     serial: str | None = None
     queues: int | None = None
     queue_size: int | None = None
+    boot: bool = False  # a volume Nova boots from
 
 
 @dataclass
@@ -109,6 +112,7 @@ class GuestSpec:
     nics: list[Interface] = field(default_factory=list)  # from the VIF driver, model filled here
     console: str | None = None  # nmdm master path ("/dev/nmdm<uuid>A") or None
     vnc: bool = True
+    vnc_port: int | None = None  # None: libvirt's autoport
     nvram_path: str | None = None
     topology: tuple[int, int, int] | None = None  # sockets, cores, threads
     wired: bool = False
@@ -118,6 +122,9 @@ class GuestSpec:
     uefi_vars_template: str | None = None
     grub_bhyve: str = ""
     vnc_listen: str = "127.0.0.1"
+    title: str | None = None  # Nova's instance name, when the domain name is not it
+    grub_root: GrubRoot | None = None  # grub-bhyve: the partition with grub.cfg, when known
+    grub_device_map: str | None = None  # grub-bhyve: the device.map naming the root disk hd0
 
 
 def nmdm_pair(uuid: str) -> tuple[str, str]:
@@ -139,7 +146,7 @@ def _target_names(disks: list[Disk]) -> None:
 
 def _disk(spec: DiskSpec, profile: GuestProfile) -> Disk:
     bus = spec.bus or (profile.cdrom_bus if spec.device == "cdrom" else profile.disk_bus)
-    return Disk(source=spec.path, target_dev="", target_bus=bus, device=spec.device,
+    return Disk(source=spec.path, target_dev="", target_bus=bus, device=spec.device, type=spec.type,
                 readonly=spec.readonly or spec.device == "cdrom", serial=spec.serial,
                 queues=spec.queues, queue_size=spec.queue_size)
 
@@ -153,10 +160,29 @@ def _topology(spec: GuestSpec) -> CpuTopology | None:
     return top
 
 
+def _grub_args(spec: GuestSpec) -> str | None:
+    """grub-bhyve's whole command line when the root partition is known
+    (libvirt passes <bootloader_args> as they are, split on blanks, and
+    adds nothing); None leaves libvirt's defaults ('--root hd0,msdos1',
+    its own device.map), which suit an MBR image with Linux on partition 1."""
+    root = spec.grub_root
+    if root is None or spec.grub_device_map is None:
+        return None
+    args = ["--device-map", spec.grub_device_map, "--root", root.device]
+    if root.grub_dir != "/boot/grub":
+        args += ["--directory", root.grub_dir]
+    args += ["--memory", str(spec.memory_mb)]  # bhyve's -m, in MiB: the two must agree
+    if spec.wired:
+        args.append("--wire-memory")
+    if spec.console is not None:
+        args += ["--cons-dev", spec.console]
+    return " ".join([*args, spec.name])
+
+
 def build_domain(spec: GuestSpec, libvirt_version: int | None = None) -> Domain:
     """The bhyve domain for ``spec``; raises UnsupportedConfig / DomainConfigError."""
     profile = choose_guest(spec.image_props)
-    dom = Domain(name=spec.name, uuid=spec.uuid, memory_kib=spec.memory_mb * 1024,
+    dom = Domain(name=spec.name, uuid=spec.uuid, title=spec.title, memory_kib=spec.memory_mb * 1024,
                  vcpus=spec.vcpus, topology=_topology(spec), locked=spec.wired,
                  metadata=spec.metadata, clock=Clock(profile.clock),
                  features=Features(acpi=True, apic=True,
@@ -170,14 +196,18 @@ def build_domain(spec: GuestSpec, libvirt_version: int | None = None) -> Domain:
         if cd is None:
             raise UnsupportedConfig("boot from CD-ROM asked without a CD-ROM")
         dom.os.boot_devs = ["cdrom"]
+    elif disks and not disks[0].is_cdrom:
+        # Without a boot order libvirt's loaders prefer a CD-ROM (grub-bhyve
+        # gets '--root cd' and boots the config drive to a GRUB prompt).
+        disks[0].boot_order = 1
     if profile.boot == "uefi":
         dom.os.loader = Loader(spec.uefi_firmware, readonly=True, type="pflash")
         nvram_ok = libvirt_version is None or libvirt_version >= SINCE["nvram"]
         if spec.nvram_path and nvram_ok:
             dom.os.nvram = Nvram(spec.nvram_path, template=spec.uefi_vars_template)
     elif profile.boot == "grub":
-        # No bootloader_args: libvirt writes grub-bhyve's device.map itself.
         dom.bootloader = spec.grub_bhyve
+        dom.bootloader_args = _grub_args(spec)
     if profile.lpc_slot31:
         dom.devices.append(Controller("isa", index=0, address=PciAddress(slot=LPC_WINDOWS_SLOT)))
     dom.devices.extend(disks)
@@ -192,7 +222,8 @@ def build_domain(spec: GuestSpec, libvirt_version: int | None = None) -> Domain:
         dom.devices.append(CharDevice(kind="serial", type="nmdm", master=master, slave=slave))
     if spec.vnc:
         if profile.boot == "uefi":
-            dom.devices.append(Graphics(type="vnc", port=-1, autoport=True, listen=spec.vnc_listen))
+            port = -1 if spec.vnc_port is None else spec.vnc_port
+            dom.devices.append(Graphics(type="vnc", port=port, autoport=spec.vnc_port is None, listen=spec.vnc_listen))
             dom.devices.append(Video(model="gop", heads=1, primary=True))
             dom.devices.append(Controller("usb", model="nec-xhci"))
             dom.devices.append(Input("tablet", "usb"))

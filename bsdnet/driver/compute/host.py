@@ -72,36 +72,67 @@ def host_problems(config: DriverConfig, kld_loaded: Callable[[str], bool] = _kld
     return problems
 
 
+def _sysctl_int(name: str) -> int | None:
+    try:
+        out = subprocess.run(["sysctl", "-n", name], check=True, capture_output=True, text=True).stdout
+        return int(out.strip())
+    except (OSError, subprocess.CalledProcessError, ValueError):
+        return None
+
+
+def host_guest_limits(conn: Any, platform_name: str = sys.platform,
+                      sysctl: Callable[[str], int | None] = _sysctl_int) -> tuple[int, int]:
+    """(memory MiB, vCPUs) one guest may have on the host libvirt runs guests on.
+
+    Memory: the node's.  vCPUs: the node's CPUs, which is vmm(4)'s default
+    hw.vmm.maxcpu; on FreeBSD the tunable itself when it reads."""
+    info = conn.getInfo()  # [model, memory MiB, cpus, MHz, nodes, sockets, cores, threads]
+    mem, cpus = int(info[1]), int(info[2])
+    if platform_name.startswith("freebsd"):
+        cpus = sysctl("hw.vmm.maxcpu") or cpus
+    return mem, cpus
+
+
 class HostResources:
-    def __init__(self, config: DriverConfig, hypervisor_version: int = 0) -> None:
+    """``capacity``: (total, free) bytes where disks go, when that is not the
+    instances path's file system (the ZFS image backend's dataset)."""
+
+    def __init__(self, config: DriverConfig, hypervisor_version: int = 0,
+                 capacity: tuple[int, int] | None = None) -> None:
         self.config = config
         self.hypervisor_version = hypervisor_version
+        self.capacity = capacity
 
     def nodename(self) -> str:
         return socket.gethostname()
 
-    def _disk(self) -> Any:
+    def _disk(self) -> tuple[int, int, int]:
+        """(total, used, free) bytes."""
+        if self.capacity is not None:
+            total, free = self.capacity
+            return total, total - free, free
         path = self.config.instances_path
         while not os.path.exists(path):
             path = os.path.dirname(path) or "/"
-        return psutil.disk_usage(path)
+        usage = psutil.disk_usage(path)
+        return usage.total, usage.used, usage.free
 
     def available_resource(self, vcpus_used: int = 0, memory_mb_used: int | None = None) -> dict[str, Any]:
         """The dict Nova's ComputeDriver.get_available_resource returns."""
         mem = psutil.virtual_memory()
-        disk = self._disk()
+        disk_total, disk_used, disk_free = self._disk()
         return {
             "vcpus": psutil.cpu_count() or 1,
             "memory_mb": mem.total // 2 ** 20,
-            "local_gb": disk.total // 2 ** 30,
+            "local_gb": disk_total // 2 ** 30,
             "vcpus_used": vcpus_used,
             "memory_mb_used": (mem.total - mem.available) // 2 ** 20 if memory_mb_used is None else memory_mb_used,
-            "local_gb_used": disk.used // 2 ** 30,
+            "local_gb_used": disk_used // 2 ** 30,
             "hypervisor_type": HYPERVISOR_TYPE,
             "hypervisor_version": self.hypervisor_version,
             "hypervisor_hostname": self.nodename(),
             "cpu_info": json.dumps(cpu_info()),
-            "disk_available_least": disk.free // 2 ** 30,
+            "disk_available_least": disk_free // 2 ** 30,
             "supported_instances": [["x86_64", HYPERVISOR_TYPE, "hvm"]],
             "numa_topology": None,
             "pci_passthrough_devices": "[]",
@@ -136,20 +167,3 @@ class HostResources:
         ns = 1_000_000_000
         return {"kernel": int(t.system * ns), "idle": int(t.idle * ns), "user": int(t.user * ns),
                 "iowait": int(getattr(t, "iowait", 0.0) * ns), "frequency": mhz}
-
-    @staticmethod
-    def iscsi_initiator() -> str:
-        """The host's iSCSI initiator name: open-iscsi's file on Linux, else
-        the name FreeBSD's iscsictl(8) uses by default."""
-        try:
-            with open("/etc/iscsi/initiatorname.iscsi") as f:
-                for line in f:
-                    if line.startswith("InitiatorName="):
-                        return line.split("=", 1)[1].strip()
-        except OSError:
-            pass
-        return f"iqn.1994-09.org.freebsd:{socket.gethostname()}"
-
-    def volume_connector(self) -> dict[str, Any]:
-        return {"ip": self.config.host_ip, "host": socket.gethostname(), "initiator": self.iscsi_initiator(),
-                "platform": os.uname().machine, "os_type": sys.platform, "multipath": False}

@@ -5,6 +5,7 @@ then copied into the instance directory and grown to the flavor's root size.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -12,6 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -65,16 +67,69 @@ def check_image_safe(info: dict, claimed: str | None = None) -> str:
     return fmt
 
 
+def qemu_convert(src: str, dst: str, src_fmt: str, dst_fmt: str, qemu_img: str = "qemu-img") -> None:
+    """``qemu-img convert`` with both formats named (never guessed)."""
+    try:
+        subprocess.run([qemu_img, "convert", "-f", src_fmt, "-O", dst_fmt, "--", src, dst], check=True,
+                       capture_output=True, text=True)
+    except FileNotFoundError as exc:
+        raise ImageError(f"{qemu_img} not found: install qemu-utils (qemu-tools on FreeBSD)") from exc
+    except subprocess.CalledProcessError as exc:
+        raise ImageError(f"qemu-img convert {src}: {exc.stderr.strip()}") from exc
+
+
 def convert_to_raw(src: str, dst: str, qemu_img: str = "qemu-img", claimed: str | None = None) -> None:
     """Convert any format qemu-img reads into a raw file at ``dst``."""
     # -f is given explicitly, from a checked probe: letting qemu-img guess
     # again at convert time would undo the check.
-    fmt = check_image_safe(qemu_img_info(src, qemu_img), claimed)
+    qemu_convert(src, dst, check_image_safe(qemu_img_info(src, qemu_img), claimed), "raw", qemu_img)
+
+
+_CHUNK = 1 << 20
+
+
+def data_extents(fd: int, size: int) -> list[tuple[int, int]]:
+    """(start, end) of the data in a file, holes left out (SEEK_DATA and
+    SEEK_HOLE, FreeBSD's and Linux's); the whole file where unsupported."""
+    out, pos = [], 0
     try:
-        subprocess.run([qemu_img, "convert", "-f", fmt, "-O", "raw", "--", src, dst], check=True,
-                       capture_output=True, text=True)
-    except subprocess.CalledProcessError as exc:
-        raise ImageError(f"qemu-img convert {src}: {exc.stderr.strip()}") from exc
+        while pos < size:
+            try:
+                start = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError as exc:
+                if exc.errno == errno.ENXIO:  # only a hole is left
+                    break
+                raise
+            end = os.lseek(fd, start, os.SEEK_HOLE)
+            out.append((start, end))
+            pos = end
+    except (AttributeError, OSError):
+        return [(0, size)]
+    return out
+
+
+def sparse_copy(src: str, dst: str) -> None:
+    """Copy ``src`` into ``dst``, reading only its data (not its holes) and
+    skipping runs of zeros, so the target stays thin.  An existing ``dst``
+    (a device, a fresh ZFS volume) reads as zeros already and keeps its size;
+    a new file gets ``src``'s length."""
+    zero = bytes(_CHUNK)
+    exists = os.path.exists(dst)
+    with open(src, "rb") as fin, open(dst, "r+b" if exists else "wb") as fout:
+        size = os.fstat(fin.fileno()).st_size
+        for start, end in data_extents(fin.fileno(), size):
+            fin.seek(start)
+            pos = start
+            while pos < end:
+                chunk = fin.read(min(_CHUNK, end - pos))
+                if not chunk:
+                    break
+                if chunk != zero[:len(chunk)]:
+                    fout.seek(pos)
+                    fout.write(chunk)
+                pos += len(chunk)
+        if not exists:
+            fout.truncate(size)
 
 
 class ImageCache:
@@ -117,18 +172,29 @@ class ImageCache:
                          disk_format: str | None = None, context: Any = None) -> str:
         """Copy the cached raw image to ``target`` and grow it to ``size_gb``."""
         src = self.get_raw(image_id, disk_format, context)
-        shutil.copyfile(src, target)
+        os.utime(src)  # last used now: the cache keeps what is used (prune)
+        sparse_copy(src, target)
         want = size_gb * 1024 ** 3
         if want and os.path.getsize(target) < want:
             os.truncate(target, want)  # sparse: raw files grow without writing zeros
         return target
 
 
-def create_blank_disk(path: str, size_gb: int) -> str:
-    """A sparse raw disk (ephemeral, swap)."""
-    with open(path, "wb") as f:
-        f.truncate(size_gb * 1024 ** 3)
-    return path
+    def prune(self, keep: set[str], max_age: float) -> list[str]:
+        """Remove cached images not in ``keep`` and not used (copied from)
+        for ``max_age`` seconds, as Nova's remove_unused_base_images does."""
+        removed = []
+        now = time.time()
+        for entry in os.scandir(self.path):
+            if not entry.name.endswith(".raw") or not entry.is_file() or entry.path in keep:
+                continue
+            idle = now - entry.stat().st_mtime
+            if idle < max_age:
+                continue
+            os.unlink(entry.path)
+            removed.append(entry.path)
+            LOG.info("image cache: removed %s (unused for %d s)", entry.name, idle)
+        return removed
 
 
 def local_fetcher(directory: str) -> Fetcher:

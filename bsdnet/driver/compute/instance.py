@@ -5,9 +5,13 @@ the instance itself."""
 
 from __future__ import annotations
 
+import uuid as _uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from bsdnet.driver.domain import DomainConfigError
+from bsdnet.driver.domain import validate as v
 
 
 @dataclass
@@ -78,3 +82,16 @@ def image_field(image_meta: Any, name: str) -> Any:
         return getattr(image_meta, name, None)
     except NotImplementedError:  # unset Nova object field
         return None
+
+
+def domain_name(instance: Any) -> str:
+    """The libvirt/vmm(4) name of the instance's domain.
+
+    Nova's name when it fits vmm's 31 characters and alphabet; otherwise
+    (``instance_name_template = instance-%(uuid)s`` gives 45) a short name
+    made from the UUID, the same on every call: 'i-' and 29 of its hex
+    digits.  Nova's own name is kept as the domain's <title>."""
+    try:
+        return v.check_name(instance.name)
+    except DomainConfigError:
+        return "i-" + _uuid.UUID(v.check_uuid(instance.uuid)).hex[:v.VM_NAME_MAX - 2]

@@ -20,8 +20,13 @@ from typing import Any
 
 from bsdnet.driver.compute import config as bconfig
 from bsdnet.driver.compute import driver as bdriver
-from bsdnet.driver.compute.errors import InstanceNotFound
+from bsdnet.driver.compute import errors
+from bsdnet.driver.domain import DomainConfigError
+from bsdnet.driver.vif.base import UnsupportedVif, VifPlugError
 from bsdnet.driver.compute.host import TRAITS
+from bsdnet.driver.compute.instance import image_field
+from bsdnet.driver.compute.migrate import ResizeError
+from bsdnet.driver.compute.volumes import VolumeAttachRunning
 from bsdnet.driver.compute.wiring import default_net_driver, make_vif_driver
 
 try:
@@ -30,7 +35,10 @@ try:
     from nova.console import type as ctype
     from nova.virt import driver as nova_driver
     from nova.virt import hardware
+    from nova.compute import power_state
+    from nova.objects import diagnostics as diagnostics_obj
     from nova.virt import images as nova_images
+    from oslo_utils import timeutils
     HAVE_NOVA = True
 except ImportError:
     HAVE_NOVA = False
@@ -49,13 +57,53 @@ def install_nova_alias() -> None:
     nova.virt.bsdnet = sys.modules[__name__]  # type: ignore[attr-defined]
 
 
+def to_nova(exc: BaseException, image_id: str | None = None) -> BaseException | None:
+    """Nova's exception for one of the driver's, or None to let it through.
+
+    Chosen for what Nova's compute manager does with them at build time:
+    InvalidInput and ImageUnacceptable abort the build (no host could run
+    it), ComputeResourcesUnavailable reschedules to another host, anything
+    else (InstanceDeployFailure, NovaException) reschedules too."""
+    if isinstance(exc, errors.InstanceNotFound):
+        return exception.InstanceNotFound(instance_id=exc.instance_id)
+    if isinstance(exc, errors.InstanceNotRunning):
+        return exception.InstanceNotRunning(instance_id=exc.instance_id)
+    if isinstance(exc, ResizeError):
+        # Rolled back: the instance stays as it was (Nova's libvirt driver does the same).
+        return exception.InstanceFaultRollback(inner_exception=exception.ResizeError(reason=str(exc)))
+    if isinstance(exc, VolumeAttachRunning):
+        return exception.InstanceInvalidState(message=str(exc))
+    if isinstance(exc, errors.GuestConfigError):
+        return exception.InvalidInput(reason=str(exc))
+    if isinstance(exc, errors.HostLimitExceeded):
+        return exception.ComputeResourcesUnavailable(reason=str(exc))
+    if isinstance(exc, errors.ConsoleUnavailable):
+        return exception.ConsoleTypeUnavailable(console_type=exc.console_type)
+    if isinstance(exc, UnsupportedVif):
+        return exception.NovaException(message=str(exc))
+    if isinstance(exc, VifPlugError):
+        return exception.VirtualInterfaceCreateException(message=str(exc))
+    if isinstance(exc, (errors.ImageError, DomainConfigError)):
+        if image_id is not None:
+            return exception.ImageUnacceptable(image_id=image_id, reason=str(exc))
+        return exception.InvalidInput(reason=str(exc))
+    if isinstance(exc, (errors.SpawnError, errors.ConfigDriveError)):
+        return exception.InstanceDeployFailure(reason=str(exc))
+    if isinstance(exc, errors.ComputeError):
+        return exception.NovaException(message=str(exc))
+    return None
+
+
 def _translate(fn: Any) -> Any:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except InstanceNotFound as exc:
-            raise exception.InstanceNotFound(instance_id=exc.instance_id) from exc
+        except (errors.ComputeError, DomainConfigError, VifPlugError) as exc:
+            nova_exc = to_nova(exc)
+            if nova_exc is None:
+                raise
+            raise nova_exc from exc
     return wrapper
 
 
@@ -64,6 +112,70 @@ if HAVE_NOVA:
 
     def _nova_fetch(context: Any, image_id: str, target: str) -> None:
         nova_images.fetch(context, image_id, target)
+
+    def _nova_upload(context: Any, instance: Any, image_id: str, path: str, disk_format: str) -> None:
+        """The snapshot's data and format into the image Nova made for it
+        (the metadata Nova's libvirt driver writes)."""
+        from nova.image import glance
+        api = glance.API()
+        props = {"image_location": "snapshot", "image_state": "available", "owner_id": instance.project_id}
+        if getattr(instance, "os_type", None):
+            props["os_type"] = instance.os_type
+        metadata = {"status": "active", "name": api.get(context, image_id)["name"], "disk_format": disk_format,
+                    "container_format": "bare", "properties": props}
+        with open(path, "rb") as f:
+            api.update(context, image_id, metadata, f)
+
+    class NovaLiveConfig:
+        """The driver's configuration with Nova's own options read from
+        CONF each time they are used, as Nova's drivers read them (an
+        operator's or a test's change applies to the next guest started)."""
+
+        def __init__(self, base: bconfig.DriverConfig) -> None:
+            self.__dict__["_base"] = base
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._base, name)
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            setattr(self._base, name, value)
+
+        @property
+        def host_ip(self) -> str:
+            return str(CONF.my_ip or self._base.host_ip)
+
+        @property
+        def vnc_enabled(self) -> bool:
+            return bool(CONF.vnc.enabled)
+
+        @property
+        def vnc_listen(self) -> str:
+            return str(CONF.vnc.server_listen or self._base.vnc_listen)
+
+        @property
+        def snapshot_image_format(self) -> str:
+            return str(CONF.libvirt.snapshot_image_format or self._base.snapshot_image_format)
+
+        @property
+        def remove_unused_base_images(self) -> bool:
+            return bool(CONF.image_cache.remove_unused_base_images)
+
+        @property
+        def remove_unused_original_minimum_age_seconds(self) -> int:
+            return int(CONF.image_cache.remove_unused_original_minimum_age_seconds)
+
+        @property
+        def serial_tcp(self) -> bool:
+            return bool(CONF.serial_console.enabled)
+
+        @property
+        def serial_port_range(self) -> str:
+            return str(CONF.serial_console.port_range)
+
+        @property
+        def serial_listen(self) -> str:
+            # Where Nova's serial proxy reaches this host (Nova's libvirt binds there too).
+            return str(CONF.serial_console.proxyclient_address)
 
     class BhyveComputeDriver(nova_driver.ComputeDriver):
         """Nova compute driver for bhyve (FreeBSD) through libvirt."""
@@ -77,12 +189,9 @@ if HAVE_NOVA:
             if cfg.instances_path == bconfig.DriverConfig.instances_path:
                 cfg.instances_path = CONF.instances_path
                 cfg.image_cache_path = os.path.join(CONF.instances_path, "_base_bhyve")
-            cfg.host_ip = CONF.my_ip or cfg.host_ip
-            # Nova's [vnc] settings, as its libvirt driver reads them.
-            cfg.vnc_listen = str(CONF.vnc.server_listen or cfg.vnc_listen)
-            self.impl = bdriver.BhyveDriver(virtapi, config=cfg,
+            self.impl = bdriver.BhyveDriver(virtapi, config=NovaLiveConfig(cfg),  # type: ignore[arg-type]
                                             vif_driver=make_vif_driver(cfg, default_net_driver()),
-                                            fetcher=_nova_fetch)
+                                            fetcher=_nova_fetch, uploader=_nova_upload)
 
         # -- straight delegation, with Nova's exception types --------------
         def init_host(self, host: str) -> None:
@@ -107,9 +216,16 @@ if HAVE_NOVA:
         def spawn(self, context: Any, instance: Any, image_meta: Any, injected_files: Any,
                   admin_password: Any, allocations: Any, network_info: Any = None,
                   block_device_info: Any = None, power_on: bool = True, accel_info: Any = None) -> None:
-            self.impl.spawn(context, instance, image_meta, injected_files, admin_password, allocations,
-                            network_info=network_info, block_device_info=block_device_info,
-                            power_on=power_on, accel_info=accel_info)
+            try:
+                self.impl.spawn(context, instance, image_meta, injected_files, admin_password, allocations,
+                                network_info=network_info, block_device_info=block_device_info,
+                                power_on=power_on, accel_info=accel_info)
+            except (errors.ComputeError, DomainConfigError, VifPlugError) as exc:
+                image_id = image_field(image_meta, "id") or getattr(instance, "image_ref", None) or ""
+                nova_exc = to_nova(exc, str(image_id))
+                if nova_exc is None:
+                    raise
+                raise nova_exc from exc
 
         def destroy(self, context: Any, instance: Any, network_info: Any, block_device_info: Any = None,
                     destroy_disks: bool = True, destroy_secrets: bool = True) -> None:
@@ -125,7 +241,7 @@ if HAVE_NOVA:
         def reboot(self, context: Any, instance: Any, network_info: Any, reboot_type: str,
                    block_device_info: Any = None, bad_volumes_callback: Any = None,
                    accel_info: Any = None, share_info: Any = None) -> None:
-            self.impl.reboot(context, instance, network_info, reboot_type)
+            self.impl.reboot(context, instance, network_info, reboot_type, block_device_info)
 
         @_translate
         def power_off(self, instance: Any, timeout: int = 0, retry_interval: int = 0) -> None:
@@ -134,7 +250,7 @@ if HAVE_NOVA:
         @_translate
         def power_on(self, context: Any, instance: Any, network_info: Any, block_device_info: Any = None,
                      accel_info: Any = None, share_info: Any = None) -> None:
-            self.impl.power_on(context, instance, network_info)
+            self.impl.power_on(context, instance, network_info, block_device_info)
 
         @_translate
         def get_console_output(self, context: Any, instance: Any) -> str:
@@ -142,19 +258,13 @@ if HAVE_NOVA:
 
         @_translate
         def get_vnc_console(self, context: Any, instance: Any) -> Any:
-            try:
-                c = self.impl.get_vnc_console(context, instance)
-            except bdriver.ConsoleUnavailable as exc:
-                raise exception.ConsoleTypeUnavailable(console_type="vnc") from exc
+            c = self.impl.get_vnc_console(context, instance)
             # The address the noVNC proxy reaches this host at, as Nova's libvirt driver reports.
             return ctype.ConsoleVNC(host=str(CONF.vnc.server_proxyclient_address or c.host), port=c.port)
 
         @_translate
         def get_serial_console(self, context: Any, instance: Any) -> Any:
-            try:
-                c = self.impl.get_serial_console(context, instance)
-            except bdriver.ConsoleUnavailable as exc:
-                raise exception.ConsoleTypeUnavailable(console_type="serial") from exc
+            c = self.impl.get_serial_console(context, instance)
             return ctype.ConsoleSerial(host=c.host, port=c.port)
 
         def get_host_uptime(self) -> str:
@@ -206,10 +316,54 @@ if HAVE_NOVA:
             provider_tree.update_inventory(nodename, inv)
             provider_tree.add_traits(nodename, *TRAITS)
 
+        @_translate
+        def get_instance_diagnostics(self, instance: Any) -> Any:
+            s = self.impl.guest_stats(instance)
+            launched = getattr(instance, "launched_at", None)
+            uptime = s.uptime if s.uptime is not None else (
+                int(timeutils.delta_seconds(timeutils.normalize_time(launched), timeutils.utcnow()))
+                if launched else 0)
+            diags = diagnostics_obj.Diagnostics(
+                state=power_state.STATE_MAP[bdriver.power_state_of(s.state)], driver="libvirt",
+                hypervisor="bhyve", hypervisor_os="freebsd", uptime=uptime, config_drive=s.config_drive)
+            diags.memory_details = diagnostics_obj.MemoryDiagnostics(
+                maximum=s.memory_max_kib // 1024, used=s.memory_used_kib // 1024)
+            for vcpu, ns in s.vcpu_times_ns:
+                diags.add_cpu(id=vcpu, time=ns)
+            for d in s.disks:
+                diags.add_disk(read_bytes=d.read_bytes, read_requests=d.read_requests, write_bytes=d.write_bytes,
+                               write_requests=d.write_requests, errors_count=d.errors)
+            for n in s.nics:
+                counters = {k: getattr(n, k) for k in ("rx_octets", "rx_errors", "rx_drop", "rx_packets",
+                                                       "tx_octets", "tx_errors", "tx_drop", "tx_packets")
+                            if getattr(n, k) is not None}
+                diags.add_nic(mac_address=n.mac, **counters)
+            return diags
+
         def get_volume_connector(self, instance: Any) -> dict[str, Any]:
             connector = self.impl.get_volume_connector(instance)
             connector["ip"] = CONF.my_block_storage_ip or connector["ip"]
             return connector
+
+    def _delegate(name: str) -> Any:
+        """A ComputeDriver method that is the BhyveDriver's own, with Nova's
+        exceptions (the driver's signatures are Nova's)."""
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return getattr(self.impl, name)(*args, **kwargs)
+        method.__name__ = method.__qualname__ = name
+        method.__doc__ = getattr(bdriver.BhyveDriver, name).__doc__
+        return _translate(method)
+
+    # Methods passed through as they are.
+    DELEGATED = ("pause", "unpause", "suspend", "resume", "soft_delete", "restore", "trigger_crash_dump",
+                 "set_admin_password", "get_diagnostics", "block_stats", "get_instance_disk_info",
+                 "get_device_name_for_instance", "manage_image_cache", "snapshot", "rescue", "unrescue",
+                 "attach_volume", "detach_volume", "swap_volume", "migrate_disk_and_power_off",
+                 "finish_migration", "confirm_migration", "finish_revert_migration",
+                 "check_instance_shared_storage_local", "check_instance_shared_storage_remote",
+                 "check_instance_shared_storage_cleanup")
+    for _name in DELEGATED:
+        setattr(BhyveComputeDriver, _name, _delegate(_name))
 else:
     class BhyveComputeDriver:  # type: ignore[no-redef]
         def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -48,6 +48,7 @@ def make_vif_driver(config: DriverConfig, net: NetDriver | None = None, uplink: 
     net = net if net is not None else default_net_driver()
     drivers = {
         "vrouter": get_vif_driver("vrouter", net=net, api=PortApiClient(config.port_api_url)),
-        "bridge": get_vif_driver("bridge", net=net, uplink=uplink or config.bridge_uplink or None),
+        "bridge": get_vif_driver("bridge", net=net, uplink=uplink or config.bridge_uplink or None,
+                                 dhcp=config.bridge_dhcp),
     }
     return VifDispatcher(drivers, default=config.vif_driver)

@@ -161,6 +161,10 @@ def check_strings(dom: Domain) -> None:
     v.check_name(dom.name)
     if dom.uuid is not None:
         v.check_uuid(dom.uuid)
+    if dom.title is not None:
+        v.check_text(dom.title, "title", 255)
+        if "\n" in dom.title or "\r" in dom.title:
+            raise DomainConfigError("a domain title is one line")
     for path in (dom.os.loader.path if dom.os.loader else None,
                  dom.os.nvram.path if dom.os.nvram else None,
                  dom.os.nvram.template if dom.os.nvram else None,

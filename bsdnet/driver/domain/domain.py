@@ -34,7 +34,7 @@ DEVICE_CLASSES: dict[str, type[XMLElement]] = {
     **{tag: CharDevice for tag in CHARDEV_TAGS},
 }
 LIFECYCLE = ("on_poweroff", "on_reboot", "on_crash")
-_KNOWN_TOP = {"name", "uuid", "memory", "currentMemory", "memoryBacking", "vcpu", "cputune",
+_KNOWN_TOP = {"name", "uuid", "title", "memory", "currentMemory", "memoryBacking", "vcpu", "cputune",
               "cpu", "bootloader", "bootloader_args", "os", "features", "clock", "devices",
               "metadata", Commandline.root_name, *LIFECYCLE}
 
@@ -43,6 +43,7 @@ _KNOWN_TOP = {"name", "uuid", "memory", "currentMemory", "memoryBacking", "vcpu"
 class Domain(XMLElement):
     name: str
     uuid: str | None = None
+    title: str | None = None  # one line; the driver keeps Nova's instance name here
     type: str = "bhyve"
     memory_kib: int = 0
     current_memory_kib: int | None = None
@@ -94,6 +95,8 @@ class Domain(XMLElement):
         sub(el, "name", text=self.name)
         if self.uuid is not None:
             sub(el, "uuid", text=self.uuid)
+        if self.title is not None:
+            sub(el, "title", text=self.title)
         if self.metadata is not None:
             sub(el, "metadata").append(self.metadata.format_dom())
         sub(el, "memory", {"unit": "KiB"}, self.memory_kib)
@@ -134,7 +137,8 @@ class Domain(XMLElement):
         name = text_of(el.find("name"))
         if not name:
             raise DomainConfigError("<domain> without <name>")
-        dom = cls(name=name, uuid=text_of(el.find("uuid")), type=el.get("type", "bhyve"))
+        dom = cls(name=name, uuid=text_of(el.find("uuid")), title=text_of(el.find("title")),
+                  type=el.get("type", "bhyve"))
         mem, cur = el.find("memory"), el.find("currentMemory")
         dom.memory_kib = memory_to_kib(mem) if mem is not None else 0
         dom.current_memory_kib = memory_to_kib(cur) if cur is not None else None

@@ -17,11 +17,11 @@ from bsdnet.driver.domain.errors import DomainConfigError
 # FreeBSD's VM_MAX_NAMELEN is 32 including the NUL; libvirt passes the
 # domain name to bhyve and vmm(4) as the VM name.
 VM_NAME_MAX = 31
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}\Z")
 # IFNAMSIZ is 16 on FreeBSD and Linux, so 15 visible characters.
 IFNAME_MAX = 15
-_IFNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")  # Nova: "tap" + port id[:11], dash included
+_IFNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*\Z")  # Nova: "tap" + port id[:11], dash included
 # Characters XML 1.0 cannot represent (ElementTree would write them anyway).
 _XML_BAD_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _PATH_BAD_RE = re.compile(r"[\x00-\x1f\x7f,]|\s")

@@ -48,12 +48,14 @@ class Network:
     """A flat or VLAN network, as nova-network's managers built them.
 
     uplink: the physical interface (flat: bridged directly; vlan: the parent
-    of the VLAN interface).  move_address: move the uplink's addresses and
-    default route to the bridge (flat networks on a host's only NIC).
+    of the VLAN interface); None for a host-only network, whose bridge
+    joins this host's guests and the host itself.  move_address: move the
+    uplink's addresses and default route to the bridge (flat networks on a
+    host's only NIC).
     """
 
     id: str
-    uplink: str
+    uplink: str | None
     vlan: int | None = None
     mtu: int | None = None
     bridge: str | None = None
@@ -68,7 +70,10 @@ class Network:
 
     def validate(self) -> "Network":
         check_id(self.id, "network id")
-        check_ifname(self.uplink)
+        if self.uplink is not None:
+            check_ifname(self.uplink)
+        elif self.vlan is not None or self.move_address:
+            raise InvalidName(f"network {self.id}: a VLAN or moved addresses need an uplink")
         if self.bridge is not None:
             check_ifname(self.bridge)
         if self.vlan is not None and not 1 <= int(self.vlan) <= 4094:
@@ -145,4 +150,4 @@ class Port:
 
 def _hostname_ok(name: str) -> bool:
     import re
-    return bool(re.match(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$", name))
+    return bool(re.match(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z", name))

@@ -22,9 +22,9 @@ OWNER_GROUP = "bsdnet"
 #: Prefix of the description every bsdnet interface carries.
 MARK_PREFIX = "bsdnet"
 
-_IFNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-_MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+_IFNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*\Z")
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
+_MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}\Z")
 
 
 def check_ifname(name: str) -> str:

@@ -71,6 +71,8 @@ class NetworkDriver:
         net.validate()
         br = self.bridge_of(net)
         names.check_ifname(br)
+        if net.uplink is None:
+            return self._ensure_host_only(net, br)
         uplink = self.backend.get(net.uplink)
         if uplink is None:
             raise NetDriverError(f"network {net.id}: uplink {net.uplink} does not exist")
@@ -113,6 +115,27 @@ class NetworkDriver:
         bst = self._require(br)
         if bst.member_stp.get(port_if, False) != net.stp:
             self.backend.set_stp(br, port_if, net.stp)
+        self._finish_network(net, br, bst, mtu)
+        LOG.info("network %s ready on bridge %s (uplink %s, mtu %d)", net.id, br, port_if, mtu)
+        return {"network": net.id, "bridge": br, "uplink": port_if, "mtu": mtu}
+
+    def _ensure_host_only(self, net: Network, br: str) -> dict:
+        """A network without an uplink: its bridge alone, with the host's
+        address on it and, with DHCP, a dnsmasq serving its guests."""
+        bst = self.backend.get(br)
+        if bst is not None:
+            self._owned(bst, "bridge", net=net.id)
+        self.store.put_network(net)
+        bst = self._ensure_bridge(net, br)
+        mtu = int(net.mtu or bst.mtu)
+        if bst.mtu != mtu:
+            set_mtu_checked(self.backend, br, mtu)
+        self._finish_network(net, br, self._require(br), mtu)
+        LOG.info("host-only network %s ready on bridge %s (mtu %d)", net.id, br, mtu)
+        return {"network": net.id, "bridge": br, "uplink": None, "mtu": mtu}
+
+    def _finish_network(self, net: Network, br: str, bst: IfState, mtu: int) -> None:
+        """The bridge's own address, up, and the network's dnsmasq."""
         if net.bridge_address and net.bridge_address.split("/")[0] not in \
                 [a.split("/")[0] for a in bst.inet]:
             self.backend.add_address(br, net.bridge_address)
@@ -120,8 +143,6 @@ class NetworkDriver:
             self.backend.set_up(br)
         if self.dhcp and net.dhcp:
             self.dhcp.ensure(net, br, self.store.ports(net.id), mtu)
-        LOG.info("network %s ready on bridge %s (uplink %s, mtu %d)", net.id, br, port_if, mtu)
-        return {"network": net.id, "bridge": br, "uplink": port_if, "mtu": mtu}
 
     def _ensure_vlan(self, net: Network, uplink: IfState, mtu: int) -> str:
         vname = names.vlan_name(net.uplink, int(net.vlan))

@@ -9,13 +9,14 @@ port registered with the bsdnet agent through its port API.
 
 from typing import Any
 
-from bsdnet.driver.domain import Interface, UnsupportedConfig
-from bsdnet.driver.vif.base import DhcpSubnet, NetDriver, PortInfo, Vif, VifDriver, VifPlugError, tap_name
+from bsdnet.driver.domain import Interface
+from bsdnet.driver.vif.base import (DhcpSubnet, NetDriver, PortInfo, UnsupportedVif, Vif, VifDriver, VifPlugError,
+                                    tap_name)
 from bsdnet.driver.vif.bridge import BridgeVifDriver
 from bsdnet.driver.vif.vrouter import VrouterVifDriver
 
-__all__ = ["BridgeVifDriver", "DhcpSubnet", "NetDriver", "PortInfo", "VifDispatcher", "VifDriver",
-           "VifPlugError", "VrouterVifDriver", "get_vif_driver", "tap_name"]
+__all__ = ["BridgeVifDriver", "DhcpSubnet", "NetDriver", "PortInfo", "UnsupportedVif", "VifDispatcher",
+           "VifDriver", "VifPlugError", "VrouterVifDriver", "get_vif_driver", "tap_name"]
 
 
 class VifDispatcher(VifDriver):
@@ -39,7 +40,7 @@ class VifDispatcher(VifDriver):
         try:
             return self.drivers[kind]
         except KeyError:
-            raise UnsupportedConfig(f"VIF {vif.get('id')} is bound as {kind!r}; this host plugs "
+            raise UnsupportedVif(f"VIF {vif.get('id')} is bound as {kind!r}; this host plugs "
                                     f"{sorted(self.drivers)}") from None
 
     def interface(self, instance: Any, vif: Vif) -> Interface:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bsdnet.driver.domain import Interface
+from bsdnet.driver.domain import Interface, UnsupportedConfig
 from bsdnet.driver.domain import validate as v
 
 # Nova's network_info VIF: a dict-like with id, address, type, devname,
@@ -18,6 +18,10 @@ Vif = Mapping[str, Any]
 
 class VifPlugError(RuntimeError):
     """The network driver refused a port; the message names the VIF, its tap and why."""
+
+
+class UnsupportedVif(UnsupportedConfig):
+    """A port bound for a switch this host does not run (say 'ovs')."""
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,9 @@ class NetDriver(Protocol):
 
     def ensure_network(self, network_id: str, bridge: str, uplink: str | None,
                        vlan: int | None, mtu: int | None, dhcp: DhcpSubnet | None = None) -> None:
-        """The network's bridge, with the uplink (or its VLAN interface) as member;
-        with ``dhcp``, the bridge's address and a dnsmasq serving static leases."""
+        """The network's bridge, with the uplink (or its VLAN interface) as member,
+        alone when ``uplink`` is None (a host-only network); with ``dhcp``, the
+        bridge's address and a dnsmasq serving static leases."""
 
     def plug_port(self, port: PortInfo) -> None:
         """Adopt the tap libvirt made for a port and register its lease (MAC -> IP)."""

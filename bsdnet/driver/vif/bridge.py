@@ -2,7 +2,8 @@
 
 The network driver makes the bridge (with the uplink, or the VLAN interface
 on it, as member); libvirt makes the tap and adds it to the bridge when the
-guest starts.  Without an uplink the bridge is host-only.
+guest starts.  Without an uplink the bridge is host-only: the network
+driver keeps it as a network all the same, so its guests get leases too.
 
 Roadmap:
   plug        before the domain is defined: the network (bridge, VLAN, and,
@@ -15,9 +16,10 @@ Roadmap:
 
 DHCP follows nova-network's multi-host dnsmasq: the IPv4 subnet's
 ``meta['dhcp_server']`` is the address this host's bridge answers from.  A
-subnet without it gets no local DHCP (Neutron's DHCP agent serves it).
-A host-only bridge (no uplink) is not a network the network driver manages,
-so its ports are not registered and get no lease.
+subnet without it gets no local DHCP (Neutron's DHCP agent serves it), and
+``[bhyve] bridge_dhcp = false`` turns local DHCP off for every network, so
+this host's dnsmasq never answers beside a Neutron DHCP port holding the
+same address.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from bsdnet.driver.vif.base import (DhcpSubnet, NetDriver, PortInfo, Vif, VifDri
                                     tap_name)
 
 LOG = logging.getLogger(__name__)
-_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
 
 
 def bridge_for(vif: Vif) -> str:
@@ -115,9 +117,10 @@ def port_for(instance: Any, vif: Vif) -> PortInfo:
 class BridgeVifDriver(VifDriver):
     name = "bridge"
 
-    def __init__(self, net: NetDriver, uplink: str | None = None) -> None:
+    def __init__(self, net: NetDriver, uplink: str | None = None, dhcp: bool = True) -> None:
         self.net = net
         self.uplink = v.check_ifname(uplink) if uplink else None
+        self.dhcp = dhcp
 
     def interface(self, instance: Any, vif: Vif) -> Interface:
         return Interface(type="bridge", mac=v.check_mac(vif["address"]), source_bridge=bridge_for(vif),
@@ -130,14 +133,10 @@ class BridgeVifDriver(VifDriver):
         tag = vlan_for(vif)
         if tag is not None and self.uplink is None:
             raise ValueError(f"network of VIF {vif['id']} is VLAN {tag} but no uplink is configured")
-        if self.uplink is None:
-            self.net.ensure_bridge(bridge, mtu)
-        else:
-            self.net.ensure_network(str(net.get("id")), bridge, self.uplink, tag, mtu, dhcp_for(vif))
+        self.net.ensure_network(str(net.get("id")), bridge, self.uplink, tag, mtu,
+                                dhcp_for(vif) if self.dhcp else None)
 
     def attach_tap(self, instance: Any, vif: Vif) -> None:
-        if self.uplink is None:
-            return  # host-only bridge: no network driver network, no lease
         port = port_for(instance, vif)
         try:
             self.net.plug_port(port)
@@ -149,6 +148,4 @@ class BridgeVifDriver(VifDriver):
     def unplug(self, instance: Any, vif: Vif) -> None:
         # The tap is libvirt's (it goes with the domain), the bridge the
         # network's: only the port's registration and lease go here.
-        if self.uplink is None:
-            return
         self.net.unplug_port(str(vif["id"]))

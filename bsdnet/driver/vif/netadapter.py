@@ -2,8 +2,9 @@
 ``NetDriver`` interface.
 
 ``ensure_network`` is the network driver's own ``ensure_network`` (bridge,
-uplink or its VLAN interface, MTU, ownership marks; with a DHCP subnet the
-bridge's address and the network's dnsmasq).  ``plug_port`` adopts the tap
+uplink or its VLAN interface, or none for a host-only network, MTU,
+ownership marks; with a DHCP subnet the bridge's address and the
+network's dnsmasq).  ``plug_port`` adopts the tap
 libvirt made (``create=False``) and puts the port's static lease in the
 dnsmasq host file; ``unplug_port`` undoes both.  ``ensure_bridge`` makes
 the bare, uplink-less bridge of one vrouter port, marked ``kind=portbridge``
@@ -31,9 +32,6 @@ class NetworkDriverAdapter:
     def ensure_network(self, network_id: str, bridge: str, uplink: str | None, vlan: int | None,
                        mtu: int | None, dhcp: DhcpSubnet | None = None) -> None:
         from bsdnet.driver.net import Network
-        if uplink is None:
-            self.ensure_bridge(bridge, mtu)
-            return
         net = Network(id=network_id, uplink=uplink, vlan=vlan, mtu=mtu, bridge=bridge)
         if dhcp is not None:
             net.dhcp, net.cidr, net.bridge_address = True, dhcp.cidr, dhcp.server
