@@ -1,6 +1,6 @@
 """Build steps pyproject.toml cannot express.
 
-- bsdnet._abi: the cffi module built from kmod/include/bsdnet_abi.h, the one
+- bsdnet.shm._abi: the cffi module built from kmod/include/bsdnet_abi.h, the one
   header that defines the shared-memory layout.
 - bsdnet/_bin/bsdnet-datapath: the Linux userspace datapath (the C core plus
   the Linux glue), an executable shipped inside the package so that
@@ -74,6 +74,6 @@ class BuildWithDatapath(build_ext):
 
 if __name__ == "__main__":     # as setuptools and pip run it
     setup(
-        cffi_modules=["bsdnet/agent/abi_build.py:ffibuilder"],
+        cffi_modules=["bsdnet/shm/abi_build.py:ffibuilder"],
         cmdclass={"build_ext": BuildWithDatapath},
     )

@@ -44,16 +44,16 @@ from . import portstore as ps
 from . import state as statefile
 from . import topology
 from . import transport as transports
-from .abi import ffi, lib
+from bsdnet.shm.abi import ffi, lib
 from .dhcp import DhcpServer
 from .flows import (AgeTimeouts, Decision, FlowKey, FlowManager, Policy,
                     TrapChannel, Trap, VerdictCache, allow_all)
 from .portapi import PortApi, PortApiServer
 from .program import Programmer
-from .region import Region, RegionError, region_path
-from .mtrie import RouteError
+from bsdnet.shm.region import Region, RegionError, region_path
+from bsdnet.shm.mtrie import RouteError
 from .secgroups import AddrSet, SecGroupPolicy
-from .tables import TableError, Tables
+from bsdnet.shm.tables import TableError, Tables
 
 LOG = logging.getLogger("bsdnet.agent")
 

@@ -31,9 +31,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import transport_ioctl as tio
-from .abi import ffi, lib
+from bsdnet.shm.abi import ffi, lib
 from .flows import BATCH, SLOT, WAIT_S, TrapChannel
-from .region import Region, RegionError, geometry
+from bsdnet.shm.region import Region, RegionError, geometry
 from .transport import Transport
 
 LOG = logging.getLogger(__name__)

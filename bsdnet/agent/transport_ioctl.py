@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from cffi import FFI
 
-from .region import RegionError
+from bsdnet.shm.region import RegionError
 
 # sys/ioccom.h (FreeBSD 14, 15): the parameter length lives in 13 bits
 # above the command word, the direction in the top three bits.

@@ -12,16 +12,16 @@ from typing import Any
 
 from . import portstore as ps
 from . import state as statefile
-from .abi import drop_reason_names, enum_names, lib, nh_type_name, \
+from bsdnet.shm.abi import drop_reason_names, enum_names, lib, nh_type_name, \
     vif_type_name
 from .flows import Trap, flow_counts, flow_key
 from .model import addresses
-from .mtrie import format_prefix, walk
+from bsdnet.shm.mtrie import format_prefix, walk
 from .opts import STATE_DIR
 from .secgroups import SecGroupPolicy
-from .region import Region, RegionError
+from bsdnet.shm.region import Region, RegionError
 from .transport_device import DEFAULT_DEVICE, DeviceOps, open_device_region
-from .tables import LabelTable, NexthopTable, VifTable, bytes_to_mac, \
+from bsdnet.shm.tables import LabelTable, NexthopTable, VifTable, bytes_to_mac, \
     int_to_ip
 
 DESCRIPTION = """\

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bsdnet.agent.region import Region, RegionError
+from bsdnet.shm.region import Region, RegionError
 
 from .launcher import binary_path
 

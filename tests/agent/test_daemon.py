@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from bsdnet.agent.abi import ffi, lib
-from bsdnet.agent.mtrie import lookup
-from bsdnet.agent.region import Region, small_geometry
-from bsdnet.agent.tables import ip_to_int
+from bsdnet.shm.abi import ffi, lib
+from bsdnet.shm.mtrie import lookup
+from bsdnet.shm.region import Region, small_geometry
+from bsdnet.shm.tables import ip_to_int
 from tests.datapath.helpers import wait_for as wait_until
 
 from .helpers import fabric_topology

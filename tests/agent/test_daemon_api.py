@@ -8,10 +8,10 @@ import signal
 import uuid
 
 from bsdnet.agent import apiclient, dhcp
-from bsdnet.agent.abi import lib
-from bsdnet.agent.mtrie import lookup
-from bsdnet.agent.region import Region, small_geometry
-from bsdnet.agent.tables import ip_to_int
+from bsdnet.shm.abi import lib
+from bsdnet.shm.mtrie import lookup
+from bsdnet.shm.region import Region, small_geometry
+from bsdnet.shm.tables import ip_to_int
 
 from .helpers import fabric_topology
 from .test_daemon import AgentProc, agent, wait_for  # noqa: F401

@@ -7,10 +7,10 @@ import struct
 
 import pytest
 
-from bsdnet.agent.abi import ffi, lib
+from bsdnet.shm.abi import ffi, lib
 from bsdnet.agent.flows import Decision, FlowManager, TrapChannel, \
     parse_frame
-from bsdnet.agent.tables import ip_to_int
+from bsdnet.shm.tables import ip_to_int
 
 HOLD, ACTIVE, FREE = (lib.BSDNET_FLOW_HOLD, lib.BSDNET_FLOW_ACTIVE,
                       lib.BSDNET_FLOW_FREE)
@@ -313,7 +313,7 @@ def test_dhcp_trap_counted(region, dp, channel):
 
 
 def test_reverse_vif_from_route(region, tables, dp, channel):
-    from bsdnet.agent.tables import Nexthop, Vif
+    from bsdnet.shm.tables import Nexthop, Vif
     red = tables.vrfs.alloc("red")
     fab = tables.vifs.add(Vif(type=lib.BSDNET_VIF_FABRIC, name="fab0"))
     vm = tables.vifs.add(Vif(type=lib.BSDNET_VIF_VIRTUAL, vrf=red,

@@ -5,7 +5,7 @@ import pytest
 
 from bsdnet.agent import state as statefile
 from bsdnet.agent import topology, vrctl
-from bsdnet.agent.abi import ffi, lib
+from bsdnet.shm.abi import ffi, lib
 from bsdnet.agent.flows import FlowManager
 from bsdnet.agent.program import Programmer
 

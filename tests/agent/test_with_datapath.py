@@ -15,8 +15,8 @@ import sys
 
 import pytest
 
-from bsdnet.agent.abi import lib
-from bsdnet.agent.region import Region
+from bsdnet.shm.abi import lib
+from bsdnet.shm.region import Region
 from tests.datapath.helpers import wait_for as wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(

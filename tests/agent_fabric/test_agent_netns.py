@@ -17,9 +17,9 @@ import uuid
 
 import pytest
 
-from bsdnet.agent.abi import ffi
+from bsdnet.shm.abi import ffi
 from bsdnet.agent.portstore import Network, PortStore, Route, RoutePath
-from bsdnet.agent.region import Region, small_geometry
+from bsdnet.shm.region import Region, small_geometry
 from tests.datapath.helpers import wait_for as wait_until
 
 from .conftest import ip, suffix

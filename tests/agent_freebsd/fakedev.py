@@ -26,8 +26,8 @@ import secrets
 import socket
 
 from bsdnet.agent import transport_ioctl as tio
-from bsdnet.agent.abi import ffi, lib
-from bsdnet.agent.region import Region
+from bsdnet.shm.abi import ffi, lib
+from bsdnet.shm.region import Region
 from bsdnet.agent.transport_device import DeviceOps
 
 SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)   # Linux, root

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from bsdnet.agent import transport_ioctl as tio
-from bsdnet.agent.abi import ffi as abi_ffi
+from bsdnet.shm.abi import ffi as abi_ffi
 from routesock import elfimages
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ import pytest
 
 from bsdnet.agent import daemon
 from bsdnet.agent import transport_ioctl as tio
-from bsdnet.agent.abi import lib
+from bsdnet.shm.abi import lib
 from bsdnet.agent.transport_device import DeviceTransport
 
 from .conftest import SMALL

@@ -5,9 +5,9 @@ import errno
 
 import pytest
 
-from bsdnet.agent.abi import ffi, lib
+from bsdnet.shm.abi import ffi, lib
 from bsdnet.agent.flows import BATCH, SLOT, FlowManager
-from bsdnet.agent.tables import ip_to_int
+from bsdnet.shm.tables import ip_to_int
 
 NONE = lib.BSDNET_FLOW_NONE & 0xffffffff
 RELEASE = lib.BSDNET_CTL_RELEASE

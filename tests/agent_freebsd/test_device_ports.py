@@ -4,8 +4,8 @@ and what happens when a tap is missing, goes, or the agent restarts."""
 import pytest
 
 from bsdnet.agent import transport_ioctl as tio
-from bsdnet.agent.abi import lib
-from bsdnet.agent.tables import Tables, Vif
+from bsdnet.shm.abi import lib
+from bsdnet.shm.tables import Tables, Vif
 from bsdnet.agent.transport_device import DeviceTransport
 
 ROUTER_MAC = tio.constant("bsdnet_ioc_attach_flags",

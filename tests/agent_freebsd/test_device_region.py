@@ -6,7 +6,7 @@ import os
 import pytest
 
 from bsdnet.agent import daemon, transport as transports
-from bsdnet.agent.region import RegionError
+from bsdnet.shm.region import RegionError
 from bsdnet.agent.transport_device import DeviceTransport
 
 from .conftest import SMALL

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bsdnet.agent import transport_ioctl as tio
-from bsdnet.agent.region import RegionError
+from bsdnet.shm.region import RegionError
 
 from routesock.elfimages import have_zig
 

@@ -6,8 +6,8 @@ import json
 import pytest
 
 from bsdnet.agent import vrctl
-from bsdnet.agent.abi import lib
-from bsdnet.agent.tables import Tables, Vif
+from bsdnet.shm.abi import lib
+from bsdnet.shm.tables import Tables, Vif
 
 
 @pytest.fixture

@@ -246,7 +246,7 @@ def test_flow_key_from_abi_struct():
                          fk_sport=1000, fk_dport=22)
     assert sg.flow_key_from_abi(fk) == FlowKey(6, 1, 2, 1000, 22, -1, -1, 3)
     try:
-        from bsdnet.agent.abi import ffi
+        from bsdnet.shm.abi import ffi
     except Exception:   # the cffi module may not be built here
         return
     c = ffi.new("struct bsdnet_flow_key *")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bsdnet.agent.abi import lib
-from bsdnet.agent.region import Region
+from bsdnet.shm.abi import lib
+from bsdnet.shm.region import Region
 from bsdnet.datapath.launcher import binary_path
 from bsdnet.datapath.process import DatapathError
 

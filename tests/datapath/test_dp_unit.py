@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from bsdnet.agent.abi import ffi, lib
+from bsdnet.shm.abi import ffi, lib
 from bsdnet.datapath import control, launcher
 from bsdnet.datapath.control import ctl_message, parse_trap
 from bsdnet.datapath.process import DatapathConfig

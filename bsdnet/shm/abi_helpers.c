@@ -1,5 +1,5 @@
 /*-
- * Agent-side helpers compiled into bsdnet._abi: see abi_helpers.h.
+ * Agent-side helpers compiled into bsdnet.shm._abi: see abi_helpers.h.
  *
  * Roadmap:
  *   word access ........ bsdnet_agent_{load_acq,store_rel,add,sub,cas}32

@@ -1,6 +1,6 @@
 """The shared-memory ABI as Python sees it: cffi's ffi/lib and name lookups.
 
-Everything here is derived from the compiled module (bsdnet._abi, built from
+Everything here is derived from the compiled module (bsdnet.shm._abi, built from
 kmod/include/bsdnet_abi.h); no constant is restated.  layout_fingerprint()
 hashes the layout so tests can pin it against BSDNET_ABI_VERSION.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 
-from bsdnet._abi import ffi, lib
+from bsdnet.shm._abi import ffi, lib
 
 __all__ = ["ffi", "lib", "enum_names", "enum_value", "drop_reason_names",
            "nh_type_name", "vif_type_name", "layout_fingerprint",

@@ -1,5 +1,5 @@
 /*-
- * Agent-side helpers compiled into bsdnet._abi.
+ * Agent-side helpers compiled into bsdnet.shm._abi.
  *
  * Python has no memory model, so every shared-memory access whose ordering
  * matters to the datapath goes through one of these functions: the seqlock

@@ -1,4 +1,4 @@
-"""Build bsdnet._abi, the cffi view of the shared-memory ABI.
+"""Build bsdnet.shm._abi, the cffi view of the shared-memory ABI.
 
 The cdef is kmod/include/bsdnet_abi.h and bsdnet_layout.h themselves, run
 through the C preprocessor with -DBSDNET_ABI_CFFI (which hides the includes
@@ -24,8 +24,8 @@ HEADERS = ("bsdnet_abi.h", "bsdnet_layout.h")
 # claims, publishes and hashes exactly as the datapath does.
 SOURCES = [os.path.join(CORE, f) for f in
            ("bsdnet_layout.c", "bsdnet_flowtab.c")]
-AGENT_C = os.path.join(ROOT, "bsdnet", "agent", "abi_helpers.c")
-AGENT_H = os.path.join(ROOT, "bsdnet", "agent", "abi_helpers.h")
+HERE = os.path.dirname(os.path.abspath(__file__))
+AGENT_H = os.path.join(HERE, "abi_helpers.h")
 
 
 def preprocessed_cdef() -> str:
@@ -67,11 +67,11 @@ ffibuilder.cdef(preprocessed_cdef())
 _includes = ('#include "bsdnet_abi.h"\n#include "bsdnet_layout.h"\n'
              '#include "abi_helpers.h"\n')
 # abi_helpers.c and its siblings (abi_trapio.c: batched socket I/O).
-_sources = SOURCES + sorted(glob.glob(os.path.join(os.path.dirname(AGENT_C), "abi_*.c")))
+_sources = SOURCES + sorted(glob.glob(os.path.join(HERE, "abi_*.c")))
 ffibuilder.set_source(
-    "bsdnet._abi", _includes,
+    "bsdnet.shm._abi", _includes,
     sources=[os.path.relpath(s, ROOT) for s in _sources],
-    include_dirs=[INCLUDE, CORE, os.path.dirname(AGENT_C)],
+    include_dirs=[INCLUDE, CORE, HERE],
     extra_compile_args=["-std=c11", "-Wall", "-Wextra", "-Werror"])
 
 if __name__ == "__main__":

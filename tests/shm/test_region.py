@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from bsdnet.agent.abi import ffi, lib
-from bsdnet.agent.region import Region, RegionError, geometry, region_path, \
+from bsdnet.shm.abi import ffi, lib
+from bsdnet.shm.region import Region, RegionError, geometry, region_path, \
     small_geometry
 
 

@@ -1,6 +1,6 @@
 """The ABI as the agent sees it: the layout pin and enum lookups."""
-from bsdnet.agent import abi
-from bsdnet.agent.abi import ffi, lib
+from bsdnet.shm import abi
+from bsdnet.shm.abi import ffi, lib
 
 # One fingerprint per ABI version.  If this test fails, the shared layout
 # (a struct, a field, an enum value) changed: bump BSDNET_ABI_VERSION in

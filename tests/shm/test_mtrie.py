@@ -5,10 +5,10 @@ import random
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from bsdnet.agent import mtrie
-from bsdnet.agent.mtrie import BUCKET, BucketPool, RouteError, VrfRoutes, \
+from bsdnet.shm import mtrie
+from bsdnet.shm.mtrie import BUCKET, BucketPool, RouteError, VrfRoutes, \
     lookup, parse_prefix
-from bsdnet.agent.region import Region, small_geometry
+from bsdnet.shm.region import Region, small_geometry
 
 
 def ip(s):

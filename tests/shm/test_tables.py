@@ -1,8 +1,8 @@
 """Vif, nexthop, label and VRF writers."""
 import pytest
 
-from bsdnet.agent.abi import lib
-from bsdnet.agent.tables import IndexPool, Nexthop, TableError, Tables, Vif, \
+from bsdnet.shm.abi import lib
+from bsdnet.shm.tables import IndexPool, Nexthop, TableError, Tables, Vif, \
     ip_to_int, mac_to_bytes
 
 MAC = mac_to_bytes("02:00:00:00:00:01")

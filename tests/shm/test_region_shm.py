@@ -8,8 +8,8 @@ import secrets
 
 import pytest
 
-from bsdnet.agent import region as region_mod
-from bsdnet.agent.region import Region
+from bsdnet.shm import region as region_mod
+from bsdnet.shm.region import Region
 
 
 @pytest.fixture
