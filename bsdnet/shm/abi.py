@@ -15,10 +15,12 @@ __all__ = ["ffi", "lib", "enum_names", "enum_value", "drop_reason_names",
            "nh_type_name", "vif_type_name", "layout_fingerprint",
            "ABI_STRUCTS"]
 
-# Agent-local declarations that live in the cffi module but not in shared
-# memory: they must not move the fingerprint.
+# Declarations that live in the cffi module but not in shared memory (the
+# agent's own, and /dev/bsdnet's ioctls: see ioctl.py): they must not move
+# the fingerprint.
 _LOCAL_STRUCTS = frozenset({"bsdnet_flowtab"})
-_LOCAL_PREFIXES = ("BSDNET_AGENT_",)
+_LOCAL_STRUCT_PREFIX = "bsdnet_ioc_"
+_LOCAL_PREFIXES = ("BSDNET_AGENT_", "BSDNET_IOC_")
 
 
 @functools.cache
@@ -61,7 +63,8 @@ def vif_type_name(value: int) -> str:
 def abi_structs() -> tuple[str, ...]:
     """Names of the shared structs (without "struct ")."""
     _typedefs, structs, _unions = ffi.list_types()
-    return tuple(sorted(s for s in structs if s not in _LOCAL_STRUCTS))
+    return tuple(sorted(s for s in structs if s not in _LOCAL_STRUCTS
+                        and not s.startswith(_LOCAL_STRUCT_PREFIX)))
 
 
 ABI_STRUCTS = abi_structs()

@@ -25,12 +25,19 @@ import os
 import secrets
 import socket
 
-from bsdnet.agent import transport_ioctl as tio
+from bsdnet.agent.transport_device import DeviceOps
+from bsdnet.shm import ioctl as tio
 from bsdnet.shm.abi import ffi, lib
 from bsdnet.shm.region import Region
-from bsdnet.agent.transport_device import DeviceOps
 
 SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)   # Linux, root
+# The argument each request takes, as bsdnet_fb_dev.c copies it in.
+ARGS = {"BSDNET_IOC_CREATE": "bsdnet_ioc_geometry",
+        "BSDNET_IOC_GEOMETRY": "bsdnet_ioc_geometry",
+        "BSDNET_IOC_DESTROY": None,
+        "BSDNET_IOC_ATTACH": "bsdnet_ioc_attach",
+        "BSDNET_IOC_DETACH": "bsdnet_ioc_attach",
+        "BSDNET_IOC_STATS": "bsdnet_ioc_stats"}
 GEOM = ("nvifs", "nnexthops", "nlabels", "nvrfs", "nrtbuckets",
         "nflowbuckets", "novfbuckets", "maxhold")
 
@@ -54,7 +61,7 @@ class FakeModule(DeviceOps):
         self.maps: list[mmap.mmap] = []
         self.kernel: dict[int, socket.socket] = {}    # agent fd -> our end
         self._byname = {r.number: r for r in tio.requests().values()}
-        self.ffi = tio.ioctl_ffi()
+        self.ffi = ffi
 
     # ---- DeviceOps ------------------------------------------------------
 
@@ -89,8 +96,9 @@ class FakeModule(DeviceOps):
         assert len(arg) == tio.iocparm_len(request) == req.size, (
             req.name, len(arg))
         p = None
-        if req.struct:
-            p = self.ffi.new(f"struct {req.struct} *")
+        struct = ARGS[req.name]
+        if struct:
+            p = self.ffi.new(f"struct {struct} *")
             self.ffi.memmove(p, bytes(arg), len(arg))
         getattr(self, "_" + req.name[len("BSDNET_IOC_"):].lower())(p)
         if req.direction & tio.IOC_OUT:
@@ -162,8 +170,7 @@ class FakeModule(DeviceOps):
             raise oserror(errno.ENXIO)
         if b"\0" not in name or name[0] == 0:
             raise oserror(errno.EINVAL)
-        if ia.ia_flags & ~tio.constant("bsdnet_ioc_attach_flags",
-                                       "BSDNET_IOC_F_ROUTER_MAC"):
+        if ia.ia_flags & ~lib.BSDNET_IOC_F_ROUTER_MAC:
             raise oserror(errno.EINVAL)
         if ia.ia_vif >= len(self.region.vifs):
             raise oserror(errno.EINVAL)

@@ -1,6 +1,6 @@
 """C _Static_asserts of what the agent's device transport computes.
 
-generate() writes, from the Python side's own tables (transport_ioctl's
+generate() writes, from the Python side's own tables (bsdnet.shm.ioctl's
 request numbers and ioccom constants, cffi's sizes and offsets of the
 ioctl structs and of the two message headers the channel frames), a C
 file that compiles only if FreeBSD's headers and bsdnet_ioctl.h agree.
@@ -10,8 +10,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from bsdnet.agent import transport_ioctl as tio
-from bsdnet.shm.abi import ffi as abi_ffi
+from bsdnet.shm import ioctl as tio
+from bsdnet.shm.abi import ffi, lib
 from routesock import elfimages
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,8 +39,8 @@ def generate() -> str:
              "#include <sys/types.h>", "#include <sys/ioccom.h>",
              "#include <stddef.h>", "#include <stdint.h>",
              '#include "bsdnet_abi.h"', '#include "bsdnet_ioctl.h"', ""]
-    for name in ("IOCPARM_SHIFT", "IOCPARM_MASK", "IOC_VOID", "IOC_OUT",
-                 "IOC_IN", "IOC_INOUT"):
+    for name in ("IOCPARM_MASK", "IOC_VOID", "IOC_OUT", "IOC_IN",
+                 "IOC_INOUT", "IOC_DIRMASK"):
         lines.append(f"_Static_assert({name} == {getattr(tio, name):#x}UL, "
                      f"\"{name}\");")
     for r in tio.requests().values():
@@ -48,15 +48,12 @@ def generate() -> str:
                      f"\"{r.name}\");")
         lines.append(f"_Static_assert(IOCPARM_LEN({r.name}) == {r.size}, "
                      f"\"{r.name} length\");")
-    iffi = tio.ioctl_ffi()
-    for r in tio.requests().values():
-        if r.struct and f"struct {r.struct} size" not in "\n".join(lines):
-            lines += _struct_asserts(iffi, r.struct)
-    flag = tio.constant("bsdnet_ioc_attach_flags", "BSDNET_IOC_F_ROUTER_MAC")
-    lines.append(f"_Static_assert(BSDNET_IOC_F_ROUTER_MAC == {flag}, "
-                 "\"router-MAC flag\");")
+    for s in tio.structs():
+        lines += _struct_asserts(ffi, s)
+    lines.append(f"_Static_assert(BSDNET_IOC_F_ROUTER_MAC == "
+                 f"{lib.BSDNET_IOC_F_ROUTER_MAC}, \"router-MAC flag\");")
     for s in MESSAGES:
-        lines += _struct_asserts(abi_ffi, s)
+        lines += _struct_asserts(ffi, s)
     return "\n".join(lines) + "\n"
 
 

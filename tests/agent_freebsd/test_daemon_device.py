@@ -7,15 +7,13 @@ import json
 import pytest
 
 from bsdnet.agent import daemon
-from bsdnet.agent import transport_ioctl as tio
-from bsdnet.shm.abi import lib
 from bsdnet.agent.transport_device import DeviceTransport
+from bsdnet.shm.abi import lib
 
 from .conftest import SMALL
 from .test_device_channel import KernelFlows
 
-ROUTER_MAC = tio.constant("bsdnet_ioc_attach_flags",
-                          "BSDNET_IOC_F_ROUTER_MAC")
+ROUTER_MAC = lib.BSDNET_IOC_F_ROUTER_MAC
 
 
 def topology(ports=("vmtapA", "vmtapB")):

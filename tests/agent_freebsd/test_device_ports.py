@@ -3,13 +3,11 @@ table says: names, vif indices and the router-MAC flag the module gets,
 and what happens when a tap is missing, goes, or the agent restarts."""
 import pytest
 
-from bsdnet.agent import transport_ioctl as tio
+from bsdnet.agent.transport_device import DeviceTransport
 from bsdnet.shm.abi import lib
 from bsdnet.shm.tables import Tables, Vif
-from bsdnet.agent.transport_device import DeviceTransport
 
-ROUTER_MAC = tio.constant("bsdnet_ioc_attach_flags",
-                          "BSDNET_IOC_F_ROUTER_MAC")
+ROUTER_MAC = lib.BSDNET_IOC_F_ROUTER_MAC
 
 
 def fabric(name="vtnet0"):

@@ -1,11 +1,12 @@
 /*
- * FreeBSD's ioctl command encoding (sys/ioccom.h), for the harness's
- * userland, which is built against glibc: Linux encodes _IOWR
- * differently.  kh_abi_check() compares every BSDNET_IOC_* built here
- * with what the kernel side computes from FreeBSD's real header.
+ * FreeBSD's ioctl command encoding (sys/ioccom.h), for building
+ * bsdnet_ioctl.h where the C library is not FreeBSD's: the agent's cffi
+ * module and the kernel harness's userland on Linux, whose own _IOWR
+ * encodes differently.  tests/agent_freebsd and the kernel harness
+ * compare every BSDNET_IOC_* made with it against FreeBSD's real header.
  */
-#ifndef KH_USER_SYS_IOCCOM_H
-#define KH_USER_SYS_IOCCOM_H
+#ifndef BSDNET_COMPAT_SYS_IOCCOM_H
+#define BSDNET_COMPAT_SYS_IOCCOM_H
 
 #define	IOCPARM_SHIFT	13
 #define	IOCPARM_MASK	((1 << IOCPARM_SHIFT) - 1)
@@ -14,6 +15,7 @@
 #define	IOC_OUT		0x40000000UL
 #define	IOC_IN		0x80000000UL
 #define	IOC_INOUT	(IOC_IN | IOC_OUT)
+#define	IOC_DIRMASK	(IOC_VOID | IOC_OUT | IOC_IN)
 
 #define	_IOC(inout, group, num, len)	((unsigned long)		\
 	((inout) | (((len) & IOCPARM_MASK) << 16) | ((group) << 8) | (num)))
