@@ -33,23 +33,20 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
+from bsdnet.common import names
+
 from .secgroups import GroupsIndex, PortBinding, SecGroupError, SecurityGroup
 
 LOG = logging.getLogger(__name__)
 
 FORMAT = 1
-IFNAMSIZ = 16           # with its NUL: names are at most 15 characters
 # In dependency order: iterating a store yields what a thing refers to
 # before the thing (a restarted daemon can apply objects in this order).
 KINDS = ("network", "security-group", "port", "route")
 
-_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-                      r"[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
-_IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
-_DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}"
+_DOMAIN_RE = re.compile(r"(?=.{1,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}"
                         r"[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}"
-                        r"[A-Za-z0-9])?)*\.?$")
+                        r"[A-Za-z0-9])?)*\.?")
 
 # Keys vrouter-port-control and its variants send that bsdnet does not use:
 # accepted (so the stock sender works) and dropped.
@@ -98,14 +95,7 @@ def _unknown(d: dict[str, Any], known: set[str] | frozenset[str],
 def v_uuid(v: Any, name: str, optional: bool = False) -> str:
     if optional and (v is None or v == ""):
         return ""
-    # Keystone writes project ids as 32 hex digits without dashes; accept
-    # that form too and store every UUID the same way.
-    if isinstance(v, str) and re.fullmatch(r"[0-9a-fA-F]{32}", v):
-        v = "-".join((v[:8], v[8:12], v[12:16], v[16:20], v[20:]))
-    if not isinstance(v, str) or not _UUID_RE.match(v):
-        raise ValidationError(f"{name} must be a UUID "
-                              f"(8-4-4-4-12 hex), not {v!r}")
-    return v.lower()
+    return names.check_uuid(v, name, ValidationError)
 
 
 def v_str(v: Any, name: str, maxlen: int = 255) -> str:
@@ -120,15 +110,7 @@ def v_str(v: Any, name: str, maxlen: int = 255) -> str:
 
 
 def v_mac(v: Any, name: str) -> str:
-    if not isinstance(v, str) or not _MAC_RE.match(v):
-        raise ValidationError(f"{name} must be a MAC address "
-                              f"xx:xx:xx:xx:xx:xx, not {v!r}")
-    b = bytes.fromhex(v.replace(":", ""))
-    if b[0] & 1:
-        raise ValidationError(f"{name} {v} is a multicast address")
-    if b == bytes(6):
-        raise ValidationError(f"{name} must not be all zeroes")
-    return v.lower()
+    return names.check_mac(v, name, ValidationError)
 
 
 def v_ipv4(v: Any, name: str) -> str:
@@ -161,15 +143,7 @@ def v_ipv4_net(v: Any, name: str) -> ipaddress.IPv4Network:
 
 
 def v_ifname(v: Any, name: str) -> str:
-    if not isinstance(v, str) or not v:
-        raise ValidationError(f"{name} must be a non-empty interface name")
-    if len(v) >= IFNAMSIZ:
-        raise ValidationError(f"{name} {v!r} is longer than "
-                              f"{IFNAMSIZ - 1} characters (IFNAMSIZ)")
-    if not _IFNAME_RE.match(v) or v in (".", ".."):
-        raise ValidationError(f"{name} {v!r} may only hold letters, "
-                              f"digits, '_', '.' and '-'")
-    return v
+    return names.check_ifname(v, name, ValidationError)
 
 
 def v_int(v: Any, name: str, lo: int, hi: int) -> int:
@@ -449,7 +423,7 @@ class Network:
             raise ValidationError("network: id is required")
         domain = d.get("dns-domain") or ""
         if domain and (not isinstance(domain, str) or
-                       not _DOMAIN_RE.match(domain)):
+                       not _DOMAIN_RE.fullmatch(domain)):
             raise ValidationError(f"dns-domain {domain!r} is not a domain")
         subnets = tuple(Subnet.from_json(s) for s in
                         v_list(d.get("subnets"), "subnets", 16))

@@ -29,10 +29,11 @@ import re
 from dataclasses import asdict
 from typing import Iterable
 
+from bsdnet.common.names import IFNAMSIZ
+
 from .ifconfig_parse import inet_line, parse_all
 from .model import IfState
 
-IFNAMSIZ = 16
 _CLONERS = ("bridge", "tap", "vlan", "epair")
 # sys/net/if.h bit values, in the order ifconfig's IFFBITS prints them.
 IFF_BITS = [
@@ -159,7 +160,7 @@ class FreeBSDHost:
         return f"{name}\n" if printname else ""
 
     def _create(self, name: str, rest: list[str]) -> tuple[str, list[str], bool]:
-        m = re.match(r"^([a-z]+)(\d*)$", name)
+        m = re.fullmatch(r"([a-z]+)(\d*)", name)
         if not m or m[1] not in _CLONERS:
             raise SimError(f"ifconfig: SIOCIFCREATE2 ({name}): Invalid argument")
         cloner, unit = m[1], m[2]
@@ -320,7 +321,7 @@ class FreeBSDHost:
         st.mtu = mtu
 
     def _set_ether(self, st: IfState, mac: str) -> None:
-        if not re.match(r"^([0-9a-fA-F]{1,2}:){5}[0-9a-fA-F]{1,2}$", mac):
+        if not re.fullmatch(r"([0-9a-fA-F]{1,2}:){5}[0-9a-fA-F]{1,2}", mac):
             raise SimError("ifconfig: malformed link-level address")
         octets = [int(x, 16) for x in mac.split(":")]
         if octets[0] & 1:

@@ -14,6 +14,8 @@ from typing import Any
 
 from oslo_config import cfg
 
+from bsdnet.common import names
+from bsdnet.driver.domain import DomainConfigError
 from bsdnet.driver.domain import validate as v
 from bsdnet.driver.vif.port_api import PortApiClient, PortRequest
 
@@ -53,7 +55,7 @@ def _ips(vif: Any) -> tuple[str, str]:
 def request_from_osvif(vif: Any, instance_info: Any) -> PortRequest:
     """The port API request for an os-vif VIF object and InstanceInfo."""
     v4, v6 = _ips(vif)
-    tap = getattr(vif, "vif_name", None) or "tap" + str(vif.id)[:11]
+    tap = getattr(vif, "vif_name", None) or names.tap_name(str(vif.id), error=DomainConfigError)
     return PortRequest(id=v.check_uuid(str(vif.id)), instance_id=v.check_uuid(str(instance_info.uuid)),
                        mac_address=v.check_mac(str(vif.address)), system_name=v.check_ifname(tap),
                        vn_id=v.check_uuid(str(vif.network.id)), ip_address=v4, ip6_address=v6,
