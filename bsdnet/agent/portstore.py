@@ -7,9 +7,8 @@ ValidationError with a reason a client can act on.  JSON keys are the ones
 vRouter's port IPC uses (hyphenated: "ip-address", "vn-id", ...).
 
 Persistence: one JSON file per object under <state_dir>/<kind>/, written
-atomically (temporary file in the same directory, fsync, rename, fsync of
-the directory), so a crash leaves either the old or the new object, never a
-torn one.  load() reads everything back and validates it like an API
+with write_atomic() (durable), so a crash leaves either the old or the new
+object, never a torn one.  load() reads everything back and validates it like an API
 request; a file that does not parse or validate raises CorruptStateError
 naming the file and the reason, rather than starting with half the state.
 
@@ -28,12 +27,12 @@ import json
 import logging
 import os
 import re
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from bsdnet.common import names
+from bsdnet.common.files import TMP_PREFIX, fsync_dir, write_atomic
 
 from .secgroups import GroupsIndex, PortBinding, SecGroupError, SecurityGroup
 
@@ -557,33 +556,9 @@ def _fname(oid: str) -> str:
     return oid.replace("/", "_").replace(":", "@") + ".json"
 
 
-def atomic_write(path: str, data: bytes, sync_dir: bool = True) -> None:
-    """Write path so that a crash leaves the old or the new content
-    (sync_dir=False: the caller syncs the directory once for a batch)."""
-    d = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    if sync_dir:
-        _fsync_dir(d)
-
-
-def _fsync_dir(d: str) -> None:
-    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+# bsdnet.neutron.plugs writes through this name; it goes when that module
+# calls bsdnet.common.files.write_atomic itself.
+atomic_write = write_atomic
 
 
 class StoreWriteError(OSError):
@@ -615,7 +590,7 @@ class PortStore:
             d = os.path.join(self.state_dir, kind)
             for name in sorted(os.listdir(d)):
                 path = os.path.join(d, name)
-                if name.startswith(".tmp-"):
+                if name.startswith(TMP_PREFIX):
                     LOG.warning("removing unfinished write %s", path)
                     os.unlink(path)
                     continue
@@ -710,7 +685,7 @@ class PortStore:
                 pass
         else:
             doc = {"format": FORMAT, "kind": kind, "object": obj.to_json()}
-            atomic_write(path, json.dumps(doc, indent=1, sort_keys=True)
+            write_atomic(path, json.dumps(doc, indent=1, sort_keys=True)
                          .encode() + b"\n", sync_dir=False)
         return os.path.dirname(path)
 
@@ -763,7 +738,7 @@ class PortStore:
                     dirs.add(self._write(kind, oid, obj))
                     todo.pop(0)
                 for d in sorted(dirs):
-                    _fsync_dir(d)
+                    fsync_dir(d)
             except OSError as e:
                 with self.lock:
                     self._dirty.update((k, oid) for k, oid, _ in todo)
