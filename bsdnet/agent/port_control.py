@@ -15,6 +15,8 @@ import uuid
 from typing import Any, Sequence
 
 from . import apiclient
+from .apiclient import PortApiError
+from .portstore import Port
 
 DEFAULT_AGENT = apiclient.DEFAULT_URL
 PORT_TYPES = {"NovaVMPort": 0, "NameSpacePort": 1, "ESXiPort": 2}
@@ -150,42 +152,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def port_body(a: argparse.Namespace) -> dict[str, Any]:
-    """The JSON vrouter-port-control sends for --oper add."""
-    return {"id": a.uuid, "instance-id": a.instance_uuid,
-            "ip-address": a.ip_address,
-            "ip6-address": "" if a.ipv6_address in ("None", None)
-            else a.ipv6_address,
-            "vn-id": a.vn_uuid, "display-name": a.vm_name,
-            "vm-project-id": a.vm_project_uuid,
-            "mac-address": a.mac, "system-name": a.tap_name,
-            "type": a.port_type, "rx-vlan-id": a.rx_vlan_id,
-            "tx-vlan-id": a.tx_vlan_id}
-
-
-class AgentError(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"agent refused ({status}): {reason}")
-        self.status, self.reason = status, reason
-
-
-def call(agent: str, method: str, path: str, body: Any = None,
-         timeout: float = 10.0, token: str | None = None) -> Any:
-    """One request to the port API; AgentError on a 4xx/5xx answer,
-    OSError when the agent cannot be reached."""
-    status, doc = apiclient.request(agent, method, path, body, token,
-                                    timeout)
-    if status >= 400:
-        reason = doc.get("error", status) if isinstance(doc, dict) else doc
-        raise AgentError(status, str(reason))
-    return doc
-
-
-def read_token(path: str | None) -> str | None:
-    if not path:
-        return None
-    with open(path, encoding="ascii") as f:
-        return f.read().strip()
+def port_of(a: argparse.Namespace) -> Port:
+    """The port vrouter-port-control sends for --oper add (the agent
+    checks every field)."""
+    return Port(id=a.uuid, instance_id=a.instance_uuid, vn_id=a.vn_uuid,
+                mac_address=a.mac, system_name=a.tap_name,
+                ip_address=a.ip_address,
+                ip6_address="" if a.ipv6_address in ("None", None)
+                else a.ipv6_address,
+                display_name=a.vm_name, vm_project_id=a.vm_project_uuid,
+                type=a.port_type, rx_vlan_id=a.rx_vlan_id,
+                tx_vlan_id=a.tx_vlan_id)
 
 
 def _table(ports: list[dict[str, Any]]) -> str:
@@ -206,38 +183,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing:
         parser.error(f"--oper {a.oper} needs {', '.join(missing)}")
     try:
-        token = read_token(a.token_file)
+        token = apiclient.read_token(a.token_file)
     except OSError as e:
         parser.error(f"--token-file: {e}")
-
-    def req(method: str, path: str, body: Any = None) -> Any:
-        return call(a.agent, method, path, body, a.timeout, token)
+    api = apiclient.PortApiClient(a.agent, a.timeout, token)
 
     try:
         if a.oper == "add":
-            out = req("POST", "/port", port_body(a))
+            out = api.add_port(port_of(a))
             msg = f"port {a.uuid} added"
         elif a.oper == "delete":
-            try:
-                out = req("DELETE", f"/port/{a.uuid}")
-                msg = f"port {a.uuid} deleted"
-            except AgentError as e:
-                if e.status != 404:
-                    raise
-                out, msg = None, f"port {a.uuid} not known to the agent"
+            out = api.delete_port(a.uuid)
+            msg = (f"port {a.uuid} not known to the agent" if out is None
+                   else f"port {a.uuid} deleted")
         elif a.oper == "show":
-            out = req("GET", f"/port/{a.uuid}")
+            out = api.call("GET", f"/port/{a.uuid}")
             msg = json.dumps(out, indent=1)
         else:
-            out = req("GET", "/ports")
+            out = api.call("GET", "/ports")
             msg = _table(out)
-    except AgentError as e:
-        print(f"bsdnet-port-control: {e}", file=sys.stderr)
+    except PortApiError as e:
+        if e.status is None:
+            print(f"bsdnet-port-control: cannot reach the agent at {a.agent}: "
+                  f"{e.__cause__}", file=sys.stderr)
+            return EXIT_UNREACHABLE
+        print(f"bsdnet-port-control: agent refused ({e.status}): {e.reason}",
+              file=sys.stderr)
         return EXIT_REFUSED
-    except (OSError, ValueError) as e:
-        print(f"bsdnet-port-control: cannot reach the agent at {a.agent}: "
-              f"{e}", file=sys.stderr)
-        return EXIT_UNREACHABLE
     print(json.dumps(out, indent=1) if a.json else msg)
     return EXIT_OK
 

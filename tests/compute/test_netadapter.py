@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bsdnet.driver.vif import BridgeVifDriver, VrouterVifDriver
-from bsdnet.driver.vif.port_api import PortApiClient
+from bsdnet.agent.apiclient import PortApiClient
 from tests.compute.conftest import make_instance, make_vif
 
 net = pytest.importorskip("bsdnet.driver.net", reason="network driver not present")

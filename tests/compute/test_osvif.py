@@ -14,6 +14,7 @@ from bsdnet.driver.vif import osvif_plugin
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENTRY = "bsdnet.driver.vif.osvif_plugin:VrouterPlugin"
+PROJECT = "cb33cc2c6fb84072a11277547c60d2b7"   # Keystone writes project ids so
 
 
 def test_entry_point_declared() -> None:
@@ -66,12 +67,13 @@ def test_stock_nova_vrouter_port_reaches_agent(os_vif_loaded, port_api) -> None:
                      nm.Subnet(cidr="10.9.0.0/24", ips=[nm.FixedIP(address="10.9.0.4")])]))
     osvif = os_vif_util.nova_to_osvif_vif(vif)
     assert osvif.plugin == "vrouter" and type(osvif).__name__ == "VIFGeneric"
-    info = ii.InstanceInfo(uuid=inst, name="instance-00000007", project_id="p1")
+    info = ii.InstanceInfo(uuid=inst, name="instance-00000007", project_id=PROJECT)
     os_vif_loaded.plug(osvif, info)
     assert port_api.requests == [("POST", {
         "id": port, "instance-id": inst, "ip-address": "10.9.0.4", "ip6-address": "", "vn-id": net,
-        "display-name": "instance-00000007", "vm-project-id": "p1", "mac-address": "fa:16:3e:12:34:56",
-        "system-name": "tap" + port[:11], "type": 0, "rx-vlan-id": -1, "tx-vlan-id": -1})]
+        "display-name": "instance-00000007", "vm-project-id": PROJECT, "mac-address": "fa:16:3e:12:34:56",
+        "system-name": "tap" + port[:11], "type": 0, "rx-vlan-id": -1, "tx-vlan-id": -1,
+        "security-groups": [], "allowed-address-pairs": [], "port-security-enabled": True})]
     os_vif_loaded.unplug(osvif, info)
     assert port_api.requests[-1] == ("DELETE", port) and not port_api.ports
 

@@ -13,7 +13,7 @@ from bsdnet.driver.compute.driver import BhyveDriver
 from bsdnet.driver.compute import images
 from bsdnet.driver.domain import DomainConfigError
 from bsdnet.driver.vif import BridgeVifDriver, VrouterVifDriver, get_vif_driver
-from bsdnet.driver.vif.port_api import PortApiClient, PortApiError
+from bsdnet.agent.apiclient import PortApiClient, PortApiError
 from tests.compute.conftest import libvirt, make_instance, make_vif
 
 
@@ -62,7 +62,8 @@ def test_vrouter_registers_port(fake_net, port_api) -> None:
         "id": vif["id"], "instance-id": inst.uuid, "ip-address": "10.1.0.7", "ip6-address": "fd00::7",
         "vn-id": vif["network"]["id"], "display-name": inst.display_name, "vm-project-id": inst.project_id,
         "mac-address": vif["address"], "system-name": vif["devname"], "type": 0,
-        "rx-vlan-id": -1, "tx-vlan-id": -1})]
+        "rx-vlan-id": -1, "tx-vlan-id": -1, "security-groups": [], "allowed-address-pairs": [],
+        "port-security-enabled": True})]
     drv.unplug(inst, vif)
     assert port_api.requests[-1] == ("DELETE", vif["id"])
     assert not port_api.ports

@@ -8,7 +8,7 @@ import pytest
 
 from bsdnet.driver.vif import BridgeVifDriver, VifDispatcher, VifPlugError, VrouterVifDriver
 from bsdnet.driver.vif.bridge import dhcp_for, port_for
-from bsdnet.driver.vif.port_api import PortApiClient
+from bsdnet.agent.apiclient import PortApiClient
 from tests.compute.conftest import make_instance, make_vif
 
 
