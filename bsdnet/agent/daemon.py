@@ -31,29 +31,28 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 from oslo_config import cfg
 
+from bsdnet.shm.abi import ffi, lib
+from bsdnet.shm.mtrie import RouteError
+from bsdnet.shm.region import Region, RegionError, region_path
+from bsdnet.shm.tables import TableError, Tables
+
 from . import model
-from . import opts
 from . import portstore as ps
 from . import state as statefile
 from . import topology
 from . import transport as transports
-from bsdnet.shm.abi import ffi, lib
 from .dhcp import DhcpServer
 from .flows import (AgeTimeouts, Decision, FlowKey, FlowManager, Policy,
                     TrapChannel, Trap, VerdictCache, allow_all)
 from .portapi import PortApi, PortApiServer
 from .program import Programmer
-from bsdnet.shm.region import Region, RegionError, region_path
-from bsdnet.shm.mtrie import RouteError
 from .secgroups import AddrSet, SecGroupPolicy
-from bsdnet.shm.tables import TableError, Tables
 
 LOG = logging.getLogger("bsdnet.agent")
 
@@ -146,7 +145,6 @@ class Agent:
     # ---- start ------------------------------------------------------------
 
     def start(self) -> None:
-        c = self.conf
         self._write_pid()
         self.store.load()
         if self.neutron is not None:
@@ -630,45 +628,3 @@ def _may_change_verdicts(change: ps.Change) -> bool:
     return (o.security_groups, o.ip_address, o.allowed_address_pairs,
             o.port_security) != (n.security_groups, n.ip_address,
                                  n.allowed_address_pairs, n.port_security)
-
-
-def build_conf(argv: list[str] | None) -> cfg.ConfigOpts:
-    conf = cfg.ConfigOpts()
-    opts.register(conf)
-    conf(args=argv, project="bsdnet", prog="bsdnet-agent",
-         default_config_files=[],
-         description="The bsdnet agent: programs the datapath's shared "
-                     "tables from the port API and a topology file, or "
-                     "from Neutron as its L2 agent ([neutron] enabled), "
-                     "sets up flows through security groups, answers "
-                     "DHCP.")
-    return conf
-
-
-def main(argv: list[str] | None = None) -> int:
-    conf = build_conf(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        agent = Agent(conf)
-    except RegionError as e:        # e.g. device_geometry misspelt
-        LOG.error("cannot start: %s", e)
-        return 1
-    agent.install_signals()
-    try:
-        agent.start()
-    except (RegionError, topology.TopologyError, ps.CorruptStateError,
-            OSError, ValueError) as e:
-        agent.stop()
-        if agent._stop:
-            LOG.info("stopped before serving")
-            return 0
-        LOG.error("cannot start: %s", e)
-        return 1
-    agent.run()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,9 +18,15 @@ from pathlib import Path
 
 from bsdnet.shm.region import Region, RegionError
 
-from .launcher import binary_path
-
 LOG = logging.getLogger(__name__)
+
+BINARY_NAME = "bsdnet-datapath"
+
+
+def binary_path() -> Path:
+    """Where the packaged daemon lives (setup.py builds it; it may not
+    have been)."""
+    return Path(__file__).resolve().parent.parent / "_bin" / BINARY_NAME
 
 # Geometry options of the daemon, by the names bsdnet_geometry uses.
 _GEOMETRY_OPTS = {

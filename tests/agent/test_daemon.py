@@ -41,7 +41,7 @@ class AgentProc:
         tmp.rename(self.topo)
 
     def start(self, *extra):
-        argv = [sys.executable, "-m", "bsdnet.agent.daemon",
+        argv = [sys.executable, "-m", "bsdnet.cmd.agent",
                 "--datapath-shm_name", self.region_path,
                 "--datapath-trap_socket", self.trap,
                 "--datapath-control_socket", self.ctl,
@@ -270,7 +270,7 @@ topology_file = {agent.topo}
 flow_idle_timeout = 30
 """)
     log = open(agent.log, "ab")
-    p = subprocess.Popen([sys.executable, "-m", "bsdnet.agent.daemon",
+    p = subprocess.Popen([sys.executable, "-m", "bsdnet.cmd.agent",
                           "--config-file", str(conf)], stdout=log,
                          stderr=subprocess.STDOUT)
     try:
@@ -287,7 +287,7 @@ flow_idle_timeout = 30
 
 
 def test_help_lists_options():
-    out = subprocess.run([sys.executable, "-m", "bsdnet.agent.daemon",
+    out = subprocess.run([sys.executable, "-m", "bsdnet.cmd.agent",
                           "--help"], capture_output=True, text=True).stdout
     for opt in ("--config-file", "--datapath-shm_name",
                 "--datapath-control_socket", "--datapath-trap_socket",

@@ -28,7 +28,7 @@ def call(agent, method, path, body=None):
 def vrctl_json(agent, cmd):
     import contextlib
     import io
-    from bsdnet.agent import vrctl
+    from bsdnet.cmd import vrctl
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert vrctl.main(["--shm", agent.region.path, "--state-dir",

@@ -84,7 +84,7 @@ def node(tmp_path, sockdir):
         procs.append(dp)
         agent_argv = [
             "ip", "netns", "exec", ns, sys.executable, "-m",
-            "bsdnet.agent.daemon", "--datapath-shm_name", shm,
+            "bsdnet.cmd.agent", "--datapath-shm_name", shm,
             "--datapath-trap_socket", ag_sock,
             "--datapath-control_socket", dp_sock,
             "--agent-state_dir", str(tmp_path / "state"),

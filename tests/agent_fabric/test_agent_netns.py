@@ -49,7 +49,7 @@ class NsAgent:
 
     def start(self):
         argv = ["ip", "netns", "exec", self.ns, sys.executable, "-m",
-                "bsdnet.agent.daemon",
+                "bsdnet.cmd.agent",
                 "--datapath-shm_name", self.region.path,
                 "--datapath-trap_socket", os.path.join(self.sockdir, "a.sock"),
                 "--datapath-control_socket", os.path.join(self.sockdir, "d.sock"),

@@ -70,7 +70,7 @@ def test_twin_without_neighbours_is_as_before(veth):
 
 def test_monitor_neighbours(veth):
     ns, fab = veth
-    argv = [sys.executable, "-m", "bsdnet.routesock.cli", "monitor", "--json",
+    argv = [sys.executable, "-m", "bsdnet.cmd.routesock", "monitor", "--json",
             "--neighbours", "--netns", ns]
     # Unbuffered: select() must see every line, not a buffer's worth.
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE,

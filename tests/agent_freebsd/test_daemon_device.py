@@ -8,6 +8,7 @@ import pytest
 
 from bsdnet.agent import daemon
 from bsdnet.agent.transport_device import DeviceTransport
+from bsdnet.cmd import agent as agent_cmd
 from bsdnet.shm.abi import lib
 
 from .conftest import SMALL
@@ -33,7 +34,7 @@ def agent(tmp_path, fake):
     topo = tmp_path / "topology.json"
     topo.write_text(json.dumps(topology()))
     geometry = ",".join(f"{k}:{v}" for k, v in SMALL.items())
-    conf = daemon.build_conf([
+    conf = agent_cmd.build_conf([
         "--datapath-transport", "device", "--datapath-device_create",
         "--datapath-device_geometry", geometry,
         "--datapath-region_wait", "0",
@@ -100,7 +101,7 @@ def test_agent_without_module_says_so(fake, agent):
 
 def test_misspelt_table_size_stops_the_agent(tmp_path, caplog):
     caplog.set_level("ERROR")
-    rc = daemon.main(["--datapath-transport", "device",
+    rc = agent_cmd.main(["--datapath-transport", "device",
                       "--datapath-device_geometry", "nvfis:64",
                       "--agent-state_dir", str(tmp_path / "state")])
     assert rc == 1

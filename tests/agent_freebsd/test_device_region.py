@@ -6,6 +6,7 @@ import os
 import pytest
 
 from bsdnet.agent import daemon, transport as transports
+from bsdnet.cmd import agent as agent_cmd
 from bsdnet.shm.region import RegionError
 from bsdnet.agent.transport_device import DeviceTransport
 
@@ -166,9 +167,9 @@ def test_daemon_waits_then_gives_up_with_the_reason(fake):
 
 
 def test_config_chooses_the_transport():
-    conf = daemon.build_conf([])
+    conf = agent_cmd.build_conf([])
     assert isinstance(transports.from_conf(conf), transports.ShmTransport)
-    conf = daemon.build_conf(["--datapath-transport", "device",
+    conf = agent_cmd.build_conf(["--datapath-transport", "device",
                               "--datapath-device", "/dev/bsdnet7",
                               "--datapath-device_create",
                               "--datapath-device_geometry",

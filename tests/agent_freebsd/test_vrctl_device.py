@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from bsdnet.agent import vrctl
+from bsdnet.cmd import vrctl
 from bsdnet.shm.abi import lib
 from bsdnet.shm.tables import Tables, Vif
 

@@ -9,7 +9,8 @@ from typing import Iterator
 
 import pytest
 
-from bsdnet.agent import port_control, portapi, portstore as ps
+from bsdnet.agent import portapi, portstore as ps
+from bsdnet.cmd import port_control
 
 NET = "38ced7ff-fdfc-4f17-9547-17ff4fb45da9"
 PORT = "753a65ef-918a-4193-9266-dc23ed8a5982"
@@ -130,12 +131,12 @@ def test_token_file_for_tcp(tmp_path, capsys):
 
 def test_runs_as_a_command(agent):
     url, _ = agent
-    r = subprocess.run([sys.executable, "-m", "bsdnet.agent.port_control",
+    r = subprocess.run([sys.executable, "-m", "bsdnet.cmd.port_control",
                         *NOVA_ADD], capture_output=True, text=True,
                        timeout=60, env={"BSDNET_AGENT_URL": url,
                                         "PATH": "/usr/bin:/bin"})
     assert r.returncode == 0, r.stderr
-    r = subprocess.run([sys.executable, "-m", "bsdnet.agent.port_control",
+    r = subprocess.run([sys.executable, "-m", "bsdnet.cmd.port_control",
                         "--help"], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0

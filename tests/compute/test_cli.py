@@ -8,7 +8,7 @@ import uuid as _uuid
 
 import pytest
 
-from bsdnet.driver import compute_cli
+from bsdnet.cmd import compute as compute_cli
 from bsdnet.driver.domain import Domain
 from tests.compute.conftest import CORPUS, libvirt
 

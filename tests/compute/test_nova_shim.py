@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bsdnet.driver import compute_cli
+from bsdnet.cmd import compute as compute_cli
 from bsdnet.driver.compute import nova_shim
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from bsdnet.driver import net_cli
+from bsdnet.cmd import net as net_cli
 
 from .netdrv_env import FIXTURES
 
@@ -84,7 +84,7 @@ def test_hostile_names_exit_1_with_a_clear_error(tmp_path, capsys, argv, message
 
 
 def test_real_run_on_linux_in_a_namespace(linux_ns, tmp_path):
-    base = [sys.executable, "-m", "bsdnet.driver.net_cli", "--backend", "linux",
+    base = [sys.executable, "-m", "bsdnet.cmd.net", "--backend", "linux",
             "--netns", linux_ns.ns, "--state-dir", str(tmp_path), "--no-dhcp"]
 
     def cli(*argv):

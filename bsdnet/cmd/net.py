@@ -23,8 +23,8 @@ import logging
 import sys
 from typing import Any
 
-from .net import NetDriverError, Network, Port, get_driver
-from .net.state import StateStore
+from bsdnet.driver.net import NetDriverError, Network, Port, get_driver
+from bsdnet.driver.net.state import StateStore
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -95,11 +95,11 @@ def _network(a: argparse.Namespace) -> Network:
 
 
 def _dry_run_driver(a: argparse.Namespace):
-    from .net.fbsd_sim import FreeBSDHost
-    from .net.freebsd import FreeBSDBackend
-    from .net.model import IfState
-    from .net.network import NetworkDriver
-    from .net.runner import DryRunRunner
+    from bsdnet.driver.net.fbsd_sim import FreeBSDHost
+    from bsdnet.driver.net.freebsd import FreeBSDBackend
+    from bsdnet.driver.net.model import IfState
+    from bsdnet.driver.net.network import NetworkDriver
+    from bsdnet.driver.net.runner import DryRunRunner
 
     sysctls = {"net.link.bridge.member_ifaddrs": a.member_ifaddrs}
     if a.ifconfig_output:
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None, out=None) -> int:
             for line in lines:
                 print(line, file=out)
             if a.cmd == "ensure-network" and a.dhcp and not a.no_dhcp:
-                from .net.dnsmasq import DnsmasqManager
+                from bsdnet.driver.net.dnsmasq import DnsmasqManager
                 import shlex
                 mgr = DnsmasqManager(f"{a.state_dir}/dhcp")
                 print("# then: " + shlex.join(mgr.argv(_network(a), result["bridge"])),

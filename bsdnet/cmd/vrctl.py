@@ -10,19 +10,17 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-from . import portstore as ps
-from . import state as statefile
-from bsdnet.shm.abi import drop_reason_names, enum_names, lib, nh_type_name, \
-    vif_type_name
-from .flows import Trap, flow_counts, flow_key
-from .model import addresses
+from bsdnet.agent import portstore as ps
+from bsdnet.agent import state as statefile
+from bsdnet.agent.flows import Trap, flow_counts, flow_key
+from bsdnet.agent.model import addresses
+from bsdnet.agent.opts import STATE_DIR
+from bsdnet.agent.secgroups import SecGroupPolicy
+from bsdnet.agent.transport_device import DEFAULT_DEVICE, DeviceOps, open_device_region
+from bsdnet.shm.abi import drop_reason_names, enum_names, lib, nh_type_name, vif_type_name
 from bsdnet.shm.mtrie import format_prefix, walk
-from .opts import STATE_DIR
-from .secgroups import SecGroupPolicy
 from bsdnet.shm.region import Region, RegionError
-from .transport_device import DEFAULT_DEVICE, DeviceOps, open_device_region
-from bsdnet.shm.tables import LabelTable, NexthopTable, VifTable, bytes_to_mac, \
-    int_to_ip
+from bsdnet.shm.tables import LabelTable, NexthopTable, VifTable, bytes_to_mac, int_to_ip
 
 DESCRIPTION = """\
 Print the tables the bsdnet agent and datapath share: the userspace

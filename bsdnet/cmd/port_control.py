@@ -14,9 +14,9 @@ import sys
 import uuid
 from typing import Any, Sequence
 
-from . import apiclient
-from .apiclient import PortApiError
-from .portstore import Port
+from bsdnet.agent import apiclient
+from bsdnet.agent.apiclient import PortApiError
+from bsdnet.agent.portstore import Port
 
 DEFAULT_AGENT = apiclient.DEFAULT_URL
 PORT_TYPES = {"NovaVMPort": 0, "NameSpacePort": 1, "ESXiPort": 2}

@@ -8,14 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
-BINARY_NAME = "bsdnet-datapath"
-
-
-def binary_path() -> Path:
-    """Where the packaged daemon lives (it may not have been built)."""
-    return Path(__file__).resolve().parent.parent / "_bin" / BINARY_NAME
+from bsdnet.datapath.process import binary_path
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,11 +19,12 @@ import os
 import sys
 from typing import Any, Iterable, Iterator
 
-from .events import Event, format_event
-from .layout import CONSTANTS as C
-from .messages import RTAX_NAMES, IfInfoMsg, Message, RouteMsg, ParseError, SaEmpty, SaInet, SaInet6, SaLink, SaOther
-from .parser import Decoder
-from .tracker import Tracker
+from bsdnet.routesock.events import Event, format_event
+from bsdnet.routesock.layout import CONSTANTS as C
+from bsdnet.routesock.messages import (RTAX_NAMES, IfInfoMsg, Message, ParseError, RouteMsg, SaEmpty, SaInet,
+                                       SaInet6, SaLink, SaOther)
+from bsdnet.routesock.parser import Decoder
+from bsdnet.routesock.tracker import Tracker
 
 _RTM_NAMES = {v: k for k, v in C.items() if k.startswith("RTM_") and k != "RTM_VERSION"}
 _RTF_NAMES = [(v, k[4:]) for k, v in C.items() if k.startswith("RTF_")]
@@ -110,7 +111,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 
 def _open_listener(args: argparse.Namespace) -> Any:
-    from . import open_listener
+    from bsdnet.routesock import open_listener
     return open_listener(args.netns, neighbours=args.neighbours)
 
 
