@@ -30,9 +30,10 @@ import threading
 import time
 from typing import Any
 
-from bsdnet.routesock import (FabricInfo, HostEventHandler, HostWatcher,
-                              open_listener)
+from bsdnet.routesock import open_listener
 from bsdnet.routesock.events import Link
+
+from .hostwatch import FabricInfo, HostEventHandler, HostWatcher
 
 LOG = logging.getLogger(__name__)
 

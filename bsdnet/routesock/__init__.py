@@ -6,9 +6,10 @@
 - events.py, state.py: the platform-neutral event model and HostState
   (links, addresses, routes and, when asked for, IPv4 neighbours).
 - tracker.py, listener.py, freebsd_sys.py: the FreeBSD listener.
-- linux.py, netns.py: the rtnetlink twin.
-- writer.py: host-route writes; watcher.py: HostWatcher for the agent.
-- cli.py: bsdnet-routesock monitor / decode.
+- netlink.py, netns.py: the rtnetlink twin.
+- writer.py: host-route writes.
+What the agent makes of the events is bsdnet.agent.hostwatch; the command
+is bsdnet-routesock (bsdnet/cmd/routesock.py).
 """
 from .events import (
     Address, AddressAdded, AddressRemoved, Event, Link, LinkAdded, LinkChanged,
@@ -17,14 +18,13 @@ from .events import (
 )
 from .messages import ParseError
 from .parser import Decoder, decode
-from .watcher import FabricInfo, HostEventHandler, HostWatcher
 
 __all__ = [
     "Address", "AddressAdded", "AddressRemoved", "Event", "Link", "LinkAdded",
     "LinkChanged", "LinkRemoved", "LinkRenamed", "Neighbour",
     "NeighbourAdded", "NeighbourChanged", "NeighbourRemoved", "Route", "RouteAdded",
     "RouteChanged", "RouteRemoved", "ParseError", "Decoder", "decode",
-    "FabricInfo", "HostEventHandler", "HostWatcher", "open_listener",
+    "open_listener",
 ]
 
 
@@ -35,5 +35,5 @@ def open_listener(netns: str | None = None, neighbours: bool = False):
     if sys.platform.startswith("freebsd"):
         from .listener import RouteSocketListener
         return RouteSocketListener.open(neighbours=neighbours)
-    from .linux import NetlinkListener
+    from .netlink import NetlinkListener
     return NetlinkListener(netns, neighbours=neighbours)

@@ -35,7 +35,7 @@ def veth(netns):
 
 
 def test_twin_dumps_and_follows_neighbours(veth):
-    from bsdnet.routesock.linux import NetlinkListener
+    from bsdnet.routesock.netlink import NetlinkListener
     ns, fab = veth
     lst = NetlinkListener(ns, neighbours=True)
     try:
@@ -58,7 +58,7 @@ def test_twin_dumps_and_follows_neighbours(veth):
 
 
 def test_twin_without_neighbours_is_as_before(veth):
-    from bsdnet.routesock.linux import NetlinkListener
+    from bsdnet.routesock.netlink import NetlinkListener
     ns, fab = veth
     lst = NetlinkListener(ns)
     try:

@@ -14,7 +14,7 @@ import socket
 
 import pytest
 
-from bsdnet.routesock import FabricInfo, HostEventHandler, HostWatcher
+from bsdnet.agent.hostwatch import FabricInfo, HostEventHandler, HostWatcher
 from bsdnet.routesock.encoder import encode_ifinfo
 from bsdnet.routesock.events import (
     Address, AddressAdded, Link, LinkAdded, LinkRemoved, Neighbour,
@@ -174,11 +174,11 @@ REACHABLE, STALE, FAILED, PERMANENT, INCOMPLETE = 0x02, 0x04, 0x20, 0x80, 0x01
 
 @pytest.fixture
 def twin():
-    from bsdnet.routesock import linux
-    lst = linux.NetlinkListener.__new__(linux.NetlinkListener)
-    lst.state = linux.HostState()
+    from bsdnet.routesock import netlink
+    lst = netlink.NetlinkListener.__new__(netlink.NetlinkListener)
+    lst.state = netlink.HostState()
     lst.own_ports = set()
-    lst._marshal = linux.MarshalRtnl()
+    lst._marshal = netlink.MarshalRtnl()
     lst.feed_bytes(nl_link(2, "eth0"))
     return lst
 

@@ -36,7 +36,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from .events import (
+from bsdnet.routesock.events import (
     AddressAdded, AddressRemoved, Event, Link, LinkAdded, LinkChanged,
     LinkRemoved, LinkRenamed, Neighbour, NeighbourAdded, NeighbourChanged,
     NeighbourRemoved, RouteAdded, RouteChanged, RouteRemoved,

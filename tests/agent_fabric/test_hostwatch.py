@@ -5,15 +5,15 @@ import ipaddress
 
 import pytest
 
+from bsdnet.agent.hostwatch import FabricInfo, HostEventHandler, HostWatcher
 from bsdnet.routesock.encoder import encode_announce, encode_ifaddr, encode_ifinfo, encode_route
 from bsdnet.routesock.events import Address, AddressAdded, Link, LinkAdded, RouteAdded, Route
 from bsdnet.routesock.layout import CONSTANTS as C
 from bsdnet.routesock.listener import RouteSocketListener
 from bsdnet.routesock.messages import SaInet
-from bsdnet.routesock.watcher import FabricInfo, HostEventHandler, HostWatcher
+from routesock.fakekernel import FakeKernel
 
 from .conftest import ip, suffix
-from .fakekernel import FakeKernel
 
 
 class Recorder(HostEventHandler):
@@ -126,7 +126,7 @@ def test_register_present_tap_and_unregister():
 
 @pytest.mark.root
 def test_watcher_with_the_linux_twin(netns):
-    from bsdnet.routesock.linux import NetlinkListener
+    from bsdnet.routesock.netlink import NetlinkListener
     lst = NetlinkListener(netns)
     try:
         rec = Recorder()

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.root
 
 @pytest.fixture
 def twin(netns):
-    from bsdnet.routesock.linux import NetlinkListener
+    from bsdnet.routesock.netlink import NetlinkListener
     lst = NetlinkListener(netns)
     yield lst
     lst.close()
@@ -91,7 +91,7 @@ def test_host_route_writes_come_back_marked_own(twin, netns):
 
 
 def test_overflow_resync_equals_fresh_start(twin, netns):
-    from bsdnet.routesock.linux import NetlinkListener
+    from bsdnet.routesock.netlink import NetlinkListener
     twin.start()
     # Shrink the monitor's buffer so a burst of changes overflows it.
     twin.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
