@@ -2,7 +2,7 @@
 
 Both come from kmod/freebsd/bsdnet_ioctl.h compiled into bsdnet.shm._abi
 (abi_build.py), with FreeBSD's encoding of the numbers wherever the module
-is built.  tests/agent_freebsd compiles _Static_asserts of every number,
+is built.  tests/agent/freebsd compiles _Static_asserts of every number,
 size and offset below against FreeBSD's own headers (amd64, arm64).
 """
 from __future__ import annotations

@@ -6,7 +6,9 @@ import tempfile
 
 import pytest
 
-from .helpers import fabric_topology
+from bsdnet.shm.region import Region, small_geometry
+
+from .helpers import AgentProc, fabric_topology
 
 
 @pytest.fixture
@@ -20,3 +22,13 @@ def sockdir():
 @pytest.fixture
 def topo_doc():
     return fabric_topology()
+
+
+@pytest.fixture
+def agent(tmp_path, sockdir):
+    region = Region.create(str(tmp_path / "region"), small_geometry())
+    a = AgentProc(tmp_path, sockdir, region.path)
+    a.region = region
+    yield a
+    a.stop()
+    region.close()

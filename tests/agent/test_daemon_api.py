@@ -13,9 +13,7 @@ from bsdnet.shm.mtrie import lookup
 from bsdnet.shm.region import Region, small_geometry
 from bsdnet.shm.tables import ip_to_int
 
-from .helpers import fabric_topology
-from .test_daemon import AgentProc, agent, wait_for  # noqa: F401
-from .test_flows import FakeDatapath, key
+from .helpers import AgentProc, FakeDatapath, fabric_topology, key, wait_for
 
 NET = str(uuid.uuid4())
 

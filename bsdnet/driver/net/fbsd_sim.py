@@ -16,7 +16,7 @@ It keeps interface state and enforces the rules the driver must live with:
 
 It prints state in ifconfig's real format (see ifconfig_parse for the
 sources of each line), and is used three ways: in-process by unit tests, as
-an executable by tests/netdrv/fake_freebsd.py, and by `bsdnet-net --dry-run`
+an executable by tests/driver/net/fake_freebsd.py, and by `bsdnet-net --dry-run`
 to answer the reads the FreeBSD backend makes while planning.
 """
 

@@ -2,7 +2,7 @@
  * FreeBSD's ioctl command encoding (sys/ioccom.h), for building
  * bsdnet_ioctl.h where the C library is not FreeBSD's: the agent's cffi
  * module and the kernel harness's userland on Linux, whose own _IOWR
- * encodes differently.  tests/agent_freebsd and the kernel harness
+ * encodes differently.  tests/agent/freebsd and the kernel harness
  * compare every BSDNET_IOC_* made with it against FreeBSD's real header.
  */
 #ifndef BSDNET_COMPAT_SYS_IOCCOM_H
