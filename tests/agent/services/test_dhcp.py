@@ -307,9 +307,19 @@ def test_option_runs_past_end():
         dhcp.parse_options(bytes([53, 10, 1]))
 
 
-def test_module_handle(port, network):
-    assert dhcp.handle(request(("message-type", "discover")), port,
-                       network) is not None
+def test_module_handle_offers_the_ports_address(port, network):
+    # The module's own server, as the agent's trap loop calls it.
+    r = Ether(dhcp.handle(request(("message-type", "discover")), port,
+                          network))
+    assert r[Ether].dst == MAC and r[IP].dst == "10.1.0.5"
+    assert r[BOOTP].op == 2 and r[BOOTP].xid == 0x1234
+    assert r[BOOTP].yiaddr == "10.1.0.5"
+    o = opts(r)
+    assert o["message-type"] == dhcp.OFFER
+    assert o["server_id"] == "10.1.0.1"
+    assert o["subnet_mask"] == "255.255.255.0"
+    assert o["router"] == "10.1.0.1"
+    assert o["lease_time"] == dhcp.DEFAULT_LEASE
 
 
 FUZZ_NET = sample_network()
