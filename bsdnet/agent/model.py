@@ -14,15 +14,14 @@ the fabric's subnet, the default route's gateway's otherwise).
 from __future__ import annotations
 
 import functools
-import ipaddress
 import logging
 from typing import Any, Callable, Optional
 
-# node -> (MAC or None, on the fabric's subnet, what was looked up)
-Resolver = Callable[[str], tuple[Optional[str], bool, str]]
-
 from .portstore import Network, Port, PortStore, Route
 from .secgroups import AddrSet
+
+# node -> (MAC or None, on the fabric's subnet, what was looked up)
+Resolver = Callable[[str], tuple[Optional[str], bool, str]]
 
 LOG = logging.getLogger(__name__)
 

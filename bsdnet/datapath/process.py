@@ -15,6 +15,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from bsdnet.shm.region import Region, RegionError
 
@@ -85,7 +86,7 @@ class DatapathProcess:
         self.config = config
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
-        self._log = None
+        self._log: BinaryIO | None = None
 
     @property
     def pid(self) -> int:

@@ -11,6 +11,10 @@
 What the agent makes of the events is bsdnet.agent.hostwatch; the command
 is bsdnet-routesock (bsdnet/cmd/routesock.py).
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from .events import (
     Address, AddressAdded, AddressRemoved, Event, Link, LinkAdded, LinkChanged,
     LinkRemoved, LinkRenamed, Neighbour, NeighbourAdded, NeighbourChanged,
@@ -18,6 +22,10 @@ from .events import (
 )
 from .messages import ParseError
 from .parser import Decoder, decode
+
+if TYPE_CHECKING:
+    from .listener import RouteSocketListener
+    from .netlink import NetlinkListener
 
 __all__ = [
     "Address", "AddressAdded", "AddressRemoved", "Event", "Link", "LinkAdded",
@@ -28,7 +36,8 @@ __all__ = [
 ]
 
 
-def open_listener(netns: str | None = None, neighbours: bool = False):
+def open_listener(netns: str | None = None,
+                  neighbours: bool = False) -> RouteSocketListener | NetlinkListener:
     """The host's listener: PF_ROUTE on FreeBSD, rtnetlink on Linux (optionally in
     ``netns``); ``neighbours``: follow the IPv4 neighbour (ARP) table too."""
     import sys

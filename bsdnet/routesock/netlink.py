@@ -20,7 +20,7 @@ import ipaddress
 import logging
 import select
 import socket
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
@@ -28,6 +28,9 @@ from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 from .events import Address, Event, Link, Neighbour, Route
 from .netns import in_netns
 from .state import HostState
+
+if TYPE_CHECKING:
+    from .writer import NetlinkWriter
 
 LOG = logging.getLogger(__name__)
 

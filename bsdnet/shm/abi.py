@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from typing import Any
 
 from bsdnet.shm._abi import ffi, lib
 
@@ -70,7 +71,7 @@ def abi_structs() -> tuple[str, ...]:
 ABI_STRUCTS = abi_structs()
 
 
-def _type_desc(t) -> str:
+def _type_desc(t: Any) -> str:
     if t.kind == "array":
         return f"{_type_desc(t.item)}[{t.length}]"
     return t.cname

@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .abi import ffi, lib
+
+if TYPE_CHECKING:
+    from .region import Region
 
 BUCKET = lib.BSDNET_RT_BUCKET
 PLEN_SHIFT = lib.BSDNET_RT_PLEN_SHIFT
@@ -57,7 +61,7 @@ class BucketPool:
         self.free = list(range(n - 1, -1, -1))
         self.quarantine: list[tuple[float, int]] = []
 
-    def take(self, indices) -> None:
+    def take(self, indices: Iterable[int]) -> None:
         """Mark buckets used (adoption of an existing table)."""
         gone = set(indices)
         self.free = [i for i in self.free if i not in gone]
@@ -85,7 +89,7 @@ class BucketPool:
 class VrfRoutes:
     """The prefixes of one VRF and the trie words derived from them."""
 
-    def __init__(self, region, vrf: int, pool: BucketPool) -> None:
+    def __init__(self, region: Region, vrf: int, pool: BucketPool) -> None:
         self.region = region
         self.vrf = vrf
         self.pool = pool
@@ -166,7 +170,7 @@ class VrfRoutes:
         lo, hi = addr, addr | (~_mask(plen) & 0xffffffff)
         self._sync_words(self.root, 0, 0, lo, hi)
 
-    def _sync_words(self, words, level: int, base: int, lo: int,
+    def _sync_words(self, words: Any, level: int, base: int, lo: int,
                     hi: int) -> None:
         """Recompute words[i] of a table at `level` (covering base..) whose
         range meets [lo, hi]."""
@@ -179,7 +183,7 @@ class VrfRoutes:
             self._sync_word(words, i, level, wlo, max(lo, wlo),
                             min(hi, wlo + span - 1))
 
-    def _sync_word(self, words, i: int, level: int, wlo: int, lo: int,
+    def _sync_word(self, words: Any, i: int, level: int, wlo: int, lo: int,
                    hi: int) -> None:
         wlen = 8 * (level + 1)
         old = words[i]
@@ -213,11 +217,11 @@ class VrfRoutes:
         self.pool.retire(b)
 
     @staticmethod
-    def _store(words, i: int, value: int) -> None:
+    def _store(words: Any, i: int, value: int) -> None:
         lib.bsdnet_agent_store_rel32(ffi.addressof(words, i), value)
 
 
-def lookup(region, vrf: int, addr: int) -> tuple[int, int] | None:
+def lookup(region: Region, vrf: int, addr: int) -> tuple[int, int] | None:
     """Longest-prefix match as the datapath does it: (nh, plen) or None."""
     w = region.vrfs[vrf].vrf_root[addr >> 24]
     for level in range(1, LEVELS):
@@ -232,7 +236,7 @@ def lookup(region, vrf: int, addr: int) -> tuple[int, int] | None:
     return w & INDEX_MASK, (w >> PLEN_SHIFT) & PLEN_MASK
 
 
-def walk(region, vrf: int):
+def walk(region: Region, vrf: int) -> Iterator[tuple[Any, Any, Any, Any]]:
     """Read a VRF's trie back into prefixes.
 
     Yields (addr, plen, nh, ()) once per distinct prefix found in leaves,
@@ -243,7 +247,7 @@ def walk(region, vrf: int):
     reached: set[int] = set()
     nb = len(region.rtbuckets)
 
-    def visit(words, level: int, base: int) -> None:
+    def visit(words: Any, level: int, base: int) -> None:
         shift = 24 - 8 * level
         prev = None
         for i in range(STRIDE):

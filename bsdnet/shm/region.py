@@ -93,7 +93,7 @@ class Region:
                  readonly: bool = False) -> None:
         self.path = path
         self.readonly = readonly
-        self._mm = mm
+        self._mm: mmap.mmap | None = mm
         self._fd = fd
         self._buf = ffi.from_buffer(mm)
         self.base = ffi.cast("uint8_t *", self._buf)
@@ -191,6 +191,7 @@ class Region:
         if h.rh_abi_version != lib.BSDNET_ABI_VERSION:
             raise RegionError(f"{self.path}: ABI version {h.rh_abi_version}, "
                               f"this agent speaks {lib.BSDNET_ABI_VERSION}")
+        assert self._mm is not None, "validate() of a closed region"
         if h.rh_size > len(self._mm):
             raise RegionError(f"{self.path}: truncated: header says "
                               f"{h.rh_size} bytes, file has {len(self._mm)}")

@@ -13,10 +13,13 @@ from __future__ import annotations
 import ipaddress
 import logging
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .abi import ffi, lib
 from .mtrie import BucketPool, VrfRoutes, parse_prefix
+
+if TYPE_CHECKING:
+    from .region import Region
 
 LOG = logging.getLogger(__name__)
 
@@ -108,7 +111,7 @@ class IndexPool:
 
 
 class VifTable:
-    def __init__(self, region) -> None:
+    def __init__(self, region: Region) -> None:
         self.region = region
         self.pool = IndexPool(1, len(region.vifs), "vif")
 
@@ -162,7 +165,7 @@ class VifTable:
 
 
 class NexthopTable:
-    def __init__(self, region) -> None:
+    def __init__(self, region: Region) -> None:
         self.region = region
         self.pool = IndexPool(1, len(region.nexthops), "nexthop")
 
@@ -252,7 +255,7 @@ class LabelTable:
     table, labels whose number the whole fabric agrees on (a network's:
     set_fixed)."""
 
-    def __init__(self, region, fixed_base: int | None = None) -> None:
+    def __init__(self, region: Region, fixed_base: int | None = None) -> None:
         self.region = region
         n = len(region.labels)
         self.fixed_base = n if fixed_base is None else \
@@ -315,7 +318,7 @@ class VrfTable:
 
     IN_USE = 1
 
-    def __init__(self, region, grace: float) -> None:
+    def __init__(self, region: Region, grace: float) -> None:
         self.region = region
         self.pool = IndexPool(1, len(region.vrfs), "VRF")
         self.buckets = BucketPool(len(region.rtbuckets), grace)
@@ -369,7 +372,7 @@ class VrfTable:
 class Tables:
     """All agent-written tables of one region."""
 
-    def __init__(self, region, grace: float = 1.0,
+    def __init__(self, region: Region, grace: float = 1.0,
                  label_base: int | None = None) -> None:
         self.region = region
         self.vifs = VifTable(region)

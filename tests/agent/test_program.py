@@ -209,8 +209,8 @@ def test_state_file_roundtrip(tmp_path):
 def test_ecmp_grows_and_shrinks(region, tables):
     def doc(labels):
         return fabric_topology(remote=[
-            {"network": "red", "prefix": "10.9.0.0/16", "node": f"192.0.2.{l}",
-             "node_mac": "02:00:00:00:00:09", "label": l} for l in labels])
+            {"network": "red", "prefix": "10.9.0.0/16", "node": f"192.0.2.{lab}",
+             "node_mac": "02:00:00:00:00:09", "label": lab} for lab in labels])
 
     p = program(tables, doc([20]))
     red = p.state["networks"]["red"]["vrf"]

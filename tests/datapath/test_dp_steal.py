@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from scapy.layers.inet import GRE, ICMP, IP, UDP  # type: ignore[import]
+from scapy.layers.inet import GRE, IP, UDP  # type: ignore[import]
 from scapy.layers.l2 import Ether  # type: ignore[import]
 from scapy.contrib.mpls import MPLS  # type: ignore[import]
 

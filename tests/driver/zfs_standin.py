@@ -494,8 +494,9 @@ def zfs_recv(st: Store, args: list[str]) -> str:
     return ""
 
 
-ZFS = {"create": zfs_create, "send": zfs_send, "recv": zfs_recv, "receive": zfs_recv, "snapshot": zfs_snapshot, "clone": zfs_clone, "promote": zfs_promote,
-       "rename": zfs_rename, "set": zfs_set, "destroy": zfs_destroy, "list": zfs_list, "get": zfs_get}
+ZFS = {"create": zfs_create, "send": zfs_send, "recv": zfs_recv, "receive": zfs_recv, "snapshot": zfs_snapshot,
+       "clone": zfs_clone, "promote": zfs_promote, "rename": zfs_rename, "set": zfs_set, "destroy": zfs_destroy,
+       "list": zfs_list, "get": zfs_get}
 
 
 def init(root: str, pool: str, size: int) -> None:

@@ -14,7 +14,6 @@ import time
 import pytest
 
 from bsdnet.sandbox import orchestrate, procs
-from bsdnet.sandbox.netns import ns_exec
 
 from . import vmtools
 

@@ -1,7 +1,6 @@
 """Small programs run inside VM namespaces by the overlay tests."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time

@@ -317,7 +317,7 @@ class FreeBSDHost:
                 self.ifaces[m].mtu = mtu
         elif st.master:
             raise SimError(
-                f"ifconfig: ioctl SIOCSIFMTU (set mtu): Invalid argument")
+                "ifconfig: ioctl SIOCSIFMTU (set mtu): Invalid argument")
         st.mtu = mtu
 
     def _set_ether(self, st: IfState, mac: str) -> None:

@@ -31,7 +31,8 @@ LAYOUTS = {
                    "img14 : start=2048, size=6144, type={B}\nimg15 : start=8192, size=16384, type={E}\n"
                    "img16 : start=24576, size=32768, type={X}\n"),
     # CentOS 7 style MBR: swap first, active Linux second
-    "mbr-active2": "label: dos\nimg1 : start=2048, size=8192, type=82\nimg2 : start=10240, size=65536, type=83, bootable\n",
+    "mbr-active2": ("label: dos\nimg1 : start=2048, size=8192, type=82\n"
+                    "img2 : start=10240, size=65536, type=83, bootable\n"),
     "mbr-linux1": "label: dos\nimg1 : start=2048, size=65536, type=83\n",
 }
 

@@ -26,7 +26,8 @@ def _refused(driver, fake_net, inst, image=IMAGE, match: str = "") -> None:
 
 
 @pytest.mark.parametrize("field,value", [("memory_mb", -256), ("memory_mb", 0), ("vcpus", 0),
-                                         ("vcpus", -1), ("memory_mb", "lots"), ("vcpus", "\u0663")])  # '٣' is a digit to str.isdigit
+                                         ("vcpus", -1), ("memory_mb", "lots"),
+                                         ("vcpus", "\u0663")])  # '٣' is a digit to str.isdigit
 def test_bad_flavor_sizes_refused(driver, fake_net, field, value) -> None:
     inst = make_instance()
     setattr(inst.flavor, field, value)

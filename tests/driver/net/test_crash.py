@@ -9,7 +9,6 @@ restart.  For every k the host must end exactly as a run without a crash.
 
 from __future__ import annotations
 
-import pytest
 
 from bsdnet.driver.net import Network, Port, get_driver
 from bsdnet.driver.net.fbsd_sim import FreeBSDHost

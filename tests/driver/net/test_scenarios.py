@@ -49,7 +49,9 @@ def make_foreign_tap(env, name):
     if env.kind == "freebsd":
         be.ifconfig("tap", "create", "name", name)
     else:
-        import fcntl, os, struct
+        import fcntl
+        import os
+        import struct
         from bsdnet.driver.net.linux import IFF_NO_PI, IFF_TAP, TUNSETIFF, TUNSETPERSIST
         fd = os.open("/dev/net/tun", os.O_RDWR)
         fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH22x", name.encode(), IFF_TAP | IFF_NO_PI))

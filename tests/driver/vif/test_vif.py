@@ -21,7 +21,8 @@ def test_bridge_interface_and_plug(fake_net) -> None:
     drv = BridgeVifDriver(fake_net, uplink="em0")
     vif = make_vif(bridge="br-prov", vlan=42)
     nic = drv.interface(make_instance(), vif)
-    assert (nic.type, nic.source_bridge, nic.target_dev, nic.mac) == ("bridge", "br-prov", vif["devname"], vif["address"])
+    assert (nic.type, nic.source_bridge, nic.target_dev, nic.mac) == \
+        ("bridge", "br-prov", vif["devname"], vif["address"])
     drv.plug(make_instance(), vif)
     assert fake_net.calls == [("ensure_network", vif["network"]["id"], "br-prov", "em0", 42, 1500)]
     assert fake_net.bridges == {"br-prov": ["em0.42"]}
