@@ -93,7 +93,12 @@ def wait_region(shm_name: str | Callable[[], Region], timeout: float,
 
 class Agent:
     def __init__(self, conf: cfg.ConfigOpts,
-                 policy: Policy | None = None) -> None:
+                 policy: Policy | None = None,
+                 control: Callable[[Agent, cfg.ConfigOpts], Any] | None = None
+                 ) -> None:
+        """control: what feeds the store besides the port API, made for
+        this agent (with [neutron] enabled, bsdnet.neutron's L2 agent:
+        bsdnet-agent passes it in, so this package never imports it)."""
         self.conf = conf
         # Region, trap channel and interface binding: shm or device.
         self.transport = transports.from_conf(conf)
@@ -137,10 +142,10 @@ class Agent:
         self._addr_nets: dict[int, list[tuple[int, int, str]]] = {}
         self._fabric_addr: str | None = None  # from the host, if any
         # Neutron mode: the L2 agent feeding the store (None: hand-fed).
-        self.neutron: Any = None
-        if conf.neutron.enabled:
-            from bsdnet.neutron.agent import NeutronAgent
-            self.neutron = NeutronAgent(self, conf)
+        if conf.neutron.enabled and control is None:
+            raise ValueError("[neutron] enabled, and no Neutron L2 agent "
+                             "given to drive this agent")
+        self.neutron: Any = control(self, conf) if control else None
 
     # ---- start ------------------------------------------------------------
 

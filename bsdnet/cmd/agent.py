@@ -33,8 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    control = None
+    if conf.neutron.enabled:
+        # Neutron mode: its L2 agent feeds the store (the agent package
+        # does not import the control plane; this command joins them).
+        from bsdnet.neutron.agent import NeutronAgent
+        control = NeutronAgent
     try:
-        agent = Agent(conf)
+        agent = Agent(conf, control=control)
     except RegionError as e:        # e.g. device_geometry misspelt
         LOG.error("cannot start: %s", e)
         return 1
