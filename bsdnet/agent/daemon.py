@@ -1,30 +1,6 @@
-"""bsdnet-agent: program the datapath's tables and decide trapped flows.
-
-Life cycle:
-  1. load the port API's store (state_dir/ports: networks, security
-     groups, ports, routes) and serve the API on api_host:api_port;
-     changes made before the datapath is there are stored and applied
-     when its region appears;
-  2. open the region the datapath created (waiting for it, up to
-     datapath.region_wait seconds);
-  3. adopt what a previous agent left (state.json and the live tables, if
-     the region is the same instance), then program the topology file and
-     the store as one model (model.merge): only entries that differ are
-     written, flows are never flushed;
-  4. write state.json, bind the trap socket, serve traps (security groups
-     decide flows of API ports, DHCP is answered); heartbeat every
-     second, age idle flows by kind; follow the host's interfaces;
-  5. SIGHUP: re-read the topology and reconcile; SIGTERM/SIGINT: exit.
-A region replaced by the datapath (new file or new instance: a datapath
-restarted with empty tables) is reprogrammed from the model.
-
-Threads and locking: the main thread serves traps and timers; the port
-API answers from HTTP threads; host events come from the watcher's
-thread.  One lock, the port store's RLock (Agent.lock), is held while a
-trap batch is decided, while an API change is validated, stored and
-programmed, and while host events are applied, so tables, state.json
-and the security-group index change in one order.  The watcher's own
-lock is only ever taken inside it, never the other way round.
+"""The agent (bsdnet-agent, bsdnet/cmd/agent.py): programs the datapath's
+tables and decides trapped flows.  Its life cycle, threads and lock are
+in ARCHITECTURE.md ("The agent").
 """
 from __future__ import annotations
 

@@ -15,18 +15,7 @@ rtnetlink), then calls
   changes (resolved, replaced, unresolved or gone: None), for peers on the
   fabric's own subnet.
 
-Wiring, in the agent::
-
-    listener = bsdnet.routesock.open_listener(neighbours=True)  # PF_ROUTE or rtnetlink
-    watcher = HostWatcher(handler, fabric_ifname=conf.fabric_interface)
-    watcher.start(listener)                           # initial dump
-    # then in the agent's loop: watcher.pump(listener, timeout), or put
-    # listener.fileno() in its selector and call watcher.pump(listener, 0);
-    # on FreeBSD also watcher.handle_all(listener.refresh_neighbours())
-    # every listener.NEIGH_POLL_S (not every ARP change is announced)
-    watcher.register_tap(port.tap_name)               # on port plug
-    watcher.unregister_tap(port.tap_name)             # on port unplug
-    listener.writer().add_host_route(ip, gateway=...) # host routes, own=True
+hostevents.Watcher runs it for the agent (ARCHITECTURE.md, host events).
 """
 from __future__ import annotations
 

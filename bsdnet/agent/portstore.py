@@ -1,24 +1,13 @@
-"""Ports, networks, routes and security groups: the validated model and its
-persistence in the state directory.
+"""Ports, networks, routes and security groups: the port API's validated
+model, and its persistence under state_dir/<kind>/, one file per object.
 
-Model: Port, Network (with Subnets), Route and secgroups.SecurityGroup, each
-built only through from_json(), which validates every field and raises
-ValidationError with a reason a client can act on.  JSON keys are the ones
-vRouter's port IPC uses (hyphenated: "ip-address", "vn-id", ...).
-
-Persistence: one JSON file per object under <state_dir>/<kind>/, written
-with write_atomic() (durable), so a crash leaves either the old or the new
-object, never a torn one.  load() reads everything back and validates it like an API
-request; a file that does not parse or validate raises CorruptStateError
-naming the file and the reason, rather than starting with half the state.
-
-Transactions: commit() changes an object (or removes it), then calls the
-caller's apply callback; if apply raises, the previous object is put back
-and the error propagates.  Files are written after that, outside the
-store's lock (flush()), so a slow disk never holds up traps; a batch of
-commits can share one flush.  The store's lock serialises commits;
-callers hold it across their own cross-object checks too (PortStore.lock
-is reentrant).
+Objects are built only through from_json(), which checks every field and
+raises ValidationError with a reason a client can act on; the keys are
+vRouter's port IPC's ("ip-address", "vn-id", ...).  load() reads every
+file back the same way and raises CorruptStateError naming the file
+rather than start with half the state.  commit() changes an object and
+calls the apply callback, putting the old one back if that raises;
+flush() writes what changed, outside the lock (ARCHITECTURE.md).
 """
 from __future__ import annotations
 
