@@ -9,10 +9,8 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import uuid
 
 import pytest
@@ -93,13 +91,6 @@ class NsAgent:
         if self.proc is not None:
             self.logf.close()
         self.region.close()
-
-
-@pytest.fixture
-def sockdir():
-    d = tempfile.mkdtemp(prefix="bnfab")
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture
