@@ -270,7 +270,18 @@ class NeutronAgent:
             self._dirty.difference_update(plugs)
         up = self._devices(plugs, full=True)
         self._begin_sweep()
-        self.rpc.update_devices(up, [], refresh_tunnels=True)
+        # l2population answers a device up with refresh_tunnels by sending
+        # its network's whole forwarding table: once per network is enough
+        # (each costs the server a query of the network's ports).
+        first: dict[str, str] = {}
+        for pid in up:
+            port = self.store.find("port", pid)
+            net = port.vn_id if isinstance(port, ps.Port) else \
+                self.plugs.get(pid).network_id
+            first.setdefault(net, pid)
+        self.rpc.update_devices(sorted(first.values()), [],
+                                refresh_tunnels=True)
+        self.rpc.update_devices(sorted(set(up) - set(first.values())), [])
         self.rpc.mark(self._marker)
         self._resync = False
         self.counters["resyncs"] += 1
