@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -15,7 +14,6 @@ from pyroute2 import NetNS, netns
 
 from bsdnet.agent import apiclient
 from bsdnet.sandbox import netns as sbnetns
-from bsdnet.sandbox.netns import ns_exec
 
 def api(node, method: str, path: str, body=None, want: int | None = 200):
     """One request to a sandbox node's port API, on its unix socket."""

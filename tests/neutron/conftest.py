@@ -9,7 +9,6 @@ import string
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 
 import pytest
@@ -107,14 +106,3 @@ def nsandbox(neutron_server):
     finally:
         orchestrate.down(prefix, rundir)
         shutil.rmtree(rundir, ignore_errors=True)
-
-
-def wait_until(what: str, check, timeout: float = 30.0, pause: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = check()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g}s: {what}")
-        time.sleep(pause)

@@ -11,7 +11,7 @@ from bsdnet.sandbox.netns import ns_exec
 
 from integration import vmtools
 
-from .conftest import wait_until
+from datapath.helpers import wait_for
 
 pytestmark = pytest.mark.root
 
@@ -94,25 +94,25 @@ def test_antispoofing_follows_pairs_and_port_security(nsandbox, neutron):
                          port_range_min=7777, port_range_max=7777)
         dst_groups = neutron.show("port", dst.port_id)["security_groups"]
         neutron.update("port", dst.port_id, security_groups=dst_groups + [sg["id"]])
-        assert wait_until("own address passes", lambda: _sent(src, dst, src.ip, listener, 7777),
-                          10, 0)
+        assert wait_for(lambda: _sent(src, dst, src.ip, listener, 7777),
+                        "own address passes", 10, pause=0)
         assert not _sent(src, dst, "10.0.0.250", listener, 7777)     # spoofed: dropped
         neutron.update("port", src.port_id,
                        allowed_address_pairs=[{"ip_address": "10.0.0.250"}])
-        assert wait_until("a pair's address passes",
-                          lambda: _sent(src, dst, "10.0.0.250", listener, 7777), 10, 0)
+        assert wait_for(lambda: _sent(src, dst, "10.0.0.250", listener, 7777),
+                        "a pair's address passes", 10, pause=0)
         assert not _sent(src, dst, "10.0.0.251", listener, 7777)
         neutron.update("port", src.port_id, allowed_address_pairs=[], security_groups=[],
                        port_security_enabled=False)
-        assert wait_until("any address once port security is off",
-                          lambda: _sent(src, dst, "10.0.0.251", listener, 7777), 10, 0)
+        assert wait_for(lambda: _sent(src, dst, "10.0.0.251", listener, 7777),
+                        "any address once port security is off", 10, pause=0)
     finally:
         vmtools.kill_tree(listener)
         neutron.update("port", src.port_id, port_security_enabled=True,
                        security_groups=before["security_groups"],
                        allowed_address_pairs=before["allowed_address_pairs"])
         neutron.update("port", dst.port_id, security_groups=dst_groups)
-        wait_until("group unused", lambda: _delete(neutron, sg["id"]), 10)
+        wait_for(lambda: _delete(neutron, sg["id"]), "group unused", 10)
     assert orchestrate.ping(src.namespace, dst.ip, count=2)
 
 
