@@ -212,8 +212,11 @@ class NeutronAgent:
 
     def _connect(self) -> None:
         from .rpc import Rpc
+        # As Neutron's agents wait for a report's answer: report_interval,
+        # but not less than 15 s (a busy server answers slowly, and each
+        # timeout means a full resync).
         rpc = Rpc(self.conf, self.host, self.agent_id,
-                  report_timeout=self.conf.neutron.report_interval)
+                  report_timeout=max(self.conf.neutron.report_interval, 15.0))
         try:
             rpc.listen(_Endpoint(self))
         except BaseException:
@@ -424,7 +427,13 @@ class NeutronAgent:
         for pid, why in outcome.items():
             if why.startswith("refused"):
                 LOG.warning("port %s not programmed: %s", pid, why)
-        return sorted(set(ports) | set(bridged))
+        # An administratively down port is wired but forwards nothing:
+        # Neutron shows it DOWN, as with its own agents.
+        down = {pid for pid, port in ports.items() if not port.admin_up}
+        if down:
+            with self._cv:
+                self._down |= down
+        return sorted((set(ports) - down) | set(bridged))
 
     def _commit(self, kind: str, oid: str, obj: ps.Obj | None) -> None:
         """Change one object (store lock held) unless it is the same."""

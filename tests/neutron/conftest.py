@@ -2,6 +2,7 @@
 from PyPI) once per test session, and a two-node sandbox it drives."""
 from __future__ import annotations
 
+import glob
 import os
 import random
 import shutil
@@ -101,8 +102,20 @@ def nsandbox(neutron_server):
                      neutron={"url": neutron_server.url,
                               "transport_url": neutron_server.transport_url})
     try:
-        orchestrate.up(plan, rundir, ready_timeout=60)
+        try:
+            orchestrate.up(plan, rundir, ready_timeout=60)
+        except Exception as e:
+            raise AssertionError(f"{e}\n{_kept_logs(rundir, prefix)}") from e
         yield NeutronSandbox(plan, rundir, neutron_server)
     finally:
         orchestrate.down(prefix, rundir)
         shutil.rmtree(rundir, ignore_errors=True)
+
+
+def _kept_logs(rundir: str, prefix: str) -> str:
+    """The tails of the logs a failed up kept (the directory goes after)."""
+    out = []
+    for log in sorted(glob.glob(os.path.join(rundir, f"{prefix}.failed", "*", "*.log"))):
+        lines = open(log, errors="replace").read().splitlines()
+        out += [f"--- {log}"] + lines[-30:]
+    return "\n".join(out)

@@ -124,3 +124,19 @@ def test_network_deleted_in_neutron_leaves_every_node(nsandbox, neutron):
 def _gone(state: dict, net: str) -> bool:
     return net not in state["networks"] and \
         not any(k.startswith(net) for k in state["remote"])
+
+
+def test_admin_down_port_forwards_nothing_and_shows_down(nsandbox, neutron):
+    red = {v.node: v for v in nsandbox.plan.vms if v.network == "red"}
+    src, dst = red["n1"], red["n2"]
+    status = lambda: neutron.show("port", dst.port_id)["status"]  # noqa: E731
+    assert orchestrate.ping(src.namespace, dst.ip, count=1)
+    neutron.update("port", dst.port_id, admin_state_up=False)
+    try:
+        wait_for(lambda: status() == "DOWN", "port DOWN", 10)
+        wait_for(lambda: not orchestrate.ping(src.namespace, dst.ip, count=1),
+                 "no traffic to an admin-down port", 10)
+    finally:
+        neutron.update("port", dst.port_id, admin_state_up=True)
+    wait_for(lambda: status() == "ACTIVE", "port ACTIVE again", 10)
+    wait_for(lambda: orchestrate.ping(src.namespace, dst.ip, count=1), "traffic again", 10)
