@@ -97,10 +97,6 @@ class NeutronAgent:
             self.rpc.close()
             self.rpc = None
 
-    def _wake(self) -> None:
-        with self._cv:
-            self._cv.notify_all()
-
     # ---- the port API (HTTP threads) ----------------------------------------
     def plug(self, body: Any) -> dict[str, Any]:
         """Nova plugged a port: keep it, ask Neutron, answer with the port
