@@ -267,7 +267,7 @@ class NeutronAgent:
         LOG.info("full resync with Neutron: %d plugged ports", len(plugs))
         with self._cv:
             self._dirty.difference_update(plugs)
-        up = self._devices(plugs, full=True)
+        up, outcome = self._devices(plugs, full=True)
         self._begin_sweep()
         # l2population answers a device up with refresh_tunnels by sending
         # its network's whole forwarding table: once per network is enough
@@ -278,9 +278,13 @@ class NeutronAgent:
             net = port.vn_id if isinstance(port, ps.Port) else \
                 self.plugs.get(pid).network_id
             first.setdefault(net, pid)
-        self.rpc.update_devices(sorted(first.values()), [],
-                                refresh_tunnels=True)
-        self.rpc.update_devices(sorted(set(up) - set(first.values())), [])
+        try:
+            self.rpc.update_devices(sorted(first.values()), [],
+                                    refresh_tunnels=True)
+            self.rpc.update_devices(sorted(set(up) - set(first.values())),
+                                    [])
+        finally:
+            self._answer(outcome)
         self.rpc.mark(self._marker)
         self._resync = False
         self.counters["resyncs"] += 1
@@ -320,9 +324,14 @@ class NeutronAgent:
     def _handle(self, kind: str, payload: Any) -> None:
         self.counters[f"cast_{kind}"] += 1
         if kind == "devices":
-            up = self._devices(sorted(payload))
-            if up:
-                self.rpc.update_devices(up, [])
+            # A plug is answered once Neutron knows the port is up, so that
+            # l2population has told the other nodes when Nova starts the VM.
+            up, outcome = self._devices(sorted(payload))
+            try:
+                if up:
+                    self.rpc.update_devices(up, [])
+            finally:
+                self._answer(outcome)
         elif kind == "down":
             self.rpc.update_devices([], sorted(payload))
         elif kind == "port_update":
@@ -345,12 +354,14 @@ class NeutronAgent:
             self._end_sweep(payload)
 
     # ---- devices ----------------------------------------------------------------
-    def _devices(self, ids: list[str], full: bool = False) -> list[str]:
+    def _devices(self, ids: list[str], full: bool = False
+                 ) -> tuple[list[str], dict[str, str]]:
         """Ask Neutron about these plugged ports and program what it says.
-        Returns the ports to report up (bound here and programmed)."""
+        Returns the ports to report up (bound here and programmed) and
+        what became of each, for the plugs waiting (_answer)."""
         ids = [i for i in ids if self.plugs.get(i) is not None]
         if not ids and not full:
-            return []
+            return [], {}
         details, failed = self.rpc.device_details(ids)
         if failed:
             LOG.warning("Neutron failed to give details of %s: asking again",
@@ -418,8 +429,6 @@ class NeutronAgent:
             for pid in outcome:
                 if pid not in bridged:
                     self._bridged.pop(pid, None)
-            self._outcome.update(outcome)
-            self._cv.notify_all()
         for pid, why in outcome.items():
             if why.startswith("refused"):
                 LOG.warning("port %s not programmed: %s", pid, why)
@@ -429,7 +438,13 @@ class NeutronAgent:
         if down:
             with self._cv:
                 self._down |= down
-        return sorted((set(ports) - down) | set(bridged))
+        return sorted((set(ports) - down) | set(bridged)), outcome
+
+    def _answer(self, outcome: dict[str, str]) -> None:
+        """Tell the port API's waiting plugs what became of their ports."""
+        with self._cv:
+            self._outcome.update(outcome)
+            self._cv.notify_all()
 
     def _commit(self, kind: str, oid: str, obj: ps.Obj | None) -> None:
         """Change one object (store lock held) unless it is the same."""
