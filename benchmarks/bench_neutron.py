@@ -139,6 +139,10 @@ def bench_resync(a: argparse.Namespace, env: dict[str, str]) -> dict:
     n1 = sb.plan.node("n1")
     try:
         project = sb.plan.neutron["project_id"]
+        # Neutron's default quotas (500 ports, 100 networks) are per project.
+        sb.n.call("PUT", f"/quotas/{project}", {"quota": {
+            "port": a.ports + 100, "network": a.networks + 10,
+            "subnet": a.networks + 10}})
         per = -(-a.ports // a.networks)
         nets = []
         for k in range(a.networks):
