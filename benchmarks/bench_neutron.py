@@ -139,6 +139,10 @@ def bench_resync(a: argparse.Namespace, env: dict[str, str]) -> dict:
     n1 = sb.plan.node("n1")
     try:
         project = sb.plan.neutron["project_id"]
+        # Neutron's default quotas (500 ports, 100 networks) are per project.
+        sb.n.call("PUT", f"/quotas/{project}", {"quota": {
+            "port": a.ports + 100, "network": a.networks + 10,
+            "subnet": a.networks + 10}})
         per = -(-a.ports // a.networks)
         nets = []
         for k in range(a.networks):
@@ -183,9 +187,11 @@ def bench_resync(a: argparse.Namespace, env: dict[str, str]) -> dict:
                 time.sleep(0.05)
             wall = time.monotonic() - t_start
             line = [x for x in open(log).read().splitlines() if "full resync done" in x][-1]
-            m = re.search(r"done in ([0-9.]+)s: (\d+) ports up, (\d+) RPC messages", line)
+            m = re.search(r"done in ([0-9.]+)s: (\d+) ports up, (\d+) RPC messages sent "
+                          r"\((.*)\)", line)
             runs.append({"from_start_s": round(wall, 2), "resync_s": float(m.group(1)),
-                         "ports_up": int(m.group(2)), "rpc_messages": int(m.group(3))})
+                         "ports_up": int(m.group(2)), "rpc_messages": int(m.group(3)),
+                         "by_method": m.group(4)})
             print(f"  run {r + 1}: {runs[-1]}", flush=True)
         return {"ports": len(ports), "networks": len(nets), "runs": runs,
                 "median_resync_s": statistics.median(x["resync_s"] for x in runs),

@@ -8,9 +8,11 @@ PY=.venv/bin/python
 mkdir -p bench-results
 echo "load average before: $(cat /proc/loadavg)"
 status=0
-for b in bench_core bench_e2e bench_flowsetup bench_agent bench_secgroups bench_netdrv bench_routesock; do
+for b in bench_core bench_e2e bench_flowsetup bench_agent bench_secgroups bench_netdrv bench_routesock \
+        "bench_neutron plug" "bench_neutron resync"; do
     echo "== $b"
-    "$PY" "benchmarks/$b.py" || { echo "$b failed" >&2; status=1; }
+    set -- $b
+    "$PY" "benchmarks/$1.py" "${@:2}" || { echo "$b failed" >&2; status=1; }
 done
 echo "load average after: $(cat /proc/loadavg)"
 exit $status

@@ -2,6 +2,7 @@
 # A real Neutron server for development and CI, without Keystone.
 #
 #   neutron-dev.sh up        start MariaDB, RabbitMQ, the Neutron API and RPC server
+#                            (or restart a server whose configuration changed)
 #   neutron-dev.sh down      stop everything `up` started; leaves nothing running
 #   neutron-dev.sh status    say what runs (exit 1 if something is not up)
 #   neutron-dev.sh env       print NEUTRON_URL=... and TRANSPORT_URL=... for scripts
@@ -176,8 +177,18 @@ rpc_ready() {  # (not a pipe into grep -q: with pipefail, SIGPIPE would fail it)
     grep -qE '^q-reports-plugin\s+[1-9]' <<<"$q"
 }
 
+# What the running servers were started with: `up` restarts a server whose
+# configuration (or venv) changed since, so that it converges.
+config_id() { cat "$DIR/etc/neutron.conf" "$DIR/etc/ml2_conf.ini" | cksum; echo "$VENV"; }
+
+fresh() {  # pidfile: alive and started with the configuration now written
+    alive "$1" && [ "$(cat "$1.config" 2>/dev/null)" = "$(config_id)" ]
+}
+
 api_up() {
-    alive "$DIR/run/neutron-api.pid" && return 0
+    fresh "$DIR/run/neutron-api.pid" && return 0
+    stop_pid "$DIR/run/neutron-api.pid"
+    config_id >"$DIR/run/neutron-api.pid.config"
     "$VENV/bin/gunicorn" -D -b "$API_HOST:$API_PORT" -w 1 --threads 4 \
         --chdir "$DIR/run" --no-control-socket -p "$DIR/run/neutron-api.pid" \
         --log-file "$DIR/log/gunicorn.log" neutron_api_wsgi:application
@@ -185,7 +196,9 @@ api_up() {
 }
 
 rpc_up() {
-    alive "$DIR/run/neutron-rpc.pid" && return 0
+    fresh "$DIR/run/neutron-rpc.pid" && return 0
+    stop_pid "$DIR/run/neutron-rpc.pid"
+    config_id >"$DIR/run/neutron-rpc.pid.config"
     setsid nohup "$VENV/bin/neutron-rpc-server" --config-file "$DIR/etc/neutron.conf" \
         --config-file "$DIR/etc/ml2_conf.ini" --log-file "$DIR/log/neutron-rpc.log" \
         >"$DIR/log/neutron-rpc.stdout" 2>&1 </dev/null &

@@ -62,6 +62,12 @@ def imports(path: Path, root: Path) -> list[tuple[int, str]]:
     return sorted((line, m) for line, m in out if m == "bsdnet" or m.startswith("bsdnet."))
 
 
+def _exists(root: Path, module: str) -> bool:
+    path = root / Path(*module.split("."))
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists() or \
+        module == "bsdnet.shm._abi"     # built by setup.py
+
+
 def _under(module: str, prefix: str) -> bool:
     return module == prefix or module.startswith(prefix + ".")
 
@@ -79,7 +85,9 @@ def violations(root: Path, allowed: dict[str, set[str]]) -> list[str]:
         for line, target in imports(path, root):
             where = f"{path.relative_to(root)}:{line}: {mod} imports {target}"
             owner = next((o for p, o in PRIVATE.items() if _under(target, p)), None)
-            if owner is not None and not _under(mod, owner):
+            if not _exists(root, target):
+                out.append(f"{where}, which does not exist")
+            elif owner is not None and not _under(mod, owner):
                 out.append(f"{where} (private to {owner})")
             elif not _under(target, pkg) and not any(_under(target, a) for a in allowed[pkg]):
                 out.append(where)
@@ -110,7 +118,9 @@ def test_a_layer_violation_is_reported(tmp_path):
     (pkg / "driver" / "x.py").write_text(
         "from bsdnet.agent import portstore\n"
         "def f():\n    from bsdnet.agent import daemon\n"
-        "from bsdnet.shm._abi import ffi\n")
+        "from bsdnet.shm._abi import ffi\n"
+        "from bsdnet.driver.gone import thing\n")
     found = violations(tmp_path, ALLOWED)
     assert found == ["bsdnet/driver/x.py:3: bsdnet.driver.x imports bsdnet.agent.daemon",
-                     "bsdnet/driver/x.py:4: bsdnet.driver.x imports bsdnet.shm._abi (private to bsdnet.shm)"]
+                     "bsdnet/driver/x.py:4: bsdnet.driver.x imports bsdnet.shm._abi (private to bsdnet.shm)",
+                     "bsdnet/driver/x.py:5: bsdnet.driver.x imports bsdnet.driver.gone, which does not exist"]

@@ -364,10 +364,13 @@ class Agent:
                     else allow_all
         if self.watcher is not None:
             fab = self._topology.get("fabric") or {}
+            # Taps of ports, and the uplinks of bridged networks.
             self.watcher.follow({p["interface"] for p in
                                  self._topology["ports"]} |
                                 {o.system_name for o in
-                                 self.store.list("port")},
+                                 self.store.list("port")} |
+                                set((self.conf.neutron.bridge_mappings or
+                                     {}).values()),
                                 fabric=fab.get("interface") or None)
 
     def _sync_ports(self) -> None:

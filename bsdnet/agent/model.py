@@ -34,7 +34,7 @@ def port_entry(port: Port, net: Network | None, quota: int = 0,
             "ip": port.ip_address, "policy": True,
             "secure": port.port_security,
             "mtu": net.mtu if net is not None else 1500,
-            "quota": quota, "up": up,
+            "quota": quota, "up": up and port.admin_up,
             "pairs": sorted({a.ip for a in port.allowed_address_pairs} -
                             {port.ip_address})}
 

@@ -201,6 +201,8 @@ class Port:
     # False: no anti-spoofing and no security groups on this port
     # (Neutron's port_security_enabled).
     port_security: bool = True
+    # False: the port forwards nothing (Neutron's admin_state_up).
+    admin_up: bool = True
 
     kind = "port"
 
@@ -228,7 +230,7 @@ class Port:
                  "display-name", "vm-project-id", "mac-address",
                  "system-name", "type", "rx-vlan-id", "tx-vlan-id",
                  "security-groups", "allowed-address-pairs",
-                 "port-security-enabled"}
+                 "port-security-enabled", "admin-state-up"}
         _unknown(d, known | _PORT_IGNORED, "port")
         for k in ("id", "instance-id", "vn-id", "mac-address",
                   "system-name"):
@@ -278,9 +280,10 @@ class Port:
                 v_ipv4_or_net(p.get("ip-address"), "allowed pair ip-address"),
                 mac))
         secure = d.get("port-security-enabled", True)
-        if not isinstance(secure, bool):
-            raise ValidationError("port-security-enabled must be true or "
-                                  "false")
+        admin = d.get("admin-state-up", True)
+        if not isinstance(secure, bool) or not isinstance(admin, bool):
+            raise ValidationError("port-security-enabled and admin-state-up "
+                                  "must be true or false")
         return cls(
             id=v_uuid(d["id"], "id"),
             instance_id=v_uuid(d["instance-id"], "instance-id"),
@@ -296,7 +299,7 @@ class Port:
             tx_vlan_id=v_vlan(d.get("tx-vlan-id"), "tx-vlan-id"),
             security_groups=groups,
             allowed_address_pairs=tuple(pairs),
-            port_security=secure)
+            port_security=secure, admin_up=admin)
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "instance-id": self.instance_id,
@@ -310,7 +313,8 @@ class Port:
                 "security-groups": list(self.security_groups),
                 "allowed-address-pairs":
                     [p.to_json() for p in self.allowed_address_pairs],
-                "port-security-enabled": self.port_security}
+                "port-security-enabled": self.port_security,
+                "admin-state-up": self.admin_up}
 
 
 @dataclass(frozen=True)

@@ -97,10 +97,6 @@ class NeutronAgent:
             self.rpc.close()
             self.rpc = None
 
-    def _wake(self) -> None:
-        with self._cv:
-            self._cv.notify_all()
-
     # ---- the port API (HTTP threads) ----------------------------------------
     def plug(self, body: Any) -> dict[str, Any]:
         """Nova plugged a port: keep it, ask Neutron, answer with the port
@@ -212,8 +208,11 @@ class NeutronAgent:
 
     def _connect(self) -> None:
         from .rpc import Rpc
+        # As Neutron's agents wait for a report's answer: report_interval,
+        # but not less than 15 s (a busy server answers slowly, and each
+        # timeout means a full resync).
         rpc = Rpc(self.conf, self.host, self.agent_id,
-                  report_timeout=self.conf.neutron.report_interval)
+                  report_timeout=max(self.conf.neutron.report_interval, 15.0))
         try:
             rpc.listen(_Endpoint(self))
         except BaseException:
@@ -268,9 +267,24 @@ class NeutronAgent:
         LOG.info("full resync with Neutron: %d plugged ports", len(plugs))
         with self._cv:
             self._dirty.difference_update(plugs)
-        up = self._devices(plugs, full=True)
+        up, outcome = self._devices(plugs, full=True)
         self._begin_sweep()
-        self.rpc.update_devices(up, [], refresh_tunnels=True)
+        # l2population answers a device up with refresh_tunnels by sending
+        # its network's whole forwarding table: once per network is enough
+        # (each costs the server a query of the network's ports).
+        first: dict[str, str] = {}
+        for pid in up:
+            port = self.store.find("port", pid)
+            net = port.vn_id if isinstance(port, ps.Port) else \
+                self.plugs.get(pid).network_id
+            first.setdefault(net, pid)
+        try:
+            self.rpc.update_devices(sorted(first.values()), [],
+                                    refresh_tunnels=True)
+            self.rpc.update_devices(sorted(set(up) - set(first.values())),
+                                    [])
+        finally:
+            self._answer(outcome)
         self.rpc.mark(self._marker)
         self._resync = False
         self.counters["resyncs"] += 1
@@ -310,9 +324,14 @@ class NeutronAgent:
     def _handle(self, kind: str, payload: Any) -> None:
         self.counters[f"cast_{kind}"] += 1
         if kind == "devices":
-            up = self._devices(sorted(payload))
-            if up:
-                self.rpc.update_devices(up, [])
+            # A plug is answered once Neutron knows the port is up, so that
+            # l2population has told the other nodes when Nova starts the VM.
+            up, outcome = self._devices(sorted(payload))
+            try:
+                if up:
+                    self.rpc.update_devices(up, [])
+            finally:
+                self._answer(outcome)
         elif kind == "down":
             self.rpc.update_devices([], sorted(payload))
         elif kind == "port_update":
@@ -335,12 +354,14 @@ class NeutronAgent:
             self._end_sweep(payload)
 
     # ---- devices ----------------------------------------------------------------
-    def _devices(self, ids: list[str], full: bool = False) -> list[str]:
+    def _devices(self, ids: list[str], full: bool = False
+                 ) -> tuple[list[str], dict[str, str]]:
         """Ask Neutron about these plugged ports and program what it says.
-        Returns the ports to report up (bound here and programmed)."""
+        Returns the ports to report up (bound here and programmed) and
+        what became of each, for the plugs waiting (_answer)."""
         ids = [i for i in ids if self.plugs.get(i) is not None]
         if not ids and not full:
-            return []
+            return [], {}
         details, failed = self.rpc.device_details(ids)
         if failed:
             LOG.warning("Neutron failed to give details of %s: asking again",
@@ -408,12 +429,22 @@ class NeutronAgent:
             for pid in outcome:
                 if pid not in bridged:
                     self._bridged.pop(pid, None)
-            self._outcome.update(outcome)
-            self._cv.notify_all()
         for pid, why in outcome.items():
             if why.startswith("refused"):
                 LOG.warning("port %s not programmed: %s", pid, why)
-        return sorted(set(ports) | set(bridged))
+        # An administratively down port is wired but forwards nothing:
+        # Neutron shows it DOWN, as with its own agents.
+        down = {pid for pid, port in ports.items() if not port.admin_up}
+        if down:
+            with self._cv:
+                self._down |= down
+        return sorted((set(ports) - down) | set(bridged)), outcome
+
+    def _answer(self, outcome: dict[str, str]) -> None:
+        """Tell the port API's waiting plugs what became of their ports."""
+        with self._cv:
+            self._outcome.update(outcome)
+            self._cv.notify_all()
 
     def _commit(self, kind: str, oid: str, obj: ps.Obj | None) -> None:
         """Change one object (store lock held) unless it is the same."""

@@ -177,7 +177,8 @@ def port_from(plug: Plug, details: dict[str, Any],
             "security-groups": groups,
             "allowed-address-pairs": list({p["ip-address"]: p
                                            for p in pairs}.values()),
-            "port-security-enabled": secure}
+            "port-security-enabled": secure,
+            "admin-state-up": details.get("admin_state_up", True) is not False}
     port = _check(ps.Port.from_json, body)
     if network is not None:
         try:

@@ -18,9 +18,9 @@ WAIT = 30.0
 
 
 def wait_for(fn: Callable[[], T], what: str, timeout: float = WAIT,
-             log: Callable[[], str] | None = None) -> T:
-    """fn()'s first true value, polled until timeout; log() (a process's
-    log, say) goes into the failure message."""
+             log: Callable[[], str] | None = None, pause: float = 0.02) -> T:
+    """fn()'s first true value, polled every pause until timeout; log() (a
+    process's log, say) goes into the failure message."""
     deadline = time.monotonic() + timeout
     while True:
         v = fn()
@@ -29,7 +29,7 @@ def wait_for(fn: Callable[[], T], what: str, timeout: float = WAIT,
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}" +
                                  (f"\n--- log ---\n{log()}" if log else ""))
-        time.sleep(0.02)
+        time.sleep(pause)
 
 
 def open_tables(shm: str) -> tuple[Region, Tables]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 
@@ -68,25 +67,12 @@ def test_fabric_capture_is_ipv4_gre_mpls_with_the_receivers_label(sandbox, tmp_p
     src, dst = sandbox.vm("n1-vm1"), sandbox.vm("n2-vm1")
     n1, n2 = sandbox.node("n1"), sandbox.node("n2")
     pcap = str(tmp_path / "fabric.pcap")
-    cap = subprocess.Popen(["ip", "netns", "exec", sandbox.plan.fabric_namespace, "tcpdump",
-                            "-n", "-U", "-i", n2.fabric_peer, "-w", pcap, "ip proto 47"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        assert "listening on" in cap.stderr.readline()
+    with vmtools.capture(sandbox.plan.fabric_namespace, n2.fabric_peer, pcap, "ip proto 47"):
         assert orchestrate.ping(src.namespace, dst.ip, count=5)
-        time.sleep(0.5)
-    finally:
-        cap.send_signal(signal.SIGINT)
-        cap.wait(timeout=10)
-        cap.stderr.close()
-    fields = ["ip.src", "ip.dst", "ip.proto", "ip.ttl", "ip.flags.df", "gre.proto",
-              "mpls.label", "mpls.bottom", "icmp.type"]
-    r = subprocess.run(["tshark", "-n", "-r", pcap, "-T", "fields", "-E", "aggregator=,",
-                        "-E", "separator=;", *sum([["-e", f] for f in fields], [])],
-                       capture_output=True, text=True, check=True)
-    rows = [dict(zip(fields, line.split(";"))) for line in r.stdout.splitlines() if line]
+    rows = vmtools.tshark_rows(pcap, ["ip.src", "ip.dst", "ip.proto", "ip.ttl", "ip.flags.df",
+                                      "gre.proto", "mpls.label", "mpls.bottom", "icmp.type"])
     to_n2 = [x for x in rows if x["ip.dst"].split(",")[0] == n2.fabric_address]
-    assert len(to_n2) >= 3, r.stdout
+    assert len(to_n2) >= 3, rows
     for x in to_n2:
         outer_src, inner_src = x["ip.src"].split(",")
         outer_dst, inner_dst = x["ip.dst"].split(",")

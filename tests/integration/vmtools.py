@@ -1,6 +1,8 @@
 """Small programs run inside VM namespaces by the overlay tests."""
 from __future__ import annotations
 
+import contextlib
+import signal
 import subprocess
 import sys
 import time
@@ -111,3 +113,29 @@ def kill_tree(p: subprocess.Popen) -> None:
     for f in (p.stdout, p.stderr):
         if f:
             f.close()
+
+
+@contextlib.contextmanager
+def capture(namespace: str, ifname: str, pcap: str, bpf: str):
+    """tcpdump into pcap while the block runs (started and listening
+    first, stopped after a moment for the last packets)."""
+    cap = subprocess.Popen(["ip", "netns", "exec", namespace, "tcpdump", "-n", "-U", "-i",
+                            ifname, "-w", pcap, bpf],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "listening on" in cap.stderr.readline()
+        yield
+        time.sleep(0.5)
+    finally:
+        cap.send_signal(signal.SIGINT)
+        cap.wait(timeout=10)
+        cap.stderr.close()
+
+
+def tshark_rows(pcap: str, fields: list[str]) -> list[dict[str, str]]:
+    """The fields of each packet tshark decodes (repeated fields, as of
+    outer and inner headers, joined with commas)."""
+    r = subprocess.run(["tshark", "-n", "-r", pcap, "-T", "fields", "-E", "aggregator=,",
+                        "-E", "separator=;", *sum([["-e", f] for f in fields], [])],
+                       capture_output=True, text=True, check=True)
+    return [dict(zip(fields, line.split(";"))) for line in r.stdout.splitlines() if line]

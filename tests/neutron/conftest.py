@@ -2,6 +2,7 @@
 from PyPI) once per test session, and a two-node sandbox it drives."""
 from __future__ import annotations
 
+import glob
 import os
 import random
 import shutil
@@ -9,7 +10,6 @@ import string
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 
 import pytest
@@ -51,10 +51,8 @@ def neutron_server():
         pytest.skip(why)
     env = {**os.environ, "AGENT_DOWN_TIME": AGENT_DOWN_TIME}
     was_up = subprocess.run([SCRIPT, "status"], capture_output=True).returncode == 0
+    # (restarts a running server only if it has another agent_down_time)
     subprocess.run([SCRIPT, "up"], env=env, check=True, timeout=600)
-    if was_up:      # someone's server: give it this session's down time
-        for part in ("api", "rpc"):
-            subprocess.run([SCRIPT, "restart", part], env=env, check=True, timeout=300)
     out = subprocess.run([SCRIPT, "env"], capture_output=True, text=True, check=True).stdout
     v = dict(line.split("=", 1) for line in out.split())
     try:
@@ -104,19 +102,20 @@ def nsandbox(neutron_server):
                      neutron={"url": neutron_server.url,
                               "transport_url": neutron_server.transport_url})
     try:
-        orchestrate.up(plan, rundir, ready_timeout=60)
+        try:
+            orchestrate.up(plan, rundir, ready_timeout=60)
+        except Exception as e:
+            raise AssertionError(f"{e}\n{_kept_logs(rundir, prefix)}") from e
         yield NeutronSandbox(plan, rundir, neutron_server)
     finally:
         orchestrate.down(prefix, rundir)
         shutil.rmtree(rundir, ignore_errors=True)
 
 
-def wait_until(what: str, check, timeout: float = 30.0, pause: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = check()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g}s: {what}")
-        time.sleep(pause)
+def _kept_logs(rundir: str, prefix: str) -> str:
+    """The tails of the logs a failed up kept (the directory goes after)."""
+    out = []
+    for log in sorted(glob.glob(os.path.join(rundir, f"{prefix}.failed", "*", "*.log"))):
+        lines = open(log, errors="replace").read().splitlines()
+        out += [f"--- {log}"] + lines[-30:]
+    return "\n".join(out)

@@ -13,7 +13,7 @@ from bsdnet.neutron import constants as c
 from bsdnet.neutron.rpc import AGENT, Rpc
 from bsdnet.sandbox import orchestrate, procs
 
-from .conftest import wait_until
+from datapath.helpers import wait_for
 
 pytestmark = pytest.mark.root
 
@@ -65,5 +65,5 @@ def test_garbage_casts_are_logged_and_survived(nsandbox, neutron, tmp_path):
     sg = neutron.create("security_group", name="after-garbage",
                         project_id=nsandbox.plan.neutron["project_id"])
     neutron.delete("security_group", sg["id"])
-    wait_until("agents still report", lambda: all(
-        neutron.alive(n.host, c.AGENT_TYPE) for n in nsandbox.plan.nodes), 20)
+    wait_for(lambda: all(neutron.alive(n.host, c.AGENT_TYPE) for n in nsandbox.plan.nodes),
+             "agents still report", 20)

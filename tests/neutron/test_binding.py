@@ -14,7 +14,7 @@ from bsdnet.neutron import constants as c
 from bsdnet.sandbox import neutron as sbneutron
 from bsdnet.sandbox import orchestrate, procs
 
-from .conftest import wait_until
+from datapath.helpers import wait_for
 
 pytestmark = pytest.mark.root
 
@@ -73,14 +73,15 @@ def test_dead_agent_is_refused_and_binds_again_once_back(nsandbox, neutron):
     net = {"id": nsandbox.plan.neutron["networks"]["red"]}
     procs.signal_role(n2.rundir, "agent", signal.SIGSTOP)
     try:
-        wait_until("n2's agent dead in Neutron",
-                   lambda: not neutron.alive(n2.host, c.AGENT_TYPE), 40, 1)
+        wait_for(lambda: not neutron.alive(n2.host, c.AGENT_TYPE),
+                 "n2's agent dead in Neutron", 40, pause=1)
         port = _bind(nsandbox, neutron, net, "n2")
         assert port["binding:vif_type"] == "binding_failed"
     finally:
         procs.signal_role(n2.rundir, "agent", signal.SIGCONT)
     try:
-        wait_until("n2's agent alive again", lambda: neutron.alive(n2.host, c.AGENT_TYPE), 40, 1)
+        wait_for(lambda: neutron.alive(n2.host, c.AGENT_TYPE),
+                 "n2's agent alive again", 40, pause=1)
         # Nova retries the binding by setting the host again
         port = neutron.update("port", port["id"], **{"binding:host_id": n2.host})
         assert port["binding:vif_type"] == "vrouter"
@@ -117,6 +118,6 @@ def test_flat_network_through_the_network_driver(nsandbox, neutron):
         for vm in vms:
             sbneutron.del_vm(nsandbox.plan, nsandbox.rundir, vm.name)
         for p in ports:
-            wait_until("port DOWN once unplugged",
-                       lambda p=p: neutron.show("port", p["id"])["status"] == "DOWN", 10)
+            wait_for(lambda p=p: neutron.show("port", p["id"])["status"] == "DOWN",
+                     "port DOWN once unplugged", 10)
         _cleanup(neutron, net)

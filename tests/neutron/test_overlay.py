@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -70,24 +68,12 @@ def test_fabric_carries_mpls_over_gre_with_the_networks_label(nsandbox, neutron,
     net = neutron.show("network", nsandbox.plan.neutron["networks"]["red"])
     label = 1024 + net["provider:segmentation_id"]
     pcap = str(tmp_path / "fabric.pcap")
-    cap = subprocess.Popen(["ip", "netns", "exec", nsandbox.plan.fabric_namespace, "tcpdump",
-                            "-n", "-U", "-i", n2.fabric_peer, "-w", pcap, "ip proto 47"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        assert "listening on" in cap.stderr.readline()
+    with vmtools.capture(nsandbox.plan.fabric_namespace, n2.fabric_peer, pcap, "ip proto 47"):
         assert orchestrate.ping(src.namespace, dst.ip, count=4)
-        time.sleep(0.5)
-    finally:
-        cap.send_signal(signal.SIGINT)
-        cap.wait(timeout=10)
-        cap.stderr.close()
-    fields = ["ip.src", "ip.dst", "gre.proto", "mpls.label", "mpls.bottom", "icmp.type"]
-    r = subprocess.run(["tshark", "-n", "-r", pcap, "-T", "fields", "-E", "aggregator=,",
-                        "-E", "separator=;", *sum([["-e", f] for f in fields], [])],
-                       capture_output=True, text=True, check=True)
-    rows = [dict(zip(fields, line.split(";"))) for line in r.stdout.splitlines() if line]
+    rows = vmtools.tshark_rows(pcap, ["ip.src", "ip.dst", "gre.proto", "mpls.label",
+                                      "mpls.bottom", "icmp.type"])
     both = [x for x in rows if x["icmp.type"] in ("8", "0")]
-    assert len(both) >= 6, r.stdout
+    assert len(both) >= 6, rows
     for x in both:
         outer = (x["ip.src"].split(",")[0], x["ip.dst"].split(",")[0])
         inner = (x["ip.src"].split(",")[1], x["ip.dst"].split(",")[1])

@@ -12,7 +12,7 @@ from bsdnet.agent import apiclient
 from bsdnet.sandbox import neutron as sbneutron
 from bsdnet.sandbox import orchestrate
 
-from .conftest import wait_until
+from datapath.helpers import wait_for
 
 pytestmark = pytest.mark.root
 
@@ -43,23 +43,21 @@ def test_port_active_when_plugged_down_when_unplugged_gone_when_deleted(nsandbox
     assert port["status"] == "DOWN"
     vm = sbneutron.add_vm(nsandbox.plan, nsandbox.rundir, "life", "n2", port["id"])
     try:
-        wait_until("port ACTIVE", lambda: neutron.show("port", port["id"])["status"]
-                   == "ACTIVE", 10)
+        status = lambda: neutron.show("port", port["id"])["status"]  # noqa: E731
+        wait_for(lambda: status() == "ACTIVE", "port ACTIVE", 10)
         assert _port_on(nsandbox, "n2", port["id"])
         # reachable from the other node at the address DHCP gave it
         red_n1 = next(v for v in nsandbox.plan.vms if v.network == "red" and v.node == "n1")
         assert orchestrate.ping(red_n1.namespace, vm.ip, count=2)
         sbneutron.del_vm(nsandbox.plan, nsandbox.rundir, "life")
-        wait_until("port DOWN", lambda: neutron.show("port", port["id"])["status"]
-                   == "DOWN", 10)
+        wait_for(lambda: status() == "DOWN", "port DOWN", 10)
         assert not _port_on(nsandbox, "n2", port["id"])
         # Plugged again, then deleted in Neutron: the node lets it go.
         vm = sbneutron.add_vm(nsandbox.plan, nsandbox.rundir, "life", "n2", port["id"])
-        wait_until("port ACTIVE again",
-                   lambda: neutron.show("port", port["id"])["status"] == "ACTIVE", 10)
+        wait_for(lambda: status() == "ACTIVE", "port ACTIVE again", 10)
         neutron.delete("port", port["id"])
-        wait_until("the deleted port gone from n2",
-                   lambda: not _port_on(nsandbox, "n2", port["id"]), 10)
+        wait_for(lambda: not _port_on(nsandbox, "n2", port["id"]),
+                 "the deleted port gone from n2", 10)
         st, plugs = _api(nsandbox, "n2", "GET", "/plugs")
         assert st == 200 and port["id"] not in {p["id"] for p in plugs}
         assert not orchestrate.ping(red_n1.namespace, vm.ip, count=1)
@@ -119,7 +117,26 @@ def test_network_deleted_in_neutron_leaves_every_node(nsandbox, neutron):
         neutron.delete("port", p["id"])
     neutron.delete("network", net["id"])
     for node in ("n1", "n2"):
-        wait_until(f"network gone from {node}",
-                   lambda node=node: net["id"] not in nsandbox.state(node)["networks"] and
-                   not any(k.startswith(net["id"]) for k in nsandbox.state(node)["remote"]),
-                   10)
+        wait_for(lambda node=node: _gone(nsandbox.state(node), net["id"]),
+                 f"network gone from {node}", 10)
+
+
+def _gone(state: dict, net: str) -> bool:
+    return net not in state["networks"] and \
+        not any(k.startswith(net) for k in state["remote"])
+
+
+def test_admin_down_port_forwards_nothing_and_shows_down(nsandbox, neutron):
+    red = {v.node: v for v in nsandbox.plan.vms if v.network == "red"}
+    src, dst = red["n1"], red["n2"]
+    status = lambda: neutron.show("port", dst.port_id)["status"]  # noqa: E731
+    assert orchestrate.ping(src.namespace, dst.ip, count=1)
+    neutron.update("port", dst.port_id, admin_state_up=False)
+    try:
+        wait_for(lambda: status() == "DOWN", "port DOWN", 10)
+        wait_for(lambda: not orchestrate.ping(src.namespace, dst.ip, count=1),
+                 "no traffic to an admin-down port", 10)
+    finally:
+        neutron.update("port", dst.port_id, admin_state_up=True)
+    wait_for(lambda: status() == "ACTIVE", "port ACTIVE again", 10)
+    wait_for(lambda: orchestrate.ping(src.namespace, dst.ip, count=1), "traffic again", 10)

@@ -14,7 +14,7 @@ from bsdnet.neutron import constants as c
 from bsdnet.sandbox import neutron as sbneutron
 from bsdnet.sandbox import orchestrate, procs
 
-from .conftest import wait_until
+from datapath.helpers import wait_for
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -48,16 +48,16 @@ class Pinger:
 
 def _converged(nsandbox, neutron, node_name: str) -> None:
     node = nsandbox.node(node_name)
-    wait_until(f"{node.host} alive in Neutron", lambda: neutron.alive(node.host, c.AGENT_TYPE),
-               60, 0.5)
+    wait_for(lambda: neutron.alive(node.host, c.AGENT_TYPE),
+             f"{node.host} alive in Neutron", 60, pause=0.5)
     port = neutron.create("port", network_id=nsandbox.plan.neutron["networks"]["red"],
                           project_id=nsandbox.plan.neutron["project_id"])
     vm = sbneutron.add_vm(nsandbox.plan, nsandbox.rundir, "after", node_name, port["id"])
     try:
         peer = next(v for v in nsandbox.plan.vms if v.network == "red" and v.node != node_name
                     and v.name != "after")
-        assert wait_until("the new port reached from the other node",
-                          lambda: orchestrate.ping(peer.namespace, vm.ip), 20, 0.2)
+        assert wait_for(lambda: orchestrate.ping(peer.namespace, vm.ip),
+                        "the new port reached from the other node", 20, pause=0.2)
     finally:
         sbneutron.del_vm(nsandbox.plan, nsandbox.rundir, "after")
         neutron.delete("port", port["id"])
@@ -76,8 +76,8 @@ def test_agent_sigkill_loses_no_established_flow(nsandbox, neutron):
         resyncs = open(log).read().count("full resync done")
         procs.signal_role(n2.rundir, "agent", signal.SIGKILL)
         orchestrate.start_agent(nsandbox.plan, n2)
-        wait_until("the restarted agent's full resync",
-                   lambda: open(log).read().count("full resync done") > resyncs, 60, 0.2)
+        wait_for(lambda: open(log).read().count("full resync done") > resyncs,
+                 "the restarted agent's full resync", 60, pause=0.2)
     assert ping.sent > 20 and ping.received == ping.sent, _logs(nsandbox, ping)
     _converged(nsandbox, neutron, "n2")
 

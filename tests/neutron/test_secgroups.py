@@ -10,7 +10,7 @@ import pytest
 from integration import agenttools as at
 from integration import vmtools
 
-from .conftest import wait_until
+from datapath.helpers import wait_for
 
 pytestmark = pytest.mark.root
 
@@ -55,7 +55,7 @@ def groups(nsandbox, neutron):
         for p in procs:
             vmtools.wait_ready(p)
         # the port's new groups applied: default's ingress is gone
-        wait_until("srv group applied", lambda: not _udp(src, dst, 6000, 41999), 10, 0)
+        wait_for(lambda: not _udp(src, dst, 6000, 41999), "srv group applied", 10, pause=0)
         yield src, dst, srv, club
     finally:
         for p in procs:
@@ -63,7 +63,7 @@ def groups(nsandbox, neutron):
         for port, sgs in before.items():
             neutron.update("port", port, security_groups=sgs)
         for g in (srv, club):
-            wait_until("group unused", lambda g=g: _try_delete(neutron, g["id"]), 10)
+            wait_for(lambda g=g: _try_delete(neutron, g["id"]), "group unused", 10)
 
 
 def _try_delete(neutron, gid) -> bool:

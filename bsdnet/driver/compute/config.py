@@ -37,6 +37,7 @@ class DriverConfig:
     port_api_url: str = "unix:///var/run/bsdnet/port-api.sock"
     bridge_uplink: str = ""  # bridge VIF driver: interface VLANs are made on
     bridge_dhcp: bool = True
+    bridge_ports_to_agent: bool = False
     vnc_listen: str = "127.0.0.1"
     vnc_enabled: bool = True
     vnc_port_range: str = "5900:6923"
@@ -80,6 +81,8 @@ _HELP = {
                      "empty: bridged networks are host-only",
     "bridge_dhcp": "serve DHCP from this host's bridges (dnsmasq, for subnets naming a dhcp_server); "
                    "false where Neutron's DHCP ports serve them, so two servers never answer for one address",
+    "bridge_ports_to_agent": "also plug bridged (flat, VLAN) ports through the agent's port API: with Neutron, "
+                             "the agent then reports them up and Neutron marks them ACTIVE",
     "vnc_listen": "address bhyve's VNC framebuffer listens on",
     "vnc_enabled": "give guests that boot by UEFI a VNC framebuffer (bhyve's fbuf needs UEFI)",
     "vnc_port_range": "min:max TCP ports handed out to VNC framebuffers, one per guest, kept across restarts",

@@ -49,6 +49,8 @@ def make_vif_driver(config: DriverConfig, net: NetDriver | None = None, uplink: 
     drivers = {
         "vrouter": get_vif_driver("vrouter", net=net, api=PortApiClient(config.port_api_url)),
         "bridge": get_vif_driver("bridge", net=net, uplink=uplink or config.bridge_uplink or None,
-                                 dhcp=config.bridge_dhcp),
+                                 dhcp=config.bridge_dhcp,
+                                 agent=PortApiClient(config.port_api_url)
+                                 if config.bridge_ports_to_agent else None),
     }
     return VifDispatcher(drivers, default=config.vif_driver)

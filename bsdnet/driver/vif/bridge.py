@@ -29,10 +29,12 @@ import logging
 import re
 from typing import Any
 
+from bsdnet.agent.apiclient import PortApiClient
 from bsdnet.driver.domain import Interface
 from bsdnet.driver.domain import validate as v
 from bsdnet.driver.vif.base import (DhcpSubnet, NetDriver, PortInfo, Vif, VifDriver, VifPlugError, _hexid,
                                     tap_name)
+from bsdnet.driver.vif.vrouter import port_request
 
 LOG = logging.getLogger(__name__)
 _LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
@@ -117,10 +119,14 @@ def port_for(instance: Any, vif: Vif) -> PortInfo:
 class BridgeVifDriver(VifDriver):
     name = "bridge"
 
-    def __init__(self, net: NetDriver, uplink: str | None = None, dhcp: bool = True) -> None:
+    def __init__(self, net: NetDriver, uplink: str | None = None, dhcp: bool = True,
+                 agent: PortApiClient | None = None) -> None:
         self.net = net
         self.uplink = v.check_ifname(uplink) if uplink else None
         self.dhcp = dhcp
+        # With Neutron: the node's agent, told of each port so that it
+        # reports the port up to Neutron (which then marks it ACTIVE).
+        self.agent = agent
 
     def interface(self, instance: Any, vif: Vif) -> Interface:
         return Interface(type="bridge", mac=v.check_mac(vif["address"]), source_bridge=bridge_for(vif),
@@ -135,6 +141,8 @@ class BridgeVifDriver(VifDriver):
             raise ValueError(f"network of VIF {vif['id']} is VLAN {tag} but no uplink is configured")
         self.net.ensure_network(str(net.get("id")), bridge, self.uplink, tag, mtu,
                                 dhcp_for(vif) if self.dhcp else None)
+        if self.agent is not None:
+            self.agent.add_port(port_request(instance, vif))
 
     def attach_tap(self, instance: Any, vif: Vif) -> None:
         port = port_for(instance, vif)
@@ -149,3 +157,5 @@ class BridgeVifDriver(VifDriver):
         # The tap is libvirt's (it goes with the domain), the bridge the
         # network's: only the port's registration and lease go here.
         self.net.unplug_port(str(vif["id"]))
+        if self.agent is not None:
+            self.agent.delete_port(str(vif["id"]))

@@ -21,6 +21,7 @@ from typing import Iterator
 import pytest
 
 from bsdnet.agent import dhcp
+from bsdnet.sandbox.neutron import UDHCPC_HOOK
 
 from .conftest import VethNs, run, sample_network, sample_port
 
@@ -132,19 +133,6 @@ def assert_configured(v: VethNs, loop: TrapLoop) -> None:
     assert dhcp.DISCOVER in loop.seen and dhcp.REQUEST in loop.seen
 
 
-# udhcpc's stock script applies address, mask, MTU, router and DNS; like
-# every udhcpc deployment that wants option 121 it needs a few lines for
-# $staticroutes, which this hook adds after calling the stock script.
-UDHCPC_HOOK = """#!/bin/sh
-/etc/udhcpc/default.script "$@" || exit $?
-case "$1" in bound|renew)
-    set -- $staticroutes
-    while [ $# -ge 2 ]; do
-        ip -4 route replace "$1" via "$2" dev "$interface"
-        shift 2
-    done;;
-esac
-"""
 
 
 @pytest.mark.root

@@ -74,7 +74,8 @@ def test_stock_nova_vrouter_port_reaches_agent(os_vif_loaded, port_api) -> None:
         "id": port, "instance-id": inst, "ip-address": "10.9.0.4", "ip6-address": "", "vn-id": net,
         "display-name": "instance-00000007", "vm-project-id": PROJECT, "mac-address": "fa:16:3e:12:34:56",
         "system-name": "tap" + port[:11], "type": 0, "rx-vlan-id": -1, "tx-vlan-id": -1,
-        "security-groups": [], "allowed-address-pairs": [], "port-security-enabled": True})]
+        "security-groups": [], "allowed-address-pairs": [], "port-security-enabled": True,
+        "admin-state-up": True})]
     os_vif_loaded.unplug(osvif, info)
     assert port_api.requests[-1] == ("DELETE", port) and not port_api.ports
 

@@ -64,7 +64,7 @@ def test_vrouter_registers_port(fake_net, port_api) -> None:
         "vn-id": vif["network"]["id"], "display-name": inst.display_name, "vm-project-id": inst.project_id,
         "mac-address": vif["address"], "system-name": vif["devname"], "type": 0,
         "rx-vlan-id": -1, "tx-vlan-id": -1, "security-groups": [], "allowed-address-pairs": [],
-        "port-security-enabled": True})]
+        "port-security-enabled": True, "admin-state-up": True})]
     drv.unplug(inst, vif)
     assert port_api.requests[-1] == ("DELETE", vif["id"])
     assert not port_api.ports

@@ -86,3 +86,25 @@ def test_dispatcher_forwards_attach(fake_net, port_api) -> None:
     d.attach_tap(make_instance(), b)
     d.attach_tap(make_instance(), r)  # vrouter: the agent attaches the tap itself
     assert list(fake_net.ports) == [b["id"]] and port_api.requests == []
+
+
+def test_bridged_ports_plugged_through_the_agent_when_asked(fake_net, tmp_path) -> None:
+    """With Neutron the agent reports bridged ports up: the driver plugs
+    them through its port API too (a real server on a unix socket)."""
+    from bsdnet.agent import portapi, portstore
+    store = portstore.PortStore(str(tmp_path / "state"))
+    api = portapi.PortApi(store)
+    vif, inst = nova_vif(), make_instance()
+    api.add_network({"id": vif["network"]["id"], "subnets": [{"cidr": "10.0.0.0/24"}]})
+    server = portapi.PortApiServer(api, str(tmp_path / "api.sock"))
+    server.start(poll_interval=0.02)
+    try:
+        drv = BridgeVifDriver(fake_net, uplink="em0", agent=PortApiClient(server.url))
+        drv.plug(inst, vif)
+        port = store.get("port", vif["id"])
+        assert (port.system_name, port.mac_address, port.ip_address) == (
+            vif["devname"], vif["address"], "10.0.0.5")
+        drv.unplug(inst, vif)
+        assert store.find("port", vif["id"]) is None
+    finally:
+        server.stop()
