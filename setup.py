@@ -1,20 +1,17 @@
 """Build steps pyproject.toml cannot express.
 
-- bsdnet._abi: the cffi module built from kmod/include/bsdnet_abi.h, the one
-  header that defines the shared-memory layout.
+- bsdnet.shm._abi: the cffi module built from kmod/include/bsdnet_abi.h, the one
+  header that defines the shared-memory layout, and from
+  kmod/freebsd/bsdnet_ioctl.h, the kernel module's ioctls.
 - bsdnet/_bin/bsdnet-datapath: the Linux userspace datapath (the C core plus
   the Linux glue), an executable shipped inside the package so that
   `pip install .` gives a working node.  Linux only: its glue is
   AF_PACKET, epoll and signalfd; on FreeBSD the datapath is bsdnet.ko or
   bsdnet-netmap, which the net/bsdnet-kmod port builds, and nothing is
   linked here.
-- bsdnet/agent/include/bsdnet_ioctl.h: the kernel module's ioctl header,
-  which the agent's /dev/bsdnet transport reads at run time; shipped in the
-  package so an install from a wheel (the FreeBSD port) has it too.
 """
 import glob
 import os
-import shutil
 import sys
 
 from setuptools import setup
@@ -44,17 +41,11 @@ class BuildWithDatapath(build_ext):
 
     def run(self):
         super().run()
-        self._ship_ioctl_header()
         self._link_datapath()
 
     def _target(self, *parts):
         base = HERE if self.inplace else self.build_lib
         return os.path.join(base, *parts)
-
-    def _ship_ioctl_header(self):
-        outdir = self._target("bsdnet", "agent", "include")
-        os.makedirs(outdir, exist_ok=True)
-        shutil.copy2(os.path.join(HERE, "kmod", "freebsd", "bsdnet_ioctl.h"), outdir)
 
     def _link_datapath(self):
         sources = datapath_sources(sys.platform)
@@ -74,6 +65,6 @@ class BuildWithDatapath(build_ext):
 
 if __name__ == "__main__":     # as setuptools and pip run it
     setup(
-        cffi_modules=["bsdnet/agent/abi_build.py:ffibuilder"],
+        cffi_modules=["bsdnet/shm/abi_build.py:ffibuilder"],
         cmdclass={"build_ext": BuildWithDatapath},
     )

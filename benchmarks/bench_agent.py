@@ -42,9 +42,9 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
 from bsdnet.agent import apiclient  # noqa: E402
-from bsdnet.agent.mtrie import lookup  # noqa: E402
-from bsdnet.agent.region import Region, RegionError  # noqa: E402
-from bsdnet.agent.tables import ip_to_int  # noqa: E402
+from bsdnet.shm.mtrie import lookup  # noqa: E402
+from bsdnet.shm.region import Region, RegionError  # noqa: E402
+from bsdnet.shm.tables import ip_to_int  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)
 NET = str(uuid.UUID(int=0x1000))

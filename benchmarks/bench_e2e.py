@@ -37,9 +37,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bsdnet.agent.abi import lib  # noqa: E402
-from bsdnet.agent.region import Region  # noqa: E402
-from bsdnet.agent.tables import Nexthop, Tables, Vif  # noqa: E402
+from bsdnet.shm.abi import lib  # noqa: E402
+from bsdnet.shm.region import Region  # noqa: E402
+from bsdnet.shm.tables import Nexthop, Tables, Vif  # noqa: E402
 from bsdnet.datapath.process import (DatapathConfig,  # noqa: E402
                                      DatapathProcess)
 

@@ -49,10 +49,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from bsdnet.agent.abi import ffi, lib  # noqa: E402
+from bsdnet.shm.abi import ffi, lib  # noqa: E402
 from bsdnet.agent.flows import (FlowManager, TrapChannel,  # noqa: E402
                                 VerdictCache)
-from bsdnet.agent.region import Region, geometry  # noqa: E402
+from bsdnet.shm.region import Region, geometry  # noqa: E402
 from bsdnet.agent import secgroups as sg  # noqa: E402
 
 GOAL = 100_000

@@ -1,14 +1,25 @@
 """Talking to the agent's port API: over its unix socket (the default,
 ``unix:///var/run/bsdnet/port-api.sock`` or just the socket's path) or,
 where the operator opted in, over TCP on 127.0.0.1 with the shared token
-(``http://127.0.0.1:9091``).  One request per connection."""
+(``http://127.0.0.1:9091``).  One request per connection.
+
+The one client: the VIF drivers (Nova's and os-vif's), bsdnet-port-control
+and the sandbox.  Ports travel as portstore.Port, the one schema of the
+port API's JSON.
+"""
 from __future__ import annotations
 
 import http.client
 import json
+import logging
 import socket
+import uuid
 from typing import Any
 from urllib.parse import urlsplit
+
+from .portstore import Port
+
+LOG = logging.getLogger(__name__)
 
 DEFAULT_SOCKET = "/var/run/bsdnet/port-api.sock"
 DEFAULT_URL = "unix://" + DEFAULT_SOCKET
@@ -76,3 +87,63 @@ def request(url: str, method: str, path: str, body: Any = None,
     except ValueError:
         raise ValueError(f"the agent answered {resp.status} without JSON: "
                          f"{raw[:200]!r}") from None
+
+
+def read_token(path: str | None) -> str | None:
+    """The shared token in path (the agent's [agent] api_token_file), or
+    None without a path; OSError if it cannot be read."""
+    if not path:
+        return None
+    with open(path, encoding="ascii") as f:
+        return f.read().strip()
+
+
+class PortApiError(Exception):
+    """The agent refused a request (status: its HTTP status, reason: its
+    words) or could not be reached (status None)."""
+
+    def __init__(self, message: str, status: int | None = None,
+                 reason: str = "") -> None:
+        super().__init__(message)
+        self.status, self.reason = status, reason
+
+
+class PortApiClient:
+    """Requests to one agent's port API; PortApiError unless it succeeds."""
+
+    def __init__(self, url: str = DEFAULT_URL, timeout: float = 10.0,
+                 token: str | None = None) -> None:
+        self.url = check_url(url)
+        self.timeout = timeout
+        self.token = token
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        """The decoded answer of one request."""
+        try:
+            status, doc = request(self.url, method, path, body, self.token,
+                                  self.timeout)
+        except (OSError, ValueError) as e:
+            raise PortApiError(f"{method} {path}: agent unreachable at "
+                               f"{self.url}: {e}") from e
+        if status >= 300:
+            reason = str(doc.get("error", status) if isinstance(doc, dict)
+                         else doc)
+            raise PortApiError(f"{method} {path}: HTTP {status}: {reason}",
+                               status, reason)
+        return doc
+
+    def add_port(self, port: Port) -> Any:
+        LOG.info("registering port %s (%s) with the agent", port.id,
+                 port.system_name)
+        return self.call("POST", "/port", port.to_json())
+
+    def delete_port(self, port_id: str) -> Any:
+        """The agent's answer, or None if it did not know the port (an
+        unplug may be repeated)."""
+        # Only a UUID goes into the path: it must not steer the request.
+        try:
+            return self.call("DELETE", f"/port/{uuid.UUID(port_id)}")
+        except PortApiError as e:
+            if e.status != 404:
+                raise
+            return None

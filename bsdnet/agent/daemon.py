@@ -1,59 +1,34 @@
-"""bsdnet-agent: program the datapath's tables and decide trapped flows.
-
-Life cycle:
-  1. load the port API's store (state_dir/ports: networks, security
-     groups, ports, routes) and serve the API on api_host:api_port;
-     changes made before the datapath is there are stored and applied
-     when its region appears;
-  2. open the region the datapath created (waiting for it, up to
-     datapath.region_wait seconds);
-  3. adopt what a previous agent left (state.json and the live tables, if
-     the region is the same instance), then program the topology file and
-     the store as one model (model.merge): only entries that differ are
-     written, flows are never flushed;
-  4. write state.json, bind the trap socket, serve traps (security groups
-     decide flows of API ports, DHCP is answered); heartbeat every
-     second, age idle flows by kind; follow the host's interfaces;
-  5. SIGHUP: re-read the topology and reconcile; SIGTERM/SIGINT: exit.
-A region replaced by the datapath (new file or new instance: a datapath
-restarted with empty tables) is reprogrammed from the model.
-
-Threads and locking: the main thread serves traps and timers; the port
-API answers from HTTP threads; host events come from the watcher's
-thread.  One lock, the port store's RLock (Agent.lock), is held while a
-trap batch is decided, while an API change is validated, stored and
-programmed, and while host events are applied, so tables, state.json
-and the security-group index change in one order.  The watcher's own
-lock is only ever taken inside it, never the other way round.
+"""The agent (bsdnet-agent, bsdnet/cmd/agent.py): programs the datapath's
+tables and decides trapped flows.  Its life cycle, threads and lock are
+in ARCHITECTURE.md ("The agent").
 """
 from __future__ import annotations
 
 import logging
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 from oslo_config import cfg
 
+from bsdnet.shm.abi import ffi, lib
+from bsdnet.shm.mtrie import RouteError
+from bsdnet.shm.region import Region, RegionError, region_path
+from bsdnet.shm.tables import TableError, Tables
+
 from . import model
-from . import opts
 from . import portstore as ps
 from . import state as statefile
 from . import topology
 from . import transport as transports
-from .abi import ffi, lib
 from .dhcp import DhcpServer
 from .flows import (AgeTimeouts, Decision, FlowKey, FlowManager, Policy,
                     TrapChannel, Trap, VerdictCache, allow_all)
 from .portapi import PortApi, PortApiServer
 from .program import Programmer
-from .region import Region, RegionError, region_path
-from .mtrie import RouteError
 from .secgroups import AddrSet, SecGroupPolicy
-from .tables import TableError, Tables
 
 LOG = logging.getLogger("bsdnet.agent")
 
@@ -94,7 +69,12 @@ def wait_region(shm_name: str | Callable[[], Region], timeout: float,
 
 class Agent:
     def __init__(self, conf: cfg.ConfigOpts,
-                 policy: Policy | None = None) -> None:
+                 policy: Policy | None = None,
+                 control: Callable[[Agent, cfg.ConfigOpts], Any] | None = None
+                 ) -> None:
+        """control: what feeds the store besides the port API, made for
+        this agent (with [neutron] enabled, bsdnet.neutron's L2 agent:
+        bsdnet-agent passes it in, so this package never imports it)."""
         self.conf = conf
         # Region, trap channel and interface binding: shm or device.
         self.transport = transports.from_conf(conf)
@@ -138,15 +118,14 @@ class Agent:
         self._addr_nets: dict[int, list[tuple[int, int, str]]] = {}
         self._fabric_addr: str | None = None  # from the host, if any
         # Neutron mode: the L2 agent feeding the store (None: hand-fed).
-        self.neutron: Any = None
-        if conf.neutron.enabled:
-            from bsdnet.neutron.agent import NeutronAgent
-            self.neutron = NeutronAgent(self, conf)
+        if conf.neutron.enabled and control is None:
+            raise ValueError("[neutron] enabled, and no Neutron L2 agent "
+                             "given to drive this agent")
+        self.neutron: Any = control(self, conf) if control else None
 
     # ---- start ------------------------------------------------------------
 
     def start(self) -> None:
-        c = self.conf
         self._write_pid()
         self.store.load()
         if self.neutron is not None:
@@ -633,45 +612,3 @@ def _may_change_verdicts(change: ps.Change) -> bool:
     return (o.security_groups, o.ip_address, o.allowed_address_pairs,
             o.port_security) != (n.security_groups, n.ip_address,
                                  n.allowed_address_pairs, n.port_security)
-
-
-def build_conf(argv: list[str] | None) -> cfg.ConfigOpts:
-    conf = cfg.ConfigOpts()
-    opts.register(conf)
-    conf(args=argv, project="bsdnet", prog="bsdnet-agent",
-         default_config_files=[],
-         description="The bsdnet agent: programs the datapath's shared "
-                     "tables from the port API and a topology file, or "
-                     "from Neutron as its L2 agent ([neutron] enabled), "
-                     "sets up flows through security groups, answers "
-                     "DHCP.")
-    return conf
-
-
-def main(argv: list[str] | None = None) -> int:
-    conf = build_conf(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        agent = Agent(conf)
-    except RegionError as e:        # e.g. device_geometry misspelt
-        LOG.error("cannot start: %s", e)
-        return 1
-    agent.install_signals()
-    try:
-        agent.start()
-    except (RegionError, topology.TopologyError, ps.CorruptStateError,
-            OSError, ValueError) as e:
-        agent.stop()
-        if agent._stop:
-            LOG.info("stopped before serving")
-            return 0
-        LOG.error("cannot start: %s", e)
-        return 1
-    agent.run()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

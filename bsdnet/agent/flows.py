@@ -25,8 +25,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import NamedTuple
 
-from .abi import ffi, lib
-from .mtrie import lookup as rt_lookup
+from bsdnet.shm.abi import ffi, lib
+from bsdnet.shm.mtrie import lookup as rt_lookup
 
 LOG = logging.getLogger(__name__)
 

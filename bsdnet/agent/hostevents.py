@@ -9,16 +9,9 @@ fabric_address(addr) when the fabric interface's IPv4 address moves
 default route, its gateway's MAC or a fabric neighbour's MAC changes
 (the TUNNEL nexthops' destination MAC follows).
 
-Where tunnelled frames go (resolve()): a peer node on the fabric
-interface's subnet is sent to its own neighbour (ARP) entry, any other
-peer to the default route's gateway.  The host only resolves addresses
-it talks to itself, and the datapath's tunnel traffic bypasses its
-stack, so an address whose MAC is unknown is solicited (an empty UDP
-datagram to its discard port, which makes the kernel ARP for it), and a
-MAC once learnt is kept when the entry expires or fails: an entry ageing
-out is no evidence that the neighbour moved, and dropping the routes of
-every peer behind an idle gateway each twenty minutes would be worse.
-A new MAC for the address replaces it.
+resolve() gives a peer node the MAC its tunnelled frames go to: its own
+neighbour entry on the fabric's subnet, the default gateway's otherwise;
+unknown MACs are solicited and learnt ones kept (ARCHITECTURE.md).
 """
 from __future__ import annotations
 
@@ -30,9 +23,10 @@ import threading
 import time
 from typing import Any
 
-from bsdnet.routesock import (FabricInfo, HostEventHandler, HostWatcher,
-                              open_listener)
+from bsdnet.routesock import open_listener
 from bsdnet.routesock.events import Link
+
+from .hostwatch import FabricInfo, HostEventHandler, HostWatcher
 
 LOG = logging.getLogger(__name__)
 

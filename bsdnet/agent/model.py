@@ -17,11 +17,11 @@ import functools
 import logging
 from typing import Any, Callable, Optional
 
-# node -> (MAC or None, on the fabric's subnet, what was looked up)
-Resolver = Callable[[str], tuple[Optional[str], bool, str]]
-
 from .portstore import Network, Port, PortStore, Route
 from .secgroups import AddrSet
+
+# node -> (MAC or None, on the fabric's subnet, what was looked up)
+Resolver = Callable[[str], tuple[Optional[str], bool, str]]
 
 LOG = logging.getLogger(__name__)
 

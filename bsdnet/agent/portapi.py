@@ -1,6 +1,5 @@
-"""The port API on localhost: what Nova's VIF driver (through
-vrouter-port-control or bsdnet-port-control) and the controller speak to
-the agent.
+"""The port API's server: what Nova's VIF drivers and bsdnet-port-control
+speak to the agent (the client is apiclient.py).
 
 Resources (JSON bodies; every success is 200 with the object, as vRouter's
 agent answers; errors are 4xx/5xx with {"error": reason}):
@@ -23,35 +22,10 @@ agent answers; errors are 4xx/5xx with {"error": reason}):
   GET    /plugs                     Neutron mode: the plugged ports and
                                     what Neutron said of each
 
-In Neutron mode ([neutron] enabled) POST /port plugs a port Neutron bound
-to this host (409 if it is bound elsewhere) and DELETE /port unplugs it;
-networks, routes and security groups answer 403 to changes.
-
-Every change is all or nothing: the request is validated completely
-(fields, then references to what is stored), persisted (portstore), then
-handed to the apply callback the daemon provides; if apply raises, the
-store is rolled back and the client gets 500 with the reason.  A request
-equal to what is stored changes nothing and calls nothing (Nova re-plugs
-ports after a restart).
-
-PortApi holds the logic and is usable without HTTP; PortApiServer puts it
-on a unix socket (/var/run/bsdnet/port-api.sock, mode 0660, a group of the
-operator's choosing) and, only if the operator opts in, on TCP 127.0.0.1
-with a shared token in X-Auth-Token (threads; changes are serialised by
-the store's lock).
-
-Wiring into the daemon:
-
-    store = PortStore(os.path.join(state_dir, "ports")); store.load()
-    for obj in store:           # networks and groups first, then ports
-        apply(Change(kind_of(obj), None, obj))      # replay after restart
-    server = PortApiServer(PortApi(store, apply), socket_path)
-    server.start() ... server.stop()
-
-apply(change) runs in the HTTP thread with the store lock held; it must
-raise only when the change cannot be applied at all (a datapath that is
-down should queue the change and return, so the port is applied when the
-datapath returns).
+Transactions, listening sockets and the Neutron mode: ARCHITECTURE.md.
+apply(change) runs in the HTTP thread with the store's lock held; it
+raises only when the change cannot be applied at all (a datapath that is
+down queues the change and returns).
 """
 from __future__ import annotations
 

@@ -1,25 +1,13 @@
-"""Ports, networks, routes and security groups: the validated model and its
-persistence in the state directory.
+"""Ports, networks, routes and security groups: the port API's validated
+model, and its persistence under state_dir/<kind>/, one file per object.
 
-Model: Port, Network (with Subnets), Route and secgroups.SecurityGroup, each
-built only through from_json(), which validates every field and raises
-ValidationError with a reason a client can act on.  JSON keys are the ones
-vRouter's port IPC uses (hyphenated: "ip-address", "vn-id", ...).
-
-Persistence: one JSON file per object under <state_dir>/<kind>/, written
-atomically (temporary file in the same directory, fsync, rename, fsync of
-the directory), so a crash leaves either the old or the new object, never a
-torn one.  load() reads everything back and validates it like an API
-request; a file that does not parse or validate raises CorruptStateError
-naming the file and the reason, rather than starting with half the state.
-
-Transactions: commit() changes an object (or removes it), then calls the
-caller's apply callback; if apply raises, the previous object is put back
-and the error propagates.  Files are written after that, outside the
-store's lock (flush()), so a slow disk never holds up traps; a batch of
-commits can share one flush.  The store's lock serialises commits;
-callers hold it across their own cross-object checks too (PortStore.lock
-is reentrant).
+Objects are built only through from_json(), which checks every field and
+raises ValidationError with a reason a client can act on; the keys are
+vRouter's port IPC's ("ip-address", "vn-id", ...).  load() reads every
+file back the same way and raises CorruptStateError naming the file
+rather than start with half the state.  commit() changes an object and
+calls the apply callback, putting the old one back if that raises;
+flush() writes what changed, outside the lock (ARCHITECTURE.md).
 """
 from __future__ import annotations
 
@@ -28,28 +16,25 @@ import json
 import logging
 import os
 import re
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
+
+from bsdnet.common import names
+from bsdnet.common.files import TMP_PREFIX, fsync_dir, write_atomic
 
 from .secgroups import GroupsIndex, PortBinding, SecGroupError, SecurityGroup
 
 LOG = logging.getLogger(__name__)
 
 FORMAT = 1
-IFNAMSIZ = 16           # with its NUL: names are at most 15 characters
 # In dependency order: iterating a store yields what a thing refers to
 # before the thing (a restarted daemon can apply objects in this order).
 KINDS = ("network", "security-group", "port", "route")
 
-_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-                      r"[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
-_IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
-_DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}"
+_DOMAIN_RE = re.compile(r"(?=.{1,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}"
                         r"[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}"
-                        r"[A-Za-z0-9])?)*\.?$")
+                        r"[A-Za-z0-9])?)*\.?")
 
 # Keys vrouter-port-control and its variants send that bsdnet does not use:
 # accepted (so the stock sender works) and dropped.
@@ -98,14 +83,7 @@ def _unknown(d: dict[str, Any], known: set[str] | frozenset[str],
 def v_uuid(v: Any, name: str, optional: bool = False) -> str:
     if optional and (v is None or v == ""):
         return ""
-    # Keystone writes project ids as 32 hex digits without dashes; accept
-    # that form too and store every UUID the same way.
-    if isinstance(v, str) and re.fullmatch(r"[0-9a-fA-F]{32}", v):
-        v = "-".join((v[:8], v[8:12], v[12:16], v[16:20], v[20:]))
-    if not isinstance(v, str) or not _UUID_RE.match(v):
-        raise ValidationError(f"{name} must be a UUID "
-                              f"(8-4-4-4-12 hex), not {v!r}")
-    return v.lower()
+    return names.check_uuid(v, name, ValidationError)
 
 
 def v_str(v: Any, name: str, maxlen: int = 255) -> str:
@@ -120,15 +98,7 @@ def v_str(v: Any, name: str, maxlen: int = 255) -> str:
 
 
 def v_mac(v: Any, name: str) -> str:
-    if not isinstance(v, str) or not _MAC_RE.match(v):
-        raise ValidationError(f"{name} must be a MAC address "
-                              f"xx:xx:xx:xx:xx:xx, not {v!r}")
-    b = bytes.fromhex(v.replace(":", ""))
-    if b[0] & 1:
-        raise ValidationError(f"{name} {v} is a multicast address")
-    if b == bytes(6):
-        raise ValidationError(f"{name} must not be all zeroes")
-    return v.lower()
+    return names.check_mac(v, name, ValidationError)
 
 
 def v_ipv4(v: Any, name: str) -> str:
@@ -161,15 +131,7 @@ def v_ipv4_net(v: Any, name: str) -> ipaddress.IPv4Network:
 
 
 def v_ifname(v: Any, name: str) -> str:
-    if not isinstance(v, str) or not v:
-        raise ValidationError(f"{name} must be a non-empty interface name")
-    if len(v) >= IFNAMSIZ:
-        raise ValidationError(f"{name} {v!r} is longer than "
-                              f"{IFNAMSIZ - 1} characters (IFNAMSIZ)")
-    if not _IFNAME_RE.match(v) or v in (".", ".."):
-        raise ValidationError(f"{name} {v!r} may only hold letters, "
-                              f"digits, '_', '.' and '-'")
-    return v
+    return names.check_ifname(v, name, ValidationError)
 
 
 def v_int(v: Any, name: str, lo: int, hi: int) -> int:
@@ -453,7 +415,7 @@ class Network:
             raise ValidationError("network: id is required")
         domain = d.get("dns-domain") or ""
         if domain and (not isinstance(domain, str) or
-                       not _DOMAIN_RE.match(domain)):
+                       not _DOMAIN_RE.fullmatch(domain)):
             raise ValidationError(f"dns-domain {domain!r} is not a domain")
         subnets = tuple(Subnet.from_json(s) for s in
                         v_list(d.get("subnets"), "subnets", 16))
@@ -587,33 +549,9 @@ def _fname(oid: str) -> str:
     return oid.replace("/", "_").replace(":", "@") + ".json"
 
 
-def atomic_write(path: str, data: bytes, sync_dir: bool = True) -> None:
-    """Write path so that a crash leaves the old or the new content
-    (sync_dir=False: the caller syncs the directory once for a batch)."""
-    d = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    if sync_dir:
-        _fsync_dir(d)
-
-
-def _fsync_dir(d: str) -> None:
-    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+# bsdnet.neutron.plugs writes through this name; it goes when that module
+# calls bsdnet.common.files.write_atomic itself.
+atomic_write = write_atomic
 
 
 class StoreWriteError(OSError):
@@ -645,7 +583,7 @@ class PortStore:
             d = os.path.join(self.state_dir, kind)
             for name in sorted(os.listdir(d)):
                 path = os.path.join(d, name)
-                if name.startswith(".tmp-"):
+                if name.startswith(TMP_PREFIX):
                     LOG.warning("removing unfinished write %s", path)
                     os.unlink(path)
                     continue
@@ -740,7 +678,7 @@ class PortStore:
                 pass
         else:
             doc = {"format": FORMAT, "kind": kind, "object": obj.to_json()}
-            atomic_write(path, json.dumps(doc, indent=1, sort_keys=True)
+            write_atomic(path, json.dumps(doc, indent=1, sort_keys=True)
                          .encode() + b"\n", sync_dir=False)
         return os.path.dirname(path)
 
@@ -793,7 +731,7 @@ class PortStore:
                     dirs.add(self._write(kind, oid, obj))
                     todo.pop(0)
                 for d in sorted(dirs):
-                    _fsync_dir(d)
+                    fsync_dir(d)
             except OSError as e:
                 with self.lock:
                     self._dirty.update((k, oid) for k, oid, _ in todo)

@@ -15,8 +15,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from .abi import ffi, lib
-from .tables import Nexthop, Tables, Vif, ip_to_int, mac_to_bytes
+from bsdnet.shm.abi import ffi, lib
+from bsdnet.shm.tables import Nexthop, Tables, Vif, ip_to_int, mac_to_bytes
 
 LOG = logging.getLogger(__name__)
 

@@ -1,37 +1,16 @@
-"""Security groups: OpenStack's semantics, compiled for the flow-miss path.
+"""Security groups: Neutron's semantics, compiled for the flow-miss path.
 
-What a group means (Neutron's definition, which this module follows):
+A port is allowed a packet in a direction when any rule of any of its
+groups matches; rules allow only, and only the first packet of a
+connection is asked (the reverse flow is written with the forward one).
+A rule matches on direction, IPv4 protocol, a port range (tcp, udp,
+udplite, sctp, dccp) or ICMP type/code, and at most one remote: a prefix,
+or the members of a group.  A port without groups may send, not receive.
 
-- A group is a list of *allow* rules; there is no deny rule and no order.
-  A packet is allowed in a direction when any rule of any group of the port
-  matches it.  Rules have a direction (ingress: towards the port, egress:
-  from the port), an ethertype (only IPv4 rules are evaluated: the datapath
-  is IPv4), a protocol (tcp, udp, icmp, any other IP protocol by name or
-  number, or any), a port range (tcp, udp, udplite, sctp, dccp) or, for
-  ICMP, a type (port_range_min) and code (port_range_max), and at most one
-  of remote_ip_prefix (a CIDR) or remote_group_id (the addresses of the
-  ports that are members of that group, the group itself included).
-- Stateful: a rule is checked on the first packet of a connection only.
-  When the agent allows a flow it writes the reverse flow too, so replies
-  pass whatever the rules of the other direction say.  decide() is
-  therefore only asked about new connections.
-- A port with no group at all: egress allowed, ingress denied (replies
-  still pass, see above).  This is the issue's stated default.
-- Neutron's *default* group, the one every project gets and every port
-  joins unless told otherwise, holds: egress IPv4 any, egress IPv6 any,
-  ingress IPv4 from remote_group_id = itself, ingress IPv6 from itself.
-  So ports of the same project talk freely and nothing else gets in.
-  neutron_default_group() builds exactly that group; whoever creates
-  ports (the port API, the daemon) decides whether to attach it.
-
-Speed: GroupsIndex compiles each port's rules once, per direction and per
-protocol, into tuples of integers (port range, network, mask, member set),
-cached until the port or a group it depends on changes.  decide() is then a
-dict lookup and a short loop of integer compares.
-
-Re-evaluation: when groups change, GroupsIndex.affected_ports() names the
-ports whose compiled policy may differ, and flips() re-decides a set of
-existing flows and returns those whose verdict changed.
+GroupsIndex compiles each port's rules once into integer tuples, until
+the port or a group it depends on changes; decide() is then a dict lookup
+and a few compares.  affected_ports() and flips() re-decide live flows
+when groups change.
 """
 from __future__ import annotations
 

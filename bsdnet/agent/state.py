@@ -1,7 +1,9 @@
 """state_dir/state.json: what this agent programmed, by topology id.
 
 Read by the sandbox (instance, networks, ports, fabric) and by a restarted
-agent to adopt live tables.  Written atomically: temp file, fsync, rename.
+agent to adopt live tables.  Replaced whole (write_atomic), not durably:
+the tables it describes do not outlive a reboot, and an unreadable file is
+ignored.
 """
 from __future__ import annotations
 
@@ -9,8 +11,9 @@ import json
 import logging
 import os
 import secrets
-import tempfile
 from typing import Any
+
+from bsdnet.common.files import write_atomic
 
 LOG = logging.getLogger(__name__)
 
@@ -47,33 +50,17 @@ def load(state_dir: str) -> dict[str, Any] | None:
 
 def save(state_dir: str, st: dict[str, Any]) -> None:
     os.makedirs(state_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".state.", dir=state_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            # One dumps() without indent: only that runs json's C encoder
-            # (dump() streams through the Python one), and this file is
-            # rewritten on every port change.
-            f.write(json.dumps(st, sort_keys=True))
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.rename(tmp, state_path(state_dir))
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    # dumps() without indent: only that runs json's C encoder, and this
+    # file is rewritten on every port change.
+    write_atomic(state_path(state_dir), json.dumps(st, sort_keys=True) + "\n",
+                 durable=False)
 
 
 def write_text(state_dir: str, name: str, text: str) -> None:
-    """A small file beside state.json (e.g. api-url), replaced atomically."""
+    """A small file beside state.json (e.g. api-url), replaced whole."""
     os.makedirs(state_dir, exist_ok=True)
-    path = os.path.join(state_dir, name)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    write_atomic(os.path.join(state_dir, name), text, mode=0o644,
+                 durable=False)
 
 
 def token(path: str) -> str:

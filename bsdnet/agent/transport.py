@@ -21,7 +21,7 @@ import os
 from typing import Any
 
 from .flows import TrapChannel
-from .region import Region, region_path
+from bsdnet.shm.region import Region, region_path
 
 LOG = logging.getLogger(__name__)
 

@@ -30,10 +30,10 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
-from . import transport_ioctl as tio
-from .abi import ffi, lib
+from bsdnet.shm import ioctl as tio
+from bsdnet.shm.abi import ffi, lib
 from .flows import BATCH, SLOT, WAIT_S, TrapChannel
-from .region import Region, RegionError, geometry
+from bsdnet.shm.region import Region, RegionError, geometry
 from .transport import Transport
 
 LOG = logging.getLogger(__name__)
@@ -89,18 +89,14 @@ class Device:
 
     def ioctl(self, name: str, arg: Any = None) -> None:
         """Issue BSDNET_IOC_<name> with arg (a cffi struct pointer of the
-        request's type, or None for _IO); OUT fields are copied back."""
+        request's size, or None for _IO); OUT fields are copied back."""
         req = tio.request(name)
-        f = tio.ioctl_ffi()
-        if req.struct is None:
-            buf = bytearray(0)
-        else:
-            if f.typeof(arg) != f.typeof(f"struct {req.struct} *"):
-                raise TypeError(f"{name} takes struct {req.struct}")
-            buf = bytearray(f.buffer(arg))
+        buf = bytearray(0 if arg is None else ffi.buffer(arg))
+        if len(buf) != req.size:
+            raise TypeError(f"{name} takes {req.size} bytes, not {len(buf)}")
         self.ops.ioctl(self.fd, req.number, buf)
         if req.direction & tio.IOC_OUT:
-            f.memmove(arg, bytes(buf), len(buf))
+            ffi.memmove(arg, bytes(buf), len(buf))
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -306,8 +302,7 @@ class DevicePorts:
 
     def __init__(self, dev: Device) -> None:
         self.dev = dev
-        self.router_mac_flag = tio.constant("bsdnet_ioc_attach_flags",
-                                            "BSDNET_IOC_F_ROUTER_MAC")
+        self.router_mac_flag = lib.BSDNET_IOC_F_ROUTER_MAC
         # vif -> interface name this agent attached or adopted.
         self.bound: dict[int, str] = {}
         # (vif, name, errno) already logged, so a missing tap is said once.
@@ -470,9 +465,8 @@ class DeviceTransport(Transport):
         """The module's own counters (BSDNET_IOC_STATS), without is_."""
         st = tio.new("bsdnet_ioc_stats")
         self._device().ioctl("BSDNET_IOC_STATS", st)
-        f = tio.ioctl_ffi()
         return {name[3:]: int(getattr(st, name))
-                for name, _ in f.typeof("struct bsdnet_ioc_stats").fields}
+                for name, _ in ffi.typeof("struct bsdnet_ioc_stats").fields}
 
     def close(self) -> None:
         if self.dev is not None:

@@ -1,6 +1,8 @@
-"""Starting and supervising the datapath processes.
+"""The userspace datapath daemon (kmod/linux) seen from Python.
 
-launcher: the `bsdnet-datapath` console script (execs the C daemon).
-process:  DatapathConfig / DatapathProcess, start-wait-stop of one daemon.
+process:  DatapathConfig / DatapathProcess, start-wait-stop of one daemon
+          (tests, benchmarks); binary_path(), where the package has it.
 control:  the trap channel's wire formats and a control-message client.
+
+Its command, bsdnet-datapath, is bsdnet/cmd/datapath.py.
 """

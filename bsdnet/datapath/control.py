@@ -51,11 +51,11 @@ def parse_trap(data: bytes) -> Trap:
     header or its length field disagrees with the datagram."""
     if len(data) < TRAP_HDR.size:
         raise ValueError(f"trap of {len(data)} bytes: shorter than header")
-    fields = TRAP_HDR.unpack_from(data)
+    version, reason, vif, vrf, flow, gen, length, nh = TRAP_HDR.unpack_from(data)
     frame = data[TRAP_HDR.size:]
-    if fields[6] != len(frame):
-        raise ValueError(f"trap says {fields[6]} bytes, carries {len(frame)}")
-    return Trap(*fields, frame=frame)
+    if length != len(frame):
+        raise ValueError(f"trap says {length} bytes, carries {len(frame)}")
+    return Trap(version, reason, vif, vrf, flow, gen, length, nh, frame)
 
 
 class ControlClient:

@@ -15,12 +15,19 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
-from bsdnet.agent.region import Region, RegionError
-
-from .launcher import binary_path
+from bsdnet.shm.region import Region, RegionError
 
 LOG = logging.getLogger(__name__)
+
+BINARY_NAME = "bsdnet-datapath"
+
+
+def binary_path() -> Path:
+    """Where the packaged daemon lives (setup.py builds it; it may not
+    have been)."""
+    return Path(__file__).resolve().parent.parent / "_bin" / BINARY_NAME
 
 # Geometry options of the daemon, by the names bsdnet_geometry uses.
 _GEOMETRY_OPTS = {
@@ -79,7 +86,7 @@ class DatapathProcess:
         self.config = config
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
-        self._log = None
+        self._log: BinaryIO | None = None
 
     @property
     def pid(self) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from typing import Any
 
 from .layout import CONSTANTS as C
 from .layout import LAYOUTS, ArchLayouts, Layout
@@ -53,8 +54,8 @@ def encode_sockaddr(sa: Sockaddr, align: int = 8, arch: ArchLayouts | None = Non
     return raw.ljust(sa_size(len(raw), align), b"\0")
 
 
-def _pack(layout: Layout, values: dict[str, object]) -> bytearray:
-    out = []
+def _pack(layout: Layout, values: dict[str, Any]) -> bytearray:
+    out: list[Any] = []
     for name, fmt in layout.fields:
         v = values.get(name)
         if v is None:

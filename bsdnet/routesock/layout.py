@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from struct import Struct
 
 __all__ = ["Layout", "ArchLayouts", "LAYOUTS", "CONSTANTS", "SA_ALIGN"]
 
@@ -33,8 +34,8 @@ class Layout:
         return "<" + "".join(f for _, f in self.fields)
 
     @property
-    def struct(self) -> struct.Struct:
-        return struct.Struct(self.fmt)
+    def struct(self) -> Struct:
+        return Struct(self.fmt)
 
     def offsets(self) -> dict[str, tuple[int, int]]:
         """Member designator -> (offset, size), computed from the formats."""
@@ -46,7 +47,7 @@ class Layout:
             off += n
         return out
 
-    def projection(self, names: tuple[str, ...]) -> struct.Struct:
+    def projection(self, names: tuple[str, ...]) -> Struct:
         """A Struct that unpacks only ``names`` (given in offset order), skipping
         the rest as padding: the parser's fast path, still derived from the table."""
         offs = self.offsets()
@@ -60,7 +61,7 @@ class Layout:
                 fmt += f"{off - pos}x"
             fmt += fields[name]
             pos = off + size
-        return struct.Struct(fmt)
+        return Struct(fmt)
 
     def index(self, name: str) -> int:
         """Position of a member in the unpacked tuple."""
@@ -203,15 +204,18 @@ class ArchLayouts:
                 self.sockaddr_dl)
 
 
-_LP64 = dict(sa_align=SA_ALIGN, rt_msghdr=RT_MSGHDR, if_msghdr=IF_MSGHDR,
-             ifa_msghdr=IFA_MSGHDR, ifma_msghdr=IFMA_MSGHDR,
-             if_announcemsghdr=IF_ANNOUNCEMSGHDR, if_data=IF_DATA,
-             sockaddr=SOCKADDR, sockaddr_in=SOCKADDR_IN,
-             sockaddr_in6=SOCKADDR_IN6, sockaddr_dl=SOCKADDR_DL)
+def _lp64(name: str, zig_target: str) -> ArchLayouts:
+    return ArchLayouts(name=name, zig_target=zig_target, sa_align=SA_ALIGN,
+                       rt_msghdr=RT_MSGHDR, if_msghdr=IF_MSGHDR,
+                       ifa_msghdr=IFA_MSGHDR, ifma_msghdr=IFMA_MSGHDR,
+                       if_announcemsghdr=IF_ANNOUNCEMSGHDR, if_data=IF_DATA,
+                       sockaddr=SOCKADDR, sockaddr_in=SOCKADDR_IN,
+                       sockaddr_in6=SOCKADDR_IN6, sockaddr_dl=SOCKADDR_DL)
+
 
 LAYOUTS: dict[str, ArchLayouts] = {
-    "amd64": ArchLayouts(name="amd64", zig_target="x86_64-freebsd", **_LP64),
-    "arm64": ArchLayouts(name="arm64", zig_target="aarch64-freebsd", **_LP64),
+    "amd64": _lp64("amd64", "x86_64-freebsd"),
+    "arm64": _lp64("arm64", "aarch64-freebsd"),
 }
 
 # Every constant the parser, tracker or writer uses, by its C name: the

@@ -24,13 +24,17 @@ import logging
 import os
 import select
 import socket
-from typing import Callable, Iterator, Protocol
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 
 from .events import Event
 from .layout import CONSTANTS as C
 from .messages import Message
 from .parser import Decoder, ParseError
+from .state import HostState
 from .tracker import Tracker
+
+if TYPE_CHECKING:
+    from .writer import RouteSocketWriter
 
 LOG = logging.getLogger(__name__)
 READ_SIZE = 1 << 16
@@ -72,7 +76,7 @@ class RouteSocketListener:
                    arch=_host_arch(), neighbours=neighbours)
 
     @property
-    def state(self):
+    def state(self) -> HostState:
         return self.tracker.state
 
     def fileno(self) -> int:

@@ -61,7 +61,8 @@ _ip_cached = functools.lru_cache(maxsize=1 << 16)(ipaddress.ip_address)
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _network(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, plen: int):
+def _network(ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
+             plen: int) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     return ipaddress.ip_network((ip, plen), strict=False)
 
 
@@ -112,6 +113,7 @@ def route_from_rtm(msg: RouteMsg) -> Route | None:
     dst = _ip(msg.addrs.get(RTAX_DST))
     if dst is None:
         return None
+    plen: int
     if msg.flags & C["RTF_HOST"]:
         plen = dst.max_prefixlen
     else:

@@ -1,9 +1,11 @@
 /*-
  * /dev/bsdnet: what cannot go through the shared tables.
  *
- * Shared by the kernel module and the agent (userland, through cffi or
- * ctypes), so fixed-width types only and sizes pinned below; the ABI
- * identity check (tests/freebsd) compares them across amd64 and arm64.
+ * Shared by the kernel module and the agent (userland: compiled into
+ * bsdnet.shm._abi, and read by cffi's cdef after preprocessing with
+ * -DBSDNET_ABI_CFFI, as bsdnet_abi.h is), so fixed-width types only and
+ * sizes pinned below; the ABI identity check (tests/freebsd) compares
+ * them across amd64 and arm64.
  *
  * The device, in one paragraph: BSDNET_IOC_CREATE allocates and formats
  * the region with the given geometry; mmap(2) of the device at offset 0
@@ -16,8 +18,10 @@
 #ifndef _BSDNET_IOCTL_H_
 #define _BSDNET_IOCTL_H_
 
+#ifndef BSDNET_ABI_CFFI
 #include <sys/types.h>
 #include <sys/ioccom.h>
+#endif
 
 #define	BSDNET_DEVNAME		"bsdnet"
 
@@ -69,8 +73,10 @@ struct bsdnet_ioc_stats {
 #define	BSDNET_IOC_DETACH	_IOW('B', 5, struct bsdnet_ioc_attach)
 #define	BSDNET_IOC_STATS	_IOR('B', 6, struct bsdnet_ioc_stats)
 
+#ifndef BSDNET_ABI_CFFI
 _Static_assert(sizeof(struct bsdnet_ioc_geometry) == 48, "ioctl ABI");
 _Static_assert(sizeof(struct bsdnet_ioc_attach) == 24, "ioctl ABI");
 _Static_assert(sizeof(struct bsdnet_ioc_stats) == 64, "ioctl ABI");
+#endif
 
 #endif /* !_BSDNET_IOCTL_H_ */

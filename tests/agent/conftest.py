@@ -1,5 +1,4 @@
-"""Fixtures for the agent tests: small regions in temporary files, no
-datapath needed."""
+"""Fixtures for the agent tests (region and tables: tests/conftest.py)."""
 from __future__ import annotations
 
 import shutil
@@ -7,21 +6,9 @@ import tempfile
 
 import pytest
 
-from bsdnet.agent.region import Region, small_geometry
-from bsdnet.agent.tables import Tables
+from bsdnet.shm.region import Region, small_geometry
 
-
-@pytest.fixture
-def region(tmp_path):
-    r = Region.create(str(tmp_path / "region"), small_geometry())
-    yield r
-    r.close()
-
-
-@pytest.fixture
-def tables(region):
-    # No grace period: tests of quarantine make their own pool.
-    return Tables(region, grace=0.0)
+from .helpers import AgentProc, fabric_topology
 
 
 @pytest.fixture
@@ -32,10 +19,16 @@ def sockdir():
     shutil.rmtree(d, ignore_errors=True)
 
 
-from .helpers import fabric_topology  # noqa: E402
-
-
 @pytest.fixture
 def topo_doc():
     return fabric_topology()
 
+
+@pytest.fixture
+def agent(tmp_path, sockdir):
+    region = Region.create(str(tmp_path / "region"), small_geometry())
+    a = AgentProc(tmp_path, sockdir, region.path)
+    a.region = region
+    yield a
+    a.stop()
+    region.close()

@@ -1,89 +1,18 @@
 """bsdnet-agent as a process: start, SIGHUP reconcile, SIGTERM, and
 adoption after SIGKILL.  The region is a file made by the test (no
 datapath); waits are bounded polls, never timing assertions."""
-import functools
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
 
-import pytest
+from bsdnet.shm.abi import ffi, lib
+from bsdnet.shm.mtrie import lookup
+from bsdnet.shm.region import Region, small_geometry
+from bsdnet.shm.tables import ip_to_int
 
-from bsdnet.agent.abi import ffi, lib
-from bsdnet.agent.mtrie import lookup
-from bsdnet.agent.region import Region, small_geometry
-from bsdnet.agent.tables import ip_to_int
-from tests.datapath.helpers import wait_for as wait_until
-
-from .helpers import fabric_topology
-
-WAIT = 60.0
-wait_for = functools.partial(wait_until, timeout=WAIT)
-
-
-class AgentProc:
-    def __init__(self, tmp_path, sockdir, region_path):
-        self.tmp = tmp_path
-        self.topo = tmp_path / "topology.json"
-        self.state_dir = tmp_path / "state"
-        self.pid_file = tmp_path / "agent.pid"
-        self.log = tmp_path / "agent.log"
-        self.trap = os.path.join(sockdir, "agent.sock")
-        self.ctl = os.path.join(sockdir, "dp.sock")
-        self.region_path = region_path
-        self.proc = None
-
-    def write_topology(self, doc):
-        tmp = self.topo.with_suffix(".tmp")
-        tmp.write_text(json.dumps(doc))
-        tmp.rename(self.topo)
-
-    def start(self, *extra):
-        argv = [sys.executable, "-m", "bsdnet.agent.daemon",
-                "--datapath-shm_name", self.region_path,
-                "--datapath-trap_socket", self.trap,
-                "--datapath-control_socket", self.ctl,
-                "--datapath-region_wait", "30",
-                "--agent-state_dir", str(self.state_dir),
-                "--agent-topology_file", str(self.topo),
-                "--agent-pid_file", str(self.pid_file),
-                "--agent-api_socket", str(self.state_dir / "api.sock"),
-                *extra]
-        self.logf = open(self.log, "ab")
-        self.proc = subprocess.Popen(argv, stdout=self.logf,
-                                     stderr=subprocess.STDOUT)
-        return self
-
-    def log_text(self):
-        return self.log.read_text()
-
-    def wait_serving(self, n=1):
-        wait_for(lambda: self.log_text().count("serving traps") >= n or
-                 self.proc.poll() is not None, "agent start")
-        assert self.proc.poll() is None, self.log_text()
-
-    def state(self):
-        return json.loads((self.state_dir / "state.json").read_text())
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        if self.proc:
-            self.logf.close()
-
-
-@pytest.fixture
-def agent(tmp_path, sockdir):
-    region = Region.create(str(tmp_path / "region"), small_geometry())
-    a = AgentProc(tmp_path, sockdir, region.path)
-    a.region = region
-    yield a
-    a.stop()
-    region.close()
-
+from .helpers import WAIT, AgentProc, fabric_topology, wait_for
 
 def tables_bytes(region):
     h = region.hdr
@@ -142,7 +71,7 @@ def test_sighup_reconciles(agent):
 
 
 def test_running_agent_decides_trapped_flows(agent):
-    from .test_flows import FakeDatapath, key
+    from .helpers import FakeDatapath, key
     agent.write_topology(fabric_topology())
     dp = FakeDatapath(agent.region, agent.ctl)
     try:
@@ -270,7 +199,7 @@ topology_file = {agent.topo}
 flow_idle_timeout = 30
 """)
     log = open(agent.log, "ab")
-    p = subprocess.Popen([sys.executable, "-m", "bsdnet.agent.daemon",
+    p = subprocess.Popen([sys.executable, "-m", "bsdnet.cmd.agent",
                           "--config-file", str(conf)], stdout=log,
                          stderr=subprocess.STDOUT)
     try:
@@ -287,7 +216,7 @@ flow_idle_timeout = 30
 
 
 def test_help_lists_options():
-    out = subprocess.run([sys.executable, "-m", "bsdnet.agent.daemon",
+    out = subprocess.run([sys.executable, "-m", "bsdnet.cmd.agent",
                           "--help"], capture_output=True, text=True).stdout
     for opt in ("--config-file", "--datapath-shm_name",
                 "--datapath-control_socket", "--datapath-trap_socket",

@@ -8,14 +8,12 @@ import signal
 import uuid
 
 from bsdnet.agent import apiclient, dhcp
-from bsdnet.agent.abi import lib
-from bsdnet.agent.mtrie import lookup
-from bsdnet.agent.region import Region, small_geometry
-from bsdnet.agent.tables import ip_to_int
+from bsdnet.shm.abi import lib
+from bsdnet.shm.mtrie import lookup
+from bsdnet.shm.region import Region, small_geometry
+from bsdnet.shm.tables import ip_to_int
 
-from .helpers import fabric_topology
-from .test_daemon import AgentProc, agent, wait_for  # noqa: F401
-from .test_flows import FakeDatapath, key
+from .helpers import AgentProc, FakeDatapath, fabric_topology, key, wait_for
 
 NET = str(uuid.uuid4())
 
@@ -28,7 +26,7 @@ def call(agent, method, path, body=None):
 def vrctl_json(agent, cmd):
     import contextlib
     import io
-    from bsdnet.agent import vrctl
+    from bsdnet.cmd import vrctl
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert vrctl.main(["--shm", agent.region.path, "--state-dir",

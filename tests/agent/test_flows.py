@@ -7,68 +7,20 @@ import struct
 
 import pytest
 
-from bsdnet.agent.abi import ffi, lib
 from bsdnet.agent.flows import Decision, FlowManager, TrapChannel, \
     parse_frame
-from bsdnet.agent.tables import ip_to_int
+from bsdnet.shm.abi import ffi, lib
+
+from .helpers import NONE, FakeDatapath, key
 
 HOLD, ACTIVE, FREE = (lib.BSDNET_FLOW_HOLD, lib.BSDNET_FLOW_ACTIVE,
                       lib.BSDNET_FLOW_FREE)
-NONE = lib.BSDNET_FLOW_NONE & 0xffffffff
-
-
 def state(fe):
     return fe.fe_state & lib.BSDNET_FLOW_STATE_MASK
 
 
 def gen(fe):
     return fe.fe_state >> lib.BSDNET_FLOW_GEN_SHIFT
-
-
-def key(vrf=1, proto=6, src="10.0.0.1", dst="10.0.0.2", sport=1234,
-        dport=80):
-    k = ffi.new("struct bsdnet_flow_key *")
-    k.fk_vrf, k.fk_proto = vrf, proto
-    k.fk_src, k.fk_dst = ip_to_int(src), ip_to_int(dst)
-    k.fk_sport, k.fk_dport = sport, dport
-    return k
-
-
-class FakeDatapath:
-    """What the datapath does on a flow miss: claim HOLD, count it, trap."""
-
-    def __init__(self, region, path):
-        self.region = region
-        self.ft = ffi.new("struct bsdnet_flowtab *")
-        lib.bsdnet_flowtab_bind(self.ft, region.hdr, region.base)
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(path)
-        self.sock.settimeout(10)
-
-    def claim(self, k, vif=2):
-        g = ffi.new("uint32_t *")
-        idx = lib.bsdnet_flow_claim(self.ft, k, vif, 1000, g)
-        assert idx != NONE
-        lib.bsdnet_agent_add32(ffi.addressof(self.region.stats, "st_holds"), 1)
-        return idx, g[0]
-
-    def trap(self, agent_path, idx, g, reason=lib.BSDNET_TRAP_FLOW_MISS,
-             frame=b"\0" * 60, vif=2, vrf=1):
-        th = ffi.new("struct bsdnet_trap_hdr *")
-        th.th_version = lib.BSDNET_TRAP_VERSION
-        th.th_reason, th.th_vif, th.th_vrf = reason, vif, vrf
-        th.th_flow, th.th_gen, th.th_len = idx, g, len(frame)
-        self.sock.sendto(bytes(ffi.buffer(th)) + frame, agent_path)
-
-    def control(self):
-        data = self.sock.recv(256)
-        ch = ffi.new("struct bsdnet_ctl_hdr *")
-        ffi.memmove(ch, data, ffi.sizeof(ch[0]))
-        return ch.ch_type, ch.ch_flow, ch.ch_gen
-
-    def close(self):
-        self.sock.close()
 
 
 @pytest.fixture
@@ -313,7 +265,7 @@ def test_dhcp_trap_counted(region, dp, channel):
 
 
 def test_reverse_vif_from_route(region, tables, dp, channel):
-    from bsdnet.agent.tables import Nexthop, Vif
+    from bsdnet.shm.tables import Nexthop, Vif
     red = tables.vrfs.alloc("red")
     fab = tables.vifs.add(Vif(type=lib.BSDNET_VIF_FABRIC, name="fab0"))
     vm = tables.vifs.add(Vif(type=lib.BSDNET_VIF_VIRTUAL, vrf=red,

@@ -5,10 +5,10 @@ import pytest
 
 from bsdnet.agent import state as statefile
 from bsdnet.agent import topology
-from bsdnet.agent.abi import lib
-from bsdnet.agent.mtrie import lookup
+from bsdnet.shm.abi import lib
+from bsdnet.shm.mtrie import lookup
 from bsdnet.agent.program import Programmer
-from bsdnet.agent.tables import Nexthop, Tables, ip_to_int
+from bsdnet.shm.tables import Nexthop, Tables, ip_to_int
 
 from .helpers import fabric_topology
 
@@ -16,7 +16,7 @@ from .helpers import fabric_topology
 def snapshot(region):
     """Raw bytes of every agent-written table (and the seq words in them)."""
     h = region.hdr
-    import bsdnet.agent.abi as abi
+    import bsdnet.shm.abi as abi
     return bytes(abi.ffi.buffer(region.base + h.rh_off_vifs,
                                 h.rh_off_flows - h.rh_off_vifs))
 
@@ -209,8 +209,8 @@ def test_state_file_roundtrip(tmp_path):
 def test_ecmp_grows_and_shrinks(region, tables):
     def doc(labels):
         return fabric_topology(remote=[
-            {"network": "red", "prefix": "10.9.0.0/16", "node": f"192.0.2.{l}",
-             "node_mac": "02:00:00:00:00:09", "label": l} for l in labels])
+            {"network": "red", "prefix": "10.9.0.0/16", "node": f"192.0.2.{lab}",
+             "node_mac": "02:00:00:00:00:09", "label": lab} for lab in labels])
 
     p = program(tables, doc([20]))
     red = p.state["networks"]["red"]["vrf"]

@@ -4,8 +4,9 @@ import json
 import pytest
 
 from bsdnet.agent import state as statefile
-from bsdnet.agent import topology, vrctl
-from bsdnet.agent.abi import ffi, lib
+from bsdnet.agent import topology
+from bsdnet.cmd import vrctl
+from bsdnet.shm.abi import ffi, lib
 from bsdnet.agent.flows import FlowManager
 from bsdnet.agent.program import Programmer
 

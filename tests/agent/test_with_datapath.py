@@ -15,8 +15,8 @@ import sys
 
 import pytest
 
-from bsdnet.agent.abi import lib
-from bsdnet.agent.region import Region
+from bsdnet.shm.abi import lib
+from bsdnet.shm.region import Region
 from tests.datapath.helpers import wait_for as wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
@@ -84,7 +84,7 @@ def node(tmp_path, sockdir):
         procs.append(dp)
         agent_argv = [
             "ip", "netns", "exec", ns, sys.executable, "-m",
-            "bsdnet.agent.daemon", "--datapath-shm_name", shm,
+            "bsdnet.cmd.agent", "--datapath-shm_name", shm,
             "--datapath-trap_socket", ag_sock,
             "--datapath-control_socket", dp_sock,
             "--agent-state_dir", str(tmp_path / "state"),

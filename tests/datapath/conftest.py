@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bsdnet.datapath.launcher import binary_path
+from bsdnet.datapath.process import binary_path
 from bsdnet.datapath.process import DatapathConfig, DatapathProcess
 
 from .nsutil import Namespaces, suffix

@@ -6,9 +6,9 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from bsdnet.agent.abi import ffi, lib
-from bsdnet.agent.region import Region
-from bsdnet.agent.tables import Tables
+from bsdnet.shm.abi import ffi, lib
+from bsdnet.shm.region import Region
+from bsdnet.shm.tables import Tables
 
 T = TypeVar("T")
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from bsdnet.agent.abi import lib
-from bsdnet.agent.tables import Vif
+from bsdnet.shm.abi import lib
+from bsdnet.shm.tables import Vif
 from bsdnet.datapath.control import ControlClient
 
 from .conftest import read_log

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bsdnet.agent.abi import lib
-from bsdnet.agent.tables import Nexthop, Vif
+from bsdnet.shm.abi import lib
+from bsdnet.shm.tables import Nexthop, Vif
 
 from .helpers import open_tables, os_index, wait_for
 from .nsutil import link_mac, nsexec, packet_socket, suffix

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bsdnet.agent.abi import ffi, lib
+from bsdnet.shm.abi import ffi, lib
 from bsdnet.datapath.control import ControlClient, Trap, parse_trap
 
 from .conftest import read_log
@@ -155,7 +155,7 @@ class Agent:
 
 def _need_flowtab() -> None:
     if not hasattr(lib, "bsdnet_flow_publish"):
-        pytest.skip("bsdnet._abi has no flow table functions (agent layer "
+        pytest.skip("bsdnet.shm._abi has no flow table functions (agent layer "
                     "not built with bsdnet_flowtab)")
 
 

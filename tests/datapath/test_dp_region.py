@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bsdnet.agent.abi import lib
-from bsdnet.agent.region import Region
-from bsdnet.datapath.launcher import binary_path
+from bsdnet.shm.abi import lib
+from bsdnet.shm.region import Region
+from bsdnet.datapath.process import binary_path
 from bsdnet.datapath.process import DatapathError
 
 from .conftest import SMALL_GEOMETRY, read_log

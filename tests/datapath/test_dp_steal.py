@@ -25,12 +25,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from scapy.layers.inet import GRE, ICMP, IP, UDP  # type: ignore[import]
+from scapy.layers.inet import GRE, IP, UDP  # type: ignore[import]
 from scapy.layers.l2 import Ether  # type: ignore[import]
 from scapy.contrib.mpls import MPLS  # type: ignore[import]
 
-from bsdnet.agent.abi import lib
-from bsdnet.agent.tables import Vif
+from bsdnet.shm.abi import lib
+from bsdnet.shm.tables import Vif
 
 from .conftest import read_log
 from .helpers import open_tables, os_index, wait_for

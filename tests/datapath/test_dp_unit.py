@@ -9,8 +9,9 @@ import sys
 
 import pytest
 
-from bsdnet.agent.abi import ffi, lib
-from bsdnet.datapath import control, launcher
+from bsdnet.shm.abi import ffi, lib
+from bsdnet.cmd import datapath as launcher
+from bsdnet.datapath import control
 from bsdnet.datapath.control import ctl_message, parse_trap
 from bsdnet.datapath.process import DatapathConfig
 
@@ -44,7 +45,7 @@ def test_launcher_execs_daemon_in_place(shm_name, sockdir):
     """Same argv and same pid: the pid file holds the launcher's pid."""
     pidfile = sockdir / "dp.pid"
     p = subprocess.Popen(
-        [sys.executable, "-m", "bsdnet.datapath.launcher", "--shm",
+        [sys.executable, "-m", "bsdnet.cmd.datapath", "--shm",
          shm_name, "--pidfile", str(pidfile), "--vifs", "8",
          "--flow-buckets", "64", "--overflow-buckets", "16",
          "--max-hold", "16"],

@@ -5,9 +5,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from bsdnet.agent.abi import lib
-from bsdnet.agent.region import Region
-from bsdnet.agent.tables import Nexthop, Tables, Vif
+from bsdnet.shm.abi import lib
+from bsdnet.shm.region import Region
+from bsdnet.shm.tables import Nexthop, Tables, Vif
 
 from .nsutil import Namespaces, ip, nsexec, suffix
 

@@ -46,7 +46,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from bsdnet.driver.net.fbsd_sim import FreeBSDHost, SimError  # noqa: E402
+from bsdnet.driver.net.fbsd_sim import FreeBSDHost  # noqa: E402
 
 KERNEL_MODULES = {"vmm", "nmdm", "if_bridge", "if_epair", "if_tuntap",
                   "pf", "netmap", "kernel"}

@@ -160,7 +160,7 @@ class Region:
 
     def __init__(self, sandbox, node_name: str) -> None:
         import mmap
-        from bsdnet._abi import ffi, lib
+        from bsdnet.shm.abi import ffi, lib
         self.ffi, self.lib = ffi, lib
         path = f"/dev/shm/{sandbox.node(node_name).shm}"
         with open(path, "rb") as f:

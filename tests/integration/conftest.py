@@ -59,7 +59,7 @@ class Stats:
     """Drop counters read straight out of a node's shared region."""
 
     def __init__(self, path):
-        from bsdnet._abi import ffi, lib
+        from bsdnet.shm.abi import ffi, lib
         self.ffi, self.lib = ffi, lib
         with open(path, "rb") as f:
             self.map = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)

@@ -8,7 +8,7 @@ import sys
 import pytest
 from pyroute2 import NetNS
 
-from bsdnet.agent.abi import lib
+from bsdnet.shm.abi import lib
 from bsdnet.sandbox import orchestrate
 from bsdnet.sandbox.netns import ns_exec
 
@@ -22,8 +22,8 @@ NET = at.new_id()
 
 def _vif(sandbox, port_id):
     """The port's vif as the datapath sees it (flags, os_index, ip)."""
-    from bsdnet.agent.region import Region
-    from bsdnet.agent.tables import VifTable
+    from bsdnet.shm.region import Region
+    from bsdnet.shm.tables import VifTable
     st = orchestrate.read_state(sandbox.node("n1"))
     idx = st["ports"][port_id]["vif"] if port_id in st.get("ports", {}) \
         else st["fabric"]["vif"]

@@ -86,7 +86,7 @@ def kernel_flags(tree: Path, module: bool) -> list[str]:
 
 def host_flags() -> list[str]:
     return ["-std=gnu11", "-D_GNU_SOURCE", "-I", str(HERE / "kern"),
-            "-I", str(HERE / "user" / "include"), "-I", str(HERE / "user"),
+            "-I", str(KMOD / "include" / "compat"), "-I", str(HERE / "user"),
             "-I", str(KMOD / "include"), "-I", str(KMOD / "core"),
             "-I", str(KMOD / "freebsd"), "-I", str(REPO / "tests" / "core"),
             ] + SANITIZE + WARN

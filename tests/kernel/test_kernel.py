@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from . import khbuild
 
 SCENARIOS = ["lifecycle", "forward", "if_destroyed", "if_renamed",
              "if_vnet_moved", "fabric_types", "load_failure", "agent_gone",

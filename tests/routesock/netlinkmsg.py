@@ -1,5 +1,5 @@
 """Netlink helpers shared by the Linux twin's tests (here and in
-tests/agent_fabric): messages built with pyroute2's classes, and waiting
+tests/agent/fabric): messages built with pyroute2's classes, and waiting
 for an event from a live listener."""
 from __future__ import annotations
 

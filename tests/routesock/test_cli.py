@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from bsdnet.routesock import cli
+from bsdnet.cmd import routesock as cli
 
 from .conftest import ip, suffix
 
@@ -57,7 +57,7 @@ def test_decode_garbage_fails_cleanly(tmp_path, capsys):
 
 @pytest.mark.root
 def test_monitor_prints_events_from_a_namespace(netns):
-    argv = [sys.executable, "-m", "bsdnet.routesock.cli", "monitor", "--json", "--netns", netns]
+    argv = [sys.executable, "-m", "bsdnet.cmd.routesock", "monitor", "--json", "--netns", netns]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         def line():

@@ -48,11 +48,11 @@ class FakeNetlink:
     """A NetlinkListener without sockets: its decoding and state only."""
 
     def __init__(self):
-        from bsdnet.routesock import linux
-        self.lst = linux.NetlinkListener.__new__(linux.NetlinkListener)
-        self.lst.state = linux.HostState()
+        from bsdnet.routesock import netlink
+        self.lst = netlink.NetlinkListener.__new__(netlink.NetlinkListener)
+        self.lst.state = netlink.HostState()
         self.lst.own_ports = set()
-        self.lst._marshal = linux.MarshalRtnl()
+        self.lst._marshal = netlink.MarshalRtnl()
 
     def feed(self, data):
         return self.lst.feed_bytes(data)

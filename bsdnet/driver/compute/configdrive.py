@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bsdnet.common import names
 from bsdnet.driver.compute.errors import ConfigDriveError
 
 LABEL = "config-2"
@@ -32,7 +33,7 @@ def network_data(network_info: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Nova's ``network_data.json`` (links, networks, services) from VIF dicts."""
     links, networks, services = [], [], []
     for vif in network_info:
-        link_id = vif.get("devname") or f"tap{str(vif['id'])[:11]}"
+        link_id = vif.get("devname") or names.tap_name(str(vif["id"]), error=ConfigDriveError)
         net = vif.get("network") or {}
         links.append({"id": link_id, "vif_id": vif["id"], "type": "phy",
                       "mtu": (net.get("meta") or {}).get("mtu"),

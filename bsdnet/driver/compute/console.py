@@ -27,6 +27,8 @@ import termios
 import threading
 import tty
 
+from bsdnet.common.files import write_atomic
+
 LOG = logging.getLogger(__name__)
 _CHUNK = 4096
 # What a slow client may have queued before output is dropped for it.
@@ -119,10 +121,7 @@ class ConsoleRelay:
             size = f.tell()
         if size > self.max_bytes:
             keep = read_log(self.log_path, self.max_bytes // 2)
-            tmp = self.log_path + ".tmp"
-            with open(tmp, "wb") as f:
-                f.write(keep)
-            os.replace(tmp, self.log_path)
+            write_atomic(self.log_path, keep, mode=0o644, durable=False)
 
     def _run(self) -> None:
         assert self._fd is not None

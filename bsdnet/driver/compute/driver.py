@@ -42,6 +42,7 @@ from typing import Any
 
 import libvirt
 
+from bsdnet.common.files import write_atomic
 from bsdnet.driver.compute import console, images, plan
 from bsdnet.driver.compute.config import DriverConfig, instance_dir
 from bsdnet.driver.compute.consoles import ConsoleMixin
@@ -387,10 +388,8 @@ class BhyveDriver(ConsoleMixin, GuestStateMixin, DiagnosticsMixin, SnapshotMixin
     def _record_vifs(self, uuid: str, network_info: Any) -> None:
         """Keep the instance's VIFs beside its disk, so that a caller without
         Nova's network_info (bsdnet-compute destroy) can unplug them."""
-        tmp = self._vifs_file(uuid) + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump([dict(vif) for vif in network_info or []], f)
-        os.replace(tmp, self._vifs_file(uuid))
+        write_atomic(self._vifs_file(uuid), json.dumps([dict(vif) for vif in network_info or []]),
+                     mode=0o644)
 
     def recorded_network_info(self, instance: Any) -> list[dict[str, Any]]:
         """The VIFs spawn and interface attach/detach last recorded ([] if none)."""

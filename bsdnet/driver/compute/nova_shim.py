@@ -20,8 +20,9 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-import tempfile
 from pathlib import Path
+
+from bsdnet.common.files import write_atomic
 
 LOG = logging.getLogger(__name__)
 
@@ -75,16 +76,8 @@ def install(target: str | os.PathLike[str] | None = None, force: bool = False) -
         raise ShimError(f"{path} exists with other content; not overwriting it (--force to replace)")
     if not path.parent.is_dir():
         raise ShimError(f"{path.parent} is not a directory")
-    # Written whole and renamed, so nova-compute never imports half a file.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".bsdnet-shim-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(SHIM_TEXT)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # Written whole, so nova-compute never imports half a file.
+    write_atomic(path, SHIM_TEXT, mode=0o644)
     LOG.info("wrote %s", path)
     return True, path
 

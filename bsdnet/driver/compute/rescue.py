@@ -17,6 +17,7 @@ from typing import Any
 
 import libvirt
 
+from bsdnet.common.files import write_atomic
 from bsdnet.driver.compute import configdrive, plan
 from bsdnet.driver.compute.config import instance_dir
 from bsdnet.driver.compute.errors import ComputeError
@@ -48,9 +49,7 @@ class RescueMixin:
         image_id = image_field(image_meta, "id") or getattr(instance, "image_ref", None)
         if not image_id:
             raise ComputeError(f"rescue of {uuid}: no rescue image and the instance has no image")
-        with open(kept + ".tmp", "w") as f:
-            f.write(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
-        os.replace(kept + ".tmp", kept)
+        write_atomic(kept, dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), mode=0o644)
         if dom.isActive():
             dom.destroy()
         self._stop_console(uuid)  # type: ignore[attr-defined]

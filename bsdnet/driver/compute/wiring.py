@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from bsdnet.agent.apiclient import PortApiClient
 from bsdnet.driver.compute.config import DriverConfig
 from bsdnet.driver.vif import VifDispatcher, get_vif_driver
 from bsdnet.driver.vif.base import NetDriver, VifDriver
-from bsdnet.driver.vif.port_api import PortApiClient
 
 LOG = logging.getLogger(__name__)
 

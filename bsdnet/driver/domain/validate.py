@@ -10,18 +10,14 @@ take, and rejected rather than silently altered.
 from __future__ import annotations
 
 import re
-import uuid as _uuid
 
+from bsdnet.common import names
 from bsdnet.driver.domain.errors import DomainConfigError
 
 # FreeBSD's VM_MAX_NAMELEN is 32 including the NUL; libvirt passes the
 # domain name to bhyve and vmm(4) as the VM name.
 VM_NAME_MAX = 31
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
-_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}\Z")
-# IFNAMSIZ is 16 on FreeBSD and Linux, so 15 visible characters.
-IFNAME_MAX = 15
-_IFNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*\Z")  # Nova: "tap" + port id[:11], dash included
 # Characters XML 1.0 cannot represent (ElementTree would write them anyway).
 _XML_BAD_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _PATH_BAD_RE = re.compile(r"[\x00-\x1f\x7f,]|\s")
@@ -40,20 +36,12 @@ def check_name(name: str) -> str:
 
 def check_uuid(value: str) -> str:
     """Return the canonical form of a UUID string, or raise."""
-    try:
-        return str(_uuid.UUID(str(value)))
-    except ValueError as exc:
-        raise DomainConfigError(f"not a UUID: {value!r}") from exc
+    return names.check_uuid(value, error=DomainConfigError)
 
 
 def check_mac(mac: str) -> str:
     """Return a lower-case unicast MAC address, or raise."""
-    norm = str(mac).strip().lower().replace("-", ":")
-    if not _MAC_RE.match(norm):
-        raise DomainConfigError(f"not a MAC address: {mac!r}")
-    if int(norm[:2], 16) & 1:
-        raise DomainConfigError(f"multicast MAC address cannot be a NIC address: {mac!r}")
-    return norm
+    return names.check_mac(mac, error=DomainConfigError)
 
 
 def check_path(path: str) -> str:
@@ -69,11 +57,7 @@ def check_path(path: str) -> str:
 
 def check_ifname(name: str) -> str:
     """Return an interface name that fits IFNAMSIZ and ifconfig's argv, or raise."""
-    if not isinstance(name, str) or not name or len(name) > IFNAME_MAX:
-        raise DomainConfigError(f"interface name {name!r} must be 1..{IFNAME_MAX} characters")
-    if not _IFNAME_RE.match(name):
-        raise DomainConfigError(f"interface name {name!r} must start with a letter and hold [A-Za-z0-9_.-]")
-    return name
+    return names.check_ifname(name, error=DomainConfigError)
 
 
 def check_text(text: str, what: str = "text", max_len: int = 1024) -> str:

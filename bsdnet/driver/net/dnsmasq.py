@@ -14,9 +14,10 @@ import logging
 import os
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
+
+from bsdnet.common.files import write_atomic
 
 from .errors import NetDriverError
 from .model import Network, Port
@@ -84,11 +85,8 @@ class DnsmasqManager:
     def _write_if_changed(path: Path, text: str) -> bool:
         if path.exists() and path.read_text() == text:
             return False
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        # Not durable: made again from the driver's state when it differs.
+        write_atomic(path, text, mode=0o644, durable=False)
         return True
 
     def argv(self, net: Network, bridge: str) -> list[str]:

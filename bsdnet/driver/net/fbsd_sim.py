@@ -16,7 +16,7 @@ It keeps interface state and enforces the rules the driver must live with:
 
 It prints state in ifconfig's real format (see ifconfig_parse for the
 sources of each line), and is used three ways: in-process by unit tests, as
-an executable by tests/netdrv/fake_freebsd.py, and by `bsdnet-net --dry-run`
+an executable by tests/driver/net/fake_freebsd.py, and by `bsdnet-net --dry-run`
 to answer the reads the FreeBSD backend makes while planning.
 """
 
@@ -29,10 +29,11 @@ import re
 from dataclasses import asdict
 from typing import Iterable
 
+from bsdnet.common.names import IFNAMSIZ
+
 from .ifconfig_parse import inet_line, parse_all
 from .model import IfState
 
-IFNAMSIZ = 16
 _CLONERS = ("bridge", "tap", "vlan", "epair")
 # sys/net/if.h bit values, in the order ifconfig's IFFBITS prints them.
 IFF_BITS = [
@@ -159,7 +160,7 @@ class FreeBSDHost:
         return f"{name}\n" if printname else ""
 
     def _create(self, name: str, rest: list[str]) -> tuple[str, list[str], bool]:
-        m = re.match(r"^([a-z]+)(\d*)$", name)
+        m = re.fullmatch(r"([a-z]+)(\d*)", name)
         if not m or m[1] not in _CLONERS:
             raise SimError(f"ifconfig: SIOCIFCREATE2 ({name}): Invalid argument")
         cloner, unit = m[1], m[2]
@@ -316,11 +317,11 @@ class FreeBSDHost:
                 self.ifaces[m].mtu = mtu
         elif st.master:
             raise SimError(
-                f"ifconfig: ioctl SIOCSIFMTU (set mtu): Invalid argument")
+                "ifconfig: ioctl SIOCSIFMTU (set mtu): Invalid argument")
         st.mtu = mtu
 
     def _set_ether(self, st: IfState, mac: str) -> None:
-        if not re.match(r"^([0-9a-fA-F]{1,2}:){5}[0-9a-fA-F]{1,2}$", mac):
+        if not re.fullmatch(r"([0-9a-fA-F]{1,2}:){5}[0-9a-fA-F]{1,2}", mac):
             raise SimError("ifconfig: malformed link-level address")
         octets = [int(x, 16) for x in mac.split(":")]
         if octets[0] & 1:

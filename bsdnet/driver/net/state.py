@@ -8,8 +8,9 @@ from __future__ import annotations
 import copy
 import json
 import os
-import tempfile
 from pathlib import Path
+
+from bsdnet.common.files import write_atomic
 
 from .model import Network, Port
 
@@ -37,10 +38,7 @@ class StateStore:
             return
         d = self.path / sub
         d.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True)
-        os.replace(tmp, d / f"{ident}.json")   # atomic: a crash leaves old or new
+        write_atomic(d / f"{ident}.json", json.dumps(data, indent=1, sort_keys=True))
 
     def _remove(self, sub: str, ident: str) -> None:
         if self.path and not self.readonly:

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bsdnet.driver.domain import Interface, UnsupportedConfig
+from bsdnet.common import names
+from bsdnet.driver.domain import DomainConfigError, Interface, UnsupportedConfig
 from bsdnet.driver.domain import validate as v
 
 # Nova's network_info VIF: a dict-like with id, address, type, devname,
@@ -79,8 +80,8 @@ def _hexid(vif_id: str) -> str:
 
 
 def tap_name(vif: Vif) -> str:
-    """Nova's tap name: the VIF's devname, else 'tap' + the first 11 id characters."""
-    return v.check_ifname(vif.get("devname") or "tap" + _hexid(vif["id"])[:11])
+    """The VIF's devname, else the tap Nova would name (bsdnet.common.names)."""
+    return v.check_ifname(vif.get("devname") or names.tap_name(str(vif["id"]), error=DomainConfigError))
 
 
 class VifDriver(abc.ABC):

@@ -29,11 +29,11 @@ import logging
 import re
 from typing import Any
 
+from bsdnet.agent.apiclient import PortApiClient
 from bsdnet.driver.domain import Interface
 from bsdnet.driver.domain import validate as v
 from bsdnet.driver.vif.base import (DhcpSubnet, NetDriver, PortInfo, Vif, VifDriver, VifPlugError, _hexid,
                                     tap_name)
-from bsdnet.driver.vif.port_api import PortApiClient
 from bsdnet.driver.vif.vrouter import port_request
 
 LOG = logging.getLogger(__name__)

@@ -14,8 +14,11 @@ from typing import Any
 
 from oslo_config import cfg
 
+from bsdnet.agent.apiclient import PortApiClient, read_token
+from bsdnet.agent.portstore import Port
+from bsdnet.common import names
+from bsdnet.driver.domain import DomainConfigError
 from bsdnet.driver.domain import validate as v
-from bsdnet.driver.vif.port_api import PortApiClient, PortRequest
 
 try:
     from os_vif import objects as osv_objects
@@ -50,15 +53,15 @@ def _ips(vif: Any) -> tuple[str, str]:
     return v4, v6
 
 
-def request_from_osvif(vif: Any, instance_info: Any) -> PortRequest:
-    """The port API request for an os-vif VIF object and InstanceInfo."""
+def request_from_osvif(vif: Any, instance_info: Any) -> Port:
+    """The port API's port for an os-vif VIF object and InstanceInfo."""
     v4, v6 = _ips(vif)
-    tap = getattr(vif, "vif_name", None) or "tap" + str(vif.id)[:11]
-    return PortRequest(id=v.check_uuid(str(vif.id)), instance_id=v.check_uuid(str(instance_info.uuid)),
-                       mac_address=v.check_mac(str(vif.address)), system_name=v.check_ifname(tap),
-                       vn_id=v.check_uuid(str(vif.network.id)), ip_address=v4, ip6_address=v6,
-                       display_name=v.check_text(str(getattr(instance_info, "name", "") or ""), "name", 255),
-                       vm_project_id=str(getattr(instance_info, "project_id", None) or ""))
+    tap = getattr(vif, "vif_name", None) or names.tap_name(str(vif.id), error=DomainConfigError)
+    return Port(id=v.check_uuid(str(vif.id)), instance_id=v.check_uuid(str(instance_info.uuid)),
+                mac_address=v.check_mac(str(vif.address)), system_name=v.check_ifname(tap),
+                vn_id=v.check_uuid(str(vif.network.id)), ip_address=v4, ip6_address=v6,
+                display_name=v.check_text(str(getattr(instance_info, "name", "") or ""), "name", 255),
+                vm_project_id=str(getattr(instance_info, "project_id", None) or ""))
 
 
 if HAVE_OS_VIF:
@@ -69,11 +72,8 @@ if HAVE_OS_VIF:
 
         def __init__(self, config: Any) -> None:
             super().__init__(config)
-            token = None
-            if config.token_file:
-                with open(config.token_file, encoding="ascii") as f:
-                    token = f.read().strip()
-            self.api = PortApiClient(config.port_api_url, timeout=config.timeout, token=token)
+            self.api = PortApiClient(config.port_api_url, timeout=config.timeout,
+                                     token=read_token(config.token_file))
 
         def describe(self) -> Any:
             return osv_host_info.HostPluginInfo(

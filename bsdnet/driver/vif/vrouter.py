@@ -12,10 +12,11 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from bsdnet.agent.apiclient import PortApiClient, PortApiError
+from bsdnet.agent.portstore import Port
 from bsdnet.driver.domain import Interface
 from bsdnet.driver.domain import validate as v
 from bsdnet.driver.vif.base import NetDriver, Vif, VifDriver, _hexid, tap_name
-from bsdnet.driver.vif.port_api import PortApiClient, PortApiError, PortRequest
 
 
 def port_bridge(vif: Vif) -> str:
@@ -34,16 +35,16 @@ def _addresses(vif: Vif) -> tuple[str, str]:
     return v4, v6
 
 
-def port_request(instance: Any, vif: Vif) -> PortRequest:
-    """The port API request for a Nova VIF (all fields checked)."""
+def port_request(instance: Any, vif: Vif) -> Port:
+    """The port API's port for a Nova VIF (all fields checked)."""
     v4, v6 = _addresses(vif)
     net = vif.get("network") or {}
-    return PortRequest(id=v.check_uuid(vif["id"]), instance_id=v.check_uuid(instance.uuid),
-                       mac_address=v.check_mac(vif["address"]), system_name=tap_name(vif),
-                       vn_id=v.check_uuid(net["id"]), ip_address=v4, ip6_address=v6,
-                       display_name=v.check_text(getattr(instance, "display_name", None) or instance.name,
-                                                 "display name", 255),
-                       vm_project_id=str(getattr(instance, "project_id", None) or ""))
+    return Port(id=v.check_uuid(vif["id"]), instance_id=v.check_uuid(instance.uuid),
+                mac_address=v.check_mac(vif["address"]), system_name=tap_name(vif),
+                vn_id=v.check_uuid(net["id"]), ip_address=v4, ip6_address=v6,
+                display_name=v.check_text(getattr(instance, "display_name", None) or instance.name,
+                                          "display name", 255),
+                vm_project_id=str(getattr(instance, "project_id", None) or ""))
 
 
 class VrouterVifDriver(VifDriver):

@@ -1,6 +1,6 @@
 /*
  * The ioctl numbers as FreeBSD's <sys/ioccom.h> makes them, for the
- * harness's userland to compare with its own (user/include/sys/ioccom.h).
+ * harness's userland to compare with its own (kmod/include/compat/sys/ioccom.h).
  */
 #include <sys/param.h>
 #include <sys/systm.h>
