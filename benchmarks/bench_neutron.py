@@ -44,6 +44,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
 from bsdnet.agent import apiclient  # noqa: E402
+from bsdnet.common import names  # noqa: E402
 from bsdnet.sandbox import neutron as sbneutron  # noqa: E402
 from bsdnet.sandbox import orchestrate, procs  # noqa: E402
 from bsdnet.sandbox.neutronapi import Neutron  # noqa: E402
@@ -110,7 +111,7 @@ def bench_plug(a: argparse.Namespace, env: dict[str, str]) -> dict:
             port = sb.n.create("port", network_id=net, project_id=sb.plan.neutron["project_id"])
             t1 = time.monotonic()
             vm = sbneutron.VM(name=f"b{i}", node="n2", namespace=f"bnb-b{i}", interface="eth0",
-                              host_interface="tap" + port["id"][:11], ip="", prefixlen=0,
+                              host_interface=names.tap_name(port["id"]), ip="", prefixlen=0,
                               mac=port["mac_address"], network="red", port_id=port["id"])
             sbneutron.netns.build_vm(sb.plan, vm)      # the guest: not timed
             t2 = time.monotonic()
@@ -166,7 +167,7 @@ def bench_resync(a: argparse.Namespace, env: dict[str, str]) -> dict:
         def plug(p: dict) -> int:
             st, doc = apiclient.request(orchestrate.api_url(n1), "POST", "/port", {
                 "id": p["id"], "instance-id": str(uuid.uuid4()), "vn-id": p["network_id"],
-                "mac-address": p["mac_address"], "system-name": "tap" + p["id"][:11]},
+                "mac-address": p["mac_address"], "system-name": names.tap_name(p["id"])},
                 timeout=600)
             return st
         with concurrent.futures.ThreadPoolExecutor(16) as ex:

@@ -549,11 +549,6 @@ def _fname(oid: str) -> str:
     return oid.replace("/", "_").replace(":", "@") + ".json"
 
 
-# bsdnet.neutron.plugs writes through this name; it goes when that module
-# calls bsdnet.common.files.write_atomic itself.
-atomic_write = write_atomic
-
-
 class StoreWriteError(OSError):
     """Applied, but not written to the state directory (yet)."""
 

@@ -9,6 +9,7 @@ import os
 import threading
 
 from bsdnet.agent import portstore as ps
+from bsdnet.common.files import write_atomic
 
 from .translate import Plug
 
@@ -62,10 +63,9 @@ class PlugStore:
         with self._lock:
             if self._plugs.get(plug.id) == plug:
                 return
-            ps.atomic_write(os.path.join(self.path, f"{plug.id}.json"),
-                            json.dumps({"kind": "plug",
-                                        "object": plug.to_json()},
-                                       sort_keys=True).encode() + b"\n")
+            write_atomic(os.path.join(self.path, f"{plug.id}.json"),
+                         json.dumps({"kind": "plug", "object": plug.to_json()},
+                                    sort_keys=True) + "\n")
             self._plugs[plug.id] = plug
 
     def remove(self, pid: str) -> Plug | None:

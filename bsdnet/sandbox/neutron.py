@@ -21,6 +21,7 @@ import uuid
 from urllib.parse import urlsplit, urlunsplit
 
 from bsdnet.agent import apiclient
+from bsdnet.common import names
 
 from . import netns, orchestrate, procs
 from .neutronapi import Neutron
@@ -28,7 +29,7 @@ from .plan import MGMT_SUBNET, PHYSNET, PROVIDER_IF, VM, VM_SUBNET, Plan
 
 LOG = logging.getLogger(__name__)
 AGENT_TYPE = "bsdnet agent"
-_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+_NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,15}")
 
 # busybox udhcpc's stock script sets address, mask, MTU, router and DNS;
 # option 121 (host routes) needs these few lines, as in every udhcpc
@@ -235,7 +236,7 @@ def add_vm(plan: Plan, rundir: str, name: str, node_name: str, port_id: str) -> 
     """bsdnet-sandbox vm add: a VM namespace on an existing Neutron port."""
     if not plan.neutron:
         raise orchestrate.SandboxError("vm add needs a sandbox made with up --neutron")
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise orchestrate.SandboxError(f"VM name {name!r}: 1-16 of a-z, 0-9 and '-', "
                                        f"starting with a letter")
     if any(v.name == name for v in plan.vms):
@@ -250,7 +251,7 @@ def add_vm(plan: Plan, rundir: str, name: str, node_name: str, port_id: str) -> 
     port = api(plan).show("port", port_id)
     net = api(plan).show("network", port["network_id"])
     vm = VM(name=name, node=node.name, namespace=f"{plan.prefix}-{name}", interface="eth0",
-            host_interface="tap" + port_id[:11], ip="", prefixlen=0,
+            host_interface=names.tap_name(port_id), ip="", prefixlen=0,
             mac=port["mac_address"], network=net.get("name") or net["id"], port_id=port_id,
             instance_id=port.get("device_id") or "")
     try:

@@ -17,6 +17,8 @@ import signal
 import subprocess
 import time
 
+from bsdnet.common.files import write_atomic
+
 from . import netns, procs
 from .plan import FABRIC_MTU, Plan
 
@@ -54,10 +56,8 @@ def _wait(what: str, check, timeout: float) -> None:
 
 
 def _write_json(path: str, data) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    # Remade from the plan after a crash: old or new is enough, no fsync.
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True), durable=False)
 
 
 def topology(plan: Plan, node, with_remote: bool) -> dict:

@@ -9,6 +9,8 @@ import dataclasses
 import ipaddress
 import re
 
+from bsdnet.common import names
+
 NETWORK_NAMES = ("red", "blue", "green", "amber", "cyan", "olive", "plum", "teal")
 VM_SUBNET = ipaddress.IPv4Network("10.0.0.0/24")   # reused by every network
 FABRIC_SUBNET = ipaddress.IPv4Network("192.0.2.0/24")
@@ -23,8 +25,7 @@ PROVIDER_IF = "phy0"
 PROVIDER_BRIDGE = "provider0"
 VM_MTU = 1400          # leaves room for the 28 bytes of MPLS over GRE
 FABRIC_MTU = 1500
-IFNAMSIZ = 16
-_PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{0,5}$")
+_PREFIX_RE = re.compile(r"[a-z][a-z0-9]{0,5}")
 
 
 class PlanError(ValueError):
@@ -101,9 +102,7 @@ class Plan:
 
 
 def _check_ifname(name: str) -> str:
-    if not name or len(name) >= IFNAMSIZ:
-        raise PlanError(f"interface name {name!r} does not fit IFNAMSIZ ({IFNAMSIZ - 1} characters)")
-    return name
+    return names.check_ifname(name, error=PlanError)
 
 
 def make_plan(prefix: str = "bsx", nodes: int = 2, vms_per_node: int = 2,
@@ -113,7 +112,7 @@ def make_plan(prefix: str = "bsx", nodes: int = 2, vms_per_node: int = 2,
     `networks` virtual networks that all reuse VM_SUBNET.  With neutron
     ({"url", "transport_url"}), the nodes get a management network and a
     Neutron host name, and the VMs' addresses come from Neutron (DHCP)."""
-    if not _PREFIX_RE.match(prefix):
+    if not _PREFIX_RE.fullmatch(prefix):
         raise PlanError(f"prefix {prefix!r}: 1-6 lower-case letters or digits, starting with a letter")
     if not 1 <= nodes <= 50:
         raise PlanError("nodes must be between 1 and 50")

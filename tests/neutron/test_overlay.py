@@ -87,7 +87,7 @@ def test_fabric_carries_mpls_over_gre_with_the_networks_label(nsandbox, neutron,
 
 
 def test_status_json_names_neutron_and_ports(nsandbox):
-    r = subprocess.run([sys.executable, "-m", "bsdnet.sandbox.cli", "--prefix",
+    r = subprocess.run([sys.executable, "-m", "bsdnet.cmd.sandbox", "--prefix",
                         nsandbox.plan.prefix, "--rundir", nsandbox.rundir, "status", "--json"],
                        capture_output=True, text=True, check=True)
     st = json.loads(r.stdout)

@@ -7,10 +7,10 @@ import logging
 import os
 import sys
 
-from . import orchestrate
-from .netns import ns_exec
-from .neutronapi import NeutronError
-from .plan import PlanError, make_plan
+from bsdnet.sandbox import orchestrate
+from bsdnet.sandbox.netns import ns_exec
+from bsdnet.sandbox.neutronapi import NeutronError
+from bsdnet.sandbox.plan import PlanError, make_plan
 
 DESCRIPTION = """\
 Build, inspect and remove a bsdnet sandbox on one Linux host.
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             return ns_exec(names[args.target], argv_, check=False,
                            capture_output=False).returncode
         elif args.command == "vm":
-            from . import neutron
+            from bsdnet.sandbox import neutron
             plan = orchestrate.load(args.prefix, args.rundir)
             if args.vm_command == "add":
                 v = neutron.add_vm(plan, args.rundir, args.name, args.node, args.port)
