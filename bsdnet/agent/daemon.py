@@ -26,6 +26,7 @@ from . import transport as transports
 from .dhcp import DhcpServer
 from .flows import (AgeTimeouts, Decision, FlowKey, FlowManager, Policy,
                     TrapChannel, Trap, VerdictCache, allow_all)
+from .metrics import AgentCollector, Metrics
 from .portapi import PortApi, PortApiServer
 from .program import Programmer
 from .secgroups import AddrSet, SecGroupPolicy
@@ -121,6 +122,7 @@ class Agent:
         if conf.neutron.enabled and control is None:
             raise ValueError("[neutron] enabled, and no Neutron L2 agent "
                              "given to drive this agent")
+        self.metrics = Metrics()
         self.neutron: Any = control(self, conf) if control else None
 
     # ---- start ------------------------------------------------------------
@@ -132,6 +134,7 @@ class Agent:
             self.neutron.load()
         self.index = ps.index_from(self.store)
         self.sg_policy.index = self.index
+        self._start_metrics()
         self._start_api()
         self._start_watcher()
         self._attach(initial=True)
@@ -155,12 +158,24 @@ class Agent:
                 socket_path=a.api_socket or None,
                 group=a.api_socket_group or None,
                 tcp=(a.api_host, a.api_port) if a.api_tcp else None,
-                token=token)
+                token=token, observe=self.metrics.api_request)
         except ValueError as e:
             raise ValueError(f"port API: {e}") from None
         self.api.start()
         statefile.write_text(a.state_dir, "api-url",
                              "".join(u + "\n" for u in self.api.urls))
+
+    def _start_metrics(self) -> None:
+        """Prometheus metrics: the control plane adds its own collector
+        to self.metrics.registry when it starts."""
+        self.metrics.registry.register(AgentCollector(self))
+        a = self.conf.agent
+        if a.metrics_port:
+            try:
+                self.metrics.serve(a.metrics_host, a.metrics_port)
+            except OSError as e:
+                raise OSError(f"metrics on {a.metrics_host}:"
+                              f"{a.metrics_port}: {e}") from None
 
     def _start_watcher(self) -> None:
         if not self.conf.agent.watch_host:
@@ -578,6 +593,7 @@ class Agent:
     def stop(self) -> None:
         if self.neutron is not None:
             self.neutron.stop()
+        self.metrics.stop()
         if self.api is not None:
             self.api.stop()
             self.api = None

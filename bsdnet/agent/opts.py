@@ -107,6 +107,15 @@ agent_opts = [
                 help="TCP port of the port API (api_tcp; 0: any free "
                      "port, the address taken is written to "
                      "state_dir/api-url)."),
+    cfg.HostAddressOpt("metrics_host", default="127.0.0.1",
+                       help="Address the Prometheus metrics are served on "
+                            "(http://HOST:PORT/metrics)."),
+    cfg.PortOpt("metrics_port", default=9192,
+                help="TCP port of the Prometheus metrics: the datapath's "
+                     "counters by vif, VRF and drop reason, flow table "
+                     "occupancy, the agent's flow setups, DHCP and trap "
+                     "queue, port API and (Neutron mode) RPC latencies, "
+                     "resyncs.  0: not served."),
     cfg.StrOpt("api_token_file", default="",
                help="File holding the port API's TCP token (api_tcp); "
                     "made with a random token, mode 0600, if it does not "

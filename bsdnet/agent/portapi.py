@@ -40,6 +40,7 @@ import socket
 import socketserver
 import stat
 import threading
+import time
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
@@ -429,6 +430,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
     routes: _Routes                      # set on the subclass per server
 
     token: str | None = None            # TCP only: the shared token
+    # (method, path, status, seconds) of each request answered: metrics.
+    observe: Callable[[str, str, int, float], None] | None = None
+    status = 0
 
     def setup(self) -> None:
         super().setup()
@@ -449,6 +453,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _send(self, status: int, doc: Json,
               headers: dict[str, str] | None = None) -> None:
         data = json.dumps(doc, indent=1).encode() + b"\n"
+        self.status = status
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -490,6 +495,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
         return None
 
     def _handle(self) -> None:
+        t0 = time.monotonic()
+        self._serve()
+        if self.observe is not None:
+            self.observe(self.command, self.path, self.status,
+                         time.monotonic() - t0)
+
+    def _serve(self) -> None:
         try:
             if self.token is not None and not hmac.compare_digest(
                     self.headers.get(TOKEN_HEADER, "").encode(),
@@ -578,15 +590,18 @@ class PortApiServer:
     def __init__(self, api: PortApi, socket_path: str | None = None,
                  group: str | None = None,
                  tcp: tuple[str, int] | None = None,
-                 token: str | None = None) -> None:
+                 token: str | None = None,
+                 observe: Callable[[str, str, int, float], None] | None = None
+                 ) -> None:
         if not socket_path and tcp is None:
             raise ValueError("the port API needs a socket path or TCP")
         routes = _Routes(api)
+        seen = staticmethod(observe) if observe is not None else None
         self.servers: list[socketserver.BaseServer] = []
         self.socket_path = socket_path
         if socket_path:
             handler = type("PortApiUnixHandler", (_RequestHandler,),
-                           {"routes": routes})
+                           {"routes": routes, "observe": seen})
             self.servers.append(_unix_server(socket_path, group, handler))
         self.tcp: _Server | None = None
         if tcp is not None:
@@ -596,7 +611,8 @@ class PortApiServer:
             if not token:
                 raise ValueError("the port API on TCP needs a token")
             handler = type("PortApiTcpHandler", (_RequestHandler,),
-                           {"routes": routes, "token": token})
+                           {"routes": routes, "token": token,
+                            "observe": seen})
             try:
                 self.tcp = _Server(tcp, handler)
             except BaseException:

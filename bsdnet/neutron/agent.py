@@ -34,9 +34,14 @@ import os
 import threading
 import time
 import uuid
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
+
+from prometheus_client import Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from bsdnet.agent import portstore as ps
+from bsdnet.agent.metrics import BUCKETS
 from bsdnet.agent.portapi import ECMP_MAX
 
 from . import constants as c
@@ -81,6 +86,12 @@ class NeutronAgent:
         self.plugs.load()
 
     def start(self) -> None:
+        m = self.agent.metrics
+        m.registry.register(_Collector(self))
+        self._rpc_seconds = Histogram(
+            "bsdnet_neutron_rpc_seconds", "Calls to neutron-server, by "
+            "method, and how long each took to be answered", ["method"],
+            buckets=BUCKETS, registry=m.registry)
         self._thread = threading.Thread(target=self.run, name="neutron",
                                         daemon=True)
         self._thread.start()
@@ -212,7 +223,8 @@ class NeutronAgent:
         # but not less than 15 s (a busy server answers slowly, and each
         # timeout means a full resync).
         rpc = Rpc(self.conf, self.host, self.agent_id,
-                  report_timeout=max(self.conf.neutron.report_interval, 15.0))
+                  report_timeout=max(self.conf.neutron.report_interval, 15.0),
+                  observe=lambda m, s: self._rpc_seconds.labels(m).observe(s))
         try:
             rpc.listen(_Endpoint(self))
         except BaseException:
@@ -587,6 +599,34 @@ class NeutronAgent:
         if stale:
             LOG.info("resync: %d remote paths l2population no longer lists "
                      "removed", len(stale))
+
+
+class _Collector(Collector):
+    """The Neutron mode's counters, for the agent's Prometheus metrics."""
+
+    def __init__(self, owner: NeutronAgent) -> None:
+        self.o = owner
+
+    def collect(self) -> Iterator[Any]:
+        o = self.o
+        up = GaugeMetricFamily("bsdnet_neutron_connected",
+                               "1 while calls to neutron-server succeed")
+        up.add_metric([], 1 if o.connected else 0)
+        yield up
+        c = CounterMetricFamily("bsdnet_neutron_events", "Resyncs, state "
+                                "reports, failed calls and casts handled, by "
+                                "kind", labels=["event"])
+        for k, v in sorted(o.counters.items()):
+            c.add_metric([k], v)
+        yield c
+        plugs = GaugeMetricFamily("bsdnet_neutron_plugs",
+                                  "Ports plugged here, by what Neutron said",
+                                  labels=["status"])
+        by: collections.Counter[str] = collections.Counter(
+            p["status"].split(" ")[0] for p in o.plugged())
+        for k in ("bound", "bridged", "pending"):
+            plugs.add_metric([k], by.get(k, 0))
+        yield plugs
 
 
 class _Endpoint:

@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from oslo_service import backend as _service_backend
 
@@ -82,7 +82,8 @@ class Rpc:
     """Clients and consumers of one agent (host) on one transport."""
 
     def __init__(self, conf: Any, host: str, agent_id: str,
-                 report_timeout: float) -> None:
+                 report_timeout: float,
+                 observe: Callable[[str, float], None] | None = None) -> None:
         # neutron-server's exchange (Neutron sets it the same way).
         oslo_messaging.set_transport_defaults(control_exchange="neutron")
         for group, opts in oslo_messaging.opts.list_opts():
@@ -112,6 +113,7 @@ class Rpc:
         # method: what a resync or a plug costs.
         self.calls: collections.Counter[str] = collections.Counter()
         self.waited: collections.Counter[str] = collections.Counter()
+        self.observe = observe          # (method, seconds): metrics
 
     @property
     def context(self) -> dict[str, Any]:
@@ -129,7 +131,10 @@ class Rpc:
             return client.prepare(version=version, timeout=timeout).call(
                 self.context, method, **kw)
         finally:
-            self.waited[method] += time.monotonic() - t0
+            dt = time.monotonic() - t0
+            self.waited[method] += dt
+            if self.observe is not None:
+                self.observe(method, dt)
 
     # -- calls ---------------------------------------------------------------
     def report_state(self, state: dict[str, Any]) -> Any:

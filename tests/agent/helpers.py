@@ -70,7 +70,7 @@ class AgentProc:
                 "--agent-topology_file", str(self.topo),
                 "--agent-pid_file", str(self.pid_file),
                 "--agent-api_socket", str(self.state_dir / "api.sock"),
-                *extra]
+                "--agent-metrics_port", "0", *extra]
         self.logf = open(self.log, "ab")
         self.proc = subprocess.Popen(argv, stdout=self.logf,
                                      stderr=subprocess.STDOUT)

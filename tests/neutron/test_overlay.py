@@ -96,3 +96,24 @@ def test_status_json_names_neutron_and_ports(nsandbox):
     for vm in st["vms"]:
         assert vm["neutron_port"] == nsandbox.vm(vm["name"]).port_id
         assert vm["mpls_label"] > 1024 and vm["vif"] > 0
+
+
+def test_metrics_of_a_node_in_neutron_mode(nsandbox):
+    from prometheus_client.parser import text_string_to_metric_families
+    red = {v.node: v for v in nsandbox.plan.vms if v.network == "red"}
+    assert orchestrate.ping(red["n1"].namespace, red["n2"].ip, count=2)
+    out = ns_exec(nsandbox.node("n1").namespace,
+                  ["curl", "-sf", "http://127.0.0.1:9192/metrics"]).stdout
+    m = {(s.name, tuple(sorted(s.labels.items()))): s.value
+         for f in text_string_to_metric_families(out) for s in f.samples}
+
+    def get(name, **labels):
+        return [v for (n, ls), v in m.items() if n == name and set(labels.items()) <= set(ls)]
+    assert get("bsdnet_neutron_connected") == [1]
+    assert get("bsdnet_neutron_events_total", event="resyncs")[0] >= 1
+    assert get("bsdnet_neutron_rpc_seconds_count", method="report_state")[0] >= 1
+    assert get("bsdnet_neutron_plugs", status="bound") == [2]
+    vm_port = red["n1"].port_id
+    assert get("bsdnet_vif_rx_packets_total", port=vm_port)[0] >= 2
+    net = nsandbox.plan.neutron["networks"]["red"]
+    assert get("bsdnet_vrf_tx_packets_total", network=net)[0] >= 2
