@@ -34,7 +34,7 @@ import os
 import threading
 import time
 import uuid
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from prometheus_client import Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -42,6 +42,7 @@ from prometheus_client.registry import Collector
 
 from bsdnet.agent import portstore as ps
 from bsdnet.agent.metrics import BUCKETS
+from bsdnet.common.progress import Progress
 from bsdnet.agent.portapi import ECMP_MAX
 
 from . import constants as c
@@ -279,7 +280,8 @@ class NeutronAgent:
         LOG.info("full resync with Neutron: %d plugged ports", len(plugs))
         with self._cv:
             self._dirty.difference_update(plugs)
-        up, outcome = self._devices(plugs, full=True)
+        with Progress("resync: device details", len(plugs)) as p:
+            up, outcome = self._devices(plugs, full=True, progress=p.step)
         self._begin_sweep()
         # l2population answers a device up with refresh_tunnels by sending
         # its network's whole forwarding table: once per network is enough
@@ -291,10 +293,12 @@ class NeutronAgent:
                 self.plugs.get(pid).network_id
             first.setdefault(net, pid)
         try:
-            self.rpc.update_devices(sorted(first.values()), [],
-                                    refresh_tunnels=True)
-            self.rpc.update_devices(sorted(set(up) - set(first.values())),
-                                    [])
+            with Progress("resync: ports up", len(up)) as p:
+                self.rpc.update_devices(sorted(first.values()), [],
+                                        refresh_tunnels=True, progress=p.step)
+                self.rpc.update_devices(
+                    sorted(set(up) - set(first.values())), [],
+                    progress=p.step)
         finally:
             self._answer(outcome)
         self.rpc.mark(self._marker)
@@ -366,7 +370,8 @@ class NeutronAgent:
             self._end_sweep(payload)
 
     # ---- devices ----------------------------------------------------------------
-    def _devices(self, ids: list[str], full: bool = False
+    def _devices(self, ids: list[str], full: bool = False,
+                 progress: Callable[[int], None] | None = None
                  ) -> tuple[list[str], dict[str, str]]:
         """Ask Neutron about these plugged ports and program what it says.
         Returns the ports to report up (bound here and programmed) and
@@ -374,7 +379,7 @@ class NeutronAgent:
         ids = [i for i in ids if self.plugs.get(i) is not None]
         if not ids and not full:
             return [], {}
-        details, failed = self.rpc.device_details(ids)
+        details, failed = self.rpc.device_details(ids, progress)
         if failed:
             LOG.warning("Neutron failed to give details of %s: asking again",
                         failed)

@@ -145,9 +145,11 @@ class Rpc:
                           time=datetime.now(timezone.utc).strftime(
                               "%Y-%m-%dT%H:%M:%S.%f"))
 
-    def device_details(self, devices: Iterable[str]) -> tuple[list[Any],
-                                                              list[str]]:
-        """(details, failed) for these port ids."""
+    def device_details(self, devices: Iterable[str],
+                       progress: Callable[[int], None] | None = None
+                       ) -> tuple[list[Any], list[str]]:
+        """(details, failed) for these port ids; progress(n) after each
+        chunk of n."""
         details: list[Any] = []
         failed: list[str] = []
         devices = list(devices)
@@ -159,12 +161,17 @@ class Rpc:
                 host=self.host)
             details += r.get("devices") or []
             failed += r.get("failed_devices") or []
+            if progress is not None:
+                progress(len(devices[i:i + STEP]))
         return details, failed
 
     def update_devices(self, up: Iterable[str], down: Iterable[str],
-                       refresh_tunnels: bool = False) -> list[str]:
+                       refresh_tunnels: bool = False,
+                       progress: Callable[[int], None] | None = None
+                       ) -> list[str]:
         """Tell Neutron which ports are wired (ACTIVE) and which are gone
-        (DOWN); returns the ids Neutron could not update."""
+        (DOWN); returns the ids Neutron could not update.  progress(n)
+        after each chunk of n."""
         up, down = list(up), list(down)
         failed: list[str] = []
         for i in range(0, max(len(up), len(down)), STEP):
@@ -175,6 +182,8 @@ class Rpc:
                 refresh_tunnels=refresh_tunnels)
             failed += (r.get("failed_devices_up") or []) + \
                 (r.get("failed_devices_down") or [])
+            if progress is not None:
+                progress(len(up[i:i + STEP]) + len(down[i:i + STEP]))
         return failed
 
     def security_group_info(self, devices: Iterable[str]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bsdnet.agent import apiclient
 from bsdnet.common import names
+from bsdnet.common.progress import Progress
 
 from . import netns, orchestrate, procs
 from .neutronapi import Neutron
@@ -87,10 +88,12 @@ def up(plan: Plan, rundir: str, ready_timeout: float) -> None:
     with open(os.path.join(sdir, "udhcpc.sh"), "w") as f:
         f.write(UDHCPC_HOOK)
     os.chmod(os.path.join(sdir, "udhcpc.sh"), 0o755)
-    for node in plan.nodes:
-        orchestrate.prepare_node(node, agent_conf(plan, node))
-        orchestrate.start_datapath(plan, node)
-        orchestrate.start_agent(plan, node)
+    with Progress("starting nodes", len(plan.nodes)) as p:
+        for node in plan.nodes:
+            orchestrate.prepare_node(node, agent_conf(plan, node))
+            orchestrate.start_datapath(plan, node)
+            orchestrate.start_agent(plan, node)
+            p.step(note=node.name)
     n = api(plan)
     for node in plan.nodes:
         n.wait(f"the agent of {node.name} to show alive in Neutron (see "
@@ -103,11 +106,13 @@ def up(plan: Plan, rundir: str, ready_timeout: float) -> None:
         n.create("subnet", network_id=net["id"], ip_version=4, cidr=str(VM_SUBNET),
                  name=f"{plan.prefix}-{name}", project_id=project)
         plan.neutron["networks"][name] = net["id"]
-    for vm in plan.vms:
-        port = n.create("port", network_id=plan.neutron["networks"][vm.network],
-                        project_id=project, name=vm.name, mac_address=vm.mac)
-        vm.port_id = port["id"]
-        attach(plan, vm)
+    with Progress("VMs: port, plug, DHCP", len(plan.vms)) as p:
+        for vm in plan.vms:
+            port = n.create("port", network_id=plan.neutron["networks"][vm.network],
+                            project_id=project, name=vm.name, mac_address=vm.mac)
+            vm.port_id = port["id"]
+            attach(plan, vm)
+            p.step(note=vm.name)
     orchestrate.save(plan, rundir)
     orchestrate.check_reachability(plan, ready_timeout)
 

@@ -18,6 +18,7 @@ import subprocess
 import time
 
 from bsdnet.common.files import write_atomic
+from bsdnet.common.progress import Progress
 
 from . import netns, procs
 from .plan import FABRIC_MTU, Plan
@@ -164,10 +165,13 @@ def save(plan: Plan, rundir: str) -> None:
 
 
 def check_reachability(plan: Plan, timeout: float) -> None:
-    for src, dst in reachability_pairs(plan):
-        _wait(f"{src.name} ({src.network}) to reach {dst.name} at {dst.ip}",
-              lambda s=src, d=dst: ping(s.namespace, d.ip), timeout)
-        LOG.info("%s reaches %s (%s) across the fabric", src.name, dst.name, dst.ip)
+    pairs = reachability_pairs(plan)
+    with Progress("pings across the fabric", len(pairs)) as p:
+        for src, dst in pairs:
+            _wait(f"{src.name} ({src.network}) to reach {dst.name} at {dst.ip}",
+                  lambda s=src, d=dst: ping(s.namespace, d.ip), timeout)
+            LOG.info("%s reaches %s (%s) across the fabric", src.name, dst.name, dst.ip)
+            p.step(note=f"{src.name} -> {dst.name}")
 
 
 def up(plan: Plan, rundir: str, ready_timeout: float = 30.0) -> Plan:
@@ -185,10 +189,12 @@ def up(plan: Plan, rundir: str, ready_timeout: float = 30.0) -> Plan:
             save(plan, rundir)            # down finds what to delete
             neutron.up(plan, rundir, ready_timeout)
             return plan
-        for node in plan.nodes:
-            prepare_node(node, _agent_conf(node), topology(plan, node, with_remote=False))
-            start_datapath(plan, node)
-            start_agent(plan, node)
+        with Progress("starting nodes", len(plan.nodes)) as p:
+            for node in plan.nodes:
+                prepare_node(node, _agent_conf(node), topology(plan, node, with_remote=False))
+                start_datapath(plan, node)
+                start_agent(plan, node)
+                p.step(note=node.name)
         for node in plan.nodes:
             _wait(f"agent of {node.name} to program its ports (see {node.rundir}/agent.log)",
                   lambda node=node: _ports_allocated(plan, node), 20)

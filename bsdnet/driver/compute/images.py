@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bsdnet.common.progress import Progress
 from bsdnet.driver.compute.errors import ImageError
 
 LOG = logging.getLogger(__name__)
@@ -68,14 +70,34 @@ def check_image_safe(info: dict, claimed: str | None = None) -> str:
 
 
 def qemu_convert(src: str, dst: str, src_fmt: str, dst_fmt: str, qemu_img: str = "qemu-img") -> None:
-    """``qemu-img convert`` with both formats named (never guessed)."""
+    """``qemu-img convert`` with both formats named (never guessed); its
+    progress shown on a terminal (-p), as a line that counts up."""
+    argv = [qemu_img, "convert", "-f", src_fmt, "-O", dst_fmt, "--", src, dst]
+    progress = Progress(f"converting {os.path.basename(src)} to {dst_fmt}, %", 100)
     try:
-        subprocess.run([qemu_img, "convert", "-f", src_fmt, "-O", dst_fmt, "--", src, dst], check=True,
-                       capture_output=True, text=True)
+        if not progress.on:
+            subprocess.run(argv, check=True, capture_output=True, text=True)
+            return
+        proc = subprocess.Popen(argv[:2] + ["-p"] + argv[2:], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and proc.stderr is not None
+        buf = ""
+        while chunk := proc.stdout.read(64):
+            buf += chunk
+            *done, buf = buf.replace("\r", "\n").split("\n")
+            for line in done:
+                m = re.search(r"\(([0-9.]+)/100%\)", line)
+                if m:
+                    progress.update(int(float(m.group(1))))
+        err = proc.stderr.read()
+        if proc.wait() != 0:
+            raise subprocess.CalledProcessError(proc.returncode, argv, stderr=err)
     except FileNotFoundError as exc:
         raise ImageError(f"{qemu_img} not found: install qemu-utils (qemu-tools on FreeBSD)") from exc
     except subprocess.CalledProcessError as exc:
         raise ImageError(f"qemu-img convert {src}: {exc.stderr.strip()}") from exc
+    finally:
+        progress.close()
 
 
 def convert_to_raw(src: str, dst: str, qemu_img: str = "qemu-img", claimed: str | None = None) -> None:
