@@ -15,7 +15,8 @@ class Progress:
 
     def __init__(self, what: str, total: int | None = None,
                  stream: IO[str] | None = None) -> None:
-        self.what, self.total, self.done = what, total, 0
+        self.what, self.total = what, total
+        self.done: int | float = 0
         self.stream = stream if stream is not None else sys.stderr
         self.on = bool(getattr(self.stream, "isatty", lambda: False)())
         self._drawn = 0.0
