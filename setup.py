@@ -14,6 +14,7 @@
 """
 import glob
 import os
+import runpy
 import shutil
 import sys
 
@@ -21,11 +22,9 @@ from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CFLAGS = ["-std=c11", "-O2", "-g", "-Wall", "-Wextra", "-Werror",
-          "-D_GNU_SOURCE"]
-# The daemon only: link-time optimisation inlines the core's small steps
-# across its files (bench_core: about 5 ns of 80 per packet).
-DATAPATH_LTO = ["-flto=auto"]
+_CF = runpy.run_path(os.path.join(HERE, "kmod", "cflags.py"))["CFLAGS"]
+CFLAGS = _CF["CSTD"] + _CF["COPT"] + _CF["CWARN"] + ["-D_GNU_SOURCE"]
+DATAPATH_LTO = _CF["CLTO"]
 
 
 def datapath_sources(platform: str) -> list:
@@ -69,7 +68,7 @@ class BuildWithDatapath(build_ext):
             extra_postargs=CFLAGS + DATAPATH_LTO)
         self.compiler.link_executable(objs, "bsdnet-datapath",
                                       output_dir=outdir,
-                                      extra_postargs=DATAPATH_LTO + ["-O2"])
+                                      extra_postargs=DATAPATH_LTO + _CF["COPT"])
 
 
 if __name__ == "__main__":     # as setuptools and pip run it

@@ -53,7 +53,7 @@ def ifcfg_exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "driver.c").write_text(DRIVER)
     exe = d / "ifcfg"
     res = subprocess.run(
-        ["cc", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror",
+        ["cc", *xcompile.CFLAGS["CSTD"], "-D_GNU_SOURCE", *xcompile.WARN,
          "-I", str(xcompile.NETMAP), "-I", str(xcompile.LINUX),
          "-I", str(xcompile.CORE), "-I", str(xcompile.INCLUDE),
          "-o", str(exe), str(d / "driver.c"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import runpy
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -79,7 +80,9 @@ OUTLINE_ATOMICS_PREFIX = "__aarch64_"
 # ziglang's top-level directories that are userland-only.
 USERLAND_DIRS = {"arpa", "protocols", "rpcsvc", "xlocale", "ssp"}
 
-WARN = ["-Wall", "-Wextra", "-Werror"]
+# kmod/cflags.mk: the project's C flags, read, not restated.
+CFLAGS = runpy.run_path(str(KMOD / "cflags.py"))["CFLAGS"]
+WARN = CFLAGS["CWARN"]
 
 
 @dataclass(frozen=True)
@@ -197,8 +200,8 @@ def compile_kernel_object(src: Path, out: Path, tree: Path, arch: str,
 def userland_cflags(target: str) -> list[str]:
     """FreeBSD or Linux userland, optimised, without ziglang's default
     UBSan runtime (the target has none to link)."""
-    return ["-target", target, "-std=c11", "-O2", "-fno-sanitize=all",
-            "-D_DEFAULT_SOURCE"] + WARN
+    return ["-target", target, *CFLAGS["CSTD"], *CFLAGS["COPT"],
+            "-fno-sanitize=all", "-D_DEFAULT_SOURCE"] + WARN
 
 
 def core_sources() -> list[Path]:
