@@ -8,6 +8,7 @@ every size and offset.
 """
 import glob
 import os
+import runpy
 import shutil
 import subprocess
 
@@ -26,6 +27,7 @@ SOURCES = [os.path.join(CORE, f) for f in
            ("bsdnet_layout.c", "bsdnet_flowtab.c")]
 AGENT_C = os.path.join(ROOT, "bsdnet", "agent", "abi_helpers.c")
 AGENT_H = os.path.join(ROOT, "bsdnet", "agent", "abi_helpers.h")
+_CF = runpy.run_path(os.path.join(ROOT, "kmod", "cflags.py"))["CFLAGS"]
 
 
 def preprocessed_cdef() -> str:
@@ -72,7 +74,7 @@ ffibuilder.set_source(
     "bsdnet._abi", _includes,
     sources=[os.path.relpath(s, ROOT) for s in _sources],
     include_dirs=[INCLUDE, CORE, os.path.dirname(AGENT_C)],
-    extra_compile_args=["-std=c11", "-Wall", "-Wextra", "-Werror"])
+    extra_compile_args=_CF["CSTD"] + _CF["CWARN"])
 
 if __name__ == "__main__":
     ffibuilder.compile(verbose=True)
