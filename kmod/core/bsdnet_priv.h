@@ -47,7 +47,6 @@ enum bsdnet_wire {
 	BSDNET_ENCAP_LEN	= 14 + 20 + 4 + 4,	/* outer eth+ip+gre+mpls */
 	BSDNET_OUTER_TTL	= 64,
 	BSDNET_DHCP_SERVER_PORT	= 67,
-	BSDNET_SEQ_RETRIES	= 4,	/* seqlock copy attempts */
 	BSDNET_EXPIRE_CHUNK	= 65536, /* flow entries scanned per tick */
 };
 

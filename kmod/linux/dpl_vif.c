@@ -21,38 +21,12 @@
 
 #include "dpl.h"
 #include "bsdnet_port.h"
+#include "bsdnet_seqlock.h"
 
 /* Re-check the ifindex of attached ports every this many ticks. */
 #define DPL_VIF_RECHECK_TICKS	10
 
 static uint32_t dpl_vif_ticks;
-
-/* Copy one entry under its seqlock.  False if the agent is writing it. */
-static bool
-dpl_vif_read(const struct bsdnet_vif *src, struct bsdnet_vif *dst)
-{
-	const uint32_t *s = (const uint32_t *)(const void *)src;
-	uint32_t *t = (uint32_t *)(void *)dst;
-	uint32_t seq1, seq2;
-	size_t i;
-	int tries;
-
-	for (tries = 0; tries < 4; tries++) {
-		seq1 = bsdnet_load_acq(&src->vif_seq);
-		if ((seq1 & 1) != 0)
-			continue;
-		/* Word by word with relaxed loads: the agent may be writing
-		 * concurrently; the sequence check below throws a torn copy
-		 * away. */
-		for (i = 0; i < sizeof(*src) / sizeof(uint32_t); i++)
-			t[i] = __atomic_load_n(&s[i], __ATOMIC_RELAXED);
-		bsdnet_fence_acq();
-		seq2 = bsdnet_load_rlx(&src->vif_seq);
-		if (seq1 == seq2)
-			return (true);
-	}
-	return (false);
-}
 
 int
 dpl_vif_init(struct dpl *d)
@@ -214,7 +188,7 @@ dpl_vif_scan_one(struct dpl *d, uint32_t vif, bool recheck)
 		po->po_failed = false;	/* a new entry gets its own log */
 		return;
 	}
-	if (!dpl_vif_read(shared, &v))
+	if (!bsdnet_seq_read(&shared->vif_seq, &v, shared, sizeof(v)))
 		return;		/* being written: next scan */
 	if (po->po_attached && v.vif_seq == po->po_seq && !recheck) {
 		if (v.vif_os_index != po->po_ifindex)
