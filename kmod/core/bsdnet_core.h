@@ -168,6 +168,31 @@ void	bsdnet_dp_release(struct bsdnet_dp *dp, uint32_t flow, uint32_t gen);
  */
 void	bsdnet_dp_tick(struct bsdnet_dp *dp);
 
+/*
+ * The agent's control messages (bsdnet_ctl.c).  bsdnet_ctl_check()
+ * checks one of len bytes, header included, whose header is *ch (not
+ * read when len is shorter than a header) against a vif table of nvifs
+ * entries: BSDNET_CTL_OK or an enum bsdnet_ctl_err.  A well-formed XMIT
+ * is sent only if the vif is attached and bsdnet_ctl_xmit_fits() the
+ * interface's MTU (room for an Ethernet header and one 802.1Q tag).
+ */
+enum bsdnet_ctl_err {
+	BSDNET_CTL_OK = 0,
+	BSDNET_CTL_E_SHORT,		/* shorter than the header */
+	BSDNET_CTL_E_LONG,		/* longer than header + XMIT_MAX */
+	BSDNET_CTL_E_TYPE,		/* unknown ch_type */
+	BSDNET_CTL_E_PAYLOAD,		/* RELEASE or VIF_SYNC with a payload */
+	BSDNET_CTL_E_LEN,		/* XMIT: ch_len is not the payload's */
+	BSDNET_CTL_E_FRAME,		/* XMIT: shorter than Ethernet's header */
+	BSDNET_CTL_E_VIF,		/* XMIT: ch_vif outside the table */
+};
+/* Largest XMIT frame: a jumbo frame (9018 bytes) with an 802.1Q tag. */
+enum { BSDNET_CTL_XMIT_MAX = 9022 };
+int	bsdnet_ctl_check(const struct bsdnet_ctl_hdr *ch, size_t len,
+	    uint32_t nvifs);
+const char *bsdnet_ctl_strerror(int error);
+bool	bsdnet_ctl_xmit_fits(uint32_t len, uint32_t mtu);
+
 /* ---- what each home provides ---- */
 
 /* Send pkt on vif.  Returns true if the home took the packet. */

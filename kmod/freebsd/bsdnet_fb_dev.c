@@ -46,8 +46,8 @@
 
 #include "bsdnet_fb.h"
 
-/* Largest frame BSDNET_CTL_XMIT may carry. */
-#define	BSDNET_FB_MAX_XMIT	(ETHER_MAX_LEN_JUMBO + ETHER_VLAN_ENCAP_LEN)
+_Static_assert(BSDNET_CTL_XMIT_MAX == ETHER_MAX_LEN_JUMBO +
+    ETHER_VLAN_ENCAP_LEN, "the largest XMIT is a tagged jumbo frame");
 
 extern u_int bsdnet_fb_trapq_max;
 
@@ -200,6 +200,8 @@ bsdnet_fb_read(struct cdev *dev, struct uio *uio, int ioflag)
 	return (error);
 }
 
+/* A well-formed XMIT (bsdnet_ctl_check()): send it if the vif is
+ * attached and the frame fits. */
 static int
 bsdnet_fb_ctl_xmit(struct bsdnet_fb_softc *sc,
     const struct bsdnet_ctl_hdr *ch, struct uio *uio)
@@ -209,11 +211,6 @@ bsdnet_fb_ctl_xmit(struct bsdnet_fb_softc *sc,
 	if_t ifp;
 	int error;
 
-	if (ch->ch_len != uio->uio_resid || ch->ch_len < ETHER_HDR_LEN ||
-	    ch->ch_len > BSDNET_FB_MAX_XMIT)
-		return (EINVAL);
-	if (sc->sc_region == NULL || ch->ch_vif >= sc->sc_region->r_geom.g_nvifs)
-		return (EINVAL);
 	m = m_uiotombuf(uio, M_WAITOK, ch->ch_len, 0, M_PKTHDR);
 	if (m == NULL)
 		return (ENOBUFS);
@@ -221,8 +218,7 @@ bsdnet_fb_ctl_xmit(struct bsdnet_fb_softc *sc,
 	ifp = bsdnet_fb_vif_ifp(sc, ch->ch_vif);
 	if (ifp == NULL) {
 		error = ENXIO;
-	} else if (ch->ch_len > (uint32_t)if_getmtu(ifp) + ETHER_HDR_LEN +
-	    ETHER_VLAN_ENCAP_LEN) {
+	} else if (!bsdnet_ctl_xmit_fits(ch->ch_len, (uint32_t)if_getmtu(ifp))) {
 		error = EMSGSIZE;
 	} else {
 		CURVNET_SET(if_getvnet(ifp));
@@ -242,10 +238,11 @@ bsdnet_fb_write(struct cdev *dev, struct uio *uio, int ioflag __unused)
 {
 	struct bsdnet_fb_softc *sc = dev->si_drv1;
 	struct bsdnet_ctl_hdr ch;
+	size_t len;
 	int error;
 
-	if (uio->uio_resid < (ssize_t)sizeof(ch) ||
-	    uio->uio_resid > (ssize_t)(sizeof(ch) + BSDNET_FB_MAX_XMIT))
+	len = (size_t)uio->uio_resid;
+	if (len < sizeof(ch))		/* no header to read */
 		return (EINVAL);
 	error = uiomove(&ch, sizeof(ch), uio);
 	if (error != 0)
@@ -255,13 +252,13 @@ bsdnet_fb_write(struct cdev *dev, struct uio *uio, int ioflag __unused)
 		error = ENXIO;
 		goto out;
 	}
+	if (bsdnet_ctl_check(&ch, len, sc->sc_region->r_geom.g_nvifs) !=
+	    BSDNET_CTL_OK) {
+		error = EINVAL;
+		goto out;
+	}
 	switch (ch.ch_type) {
 	case BSDNET_CTL_RELEASE:
-		/* The core range-checks the flow index and generation. */
-		if (uio->uio_resid != 0) {
-			error = EINVAL;
-			break;
-		}
 		bsdnet_fb_pcpu_release(sc, ch.ch_flow, ch.ch_gen);
 		break;
 	case BSDNET_CTL_XMIT:
@@ -269,10 +266,6 @@ bsdnet_fb_write(struct cdev *dev, struct uio *uio, int ioflag __unused)
 		break;
 	case BSDNET_CTL_VIF_SYNC:
 		/* Interfaces are bound by BSDNET_IOC_ATTACH here. */
-		error = uio->uio_resid == 0 ? 0 : EINVAL;
-		break;
-	default:
-		error = EINVAL;
 		break;
 	}
 out:

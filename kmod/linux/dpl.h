@@ -95,6 +95,7 @@ struct dpl_port {
 	uint32_t	 po_seq;	/* vif_seq we attached with */
 	uint16_t	 po_type;
 	uint32_t	 po_mtu;	/* IP MTU frames are cut to */
+	uint32_t	 po_ifmtu;	/* the interface's MTU */
 	bool		 po_attached;
 	bool		 po_failed;	/* last attach failed: log once */
 	uint32_t	 po_bad_seq;	/* vif_seq of an entry already warned */

@@ -20,8 +20,9 @@
 
 #include "dpl.h"
 
-/* Control datagrams are a header and at most one frame. */
-#define DPL_CTL_MAX	(sizeof(struct bsdnet_ctl_hdr) + DPL_MAX_FRAME)
+/* Room for the longest well-formed control message, and one byte more
+ * to tell a longer one. */
+#define DPL_CTL_MAX	(sizeof(struct bsdnet_ctl_hdr) + BSDNET_CTL_XMIT_MAX + 1)
 /* Log at most this many malformed messages per tick. */
 #define DPL_CTL_LOG_BURST	5
 
@@ -178,57 +179,50 @@ dpl_ctl_bad(struct dpl *d, const char *fmt, ...)
 }
 
 static void
+dpl_ctl_xmit(struct dpl *d, const struct bsdnet_ctl_hdr *ch,
+    const uint8_t *frame)
+{
+	const struct dpl_port *po = &d->d_ports[ch->ch_vif];
+
+	if (!po->po_attached) {
+		dpl_ctl_bad(d, "XMIT on vif %u, not attached", ch->ch_vif);
+		return;
+	}
+	if (!bsdnet_ctl_xmit_fits(ch->ch_len, po->po_ifmtu)) {
+		dpl_ctl_bad(d, "XMIT of %u bytes on vif %u, MTU %u",
+		    ch->ch_len, ch->ch_vif, po->po_ifmtu);
+		return;
+	}
+	if (!dpl_port_tx(d, ch->ch_vif, frame, ch->ch_len))
+		dpl_log(DPL_LOG_DEBUG, "XMIT on vif %u failed", ch->ch_vif);
+	d->d_cnt.c_ctl_ok++;
+}
+
+static void
 dpl_ctl_one(struct dpl *d, const uint8_t *buf, size_t n)
 {
 	struct bsdnet_ctl_hdr ch;
-	size_t payload;
+	int error;
 
-	if (n < sizeof(ch)) {
-		dpl_ctl_bad(d, "%lu bytes, shorter than a header",
-		    (unsigned long)n);
+	memset(&ch, 0, sizeof(ch));
+	if (n >= sizeof(ch))
+		memcpy(&ch, buf, sizeof(ch));
+	error = bsdnet_ctl_check(&ch, n, d->d_nports);
+	if (error != BSDNET_CTL_OK) {
+		dpl_ctl_bad(d, "%s (type %u, vif %u, %zu bytes)",
+		    bsdnet_ctl_strerror(error), ch.ch_type, ch.ch_vif, n);
 		return;
 	}
-	memcpy(&ch, buf, sizeof(ch));
-	payload = n - sizeof(ch);
 	switch (ch.ch_type) {
 	case BSDNET_CTL_RELEASE:
-		if (payload != 0) {
-			dpl_ctl_bad(d, "RELEASE with %lu payload bytes",
-			    (unsigned long)payload);
-			return;
-		}
-		/* The core checks the index and generation. */
 		bsdnet_dp_release(&d->d_dp, ch.ch_flow, ch.ch_gen);
 		break;
 	case BSDNET_CTL_XMIT:
-		if (ch.ch_len != payload || payload == 0) {
-			dpl_ctl_bad(d, "XMIT says %lu bytes, carries %lu",
-			    (unsigned long)ch.ch_len, (unsigned long)payload);
-			return;
-		}
-		if (ch.ch_vif >= d->d_nports ||
-		    !d->d_ports[ch.ch_vif].po_attached) {
-			dpl_ctl_bad(d, "XMIT on vif %lu, not attached",
-			    (unsigned long)ch.ch_vif);
-			return;
-		}
-		if (!dpl_port_tx(d, ch.ch_vif, buf + sizeof(ch),
-		    (uint32_t)payload))
-			dpl_log(DPL_LOG_DEBUG, "XMIT on vif %u failed",
-			    ch.ch_vif);
-		break;
+		dpl_ctl_xmit(d, &ch, buf + sizeof(ch));
+		return;
 	case BSDNET_CTL_VIF_SYNC:
-		if (payload != 0) {
-			dpl_ctl_bad(d, "VIF_SYNC with %lu payload bytes",
-			    (unsigned long)payload);
-			return;
-		}
 		dpl_vif_scan(d);
 		break;
-	default:
-		dpl_ctl_bad(d, "unknown type %lu",
-		    (unsigned long)ch.ch_type);
-		return;
 	}
 	d->d_cnt.c_ctl_ok++;
 }
@@ -249,11 +243,7 @@ dpl_trap_ctl_input(struct dpl *d)
 				    strerror(errno));
 			return;
 		}
-		if ((size_t)n > sizeof(dpl_ctl_buf)) {
-			dpl_ctl_bad(d, "%lu bytes, larger than %lu",
-			    (unsigned long)n, (unsigned long)DPL_CTL_MAX);
-			continue;
-		}
+		/* MSG_TRUNC: n is the datagram's length, even cut short. */
 		dpl_ctl_one(d, dpl_ctl_buf, (size_t)n);
 	}
 }

@@ -130,6 +130,7 @@ dpl_vif_attach(struct dpl *d, uint32_t vif, const struct bsdnet_vif *v)
 	memcpy(po->po_name, v->vif_name, sizeof(po->po_name));
 	po->po_type = v->vif_type;
 	po->po_mtu = dpl_port_mtu(po->po_name, v->vif_mtu);
+	po->po_ifmtu = dpl_port_mtu(po->po_name, 0);
 	po->po_seq = v->vif_seq;
 	po->po_attached = true;
 	po->po_failed = false;
@@ -207,6 +208,7 @@ dpl_vif_scan_one(struct dpl *d, uint32_t vif, bool recheck)
 		else {
 			po->po_seq = v.vif_seq;
 			po->po_mtu = dpl_port_mtu(po->po_name, v.vif_mtu);
+			po->po_ifmtu = dpl_port_mtu(po->po_name, 0);
 			dpl_port_update(d, po, &v);
 			dpl_vif_set_index(d, vif, po->po_ifindex);
 			return;
