@@ -184,10 +184,10 @@ flow_hit(struct bsdnet_dp *dp, struct bsdnet_ctx *c, uint32_t idx,
 	if (tf != 0 && c->c_key.fk_proto == BSDNET_IPPROTO_TCP) {
 		if ((bsdnet_load_rlx(&fe->fe_tcp_flags) & tf) != tf)
 			bsdnet_or_rlx(&fe->fe_tcp_flags, tf);
-		if ((tf & 0x01) != 0)
+		if ((tf & BSDNET_TH_FIN) != 0)
 			bsdnet_or_rlx(&fe->fe_flags,
 			    (uint16_t)BSDNET_FE_F_TCP_FIN);
-		if ((tf & 0x04) != 0)
+		if ((tf & BSDNET_TH_RST) != 0)
 			bsdnet_or_rlx(&fe->fe_flags,
 			    (uint16_t)BSDNET_FE_F_TCP_RST);
 	}

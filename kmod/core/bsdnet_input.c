@@ -40,7 +40,6 @@ static int
 vm_ipv4(struct bsdnet_dp *dp, struct bsdnet_ctx *c, struct bsdnet_pkt *pkt,
     uint32_t off, bool antispoof)
 {
-	const uint8_t *ip;
 	uint32_t hlen, iplen;
 	bool dhcp;
 	int r;
@@ -64,10 +63,9 @@ vm_ipv4(struct bsdnet_dp *dp, struct bsdnet_ctx *c, struct bsdnet_pkt *pkt,
 	if (dhcp)	/* the agent answers DHCP; never forwarded */
 		return (bsdnet_trap(dp, c, BSDNET_TRAP_DHCP,
 		    c->c_key.fk_vrf, pkt));
-	if (!bsdnet_mac_eq(pkt->p_data, dp->dp_hdr->rh_router_mac))
+	if (!bsdnet_mac_eq(bsdnet_eth(pkt)->eth_dst, dp->dp_hdr->rh_router_mac))
 		return (BSDNET_DROP_NOT_ROUTER_MAC);
-	ip = pkt->p_data + off;
-	if (ip[8] == 0)
+	if (bsdnet_ipv4_at(pkt, off)->ip_ttl == 0)
 		return (BSDNET_DROP_TTL_EXPIRED);
 	c->c_policy = (c->c_vif->vif_flags & BSDNET_VIF_F_POLICY) != 0;
 	return (BSDNET_CONT);
@@ -107,7 +105,7 @@ vm_input(struct bsdnet_dp *dp, struct bsdnet_ctx *c, struct bsdnet_pkt *pkt)
 	 * address pairs has no single source address (vif_ip 0, the agent
 	 * checks sources per flow) but still has one MAC. */
 	if (!bsdnet_mac_zero(c->c_vif->vif_mac) &&
-	    !bsdnet_mac_eq(pkt->p_data + 6, c->c_vif->vif_mac))
+	    !bsdnet_mac_eq(bsdnet_eth(pkt)->eth_src, c->c_vif->vif_mac))
 		return (BSDNET_DROP_SPOOFED_MAC);
 	antispoof = c->c_vif->vif_ip != 0;
 	if (etype == BSDNET_ETHERTYPE_ARP && c->c_peek)
@@ -123,7 +121,7 @@ static int
 fabric_input(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
     struct bsdnet_pkt *pkt)
 {
-	const uint8_t *ip;
+	const struct bsdnet_ipv4 *ip;
 	uint32_t off, hlen, iplen;
 	uint16_t etype;
 	bool bcast;
@@ -132,8 +130,8 @@ fabric_input(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	r = bsdnet_parse_eth(pkt, c->c_vif->vif_vlan, &off, &etype);
 	if (r != BSDNET_CONT)
 		return (r);
-	bcast = bsdnet_mac_bcast(pkt->p_data);
-	if (!bcast && !bsdnet_mac_eq(pkt->p_data, c->c_vif->vif_mac))
+	bcast = bsdnet_mac_bcast(bsdnet_eth(pkt)->eth_dst);
+	if (!bcast && !bsdnet_mac_eq(bsdnet_eth(pkt)->eth_dst, c->c_vif->vif_mac))
 		return (BSDNET_DROP_NOT_FOR_FABRIC);
 	if (etype == BSDNET_ETHERTYPE_ARP && c->c_peek)
 		return (BSDNET_PEEKED);
@@ -146,12 +144,12 @@ fabric_input(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	r = bsdnet_parse_ipv4(pkt, off, pkt->p_totlen - off, &hlen, &iplen);
 	if (r != BSDNET_CONT)
 		return (r);
-	ip = pkt->p_data + off;
-	if (bsdnet_rd32(ip + 16) != c->c_vif->vif_ip || c->c_vif->vif_ip == 0 ||
-	    ip[9] != BSDNET_IPPROTO_GRE)
+	ip = bsdnet_ipv4_at(pkt, off);
+	if (bsdnet_rd32(ip->ip_dst) != c->c_vif->vif_ip ||
+	    c->c_vif->vif_ip == 0 || ip->ip_p != BSDNET_IPPROTO_GRE)
 		return (BSDNET_DROP_NOT_FOR_FABRIC);
 	/* Outer fragments: the encapsulation sets DF, so none is expected. */
-	if ((bsdnet_rd16(ip + 6) & (BSDNET_IP_MF | BSDNET_IP_OFFMASK)) != 0)
+	if ((bsdnet_rd16(ip->ip_off) & (BSDNET_IP_MF | BSDNET_IP_OFFMASK)) != 0)
 		return (BSDNET_DROP_FRAGMENT);
 	return (bsdnet_decap_check(dp, c, pkt, off + hlen, iplen - hlen));
 }
