@@ -125,6 +125,10 @@ struct bsdnet_dp {
 int	bsdnet_dp_init(struct bsdnet_dp *dp, void *os, void *base,
 	    uint64_t size, struct bsdnet_hold_slot *hold, uint32_t nhold);
 
+/* The geometry bsdnet_dp_init() validated (later header writes do not
+ * change it). */
+void	bsdnet_dp_geometry(const struct bsdnet_dp *dp, struct bsdnet_geometry *g);
+
 /*
  * The home promises (sole true) that dp is the only forwarder on its
  * region, as a userspace daemon's one thread is: flow counters are then

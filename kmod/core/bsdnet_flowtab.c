@@ -45,17 +45,24 @@ bsdnet_flowtab_bind(struct bsdnet_flowtab *ft,
     const struct bsdnet_region_hdr *hdr, void *base)
 {
 
-	ft->ft_flows = (struct bsdnet_flow *)(void *)((uint8_t *)base +
-	    hdr->rh_off_flows);
-	ft->ft_tags = (struct bsdnet_flow_tags *)(void *)((uint8_t *)base +
-	    hdr->rh_off_flowtags);
-	ft->ft_nbuckets = hdr->rh_nflowbuckets;
-	ft->ft_novfbuckets = hdr->rh_novfbuckets;
-	ft->ft_nentries = (hdr->rh_nflowbuckets + hdr->rh_novfbuckets) *
-	    (uint32_t)BSDNET_FLOW_WAYS;
+	bsdnet_flowtab_bind_at(ft, (uint8_t *)base + hdr->rh_off_flows,
+	    (uint8_t *)base + hdr->rh_off_flowtags, hdr->rh_nflowbuckets,
+	    hdr->rh_novfbuckets, hdr->rh_hash_key);
+}
+
+void
+bsdnet_flowtab_bind_at(struct bsdnet_flowtab *ft, void *flows, void *tags,
+    uint32_t nbuckets, uint32_t novfbuckets, const uint64_t key[2])
+{
+
+	ft->ft_flows = flows;
+	ft->ft_tags = tags;
+	ft->ft_nbuckets = nbuckets;
+	ft->ft_novfbuckets = novfbuckets;
+	ft->ft_nentries = (nbuckets + novfbuckets) * (uint32_t)BSDNET_FLOW_WAYS;
 	ft->ft_pad = 0;
-	ft->ft_key[0] = hdr->rh_hash_key[0];
-	ft->ft_key[1] = hdr->rh_hash_key[1];
+	ft->ft_key[0] = key[0];
+	ft->ft_key[1] = key[1];
 }
 
 /*

@@ -49,6 +49,11 @@ void	 bsdnet_flow_prefetch_ways(const struct bsdnet_flowtab *ft,
  */
 void	 bsdnet_flow_prefetch_all(const struct bsdnet_flowtab *ft,
 	    const struct bsdnet_flow_cand *fc);
+/* bsdnet_flowtab_bind() from values the caller validated, not from a
+ * header the agent can rewrite meanwhile. */
+void	 bsdnet_flowtab_bind_at(struct bsdnet_flowtab *ft, void *flows,
+	    void *tags, uint32_t nbuckets, uint32_t novfbuckets,
+	    const uint64_t key[2]);
 /* bsdnet_flow_claim() with h already known. */
 uint32_t bsdnet_flow_claim_h(struct bsdnet_flowtab *ft,
 	    const struct bsdnet_flow_key *k, uint64_t h, uint16_t src_vif,

@@ -113,13 +113,14 @@ bsdnet_fb_region_create(struct bsdnet_fb_softc *sc,
     const struct bsdnet_geometry *g)
 {
 	struct bsdnet_fb_region *r;
-	uint64_t size, key[2];
+	uint64_t size, key[2], off[BSDNET_TBL_MAX];
 	int error;
 
 	sx_assert(&sc->sc_lock, SA_XLOCKED);
 	if (sc->sc_region != NULL)
 		return (EEXIST);
-	if (bsdnet_layout(g, &size, NULL) != BSDNET_OK)
+	if (bsdnet_layout(g, &size, NULL) != BSDNET_OK ||
+	    bsdnet_layout_offsets(g, off) != BSDNET_OK)
 		return (EINVAL);
 	if (size > (uint64_t)bsdnet_fb_max_region_mb * 1024 * 1024)
 		return (EFBIG);
@@ -140,9 +141,7 @@ bsdnet_fb_region_create(struct bsdnet_fb_softc *sc,
 		free(r, M_BSDNET);
 		return (EINVAL);
 	}
-	/* Not mappable yet (sc_region is unset): the offset is ours still. */
-	r->r_vifs = (struct bsdnet_vif *)(r->r_kva +
-	    ((struct bsdnet_region_hdr *)r->r_kva)->rh_off_vifs);
+	r->r_vifs = (struct bsdnet_vif *)(r->r_kva + off[BSDNET_TBL_VIFS]);
 	sc->sc_byvif = malloc(sizeof(*sc->sc_byvif) * g->g_nvifs, M_BSDNET,
 	    M_WAITOK | M_ZERO);
 	sc->sc_region = r;

@@ -107,8 +107,8 @@ dpl_region_unmap(struct dpl *d)
 static int
 dpl_region_bind(struct dpl *d)
 {
-	struct bsdnet_region_hdr *tmp;
 	struct bsdnet_geometry g;
+	uint64_t off[BSDNET_TBL_MAX];
 	int error;
 
 	error = bsdnet_dp_init(&d->d_dp, d, d->d_base, d->d_size, d->d_hold,
@@ -118,24 +118,10 @@ dpl_region_bind(struct dpl *d)
 	/* One thread forwards for this region (the flock keeps a second
 	 * daemon out): the flow counters need no atomic adds. */
 	bsdnet_dp_set_sole(&d->d_dp, true);
-	g.g_nvifs = d->d_dp.dp_nvifs;
-	g.g_nnexthops = d->d_dp.dp_nnexthops;
-	g.g_nlabels = d->d_dp.dp_nlabels;
-	g.g_nvrfs = d->d_dp.dp_nvrfs;
-	g.g_nrtbuckets = d->d_dp.dp_nrtbuckets;
-	g.g_nflowbuckets = d->d_dp.dp_nflowbuckets;
-	g.g_novfbuckets = d->d_dp.dp_novfbuckets;
-	g.g_maxhold = d->d_dp.dp_maxhold;
-	tmp = calloc(1, sizeof(*tmp));
-	if (tmp == NULL)
-		return (BSDNET_E_GEOMETRY);
-	error = bsdnet_layout(&g, NULL, tmp);
-	if (error == BSDNET_OK && (tmp->rh_off_vifs +
-	    (uint64_t)g.g_nvifs * sizeof(struct bsdnet_vif) > d->d_size))
-		error = BSDNET_E_GEOMETRY;
+	bsdnet_dp_geometry(&d->d_dp, &g);
+	error = bsdnet_layout_offsets(&g, off);
 	d->d_nvifs = g.g_nvifs;
-	d->d_off_vifs = tmp->rh_off_vifs;
-	free(tmp);
+	d->d_off_vifs = off[BSDNET_TBL_VIFS];
 	return (error);
 }
 
