@@ -26,6 +26,7 @@ FREEBSD = KMOD / "freebsd"
 NETMAP = KMOD / "netmap"
 CORE = KMOD / "core"
 LINUX = KMOD / "linux"
+DAEMON = KMOD / "daemon"
 INCLUDE = KMOD / "include"
 COMPAT = FREEBSD / "compat-xcheck"
 
@@ -206,6 +207,10 @@ def userland_cflags(target: str) -> list[str]:
 
 def core_sources() -> list[Path]:
     return sorted(CORE.glob("*.c"))
+
+
+def daemon_sources() -> list[Path]:
+    return sorted(DAEMON.glob("*.c"))
 
 
 def core_defines(symbol: str) -> bool:

@@ -27,7 +27,7 @@
  * daemon exits or dies the host stack gets the frames back, as before.
  *
  * Without tcx (Linux before 6.6) the same program goes in a direct-action
- * tc filter at clsact ingress (dpl_tc.c; the same return values mean pass
+ * tc filter at clsact ingress (lnx_tc.c; the same return values mean pass
  * and drop there), which runs at the same point.  That filter outlives
  * the daemon: after a crash the host stack still does not see the frames
  * (fail closed) until a restarted daemon replaces the filter; a clean
@@ -44,14 +44,14 @@
 
 #include <linux/bpf.h>
 
-#include "dpl.h"
+#include "lnx.h"
 
 /* Linux 6.6 uapi; the headers this builds against may predate tcx. */
-#define DPL_BPF_TCX_INGRESS	46	/* enum bpf_attach_type */
-#define DPL_TCX_PASS		0
-#define DPL_TCX_DROP		2
-#define DPL_ETH_P_IP		0x0800
-#define DPL_IPPROTO_GRE		47
+#define LNX_BPF_TCX_INGRESS	46	/* enum bpf_attach_type */
+#define LNX_TCX_PASS		0
+#define LNX_TCX_DROP		2
+#define LNX_ETH_P_IP		0x0800
+#define LNX_IPPROTO_GRE		47
 
 #define INSN(c, d, s, o, i)	((struct bpf_insn){ .code = (c),	\
 	.dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
@@ -64,10 +64,10 @@
 #define JNE32_IMM(d, i, o)	INSN(BPF_JMP32 | BPF_JNE | BPF_K, d, 0, o, i)
 #define EXIT()			INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
 
-static bool dpl_steal_warned;
+static bool lnx_steal_warned;
 
 static long
-dpl_bpf(int cmd, union bpf_attr *attr)
+lnx_bpf(int cmd, union bpf_attr *attr)
 {
 
 	return (syscall(__NR_bpf, cmd, attr, sizeof(*attr)));
@@ -76,7 +76,7 @@ dpl_bpf(int cmd, union bpf_attr *attr)
 /* A value as a load of these bytes (network order) gives it: the
  * program compares what it loads, on this host's byte order. */
 static int32_t
-dpl_steal_as_loaded(const uint8_t *bytes, size_t n)
+lnx_steal_as_loaded(const uint8_t *bytes, size_t n)
 {
 	uint32_t v32 = 0;
 	uint16_t v16 = 0;
@@ -91,9 +91,9 @@ dpl_steal_as_loaded(const uint8_t *bytes, size_t n)
 
 /* Program for a fabric interface whose address is ip (host order). */
 static size_t
-dpl_steal_fabric_prog(struct bpf_insn *p, uint32_t ip)
+lnx_steal_fabric_prog(struct bpf_insn *p, uint32_t ip)
 {
-	const uint8_t et[2] = { DPL_ETH_P_IP >> 8, DPL_ETH_P_IP & 0xff };
+	const uint8_t et[2] = { LNX_ETH_P_IP >> 8, LNX_ETH_P_IP & 0xff };
 	const uint8_t a[4] = { (uint8_t)(ip >> 24), (uint8_t)(ip >> 16),
 	    (uint8_t)(ip >> 8), (uint8_t)ip };
 	size_t n = 0;
@@ -101,34 +101,34 @@ dpl_steal_fabric_prog(struct bpf_insn *p, uint32_t ip)
 	/* r2 = data, r3 = data_end; r0 = pass until proven ours. */
 	p[n++] = LDX(BPF_W, 2, 1, offsetof(struct __sk_buff, data));
 	p[n++] = LDX(BPF_W, 3, 1, offsetof(struct __sk_buff, data_end));
-	p[n++] = MOV_IMM(0, DPL_TCX_PASS);
+	p[n++] = MOV_IMM(0, LNX_TCX_PASS);
 	/* 34 bytes: Ethernet and the IPv4 header up to the destination. */
 	p[n++] = MOV_REG(4, 2);
 	p[n++] = ADD_IMM(4, 34);
 	p[n++] = JGT_REG(4, 3, 7);			/* -> exit */
 	p[n++] = LDX(BPF_H, 5, 2, 12);			/* EtherType */
-	p[n++] = JNE32_IMM(5, dpl_steal_as_loaded(et, 2), 5);
+	p[n++] = JNE32_IMM(5, lnx_steal_as_loaded(et, 2), 5);
 	p[n++] = LDX(BPF_B, 5, 2, 23);			/* protocol */
-	p[n++] = JNE32_IMM(5, DPL_IPPROTO_GRE, 3);
+	p[n++] = JNE32_IMM(5, LNX_IPPROTO_GRE, 3);
 	p[n++] = LDX(BPF_W, 5, 2, 30);			/* destination */
-	p[n++] = JNE32_IMM(5, dpl_steal_as_loaded(a, 4), 1);
-	p[n++] = MOV_IMM(0, DPL_TCX_DROP);
+	p[n++] = JNE32_IMM(5, lnx_steal_as_loaded(a, 4), 1);
+	p[n++] = MOV_IMM(0, LNX_TCX_DROP);
 	p[n++] = EXIT();
 	return (n);
 }
 
 static size_t
-dpl_steal_vm_prog(struct bpf_insn *p)
+lnx_steal_vm_prog(struct bpf_insn *p)
 {
 
-	p[0] = MOV_IMM(0, DPL_TCX_DROP);
+	p[0] = MOV_IMM(0, LNX_TCX_DROP);
 	p[1] = EXIT();
 	return (2);
 }
 
 /* Load a program: its fd, or -1. */
 static int
-dpl_steal_load(const struct bpf_insn *insns, size_t n)
+lnx_steal_load(const struct bpf_insn *insns, size_t n)
 {
 	union bpf_attr attr;
 
@@ -138,60 +138,60 @@ dpl_steal_load(const struct bpf_insn *insns, size_t n)
 	attr.insn_cnt = (uint32_t)n;
 	attr.license = (uint64_t)(uintptr_t)"Dual BSD/GPL";
 	memcpy(attr.prog_name, "bsdnet_steal", sizeof("bsdnet_steal"));
-	return ((int)dpl_bpf(BPF_PROG_LOAD, &attr));
+	return ((int)lnx_bpf(BPF_PROG_LOAD, &attr));
 }
 
 /* Link program prog at tcx ingress of ifindex: the link's fd, or -1. */
 static int
-dpl_steal_tcx(uint32_t ifindex, int prog)
+lnx_steal_tcx(uint32_t ifindex, int prog)
 {
 	union bpf_attr attr;
 
 	memset(&attr, 0, sizeof(attr));
 	attr.link_create.prog_fd = (uint32_t)prog;
 	attr.link_create.target_ifindex = ifindex;
-	attr.link_create.attach_type = DPL_BPF_TCX_INGRESS;
-	return ((int)dpl_bpf(BPF_LINK_CREATE, &attr));
+	attr.link_create.attach_type = LNX_BPF_TCX_INGRESS;
+	return ((int)lnx_bpf(BPF_LINK_CREATE, &attr));
 }
 
-static const char *const dpl_steal_how[] = {
-	[DPL_STEAL_TCX] = "tcx ingress program",
-	[DPL_STEAL_TC] = "tc ingress filter",
+static const char *const lnx_steal_how[] = {
+	[LNX_STEAL_TCX] = "tcx ingress program",
+	[LNX_STEAL_TC] = "tc ingress filter",
 };
 
 /*
  * Put program prog on po's interface the way mode allows: a tcx link, or
  * our tc filter (replaced in place if there is one).  The way used, or
- * DPL_STEAL_OFF with errno set.
+ * LNX_STEAL_OFF with errno set.
  */
-static enum dpl_steal_mode
-dpl_steal_attach(struct dpl_port *po, int prog, enum dpl_steal_mode mode)
+static enum lnx_steal_mode
+lnx_steal_attach(struct bsdnetd_port *po, int prog, enum lnx_steal_mode mode)
 {
 	int fd;
 
-	if (mode == DPL_STEAL_AUTO || mode == DPL_STEAL_TCX) {
-		fd = dpl_steal_tcx(po->po_ifindex, prog);
+	if (mode == LNX_STEAL_AUTO || mode == LNX_STEAL_TCX) {
+		fd = lnx_steal_tcx(po->po_ifindex, prog);
 		if (fd >= 0) {
 			/* The link is in place: drop a filter of ours from
 			 * before, or one a crashed daemon left (usually
 			 * none: ENOENT). */
-			(void)dpl_tc_filter_del(po->po_ifindex);
+			(void)lnx_tc_filter_del(po->po_ifindex);
 			po->po_steal_tc = false;
 			if (po->po_steal_fd >= 0)
 				(void)close(po->po_steal_fd);
 			po->po_steal_fd = fd;
-			return (DPL_STEAL_TCX);
+			return (LNX_STEAL_TCX);
 		}
-		if (mode == DPL_STEAL_TCX)
-			return (DPL_STEAL_OFF);
+		if (mode == LNX_STEAL_TCX)
+			return (LNX_STEAL_OFF);
 	}
-	if (dpl_tc_filter_set(po->po_ifindex, prog) != 0)
-		return (DPL_STEAL_OFF);
+	if (lnx_tc_filter_set(po->po_ifindex, prog) != 0)
+		return (LNX_STEAL_OFF);
 	po->po_steal_tc = true;
 	if (po->po_steal_fd >= 0)
 		(void)close(po->po_steal_fd);
 	po->po_steal_fd = -1;
-	return (DPL_STEAL_TC);
+	return (LNX_STEAL_TC);
 }
 
 /*
@@ -201,60 +201,61 @@ dpl_steal_attach(struct dpl_port *po, int prog, enum dpl_steal_mode mode)
  * in place before the old one goes: no gap.
  */
 void
-dpl_steal_update(struct dpl_port *po, const struct bsdnet_vif *v,
-    enum dpl_steal_mode mode)
+lnx_steal_update(struct bsdnetd *d, struct bsdnetd_port *po,
+    const struct bsdnet_vif *v)
 {
+	enum lnx_steal_mode mode = d->d_home->h_steal;
 	struct bpf_insn insns[16];
-	enum dpl_steal_mode how;
+	enum lnx_steal_mode how;
 	size_t n;
 	int prog, saved;
 
-	if (mode == DPL_STEAL_OFF)
+	if (mode == LNX_STEAL_OFF)
 		return;
 	if ((po->po_steal_fd >= 0 || po->po_steal_tc) &&
 	    (v->vif_type != BSDNET_VIF_FABRIC || po->po_steal_ip == v->vif_ip))
 		return;
 	if (v->vif_type == BSDNET_VIF_FABRIC && v->vif_ip == 0) {
 		/* No address yet: nothing of the host's to take. */
-		dpl_steal_release(po);
+		lnx_steal_release(po);
 		return;
 	}
 	n = v->vif_type == BSDNET_VIF_FABRIC ?
-	    dpl_steal_fabric_prog(insns, v->vif_ip) : dpl_steal_vm_prog(insns);
-	prog = dpl_steal_load(insns, n);
-	how = prog >= 0 ? dpl_steal_attach(po, prog, mode) : DPL_STEAL_OFF;
+	    lnx_steal_fabric_prog(insns, v->vif_ip) : lnx_steal_vm_prog(insns);
+	prog = lnx_steal_load(insns, n);
+	how = prog >= 0 ? lnx_steal_attach(po, prog, mode) : LNX_STEAL_OFF;
 	saved = errno;
 	/* The link or filter holds the program. */
 	if (prog >= 0)
 		(void)close(prog);
-	if (how == DPL_STEAL_OFF) {
-		if (!dpl_steal_warned)
+	if (how == LNX_STEAL_OFF) {
+		if (!lnx_steal_warned)
 			/* Named after the last way tried, whose errno this is
 			 * (auto tries tcx, then tc). */
-			dpl_log(DPL_LOG_INFO, "%s on %s: %s; the host stack "
-			    "will also see the frames of attached interfaces",
-			    dpl_steal_how[mode == DPL_STEAL_TCX ? DPL_STEAL_TCX :
-			    DPL_STEAL_TC], po->po_name[0] != '\0' ?
-			    po->po_name : v->vif_name, strerror(saved));
-		dpl_steal_warned = true;
+			bsdnetd_log(BSDNETD_LOG_INFO, "%s on %s: %s; the host "
+			    "stack will also see the frames of attached "
+			    "interfaces",
+			    lnx_steal_how[mode == LNX_STEAL_TCX ? LNX_STEAL_TCX :
+			    LNX_STEAL_TC], v->vif_name, strerror(saved));
+		lnx_steal_warned = true;
 		return;
 	}
 	po->po_steal_ip = v->vif_ip;
-	dpl_log(DPL_LOG_INFO, "%s: the host stack no longer sees %s (%s)",
-	    v->vif_name, v->vif_type == BSDNET_VIF_FABRIC ?
+	bsdnetd_log(BSDNETD_LOG_INFO, "%s: the host stack no longer sees %s "
+	    "(%s)", v->vif_name, v->vif_type == BSDNET_VIF_FABRIC ?
 	    "MPLS-over-GRE frames to the fabric address" : "its frames",
-	    dpl_steal_how[how]);
+	    lnx_steal_how[how]);
 }
 
 void
-dpl_steal_release(struct dpl_port *po)
+lnx_steal_release(struct bsdnetd_port *po)
 {
 
 	if (po->po_steal_fd >= 0)
 		(void)close(po->po_steal_fd);
 	/* The interface may be gone already, and the filter with it. */
 	if (po->po_steal_tc)
-		(void)dpl_tc_filter_del(po->po_ifindex);
+		(void)lnx_tc_filter_del(po->po_ifindex);
 	po->po_steal_fd = -1;
 	po->po_steal_tc = false;
 	po->po_steal_ip = 0;
