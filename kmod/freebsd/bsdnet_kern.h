@@ -2,17 +2,17 @@
  * bsdnet.ko: the FreeBSD kernel home of the forwarding core.
  *
  * Roadmap to the code:
- *   bsdnet_fb_mod.c     module load/unload (EBUSY while in use), sysctls
+ *   bsdnet_kern_mod.c     module load/unload (EBUSY while in use), sysctls
  *                       under net.bsdnet, per-CPU contexts, the 100 ms tick
- *   bsdnet_fb_region.c  the shared tables: a pageable-never VM object of
+ *   bsdnet_kern_region.c  the shared tables: a pageable-never VM object of
  *                       single pages (no large contiguous allocation),
  *                       mapped into kernel_map for the core, handed to
  *                       mmap(2) through d_mmap_single
- *   bsdnet_fb_dev.c     /dev/bsdnet: ioctls, mmap, read (traps),
+ *   bsdnet_kern_dev.c     /dev/bsdnet: ioctls, mmap, read (traps),
  *                       write (control), poll
- *   bsdnet_fb_port.c    interposition: the pfil(9) "ethernet" head, the
+ *   bsdnet_kern_port.c    interposition: the pfil(9) "ethernet" head, the
  *                       ifnet -> vif hash, attach/detach, departure
- *   bsdnet_fb_os.c      the bsdnet_os_*() functions; mbufs to packet views
+ *   bsdnet_kern_os.c      the bsdnet_os_*() functions; mbufs to packet views
  *                       and back (pull-up, headroom, chains)
  *
  * Locking, in acquisition order:
@@ -34,8 +34,8 @@
  * while ports are attached), so a hook that found a port may use the
  * region until it leaves the epoch.
  */
-#ifndef _BSDNET_FB_H_
-#define _BSDNET_FB_H_
+#ifndef _BSDNET_KERN_H_
+#define _BSDNET_KERN_H_
 
 /*
  * Include after <sys/param.h>, <sys/lock.h>, <sys/mutex.h>, <sys/sx.h>,
@@ -51,12 +51,12 @@
 MALLOC_DECLARE(M_BSDNET);
 
 /* Transmits one call into the core may produce (a frame plus replays). */
-#define	BSDNET_FB_TXBATCH	16
-#define	BSDNET_FB_PORT_HASH	256	/* power of two */
-#define	BSDNET_FB_TICK_MS	100
+#define	BSDNET_KERN_TXBATCH	16
+#define	BSDNET_KERN_PORT_HASH	256	/* power of two */
+#define	BSDNET_KERN_TICK_MS	100
 
-struct bsdnet_fb_port {
-	CK_SLIST_ENTRY(bsdnet_fb_port) fp_link;
+struct bsdnet_kern_port {
+	CK_SLIST_ENTRY(bsdnet_kern_port) fp_link;
 	if_t		 fp_ifp;	/* if_ref()'d while attached */
 	uint32_t	 fp_vif;
 	uint16_t	 fp_type;	/* enum bsdnet_vif_type at attach */
@@ -64,47 +64,44 @@ struct bsdnet_fb_port {
 	uint8_t		 fp_lladdr_old[6];
 };
 
-struct bsdnet_fb_tx {
+struct bsdnet_kern_tx {
 	struct mbuf	*tx_m;
 	uint32_t	 tx_vif;
 };
 
 /* One per CPU; see "Locking". */
-struct bsdnet_fb_pcpu {
+struct bsdnet_kern_pcpu {
 	struct mtx		 pc_mtx;
 	struct bsdnet_dp	 pc_dp;
 	struct bsdnet_hold_slot	*pc_hold;
 	uint32_t		 pc_ntx;
-	struct bsdnet_fb_tx	 pc_tx[BSDNET_FB_TXBATCH];
+	struct bsdnet_kern_tx	 pc_tx[BSDNET_KERN_TXBATCH];
 } __aligned(CACHE_LINE_SIZE);
 
-struct bsdnet_fb_region {
+struct bsdnet_kern_region {
 	vm_object_t		 r_obj;		/* our reference */
 	vm_offset_t		 r_kva;		/* mapped in kernel_map */
 	uint64_t		 r_size;
 	struct bsdnet_geometry	 r_geom;
 	uint64_t		 r_instance;
-	/*
-	 * The vif table, located once at create time: the header's offsets
-	 * are ours (c) but sit on a page the agent maps writable, so they
-	 * are never read again.
-	 */
+	/* The vif table, found from r_geom (bsdnet_layout_offsets()), never
+	 * from the header, which the agent maps writable. */
 	struct bsdnet_vif	*r_vifs;
 };
 
-struct bsdnet_fb_softc {
+struct bsdnet_kern_softc {
 	struct sx		 sc_lock;
 	struct cdev		*sc_cdev;
-	struct bsdnet_fb_region	*sc_region;	/* NULL until CREATE */
+	struct bsdnet_kern_region *sc_region;	/* NULL until CREATE */
 	struct vnet		*sc_vnet;	/* the one we hooked */
 	pfil_hook_t		 sc_hook;
 	eventhandler_tag	 sc_departure;
 	struct callout		 sc_tick;
-	struct bsdnet_fb_pcpu	*sc_pcpu;	/* mp_maxid + 1 */
+	struct bsdnet_kern_pcpu	*sc_pcpu;	/* mp_maxid + 1 */
 	uint32_t		 sc_nhold;	/* hold slots per CPU */
 	/* ports: hash by ifnet for input, array by vif for output */
-	CK_SLIST_HEAD(, bsdnet_fb_port) sc_hash[BSDNET_FB_PORT_HASH];
-	struct bsdnet_fb_port	**sc_byvif;	/* r_geom.g_nvifs entries */
+	CK_SLIST_HEAD(, bsdnet_kern_port) sc_hash[BSDNET_KERN_PORT_HASH];
+	struct bsdnet_kern_port	**sc_byvif;	/* r_geom.g_nvifs entries */
 	uint32_t		 sc_nports;
 	u_int			 sc_opens;	/* open file descriptors */
 	bool			 sc_dying;	/* unloading: open(2) fails */
@@ -116,57 +113,59 @@ struct bsdnet_fb_softc {
 	int			 sc_debug;
 };
 
-extern struct bsdnet_fb_softc bsdnet_fb_sc;
+extern struct bsdnet_kern_softc bsdnet_kern_sc;
 
 /* Per-CPU counters of the home, exported under net.bsdnet.stats. */
-enum bsdnet_fb_counter {
-	BSDNET_FB_C_RX,
-	BSDNET_FB_C_TX,
-	BSDNET_FB_C_TX_ERR,
-	BSDNET_FB_C_TRAPS,
-	BSDNET_FB_C_TRAP_DROPS,
-	BSDNET_FB_C_COPIES,
-	BSDNET_FB_C_CTL,
-	BSDNET_FB_C_PREPENDS,
-	BSDNET_FB_C_MAX
+enum bsdnet_kern_counter {
+	BSDNET_KERN_C_RX,
+	BSDNET_KERN_C_TX,
+	BSDNET_KERN_C_TX_ERR,
+	BSDNET_KERN_C_TRAPS,
+	BSDNET_KERN_C_TRAP_DROPS,
+	BSDNET_KERN_C_COPIES,
+	BSDNET_KERN_C_CTL,
+	BSDNET_KERN_C_PREPENDS,
+	BSDNET_KERN_C_MAX
 };
-extern counter_u64_t bsdnet_fb_counters[BSDNET_FB_C_MAX];
-#define	BSDNET_FB_COUNT(c, n)	counter_u64_add(bsdnet_fb_counters[(c)], (n))
+extern counter_u64_t bsdnet_kern_counters[BSDNET_KERN_C_MAX];
+#define	BSDNET_KERN_COUNT(c, n)	\
+	counter_u64_add(bsdnet_kern_counters[(c)], (n))
 
-/* bsdnet_fb_mod.c */
-void	bsdnet_fb_pcpu_init(struct bsdnet_fb_softc *sc);
-void	bsdnet_fb_pcpu_release(struct bsdnet_fb_softc *sc, uint32_t flow,
-	    uint32_t gen);
+/* bsdnet_kern_mod.c */
+void	bsdnet_kern_pcpu_init(struct bsdnet_kern_softc *sc);
+void	bsdnet_kern_pcpu_release(struct bsdnet_kern_softc *sc,
+	    uint32_t flow, uint32_t gen);
 
-/* bsdnet_fb_region.c */
-int	bsdnet_fb_region_create(struct bsdnet_fb_softc *sc,
+/* bsdnet_kern_region.c */
+int	bsdnet_kern_region_create(struct bsdnet_kern_softc *sc,
 	    const struct bsdnet_geometry *g);
-int	bsdnet_fb_region_destroy(struct bsdnet_fb_softc *sc);
-bool	bsdnet_fb_region_mapped(const struct bsdnet_fb_softc *sc);
-int	bsdnet_fb_region_mmap(struct bsdnet_fb_softc *sc, vm_ooffset_t *offset,
-	    vm_size_t size, vm_object_t *objp);
-void	*bsdnet_fb_region_base(const struct bsdnet_fb_softc *sc);
+int	bsdnet_kern_region_destroy(struct bsdnet_kern_softc *sc);
+bool	bsdnet_kern_region_mapped(const struct bsdnet_kern_softc *sc);
+int	bsdnet_kern_region_mmap(struct bsdnet_kern_softc *sc,
+	    vm_ooffset_t *offset, vm_size_t size, vm_object_t *objp);
+void	*bsdnet_kern_region_base(const struct bsdnet_kern_softc *sc);
 
-/* bsdnet_fb_dev.c */
-int	bsdnet_fb_dev_init(struct bsdnet_fb_softc *sc);
-void	bsdnet_fb_dev_fini(struct bsdnet_fb_softc *sc);
-bool	bsdnet_fb_trap_enqueue(struct bsdnet_fb_softc *sc, struct mbuf *m);
-
-/* bsdnet_fb_port.c */
-int	bsdnet_fb_port_init(struct bsdnet_fb_softc *sc);
-void	bsdnet_fb_port_fini(struct bsdnet_fb_softc *sc);
-int	bsdnet_fb_hook_link(struct bsdnet_fb_softc *sc);
-void	bsdnet_fb_hook_unlink(struct bsdnet_fb_softc *sc);
-int	bsdnet_fb_attach(struct bsdnet_fb_softc *sc,
-	    const struct bsdnet_ioc_attach *ia);
-int	bsdnet_fb_detach(struct bsdnet_fb_softc *sc,
-	    const struct bsdnet_ioc_attach *ia);
-if_t	bsdnet_fb_vif_ifp(struct bsdnet_fb_softc *sc, uint32_t vif);
-
-/* bsdnet_fb_os.c */
-void	bsdnet_fb_input(struct bsdnet_fb_softc *sc, uint32_t vif,
+/* bsdnet_kern_dev.c */
+int	bsdnet_kern_dev_init(struct bsdnet_kern_softc *sc);
+void	bsdnet_kern_dev_fini(struct bsdnet_kern_softc *sc);
+bool	bsdnet_kern_trap_enqueue(struct bsdnet_kern_softc *sc,
 	    struct mbuf *m);
-void	bsdnet_fb_tx_flush(struct bsdnet_fb_softc *sc,
-	    struct bsdnet_fb_tx *tx, uint32_t ntx);
 
-#endif /* !_BSDNET_FB_H_ */
+/* bsdnet_kern_port.c */
+int	bsdnet_kern_port_init(struct bsdnet_kern_softc *sc);
+void	bsdnet_kern_port_fini(struct bsdnet_kern_softc *sc);
+int	bsdnet_kern_hook_link(struct bsdnet_kern_softc *sc);
+void	bsdnet_kern_hook_unlink(struct bsdnet_kern_softc *sc);
+int	bsdnet_kern_attach(struct bsdnet_kern_softc *sc,
+	    const struct bsdnet_ioc_attach *ia);
+int	bsdnet_kern_detach(struct bsdnet_kern_softc *sc,
+	    const struct bsdnet_ioc_attach *ia);
+if_t	bsdnet_kern_vif_ifp(struct bsdnet_kern_softc *sc, uint32_t vif);
+
+/* bsdnet_kern_os.c */
+void	bsdnet_kern_input(struct bsdnet_kern_softc *sc, uint32_t vif,
+	    struct mbuf *m);
+void	bsdnet_kern_tx_flush(struct bsdnet_kern_softc *sc,
+	    struct bsdnet_kern_tx *tx, uint32_t ntx);
+
+#endif /* !_BSDNET_KERN_H_ */
