@@ -1,14 +1,7 @@
 /*-
- * ARP answered in the datapath.
- *
- * From a VM (VIRTUAL vif): a request for any address with a route in the
- * vif's VRF is answered with rh_router_mac, as vRouter does, so the
- * router MAC is the L2 next hop for everything the VM sends.  Requests
- * for the VM's own address (duplicate address detection) or gratuitous
- * ones are not answered.
- * On the FABRIC vif: requests for the fabric address are answered with the
- * fabric MAC, so peers can resolve this node.  Peers' MACs come to us in
- * the tunnel nexthops (nh_dmac), so nothing else is needed here.
+ * ARP answered in the datapath: a VM's request for an address with a
+ * route in its VRF gets the router MAC; a request on the fabric for the
+ * fabric address gets the fabric MAC.  Nothing else is answered.
  */
 #include "bsdnet_priv.h"
 

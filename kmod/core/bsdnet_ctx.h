@@ -25,7 +25,8 @@ struct bsdnet_vif_out {
 	uint32_t		 vo_mtu;
 };
 #define BSDNET_VO_SAME(vo, vif)	(offsetof(struct bsdnet_vif_out, vo) == \
-	offsetof(struct bsdnet_vif, vif) - offsetof(struct bsdnet_vif, vif_type))
+	offsetof(struct bsdnet_vif, vif) -				\
+	offsetof(struct bsdnet_vif, vif_type))
 _Static_assert(BSDNET_VO_SAME(vo_flags, vif_flags) &&
     BSDNET_VO_SAME(vo_ip, vif_ip) && BSDNET_VO_SAME(vo_mtu, vif_mtu) &&
     sizeof(struct bsdnet_vif_out) == offsetof(struct bsdnet_vif, vif_mac) -

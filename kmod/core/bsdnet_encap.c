@@ -1,16 +1,7 @@
 /*-
- * Where a packet is encapsulated and decapsulated.
- *
- * Encapsulation (VM -> TUNNEL nexthop), built in place in front of the
- * inner IPv4 header, the inner Ethernet header dropped:
- *
- *   | outer Ethernet 14 | outer IPv4 20 | GRE 4 | MPLS 4 | inner IPv4 ... |
- *     nh_dmac/nh_smac     proto 47, DF,   0x0000  label<<12 | S | TTL
- *                         TTL 64, id 0    0x8847  (TTL copied from inner)
- *
- * Decapsulation (fabric -> label -> ENCAP nexthop): the outer headers are
- * validated here, then bsdnet_deliver_local() writes a new Ethernet header
- * in front of the inner IPv4 header.
+ * Where a packet is encapsulated (VM -> TUNNEL nexthop: struct
+ * bsdnet_encap in front of the inner IPv4 header) and decapsulated
+ * (fabric -> label -> the VM).  The format: kmod/DESIGN.md.
  */
 #include "bsdnet_priv.h"
 
@@ -81,12 +72,8 @@ outer_csum(uint32_t totlen, uint32_t src, uint32_t dst)
 	return ((uint16_t)~sum);
 }
 
-/*
- * MTU: no ICMP "fragmentation needed" is generated yet and nothing is
- * fragmented; a DF packet that does not fit is dropped and counted, a
- * non-DF one is sent as is (the outer header has DF set, so the path may
- * drop it).
- */
+/* A DF packet over the fabric's MTU is dropped (no ICMP is sent, nothing
+ * is fragmented); a non-DF one goes as is. */
 int
 bsdnet_encap_tunnel(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
     struct bsdnet_pkt *pkt)

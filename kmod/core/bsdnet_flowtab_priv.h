@@ -31,12 +31,10 @@ uint32_t bsdnet_flow_lookup_c(const struct bsdnet_flowtab *ft,
 	    const struct bsdnet_flow_key *k, const struct bsdnet_flow_cand *fc,
 	    uint32_t *statep);
 /*
- * A lookup in two prefetch steps, for a pipeline that keeps several
- * packets in flight: bsdnet_flow_prefetch() starts loading the tags of
- * the three buckets; bsdnet_flow_prefetch_ways(), called once they have
- * arrived, reads them, starts loading the entry whose tag matches and
- * keeps the matching ways in fc_seen, which bsdnet_flow_lookup_c() tries
- * before reading the tags again.
+ * A lookup in two prefetch steps, for a burst: prefetch() starts loading
+ * the three buckets' tags; prefetch_ways(), once they have arrived, starts
+ * loading the entry whose tag matches and keeps the matching ways in
+ * fc_seen for bsdnet_flow_lookup_c().
  */
 void	 bsdnet_flow_prefetch(const struct bsdnet_flowtab *ft,
 	    const struct bsdnet_flow_cand *fc);

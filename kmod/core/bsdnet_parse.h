@@ -1,11 +1,8 @@
 /*-
  * Header parsing: Ethernet, 802.1Q, IPv4 and the L4 ports of the flow key.
- * Every read is preceded by a length check against p_len (the contiguous
- * bytes: the home guarantees all headers up to BSDNET_PULLUP there) and
- * against the lengths the headers themselves claim.
- *
- * Inline, through bsdnet_priv.h: every packet runs these, and a call each
- * (with its register saves) cost more than some of them do.
+ * Every read is checked against p_len (the home puts all headers up to
+ * BSDNET_PULLUP there) and against the lengths the headers claim.  Inline:
+ * every packet runs these, and a call costs more than some of them.
  */
 #ifndef _BSDNET_PARSE_H_
 #define _BSDNET_PARSE_H_
@@ -148,14 +145,8 @@ bsdnet_parse_ipv4(const struct bsdnet_pkt *pkt, uint32_t off,
 
 /*
  * Fill the flow key (protocol, addresses, ports) from the IPv4 packet at
- * off, already validated by bsdnet_parse_ipv4().  c_key.fk_vrf is the
- * caller's.
- *
- * Fragments: a non-first fragment carries no ports, so it cannot be keyed
- * like its flow; rather than a second, port-less key that would bypass
- * the policy of the real flow, non-first fragments are dropped
- * (BSDNET_DROP_FRAGMENT).  First fragments have their L4 header and are
- * keyed normally.  Reassembly is future work.
+ * off, already validated by bsdnet_parse_ipv4(); c_key.fk_vrf is the
+ * caller's.  A non-first fragment has no ports to key: it is dropped.
  */
 static inline int
 bsdnet_parse_l4(const struct bsdnet_pkt *pkt, uint32_t off,

@@ -193,7 +193,8 @@ extern struct bsdnetd_home bsdnetd_home;
  * NULL for a flag): 0, or -1 after saying why on stderr. */
 enum { BSDNETD_OPT_HOME = 512 };
 extern const struct option bsdnetd_home_options[];
-int	bsdnetd_home_option(struct bsdnetd_home *h, int opt, const char *arg);
+int	bsdnetd_home_option(struct bsdnetd_home *h, int opt,
+	    const char *arg);
 /* Set up before the region is opened; undone (and its counters logged)
  * at shutdown.  0 or -1. */
 int	bsdnetd_home_init(struct bsdnetd *d);
@@ -211,8 +212,8 @@ struct bsdnetd_port *bsdnetd_port_open(struct bsdnetd *d, uint32_t vif,
 void	bsdnetd_port_update(struct bsdnetd *d, struct bsdnetd_port *p,
 	    const struct bsdnet_vif *v);
 void	bsdnetd_port_close(struct bsdnetd *d, struct bsdnetd_port *p);
-bool	bsdnetd_port_tx(struct bsdnetd *d, uint32_t vif, const uint8_t *frame,
-	    uint32_t len);
+bool	bsdnetd_port_tx(struct bsdnetd *d, uint32_t vif,
+	    const uint8_t *frame, uint32_t len);
 
 /* The event loop: ports, the control socket, the tick, the signals. */
 int	bsdnetd_loop_init(struct bsdnetd *d);

@@ -35,8 +35,8 @@ bsdnetd_trap_addr(const char *path, struct sockaddr_un *sun,
 	size_t n = strlen(path);
 
 	if (n == 0 || n >= sizeof(sun->sun_path)) {
-		bsdnetd_log(BSDNETD_LOG_ERR, "socket path too long or empty: %s",
-		    path);
+		bsdnetd_log(BSDNETD_LOG_ERR, "socket path too long or empty: "
+		    "%s", path);
 		return (-1);
 	}
 	memset(sun, 0, sizeof(*sun));
@@ -76,7 +76,8 @@ bsdnetd_trap_open(struct bsdnetd *d)
 		return (-1);
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		bsdnetd_log(BSDNETD_LOG_ERR, "trap socket: %s", strerror(errno));
+		bsdnetd_log(BSDNETD_LOG_ERR, "trap socket: %s",
+		    strerror(errno));
 		return (-1);
 	}
 	d->d_ctl_fd = fd;
@@ -88,13 +89,14 @@ bsdnetd_trap_open(struct bsdnetd *d)
 	 * else at that path is not. */
 	if (lstat(sun.sun_path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
-			bsdnetd_log(BSDNETD_LOG_ERR, "%s exists and is not a socket",
-			    sun.sun_path);
+			bsdnetd_log(BSDNETD_LOG_ERR, "%s exists and is not a "
+			    "socket", sun.sun_path);
 			return (-1);
 		}
 		if (bsdnetd_trap_in_use(&sun, len)) {
-			bsdnetd_log(BSDNETD_LOG_ERR, "%s is in use by a running "
-			    "process (another datapath?)", sun.sun_path);
+			bsdnetd_log(BSDNETD_LOG_ERR, "%s is in use by a "
+			    "running process (another datapath?)",
+			    sun.sun_path);
 			return (-1);
 		}
 		(void)unlink(sun.sun_path);

@@ -3,36 +3,16 @@
  *
  * Roadmap to the code:
  *   bsdnet_kern_mod.c     module load/unload (EBUSY while in use), sysctls
- *                       under net.bsdnet, per-CPU contexts, the 100 ms tick
- *   bsdnet_kern_region.c  the shared tables: a pageable-never VM object of
- *                       single pages (no large contiguous allocation),
- *                       mapped into kernel_map for the core, handed to
- *                       mmap(2) through d_mmap_single
- *   bsdnet_kern_dev.c     /dev/bsdnet: ioctls, mmap, read (traps),
- *                       write (control), poll
+ *                         under net.bsdnet, per-CPU contexts, the tick
+ *   bsdnet_kern_region.c  the shared tables: a never-paged VM object of
+ *                         single pages, mapped into kernel_map for the
+ *                         core, handed to mmap(2) through d_mmap_single
+ *   bsdnet_kern_dev.c     /dev/bsdnet: ioctls, mmap, read (traps), write
+ *                         (control), poll
  *   bsdnet_kern_port.c    interposition: the pfil(9) "ethernet" head, the
- *                       ifnet -> vif hash, attach/detach, departure
- *   bsdnet_kern_os.c      the bsdnet_os_*() functions; mbufs to packet views
- *                       and back (pull-up, headroom, chains)
- *
- * Locking, in acquisition order:
- *   sc_lock (sx)      configuration: region create/destroy, attach/detach,
- *                     the control path (write(2)), unload.  Sleepable.
- *   pc_mtx (mutex)    one per CPU: that CPU's struct bsdnet_dp and hold
- *                     storage.  The packet path takes only its own CPU's
- *                     (sched_pin), so it is uncontended except against the
- *                     tick and RELEASE, which visit every CPU.
- *   sc_trapmtx        the trap queue.
- * Nothing calls into a driver (if_transmit) with any of these held: the
- * core's transmits are parked on the context's tx batch and sent after
- * pc_mtx is dropped, so a driver that loops a frame straight back into
- * ether_input (epair, bridge) cannot recurse on pc_mtx.
- *
- * Lifetime on the packet path: a port is found under the network epoch
- * (CK_SLIST readers); ports are unlinked under sc_lock and freed after
- * NET_EPOCH_WAIT(), and the region outlives every port (destroy refuses
- * while ports are attached), so a hook that found a port may use the
- * region until it leaves the epoch.
+ *                         ifnet -> vif hash, attach/detach, departure
+ *   bsdnet_kern_os.c      the bsdnet_os_*() functions; mbufs to packet
+ *                         views and back (pull-up, headroom, chains)
  */
 #ifndef _BSDNET_KERN_H_
 #define _BSDNET_KERN_H_
@@ -89,6 +69,21 @@ struct bsdnet_kern_region {
 	struct bsdnet_vif	*r_vifs;
 };
 
+/*
+ * Locking, in acquisition order:
+ *   sc_lock (sx)    configuration: region create/destroy, attach/detach,
+ *                   the control path (write(2)), unload.  Sleepable.
+ *   pc_mtx          one per CPU: its struct bsdnet_dp and hold storage;
+ *                   the packet path takes its own CPU's (sched_pin), the
+ *                   tick and RELEASE visit every CPU's.
+ *   sc_trapmtx      the trap queue.
+ * No driver is called (if_transmit) with any held: transmits wait on the
+ * context's tx batch until pc_mtx is dropped, so a driver that loops a
+ * frame back into ether_input (epair, bridge) cannot recurse on pc_mtx.
+ * Lifetime: a port is found under the network epoch (CK_SLIST readers),
+ * unlinked under sc_lock and freed after NET_EPOCH_WAIT(); the region
+ * outlives every port (destroy refuses while ports are attached).
+ */
 struct bsdnet_kern_softc {
 	struct sx		 sc_lock;
 	struct cdev		*sc_cdev;

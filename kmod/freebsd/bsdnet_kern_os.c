@@ -2,25 +2,20 @@
  * The bsdnet_os_*() functions for the kernel, and mbufs to packet views
  * and back.
  *
- * The core wants min(totlen, BSDNET_PULLUP) contiguous bytes at p_data
- * that it may rewrite.  A frame whose first mbuf holds that much and is
- * writable (not a cluster shared by a bridge's flood or a bpf peer) is
- * used in place: a NIC's or a tap's frame, zero copy.  Any other (a
- * short first mbuf, a shared or read-only buffer) gets its head copied
- * into a fresh cluster, the rest of the chain following untouched, and
- * is counted in net.bsdnet.stats.copies.  m_pullup() cannot do this: it
- * is limited to MHLEN bytes, less than BSDNET_PULLUP.
+ * The core wants min(totlen, BSDNET_PULLUP) contiguous, writable bytes at
+ * p_data.  A frame whose first mbuf holds that much and is writable (not
+ * a cluster shared by a bridge's flood or a bpf peer) is used in place,
+ * zero copy.  Any other gets its head copied into a fresh cluster, the
+ * rest of the chain untouched (net.bsdnet.stats.copies); m_pullup() stops
+ * at MHLEN bytes, less than BSDNET_PULLUP.
  *
- * Headroom: the core encapsulates in place when the frame has room in
- * front (p_headroom); a NIC or tap frame has only ETHER_ALIGN, so the
- * core calls bsdnet_os_prepend() and the outer headers go into an mbuf
- * put in front of the frame with M_PREPEND, as gre(4) does: no copy of
- * the frame (net.bsdnet.stats.prepends).
+ * Headroom: a NIC or tap frame has only ETHER_ALIGN in front, so the core
+ * calls bsdnet_os_prepend() and the outer headers go into an mbuf put in
+ * front with M_PREPEND, as gre(4) does (net.bsdnet.stats.prepends).
  *
- * Invariant while the core holds the packet: the mbuf is not touched, so
- * "the first mbuf's data ends at mtod(m) + m_len" locates the bytes past
- * the contiguous part whatever the core did to p_data (encapsulation
- * moves it back, decapsulation forward).
+ * While the core holds the packet the mbuf is not touched, so the first
+ * mbuf's data ending at mtod(m) + m_len locates the bytes past the
+ * contiguous part whatever the core did to p_data.
  */
 #include <sys/param.h>
 #include <sys/systm.h>

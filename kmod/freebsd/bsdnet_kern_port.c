@@ -2,32 +2,21 @@
  * Interposition: how frames from VM taps and the fabric reach the core.
  *
  * We hook the link-layer pfil(9) head, "ethernet" (V_link_pfil_head,
- * PFIL_TYPE_ETHERNET), inbound only.  Why this point and not another:
- *  - It is a supported KPI (pfil_add_hook/pfil_link, the one pf(4) uses
- *    for its "ether" rules): nothing of the ifnet is replaced, unlike the
- *    2014 port, which swapped if_input and kept its state in if_pspare,
- *    racing every packet in flight on attach and detach.
- *  - ether_demux() runs the head inside the network epoch (ether_input
- *    enters it), so our lookup of the ifnet -> port hash is an epoch
- *    reader; attach publishes with CK_SLIST (release), detach unlinks,
- *    then NET_EPOCH_WAIT() before the port is freed and the ifnet
- *    released: no CPU can still be using either.  "Restored atomically"
- *    is therefore the unlink itself: one store, after which the interface
- *    is plain again.
- *  - Unload and region destroy remove the hook (pfil_remove_hook unlinks
- *    it from the head) and then wait for the epoch once more, so no
- *    packet is inside our code when the module text goes away.
- *  - The hook is global to the head, so the first thing it does is the
- *    hash lookup; interfaces we do not own cost one lookup and PFIL_PASS.
- * What it cannot see: ether_demux() skips the head for frames marked
- * M_PROMISC, i.e. unicast not addressed to the interface's own MAC.  A VM
- * addresses the overlay's router MAC, so a VM tap is attached with
- * BSDNET_IOC_F_ROUTER_MAC: its MAC becomes the region's router MAC while
- * attached (restored on detach).  The fabric sees GRE addressed to the
- * host's own MAC, which the head sees as is; everything else on the
- * fabric (the host's own ARP, SSH, ...) is passed to the host stack, so
- * no vhost0 is needed for the host to keep its address on the fabric NIC.
- * (vhost0 is left out of this module: see kmod/README.)
+ * PFIL_TYPE_ETHERNET), inbound only: a supported KPI (the one pf(4) uses
+ * for its "ether" rules), so nothing of the ifnet is replaced.
+ *  - ether_demux() runs the head inside the network epoch, so the lookup
+ *    of the ifnet -> port hash is an epoch reader; attach publishes with
+ *    CK_SLIST (release), detach unlinks, then NET_EPOCH_WAIT() before the
+ *    port is freed and the ifnet released.  Detaching is the unlink
+ *    itself: one store, after which the interface is plain again.
+ *  - Unload and region destroy remove the hook and wait for the epoch
+ *    once more, so no packet is inside our code when the text goes away.
+ *  - The hook is global to the head: interfaces we do not own cost one
+ *    hash lookup and PFIL_PASS.
+ * ether_demux() skips the head for M_PROMISC frames: a VM tap is attached
+ * with BSDNET_IOC_F_ROUTER_MAC, its MAC the router MAC while attached.  On
+ * the fabric only GRE to the host goes to the core; the rest passes to
+ * the host stack, so no vhost0 is needed (kmod/README).
  */
 #include <sys/param.h>
 #include <sys/systm.h>

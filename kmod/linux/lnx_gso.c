@@ -55,8 +55,8 @@ lnx_ip_csum(uint8_t *ip, uint32_t ihl)
  * then hands it over as it is).
  */
 bool
-lnx_gso_tcp4(struct bsdnetd *d, uint32_t vif, const uint8_t *frame, uint32_t len,
-    uint32_t mss)
+lnx_gso_tcp4(struct bsdnetd *d, uint32_t vif, const uint8_t *frame,
+    uint32_t len, uint32_t mss)
 {
 	const uint8_t *ip, *tcp;
 	uint32_t l3, ihl, thl, hdrs, payload, off, n, seq, i;

@@ -2,27 +2,20 @@
  * A port: two AF_PACKET sockets bound to one interface, one to receive,
  * one to send.
  *
- * RX is a TPACKET_V3 ring: the kernel fills whole blocks of frames and
- * hands a block over when it is full or LNX_RING_RETIRE_MS old; we walk
- * every frame of a ready block, then give the block back.  Each frame is
- * copied into a burst slot (bsdnetd_burst.c: BSDNET_HEADROOM bytes of headroom
- * for encapsulation) and each block's frames go to the core in bursts of
- * BSDNET_BURST_MAX through bsdnet_dp_input_burst().
+ * RX is a TPACKET_V3 ring: the kernel hands over whole blocks of frames,
+ * full or LNX_RING_RETIRE_MS old; each frame is copied into a burst slot
+ * (bsdnetd_burst.c) and the block given back.
  *
- * TX is a batch on the other socket: bsdnet_os_tx() copies the frame into
- * the port's next batch slot and the loop hands each port's batch to the
- * kernel with one sendmmsg() after each round of rings (or when the batch
- * is full), so a burst costs one system call, not one per frame.  A frame
- * too big for a slot goes out with its own send(), after the queued ones.
- * The qdisc is bypassed.  Not a PACKET_TX_RING: the kernel builds a ring
- * frame's skb on the ring's pages, and every skb that crosses into another
- * network namespace (a veth to a VM) then gets a page allocated and the
- * frame copied again (skb_copy_ubufs); sendmmsg() copies once, into a
- * small linear skb.
+ * TX is a batch on the other socket: each frame is copied into the port's
+ * next slot and the loop sends each port's batch with one sendmmsg()
+ * after each round of rings; a frame too big for a slot goes alone with
+ * send(), after the queued ones.  The qdisc is bypassed.  Not a
+ * PACKET_TX_RING: a ring frame's skb that crosses into another network
+ * namespace (a veth to a VM) is copied again (skb_copy_ubufs); sendmmsg()
+ * copies once.
  *
- * The interface is put in promiscuous mode through the socket
- * (PACKET_MR_PROMISC, dropped by the kernel when the socket closes): VMs
- * send to the router MAC, which is not the interface's address.  Our own
+ * The interface is promiscuous through the socket (PACKET_MR_PROMISC,
+ * dropped when it closes): VMs send to the router MAC.  Our own
  * transmissions are not looped back (PACKET_IGNORE_OUTGOING).
  */
 #include <errno.h>

@@ -1,39 +1,19 @@
 /*-
- * Taking the datapath's frames away from the host stack.
+ * Taking the datapath's frames away from the host stack, as bsdnet.ko's
+ * pfil hook consumes them: AF_PACKET reads a copy, and the host stack
+ * would otherwise answer a VM's frames (IPv6 neighbour discovery on the
+ * tap) and GRE to the fabric address (ICMP protocol unreachable).
  *
- * AF_PACKET reads a copy of each frame; the host stack gets the frame
- * too.  On a VM's interface that is wrong twice over: the node's stack
- * answers what it should never see (IPv6 neighbour and router discovery
- * on the tap's link-local address, so a VM could reach host services that
- * listen on ::), and routes or drops every frame at a cost.  On the fabric
- * each MPLS-over-GRE frame to the node's address reaches IPv4 input, which
- * has no GRE protocol and answers with ICMP protocol unreachable (on a
- * node without the address, host unreachable).  The FreeBSD module's pfil
- * hook consumes these frames; this does the same on Linux.
- *
- * How: a tcx ingress program (Linux 6.6; a bpf_link, so no qdisc and no
- * tc classifier modules) on each attached interface.  tcx runs after the
- * packet taps, so our AF_PACKET ring (and tcpdump) still get the frame,
- * and before the protocol handlers.  It returns TCX_DROP: tcx knows only
- * pass, drop and redirect (anything else means "next program"), so the
- * host's copy is freed as a tc ingress drop; interface counters do not
- * count it, a drop monitor (dropwatch, skb:kfree_skb) shows it as
- * TC_INGRESS.
- *   VM interface: every frame (the datapath answers ARP and DHCP).
- *   fabric:       IPv4 protocol 47 to the fabric address; everything else
- *                 (ARP, the node's own traffic) is the host's.
- * The programs are 2 and 14 instructions, assembled here: no compiler,
- * object file or libbpf.  The link lives as long as its fd: when the
- * daemon exits or dies the host stack gets the frames back, as before.
- *
- * Without tcx (Linux before 6.6) the same program goes in a direct-action
- * tc filter at clsact ingress (lnx_tc.c; the same return values mean pass
- * and drop there), which runs at the same point.  That filter outlives
- * the daemon: after a crash the host stack still does not see the frames
- * (fail closed) until a restarted daemon replaces the filter; a clean
- * exit, or a vif detached, removes it.  --steal picks tcx, tc or neither;
- * where nothing works the port forwards as before and the daemon says so
- * once.
+ * A tcx ingress program (Linux 6.6: a bpf_link, no qdisc) on each
+ * attached interface runs after the packet taps (our ring and tcpdump
+ * still see the frame) and before the protocol handlers, and returns
+ * TCX_DROP: every frame of a VM interface; on the fabric, IPv4 protocol
+ * 47 to the fabric address.  The programs (2 and 14 instructions) are
+ * assembled here: no compiler, object file or libbpf.  The link lives as
+ * long as its fd.  Without tcx the same program goes in a direct-action
+ * tc filter at clsact ingress (lnx_tc.c), which outlives the daemon until
+ * it is replaced or removed.  What an operator sees of it:
+ * kmod/linux/README.md, "What the host must know".
  */
 #include <errno.h>
 #include <stddef.h>
@@ -165,7 +145,8 @@ static const char *const lnx_steal_how[] = {
  * LNX_STEAL_OFF with errno set.
  */
 static enum lnx_steal_mode
-lnx_steal_attach(struct bsdnetd_port *po, int prog, enum lnx_steal_mode mode)
+lnx_steal_attach(struct bsdnetd_port *po, int prog,
+    enum lnx_steal_mode mode)
 {
 	int fd;
 
@@ -235,8 +216,9 @@ lnx_steal_update(struct bsdnetd *d, struct bsdnetd_port *po,
 			bsdnetd_log(BSDNETD_LOG_INFO, "%s on %s: %s; the host "
 			    "stack will also see the frames of attached "
 			    "interfaces",
-			    lnx_steal_how[mode == LNX_STEAL_TCX ? LNX_STEAL_TCX :
-			    LNX_STEAL_TC], v->vif_name, strerror(saved));
+			    lnx_steal_how[mode == LNX_STEAL_TCX ?
+			    LNX_STEAL_TCX : LNX_STEAL_TC], v->vif_name,
+			    strerror(saved));
 		lnx_steal_warned = true;
 		return;
 	}

@@ -25,8 +25,9 @@
 #include "nmd.h"
 
 #ifdef __FreeBSD__
-#define	NMD_CAPS_OFF	(IFCAP_TXCSUM | IFCAP_TXCSUM_IPV6 | IFCAP_TSO4 | \
-			    IFCAP_TSO6 | IFCAP_LRO | IFCAP_VLAN_HWTSO)
+#define	NMD_CAPS_OFF	(IFCAP_TXCSUM | IFCAP_TXCSUM_IPV6 | \
+			    IFCAP_TSO4 | IFCAP_TSO6 | IFCAP_LRO | \
+			    IFCAP_VLAN_HWTSO)
 #endif
 
 static int
@@ -94,12 +95,12 @@ nmd_ifcfg_enter(const char *name, uint16_t type, struct nmd_ifsave *save)
 	if (nmd_ifreq(SIOCSIFCAP, name, &ifr) != 0)
 		return (-1);
 	save->is_set_caps = true;
-	bsdnetd_log(BSDNETD_LOG_INFO, "%s: checksum/TSO/LRO offloads off while in "
-	    "netmap mode", name);
+	bsdnetd_log(BSDNETD_LOG_INFO, "%s: checksum/TSO/LRO offloads off while "
+	    "in netmap mode", name);
 #else
-	bsdnetd_log(BSDNETD_LOG_WARN, "%s: turn its offloads off (ethtool -K %s tx "
-	    "off tso off gso off gro off lro off): netmap's host rings do not "
-	    "complete them", name, name);
+	bsdnetd_log(BSDNETD_LOG_WARN, "%s: turn its offloads off (ethtool "
+	    "-K %s tx off tso off gso off gro off lro off): netmap's host "
+	    "rings do not complete them", name, name);
 #endif
 	return (0);
 }
