@@ -207,6 +207,11 @@ bsdnet_region_check(const struct bsdnet_region_hdr *hdr, uint64_t size,
 	return (BSDNET_OK);
 }
 
+/* The MAC vRouter answers ARP with. */
+static const uint8_t router_mac[BSDNET_ETH_ALEN] = {
+	0x00, 0x00, 0x5e, 0x00, 0x01, 0x00
+};
+
 int
 bsdnet_region_format(void *base, uint64_t size,
     const struct bsdnet_geometry *g, const uint64_t hash_key[2],
@@ -225,13 +230,7 @@ bsdnet_region_format(void *base, uint64_t size,
 	hdr->rh_instance = instance;
 	hdr->rh_hash_key[0] = hash_key[0];
 	hdr->rh_hash_key[1] = hash_key[1];
-	/* 00:00:5e:00:01:00, the MAC vRouter answers ARP with. */
-	hdr->rh_router_mac[0] = 0x00;
-	hdr->rh_router_mac[1] = 0x00;
-	hdr->rh_router_mac[2] = 0x5e;
-	hdr->rh_router_mac[3] = 0x00;
-	hdr->rh_router_mac[4] = 0x01;
-	hdr->rh_router_mac[5] = 0x00;
+	bsdnet_memcpy(hdr->rh_router_mac, router_mac, sizeof(router_mac));
 	hdr->rh_trap_rate = BSDNET_DEF_TRAP_RATE;
 	hdr->rh_hold_timeout_ms = BSDNET_DEF_HOLD_TIMEOUT_MS;
 	bsdnet_store_rel(&hdr->rh_magic, (uint32_t)BSDNET_MAGIC);
