@@ -5,7 +5,7 @@
  * memory orders: kmod/DESIGN.md, "The shared-memory ABI".
  *
  * Who writes each field:
- *	(c)	the creator of the region (the datapath), once, before rh_magic
+ *	(c)	the region's creator (the datapath), once, before rh_magic
  *	(a)	the agent
  *	(d)	the datapath
  *	(d,a)	both, only through the atomic operation named beside it
