@@ -7,30 +7,18 @@
 #define _BSDNET_CTX_H_
 
 #include <stdint.h>
-#include <stddef.h>
 #include <stdbool.h>
 
 #include "bsdnet_abi.h"
 #include "bsdnet_flowtab_priv.h"
 
-/* The fields of a vif the output and decapsulation paths check: its
- * bytes from vif_type to vif_mtu, copied as they are. */
+/* The fields of a vif the output and decapsulation paths check. */
 struct bsdnet_vif_out {
 	uint16_t		 vo_type;
 	uint16_t		 vo_flags;
-	uint16_t		 vo_vrf;
-	uint16_t		 vo_vlan;
 	uint32_t		 vo_ip;
-	uint32_t		 vo_nh;
 	uint32_t		 vo_mtu;
 };
-#define BSDNET_VO_SAME(vo, vif)	(offsetof(struct bsdnet_vif_out, vo) == \
-	offsetof(struct bsdnet_vif, vif) -				\
-	offsetof(struct bsdnet_vif, vif_type))
-_Static_assert(BSDNET_VO_SAME(vo_flags, vif_flags) &&
-    BSDNET_VO_SAME(vo_ip, vif_ip) && BSDNET_VO_SAME(vo_mtu, vif_mtu) &&
-    sizeof(struct bsdnet_vif_out) == offsetof(struct bsdnet_vif, vif_mac) -
-    offsetof(struct bsdnet_vif, vif_type), "vif_out mirrors the vif");
 
 /*
  * What the pipeline knows about the packet in hand: on the stack for a

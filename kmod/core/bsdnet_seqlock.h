@@ -4,7 +4,8 @@
  *	odd count (relaxed); release fence; the body; even count (release)
  * Readers (the core, the userspace daemons, the agent's own reads):
  *	count (acquire); copy; acquire fence; count again (relaxed)
- * keep the copy if the count was even and did not move.  A reader gives
+ * keep the copy if the count was even and did not move: bsdnet_seq_read()
+ * for a byte copy, bsdnet_seq_begin() and _end() around a field copy.  A reader gives
  * up after BSDNET_SEQ_RETRIES tries: a writer that died mid-update leaves
  * the count odd, and the entry then reads as invalid instead of spinning.
  */
@@ -19,8 +20,27 @@
 
 enum { BSDNET_SEQ_RETRIES = 4 };
 
+/* A read begins: false while a writer is at work (the count is odd). */
+static inline bool
+bsdnet_seq_begin(const uint32_t *seq, uint32_t *s)
+{
+
+	*s = bsdnet_load_acq(seq);
+	return ((*s & 1) == 0);
+}
+
+/* A read ends: true if what was copied since bsdnet_seq_begin() is
+ * good (the count did not move). */
+static inline bool
+bsdnet_seq_end(const uint32_t *seq, uint32_t s)
+{
+
+	bsdnet_fence_acq();
+	return (bsdnet_load_rlx(seq) == s);
+}
+
 /* Copy len bytes of an entry whose count is *seq.  False if no clean
- * copy was had. */
+ * copy was had in BSDNET_SEQ_RETRIES tries. */
 static inline bool
 bsdnet_seq_read(const uint32_t *seq, void *dst, const void *src, size_t len)
 {
@@ -28,12 +48,10 @@ bsdnet_seq_read(const uint32_t *seq, void *dst, const void *src, size_t len)
 	int i;
 
 	for (i = 0; i < BSDNET_SEQ_RETRIES; i++) {
-		s = bsdnet_load_acq(seq);
-		if ((s & 1) != 0)
+		if (!bsdnet_seq_begin(seq, &s))
 			continue;
 		bsdnet_memcpy(dst, src, len);
-		bsdnet_fence_acq();
-		if (bsdnet_load_rlx(seq) == s)
+		if (bsdnet_seq_end(seq, s))
 			return (true);
 	}
 	return (false);
