@@ -154,8 +154,7 @@ bsdnet_parse_l4(const struct bsdnet_pkt *pkt, uint32_t off,
 {
 	const struct bsdnet_ipv4 *ip = bsdnet_ipv4_at(pkt, off);
 	const struct bsdnet_icmp *icmp;
-	const struct bsdnet_tcp *th;
-	const struct bsdnet_udp *uh;
+	const struct bsdnet_l4ports *ports;
 	const void *l4;
 	uint32_t hlen, plen, need;
 	uint8_t proto;
@@ -199,16 +198,11 @@ bsdnet_parse_l4(const struct bsdnet_pkt *pkt, uint32_t off,
 		}
 		return (BSDNET_CONT);
 	}
-	if (proto == BSDNET_IPPROTO_TCP) {
-		th = l4;
-		c->c_key.fk_sport = bsdnet_rd16(th->th_sport);
-		c->c_key.fk_dport = bsdnet_rd16(th->th_dport);
-		c->c_tcp_flags = th->th_flags;
-	} else {
-		uh = l4;
-		c->c_key.fk_sport = bsdnet_rd16(uh->uh_sport);
-		c->c_key.fk_dport = bsdnet_rd16(uh->uh_dport);
-	}
+	ports = l4;
+	c->c_key.fk_sport = bsdnet_rd16(ports->l4_sport);
+	c->c_key.fk_dport = bsdnet_rd16(ports->l4_dport);
+	if (proto == BSDNET_IPPROTO_TCP)
+		c->c_tcp_flags = ((const struct bsdnet_tcp *)l4)->th_flags;
 	return (BSDNET_CONT);
 }
 

@@ -5,9 +5,10 @@
  * Readers (the core, the userspace daemons, the agent's own reads):
  *	count (acquire); copy; acquire fence; count again (relaxed)
  * keep the copy if the count was even and did not move: bsdnet_seq_read()
- * for a byte copy, bsdnet_seq_begin() and _end() around a field copy.  A reader gives
- * up after BSDNET_SEQ_RETRIES tries: a writer that died mid-update leaves
- * the count odd, and the entry then reads as invalid instead of spinning.
+ * for a byte copy, bsdnet_seq_begin() and _end() around a field copy.
+ * A reader gives up after BSDNET_SEQ_RETRIES tries: a writer that died
+ * mid-update leaves the count odd, and the entry then reads as invalid
+ * instead of spinning.
  */
 #ifndef _BSDNET_SEQLOCK_H_
 #define _BSDNET_SEQLOCK_H_

@@ -73,7 +73,13 @@ struct bsdnet_ipv4 {
 	uint8_t	ip_dst[4];
 };
 
-/* What the flow key takes of TCP, UDP and ICMP headers. */
+/* What the flow key takes of TCP, UDP and ICMP headers.  TCP and UDP
+ * both begin with the ports. */
+struct bsdnet_l4ports {
+	uint8_t	l4_sport[2];
+	uint8_t	l4_dport[2];
+};
+
 struct bsdnet_tcp {
 	uint8_t	th_sport[2];
 	uint8_t	th_dport[2];
@@ -134,6 +140,7 @@ _Static_assert(sizeof(struct bsdnet_ether) == BSDNET_ETH_HLEN, "ether");
 _Static_assert(sizeof(struct bsdnet_ether_vlan) ==
     BSDNET_ETH_HLEN + BSDNET_VLAN_HLEN, "ether_vlan");
 _Static_assert(sizeof(struct bsdnet_ipv4) == BSDNET_IP_HLEN, "ipv4");
+_Static_assert(sizeof(struct bsdnet_l4ports) == 4, "l4ports");
 _Static_assert(sizeof(struct bsdnet_tcp) == 20, "tcp");
 _Static_assert(sizeof(struct bsdnet_udp) == 8, "udp");
 _Static_assert(sizeof(struct bsdnet_icmp) == 8, "icmp");
