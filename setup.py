@@ -3,34 +3,38 @@
 - bsdnet.shm._abi: the cffi module built from kmod/include/bsdnet_abi.h, the one
   header that defines the shared-memory layout, and from
   kmod/freebsd/bsdnet_ioctl.h, the kernel module's ioctls.
-- bsdnet/_bin/bsdnet-datapath: the Linux userspace datapath (the C core plus
-  the Linux glue), an executable shipped inside the package so that
-  `pip install .` gives a working node.  Linux only: its glue is
-  AF_PACKET, epoll and signalfd; on FreeBSD the datapath is bsdnet.ko or
-  bsdnet-netmap, which the net/bsdnet-kmod port builds, and nothing is
-  linked here.
+- bsdnet/_bin/bsdnet-datapath: the Linux userspace datapath (the C core,
+  the daemon kmod/daemon shares with the netmap home, and the Linux home
+  kmod/linux; `make -C kmod/linux` builds the same by hand), an
+  executable shipped inside the package so that `pip install .` gives a
+  working node.  Linux only: its home is AF_PACKET, epoll and signalfd;
+  on FreeBSD the datapath is bsdnet.ko or bsdnet-netmap, which the
+  net/bsdnet-kmod port builds, and nothing is linked here.
 """
 import glob
 import os
+import runpy
 import sys
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CFLAGS = ["-std=c11", "-O2", "-g", "-Wall", "-Wextra", "-Werror",
-          "-D_GNU_SOURCE"]
-# The daemon only: link-time optimisation inlines the core's small steps
-# across its files (bench_core: about 5 ns of 80 per packet).
-DATAPATH_LTO = ["-flto=auto"]
+_CF = runpy.run_path(os.path.join(HERE, "kmod", "cflags.py"))["CFLAGS"]
+CFLAGS = _CF["CSTD"] + _CF["COPT"] + _CF["CWARN"] + ["-D_GNU_SOURCE"]
+DATAPATH_LTO = _CF["CLTO"]
+
+
+# What bsdnet-datapath is built from, as kmod/linux/Makefile builds it.
+DATAPATH_DIRS = ("kmod/core", "kmod/daemon", "kmod/linux")
 
 
 def datapath_sources(platform: str) -> list:
     """The Linux daemon's sources, on Linux; nothing elsewhere."""
     if not platform.startswith("linux"):
         return []
-    sources = sorted(glob.glob(os.path.join(HERE, "kmod/core/*.c")) +
-                     glob.glob(os.path.join(HERE, "kmod/linux/*.c")))
+    sources = sorted(s for d in DATAPATH_DIRS
+                     for s in glob.glob(os.path.join(HERE, d, "*.c")))
     if not any("/kmod/linux/" in s for s in sources):
         return []
     return sources
@@ -56,11 +60,12 @@ class BuildWithDatapath(build_ext):
         objs = self.compiler.compile(
             [os.path.relpath(s, HERE) for s in sources],
             output_dir=os.path.join(self.build_temp, "datapath"),
-            include_dirs=["kmod/include", "kmod/core", "kmod/linux"],
+            include_dirs=["kmod/include", *DATAPATH_DIRS],
             extra_postargs=CFLAGS + DATAPATH_LTO)
         self.compiler.link_executable(objs, "bsdnet-datapath",
                                       output_dir=outdir,
-                                      extra_postargs=DATAPATH_LTO + ["-O2"])
+                                      extra_postargs=DATAPATH_LTO +
+                                      _CF["COPT"])
 
 
 if __name__ == "__main__":     # as setuptools and pip run it

@@ -15,6 +15,7 @@ import argparse
 import json
 import logging
 import platform
+import runpy
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,7 @@ log = logging.getLogger("bench_core")
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "kmod" / "core"
 INCLUDE = ROOT / "kmod" / "include"
+CFLAGS = runpy.run_path(str(ROOT / "kmod" / "cflags.py"))["CFLAGS"]
 OUT = ROOT / "bench-results" / "core.json"
 OUT_HUGE = ROOT / "bench-results" / "core-hugepages.json"
 GOAL_NS = 60.0
@@ -37,8 +39,9 @@ def build(workdir: Path) -> Path:
         raise SystemExit("no C compiler")
     exe = workdir / "bench_core"
     # As setup.py builds the Linux daemon: -O2 with link-time optimisation.
-    argv = [cc, "-std=c11", "-O2", "-flto=auto", "-Wall", "-Wextra",
-            "-Werror", "-I", str(INCLUDE), "-I", str(CORE), "-o", str(exe),
+    argv = [cc, *CFLAGS["CSTD"], *CFLAGS["COPT"], *CFLAGS["CLTO"],
+            *CFLAGS["CWARN"], "-I", str(INCLUDE), "-I", str(CORE),
+            "-o", str(exe),
             str(ROOT / "benchmarks" / "bench_core.c"),
             *sorted(str(p) for p in CORE.glob("*.c"))]
     subprocess.run(argv, check=True)

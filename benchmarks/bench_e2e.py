@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import runpy
 import secrets
 import shutil
 import statistics
@@ -195,7 +196,8 @@ def build_tools(workdir: Path) -> Path:
     exe = workdir / "e2e_tools"
     src.write_text(TOOLS_C)
     cc = shutil.which("cc") or shutil.which("gcc") or "clang"
-    run(cc, "-O2", "-std=c11", "-Wall", "-o", str(exe), str(src))
+    cf = runpy.run_path(str(ROOT / "kmod" / "cflags.py"))["CFLAGS"]
+    run(cc, *cf["CSTD"], *cf["COPT"], *cf["CWARN"], "-o", str(exe), str(src))
     return exe
 
 

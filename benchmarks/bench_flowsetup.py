@@ -37,6 +37,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import runpy
 import shutil
 import socket
 import statistics
@@ -143,6 +144,8 @@ def build_c_generator(tmpdir: str):
         from cffi import FFI
         root = os.path.dirname(HERE)
         core = os.path.join(root, "kmod", "core")
+        cf = runpy.run_path(os.path.join(root, "kmod", "cflags.py"))[
+            "CFLAGS"]
         b = FFI()
         b.cdef("uint32_t bench_gen(uintptr_t ft, uintptr_t holds, int fd, "
                "uint32_t start, uint32_t count, uint32_t *failed);"
@@ -151,7 +154,8 @@ def build_c_generator(tmpdir: str):
                      sources=[os.path.join(core, "bsdnet_flowtab.c")],
                      include_dirs=[os.path.join(root, "kmod", "include"),
                                    core],
-                     extra_compile_args=["-O2", "-std=c11"])
+                     extra_compile_args=cf["CSTD"] + cf["COPT"] +
+                     cf["CWARN"])
         b.compile(tmpdir=tmpdir)
         sys.path.insert(0, tmpdir)
         import _bsdnet_bench_gen

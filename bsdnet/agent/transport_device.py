@@ -1,6 +1,6 @@
 """The device transport: the FreeBSD kernel module through /dev/bsdnet.
 
-What goes where (kmod/freebsd/bsdnet_fb_dev.c is the other side):
+What goes where (kmod/freebsd/bsdnet_kern_dev.c is the other side):
 
   region    open(2) O_RDWR, BSDNET_IOC_GEOMETRY (BSDNET_IOC_CREATE first
             when there are no tables and the agent is told to make them),
@@ -297,7 +297,7 @@ class DevicePorts:
     """Interfaces bound to vifs, kept as the vif table says: a VIRTUAL or
     FABRIC entry with a name wants its interface attached (VM taps with
     the router-MAC flag, see kmod/README), anything else wants none.
-    The same rule as the userspace datapaths' vif scan (dpl_vif.c); the
+    The same rule as the userspace datapaths' vif scan (bsdnetd_vif.c); the
     kernel's vif_os_index says what is bound now."""
 
     def __init__(self, dev: Device) -> None:

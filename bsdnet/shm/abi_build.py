@@ -11,6 +11,7 @@ offset and ioctl request number.
 import glob
 import os
 import re
+import runpy
 import shutil
 import subprocess
 import sys
@@ -38,6 +39,7 @@ SOURCES = [os.path.join(CORE, f) for f in
            ("bsdnet_layout.c", "bsdnet_flowtab.c")]
 HERE = os.path.dirname(os.path.abspath(__file__))
 AGENT_H = os.path.join(HERE, "abi_helpers.h")
+_CF = runpy.run_path(os.path.join(ROOT, "kmod", "cflags.py"))["CFLAGS"]
 
 
 def _cc() -> str:
@@ -100,7 +102,7 @@ ffibuilder.set_source(
     "bsdnet.shm._abi", _includes,
     sources=[os.path.relpath(s, ROOT) for s in _sources],
     include_dirs=[INCLUDE, CORE, HERE, FREEBSD] + COMPAT,
-    extra_compile_args=["-std=c11", "-Wall", "-Wextra", "-Werror"])
+    extra_compile_args=_CF["CSTD"] + _CF["CWARN"])
 
 if __name__ == "__main__":
     ffibuilder.compile(verbose=True)

@@ -11,8 +11,7 @@
 #include <string.h>
 
 #include "abi_helpers.h"
-
-#define SEQ_READ_TRIES	1000
+#include "bsdnet_seqlock.h"
 
 uint32_t
 bsdnet_agent_load_acq32(const uint32_t *p)
@@ -45,45 +44,7 @@ bsdnet_agent_cas32(uint32_t *p, uint32_t expected, uint32_t v)
 	    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) ? 1 : 0);
 }
 
-/*
- * One writer: the odd store, then a release fence so the odd sequence is
- * visible before any byte of the body; the even store with release so the
- * body is visible before it.  Pairs with the reader's acquire load of the
- * sequence and its acquire fence before the re-check.
- */
-static void
-seq_write(uint32_t *seq, void *body, const void *src, size_t len)
-{
-	uint32_t s;
-
-	s = __atomic_load_n(seq, __ATOMIC_RELAXED);
-	if (s & 1)			/* a previous writer died mid-write */
-		s++;
-	__atomic_store_n(seq, s + 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	memcpy(body, src, len);
-	__atomic_store_n(seq, s + 2, __ATOMIC_RELEASE);
-}
-
-static int
-seq_read(const uint32_t *seq, const void *body, void *dst, size_t len)
-{
-	uint32_t s1, s2;
-	int i;
-
-	for (i = 0; i < SEQ_READ_TRIES; i++) {
-		s1 = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
-		if (s1 & 1)
-			continue;
-		memcpy(dst, body, len);
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		s2 = __atomic_load_n(seq, __ATOMIC_RELAXED);
-		if (s1 == s2)
-			return (0);
-	}
-	return (-1);
-}
-
+/* The entry after its sequence word (the seqlock: bsdnet_seqlock.h). */
 #define BODY(p, seqf)	((uint8_t *)(p) + sizeof((p)->seqf))
 #define CBODY(p, seqf)	((const uint8_t *)(p) + sizeof((p)->seqf))
 
@@ -97,41 +58,39 @@ bsdnet_agent_vif_write(struct bsdnet_vif *dst, const struct bsdnet_vif *src)
 {
 	const size_t os = offsetof(struct bsdnet_vif, vif_os_index);
 	const size_t after = os + sizeof(dst->vif_os_index);
-	uint32_t s;
+	uint32_t next;
 
-	s = __atomic_load_n(&dst->vif_seq, __ATOMIC_RELAXED);
-	if (s & 1)
-		s++;
-	__atomic_store_n(&dst->vif_seq, s + 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_RELEASE);
+	next = bsdnet_seq_write_begin(&dst->vif_seq);
 	memcpy(BODY(dst, vif_seq), CBODY(src, vif_seq),
 	    os - sizeof(dst->vif_seq));
 	memcpy((uint8_t *)dst + after, (const uint8_t *)src + after,
 	    sizeof(*dst) - after);
-	__atomic_store_n(&dst->vif_seq, s + 2, __ATOMIC_RELEASE);
+	bsdnet_seq_write_end(&dst->vif_seq, next);
 }
 
 void
 bsdnet_agent_nh_write(struct bsdnet_nh *dst, const struct bsdnet_nh *src)
 {
-	seq_write(&dst->nh_seq, BODY(dst, nh_seq), CBODY(src, nh_seq),
+	uint32_t next;
+
+	next = bsdnet_seq_write_begin(&dst->nh_seq);
+	memcpy(BODY(dst, nh_seq), CBODY(src, nh_seq),
 	    sizeof(*dst) - sizeof(dst->nh_seq));
+	bsdnet_seq_write_end(&dst->nh_seq, next);
 }
 
 int
 bsdnet_agent_vif_read(const struct bsdnet_vif *src, struct bsdnet_vif *dst)
 {
-	dst->vif_seq = __atomic_load_n(&src->vif_seq, __ATOMIC_RELAXED);
-	return (seq_read(&src->vif_seq, CBODY(src, vif_seq),
-	    BODY(dst, vif_seq), sizeof(*dst) - sizeof(dst->vif_seq)));
+	return (bsdnet_seq_read(&src->vif_seq, dst, src, sizeof(*dst)) ? 0 :
+	    -1);
 }
 
 int
 bsdnet_agent_nh_read(const struct bsdnet_nh *src, struct bsdnet_nh *dst)
 {
-	dst->nh_seq = __atomic_load_n(&src->nh_seq, __ATOMIC_RELAXED);
-	return (seq_read(&src->nh_seq, CBODY(src, nh_seq),
-	    BODY(dst, nh_seq), sizeof(*dst) - sizeof(dst->nh_seq)));
+	return (bsdnet_seq_read(&src->nh_seq, dst, src, sizeof(*dst)) ? 0 :
+	    -1);
 }
 
 

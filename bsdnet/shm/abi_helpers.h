@@ -32,19 +32,18 @@ uint32_t bsdnet_agent_sub32(uint32_t *p, uint32_t v);
 int	 bsdnet_agent_cas32(uint32_t *p, uint32_t expected, uint32_t v);
 
 /*
- * Seqlock writers: make the entry's sequence odd, publish that before the
- * body (release fence), copy the body of src (everything after the
- * sequence word), then store the next even sequence with release.  The
- * datapath reader loads the sequence with acquire, copies, fences acquire
- * and retries if the sequence was odd or moved.  src's sequence is
- * ignored.  The agent is the only writer, so no CAS is needed.
+ * Seqlock writers, with the datapath's seqlock (kmod/core/
+ * bsdnet_seqlock.h): the body of src (everything after the sequence
+ * word) is copied; src's sequence is ignored.  The agent is the only
+ * writer, so no CAS is needed.
  */
 void	 bsdnet_agent_vif_write(struct bsdnet_vif *dst,
 	    const struct bsdnet_vif *src);
 void	 bsdnet_agent_nh_write(struct bsdnet_nh *dst,
 	    const struct bsdnet_nh *src);
-/* Seqlock readers (for vrctl and adoption): a consistent copy into dst.
- * Return 0, or -1 after too many retries (a writer died mid-write). */
+/* Seqlock readers (for vrctl and adoption), the datapath's reader: a
+ * consistent copy into dst.  Return 0, or -1 when no clean copy was had
+ * in BSDNET_SEQ_RETRIES tries (a writer died mid-write). */
 int	 bsdnet_agent_vif_read(const struct bsdnet_vif *src,
 	    struct bsdnet_vif *dst);
 int	 bsdnet_agent_nh_read(const struct bsdnet_nh *src,

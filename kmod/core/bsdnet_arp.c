@@ -1,67 +1,56 @@
 /*-
- * ARP answered in the datapath.
- *
- * From a VM (VIRTUAL vif): a request for any address with a route in the
- * vif's VRF is answered with rh_router_mac, as vRouter does, so the
- * router MAC is the L2 next hop for everything the VM sends.  Requests
- * for the VM's own address (duplicate address detection) or gratuitous
- * ones are not answered.
- * On the FABRIC vif: requests for the fabric address are answered with the
- * fabric MAC, so peers can resolve this node.  Peers' MACs come to us in
- * the tunnel nexthops (nh_dmac), so nothing else is needed here.
+ * ARP answered in the datapath: a VM's request for an address with a
+ * route in its VRF gets the router MAC; a request on the fabric for the
+ * fabric address gets the fabric MAC.  Nothing else is answered.
  */
 #include "bsdnet_priv.h"
 
-enum {
-	ARP_HTYPE_ETHER	= 1,
-	ARP_OP_REQUEST	= 1,
-	ARP_OP_REPLY	= 2,
-};
-
-/* Is the Ethernet/IPv4 ARP packet at a well formed?  (28 bytes present.) */
+/* Is the Ethernet/IPv4 ARP packet a well formed? */
 static bool
-arp_wellformed(const uint8_t *a)
+arp_wellformed(const struct bsdnet_arp *a)
 {
-	uint16_t op = bsdnet_rd16(a + 6);
+	uint16_t op = bsdnet_rd16(a->ar_op);
 
-	return (bsdnet_rd16(a) == ARP_HTYPE_ETHER &&
-	    bsdnet_rd16(a + 2) == BSDNET_ETHERTYPE_IPV4 &&
-	    a[4] == BSDNET_ETH_ALEN && a[5] == 4 &&
-	    (op == ARP_OP_REQUEST || op == ARP_OP_REPLY));
+	return (bsdnet_rd16(a->ar_hrd) == BSDNET_ARP_HRD_ETHER &&
+	    bsdnet_rd16(a->ar_pro) == BSDNET_ETHERTYPE_IPV4 &&
+	    a->ar_hln == BSDNET_ETH_ALEN && a->ar_pln == 4 &&
+	    (op == BSDNET_ARP_OP_REQUEST || op == BSDNET_ARP_OP_REPLY));
 }
 
-/* Turn the request at a (in frame d) into the reply from mac, in place. */
+/* Turn the request a (in frame eh) into the reply from mac, in place. */
 static void
-arp_make_reply(uint8_t *d, uint8_t *a, const uint8_t *mac)
+arp_make_reply(struct bsdnet_ether *eh, struct bsdnet_arp *a,
+    const uint8_t *mac)
 {
-	uint32_t spa = bsdnet_rd32(a + 14), tpa = bsdnet_rd32(a + 24);
+	uint32_t spa = bsdnet_rd32(a->ar_spa), tpa = bsdnet_rd32(a->ar_tpa);
 
-	bsdnet_memcpy(d, d + 6, BSDNET_ETH_ALEN);
-	bsdnet_memcpy(d + 6, mac, BSDNET_ETH_ALEN);
-	bsdnet_wr16(a + 6, ARP_OP_REPLY);
-	bsdnet_memcpy(a + 18, a + 8, BSDNET_ETH_ALEN);	/* tha = sha */
-	bsdnet_wr32(a + 24, spa);			/* tpa = spa */
-	bsdnet_memcpy(a + 8, mac, BSDNET_ETH_ALEN);	/* sha = us */
-	bsdnet_wr32(a + 14, tpa);			/* spa = target */
+	bsdnet_memcpy(eh->eth_dst, eh->eth_src, BSDNET_ETH_ALEN);
+	bsdnet_memcpy(eh->eth_src, mac, BSDNET_ETH_ALEN);
+	bsdnet_wr16(a->ar_op, BSDNET_ARP_OP_REPLY);
+	bsdnet_memcpy(a->ar_tha, a->ar_sha, BSDNET_ETH_ALEN);
+	bsdnet_wr32(a->ar_tpa, spa);
+	bsdnet_memcpy(a->ar_sha, mac, BSDNET_ETH_ALEN);
+	bsdnet_wr32(a->ar_spa, tpa);
 }
 
 int
 bsdnet_arp_input(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
     struct bsdnet_pkt *pkt, uint32_t off)
 {
-	uint8_t mac[BSDNET_ETH_ALEN], *a;
+	uint8_t mac[BSDNET_ETH_ALEN];
+	struct bsdnet_arp *a;
 	uint32_t spa, tpa, nh;
 	int r;
 
 	if (pkt->p_len < off || pkt->p_len - off < BSDNET_ARP_LEN)
 		return (BSDNET_DROP_ARP_MALFORMED);
-	a = pkt->p_data + off;
+	a = (struct bsdnet_arp *)(void *)(pkt->p_data + off);
 	if (!arp_wellformed(a))
 		return (BSDNET_DROP_ARP_MALFORMED);
-	if (bsdnet_rd16(a + 6) != ARP_OP_REQUEST)
+	if (bsdnet_rd16(a->ar_op) != BSDNET_ARP_OP_REQUEST)
 		return (BSDNET_DROP_ARP_NOT_ANSWERED);
-	spa = bsdnet_rd32(a + 14);
-	tpa = bsdnet_rd32(a + 24);
+	spa = bsdnet_rd32(a->ar_spa);
+	tpa = bsdnet_rd32(a->ar_tpa);
 	if (c->c_vif->vif_type == BSDNET_VIF_FABRIC) {
 		if (c->c_vif->vif_ip == 0 || tpa != c->c_vif->vif_ip)
 			return (BSDNET_DROP_ARP_NOT_ANSWERED);
@@ -75,7 +64,7 @@ bsdnet_arp_input(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 			return (BSDNET_DROP_ARP_NOT_ANSWERED);
 		bsdnet_memcpy(mac, dp->dp_hdr->rh_router_mac, BSDNET_ETH_ALEN);
 	}
-	arp_make_reply(pkt->p_data, a, mac);
+	arp_make_reply(bsdnet_eth(pkt), a, mac);
 	r = bsdnet_tx(dp, c->c_vifidx, pkt);
 	if (r == BSDNET_DONE)
 		bsdnet_add_rlx(&dp->dp_stats->st_arp_replies, (uint64_t)1);

@@ -1,16 +1,10 @@
 /*-
- * The forwarding core's interface to its homes (FreeBSD kernel module,
- * netmap daemon, Linux userspace daemon).
- *
- * The core is freestanding: it includes only <stdint.h>, <stddef.h>,
- * <stdbool.h>, bsdnet_abi.h and bsdnet_port.h.  It never allocates on the
- * packet path, never sleeps and never recurses.  Everything it needs from
- * the OS is one of the bsdnet_os_*() functions declared below, which each
- * home defines exactly once (netmap style: named functions, picked at link
- * time, no function-pointer table).
- *
- * Threading: one struct bsdnet_dp per thread/CPU that calls
- * bsdnet_dp_input(); all of them may share one region.
+ * The forwarding core's interface to its homes (bsdnet.ko, the userspace
+ * daemons).  The core includes no OS header, never allocates on the
+ * packet path, never sleeps and never recurses; what it needs from the OS
+ * is the bsdnet_os_*() functions at the end, which each home defines once.
+ * One struct bsdnet_dp per thread or CPU that forwards; all of them may
+ * share one region.
  */
 #ifndef _BSDNET_CORE_H_
 #define _BSDNET_CORE_H_
@@ -55,14 +49,9 @@ struct bsdnet_hold_slot {
 	uint8_t		 hs_data[BSDNET_HOLD_SLOT_BYTES];
 };
 
-/*
- * Counters a thread sums while it processes a frame or a burst and adds
- * to the shared statistics once per entry point call (one relaxed add per
- * counter instead of one per packet), before that call returns, so they
- * are exact whenever the home looks.  Per-vif sums sit in a few slots
- * chosen by vif index; a slot taken by another vif is flushed first.
- * Core-private.
- */
+/* Counters summed per entry point call and added to the shared ones
+ * before it returns; per-vif sums in a few slots by vif index, a slot
+ * taken by another vif flushed first.  Core-private. */
 #define BSDNET_ACC_VIFS		4	/* power of two */
 struct bsdnet_vif_acc {
 	uint32_t		 va_vif;
@@ -96,7 +85,7 @@ struct bsdnet_dp {
 	/* hold queue: storage given by the home at init */
 	struct bsdnet_hold_slot	*dp_hold;
 	uint32_t		 dp_nhold;
-	/* added after the first cut: tables resolved once at init */
+	/* the tables, located once at init */
 	struct bsdnet_flowtab	 dp_ft;
 	struct bsdnet_vif	*dp_vifs;
 	struct bsdnet_vif_stats	*dp_vstats;
@@ -125,13 +114,15 @@ struct bsdnet_dp {
 int	bsdnet_dp_init(struct bsdnet_dp *dp, void *os, void *base,
 	    uint64_t size, struct bsdnet_hold_slot *hold, uint32_t nhold);
 
+/* The geometry bsdnet_dp_init() validated. */
+void	bsdnet_dp_geometry(const struct bsdnet_dp *dp,
+	    struct bsdnet_geometry *g);
+
 /*
  * The home promises (sole true) that dp is the only forwarder on its
- * region, as a userspace daemon's one thread is: flow counters are then
- * updated with plain loads and stores instead of atomic adds, which on
- * x86 wait for every store before them.  Off after bsdnet_dp_init().  If
- * another forwarder shared the region anyway, counts would be lost, and
- * nothing else.
+ * region, as a userspace daemon's one thread is: flow counts then take
+ * plain stores, not atomic adds.  Off after bsdnet_dp_init().  Broken, the
+ * promise costs lost counts, nothing else.
  */
 void	bsdnet_dp_set_sole(struct bsdnet_dp *dp, bool sole);
 
@@ -143,13 +134,9 @@ void	bsdnet_dp_set_sole(struct bsdnet_dp *dp, bool sole);
 void	bsdnet_dp_input(struct bsdnet_dp *dp, uint32_t vif,
 	    struct bsdnet_pkt *pkt);
 /*
- * Process n frames received on one vif (pkts[0..n-1]), with the same
- * outcome as bsdnet_dp_input() on each in order, but faster: up to
- * BSDNET_BURST_MAX frames at a time are parsed and hashed and their flow
- * buckets prefetched, then their flow entries prefetched, then looked up
- * and forwarded, so their cache misses overlap; counters are added to the
- * shared statistics once per call.  Any n; BSDNET_BURST_MAX per call is
- * what the homes are expected to pass.
+ * Process n frames received on one vif, with the outcome of
+ * bsdnet_dp_input() on each in order, faster: their cache misses
+ * overlap.  Any n; the homes pass up to BSDNET_BURST_MAX.
  */
 void	bsdnet_dp_input_burst(struct bsdnet_dp *dp, uint32_t vif,
 	    struct bsdnet_pkt *pkts, uint32_t n);
@@ -167,6 +154,31 @@ void	bsdnet_dp_release(struct bsdnet_dp *dp, uint32_t flow, uint32_t gen);
  * bucket, bump rh_dp_heartbeat.
  */
 void	bsdnet_dp_tick(struct bsdnet_dp *dp);
+
+/*
+ * The agent's control messages (bsdnet_ctl.c).  bsdnet_ctl_check()
+ * checks one of len bytes, header included, whose header is *ch (not
+ * read when len is shorter than a header) against a vif table of nvifs
+ * entries: BSDNET_CTL_OK or an enum bsdnet_ctl_err.  A well-formed XMIT
+ * is sent only if the vif is attached and bsdnet_ctl_xmit_fits() the
+ * interface's MTU (room for an Ethernet header and one 802.1Q tag).
+ */
+enum bsdnet_ctl_err {
+	BSDNET_CTL_OK = 0,
+	BSDNET_CTL_E_SHORT,		/* shorter than the header */
+	BSDNET_CTL_E_LONG,		/* longer than header + XMIT_MAX */
+	BSDNET_CTL_E_TYPE,		/* unknown ch_type */
+	BSDNET_CTL_E_PAYLOAD,		/* RELEASE or VIF_SYNC with a payload */
+	BSDNET_CTL_E_LEN,		/* XMIT: ch_len is not the payload's */
+	BSDNET_CTL_E_FRAME,		/* XMIT: shorter than Ethernet's header */
+	BSDNET_CTL_E_VIF,		/* XMIT: ch_vif outside the table */
+};
+/* Largest XMIT frame: a jumbo frame (9018 bytes) with an 802.1Q tag. */
+enum { BSDNET_CTL_XMIT_MAX = 9022 };
+int	bsdnet_ctl_check(const struct bsdnet_ctl_hdr *ch, size_t len,
+	    uint32_t nvifs);
+const char *bsdnet_ctl_strerror(int error);
+bool	bsdnet_ctl_xmit_fits(uint32_t len, uint32_t mtu);
 
 /* ---- what each home provides ---- */
 
@@ -193,12 +205,8 @@ uint8_t	*bsdnet_os_prepend(struct bsdnet_dp *dp, struct bsdnet_pkt *pkt,
 	    uint32_t drop, uint32_t len);
 /* A monotonic millisecond clock. */
 uint64_t bsdnet_os_now_ms(void);
-/*
- * Log a message; level 0 error, 1 warning, 2 info, 3 debug.  __printf__
- * rather than printf: a kernel build (kern.mk's
- * -D__printf__=__freebsd_kprintf__) then checks the format against
- * printf(9), which the kernel home hands it to.
- */
+/* Log a message; level 0 error, 1 warning, 2 info, 3 debug.  __printf__:
+ * kern.mk's -D__printf__=__freebsd_kprintf__ checks it against printf(9). */
 void	bsdnet_os_log(int level, const char *fmt, ...)
 	    __attribute__((__format__(__printf__, 2, 3)));
 

@@ -59,6 +59,7 @@ bsdnet_dp_init(struct bsdnet_dp *dp, void *os, void *base, uint64_t size,
 {
 	const struct bsdnet_region_hdr *hdr = base;
 	struct bsdnet_geometry g;
+	uint64_t off[BSDNET_TBL_MAX];
 	uint32_t i;
 	int error;
 
@@ -71,7 +72,7 @@ bsdnet_dp_init(struct bsdnet_dp *dp, void *os, void *base, uint64_t size,
 		return (BSDNET_E_MAGIC);
 	if (hdr->rh_abi_version != BSDNET_ABI_VERSION)
 		return (BSDNET_E_VERSION);
-	error = bsdnet_region_check(hdr, size, &g);
+	error = bsdnet_region_check(hdr, size, &g, off);
 	if (error != BSDNET_OK)
 		return (error);
 	if (hold == NULL)
@@ -100,20 +101,36 @@ bsdnet_dp_init(struct bsdnet_dp *dp, void *os, void *base, uint64_t size,
 		hold[i].hs_flow = (uint32_t)BSDNET_FLOW_NONE;
 		hold[i].hs_len = 0;
 	}
-	bsdnet_flowtab_bind(&dp->dp_ft, hdr, base);
-	dp->dp_vifs = region_at(base, hdr->rh_off_vifs);
-	dp->dp_vstats = region_at(base, hdr->rh_off_vifstats);
-	dp->dp_nhs = region_at(base, hdr->rh_off_nexthops);
-	dp->dp_labels = region_at(base, hdr->rh_off_labels);
-	dp->dp_vrfs = region_at(base, hdr->rh_off_vrfs);
-	dp->dp_rtb = region_at(base, hdr->rh_off_rtbuckets);
-	dp->dp_stats = region_at(base, hdr->rh_off_stats);
+	bsdnet_flowtab_bind_at(&dp->dp_ft, region_at(base,
+	    off[BSDNET_TBL_FLOWS]), region_at(base, off[BSDNET_TBL_FLOWTAGS]),
+	    g.g_nflowbuckets, g.g_novfbuckets, dp->dp_hash_key);
+	dp->dp_vifs = region_at(base, off[BSDNET_TBL_VIFS]);
+	dp->dp_vstats = region_at(base, off[BSDNET_TBL_VIFSTATS]);
+	dp->dp_nhs = region_at(base, off[BSDNET_TBL_NEXTHOPS]);
+	dp->dp_labels = region_at(base, off[BSDNET_TBL_LABELS]);
+	dp->dp_vrfs = region_at(base, off[BSDNET_TBL_VRFS]);
+	dp->dp_rtb = region_at(base, off[BSDNET_TBL_RTBUCKETS]);
+	dp->dp_stats = region_at(base, off[BSDNET_TBL_STATS]);
 	dp->dp_trap_last_ms = bsdnet_os_now_ms();
 	dp->dp_now_s = (uint32_t)(dp->dp_trap_last_ms / 1000);
 	/* Start with a full bucket: one second's worth of traps. */
 	dp->dp_trap_tokens = trap_rate(dp) * TRAP_COST;
 	dp->dp_expire_cursor = 0;
 	return (BSDNET_OK);
+}
+
+void
+bsdnet_dp_geometry(const struct bsdnet_dp *dp, struct bsdnet_geometry *g)
+{
+
+	g->g_nvifs = dp->dp_nvifs;
+	g->g_nnexthops = dp->dp_nnexthops;
+	g->g_nlabels = dp->dp_nlabels;
+	g->g_nvrfs = dp->dp_nvrfs;
+	g->g_nrtbuckets = dp->dp_nrtbuckets;
+	g->g_nflowbuckets = dp->dp_nflowbuckets;
+	g->g_novfbuckets = dp->dp_novfbuckets;
+	g->g_maxhold = dp->dp_maxhold;
 }
 
 void

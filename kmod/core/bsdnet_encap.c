@@ -1,16 +1,7 @@
 /*-
- * Where a packet is encapsulated and decapsulated.
- *
- * Encapsulation (VM -> TUNNEL nexthop), built in place in front of the
- * inner IPv4 header, the inner Ethernet header dropped:
- *
- *   | outer Ethernet 14 | outer IPv4 20 | GRE 4 | MPLS 4 | inner IPv4 ... |
- *     nh_dmac/nh_smac     proto 47, DF,   0x0000  label<<12 | S | TTL
- *                         TTL 64, id 0    0x8847  (TTL copied from inner)
- *
- * Decapsulation (fabric -> label -> ENCAP nexthop): the outer headers are
- * validated here, then bsdnet_deliver_local() writes a new Ethernet header
- * in front of the inner IPv4 header.
+ * Where a packet is encapsulated (VM -> TUNNEL nexthop: struct
+ * bsdnet_encap in front of the inner IPv4 header) and decapsulated
+ * (fabric -> label -> the VM).  The format: kmod/DESIGN.md.
  */
 #include "bsdnet_priv.h"
 
@@ -21,12 +12,13 @@ eth_prepend(struct bsdnet_pkt *pkt, uint32_t l3off, uint32_t iplen,
     const uint8_t *dmac, const uint8_t *smac)
 {
 	uint32_t skip = l3off - BSDNET_ETH_HLEN;
-	uint8_t *e = pkt->p_data + skip;
+	struct bsdnet_ether *e;
 
-	bsdnet_memcpy(e, dmac, BSDNET_ETH_ALEN);
-	bsdnet_memcpy(e + 6, smac, BSDNET_ETH_ALEN);
-	bsdnet_wr16(e + 12, BSDNET_ETHERTYPE_IPV4);
-	pkt->p_data = e;
+	e = (struct bsdnet_ether *)(void *)(pkt->p_data + skip);
+	bsdnet_memcpy(e->eth_dst, dmac, BSDNET_ETH_ALEN);
+	bsdnet_memcpy(e->eth_src, smac, BSDNET_ETH_ALEN);
+	bsdnet_wr16(e->eth_type, BSDNET_ETHERTYPE_IPV4);
+	pkt->p_data = (uint8_t *)e;
 	pkt->p_headroom += skip;
 	pkt->p_len -= skip;
 	pkt->p_totlen = BSDNET_ETH_HLEN + iplen;
@@ -44,7 +36,7 @@ bsdnet_deliver_local(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
     struct bsdnet_pkt *pkt)
 {
 	struct bsdnet_vif_out ov;
-	uint8_t *ip = pkt->p_data + c->c_l3off;
+	struct bsdnet_ipv4 *ip = bsdnet_ipv4_at(pkt, c->c_l3off);
 	uint32_t out = c->c_nh.nh_vif;
 
 	/* Decapsulation has just read this vif (bsdnet_decap_check()). */
@@ -54,7 +46,7 @@ bsdnet_deliver_local(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 		return (BSDNET_DROP_INVALID_NH);
 	if (ov.vo_type != BSDNET_VIF_VIRTUAL && ov.vo_type != BSDNET_VIF_HOST)
 		return (BSDNET_DROP_INVALID_NH);
-	if (ip[8] <= 1)
+	if (ip->ip_ttl <= 1)
 		return (BSDNET_DROP_TTL_EXPIRED);
 	bsdnet_ipv4_dec_ttl(ip);
 	eth_prepend(pkt, c->c_l3off, c->c_iplen, c->c_nh.nh_dmac,
@@ -72,7 +64,7 @@ outer_csum(uint32_t totlen, uint32_t src, uint32_t dst)
 {
 	uint32_t sum;
 
-	sum = 0x4500 + BSDNET_IP_DF +
+	sum = (BSDNET_IP_VHL << 8) + BSDNET_IP_DF +
 	    (BSDNET_OUTER_TTL << 8 | BSDNET_IPPROTO_GRE) + totlen +
 	    (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff);
 	sum = (sum & 0xffff) + (sum >> 16);
@@ -80,63 +72,61 @@ outer_csum(uint32_t totlen, uint32_t src, uint32_t dst)
 	return ((uint16_t)~sum);
 }
 
-/*
- * MTU: no ICMP "fragmentation needed" is generated yet and nothing is
- * fragmented; a DF packet that does not fit is dropped and counted, a
- * non-DF one is sent as is (the outer header has DF set, so the path may
- * drop it).
- */
+/* A DF packet over the fabric's MTU is dropped (no ICMP is sent, nothing
+ * is fragmented); a non-DF one goes as is. */
 int
 bsdnet_encap_tunnel(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
     struct bsdnet_pkt *pkt)
 {
 	struct bsdnet_vif_out fv;
 	const struct bsdnet_nh *nh = &c->c_nh;
-	uint8_t *ip = pkt->p_data + c->c_l3off, *o;
+	struct bsdnet_ipv4 *ip = bsdnet_ipv4_at(pkt, c->c_l3off);
+	struct bsdnet_encap *o;
 	uint32_t out = nh->nh_vif, framelen, otot;
-	uint16_t csum;
 	bool inplace;
 	int r;
 
 	if (!bsdnet_vif_read_out(dp, out, &fv) ||
 	    fv.vo_type != BSDNET_VIF_FABRIC ||
-	    nh->nh_label > 0xfffff)
+	    nh->nh_label > BSDNET_MPLS_LABEL_MAX)
 		return (BSDNET_DROP_INVALID_NH);
 	framelen = BSDNET_ENCAP_LEN + c->c_iplen;
 	if (fv.vo_mtu != 0 && framelen > fv.vo_mtu + BSDNET_ETH_HLEN &&
-	    (bsdnet_rd16(ip + 6) & BSDNET_IP_DF) != 0)
+	    (bsdnet_rd16(ip->ip_off) & BSDNET_IP_DF) != 0)
 		return (BSDNET_DROP_MTU_EXCEEDED);
 	inplace = (uint64_t)pkt->p_headroom + c->c_l3off >= BSDNET_ENCAP_LEN;
 	if (inplace)
-		o = ip - BSDNET_ENCAP_LEN;
-	else if ((o = bsdnet_os_prepend(dp, pkt, c->c_l3off,
-	    BSDNET_ENCAP_LEN)) == NULL)
+		o = (struct bsdnet_encap *)(void *)((uint8_t *)ip -
+		    BSDNET_ENCAP_LEN);
+	else if ((o = (struct bsdnet_encap *)(void *)bsdnet_os_prepend(dp,
+	    pkt, c->c_l3off, BSDNET_ENCAP_LEN)) == NULL)
 		return (BSDNET_DROP_NO_HEADROOM);
-	bsdnet_memcpy(o, nh->nh_dmac, BSDNET_ETH_ALEN);
-	bsdnet_memcpy(o + 6, nh->nh_smac, BSDNET_ETH_ALEN);
-	bsdnet_wr16(o + 12, BSDNET_ETHERTYPE_IPV4);
-	o[14] = 0x45;
-	o[15] = 0;
+	bsdnet_memcpy(o->en_eth.eth_dst, nh->nh_dmac, BSDNET_ETH_ALEN);
+	bsdnet_memcpy(o->en_eth.eth_src, nh->nh_smac, BSDNET_ETH_ALEN);
+	bsdnet_wr16(o->en_eth.eth_type, BSDNET_ETHERTYPE_IPV4);
+	o->en_ip.ip_vhl = BSDNET_IP_VHL;
+	o->en_ip.ip_tos = 0;
 	otot = BSDNET_IP_HLEN + BSDNET_GRE_HLEN + BSDNET_MPLS_HLEN + c->c_iplen;
-	bsdnet_wr16(o + 16, (uint16_t)otot);
-	bsdnet_wr16(o + 18, 0);			/* id: DF set, never fragmented */
-	bsdnet_wr16(o + 20, BSDNET_IP_DF);
-	o[22] = BSDNET_OUTER_TTL;
-	o[23] = BSDNET_IPPROTO_GRE;
-	bsdnet_wr32(o + 26, nh->nh_tun_src);
-	bsdnet_wr32(o + 30, nh->nh_tun_dst);
-	csum = outer_csum(otot & 0xffff, nh->nh_tun_src, nh->nh_tun_dst);
-	bsdnet_wr16(o + 24, csum);
-	bsdnet_wr16(o + 34, 0);			/* GRE: no flags, version 0 */
-	bsdnet_wr16(o + 36, BSDNET_ETHERTYPE_MPLS);
-	bsdnet_wr32(o + 38, nh->nh_label << 12 | 1u << 8 | ip[8]);
+	bsdnet_wr16(o->en_ip.ip_len, (uint16_t)otot);
+	bsdnet_wr16(o->en_ip.ip_id, 0);		/* DF set, never fragmented */
+	bsdnet_wr16(o->en_ip.ip_off, BSDNET_IP_DF);
+	o->en_ip.ip_ttl = BSDNET_OUTER_TTL;
+	o->en_ip.ip_p = BSDNET_IPPROTO_GRE;
+	bsdnet_wr32(o->en_ip.ip_src, nh->nh_tun_src);
+	bsdnet_wr32(o->en_ip.ip_dst, nh->nh_tun_dst);
+	bsdnet_wr16(o->en_ip.ip_sum, outer_csum(otot & 0xffff, nh->nh_tun_src,
+	    nh->nh_tun_dst));
+	bsdnet_wr16(o->en_gre.gre_flags, 0);
+	bsdnet_wr16(o->en_gre.gre_proto, BSDNET_ETHERTYPE_MPLS);
+	bsdnet_wr32(o->en_mpls.mpls_lse, nh->nh_label <<
+	    BSDNET_MPLS_LABEL_SHIFT | BSDNET_MPLS_BOS | ip->ip_ttl);
 
 	if (inplace) {
 		/* p_data moves back by ENCAP_LEN - l3off (l3off >= 14). */
 		pkt->p_headroom = (uint32_t)(pkt->p_headroom + c->c_l3off -
 		    BSDNET_ENCAP_LEN);
 		pkt->p_len = pkt->p_len - c->c_l3off + BSDNET_ENCAP_LEN;
-		pkt->p_data = o;
+		pkt->p_data = (uint8_t *)o;
 	}
 	pkt->p_totlen = framelen;
 	if (pkt->p_len > pkt->p_totlen)
@@ -180,26 +170,28 @@ bsdnet_decap_check(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
     struct bsdnet_pkt *pkt, uint32_t gre_off, uint32_t limit)
 {
 	struct bsdnet_vif_out *dv = &c->c_out;
-	const uint8_t *g;
+	const struct bsdnet_gre *g;
+	const struct bsdnet_mpls *m;
 	uint32_t mpls, hlen, iplen, off;
 	uint16_t vrf;
 	int r;
 
 	if (limit < BSDNET_GRE_HLEN || pkt->p_len - gre_off < BSDNET_GRE_HLEN)
 		return (BSDNET_DROP_BAD_GRE);
-	g = pkt->p_data + gre_off;
-	if (bsdnet_rd16(g) != 0)		/* C, K, S bits, version */
+	g = (const struct bsdnet_gre *)(const void *)(pkt->p_data + gre_off);
+	if (bsdnet_rd16(g->gre_flags) != 0)
 		return (BSDNET_DROP_BAD_GRE);
-	if (bsdnet_rd16(g + 2) != BSDNET_ETHERTYPE_MPLS)
+	if (bsdnet_rd16(g->gre_proto) != BSDNET_ETHERTYPE_MPLS)
 		return (BSDNET_DROP_GRE_PROTO);
 	if (limit < BSDNET_GRE_HLEN + BSDNET_MPLS_HLEN ||
 	    pkt->p_len - gre_off < BSDNET_GRE_HLEN + BSDNET_MPLS_HLEN)
 		return (BSDNET_DROP_BAD_MPLS);
-	mpls = bsdnet_rd32(g + 4);
-	if ((mpls & 0x100) == 0)		/* one label: bottom of stack */
+	m = (const struct bsdnet_mpls *)(const void *)(g + 1);
+	mpls = bsdnet_rd32(m->mpls_lse);
+	if ((mpls & BSDNET_MPLS_BOS) == 0)	/* one label only */
 		return (BSDNET_DROP_BAD_MPLS);
 	c->c_mpls_ttl = (uint8_t)mpls;
-	r = decap_label(dp, c, mpls >> 12);
+	r = decap_label(dp, c, mpls >> BSDNET_MPLS_LABEL_SHIFT);
 	if (r != BSDNET_CONT)
 		return (r);
 
@@ -210,7 +202,7 @@ bsdnet_decap_check(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 		return (r);
 	c->c_l3off = off;
 	c->c_iplen = iplen;
-	if (c->c_mpls_ttl <= 1 || pkt->p_data[off + 8] <= 1)
+	if (c->c_mpls_ttl <= 1 || bsdnet_ipv4_at(pkt, off)->ip_ttl <= 1)
 		return (BSDNET_DROP_TTL_EXPIRED);
 	r = bsdnet_parse_l4(pkt, off, c);
 	if (r != BSDNET_CONT)

@@ -1,14 +1,8 @@
 /*-
  * Flows on the packet path: hit accounting, the miss path (HOLD claim,
  * hold queue, trap to the agent), release of a decided flow, and expiry.
- *
- * Hold queue: the home gives dp_nhold slots at init.  They are split into
- * groups of BSDNET_QUEUE_PER_HOLD; flow index i queues in group
- * i % ngroups, so queueing, counting and releasing cost three slot
- * reads, never a scan.  A slot whose owner is no longer HOLD or ACTIVE
- * in the generation it was queued under is stale and is reclaimed (its
- * packet counted HOLD_EXPIRED).  If the group is taken by other live HOLD
- * flows the packet is dropped as FLOW_QUEUE_FULL, like a full queue.
+ * The hold queue: slot group flow % ngroups, BSDNET_QUEUE_PER_HOLD slots
+ * each, no scan (kmod/DESIGN.md, "The slow path").
  */
 #include "bsdnet_priv.h"
 
@@ -130,13 +124,10 @@ flow_miss(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 }
 
 /*
- * Count one packet of len bytes on entry fe, looked up in generation gen.
- * The counts are of generation fe_count_gen (bsdnet_abi.h): the first
- * packet of a new generation resets them.  A sole forwarder owns them and
- * uses plain loads and stores.  Forwarders sharing the region (a kernel's
- * CPUs) reset by CAS on fe_count_gen and add atomically; a packet another
- * CPU counts during the reset may be lost.  A forwarder whose entry was
- * recycled under it counts into the old generation, which readers ignore.
+ * Count one packet of len bytes on entry fe, looked up in generation gen:
+ * the counts are of generation fe_count_gen, reset by its first packet
+ * (kmod/DESIGN.md, "Who changes what").  Plain stores for a sole
+ * forwarder; CAS and atomic adds when forwarders share the region.
  */
 static inline void
 flow_count(const struct bsdnet_dp *dp, struct bsdnet_flow *fe, uint32_t gen,
@@ -184,10 +175,10 @@ flow_hit(struct bsdnet_dp *dp, struct bsdnet_ctx *c, uint32_t idx,
 	if (tf != 0 && c->c_key.fk_proto == BSDNET_IPPROTO_TCP) {
 		if ((bsdnet_load_rlx(&fe->fe_tcp_flags) & tf) != tf)
 			bsdnet_or_rlx(&fe->fe_tcp_flags, tf);
-		if ((tf & 0x01) != 0)
+		if ((tf & BSDNET_TH_FIN) != 0)
 			bsdnet_or_rlx(&fe->fe_flags,
 			    (uint16_t)BSDNET_FE_F_TCP_FIN);
-		if ((tf & 0x04) != 0)
+		if ((tf & BSDNET_TH_RST) != 0)
 			bsdnet_or_rlx(&fe->fe_flags,
 			    (uint16_t)BSDNET_FE_F_TCP_RST);
 	}
@@ -304,16 +295,10 @@ bsdnet_hold_expire(struct bsdnet_dp *dp, uint64_t now_ms, uint32_t timeout_ms)
 }
 
 /*
- * HOLD entries older than the timeout go back to FREE (gen + 1), a slice
- * of the table per tick so a tick costs the same whatever the size.
- *
- * Known window: fe_hold_time is written just after the claiming CAS, so a
- * tick on another thread that reads it in between sees the previous
- * owner's time and may free a HOLD a few nanoseconds old.  The cost is
- * that flow's first packets (HOLD_EXPIRED) and the agent's publish
- * failing; the next packet claims again.  Entries the agent holds for its
- * own reverse flows are also expired here (st_holds is decremented
- * saturating at zero, as the agent does not count those).
+ * HOLD entries older than the timeout go back to FREE (gen + 1),
+ * BSDNET_EXPIRE_CHUNK entries per tick.  A HOLD a few nanoseconds old can
+ * be freed by a tick that reads fe_hold_time before its claimer wrote it:
+ * see kmod/DESIGN.md, "The slow path".
  */
 void
 bsdnet_flow_expire(struct bsdnet_dp *dp, uint32_t now_ms, uint32_t timeout_ms)

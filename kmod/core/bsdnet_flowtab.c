@@ -1,38 +1,9 @@
 /*-
- * The flow table: SipHash-1-3, two-choice 4-way main buckets and one hashed
- * overflow bucket, each bucket with a line of 16-bit tags.  Shared verbatim
- * by the datapath and the agent (cffi).
- *
- * Candidate buckets of a key with hash h:
- *   b1 = low 32 bits of h mod nbuckets (a power of two),
- *   b2 = high 32 bits of h mod nbuckets (b1 ^ 1 if they coincide),
- *   ov = nbuckets + a third hash (h remixed) scaled onto novfbuckets.
- * A lookup reads these three buckets, nothing else: no chains, no linear
- * probing, so its cost is flat whatever the load.  A claim fills the
- * emptier of b1/b2 first (two choices keep the main area evenly loaded up
- * to ~90%), then the overflow bucket.
- *
- * Tags: way w of bucket b has tag ft_tags[b].ftg_tag[w], 16 bits of h
- * (remixed, so independent of b1/b2), stored by the claimer after the key.
- * A lookup compares the key of a way only if its tag matches: it reads 8
- * bytes of tags per bucket, then (almost always) a single entry, where it
- * read up to four 64-byte entries per bucket before.  With 1M flows the
- * tags are 2 MB and stay in the CPU cache; the entries (70 MB) do not.
- * Tags are hints: a stale one costs a key compare, a lost one a miss (the
- * packet traps as a new flow would), never a wrong match, since the
- * key and state checks below are what decide.
- *
- * Hash: SipHash-1-3 (one compression round, three finalisation rounds,
- * as Rust's and CPython's hash tables use against hash flooding) of the
- * key's 15 bytes: keyed, so a tenant who cannot read rh_hash_key cannot
- * aim flows at one bucket, at about half SipHash-2-4's cost on the packet
- * path.
- *
- * Memory orders: fe_state is loaded with acquire and changed by CAS
- * (acq_rel), pairing with the release of the CAS that publishes ACTIVE, so
- * a reader that sees ACTIVE sees the key and action written in HOLD.  A
- * reader compares the key and then re-reads fe_state (seqlock style) so an
- * entry recycled under it is not mistaken for a match.
+ * The flow table: SipHash-1-3 of the key, two-choice 4-way main buckets
+ * and one hashed overflow bucket, each bucket with a line of 16-bit tags.
+ * A lookup reads the tags of three buckets, then (almost always) one
+ * entry; it never scans.  Shared verbatim by the datapath and the agent
+ * (cffi).  Shape, hash, tags, memory orders: kmod/DESIGN.md.
  */
 #include "bsdnet_abi.h"
 #include "bsdnet_port.h"
@@ -45,17 +16,24 @@ bsdnet_flowtab_bind(struct bsdnet_flowtab *ft,
     const struct bsdnet_region_hdr *hdr, void *base)
 {
 
-	ft->ft_flows = (struct bsdnet_flow *)(void *)((uint8_t *)base +
-	    hdr->rh_off_flows);
-	ft->ft_tags = (struct bsdnet_flow_tags *)(void *)((uint8_t *)base +
-	    hdr->rh_off_flowtags);
-	ft->ft_nbuckets = hdr->rh_nflowbuckets;
-	ft->ft_novfbuckets = hdr->rh_novfbuckets;
-	ft->ft_nentries = (hdr->rh_nflowbuckets + hdr->rh_novfbuckets) *
-	    (uint32_t)BSDNET_FLOW_WAYS;
+	bsdnet_flowtab_bind_at(ft, (uint8_t *)base + hdr->rh_off_flows,
+	    (uint8_t *)base + hdr->rh_off_flowtags, hdr->rh_nflowbuckets,
+	    hdr->rh_novfbuckets, hdr->rh_hash_key);
+}
+
+void
+bsdnet_flowtab_bind_at(struct bsdnet_flowtab *ft, void *flows, void *tags,
+    uint32_t nbuckets, uint32_t novfbuckets, const uint64_t key[2])
+{
+
+	ft->ft_flows = flows;
+	ft->ft_tags = tags;
+	ft->ft_nbuckets = nbuckets;
+	ft->ft_novfbuckets = novfbuckets;
+	ft->ft_nentries = (nbuckets + novfbuckets) * (uint32_t)BSDNET_FLOW_WAYS;
 	ft->ft_pad = 0;
-	ft->ft_key[0] = hdr->rh_hash_key[0];
-	ft->ft_key[1] = hdr->rh_hash_key[1];
+	ft->ft_key[0] = key[0];
+	ft->ft_key[1] = key[1];
 }
 
 /*

@@ -1,21 +1,8 @@
 /*-
- * The flow table, shared code for both writers.
- *
- * Compiled into every datapath home and, through cffi, into the agent, so
- * both sides hash and compare-and-swap exactly alike.  OS-free.
- *
- * Shape: a main area of 2^n buckets of BSDNET_FLOW_WAYS entries, searched
- * at two candidate buckets (two hash choices), and an overflow area of
- * buckets searched at one hashed bucket.  A lookup reads at most three
- * buckets and never scans: its cost does not grow with the load.
- *
- * Hash: SipHash-1-3 of the key's 15 bytes under rh_hash_key, so a tenant
- * cannot aim flows at one bucket.  16 more bits of it tag each way
- * (struct bsdnet_flow_tags), so a lookup reads the tags of its buckets
- * and then only the entry whose tag matches.
- *
- * State machine and memory orders: see bsdnet_abi.h.  Counters kept beside
- * the table (st_holds, vs_flows, vrf_nflows) are the callers' business.
+ * The flow table, one code for both writers: compiled into every datapath
+ * home and, through cffi, into the agent, so both sides hash and
+ * compare-and-swap alike.  OS-free.  The entries' state machine is
+ * bsdnet_abi.h's; the table's design is kmod/DESIGN.md's.
  */
 #ifndef _BSDNET_FLOWTAB_H_
 #define _BSDNET_FLOWTAB_H_

@@ -31,12 +31,10 @@ uint32_t bsdnet_flow_lookup_c(const struct bsdnet_flowtab *ft,
 	    const struct bsdnet_flow_key *k, const struct bsdnet_flow_cand *fc,
 	    uint32_t *statep);
 /*
- * A lookup in two prefetch steps, for a pipeline that keeps several
- * packets in flight: bsdnet_flow_prefetch() starts loading the tags of
- * the three buckets; bsdnet_flow_prefetch_ways(), called once they have
- * arrived, reads them, starts loading the entry whose tag matches and
- * keeps the matching ways in fc_seen, which bsdnet_flow_lookup_c() tries
- * before reading the tags again.
+ * A lookup in two prefetch steps, for a burst: prefetch() starts loading
+ * the three buckets' tags; prefetch_ways(), once they have arrived, starts
+ * loading the entry whose tag matches and keeps the matching ways in
+ * fc_seen for bsdnet_flow_lookup_c().
  */
 void	 bsdnet_flow_prefetch(const struct bsdnet_flowtab *ft,
 	    const struct bsdnet_flow_cand *fc);
@@ -49,6 +47,11 @@ void	 bsdnet_flow_prefetch_ways(const struct bsdnet_flowtab *ft,
  */
 void	 bsdnet_flow_prefetch_all(const struct bsdnet_flowtab *ft,
 	    const struct bsdnet_flow_cand *fc);
+/* bsdnet_flowtab_bind() from values the caller validated, not from a
+ * header the agent can rewrite meanwhile. */
+void	 bsdnet_flowtab_bind_at(struct bsdnet_flowtab *ft, void *flows,
+	    void *tags, uint32_t nbuckets, uint32_t novfbuckets,
+	    const uint64_t key[2]);
 /* bsdnet_flow_claim() with h already known. */
 uint32_t bsdnet_flow_claim_h(struct bsdnet_flowtab *ft,
 	    const struct bsdnet_flow_key *k, uint64_t h, uint16_t src_vif,

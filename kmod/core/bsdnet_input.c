@@ -1,38 +1,22 @@
 /*-
- * The packet pipeline.
+ * The packet pipeline.  Roadmap to the core:
  *
- * --- Roadmap to the core ---
- *
- *  bsdnet_dp_input() ............ here: vif lookup, then by vif type
+ *  bsdnet_dp_input() ............ vif lookup, then by vif type
  *    vm_input() ................. VIRTUAL vif: a VM sends
- *      bsdnet_parse_eth() ....... bsdnet_parse.h (802.1Q priority tag ok)
- *      bsdnet_arp_input() ....... bsdnet_arp.c: answered with the router MAC
- *      bsdnet_parse_ipv4/_l4() .. bsdnet_parse.h: header, checksum, flow key
- *      anti-spoofing, DHCP trap, router MAC, TTL 0
- *      bsdnet_flow_check() ...... bsdnet_flow.c: hit / HOLD queue / miss trap
+ *      bsdnet_parse_*() ......... bsdnet_parse.h; ARP: bsdnet_arp.c
+ *      anti-spoofing, DHCP trap, router MAC, TTL
+ *      bsdnet_flow_check() ...... bsdnet_flow.c: hit, HOLD queue, miss trap
  *      bsdnet_route_lookup() .... bsdnet_route.h: mtrie, <= 4 reads
  *      bsdnet_nh_resolve() ...... bsdnet_nexthop.c: VRF, ECMP
- *      bsdnet_nh_forward() ...... ENCAP -> bsdnet_deliver_local(),
- *                                 TUNNEL -> bsdnet_encap_tunnel() (encap.c),
- *                                 RECEIVE -> trap, DISCARD -> drop
+ *      bsdnet_nh_forward() ...... ENCAP or TUNNEL (bsdnet_encap.c), ...
  *    fabric_input() ............. FABRIC vif: a peer node sends
- *      ARP for our fabric address, outer IPv4 to us, protocol 47
- *      bsdnet_decap_check() ..... bsdnet_encap.c: GRE, MPLS, label -> nh,
- *                                 inner IPv4, TTLs, label/VM match
- *      bsdnet_flow_check() ...... in the VRF of the label's nexthop
- *      bsdnet_deliver_local() ... new Ethernet header, TTL - 1, to the VM
- *  bsdnet_dp_input_burst() ...... here: stage 1 (input_pre(): parse, hash,
- *                                 prefetch the flow tags) of every frame,
- *                                 then the tags read and the matching flow
- *                                 entry prefetched, then stage 2
- *                                 (input_post(): flow step onwards), each
- *                                 pass over the whole burst
+ *      bsdnet_decap_check() ..... bsdnet_encap.c: GRE, MPLS, label, inner
+ *      bsdnet_flow_check(), bsdnet_deliver_local() to the VM
+ *  bsdnet_dp_input_burst() ...... the same, in three passes
  *  bsdnet_dp_release() .......... bsdnet_flow.c: replay a decided flow
- *  bsdnet_dp_tick() ............. bsdnet_dp.c: expiry, heartbeat
- *  bsdnet_dp_init() ............. bsdnet_dp.c: validate and bind a region
- *
- * Every step returns BSDNET_CONT, a drop reason, or BSDNET_DONE; a drop is
- * counted exactly once, here, under its reason and on the input vif.
+ *  bsdnet_dp_tick(), _init() .... bsdnet_dp.c: expiry; binding a region
+ * Every step returns BSDNET_CONT, a drop reason or BSDNET_DONE; a drop is
+ * counted once, by the entry point.  Design: kmod/DESIGN.md.
  */
 #include "bsdnet_priv.h"
 
@@ -40,7 +24,6 @@ static int
 vm_ipv4(struct bsdnet_dp *dp, struct bsdnet_ctx *c, struct bsdnet_pkt *pkt,
     uint32_t off, bool antispoof)
 {
-	const uint8_t *ip;
 	uint32_t hlen, iplen;
 	bool dhcp;
 	int r;
@@ -64,10 +47,9 @@ vm_ipv4(struct bsdnet_dp *dp, struct bsdnet_ctx *c, struct bsdnet_pkt *pkt,
 	if (dhcp)	/* the agent answers DHCP; never forwarded */
 		return (bsdnet_trap(dp, c, BSDNET_TRAP_DHCP,
 		    c->c_key.fk_vrf, pkt));
-	if (!bsdnet_mac_eq(pkt->p_data, dp->dp_hdr->rh_router_mac))
+	if (!bsdnet_mac_eq(bsdnet_eth(pkt)->eth_dst, dp->dp_hdr->rh_router_mac))
 		return (BSDNET_DROP_NOT_ROUTER_MAC);
-	ip = pkt->p_data + off;
-	if (ip[8] == 0)
+	if (bsdnet_ipv4_at(pkt, off)->ip_ttl == 0)
 		return (BSDNET_DROP_TTL_EXPIRED);
 	c->c_policy = (c->c_vif->vif_flags & BSDNET_VIF_F_POLICY) != 0;
 	return (BSDNET_CONT);
@@ -107,7 +89,7 @@ vm_input(struct bsdnet_dp *dp, struct bsdnet_ctx *c, struct bsdnet_pkt *pkt)
 	 * address pairs has no single source address (vif_ip 0, the agent
 	 * checks sources per flow) but still has one MAC. */
 	if (!bsdnet_mac_zero(c->c_vif->vif_mac) &&
-	    !bsdnet_mac_eq(pkt->p_data + 6, c->c_vif->vif_mac))
+	    !bsdnet_mac_eq(bsdnet_eth(pkt)->eth_src, c->c_vif->vif_mac))
 		return (BSDNET_DROP_SPOOFED_MAC);
 	antispoof = c->c_vif->vif_ip != 0;
 	if (etype == BSDNET_ETHERTYPE_ARP && c->c_peek)
@@ -123,7 +105,8 @@ static int
 fabric_input(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
     struct bsdnet_pkt *pkt)
 {
-	const uint8_t *ip;
+	const struct bsdnet_ipv4 *ip;
+	const uint8_t *dst;
 	uint32_t off, hlen, iplen;
 	uint16_t etype;
 	bool bcast;
@@ -132,8 +115,9 @@ fabric_input(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	r = bsdnet_parse_eth(pkt, c->c_vif->vif_vlan, &off, &etype);
 	if (r != BSDNET_CONT)
 		return (r);
-	bcast = bsdnet_mac_bcast(pkt->p_data);
-	if (!bcast && !bsdnet_mac_eq(pkt->p_data, c->c_vif->vif_mac))
+	dst = bsdnet_eth(pkt)->eth_dst;
+	bcast = bsdnet_mac_bcast(dst);
+	if (!bcast && !bsdnet_mac_eq(dst, c->c_vif->vif_mac))
 		return (BSDNET_DROP_NOT_FOR_FABRIC);
 	if (etype == BSDNET_ETHERTYPE_ARP && c->c_peek)
 		return (BSDNET_PEEKED);
@@ -146,12 +130,12 @@ fabric_input(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	r = bsdnet_parse_ipv4(pkt, off, pkt->p_totlen - off, &hlen, &iplen);
 	if (r != BSDNET_CONT)
 		return (r);
-	ip = pkt->p_data + off;
-	if (bsdnet_rd32(ip + 16) != c->c_vif->vif_ip || c->c_vif->vif_ip == 0 ||
-	    ip[9] != BSDNET_IPPROTO_GRE)
+	ip = bsdnet_ipv4_at(pkt, off);
+	if (bsdnet_rd32(ip->ip_dst) != c->c_vif->vif_ip ||
+	    c->c_vif->vif_ip == 0 || ip->ip_p != BSDNET_IPPROTO_GRE)
 		return (BSDNET_DROP_NOT_FOR_FABRIC);
 	/* Outer fragments: the encapsulation sets DF, so none is expected. */
-	if ((bsdnet_rd16(ip + 6) & (BSDNET_IP_MF | BSDNET_IP_OFFMASK)) != 0)
+	if ((bsdnet_rd16(ip->ip_off) & (BSDNET_IP_MF | BSDNET_IP_OFFMASK)) != 0)
 		return (BSDNET_DROP_FRAGMENT);
 	return (bsdnet_decap_check(dp, c, pkt, off + hlen, iplen - hlen));
 }
@@ -325,20 +309,10 @@ burst_stage2(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt,
 }
 
 /*
- * A burst from one vif in three passes over up to BSDNET_BURST_MAX frames
- * (VPP style): stage 1 of every frame (parse, hash, prefetch the tags of
- * its flow buckets; no side effect), then the tag step of every frame
- * (read the tags, prefetch the one flow entry they point at), then stage
- * 2 of every frame (flow lookup, forwarding, counters).  Each load a frame
- * needs has been on its way for a whole pass, and each pass is a tight
- * loop of independent loads: no frame's locked counter update (stage 2)
- * sits between two tag reads and holds them back.  Stage 2 runs in frame
- * order, and the earlier passes read nothing stage 2 writes (only the
- * frame itself, the vif, label and nexthop tables, which only the agent
- * changes, and flow tags, which are hints: a flow an earlier frame claimed
- * is found by the lookup's second look at the tags), so the outcome is
- * exactly that of bsdnet_dp_input() on each frame in order.  The input vif
- * is read once per call: an agent's change to it applies from the next.
+ * Up to BSDNET_BURST_MAX frames at a time, in three passes: stage 1 of
+ * each (no side effect), the tag step of each, stage 2 of each in frame
+ * order.  The outcome is bsdnet_dp_input()'s on each frame in order
+ * (kmod/DESIGN.md, "The pipeline").  The input vif is read once per call.
  */
 void
 bsdnet_dp_input_burst(struct bsdnet_dp *dp, uint32_t vif,

@@ -47,64 +47,120 @@ geometry_ok(const struct bsdnet_geometry *g)
 	return (true);
 }
 
-/* Offsets of every table for a geometry: the one computation of them. */
-struct layout_offs {
-	uint64_t lo_vifs, lo_vs, lo_nh, lo_lbl, lo_vrf, lo_rtb, lo_fl, lo_ftg;
-	uint64_t lo_st;
-	uint64_t lo_size;
+/*
+ * The one list of the tables: where the header keeps each one's offset,
+ * and the size of its entries (bytes per entry; the number of entries is
+ * layout_entries()).
+ */
+#define HDR_OFF(f)	offsetof(struct bsdnet_region_hdr, f)
+static const struct layout_table {
+	size_t	lt_hdr;
+	size_t	lt_size;
+} layout_tables[BSDNET_TBL_MAX] = {
+	[BSDNET_TBL_VIFS] =	 { HDR_OFF(rh_off_vifs),
+	    sizeof(struct bsdnet_vif) },
+	[BSDNET_TBL_VIFSTATS] =	 { HDR_OFF(rh_off_vifstats),
+	    sizeof(struct bsdnet_vif_stats) },
+	[BSDNET_TBL_NEXTHOPS] =	 { HDR_OFF(rh_off_nexthops),
+	    sizeof(struct bsdnet_nh) },
+	[BSDNET_TBL_LABELS] =	 { HDR_OFF(rh_off_labels),
+	    sizeof(struct bsdnet_label) },
+	[BSDNET_TBL_VRFS] =	 { HDR_OFF(rh_off_vrfs),
+	    sizeof(struct bsdnet_vrf) },
+	[BSDNET_TBL_RTBUCKETS] = { HDR_OFF(rh_off_rtbuckets),
+	    sizeof(struct bsdnet_rtbucket) },
+	[BSDNET_TBL_FLOWS] =	 { HDR_OFF(rh_off_flows),
+	    sizeof(struct bsdnet_flow) },
+	[BSDNET_TBL_FLOWTAGS] =	 { HDR_OFF(rh_off_flowtags),
+	    sizeof(struct bsdnet_flow_tags) },
+	[BSDNET_TBL_STATS] =	 { HDR_OFF(rh_off_stats),
+	    sizeof(struct bsdnet_stats) },
 };
 
-static void
-layout_offsets(const struct bsdnet_geometry *g, struct layout_offs *o)
+static uint64_t
+layout_entries(const struct bsdnet_geometry *g, enum bsdnet_table t)
 {
-	uint64_t off, nflows;
+	uint64_t buckets = (uint64_t)g->g_nflowbuckets + g->g_novfbuckets;
 
-	nflows = ((uint64_t)g->g_nflowbuckets + g->g_novfbuckets) *
-	    BSDNET_FLOW_WAYS;
-	off = ALIGN_UP(sizeof(struct bsdnet_region_hdr), BSDNET_REGION_ALIGN);
-	o->lo_vifs = off;
-	off = ALIGN_UP(off + (uint64_t)g->g_nvifs * sizeof(struct bsdnet_vif),
-	    BSDNET_REGION_ALIGN);
-	o->lo_vs = off;
-	off = ALIGN_UP(off + (uint64_t)g->g_nvifs *
-	    sizeof(struct bsdnet_vif_stats), BSDNET_REGION_ALIGN);
-	o->lo_nh = off;
-	off = ALIGN_UP(off + (uint64_t)g->g_nnexthops *
-	    sizeof(struct bsdnet_nh), BSDNET_REGION_ALIGN);
-	o->lo_lbl = off;
-	off = ALIGN_UP(off + (uint64_t)g->g_nlabels *
-	    sizeof(struct bsdnet_label), BSDNET_REGION_ALIGN);
-	o->lo_vrf = off;
-	off = ALIGN_UP(off + (uint64_t)g->g_nvrfs * sizeof(struct bsdnet_vrf),
-	    BSDNET_REGION_ALIGN);
-	o->lo_rtb = off;
-	off = ALIGN_UP(off + (uint64_t)g->g_nrtbuckets *
-	    sizeof(struct bsdnet_rtbucket), BSDNET_REGION_ALIGN);
-	o->lo_fl = off;
-	off = ALIGN_UP(off + nflows * sizeof(struct bsdnet_flow),
-	    BSDNET_REGION_ALIGN);
-	o->lo_ftg = off;
-	off = ALIGN_UP(off + nflows / BSDNET_FLOW_WAYS *
-	    sizeof(struct bsdnet_flow_tags), BSDNET_REGION_ALIGN);
-	o->lo_st = off;
-	off = ALIGN_UP(off + sizeof(struct bsdnet_stats), BSDNET_REGION_ALIGN);
-	o->lo_size = off;
+	switch (t) {
+	case BSDNET_TBL_VIFS:
+	case BSDNET_TBL_VIFSTATS:
+		return (g->g_nvifs);
+	case BSDNET_TBL_NEXTHOPS:
+		return (g->g_nnexthops);
+	case BSDNET_TBL_LABELS:
+		return (g->g_nlabels);
+	case BSDNET_TBL_VRFS:
+		return (g->g_nvrfs);
+	case BSDNET_TBL_RTBUCKETS:
+		return (g->g_nrtbuckets);
+	case BSDNET_TBL_FLOWS:		/* main area, then overflow */
+		return (buckets * BSDNET_FLOW_WAYS);
+	case BSDNET_TBL_FLOWTAGS:
+		return (buckets);
+	default:
+		return (1);
+	}
+}
+
+/* The header's rh_off_* field of table t. */
+static uint64_t *
+layout_field(struct bsdnet_region_hdr *hdr, int t)
+{
+
+	return ((uint64_t *)(void *)((uint8_t *)hdr + layout_tables[t].lt_hdr));
+}
+
+static uint64_t
+layout_field_get(const struct bsdnet_region_hdr *hdr, int t)
+{
+
+	return (*(const uint64_t *)(const void *)((const uint8_t *)hdr +
+	    layout_tables[t].lt_hdr));
+}
+
+/* Each table on its own page, after the header's; returns the size. */
+static uint64_t
+layout_compute(const struct bsdnet_geometry *g, uint64_t off[BSDNET_TBL_MAX])
+{
+	uint64_t at;
+	int t;
+
+	at = ALIGN_UP(sizeof(struct bsdnet_region_hdr), BSDNET_REGION_ALIGN);
+	for (t = 0; t < BSDNET_TBL_MAX; t++) {
+		off[t] = at;
+		at = ALIGN_UP(at + layout_entries(g, (enum bsdnet_table)t) *
+		    layout_tables[t].lt_size, BSDNET_REGION_ALIGN);
+	}
+	return (at);
+}
+
+int
+bsdnet_layout_offsets(const struct bsdnet_geometry *g,
+    uint64_t off[BSDNET_TBL_MAX])
+{
+
+	if (!geometry_ok(g))
+		return (BSDNET_E_RANGE);
+	(void)layout_compute(g, off);
+	return (BSDNET_OK);
 }
 
 int
 bsdnet_layout(const struct bsdnet_geometry *g, uint64_t *sizep,
     struct bsdnet_region_hdr *hdr)
 {
-	struct layout_offs o;
+	uint64_t off[BSDNET_TBL_MAX], size;
+	int t;
 
 	if (!geometry_ok(g))
 		return (BSDNET_E_RANGE);
-	layout_offsets(g, &o);
+	size = layout_compute(g, off);
 	if (sizep != NULL)
-		*sizep = o.lo_size;
+		*sizep = size;
 	if (hdr != NULL) {
 		hdr->rh_abi_version = BSDNET_ABI_VERSION;
-		hdr->rh_size = o.lo_size;
+		hdr->rh_size = size;
 		hdr->rh_nvifs = g->g_nvifs;
 		hdr->rh_nnexthops = g->g_nnexthops;
 		hdr->rh_nlabels = g->g_nlabels;
@@ -113,15 +169,8 @@ bsdnet_layout(const struct bsdnet_geometry *g, uint64_t *sizep,
 		hdr->rh_nflowbuckets = g->g_nflowbuckets;
 		hdr->rh_novfbuckets = g->g_novfbuckets;
 		hdr->rh_maxhold = g->g_maxhold;
-		hdr->rh_off_vifs = o.lo_vifs;
-		hdr->rh_off_vifstats = o.lo_vs;
-		hdr->rh_off_nexthops = o.lo_nh;
-		hdr->rh_off_labels = o.lo_lbl;
-		hdr->rh_off_vrfs = o.lo_vrf;
-		hdr->rh_off_rtbuckets = o.lo_rtb;
-		hdr->rh_off_flows = o.lo_fl;
-		hdr->rh_off_flowtags = o.lo_ftg;
-		hdr->rh_off_stats = o.lo_st;
+		for (t = 0; t < BSDNET_TBL_MAX; t++)
+			*layout_field(hdr, t) = off[t];
 	}
 	return (BSDNET_OK);
 }
@@ -129,14 +178,15 @@ bsdnet_layout(const struct bsdnet_geometry *g, uint64_t *sizep,
 /*
  * Check a header read from shared memory against a mapping of `size`
  * bytes: geometry in range and every offset exactly what bsdnet_layout()
- * computes for it, so that a table can never reach past the mapping.
- * Fills *g with the geometry seen.  Core-private (bsdnet_layout_priv.h).
+ * computes for it, so that no table reaches past the mapping.  Fills *g
+ * with the geometry seen and off[] with the offsets.
  */
 int
 bsdnet_region_check(const struct bsdnet_region_hdr *hdr, uint64_t size,
-    struct bsdnet_geometry *g)
+    struct bsdnet_geometry *g, uint64_t off[BSDNET_TBL_MAX])
 {
-	struct layout_offs o;
+	uint64_t need;
+	int t;
 
 	g->g_nvifs = hdr->rh_nvifs;
 	g->g_nnexthops = hdr->rh_nnexthops;
@@ -148,16 +198,19 @@ bsdnet_region_check(const struct bsdnet_region_hdr *hdr, uint64_t size,
 	g->g_maxhold = hdr->rh_maxhold;
 	if (!geometry_ok(g))
 		return (BSDNET_E_GEOMETRY);
-	layout_offsets(g, &o);
-	if (o.lo_size > size || hdr->rh_size != o.lo_size ||
-	    hdr->rh_off_vifs != o.lo_vifs || hdr->rh_off_vifstats != o.lo_vs ||
-	    hdr->rh_off_nexthops != o.lo_nh || hdr->rh_off_labels != o.lo_lbl ||
-	    hdr->rh_off_vrfs != o.lo_vrf || hdr->rh_off_rtbuckets != o.lo_rtb ||
-	    hdr->rh_off_flows != o.lo_fl || hdr->rh_off_flowtags != o.lo_ftg ||
-	    hdr->rh_off_stats != o.lo_st)
+	need = layout_compute(g, off);
+	if (need > size || hdr->rh_size != need)
 		return (BSDNET_E_GEOMETRY);
+	for (t = 0; t < BSDNET_TBL_MAX; t++)
+		if (layout_field_get(hdr, t) != off[t])
+			return (BSDNET_E_GEOMETRY);
 	return (BSDNET_OK);
 }
+
+/* The MAC vRouter answers ARP with. */
+static const uint8_t router_mac[BSDNET_ETH_ALEN] = {
+	0x00, 0x00, 0x5e, 0x00, 0x01, 0x00
+};
 
 int
 bsdnet_region_format(void *base, uint64_t size,
@@ -177,13 +230,7 @@ bsdnet_region_format(void *base, uint64_t size,
 	hdr->rh_instance = instance;
 	hdr->rh_hash_key[0] = hash_key[0];
 	hdr->rh_hash_key[1] = hash_key[1];
-	/* 00:00:5e:00:01:00, the MAC vRouter answers ARP with. */
-	hdr->rh_router_mac[0] = 0x00;
-	hdr->rh_router_mac[1] = 0x00;
-	hdr->rh_router_mac[2] = 0x5e;
-	hdr->rh_router_mac[3] = 0x00;
-	hdr->rh_router_mac[4] = 0x01;
-	hdr->rh_router_mac[5] = 0x00;
+	bsdnet_memcpy(hdr->rh_router_mac, router_mac, sizeof(router_mac));
 	hdr->rh_trap_rate = BSDNET_DEF_TRAP_RATE;
 	hdr->rh_hold_timeout_ms = BSDNET_DEF_HOLD_TIMEOUT_MS;
 	bsdnet_store_rel(&hdr->rh_magic, (uint32_t)BSDNET_MAGIC);

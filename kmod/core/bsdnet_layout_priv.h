@@ -7,6 +7,7 @@
 #include "bsdnet_layout.h"
 
 int	bsdnet_region_check(const struct bsdnet_region_hdr *hdr,
-	    uint64_t size, struct bsdnet_geometry *g);
+	    uint64_t size, struct bsdnet_geometry *g,
+	    uint64_t off[BSDNET_TBL_MAX]);
 
 #endif /* !_BSDNET_LAYOUT_PRIV_H_ */

@@ -26,6 +26,7 @@
 #define bsdnet_cas(p, expp, v)	__atomic_compare_exchange_n((p), (expp), (v), \
 				    0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
 #define bsdnet_fence_acq()	__atomic_thread_fence(__ATOMIC_ACQUIRE)
+#define bsdnet_fence_rel()	__atomic_thread_fence(__ATOMIC_RELEASE)
 
 #define bsdnet_bswap16(x)	__builtin_bswap16(x)
 #define bsdnet_bswap32(x)	__builtin_bswap32(x)

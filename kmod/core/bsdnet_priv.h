@@ -14,6 +14,7 @@
 #include "bsdnet_flowtab.h"
 #include "bsdnet_flowtab_priv.h"
 #include "bsdnet_port.h"
+#include "bsdnet_wire.h"
 
 /*
  * Outcome of a pipeline step: 0 = go on, a positive enum bsdnet_drop = drop
@@ -25,31 +26,7 @@
 #define BSDNET_PEEKED	(-2)	/* burst stage 1 stopped before acting */
 #define BSDNET_NOVIF	(-3)	/* burst stage 1: the input vif is invalid */
 
-/* Header sizes and constants of the wire formats we parse. */
-enum bsdnet_wire {
-	BSDNET_ETH_HLEN		= 14,
-	BSDNET_VLAN_HLEN	= 4,
-	BSDNET_ETHERTYPE_IPV4	= 0x0800,
-	BSDNET_ETHERTYPE_ARP	= 0x0806,
-	BSDNET_ETHERTYPE_VLAN	= 0x8100,
-	BSDNET_ETHERTYPE_MPLS	= 0x8847,
-	BSDNET_IP_HLEN		= 20,
-	BSDNET_IP_DF		= 0x4000,
-	BSDNET_IP_MF		= 0x2000,
-	BSDNET_IP_OFFMASK	= 0x1fff,
-	BSDNET_IPPROTO_ICMP	= 1,
-	BSDNET_IPPROTO_TCP	= 6,
-	BSDNET_IPPROTO_UDP	= 17,
-	BSDNET_IPPROTO_GRE	= 47,
-	BSDNET_GRE_HLEN		= 4,
-	BSDNET_MPLS_HLEN	= 4,
-	BSDNET_ARP_LEN		= 28,
-	BSDNET_ENCAP_LEN	= 14 + 20 + 4 + 4,	/* outer eth+ip+gre+mpls */
-	BSDNET_OUTER_TTL	= 64,
-	BSDNET_DHCP_SERVER_PORT	= 67,
-	BSDNET_SEQ_RETRIES	= 4,	/* seqlock copy attempts */
-	BSDNET_EXPIRE_CHUNK	= 65536, /* flow entries scanned per tick */
-};
+enum { BSDNET_EXPIRE_CHUNK = 65536 };	/* flow entries expired per tick */
 
 
 /* Big-endian field access; every caller has checked the length. */

@@ -1,12 +1,9 @@
 /*-
- * Per-VRF IPv4 longest-prefix match in the mtrie of bsdnet_abi.h: the first
- * octet indexes vrf_root[], each further octet a route bucket, so a lookup
- * is at most four dependent reads.  The agent expands every prefix into
- * the leaves it covers (longest prefix written last), so the walk stops at
- * the first leaf.  Each word is loaded with acquire, pairing with the
- * agent's release store that published it (a bucket is filled before the
- * word pointing at it).  Inline, through bsdnet_priv.h: every packet from
- * a VM looks up a route.
+ * Per-VRF IPv4 longest-prefix match in the mtrie of bsdnet_abi.h: the
+ * first octet indexes vrf_root[], each further octet a route bucket, at
+ * most four dependent reads.  The agent expands every prefix into the
+ * leaves it covers, so the walk stops at the first leaf.  Words are
+ * loaded with acquire (the agent publishes with release).  Inline.
  */
 #ifndef _BSDNET_ROUTE_H_
 #define _BSDNET_ROUTE_H_

@@ -1,13 +1,8 @@
 /*-
- * SipHash-1-3 of a 15-byte message, core-private: the flow key's hash
- * (bsdnet_flowtab.c), which also picks ECMP members.
- *
- * SipHash-1-3 is Aumasson and Bernstein's SipHash with one compression and
- * three finalisation rounds, as Rust's and CPython's hash tables use
- * against hash flooding.  A message of 8 to 15 bytes takes two
- * compression rounds (one full block, then the tail with the length) where
- * 16 bytes take three; the flow key is 15 bytes once its pad byte is left
- * out, so it costs five rounds, not six.  Inline: every packet runs it.
+ * SipHash-1-3 (Aumasson and Bernstein's SipHash, one compression and three
+ * finalisation rounds) of a 15-byte message: the flow key without its pad
+ * byte, which costs five rounds where 16 bytes would cost six.
+ * Core-private; inline, as every packet runs it.
  */
 #ifndef _BSDNET_SIPHASH_H_
 #define _BSDNET_SIPHASH_H_

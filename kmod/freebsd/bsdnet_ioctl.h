@@ -42,7 +42,7 @@ struct bsdnet_ioc_geometry {
 enum bsdnet_ioc_attach_flags {
 	/*
 	 * Set the interface's MAC to the region's router MAC while attached
-	 * (VM taps; see bsdnet_fb_port.c for why), restored on detach.
+	 * (VM taps; see bsdnet_kern_port.c for why), restored on detach.
 	 */
 	BSDNET_IOC_F_ROUTER_MAC	= 0x0001,
 };

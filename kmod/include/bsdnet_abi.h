@@ -1,49 +1,16 @@
 /*-
- * bsdnet shared-memory ABI.
+ * bsdnet shared-memory ABI: the one place the layout of the region shared
+ * by the agent (Python, through cffi: this file preprocessed with
+ * -DBSDNET_ABI_CFFI) and the datapath is written down.  Its rules and
+ * memory orders: kmod/DESIGN.md, "The shared-memory ABI".
  *
- * This header is the only place the layout of the region shared between the
- * agent (Python, through cffi) and the datapath (kernel module, netmap daemon
- * or Linux userspace daemon) is written down.  C includes it; the Python side
- * builds its cffi module from this same file (preprocessed with
- * -DBSDNET_ABI_CFFI, which hides what pycparser cannot read).
- *
- * Rules (see DESIGN.md):
- *  - fixed-width types only, no pointers: tables refer to each other by index;
- *  - every constant is an enum (visible to cffi, no #define);
- *  - every field says who writes it:
- *      (c) the creator of the region (the datapath), once, before rh_magic;
- *      (a) the agent;
- *      (d) the datapath;
- *      (d,a) both, and only through the atomic operations named beside it;
- *  - the datapath treats every byte here as untrusted: each index, length and
- *    offset is range-checked before use;
- *  - sizes and offsets are pinned by _Static_assert below and by a layout
- *    fingerprint on the Python side; moving a field means bumping
- *    BSDNET_ABI_VERSION.
- *
- * Concurrency:
- *  - vifs and nexthops are written by the agent under a per-entry sequence
- *    count (x_seq odd while writing; release store when done); the datapath
- *    copies an entry and retries if x_seq was odd or changed.
- *  - labels and route entries are single 32-bit words, stored with release
- *    and loaded with acquire.  A route bucket is filled before the word that
- *    points at it is published.
- *  - flow entries change state only by compare-and-swap on fe_state, which
- *    packs a 24-bit generation and an 8-bit state:
- *        FREE(g) --d: claim--> HOLD(g) --a: publish--> ACTIVE(g)
- *        ACTIVE(g) --a: evict--> FREE(g+1);  HOLD(g) --d/a: expire--> FREE(g+1)
- *    The agent may also claim FREE(g) -> HOLD(g) to write a flow of its own
- *    (a reverse flow) and publish it.  Key and action are written while the
- *    writer owns the entry in HOLD and made visible by the release CAS that
- *    publishes ACTIVE.
- *  - a flow's packet and byte counts belong to the generation in
- *    fe_count_gen, and only the datapath writes the three: the first packet
- *    it counts in a new generation resets them (then stores fe_count_gen
- *    with release).  A reader loads fe_count_gen with acquire and takes the
- *    counts as zero unless it equals the generation in fe_state.  No
- *    claimer zeroes them, so a forwarder that is updating an entry while
- *    it is recycled cannot carry the old flow's count into the new one,
- *    and a sole forwarder may update them with plain stores.
+ * Who writes each field:
+ *	(c)	the region's creator (the datapath), once, before rh_magic
+ *	(a)	the agent
+ *	(d)	the datapath
+ *	(d,a)	both, only through the atomic operation named beside it
+ * The datapath range-checks every index, length and offset it reads here.
+ * Moving a field means bumping BSDNET_ABI_VERSION.
  */
 #ifndef _BSDNET_ABI_H_
 #define _BSDNET_ABI_H_
@@ -322,14 +289,9 @@ struct bsdnet_flow {
 	uint32_t fe_count_gen;		/* (d) generation the counts are of */
 };
 
-/*
- * Tags of one flow bucket, way by way: 16 bits of the key's hash, written
- * by whoever claims the way, after the key.  Hints only: a lookup compares
- * the key of a way only when its tag matches, so it reads one flow entry
- * (one cache line) instead of a bucket's four, and all tags of a 1M-flow
- * table (2 MB) stay in the CPU cache.  A stale tag costs a key compare; a
- * wrong one costs a miss, never a wrong match.
- */
+/* Tags of one flow bucket, way by way: 16 bits of the key's hash, stored
+ * after the key by whoever claims the way.  Hints: a wrong one costs a
+ * miss, never a wrong match. */
 struct bsdnet_flow_tags {
 	uint16_t ftg_tag[BSDNET_FLOW_WAYS]; /* (d,a) atomic store after claim */
 };

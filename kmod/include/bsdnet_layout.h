@@ -43,4 +43,27 @@ int	bsdnet_layout(const struct bsdnet_geometry *g, uint64_t *sizep,
 int	bsdnet_region_format(void *base, uint64_t size,
 	    const struct bsdnet_geometry *g, const uint64_t hash_key[2],
 	    uint64_t instance);
+
+#ifndef BSDNET_ABI_CFFI		/* C only: the agent reads rh_off_* */
+/* The tables of a region, in the order they are laid out. */
+enum bsdnet_table {
+	BSDNET_TBL_VIFS,
+	BSDNET_TBL_VIFSTATS,
+	BSDNET_TBL_NEXTHOPS,
+	BSDNET_TBL_LABELS,
+	BSDNET_TBL_VRFS,
+	BSDNET_TBL_RTBUCKETS,
+	BSDNET_TBL_FLOWS,
+	BSDNET_TBL_FLOWTAGS,
+	BSDNET_TBL_STATS,
+	BSDNET_TBL_MAX
+};
+/*
+ * The byte offset of every table for g (what bsdnet_layout() writes in
+ * the rh_off_* fields), for a home that must find a table without
+ * reading a header the agent can write.  0 or BSDNET_E_RANGE.
+ */
+int	bsdnet_layout_offsets(const struct bsdnet_geometry *g,
+	    uint64_t off[BSDNET_TBL_MAX]);
+#endif
 #endif /* !_BSDNET_LAYOUT_H_ */

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from core_paths import CORE, INCLUDE
+from core_paths import CFLAGS, CORE, INCLUDE
 
 ALLOWED_SYSTEM = {"stdint.h", "stddef.h", "stdbool.h"}
 ALLOWED_PROJECT = {"bsdnet_abi.h", "bsdnet_layout.h", "bsdnet_core.h",
@@ -69,8 +69,8 @@ def test_core_compiles_freestanding_for_freebsd(target: str,
     failures = []
     for src in sources:
         argv = [sys.executable, "-m", "ziglang", "cc", "-target", target,
-                "-ffreestanding", "-D_KERNEL", "-std=c11", "-Wall",
-                "-Wextra", "-Werror", "-I", str(INCLUDE), "-I", str(CORE),
+                "-ffreestanding", "-D_KERNEL", *CFLAGS["CSTD"],
+                *CFLAGS["CWARN"], "-I", str(INCLUDE), "-I", str(CORE),
                 "-c", str(src), "-o", str(tmp_path / (src.stem + ".o"))]
         res = subprocess.run(argv, capture_output=True, text=True,
                              check=False)

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from core_paths import CFLAGS as CF
 from core_paths import CORE, HERE, INCLUDE
 
 log = logging.getLogger(__name__)
 
-SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
-CFLAGS = ["-std=c11", "-g", "-O1", "-Wall", "-Wextra", "-Werror",
-          "-fno-omit-frame-pointer"]
+SANITIZE = CF["CSAN"]
+CFLAGS = CF["CSTD"] + CF["CDEBUG"] + CF["CWARN"]
 
 
 def find_cc() -> str | None:

@@ -49,6 +49,41 @@ TEST(init_rejects_bad_regions)
 	CHECK_EQ(dp.dp_ft.ft_nentries, (16 + 4) * 4);
 }
 
+TEST(layout_offsets_are_the_headers)
+{
+	struct bsdnet_region_hdr *h = th_hdr();
+	struct bsdnet_geometry g, dg;
+	uint64_t off[BSDNET_TBL_MAX];
+	const uint64_t want[BSDNET_TBL_MAX] = {
+		[BSDNET_TBL_VIFS] = h->rh_off_vifs,
+		[BSDNET_TBL_VIFSTATS] = h->rh_off_vifstats,
+		[BSDNET_TBL_NEXTHOPS] = h->rh_off_nexthops,
+		[BSDNET_TBL_LABELS] = h->rh_off_labels,
+		[BSDNET_TBL_VRFS] = h->rh_off_vrfs,
+		[BSDNET_TBL_RTBUCKETS] = h->rh_off_rtbuckets,
+		[BSDNET_TBL_FLOWS] = h->rh_off_flows,
+		[BSDNET_TBL_FLOWTAGS] = h->rh_off_flowtags,
+		[BSDNET_TBL_STATS] = h->rh_off_stats,
+	};
+	int t;
+
+	CHECK_EQ(bsdnet_layout_offsets(&(struct bsdnet_geometry){ 0 }, off),
+	    BSDNET_E_RANGE);
+	bsdnet_dp_geometry(&th_dp, &g);
+	CHECK_EQ(bsdnet_layout_offsets(&g, off), BSDNET_OK);
+	for (t = 0; t < BSDNET_TBL_MAX; t++) {
+		CHECK_EQ(off[t], want[t]);
+		CHECK(t == 0 || off[t] > off[t - 1]);
+		CHECK_EQ(off[t] % BSDNET_REGION_ALIGN, 0);
+	}
+	CHECK(off[BSDNET_TBL_STATS] < h->rh_size);
+	/* The geometry a home sees is the one validated at init. */
+	h->rh_nvifs = 60000;
+	bsdnet_dp_geometry(&th_dp, &dg);
+	CHECK_EQ(dg.g_nvifs, g.g_nvifs);
+	h->rh_nvifs = g.g_nvifs;
+}
+
 TEST(geometry_copied_at_init)
 {
 	struct th_frame f;

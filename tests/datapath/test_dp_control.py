@@ -82,6 +82,9 @@ def test_malformed_control_messages(datapath, namespaces, sockdir):
         hdr.pack(lib.BSDNET_CTL_XMIT, 9, 0, 0, 60) + _frame(b"x")[:60],
         hdr.pack(lib.BSDNET_CTL_XMIT, vif, 0, 0, 0xffffffff) + b"\0" * 64,
         hdr.pack(lib.BSDNET_CTL_XMIT, vif, 0, 0, 70000) + b"\0" * 70000,
+        hdr.pack(lib.BSDNET_CTL_XMIT, vif, 0, 0, 13) + b"\0" * 13,
+        # Over the interface's MTU (9000) with a tag's room (18 bytes).
+        hdr.pack(lib.BSDNET_CTL_XMIT, vif, 0, 0, 9019) + b"\0" * 9019,
     ]
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)

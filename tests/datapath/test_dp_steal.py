@@ -1,4 +1,4 @@
-"""The host stack no longer sees what the datapath takes (dpl_steal.c).
+"""The host stack no longer sees what the datapath takes (lnx_steal.c).
 
 A node namespace with a fabric veth (address 192.168.77.1, owned by the
 host stack) and one VM.  Its IPv4 input counters (/proc/net/snmp of the

@@ -21,8 +21,8 @@ def _ids(paths: list[Path]) -> list[str]:
 
 def test_glue_files_exist() -> None:
     names = {p.name for p in GLUE}
-    assert {"bsdnet_fb_mod.c", "bsdnet_fb_dev.c", "bsdnet_fb_port.c",
-            "bsdnet_fb_os.c", "bsdnet_fb_region.c"} <= names
+    assert {"bsdnet_kern_mod.c", "bsdnet_kern_dev.c", "bsdnet_kern_port.c",
+            "bsdnet_kern_os.c", "bsdnet_kern_region.c"} <= names
 
 
 def test_makefile_builds_what_is_checked() -> None:

@@ -1,4 +1,4 @@
-"""bsdnet-netmap's interface set-up (kmod/netmap/nm_ifcfg.c), run on Linux.
+"""bsdnet-netmap's interface set-up (kmod/netmap/nmd_ifcfg.c), run on Linux.
 
 A VM's tap must be promiscuous under netmap (the tap drops unicast to
 other MACs before netmap sees it, and VMs send to the router MAC), and
@@ -21,24 +21,24 @@ DRIVER = r"""
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include "nm.h"
-void dpl_log(int level, const char *fmt, ...)
+#include "nmd.h"
+void bsdnetd_log(int level, const char *fmt, ...)
 { va_list ap; (void)level; va_start(ap, fmt); vprintf(fmt, ap);
   va_end(ap); printf("\n"); }
 int main(int argc, char **argv)
 {
-	struct nm_ifsave s;
+	struct nmd_ifsave s;
 	int type = strcmp(argv[2], "fabric") == 0 ? BSDNET_VIF_FABRIC :
 	    BSDNET_VIF_VIRTUAL;
 	(void)argc;
-	if (nm_ifcfg_enter(argv[1], (uint16_t)type, &s) != 0) {
+	if (nmd_ifcfg_enter(argv[1], (uint16_t)type, &s) != 0) {
 		perror("enter");
 		return (1);
 	}
 	printf("entered\n");
 	fflush(stdout);
 	getchar();		/* the test looks at the interface now */
-	nm_ifcfg_leave(argv[1], &s);
+	nmd_ifcfg_leave(argv[1], &s);
 	printf("left\n");
 	return (0);
 }
@@ -53,11 +53,11 @@ def ifcfg_exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "driver.c").write_text(DRIVER)
     exe = d / "ifcfg"
     res = subprocess.run(
-        ["cc", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror",
-         "-I", str(xcompile.NETMAP), "-I", str(xcompile.LINUX),
+        ["cc", *xcompile.CFLAGS["CSTD"], "-D_GNU_SOURCE", *xcompile.WARN,
+         "-I", str(xcompile.NETMAP), "-I", str(xcompile.DAEMON),
          "-I", str(xcompile.CORE), "-I", str(xcompile.INCLUDE),
          "-o", str(exe), str(d / "driver.c"),
-         str(xcompile.NETMAP / "nm_ifcfg.c")],
+         str(xcompile.NETMAP / "nmd_ifcfg.c")],
         capture_output=True, text=True, check=False)
     assert res.returncode == 0, res.stderr
     return exe

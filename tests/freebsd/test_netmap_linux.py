@@ -58,13 +58,11 @@ def daemon_exe(tmp_path_factory: pytest.TempPathFactory, zig: None) -> Path:
     for h in ("netmap.h", "netmap_user.h", "netmap_legacy.h"):
         os.symlink(zig_net / h, inc / h)
     exe = d / "bsdnet-netmap"
-    srcs = sorted(xcompile.NETMAP.glob("nm_*.c"))
-    srcs += [xcompile.LINUX / f"dpl_{n}.c"
-             for n in ("main", "region", "trap", "vif", "os", "burst")]
-    srcs += xcompile.core_sources()
+    srcs = sorted(xcompile.NETMAP.glob("nmd_*.c"))
+    srcs += xcompile.daemon_sources() + xcompile.core_sources()
     argv = xcompile.zig_cc() + xcompile.userland_cflags("x86_64-linux-gnu")
     argv += ["-D_GNU_SOURCE", "-I", str(d / "include"),
-             "-I", str(xcompile.NETMAP), "-I", str(xcompile.LINUX),
+             "-I", str(xcompile.NETMAP), "-I", str(xcompile.DAEMON),
              "-I", str(xcompile.CORE), "-I", str(xcompile.INCLUDE),
              "-o", str(exe)] + [str(p) for p in srcs]
     res = xcompile.run(argv)
@@ -148,3 +146,24 @@ def test_runs_without_netmap(daemon_exe: Path, shm_name: str,
     assert "SIGTERM: stopping" in err
     assert "will retry" in err
     assert "attached to lo" not in err
+    # Its own name on every line, never the Linux daemon's.
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert lines and all(ln.startswith("bsdnet-netmap: ") for ln in lines)
+
+
+def test_manual_is_its_own(daemon_exe: Path) -> None:
+    """--help describes bsdnet-netmap, not the AF_PACKET daemon whose
+    region, trap channel and options it shares."""
+    p = subprocess.run([str(daemon_exe), "--help"], capture_output=True,
+                       text=True, timeout=PATIENCE_S)
+    assert p.returncode == 0
+    assert p.stdout.startswith("NAME\n     bsdnet-netmap - ")
+    for word in ("netmap(4)", "--shm", "--trap-socket", "--agent-socket",
+                 "--nice", "--flow-buckets", "SIGTERM"):
+        assert word in p.stdout
+    for word in ("bsdnet-datapath", "AF_PACKET", "--steal", "--no-tx-batch"):
+        assert word not in p.stdout
+    p = subprocess.run([str(daemon_exe), "--shm", "x", "--steal", "off"],
+                       capture_output=True, text=True, timeout=PATIENCE_S)
+    assert p.returncode == 2
+    assert "Try 'bsdnet-netmap --help'." in p.stderr

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import runpy
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ FREEBSD = KMOD / "freebsd"
 NETMAP = KMOD / "netmap"
 CORE = KMOD / "core"
 LINUX = KMOD / "linux"
+DAEMON = KMOD / "daemon"
 INCLUDE = KMOD / "include"
 COMPAT = FREEBSD / "compat-xcheck"
 
@@ -79,7 +81,9 @@ OUTLINE_ATOMICS_PREFIX = "__aarch64_"
 # ziglang's top-level directories that are userland-only.
 USERLAND_DIRS = {"arpa", "protocols", "rpcsvc", "xlocale", "ssp"}
 
-WARN = ["-Wall", "-Wextra", "-Werror"]
+# kmod/cflags.mk: the project's C flags, read, not restated.
+CFLAGS = runpy.run_path(str(KMOD / "cflags.py"))["CFLAGS"]
+WARN = CFLAGS["CWARN"]
 
 
 @dataclass(frozen=True)
@@ -197,12 +201,16 @@ def compile_kernel_object(src: Path, out: Path, tree: Path, arch: str,
 def userland_cflags(target: str) -> list[str]:
     """FreeBSD or Linux userland, optimised, without ziglang's default
     UBSan runtime (the target has none to link)."""
-    return ["-target", target, "-std=c11", "-O2", "-fno-sanitize=all",
-            "-D_DEFAULT_SOURCE"] + WARN
+    return ["-target", target, *CFLAGS["CSTD"], *CFLAGS["COPT"],
+            "-fno-sanitize=all", "-D_DEFAULT_SOURCE"] + WARN
 
 
 def core_sources() -> list[Path]:
     return sorted(CORE.glob("*.c"))
+
+
+def daemon_sources() -> list[Path]:
+    return sorted(DAEMON.glob("*.c"))
 
 
 def core_defines(symbol: str) -> bool:

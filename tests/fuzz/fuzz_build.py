@@ -3,6 +3,7 @@
 Usage as a script: fuzz_build.py OUTDIR  -> prints the built binaries.
 """
 import logging
+import runpy
 import shutil
 import subprocess
 import sys
@@ -16,9 +17,10 @@ CORE = ROOT / "kmod" / "core"
 INCLUDE = ROOT / "kmod" / "include"
 TESTS_CORE = ROOT / "tests" / "core"
 HARNESSES = ("packet", "tables")
-FLAGS = ["-std=c11", "-g", "-O1", "-Wall", "-Wextra", "-Werror",
-         "-DTH_NO_MAIN", "-fsanitize=fuzzer,address,undefined",
-         "-fno-sanitize-recover=all"]
+_CF = runpy.run_path(str(ROOT / "kmod" / "cflags.py"))["CFLAGS"]
+# The sanitizers of CSAN, with libFuzzer's driver.
+FLAGS = _CF["CSTD"] + _CF["CDEBUG"] + _CF["CWARN"] + [
+    "-DTH_NO_MAIN", "-fsanitize=fuzzer"] + _CF["CSAN"]
 
 
 class FuzzUnavailable(RuntimeError):

@@ -44,9 +44,8 @@ HOST_SOURCES = [HERE / "kern" / "kh_host.c"] + \
     sorted((HERE / "user").glob("*.c")) + \
     [REPO / "tests/core/th_frames.c", REPO / "tests/core/th_tables.c"]
 
-SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
-            "-fno-omit-frame-pointer", "-g", "-O1"]
-WARN = ["-Wall", "-Wextra", "-Werror"]
+SANITIZE = xcompile.CFLAGS["CSAN"] + xcompile.CFLAGS["CDEBUG"]
+WARN = xcompile.WARN
 
 
 class BuildError(RuntimeError):

@@ -30,7 +30,7 @@ class Mutation:
 
 MUTATIONS = [
     # Finding 1: pfil_add_hook() without a current vnet.
-    Mutation("vnet-add-hook", "bsdnet_fb_port.c",
+    Mutation("vnet-add-hook", "bsdnet_kern_port.c",
              "\tCURVNET_SET(sc->sc_vnet);\n"
              "\tsc->sc_hook = pfil_add_hook(&ha);\n",
              "\tsc->sc_hook = pfil_add_hook(&ha);\n"
@@ -38,42 +38,42 @@ MUTATIONS = [
              "lifecycle",
              "panic: pfil_add_hook: curvnet is NULL"),
     # Finding 3: a rename's departure event detached the port.
-    Mutation("rename-detaches", "bsdnet_fb_port.c",
+    Mutation("rename-detaches", "bsdnet_kern_port.c",
              "\tif ((if_getflags(ifp) & IFF_RENAMING) != 0)\n\t\treturn;\n",
              "", "if_renamed", "FAIL if_renamed"),
     # Finding 4: only IFT_ETHER accepted.
-    Mutation("ether-only", "bsdnet_fb_port.c",
+    Mutation("ether-only", "bsdnet_kern_port.c",
              "\treturn (vif_type == BSDNET_VIF_FABRIC && (if_type == "
              "IFT_L2VLAN ||\n",
              "\treturn (vif_type == BSDNET_VIF_FABRIC && false && (if_type "
              "== IFT_L2VLAN ||\n",
              "fabric_types", "FAIL fabric_types"),
     # Finding 2: attach located the vif table with the header's offset.
-    Mutation("header-offset", "bsdnet_fb_port.c",
+    Mutation("header-offset", "bsdnet_kern_port.c",
              "\tbsdnet_store_rel(&sc->sc_region->r_vifs[vif].vif_os_index, "
              "idx);\n",
-             "\tstruct bsdnet_region_hdr *rh = bsdnet_fb_region_base(sc);\n"
+             "\tstruct bsdnet_region_hdr *rh = bsdnet_kern_region_base(sc);\n"
              "\tbsdnet_store_rel(&((struct bsdnet_vif *)((uint8_t *)rh +\n"
              "\t    rh->rh_off_vifs) + vif)->vif_os_index, idx);\n",
              "header_overwrite", "SEGV on unknown address"),
     # Finding 8: a failed make_dev_s() left the trap mutex and knlist.
-    Mutation("make-dev-leak", "bsdnet_fb_dev.c",
+    Mutation("make-dev-leak", "bsdnet_kern_dev.c",
              "\t\tknlist_destroy(&sc->sc_rsel.si_note);\n"
              "\t\tmtx_destroy(&sc->sc_trapmtx);\n", "",
              "load_failure", "\"bsdnet_trapq\" initialized at"),
     # ... and MOD_UNLOAD after the failed MOD_LOAD took a destroyed sx.
-    Mutation("unload-after-failed-load", "bsdnet_fb_mod.c",
+    Mutation("unload-after-failed-load", "bsdnet_kern_mod.c",
              "\tcase MOD_UNLOAD:\n\t\tif (!sc->sc_loaded)\n"
              "\t\t\treturn (0);\n",
              "\tcase MOD_UNLOAD:\n",
              "load_failure", "is not initialized or was destroyed"),
     # Finding 7: every frame without 64 bytes in front was copied.
-    Mutation("copy-for-headroom", "bsdnet_fb_os.c",
+    Mutation("copy-for-headroom", "bsdnet_kern_os.c",
              "\tif (m->m_len >= need && M_WRITABLE(m))\n",
              "\tif (m->m_len >= need && M_LEADINGSPACE(m) >= BSDNET_HEADROOM)"
              "\n", "forward", "kh_stat(\"copies\") == 0"),
     # ... and a shared cluster must be copied, never written.
-    Mutation("write-shared", "bsdnet_fb_os.c",
+    Mutation("write-shared", "bsdnet_kern_os.c",
              "\tif (m->m_len >= need && M_WRITABLE(m))\n",
              "\tif (m->m_len >= need)\n", "shared_cluster",
              "kh_if_rx_shared(me.tap"),

@@ -6,6 +6,7 @@ relocate), which is what the message images are.
 """
 from __future__ import annotations
 
+import runpy
 import shutil
 import struct
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).parent
+_CF = runpy.run_path(str(HERE.parents[1] / "kmod" / "cflags.py"))["CFLAGS"]
 ARCHES = {"amd64": "x86_64-freebsd", "arm64": "aarch64-freebsd"}
 
 
@@ -34,7 +36,7 @@ def zig_cc(target: str, source: Path, out: Path,
     if not have_zig():
         pytest.skip("ziglang is not installed")
     argv = [sys.executable, "-m", "ziglang", "cc", "-target", target,
-            "-std=c11", "-Wall", "-Wextra", "-Werror"]
+            *_CF["CSTD"], *_CF["CWARN"]]
     for d in includes:
         argv += ["-I", str(d)]
     argv += ["-c", str(source), "-o", str(out)]

@@ -2,7 +2,7 @@
 
 FakeModule is a DeviceOps: the agent's device transport calls its open,
 ioctl and mmap where it would call the system's.  What it answers is
-kmod/freebsd/bsdnet_fb_dev.c's and bsdnet_fb_port.c's behaviour, error
+kmod/freebsd/bsdnet_kern_dev.c's and bsdnet_kern_port.c's behaviour, error
 for error:
 
   open    ENOENT without the module, EACCES for non-root; each open is a
@@ -243,7 +243,7 @@ class FakeModule(DeviceOps):
 
     def control(self) -> list[tuple[int, int, int, int, bytes]]:
         """Every control message written so far: (type, vif, flow, gen,
-        payload), checked as bsdnet_fb_write() checks them."""
+        payload), checked as bsdnet_kern_write() checks them."""
         out = []
         hl = ffi.sizeof("struct bsdnet_ctl_hdr")
         for s in self.kernel.values():

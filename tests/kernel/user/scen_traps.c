@@ -83,6 +83,15 @@ SCENARIO(traps)
 	CHECK(memcmp(f, g, len) == 0);
 	CHECK_EQ(ag_ctl(&a, BSDNET_CTL_XMIT, 7, 0, 0, g, len), ENXIO);
 	CHECK_EQ(ag_ctl(&a, BSDNET_CTL_XMIT, KH_VIF_VM, 0, 0, g, 10), EINVAL);
+	/* The core's rules (bsdnet_ctl_check()), then the tap's MTU. */
+	memset(g + len, 0, sizeof(g) - len);
+	CHECK_EQ(ag_ctl(&a, BSDNET_CTL_XMIT, KH_VIF_VM, 0, 0, g, 1518), 0);
+	CHECK_EQ(kh_if_tx_take(me.tap, f, sizeof(f)), 1518);
+	CHECK_EQ(ag_ctl(&a, BSDNET_CTL_XMIT, KH_VIF_VM, 0, 0, g, 1519),
+	    FB_EMSGSIZE);
+	CHECK_EQ(ag_ctl(&a, BSDNET_CTL_XMIT, 16, 0, 0, g, len), EINVAL);
+	CHECK_EQ(ag_ctl(&a, BSDNET_CTL_VIF_SYNC, 0, 0, 0, g, 4), EINVAL);
+	CHECK_EQ(ag_ctl(&a, 9, 0, 0, 0, NULL, 0), EINVAL);
 	/* RELEASE of a flow that is not held: the core checks, no harm. */
 	CHECK_EQ(ag_ctl(&a, BSDNET_CTL_RELEASE, 0, 12345, 7, NULL, 0), 0);
 	CHECK_EQ(ag_ctl(&a, BSDNET_CTL_VIF_SYNC, 0, 0, 0, NULL, 0), 0);

@@ -1,12 +1,12 @@
 /*-
- * The trap channel, the Linux stand-in for FreeBSD's pkt0 interface.
+ * The trap channel, the userspace stand-in for bsdnet.ko's /dev/bsdnet.
  *
  * One unix datagram socket, bound at --trap-socket (mode 0600):
  *  - out: each trap is one datagram, struct bsdnet_trap_hdr then the
  *    frame, sent without blocking to --agent-socket;
  *  - in: each control message is one datagram, struct bsdnet_ctl_hdr then
- *    its payload.  Every field is checked; a malformed message is logged
- *    (rate-limited) and counted, never acted on.
+ *    its payload, checked by bsdnet_ctl_check(); a malformed message is
+ *    logged (rate-limited) and counted, never acted on.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -18,23 +18,25 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "dpl.h"
+#include "bsdnetd.h"
 
-/* Control datagrams are a header and at most one frame. */
-#define DPL_CTL_MAX	(sizeof(struct bsdnet_ctl_hdr) + DPL_MAX_FRAME)
+/* Room for the longest well-formed control message, and a byte more. */
+#define BSDNETD_CTL_MAX	\
+	(sizeof(struct bsdnet_ctl_hdr) + BSDNET_CTL_XMIT_MAX + 1)
 /* Log at most this many malformed messages per tick. */
-#define DPL_CTL_LOG_BURST	5
+#define BSDNETD_CTL_LOG_BURST	5
 
-static uint8_t dpl_ctl_buf[DPL_CTL_MAX];
+static uint8_t bsdnetd_ctl_buf[BSDNETD_CTL_MAX];
 
 static int
-dpl_trap_addr(const char *path, struct sockaddr_un *sun, socklen_t *lenp)
+bsdnetd_trap_addr(const char *path, struct sockaddr_un *sun,
+    socklen_t *lenp)
 {
 	size_t n = strlen(path);
 
 	if (n == 0 || n >= sizeof(sun->sun_path)) {
-		dpl_log(DPL_LOG_ERR, "socket path too long or empty: %s",
-		    path);
+		bsdnetd_log(BSDNETD_LOG_ERR, "socket path too long or empty: "
+		    "%s", path);
 		return (-1);
 	}
 	memset(sun, 0, sizeof(*sun));
@@ -46,7 +48,7 @@ dpl_trap_addr(const char *path, struct sockaddr_un *sun, socklen_t *lenp)
 
 /* Is someone bound at this path?  (A dead process's socket refuses.) */
 static bool
-dpl_trap_in_use(const struct sockaddr_un *sun, socklen_t len)
+bsdnetd_trap_in_use(const struct sockaddr_un *sun, socklen_t len)
 {
 	bool live;
 	int fd;
@@ -60,7 +62,7 @@ dpl_trap_in_use(const struct sockaddr_un *sun, socklen_t len)
 }
 
 int
-dpl_trap_open(struct dpl *d)
+bsdnetd_trap_open(struct bsdnetd *d)
 {
 	struct sockaddr_un sun;
 	struct stat st;
@@ -69,30 +71,32 @@ dpl_trap_open(struct dpl *d)
 	int fd, rc;
 
 	d->d_agent_len = 0;
-	if (d->d_opts.o_agent_socket != NULL && dpl_trap_addr(
+	if (d->d_opts.o_agent_socket != NULL && bsdnetd_trap_addr(
 	    d->d_opts.o_agent_socket, &d->d_agent_addr, &d->d_agent_len) != 0)
 		return (-1);
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		dpl_log(DPL_LOG_ERR, "trap socket: %s", strerror(errno));
+		bsdnetd_log(BSDNETD_LOG_ERR, "trap socket: %s",
+		    strerror(errno));
 		return (-1);
 	}
 	d->d_ctl_fd = fd;
 	if (d->d_opts.o_trap_socket == NULL)
 		return (0);
-	if (dpl_trap_addr(d->d_opts.o_trap_socket, &sun, &len) != 0)
+	if (bsdnetd_trap_addr(d->d_opts.o_trap_socket, &sun, &len) != 0)
 		return (-1);
 	/* A socket left by a killed datapath is ours to replace; anything
 	 * else at that path is not. */
 	if (lstat(sun.sun_path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
-			dpl_log(DPL_LOG_ERR, "%s exists and is not a socket",
-			    sun.sun_path);
+			bsdnetd_log(BSDNETD_LOG_ERR, "%s exists and is not a "
+			    "socket", sun.sun_path);
 			return (-1);
 		}
-		if (dpl_trap_in_use(&sun, len)) {
-			dpl_log(DPL_LOG_ERR, "%s is in use by a running "
-			    "process (another datapath?)", sun.sun_path);
+		if (bsdnetd_trap_in_use(&sun, len)) {
+			bsdnetd_log(BSDNETD_LOG_ERR, "%s is in use by a "
+			    "running process (another datapath?)",
+			    sun.sun_path);
 			return (-1);
 		}
 		(void)unlink(sun.sun_path);
@@ -101,7 +105,7 @@ dpl_trap_open(struct dpl *d)
 	rc = bind(fd, (struct sockaddr *)&sun, len);
 	(void)umask(omask);
 	if (rc != 0) {
-		dpl_log(DPL_LOG_ERR, "bind %s: %s", sun.sun_path,
+		bsdnetd_log(BSDNETD_LOG_ERR, "bind %s: %s", sun.sun_path,
 		    strerror(errno));
 		return (-1);
 	}
@@ -111,7 +115,7 @@ dpl_trap_open(struct dpl *d)
 }
 
 void
-dpl_trap_close(struct dpl *d)
+bsdnetd_trap_close(struct bsdnetd *d)
 {
 	if (d->d_ctl_fd >= 0)
 		(void)close(d->d_ctl_fd);
@@ -125,7 +129,7 @@ bool
 bsdnet_os_trap(struct bsdnet_dp *dp, const struct bsdnet_trap_hdr *hdr,
     const struct bsdnet_pkt *pkt)
 {
-	struct dpl *d = dp->dp_os;
+	struct bsdnetd *d = dp->dp_os;
 	struct bsdnet_trap_hdr th;
 	struct msghdr msg;
 	struct iovec iov[2];
@@ -155,113 +159,104 @@ bsdnet_os_trap(struct bsdnet_dp *dp, const struct bsdnet_trap_hdr *hdr,
 	return (true);
 }
 
-static unsigned int dpl_ctl_logged;
+static unsigned int bsdnetd_ctl_logged;
 
-static void dpl_ctl_bad(struct dpl *d, const char *fmt, ...)
+static void bsdnetd_ctl_bad(struct bsdnetd *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
-dpl_ctl_bad(struct dpl *d, const char *fmt, ...)
+bsdnetd_ctl_bad(struct bsdnetd *d, const char *fmt, ...)
 {
 	char what[128];
 	va_list ap;
 
 	d->d_cnt.c_ctl_bad++;
-	if (dpl_ctl_logged >= DPL_CTL_LOG_BURST)
+	if (bsdnetd_ctl_logged >= BSDNETD_CTL_LOG_BURST)
 		return;
-	dpl_ctl_logged++;
+	bsdnetd_ctl_logged++;
 	va_start(ap, fmt);
 	(void)vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	dpl_log(DPL_LOG_WARN, "malformed control message dropped (%ju so "
-	    "far): %s", (uintmax_t)d->d_cnt.c_ctl_bad, what);
+	bsdnetd_log(BSDNETD_LOG_WARN, "malformed control message dropped (%ju "
+	    "so far): %s", (uintmax_t)d->d_cnt.c_ctl_bad, what);
 }
 
 static void
-dpl_ctl_one(struct dpl *d, const uint8_t *buf, size_t n)
+bsdnetd_ctl_xmit(struct bsdnetd *d, const struct bsdnet_ctl_hdr *ch,
+    const uint8_t *frame)
 {
-	struct bsdnet_ctl_hdr ch;
-	size_t payload;
+	const struct bsdnetd_vif *v = &d->d_vifs[ch->ch_vif];
 
-	if (n < sizeof(ch)) {
-		dpl_ctl_bad(d, "%lu bytes, shorter than a header",
-		    (unsigned long)n);
+	if (v->v_port == NULL) {
+		bsdnetd_ctl_bad(d, "XMIT on vif %u, not attached", ch->ch_vif);
 		return;
 	}
-	memcpy(&ch, buf, sizeof(ch));
-	payload = n - sizeof(ch);
+	if (!bsdnet_ctl_xmit_fits(ch->ch_len, v->v_ifmtu)) {
+		bsdnetd_ctl_bad(d, "XMIT of %u bytes on vif %u, MTU %u",
+		    ch->ch_len, ch->ch_vif, v->v_ifmtu);
+		return;
+	}
+	if (!bsdnetd_port_tx(d, ch->ch_vif, frame, ch->ch_len))
+		bsdnetd_log(BSDNETD_LOG_DEBUG, "XMIT on vif %u failed",
+		    ch->ch_vif);
+	d->d_cnt.c_ctl_ok++;
+}
+
+static void
+bsdnetd_ctl_one(struct bsdnetd *d, const uint8_t *buf, size_t n)
+{
+	struct bsdnet_ctl_hdr ch;
+	int error;
+
+	memset(&ch, 0, sizeof(ch));
+	if (n >= sizeof(ch))
+		memcpy(&ch, buf, sizeof(ch));
+	error = bsdnet_ctl_check(&ch, n, d->d_nvifs);
+	if (error != BSDNET_CTL_OK) {
+		bsdnetd_ctl_bad(d, "%s (type %u, vif %u, %zu bytes)",
+		    bsdnet_ctl_strerror(error), ch.ch_type, ch.ch_vif, n);
+		return;
+	}
 	switch (ch.ch_type) {
 	case BSDNET_CTL_RELEASE:
-		if (payload != 0) {
-			dpl_ctl_bad(d, "RELEASE with %lu payload bytes",
-			    (unsigned long)payload);
-			return;
-		}
-		/* The core checks the index and generation. */
 		bsdnet_dp_release(&d->d_dp, ch.ch_flow, ch.ch_gen);
 		break;
 	case BSDNET_CTL_XMIT:
-		if (ch.ch_len != payload || payload == 0) {
-			dpl_ctl_bad(d, "XMIT says %lu bytes, carries %lu",
-			    (unsigned long)ch.ch_len, (unsigned long)payload);
-			return;
-		}
-		if (ch.ch_vif >= d->d_nports ||
-		    !d->d_ports[ch.ch_vif].po_attached) {
-			dpl_ctl_bad(d, "XMIT on vif %lu, not attached",
-			    (unsigned long)ch.ch_vif);
-			return;
-		}
-		if (!dpl_port_tx(d, ch.ch_vif, buf + sizeof(ch),
-		    (uint32_t)payload))
-			dpl_log(DPL_LOG_DEBUG, "XMIT on vif %u failed",
-			    ch.ch_vif);
-		break;
-	case BSDNET_CTL_VIF_SYNC:
-		if (payload != 0) {
-			dpl_ctl_bad(d, "VIF_SYNC with %lu payload bytes",
-			    (unsigned long)payload);
-			return;
-		}
-		dpl_vif_scan(d);
-		break;
-	default:
-		dpl_ctl_bad(d, "unknown type %lu",
-		    (unsigned long)ch.ch_type);
+		bsdnetd_ctl_xmit(d, &ch, buf + sizeof(ch));
 		return;
+	case BSDNET_CTL_VIF_SYNC:
+		bsdnetd_vif_scan(d);
+		break;
 	}
 	d->d_cnt.c_ctl_ok++;
 }
 
 /* Drain the control socket (bounded, so the rings get their turn). */
 void
-dpl_trap_ctl_input(struct dpl *d)
+bsdnetd_trap_ctl_input(struct bsdnetd *d)
 {
 	ssize_t n;
 	int i;
 
 	for (i = 0; i < 64; i++) {
-		n = recv(d->d_ctl_fd, dpl_ctl_buf, sizeof(dpl_ctl_buf),
+		n = recv(d->d_ctl_fd, bsdnetd_ctl_buf, sizeof(bsdnetd_ctl_buf),
 		    MSG_DONTWAIT | MSG_TRUNC);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR)
-				dpl_log(DPL_LOG_WARN, "control recv: %s",
-				    strerror(errno));
+				bsdnetd_log(BSDNETD_LOG_WARN,
+				    "control recv: %s", strerror(errno));
 			return;
 		}
-		if ((size_t)n > sizeof(dpl_ctl_buf)) {
-			dpl_ctl_bad(d, "%lu bytes, larger than %lu",
-			    (unsigned long)n, (unsigned long)DPL_CTL_MAX);
-			continue;
-		}
-		dpl_ctl_one(d, dpl_ctl_buf, (size_t)n);
+		/* A longer datagram is cut to the buffer (or, on Linux,
+		 * MSG_TRUNC gives its length): bsdnet_ctl_check() refuses
+		 * it either way. */
+		bsdnetd_ctl_one(d, bsdnetd_ctl_buf, (size_t)n);
 	}
 }
 
-/* Called on every tick: lets the next burst of bad messages be logged. */
 void
-dpl_trap_tick(struct dpl *d)
+bsdnetd_trap_tick(struct bsdnetd *d)
 {
 	(void)d;
-	dpl_ctl_logged = 0;
+	bsdnetd_ctl_logged = 0;
 }

@@ -1,6 +1,6 @@
 /*-
  * A BPF program at tc ingress through rtnetlink: the clsact qdisc and one
- * direct-action cls_bpf filter of ours.  dpl_steal.c's way on kernels
+ * direct-action cls_bpf filter of ours.  lnx_steal.c's way on kernels
  * without tcx (before Linux 6.6, e.g. Debian 12's 6.1), as
  *
  *	tc qdisc add dev IF clsact
@@ -27,13 +27,13 @@
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 
-#include "dpl.h"
+#include "lnx.h"
 
-#define DPL_TC_PRIO		189	/* "bd": ours, whoever else is there */
-#define DPL_TC_HANDLE		1
-#define DPL_TC_INGRESS		TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS)
+#define LNX_TC_PRIO		189	/* "bd": ours, whoever else is there */
+#define LNX_TC_HANDLE		1
+#define LNX_TC_INGRESS		TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS)
 
-struct dpl_tc_req {
+struct lnx_tc_req {
 	struct nlmsghdr	 r_nh;
 	struct tcmsg	 r_tc;
 	uint8_t		 r_attrs[256];
@@ -41,7 +41,7 @@ struct dpl_tc_req {
 
 /* Append attribute type with len bytes of data; false if it does not fit. */
 static bool
-dpl_tc_attr(struct dpl_tc_req *r, uint16_t type, const void *data, size_t len)
+lnx_tc_attr(struct lnx_tc_req *r, uint16_t type, const void *data, size_t len)
 {
 	struct rtattr *a;
 	size_t at = NLMSG_ALIGN(r->r_nh.nlmsg_len);
@@ -58,7 +58,7 @@ dpl_tc_attr(struct dpl_tc_req *r, uint16_t type, const void *data, size_t len)
 }
 
 static void
-dpl_tc_init(struct dpl_tc_req *r, uint16_t type, uint16_t flags,
+lnx_tc_init(struct lnx_tc_req *r, uint16_t type, uint16_t flags,
     uint32_t ifindex)
 {
 
@@ -73,7 +73,7 @@ dpl_tc_init(struct dpl_tc_req *r, uint16_t type, uint16_t flags,
 
 /* Send r and wait for its acknowledgement: 0, or -1 with errno set. */
 static int
-dpl_tc_talk(struct dpl_tc_req *r)
+lnx_tc_talk(struct lnx_tc_req *r)
 {
 	struct sockaddr_nl sa;
 	union {
@@ -112,56 +112,56 @@ out:
 
 /* Our filter's place: clsact ingress, our priority, every protocol. */
 static void
-dpl_tc_filter_place(struct dpl_tc_req *r)
+lnx_tc_filter_place(struct lnx_tc_req *r)
 {
 
-	r->r_tc.tcm_parent = DPL_TC_INGRESS;
-	r->r_tc.tcm_info = TC_H_MAKE((uint32_t)DPL_TC_PRIO << 16,
+	r->r_tc.tcm_parent = LNX_TC_INGRESS;
+	r->r_tc.tcm_info = TC_H_MAKE((uint32_t)LNX_TC_PRIO << 16,
 	    htons(ETH_P_ALL));
 }
 
 int
-dpl_tc_filter_set(uint32_t ifindex, int prog_fd)
+lnx_tc_filter_set(uint32_t ifindex, int prog_fd)
 {
-	struct dpl_tc_req r;
+	struct lnx_tc_req r;
 	struct rtattr *opts;
 	uint32_t fd = (uint32_t)prog_fd, flags = TCA_BPF_FLAG_ACT_DIRECT;
 	size_t at;
 
-	dpl_tc_init(&r, RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL, ifindex);
+	lnx_tc_init(&r, RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL, ifindex);
 	r.r_tc.tcm_parent = TC_H_CLSACT;
 	r.r_tc.tcm_handle = TC_H_MAKE(TC_H_CLSACT, 0);
-	(void)dpl_tc_attr(&r, TCA_KIND, "clsact", sizeof("clsact"));
-	if (dpl_tc_talk(&r) != 0 && errno != EEXIST)
+	(void)lnx_tc_attr(&r, TCA_KIND, "clsact", sizeof("clsact"));
+	if (lnx_tc_talk(&r) != 0 && errno != EEXIST)
 		return (-1);
 
 	/* Replace: a program of ours already there is swapped atomically. */
-	dpl_tc_init(&r, RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_REPLACE, ifindex);
-	dpl_tc_filter_place(&r);
-	r.r_tc.tcm_handle = DPL_TC_HANDLE;
-	(void)dpl_tc_attr(&r, TCA_KIND, "bpf", sizeof("bpf"));
+	lnx_tc_init(&r, RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_REPLACE, ifindex);
+	lnx_tc_filter_place(&r);
+	r.r_tc.tcm_handle = LNX_TC_HANDLE;
+	(void)lnx_tc_attr(&r, TCA_KIND, "bpf", sizeof("bpf"));
 	at = NLMSG_ALIGN(r.r_nh.nlmsg_len);
-	if (!dpl_tc_attr(&r, TCA_OPTIONS, NULL, 0) ||
-	    !dpl_tc_attr(&r, TCA_BPF_FD, &fd, sizeof(fd)) ||
-	    !dpl_tc_attr(&r, TCA_BPF_NAME, "bsdnet_steal",
+	if (!lnx_tc_attr(&r, TCA_OPTIONS, NULL, 0) ||
+	    !lnx_tc_attr(&r, TCA_BPF_FD, &fd, sizeof(fd)) ||
+	    !lnx_tc_attr(&r, TCA_BPF_NAME, "bsdnet_steal",
 	    sizeof("bsdnet_steal")) ||
-	    !dpl_tc_attr(&r, TCA_BPF_FLAGS, &flags, sizeof(flags))) {
+	    !lnx_tc_attr(&r, TCA_BPF_FLAGS, &flags, sizeof(flags))) {
 		errno = EMSGSIZE;
 		return (-1);
 	}
 	opts = (struct rtattr *)(void *)((uint8_t *)&r + at);
 	opts->rta_type |= NLA_F_NESTED;
 	opts->rta_len = (unsigned short)(r.r_nh.nlmsg_len - at);
-	return (dpl_tc_talk(&r));
+	return (lnx_tc_talk(&r));
 }
 
 int
-dpl_tc_filter_del(uint32_t ifindex)
+lnx_tc_filter_del(uint32_t ifindex)
 {
-	struct dpl_tc_req r;
+	struct lnx_tc_req r;
 
-	dpl_tc_init(&r, RTM_DELTFILTER, 0, ifindex);
-	dpl_tc_filter_place(&r);
-	(void)dpl_tc_attr(&r, TCA_KIND, "bpf", sizeof("bpf"));
-	return (dpl_tc_talk(&r));
+	lnx_tc_init(&r, RTM_DELTFILTER, 0, ifindex);
+	lnx_tc_filter_place(&r);
+	(void)lnx_tc_attr(&r, TCA_KIND, "bpf", sizeof("bpf"));
+	return (lnx_tc_talk(&r));
 }

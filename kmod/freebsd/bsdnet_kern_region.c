@@ -49,19 +49,19 @@
 #include <net/if_var.h>
 #include <net/pfil.h>
 
-#include "bsdnet_fb.h"
+#include "bsdnet_kern.h"
 
 SYSCTL_DECL(_net_bsdnet);
-static u_int bsdnet_fb_max_region_mb = 1024;
+static u_int bsdnet_kern_max_region_mb = 1024;
 SYSCTL_UINT(_net_bsdnet, OID_AUTO, max_region_mb, CTLFLAG_RWTUN,
-    &bsdnet_fb_max_region_mb, 0, "Largest region BSDNET_IOC_CREATE accepts");
+    &bsdnet_kern_max_region_mb, 0, "Largest region BSDNET_IOC_CREATE accepts");
 
-/* bsdnet_fb_mod.c exports these read-only under net.bsdnet.tables. */
-extern struct bsdnet_geometry bsdnet_fb_geo;
-extern uint64_t bsdnet_fb_region_size;
+/* bsdnet_kern_mod.c exports these read-only under net.bsdnet.tables. */
+extern struct bsdnet_geometry bsdnet_kern_geo;
+extern uint64_t bsdnet_kern_region_size;
 
 static int
-bsdnet_fb_region_map(struct bsdnet_fb_region *r)
+bsdnet_kern_region_map(struct bsdnet_kern_region *r)
 {
 	vm_offset_t kva;
 	int rv;
@@ -96,7 +96,7 @@ bsdnet_fb_region_map(struct bsdnet_fb_region *r)
 }
 
 static void
-bsdnet_fb_region_unmap(struct bsdnet_fb_region *r)
+bsdnet_kern_region_unmap(struct bsdnet_kern_region *r)
 {
 
 	if (r->r_obj == NULL)
@@ -109,25 +109,26 @@ bsdnet_fb_region_unmap(struct bsdnet_fb_region *r)
 }
 
 int
-bsdnet_fb_region_create(struct bsdnet_fb_softc *sc,
+bsdnet_kern_region_create(struct bsdnet_kern_softc *sc,
     const struct bsdnet_geometry *g)
 {
-	struct bsdnet_fb_region *r;
-	uint64_t size, key[2];
+	struct bsdnet_kern_region *r;
+	uint64_t size, key[2], off[BSDNET_TBL_MAX];
 	int error;
 
 	sx_assert(&sc->sc_lock, SA_XLOCKED);
 	if (sc->sc_region != NULL)
 		return (EEXIST);
-	if (bsdnet_layout(g, &size, NULL) != BSDNET_OK)
+	if (bsdnet_layout(g, &size, NULL) != BSDNET_OK ||
+	    bsdnet_layout_offsets(g, off) != BSDNET_OK)
 		return (EINVAL);
-	if (size > (uint64_t)bsdnet_fb_max_region_mb * 1024 * 1024)
+	if (size > (uint64_t)bsdnet_kern_max_region_mb * 1024 * 1024)
 		return (EFBIG);
 
 	r = malloc(sizeof(*r), M_BSDNET, M_WAITOK | M_ZERO);
 	r->r_size = round_page(size);
 	r->r_geom = *g;
-	error = bsdnet_fb_region_map(r);
+	error = bsdnet_kern_region_map(r);
 	if (error != 0) {
 		free(r, M_BSDNET);
 		return (error);
@@ -136,33 +137,31 @@ bsdnet_fb_region_create(struct bsdnet_fb_softc *sc,
 	arc4random_buf(&r->r_instance, sizeof(r->r_instance));
 	if (bsdnet_region_format((void *)r->r_kva, r->r_size, g, key,
 	    r->r_instance) != BSDNET_OK) {
-		bsdnet_fb_region_unmap(r);
+		bsdnet_kern_region_unmap(r);
 		free(r, M_BSDNET);
 		return (EINVAL);
 	}
-	/* Not mappable yet (sc_region is unset): the offset is ours still. */
-	r->r_vifs = (struct bsdnet_vif *)(r->r_kva +
-	    ((struct bsdnet_region_hdr *)r->r_kva)->rh_off_vifs);
+	r->r_vifs = (struct bsdnet_vif *)(r->r_kva + off[BSDNET_TBL_VIFS]);
 	sc->sc_byvif = malloc(sizeof(*sc->sc_byvif) * g->g_nvifs, M_BSDNET,
 	    M_WAITOK | M_ZERO);
 	sc->sc_region = r;
-	bsdnet_fb_pcpu_init(sc);
-	bsdnet_fb_geo = *g;
-	bsdnet_fb_region_size = r->r_size;
+	bsdnet_kern_pcpu_init(sc);
+	bsdnet_kern_geo = *g;
+	bsdnet_kern_region_size = r->r_size;
 	return (0);
 }
 
 /* Caller checked that no port is attached and nobody maps the region. */
 int
-bsdnet_fb_region_destroy(struct bsdnet_fb_softc *sc)
+bsdnet_kern_region_destroy(struct bsdnet_kern_softc *sc)
 {
-	struct bsdnet_fb_region *r = sc->sc_region;
-	struct bsdnet_fb_port **byvif;
+	struct bsdnet_kern_region *r = sc->sc_region;
+	struct bsdnet_kern_port **byvif;
 
 	sx_assert(&sc->sc_lock, SA_XLOCKED);
 	if (r == NULL)
 		return (ENXIO);
-	if (sc->sc_nports > 0 || bsdnet_fb_region_mapped(sc))
+	if (sc->sc_nports > 0 || bsdnet_kern_region_mapped(sc))
 		return (EBUSY);
 	byvif = sc->sc_byvif;
 	atomic_store_rel_ptr((volatile uintptr_t *)&sc->sc_region,
@@ -170,21 +169,21 @@ bsdnet_fb_region_destroy(struct bsdnet_fb_softc *sc)
 	atomic_store_rel_ptr((volatile uintptr_t *)&sc->sc_byvif,
 	    (uintptr_t)NULL);
 	/* Unbind every CPU's context under its lock: the tick may run. */
-	bsdnet_fb_pcpu_init(sc);
+	bsdnet_kern_pcpu_init(sc);
 	/* A flush (tick, RELEASE) may still be looking a vif up. */
 	NET_EPOCH_WAIT();
 	free(byvif, M_BSDNET);
-	memset(&bsdnet_fb_geo, 0, sizeof(bsdnet_fb_geo));
-	bsdnet_fb_region_size = 0;
-	bsdnet_fb_region_unmap(r);
+	memset(&bsdnet_kern_geo, 0, sizeof(bsdnet_kern_geo));
+	bsdnet_kern_region_size = 0;
+	bsdnet_kern_region_unmap(r);
 	free(r, M_BSDNET);
 	return (0);
 }
 
 bool
-bsdnet_fb_region_mapped(const struct bsdnet_fb_softc *sc)
+bsdnet_kern_region_mapped(const struct bsdnet_kern_softc *sc)
 {
-	const struct bsdnet_fb_region *r = sc->sc_region;
+	const struct bsdnet_kern_region *r = sc->sc_region;
 
 	if (r == NULL || r->r_obj == NULL)
 		return (false);
@@ -192,7 +191,7 @@ bsdnet_fb_region_mapped(const struct bsdnet_fb_softc *sc)
 }
 
 void *
-bsdnet_fb_region_base(const struct bsdnet_fb_softc *sc)
+bsdnet_kern_region_base(const struct bsdnet_kern_softc *sc)
 {
 
 	return (sc->sc_region == NULL ? NULL : (void *)sc->sc_region->r_kva);
@@ -200,10 +199,10 @@ bsdnet_fb_region_base(const struct bsdnet_fb_softc *sc)
 
 /* d_mmap_single: the whole region or a page-aligned part of it. */
 int
-bsdnet_fb_region_mmap(struct bsdnet_fb_softc *sc, vm_ooffset_t *offset,
+bsdnet_kern_region_mmap(struct bsdnet_kern_softc *sc, vm_ooffset_t *offset,
     vm_size_t size, vm_object_t *objp)
 {
-	struct bsdnet_fb_region *r;
+	struct bsdnet_kern_region *r;
 
 	sx_assert(&sc->sc_lock, SA_LOCKED);
 	r = sc->sc_region;

@@ -2,7 +2,7 @@
  * /dev/bsdnet: the agent's door into the kernel home.
  *
  *   ioctl   region create/geometry/destroy, attach/detach, statistics
- *   mmap    the region (bsdnet_fb_region.c)
+ *   mmap    the region (bsdnet_kern_region.c)
  *   read    one trap per call: struct bsdnet_trap_hdr + frame.  A buffer
  *           too small gets the head of the message and loses the rest,
  *           as recv(2) on a datagram socket would.
@@ -44,54 +44,54 @@
 #include <net/pfil.h>
 #include <net/vnet.h>
 
-#include "bsdnet_fb.h"
+#include "bsdnet_kern.h"
 
-/* Largest frame BSDNET_CTL_XMIT may carry. */
-#define	BSDNET_FB_MAX_XMIT	(ETHER_MAX_LEN_JUMBO + ETHER_VLAN_ENCAP_LEN)
+_Static_assert(BSDNET_CTL_XMIT_MAX == ETHER_MAX_LEN_JUMBO +
+    ETHER_VLAN_ENCAP_LEN, "the largest XMIT is a tagged jumbo frame");
 
-extern u_int bsdnet_fb_trapq_max;
+extern u_int bsdnet_kern_trapq_max;
 
-static d_open_t		bsdnet_fb_open;
-static d_read_t		bsdnet_fb_read;
-static d_write_t	bsdnet_fb_write;
-static d_ioctl_t	bsdnet_fb_ioctl;
-static d_poll_t		bsdnet_fb_poll;
-static d_kqfilter_t	bsdnet_fb_kqfilter;
-static d_mmap_single_t	bsdnet_fb_mmap_single;
+static d_open_t		bsdnet_kern_open;
+static d_read_t		bsdnet_kern_read;
+static d_write_t	bsdnet_kern_write;
+static d_ioctl_t	bsdnet_kern_ioctl;
+static d_poll_t		bsdnet_kern_poll;
+static d_kqfilter_t	bsdnet_kern_kqfilter;
+static d_mmap_single_t	bsdnet_kern_mmap_single;
 
-static struct cdevsw bsdnet_fb_cdevsw = {
+static struct cdevsw bsdnet_kern_cdevsw = {
 	.d_version =	D_VERSION,
 	.d_name =	BSDNET_DEVNAME,
-	.d_open =	bsdnet_fb_open,
-	.d_read =	bsdnet_fb_read,
-	.d_write =	bsdnet_fb_write,
-	.d_ioctl =	bsdnet_fb_ioctl,
-	.d_poll =	bsdnet_fb_poll,
-	.d_kqfilter =	bsdnet_fb_kqfilter,
-	.d_mmap_single = bsdnet_fb_mmap_single,
+	.d_open =	bsdnet_kern_open,
+	.d_read =	bsdnet_kern_read,
+	.d_write =	bsdnet_kern_write,
+	.d_ioctl =	bsdnet_kern_ioctl,
+	.d_poll =	bsdnet_kern_poll,
+	.d_kqfilter =	bsdnet_kern_kqfilter,
+	.d_mmap_single = bsdnet_kern_mmap_single,
 };
 
-static void	bsdnet_fb_kq_detach(struct knote *kn);
-static int	bsdnet_fb_kq_read(struct knote *kn, long hint);
+static void	bsdnet_kern_kq_detach(struct knote *kn);
+static int	bsdnet_kern_kq_read(struct knote *kn, long hint);
 
-static const struct filterops bsdnet_fb_read_filtops = {
+static const struct filterops bsdnet_kern_read_filtops = {
 	.f_isfd =	1,
-	.f_detach =	bsdnet_fb_kq_detach,
-	.f_event =	bsdnet_fb_kq_read,
+	.f_detach =	bsdnet_kern_kq_detach,
+	.f_event =	bsdnet_kern_kq_read,
 };
 
 int
-bsdnet_fb_dev_init(struct bsdnet_fb_softc *sc)
+bsdnet_kern_dev_init(struct bsdnet_kern_softc *sc)
 {
 	struct make_dev_args args;
 	int error;
 
 	mtx_init(&sc->sc_trapmtx, "bsdnet_trapq", NULL, MTX_DEF);
-	mbufq_init(&sc->sc_trapq, (int)imin(bsdnet_fb_trapq_max, 1 << 20));
+	mbufq_init(&sc->sc_trapq, (int)imin(bsdnet_kern_trapq_max, 1 << 20));
 	knlist_init_mtx(&sc->sc_rsel.si_note, &sc->sc_trapmtx);
 
 	make_dev_args_init(&args);
-	args.mda_devsw = &bsdnet_fb_cdevsw;
+	args.mda_devsw = &bsdnet_kern_cdevsw;
 	args.mda_uid = UID_ROOT;
 	args.mda_gid = GID_WHEEL;
 	args.mda_mode = 0600;
@@ -105,7 +105,7 @@ bsdnet_fb_dev_init(struct bsdnet_fb_softc *sc)
 }
 
 void
-bsdnet_fb_dev_fini(struct bsdnet_fb_softc *sc)
+bsdnet_kern_dev_fini(struct bsdnet_kern_softc *sc)
 {
 
 	if (sc->sc_cdev != NULL)
@@ -121,9 +121,9 @@ bsdnet_fb_dev_fini(struct bsdnet_fb_softc *sc)
 }
 
 static void
-bsdnet_fb_close_priv(void *arg)
+bsdnet_kern_close_priv(void *arg)
 {
-	struct bsdnet_fb_softc *sc = arg;
+	struct bsdnet_kern_softc *sc = arg;
 
 	sx_xlock(&sc->sc_lock);
 	sc->sc_opens--;
@@ -131,10 +131,10 @@ bsdnet_fb_close_priv(void *arg)
 }
 
 static int
-bsdnet_fb_open(struct cdev *dev, int oflags __unused, int devtype __unused,
+bsdnet_kern_open(struct cdev *dev, int oflags __unused, int devtype __unused,
     struct thread *td)
 {
-	struct bsdnet_fb_softc *sc = dev->si_drv1;
+	struct bsdnet_kern_softc *sc = dev->si_drv1;
 	int error;
 
 	if (jailed(td->td_ucred))
@@ -144,7 +144,7 @@ bsdnet_fb_open(struct cdev *dev, int oflags __unused, int devtype __unused,
 		sx_xunlock(&sc->sc_lock);
 		return (ENXIO);
 	}
-	error = devfs_set_cdevpriv(sc, bsdnet_fb_close_priv);
+	error = devfs_set_cdevpriv(sc, bsdnet_kern_close_priv);
 	if (error == 0)
 		sc->sc_opens++;
 	sx_xunlock(&sc->sc_lock);
@@ -153,7 +153,7 @@ bsdnet_fb_open(struct cdev *dev, int oflags __unused, int devtype __unused,
 
 /* Called by the core's trap path: never sleeps. */
 bool
-bsdnet_fb_trap_enqueue(struct bsdnet_fb_softc *sc, struct mbuf *m)
+bsdnet_kern_trap_enqueue(struct bsdnet_kern_softc *sc, struct mbuf *m)
 {
 	int error;
 
@@ -164,19 +164,19 @@ bsdnet_fb_trap_enqueue(struct bsdnet_fb_softc *sc, struct mbuf *m)
 	mtx_unlock(&sc->sc_trapmtx);
 	if (error != 0) {
 		m_freem(m);
-		BSDNET_FB_COUNT(BSDNET_FB_C_TRAP_DROPS, 1);
+		BSDNET_KERN_COUNT(BSDNET_KERN_C_TRAP_DROPS, 1);
 		return (false);
 	}
-	BSDNET_FB_COUNT(BSDNET_FB_C_TRAPS, 1);
+	BSDNET_KERN_COUNT(BSDNET_KERN_C_TRAPS, 1);
 	wakeup(&sc->sc_trapq);
 	selwakeuppri(&sc->sc_rsel, PZERO + 1);
 	return (true);
 }
 
 static int
-bsdnet_fb_read(struct cdev *dev, struct uio *uio, int ioflag)
+bsdnet_kern_read(struct cdev *dev, struct uio *uio, int ioflag)
 {
-	struct bsdnet_fb_softc *sc = dev->si_drv1;
+	struct bsdnet_kern_softc *sc = dev->si_drv1;
 	struct mbuf *m;
 	int error, len;
 
@@ -200,8 +200,10 @@ bsdnet_fb_read(struct cdev *dev, struct uio *uio, int ioflag)
 	return (error);
 }
 
+/* A well-formed XMIT (bsdnet_ctl_check()): send it if the vif is
+ * attached and the frame fits. */
 static int
-bsdnet_fb_ctl_xmit(struct bsdnet_fb_softc *sc,
+bsdnet_kern_ctl_xmit(struct bsdnet_kern_softc *sc,
     const struct bsdnet_ctl_hdr *ch, struct uio *uio)
 {
 	struct epoch_tracker et;
@@ -209,20 +211,15 @@ bsdnet_fb_ctl_xmit(struct bsdnet_fb_softc *sc,
 	if_t ifp;
 	int error;
 
-	if (ch->ch_len != uio->uio_resid || ch->ch_len < ETHER_HDR_LEN ||
-	    ch->ch_len > BSDNET_FB_MAX_XMIT)
-		return (EINVAL);
-	if (sc->sc_region == NULL || ch->ch_vif >= sc->sc_region->r_geom.g_nvifs)
-		return (EINVAL);
 	m = m_uiotombuf(uio, M_WAITOK, ch->ch_len, 0, M_PKTHDR);
 	if (m == NULL)
 		return (ENOBUFS);
 	NET_EPOCH_ENTER(et);
-	ifp = bsdnet_fb_vif_ifp(sc, ch->ch_vif);
+	ifp = bsdnet_kern_vif_ifp(sc, ch->ch_vif);
 	if (ifp == NULL) {
 		error = ENXIO;
-	} else if (ch->ch_len > (uint32_t)if_getmtu(ifp) + ETHER_HDR_LEN +
-	    ETHER_VLAN_ENCAP_LEN) {
+	} else if (!bsdnet_ctl_xmit_fits(ch->ch_len,
+	    (uint32_t)if_getmtu(ifp))) {
 		error = EMSGSIZE;
 	} else {
 		CURVNET_SET(if_getvnet(ifp));
@@ -233,19 +230,21 @@ bsdnet_fb_ctl_xmit(struct bsdnet_fb_softc *sc,
 	NET_EPOCH_EXIT(et);
 	if (m != NULL)
 		m_freem(m);
-	BSDNET_FB_COUNT(error == 0 ? BSDNET_FB_C_TX : BSDNET_FB_C_TX_ERR, 1);
+	BSDNET_KERN_COUNT(error == 0 ? BSDNET_KERN_C_TX :
+	    BSDNET_KERN_C_TX_ERR, 1);
 	return (error);
 }
 
 static int
-bsdnet_fb_write(struct cdev *dev, struct uio *uio, int ioflag __unused)
+bsdnet_kern_write(struct cdev *dev, struct uio *uio, int ioflag __unused)
 {
-	struct bsdnet_fb_softc *sc = dev->si_drv1;
+	struct bsdnet_kern_softc *sc = dev->si_drv1;
 	struct bsdnet_ctl_hdr ch;
+	size_t len;
 	int error;
 
-	if (uio->uio_resid < (ssize_t)sizeof(ch) ||
-	    uio->uio_resid > (ssize_t)(sizeof(ch) + BSDNET_FB_MAX_XMIT))
+	len = (size_t)uio->uio_resid;
+	if (len < sizeof(ch))		/* no header to read */
 		return (EINVAL);
 	error = uiomove(&ch, sizeof(ch), uio);
 	if (error != 0)
@@ -255,35 +254,31 @@ bsdnet_fb_write(struct cdev *dev, struct uio *uio, int ioflag __unused)
 		error = ENXIO;
 		goto out;
 	}
+	if (bsdnet_ctl_check(&ch, len, sc->sc_region->r_geom.g_nvifs) !=
+	    BSDNET_CTL_OK) {
+		error = EINVAL;
+		goto out;
+	}
 	switch (ch.ch_type) {
 	case BSDNET_CTL_RELEASE:
-		/* The core range-checks the flow index and generation. */
-		if (uio->uio_resid != 0) {
-			error = EINVAL;
-			break;
-		}
-		bsdnet_fb_pcpu_release(sc, ch.ch_flow, ch.ch_gen);
+		bsdnet_kern_pcpu_release(sc, ch.ch_flow, ch.ch_gen);
 		break;
 	case BSDNET_CTL_XMIT:
-		error = bsdnet_fb_ctl_xmit(sc, &ch, uio);
+		error = bsdnet_kern_ctl_xmit(sc, &ch, uio);
 		break;
 	case BSDNET_CTL_VIF_SYNC:
 		/* Interfaces are bound by BSDNET_IOC_ATTACH here. */
-		error = uio->uio_resid == 0 ? 0 : EINVAL;
-		break;
-	default:
-		error = EINVAL;
 		break;
 	}
 out:
 	sx_sunlock(&sc->sc_lock);
 	if (error == 0)
-		BSDNET_FB_COUNT(BSDNET_FB_C_CTL, 1);
+		BSDNET_KERN_COUNT(BSDNET_KERN_C_CTL, 1);
 	return (error);
 }
 
 static void
-bsdnet_fb_geom_out(const struct bsdnet_fb_region *r,
+bsdnet_kern_geom_out(const struct bsdnet_kern_region *r,
     struct bsdnet_ioc_geometry *ig)
 {
 
@@ -300,7 +295,7 @@ bsdnet_fb_geom_out(const struct bsdnet_fb_region *r,
 }
 
 static int
-bsdnet_fb_ioc_create(struct bsdnet_fb_softc *sc,
+bsdnet_kern_ioc_create(struct bsdnet_kern_softc *sc,
     struct bsdnet_ioc_geometry *ig)
 {
 	struct bsdnet_geometry g;
@@ -315,48 +310,48 @@ bsdnet_fb_ioc_create(struct bsdnet_fb_softc *sc,
 	g.g_novfbuckets = ig->ig_novfbuckets;
 	g.g_maxhold = ig->ig_maxhold;
 	/* bsdnet_layout() range-checks every size. */
-	error = bsdnet_fb_region_create(sc, &g);
+	error = bsdnet_kern_region_create(sc, &g);
 	if (error != 0)
 		return (error);
-	error = bsdnet_fb_hook_link(sc);
+	error = bsdnet_kern_hook_link(sc);
 	if (error != 0) {
-		(void)bsdnet_fb_region_destroy(sc);
+		(void)bsdnet_kern_region_destroy(sc);
 		return (error);
 	}
-	bsdnet_fb_geom_out(sc->sc_region, ig);
+	bsdnet_kern_geom_out(sc->sc_region, ig);
 	return (0);
 }
 
 static void
-bsdnet_fb_ioc_stats(struct bsdnet_fb_softc *sc, struct bsdnet_ioc_stats *is)
+bsdnet_kern_ioc_stats(struct bsdnet_kern_softc *sc,
+    struct bsdnet_ioc_stats *is)
 {
 
+#define	FETCH(c)	counter_u64_fetch(bsdnet_kern_counters[(c)])
 	memset(is, 0, sizeof(*is));
-	is->is_rx_pkts = counter_u64_fetch(bsdnet_fb_counters[BSDNET_FB_C_RX]);
-	is->is_tx_pkts = counter_u64_fetch(bsdnet_fb_counters[BSDNET_FB_C_TX]);
-	is->is_tx_errors =
-	    counter_u64_fetch(bsdnet_fb_counters[BSDNET_FB_C_TX_ERR]);
-	is->is_traps = counter_u64_fetch(bsdnet_fb_counters[BSDNET_FB_C_TRAPS]);
-	is->is_trap_drops =
-	    counter_u64_fetch(bsdnet_fb_counters[BSDNET_FB_C_TRAP_DROPS]);
-	is->is_copies =
-	    counter_u64_fetch(bsdnet_fb_counters[BSDNET_FB_C_COPIES]);
-	is->is_ctl_msgs = counter_u64_fetch(bsdnet_fb_counters[BSDNET_FB_C_CTL]);
+	is->is_rx_pkts = FETCH(BSDNET_KERN_C_RX);
+	is->is_tx_pkts = FETCH(BSDNET_KERN_C_TX);
+	is->is_tx_errors = FETCH(BSDNET_KERN_C_TX_ERR);
+	is->is_traps = FETCH(BSDNET_KERN_C_TRAPS);
+	is->is_trap_drops = FETCH(BSDNET_KERN_C_TRAP_DROPS);
+	is->is_copies = FETCH(BSDNET_KERN_C_COPIES);
+	is->is_ctl_msgs = FETCH(BSDNET_KERN_C_CTL);
+#undef	FETCH
 	is->is_nports = sc->sc_nports;
-	is->is_mapped = bsdnet_fb_region_mapped(sc) ? 1 : 0;
+	is->is_mapped = bsdnet_kern_region_mapped(sc) ? 1 : 0;
 }
 
 static int
-bsdnet_fb_ioctl(struct cdev *dev, u_long cmd, caddr_t data,
+bsdnet_kern_ioctl(struct cdev *dev, u_long cmd, caddr_t data,
     int fflag __unused, struct thread *td __unused /* !VIMAGE */)
 {
-	struct bsdnet_fb_softc *sc = dev->si_drv1;
+	struct bsdnet_kern_softc *sc = dev->si_drv1;
 	int error = 0;
 
 	switch (cmd) {
 	case BSDNET_IOC_CREATE:
 		sx_xlock(&sc->sc_lock);
-		error = bsdnet_fb_ioc_create(sc,
+		error = bsdnet_kern_ioc_create(sc,
 		    (struct bsdnet_ioc_geometry *)data);
 		sx_xunlock(&sc->sc_lock);
 		break;
@@ -365,7 +360,7 @@ bsdnet_fb_ioctl(struct cdev *dev, u_long cmd, caddr_t data,
 		if (sc->sc_region == NULL)
 			error = ENXIO;
 		else
-			bsdnet_fb_geom_out(sc->sc_region,
+			bsdnet_kern_geom_out(sc->sc_region,
 			    (struct bsdnet_ioc_geometry *)data);
 		sx_sunlock(&sc->sc_lock);
 		break;
@@ -373,11 +368,11 @@ bsdnet_fb_ioctl(struct cdev *dev, u_long cmd, caddr_t data,
 		sx_xlock(&sc->sc_lock);
 		if (sc->sc_region == NULL)
 			error = ENXIO;
-		else if (sc->sc_nports > 0 || bsdnet_fb_region_mapped(sc))
+		else if (sc->sc_nports > 0 || bsdnet_kern_region_mapped(sc))
 			error = EBUSY;
 		else {
-			bsdnet_fb_hook_unlink(sc);
-			error = bsdnet_fb_region_destroy(sc);
+			bsdnet_kern_hook_unlink(sc);
+			error = bsdnet_kern_region_destroy(sc);
 		}
 		sx_xunlock(&sc->sc_lock);
 		break;
@@ -387,17 +382,17 @@ bsdnet_fb_ioctl(struct cdev *dev, u_long cmd, caddr_t data,
 		CURVNET_SET(TD_TO_VNET(td));
 		sx_xlock(&sc->sc_lock);
 		if (cmd == BSDNET_IOC_ATTACH)
-			error = bsdnet_fb_attach(sc,
+			error = bsdnet_kern_attach(sc,
 			    (struct bsdnet_ioc_attach *)data);
 		else
-			error = bsdnet_fb_detach(sc,
+			error = bsdnet_kern_detach(sc,
 			    (struct bsdnet_ioc_attach *)data);
 		sx_xunlock(&sc->sc_lock);
 		CURVNET_RESTORE();
 		break;
 	case BSDNET_IOC_STATS:
 		sx_slock(&sc->sc_lock);
-		bsdnet_fb_ioc_stats(sc, (struct bsdnet_ioc_stats *)data);
+		bsdnet_kern_ioc_stats(sc, (struct bsdnet_ioc_stats *)data);
 		sx_sunlock(&sc->sc_lock);
 		break;
 	default:
@@ -408,9 +403,9 @@ bsdnet_fb_ioctl(struct cdev *dev, u_long cmd, caddr_t data,
 }
 
 static int
-bsdnet_fb_poll(struct cdev *dev, int events, struct thread *td)
+bsdnet_kern_poll(struct cdev *dev, int events, struct thread *td)
 {
-	struct bsdnet_fb_softc *sc = dev->si_drv1;
+	struct bsdnet_kern_softc *sc = dev->si_drv1;
 	int revents;
 
 	/* Control messages are taken synchronously: always writable. */
@@ -427,45 +422,45 @@ bsdnet_fb_poll(struct cdev *dev, int events, struct thread *td)
 }
 
 static int
-bsdnet_fb_kqfilter(struct cdev *dev, struct knote *kn)
+bsdnet_kern_kqfilter(struct cdev *dev, struct knote *kn)
 {
-	struct bsdnet_fb_softc *sc = dev->si_drv1;
+	struct bsdnet_kern_softc *sc = dev->si_drv1;
 
 	if (kn->kn_filter != EVFILT_READ)
 		return (EINVAL);
-	kn->kn_fop = &bsdnet_fb_read_filtops;
+	kn->kn_fop = &bsdnet_kern_read_filtops;
 	kn->kn_hook = sc;
 	knlist_add(&sc->sc_rsel.si_note, kn, 0);
 	return (0);
 }
 
 static void
-bsdnet_fb_kq_detach(struct knote *kn)
+bsdnet_kern_kq_detach(struct knote *kn)
 {
-	struct bsdnet_fb_softc *sc = kn->kn_hook;
+	struct bsdnet_kern_softc *sc = kn->kn_hook;
 
 	knlist_remove(&sc->sc_rsel.si_note, kn, 0);
 }
 
 /* Called with sc_trapmtx held (knlist_init_mtx). */
 static int
-bsdnet_fb_kq_read(struct knote *kn, long hint __unused)
+bsdnet_kern_kq_read(struct knote *kn, long hint __unused)
 {
-	struct bsdnet_fb_softc *sc = kn->kn_hook;
+	struct bsdnet_kern_softc *sc = kn->kn_hook;
 
 	kn->kn_data = mbufq_len(&sc->sc_trapq);
 	return (kn->kn_data > 0);
 }
 
 static int
-bsdnet_fb_mmap_single(struct cdev *dev, vm_ooffset_t *offset,
+bsdnet_kern_mmap_single(struct cdev *dev, vm_ooffset_t *offset,
     vm_size_t size, struct vm_object **objp, int nprot __unused)
 {
-	struct bsdnet_fb_softc *sc = dev->si_drv1;
+	struct bsdnet_kern_softc *sc = dev->si_drv1;
 	int error;
 
 	sx_slock(&sc->sc_lock);
-	error = bsdnet_fb_region_mmap(sc, offset, size, objp);
+	error = bsdnet_kern_region_mmap(sc, offset, size, objp);
 	sx_sunlock(&sc->sc_lock);
 	return (error);
 }

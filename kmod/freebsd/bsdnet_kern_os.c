@@ -2,25 +2,20 @@
  * The bsdnet_os_*() functions for the kernel, and mbufs to packet views
  * and back.
  *
- * The core wants min(totlen, BSDNET_PULLUP) contiguous bytes at p_data
- * that it may rewrite.  A frame whose first mbuf holds that much and is
- * writable (not a cluster shared by a bridge's flood or a bpf peer) is
- * used in place: a NIC's or a tap's frame, zero copy.  Any other (a
- * short first mbuf, a shared or read-only buffer) gets its head copied
- * into a fresh cluster, the rest of the chain following untouched, and
- * is counted in net.bsdnet.stats.copies.  m_pullup() cannot do this: it
- * is limited to MHLEN bytes, less than BSDNET_PULLUP.
+ * The core wants min(totlen, BSDNET_PULLUP) contiguous, writable bytes at
+ * p_data.  A frame whose first mbuf holds that much and is writable (not
+ * a cluster shared by a bridge's flood or a bpf peer) is used in place,
+ * zero copy.  Any other gets its head copied into a fresh cluster, the
+ * rest of the chain untouched (net.bsdnet.stats.copies); m_pullup() stops
+ * at MHLEN bytes, less than BSDNET_PULLUP.
  *
- * Headroom: the core encapsulates in place when the frame has room in
- * front (p_headroom); a NIC or tap frame has only ETHER_ALIGN, so the
- * core calls bsdnet_os_prepend() and the outer headers go into an mbuf
- * put in front of the frame with M_PREPEND, as gre(4) does: no copy of
- * the frame (net.bsdnet.stats.prepends).
+ * Headroom: a NIC or tap frame has only ETHER_ALIGN in front, so the core
+ * calls bsdnet_os_prepend() and the outer headers go into an mbuf put in
+ * front with M_PREPEND, as gre(4) does (net.bsdnet.stats.prepends).
  *
- * Invariant while the core holds the packet: the mbuf is not touched, so
- * "the first mbuf's data ends at mtod(m) + m_len" locates the bytes past
- * the contiguous part whatever the core did to p_data (encapsulation
- * moves it back, decapsulation forward).
+ * While the core holds the packet the mbuf is not touched, so the first
+ * mbuf's data ending at mtod(m) + m_len locates the bytes past the
+ * contiguous part whatever the core did to p_data.
  */
 #include <sys/param.h>
 #include <sys/systm.h>
@@ -51,11 +46,11 @@
 #include <net/pfil.h>
 #include <net/vnet.h>
 
-#include "bsdnet_fb.h"
+#include "bsdnet_kern.h"
 
 /* Bytes from p_data to the end of the first mbuf's data. */
 static uint32_t
-bsdnet_fb_first_avail(const struct bsdnet_pkt *pkt)
+bsdnet_kern_first_avail(const struct bsdnet_pkt *pkt)
 {
 	const struct mbuf *m = pkt->p_os;
 	const uint8_t *end = mtod(m, const uint8_t *) + m->m_len;
@@ -68,7 +63,7 @@ bsdnet_fb_first_avail(const struct bsdnet_pkt *pkt)
  * returns NULL (frame dropped) when no cluster is available.
  */
 static struct mbuf *
-bsdnet_fb_prepare(struct mbuf *m)
+bsdnet_kern_prepare(struct mbuf *m)
 {
 	struct mbuf *n;
 	int need, copy, totlen;
@@ -96,7 +91,7 @@ bsdnet_fb_prepare(struct mbuf *m)
 		m_adj(m, copy);
 		n->m_next = m;
 	}
-	BSDNET_FB_COUNT(BSDNET_FB_C_COPIES, 1);
+	BSDNET_KERN_COUNT(BSDNET_KERN_C_COPIES, 1);
 	return (n);
 }
 
@@ -105,7 +100,7 @@ bsdnet_fb_prepare(struct mbuf *m)
  * view is not one this mbuf can express (the frame is then dropped).
  */
 static bool
-bsdnet_fb_sync(struct mbuf *m, const struct bsdnet_pkt *pkt)
+bsdnet_kern_sync(struct mbuf *m, const struct bsdnet_pkt *pkt)
 {
 	uint8_t *start = (uint8_t *)M_START(m);
 	uint32_t tail;
@@ -130,17 +125,17 @@ bsdnet_fb_sync(struct mbuf *m, const struct bsdnet_pkt *pkt)
 }
 
 void
-bsdnet_fb_input(struct bsdnet_fb_softc *sc, uint32_t vif, struct mbuf *m)
+bsdnet_kern_input(struct bsdnet_kern_softc *sc, uint32_t vif, struct mbuf *m)
 {
-	struct bsdnet_fb_tx tx[BSDNET_FB_TXBATCH];
-	struct bsdnet_fb_pcpu *pc;
+	struct bsdnet_kern_tx tx[BSDNET_KERN_TXBATCH];
+	struct bsdnet_kern_pcpu *pc;
 	struct bsdnet_pkt pkt;
 	uint32_t ntx;
 
-	m = bsdnet_fb_prepare(m);
+	m = bsdnet_kern_prepare(m);
 	if (m == NULL)
 		return;
-	BSDNET_FB_COUNT(BSDNET_FB_C_RX, 1);
+	BSDNET_KERN_COUNT(BSDNET_KERN_C_RX, 1);
 	memset(&pkt, 0, sizeof(pkt));
 	pkt.p_data = mtod(m, uint8_t *);
 	pkt.p_len = (uint32_t)m->m_len;
@@ -148,7 +143,7 @@ bsdnet_fb_input(struct bsdnet_fb_softc *sc, uint32_t vif, struct mbuf *m)
 	pkt.p_headroom = (uint32_t)M_LEADINGSPACE(m);
 	pkt.p_os = m;
 
-	/* Our CPU's context; see "Locking" in bsdnet_fb.h. */
+	/* Our CPU's context; see "Locking" in bsdnet_kern.h. */
 	sched_pin();
 	pc = &sc->sc_pcpu[curcpu];
 	mtx_lock(&pc->pc_mtx);
@@ -162,12 +157,12 @@ bsdnet_fb_input(struct bsdnet_fb_softc *sc, uint32_t vif, struct mbuf *m)
 
 	if (pkt.p_os != NULL)
 		m_freem(pkt.p_os);
-	bsdnet_fb_tx_flush(sc, tx, ntx);
+	bsdnet_kern_tx_flush(sc, tx, ntx);
 }
 
 /* Send what the core queued, with no lock held, inside the epoch. */
 void
-bsdnet_fb_tx_flush(struct bsdnet_fb_softc *sc, struct bsdnet_fb_tx *tx,
+bsdnet_kern_tx_flush(struct bsdnet_kern_softc *sc, struct bsdnet_kern_tx *tx,
     uint32_t ntx)
 {
 	struct epoch_tracker et;
@@ -179,37 +174,37 @@ bsdnet_fb_tx_flush(struct bsdnet_fb_softc *sc, struct bsdnet_fb_tx *tx,
 		return;
 	NET_EPOCH_ENTER(et);
 	for (i = 0; i < ntx; i++) {
-		ifp = bsdnet_fb_vif_ifp(sc, tx[i].tx_vif);
+		ifp = bsdnet_kern_vif_ifp(sc, tx[i].tx_vif);
 		if (ifp == NULL) {
 			m_freem(tx[i].tx_m);
-			BSDNET_FB_COUNT(BSDNET_FB_C_TX_ERR, 1);
+			BSDNET_KERN_COUNT(BSDNET_KERN_C_TX_ERR, 1);
 			continue;
 		}
 		CURVNET_SET(if_getvnet(ifp));
 		error = if_transmit(ifp, tx[i].tx_m);
 		CURVNET_RESTORE();
-		BSDNET_FB_COUNT(error == 0 ? BSDNET_FB_C_TX :
-		    BSDNET_FB_C_TX_ERR, 1);
+		BSDNET_KERN_COUNT(error == 0 ? BSDNET_KERN_C_TX :
+		    BSDNET_KERN_C_TX_ERR, 1);
 	}
 	NET_EPOCH_EXIT(et);
 }
 
 /*
- * Called with pc_mtx held: park the frame; bsdnet_fb_input() (or the
+ * Called with pc_mtx held: park the frame; bsdnet_kern_input() (or the
  * tick, or RELEASE) sends it once the lock is dropped.
  */
 bool
 bsdnet_os_tx(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt)
 {
-	struct bsdnet_fb_pcpu *pc = dp->dp_os;
+	struct bsdnet_kern_pcpu *pc = dp->dp_os;
 	struct mbuf *m;
 
 	mtx_assert(&pc->pc_mtx, MA_OWNED);
-	if (pc->pc_ntx >= BSDNET_FB_TXBATCH)
+	if (pc->pc_ntx >= BSDNET_KERN_TXBATCH)
 		return (false);
 	if (pkt->p_os != NULL) {
 		m = pkt->p_os;
-		if (!bsdnet_fb_sync(m, pkt))
+		if (!bsdnet_kern_sync(m, pkt))
 			return (false);
 		/* Ours now; a second transmit of the same view copies. */
 		pkt->p_os = NULL;
@@ -251,7 +246,7 @@ bsdnet_os_prepend(struct bsdnet_dp *dp __unused, struct bsdnet_pkt *pkt,
 	pkt->p_len = len;
 	pkt->p_totlen = (uint32_t)m->m_pkthdr.len;
 	pkt->p_headroom = (uint32_t)M_LEADINGSPACE(m);
-	BSDNET_FB_COUNT(BSDNET_FB_C_PREPENDS, 1);
+	BSDNET_KERN_COUNT(BSDNET_KERN_C_PREPENDS, 1);
 	return (pkt->p_data);
 }
 
@@ -276,7 +271,7 @@ bsdnet_os_copydata(const struct bsdnet_pkt *pkt, uint32_t off, uint32_t len,
 		memset(dst, 0, len);
 		return;
 	}
-	first = bsdnet_fb_first_avail(pkt);
+	first = bsdnet_kern_first_avail(pkt);
 	if (off < first) {
 		n = min(len, first - off);
 		memcpy(d, pkt->p_data + off, n);
@@ -309,14 +304,14 @@ bsdnet_os_trap(struct bsdnet_dp *dp __unused,
 		return (false);
 	m = m_get3((int)total, M_NOWAIT, MT_DATA, M_PKTHDR);
 	if (m == NULL) {
-		BSDNET_FB_COUNT(BSDNET_FB_C_TRAP_DROPS, 1);
+		BSDNET_KERN_COUNT(BSDNET_KERN_C_TRAP_DROPS, 1);
 		return (false);
 	}
 	memcpy(mtod(m, uint8_t *), hdr, sizeof(*hdr));
 	bsdnet_os_copydata(pkt, 0, hdr->th_len,
 	    mtod(m, uint8_t *) + sizeof(*hdr));
 	m->m_len = m->m_pkthdr.len = (int)total;
-	return (bsdnet_fb_trap_enqueue(&bsdnet_fb_sc, m));
+	return (bsdnet_kern_trap_enqueue(&bsdnet_kern_sc, m));
 }
 
 uint64_t
@@ -336,7 +331,7 @@ bsdnet_os_log(int level, const char *fmt, ...)
 	char msg[192];
 	va_list ap;
 
-	if (level > bsdnet_fb_sc.sc_debug)
+	if (level > bsdnet_kern_sc.sc_debug)
 		return;
 	/* The packet path may log: at most 50 lines a second. */
 	if (!ppsratecheck(&last, &pps, 50))

@@ -2,27 +2,20 @@
  * A port: two AF_PACKET sockets bound to one interface, one to receive,
  * one to send.
  *
- * RX is a TPACKET_V3 ring: the kernel fills whole blocks of frames and
- * hands a block over when it is full or DPL_RING_RETIRE_MS old; we walk
- * every frame of a ready block, then give the block back.  Each frame is
- * copied into a burst slot (dpl_burst.c: BSDNET_HEADROOM bytes of headroom
- * for encapsulation) and each block's frames go to the core in bursts of
- * BSDNET_BURST_MAX through bsdnet_dp_input_burst().
+ * RX is a TPACKET_V3 ring: the kernel hands over whole blocks of frames,
+ * full or LNX_RING_RETIRE_MS old; each frame is copied into a burst slot
+ * (bsdnetd_burst.c) and the block given back.
  *
- * TX is a batch on the other socket: bsdnet_os_tx() copies the frame into
- * the port's next batch slot and the loop hands each port's batch to the
- * kernel with one sendmmsg() after each round of rings (or when the batch
- * is full), so a burst costs one system call, not one per frame.  A frame
- * too big for a slot goes out with its own send(), after the queued ones.
- * The qdisc is bypassed.  Not a PACKET_TX_RING: the kernel builds a ring
- * frame's skb on the ring's pages, and every skb that crosses into another
- * network namespace (a veth to a VM) then gets a page allocated and the
- * frame copied again (skb_copy_ubufs); sendmmsg() copies once, into a
- * small linear skb.
+ * TX is a batch on the other socket: each frame is copied into the port's
+ * next slot and the loop sends each port's batch with one sendmmsg()
+ * after each round of rings; a frame too big for a slot goes alone with
+ * send(), after the queued ones.  The qdisc is bypassed.  Not a
+ * PACKET_TX_RING: a ring frame's skb that crosses into another network
+ * namespace (a veth to a VM) is copied again (skb_copy_ubufs); sendmmsg()
+ * copies once.
  *
- * The interface is put in promiscuous mode through the socket
- * (PACKET_MR_PROMISC, dropped by the kernel when the socket closes): VMs
- * send to the router MAC, which is not the interface's address.  Our own
+ * The interface is promiscuous through the socket (PACKET_MR_PROMISC,
+ * dropped when it closes): VMs send to the router MAC.  Our own
  * transmissions are not looped back (PACKET_IGNORE_OUTGOING).
  */
 #include <errno.h>
@@ -38,27 +31,27 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#include "dpl.h"
+#include "lnx.h"
 
 #ifndef PACKET_IGNORE_OUTGOING
 #define PACKET_IGNORE_OUTGOING 23
 #endif
 
 static int
-dpl_setsockopt_int(int fd, int level, int name, int val, const char *what)
+lnx_setsockopt_int(int fd, int level, int name, int val, const char *what)
 {
 	if (setsockopt(fd, level, name, &val, sizeof(val)) != 0) {
-		dpl_log(DPL_LOG_WARN, "setsockopt %s: %s", what,
+		bsdnetd_log(BSDNETD_LOG_WARN, "setsockopt %s: %s", what,
 		    strerror(errno));
 		return (-1);
 	}
 	return (0);
 }
 
-#define DPL_VNET_LEN	sizeof(struct virtio_net_hdr)
+#define LNX_VNET_LEN	sizeof(struct virtio_net_hdr)
 
 static void *
-dpl_port_map(int fd, size_t size)
+lnx_port_map(int fd, size_t size)
 {
 	void *p;
 
@@ -71,22 +64,22 @@ dpl_port_map(int fd, size_t size)
 }
 
 static int
-dpl_port_rx_ring(struct dpl_port *po, int fd, bool fabric)
+lnx_port_rx_ring(struct bsdnetd_port *po, int fd, bool fabric)
 {
 	struct tpacket_req3 req;
 	uint32_t nblocks;
 
-	nblocks = fabric ? DPL_RING_NBLOCKS_FABRIC : DPL_RING_NBLOCKS_VM;
+	nblocks = fabric ? LNX_RING_NBLOCKS_FABRIC : LNX_RING_NBLOCKS_VM;
 	memset(&req, 0, sizeof(req));
-	req.tp_block_size = DPL_RING_BLOCK_SIZE;
+	req.tp_block_size = LNX_RING_BLOCK_SIZE;
 	req.tp_block_nr = nblocks;
-	req.tp_frame_size = DPL_RING_FRAME_SIZE;
-	req.tp_frame_nr = DPL_RING_BLOCK_SIZE / DPL_RING_FRAME_SIZE * nblocks;
-	req.tp_retire_blk_tov = DPL_RING_RETIRE_MS;
+	req.tp_frame_size = LNX_RING_FRAME_SIZE;
+	req.tp_frame_nr = LNX_RING_BLOCK_SIZE / LNX_RING_FRAME_SIZE * nblocks;
+	req.tp_retire_blk_tov = LNX_RING_RETIRE_MS;
 	if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) != 0)
 		return (-1);
-	po->po_ring_size = (size_t)DPL_RING_BLOCK_SIZE * nblocks;
-	po->po_ring = dpl_port_map(fd, po->po_ring_size);
+	po->po_ring_size = (size_t)LNX_RING_BLOCK_SIZE * nblocks;
+	po->po_ring = lnx_port_map(fd, po->po_ring_size);
 	if (po->po_ring == NULL)
 		return (-1);
 	po->po_block = 0;
@@ -94,13 +87,13 @@ dpl_port_rx_ring(struct dpl_port *po, int fd, bool fabric)
 	return (0);
 }
 
-/* The TX batch: DPL_TX_BATCH slots of DPL_TX_FRAME_SIZE bytes. */
+/* The TX batch: LNX_TX_BATCH slots of LNX_TX_FRAME_SIZE bytes. */
 static int
-dpl_port_tx_setup(struct dpl_port *po)
+lnx_port_tx_setup(struct bsdnetd_port *po)
 {
 
 	po->po_txq_n = 0;
-	po->po_txq = malloc((size_t)DPL_TX_BATCH * DPL_TX_FRAME_SIZE);
+	po->po_txq = malloc((size_t)LNX_TX_BATCH * LNX_TX_FRAME_SIZE);
 	return (po->po_txq == NULL ? -1 : 0);
 }
 
@@ -111,7 +104,7 @@ dpl_port_tx_setup(struct dpl_port *po)
  * our own output ignored, bound to all protocols, promiscuous.
  */
 static int
-dpl_port_open_rx(struct dpl_port *po, uint32_t ifindex, bool fabric)
+lnx_port_open_rx(struct bsdnetd_port *po, uint32_t ifindex, bool fabric)
 {
 	struct sockaddr_ll sll;
 	struct packet_mreq mr;
@@ -121,16 +114,16 @@ dpl_port_open_rx(struct dpl_port *po, uint32_t ifindex, bool fabric)
 	if (fd < 0)
 		return (-1);
 	po->po_fd = fd;
-	if (dpl_setsockopt_int(fd, SOL_PACKET, PACKET_VERSION, TPACKET_V3,
+	if (lnx_setsockopt_int(fd, SOL_PACKET, PACKET_VERSION, TPACKET_V3,
 	    "PACKET_VERSION") != 0)
 		return (-1);
-	po->po_vnet = dpl_setsockopt_int(fd, SOL_PACKET, PACKET_VNET_HDR, 1,
+	po->po_vnet = lnx_setsockopt_int(fd, SOL_PACKET, PACKET_VNET_HDR, 1,
 	    "PACKET_VNET_HDR") == 0;
-	if (dpl_port_rx_ring(po, fd, fabric) != 0)
+	if (lnx_port_rx_ring(po, fd, fabric) != 0)
 		return (-1);
 	/* Not fatal on an old kernel: the core drops our own output as not
 	 * addressed to it. */
-	(void)dpl_setsockopt_int(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1,
+	(void)lnx_setsockopt_int(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1,
 	    "PACKET_IGNORE_OUTGOING");
 	memset(&sll, 0, sizeof(sll));
 	sll.sll_family = AF_PACKET;
@@ -151,7 +144,7 @@ dpl_port_open_rx(struct dpl_port *po, uint32_t ifindex, bool fabric)
  * polls, not on the ring socket the loop sleeps on.
  */
 static int
-dpl_port_open_tx(struct dpl_port *po, uint32_t ifindex)
+lnx_port_open_tx(struct bsdnetd_port *po, uint32_t ifindex)
 {
 	struct sockaddr_ll sll;
 	int fd;
@@ -160,10 +153,10 @@ dpl_port_open_tx(struct dpl_port *po, uint32_t ifindex)
 	if (fd < 0)
 		return (-1);
 	po->po_txfd = fd;
-	if (dpl_port_tx_setup(po) != 0)
+	if (lnx_port_tx_setup(po) != 0)
 		return (-1);
 	/* Not fatal: only speed is lost. */
-	(void)dpl_setsockopt_int(fd, SOL_PACKET, PACKET_QDISC_BYPASS, 1,
+	(void)lnx_setsockopt_int(fd, SOL_PACKET, PACKET_QDISC_BYPASS, 1,
 	    "PACKET_QDISC_BYPASS");
 	memset(&sll, 0, sizeof(sll));
 	sll.sll_family = AF_PACKET;
@@ -172,74 +165,85 @@ dpl_port_open_tx(struct dpl_port *po, uint32_t ifindex)
 	return (bind(fd, (struct sockaddr *)&sll, sizeof(sll)));
 }
 
+static void lnx_port_free(struct bsdnetd *d, struct bsdnetd_port *po);
+static void lnx_port_send_batch(struct bsdnetd *d, struct bsdnetd_port *po);
+
 /*
- * Open, configure and bind the sockets for interface ifindex.  Returns 0,
- * or -1 with errno set (ENODEV, ENXIO when the interface has gone).
+ * Open, configure and bind the sockets for interface ifindex and put the
+ * receiving one in the loop.  NULL with errno set (ENODEV, ENXIO when the
+ * interface has gone) on failure.
  */
-int
-dpl_port_open(struct dpl *d, struct dpl_port *po, uint16_t type,
+struct bsdnetd_port *
+bsdnetd_port_open(struct bsdnetd *d, uint32_t vif, uint16_t type,
     uint32_t ifindex)
 {
-	bool fabric = type == BSDNET_VIF_FABRIC;
+	struct bsdnetd_port *po;
 	int saved;
 
-	po->po_fd = po->po_txfd = -1;
-	po->po_ring = NULL;
-	po->po_txq = NULL;
-	if (dpl_port_open_rx(po, ifindex, fabric) != 0 ||
-	    dpl_port_open_tx(po, ifindex) != 0) {
-		saved = errno;
-		dpl_port_close(d, po);
-		errno = saved;
-		return (-1);
-	}
+	po = calloc(1, sizeof(*po));
+	if (po == NULL)
+		return (NULL);
+	po->po_vif = vif;
 	po->po_ifindex = ifindex;
-	return (0);
+	po->po_fd = po->po_txfd = po->po_steal_fd = -1;
+	if (lnx_port_open_rx(po, ifindex, type == BSDNET_VIF_FABRIC) != 0 ||
+	    lnx_port_open_tx(po, ifindex) != 0 ||
+	    lnx_loop_add_port(d, po->po_fd, vif) != 0) {
+		saved = errno;
+		lnx_port_free(d, po);
+		errno = saved;
+		return (NULL);
+	}
+	return (po);
 }
 
-static void dpl_port_send_batch(struct dpl *d, struct dpl_port *po);
-
 void
-dpl_port_update(struct dpl *d, struct dpl_port *po,
+bsdnetd_port_update(struct bsdnetd *d, struct bsdnetd_port *po,
     const struct bsdnet_vif *v)
 {
 
-	dpl_steal_update(po, v, d->d_opts.o_steal);
+	lnx_steal_update(d, po, v);
 }
 
 void
-dpl_port_close(struct dpl *d, struct dpl_port *po)
+bsdnetd_port_close(struct bsdnetd *d, struct bsdnetd_port *po)
+{
+
+	lnx_loop_del_fd(d, po->po_fd);
+	lnx_port_free(d, po);
+}
+
+static void
+lnx_port_free(struct bsdnetd *d, struct bsdnetd_port *po)
 {
 	struct tpacket_stats_v3 st;
 	socklen_t len = sizeof(st);
 
 	if (po->po_fd >= 0 && po->po_ring != NULL && getsockopt(po->po_fd,
 	    SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) {
-		d->d_cnt.c_ring_packets += st.tp_packets;
-		d->d_cnt.c_ring_drops += st.tp_drops;
+		d->d_home->h_ring_packets += st.tp_packets;
+		d->d_home->h_ring_drops += st.tp_drops;
 	}
 	if (po->po_ring != NULL)
 		(void)munmap(po->po_ring, po->po_ring_size);
 	po->po_ring = NULL;
 	po->po_ring_size = 0;
-	/* Queued frames go out first; po_tx_listed stays, as the port may
-	 * still be on the flush list. */
-	dpl_port_send_batch(d, po);
+	/* Queued frames go out first.  The flush list names the vif, not
+	 * the port: a detached vif is skipped there. */
+	lnx_port_send_batch(d, po);
 	free(po->po_txq);
-	po->po_txq = NULL;
-	dpl_steal_release(po);
+	lnx_steal_release(po);
 	if (po->po_fd >= 0)
 		(void)close(po->po_fd);
 	if (po->po_txfd >= 0)
 		(void)close(po->po_txfd);
-	po->po_fd = po->po_txfd = -1;
-	po->po_ifindex = 0;
+	free(po);
 }
 
 /* Copy a frame of snap bytes whose VLAN tag the kernel holds aside,
  * with the tag back in place (dst has room for snap + 4). */
 static void
-dpl_port_untag(uint8_t *dst, const uint8_t *src, uint32_t snap,
+lnx_port_untag(uint8_t *dst, const uint8_t *src, uint32_t snap,
     const struct tpacket3_hdr *th)
 {
 	uint16_t tpid = ETH_P_8021Q, tci = (uint16_t)th->hv1.tp_vlan_tci;
@@ -258,16 +262,16 @@ dpl_port_untag(uint8_t *dst, const uint8_t *src, uint32_t snap,
  * One frame of a block: bounds-checked against the block, then copied into
  * the next burst slot, or, for a frame that must go alone (a GSO
  * super-frame to cut, one bigger than a slot), into the one frame buffer,
- * for dpl_input_one() (which runs the pending burst first).
+ * for bsdnetd_input_one() (which runs the pending burst first).
  */
 static void
-dpl_port_frame(struct dpl *d, uint32_t vif, const uint8_t *block,
+lnx_port_frame(struct bsdnetd *d, uint32_t vif, const uint8_t *block,
     uint32_t off)
 {
 	const struct tpacket3_hdr *th;
 	struct virtio_net_hdr vh;
-	struct dpl_port *po;
-	uint32_t mac, snap, mss = 0;
+	struct bsdnetd_port *po = d->d_vifs[vif].v_port;
+	uint32_t mac, snap, mss = 0, mtu = d->d_vifs[vif].v_mtu;
 	uint8_t *buf;
 	bool csum, vlan, gso = false, alone;
 
@@ -276,8 +280,8 @@ dpl_port_frame(struct dpl *d, uint32_t vif, const uint8_t *block,
 	vlan = (th->tp_status & TP_STATUS_VLAN_VALID) != 0;
 	mac = th->tp_mac;
 	snap = th->tp_snaplen;
-	if (mac > DPL_RING_BLOCK_SIZE - off ||
-	    snap > DPL_RING_BLOCK_SIZE - off - mac || snap > DPL_MAX_FRAME)
+	if (mac > LNX_RING_BLOCK_SIZE - off ||
+	    snap > LNX_RING_BLOCK_SIZE - off - mac || snap > BSDNETD_MAX_FRAME)
 		return;
 	if (snap < th->tp_len) {
 		d->d_cnt.c_rx_truncated++;
@@ -285,58 +289,56 @@ dpl_port_frame(struct dpl *d, uint32_t vif, const uint8_t *block,
 	}
 	/* The kernel took an 802.1Q tag off (VLAN offload): it goes back,
 	 * so the core judges the frame as it was sent. */
-	if (vlan && (snap < 12 || snap > DPL_MAX_FRAME - 4))
+	if (vlan && (snap < 12 || snap > BSDNETD_MAX_FRAME - 4))
 		return;
-	po = &d->d_ports[vif];
-	if (po->po_vnet && mac >= DPL_VNET_LEN) {
-		memcpy(&vh, block + off + mac - DPL_VNET_LEN, sizeof(vh));
+	if (po->po_vnet && mac >= LNX_VNET_LEN) {
+		memcpy(&vh, block + off + mac - LNX_VNET_LEN, sizeof(vh));
 		if ((vh.gso_type & ~VIRTIO_NET_HDR_GSO_ECN) ==
 		    VIRTIO_NET_HDR_GSO_TCPV4 && vh.gso_size != 0) {
 			gso = true;
 			mss = vh.gso_size;
 		}
 		csum = (vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) != 0;
-	} else if (!po->po_vnet && snap > po->po_mtu + 18 && snap > 60) {
+	} else if (!po->po_vnet && snap > mtu + 18 && snap > 60) {
 		/* Longer than the MTU allows (18: Ethernet and one VLAN
 		 * tag): a GSO frame; cut it to the MTU. */
 		gso = true;
-		mss = po->po_mtu > 60 ? po->po_mtu - 60 : 0;
+		mss = mtu > 60 ? mtu - 60 : 0;
 	}
-	alone = gso || snap + (vlan ? 4 : 0) > DPL_BURST_FRAME;
-	buf = alone ? d->d_frame + BSDNET_HEADROOM : dpl_burst_next(d, vif);
+	alone = gso || snap + (vlan ? 4 : 0) > BSDNETD_BURST_FRAME;
+	buf = alone ? d->d_frame + BSDNET_HEADROOM :
+	    bsdnetd_burst_next(d, vif);
 	if (vlan) {
-		dpl_port_untag(buf, block + off + mac, snap, th);
+		lnx_port_untag(buf, block + off + mac, snap, th);
 		snap += 4;
 	} else
 		memcpy(buf, block + off + mac, snap);
-	if (gso && dpl_gso_tcp4(d, vif, buf, snap, mss))
+	if (gso && lnx_gso_tcp4(d, vif, buf, snap, mss))
 		return;
 	if (csum)
-		dpl_csum_finish(buf, snap);
+		lnx_csum_finish(buf, snap);
 	if (alone)
-		dpl_input_one(d, vif, buf, snap);
+		bsdnetd_input_one(d, vif, buf, snap);
 	else
-		dpl_burst_put(d, snap);
+		bsdnetd_burst_put(d, snap);
 }
 
-/* Process the ready blocks of vif's ring, at most DPL_RING_BUDGET. */
+/* Process the ready blocks of vif's ring, at most LNX_RING_BUDGET. */
 void
-dpl_port_rx(struct dpl *d, uint32_t vif)
+lnx_port_rx(struct bsdnetd *d, uint32_t vif)
 {
 	struct tpacket_block_desc *bd;
-	struct dpl_port *po;
+	struct bsdnetd_port *po;
 	uint32_t n, i, nframes, off;
 	uint8_t *block;
 
-	for (n = 0; n < DPL_RING_BUDGET; n++) {
+	for (n = 0; n < LNX_RING_BUDGET; n++) {
 		/* Re-read each time: a packet may have detached the port. */
-		if (vif >= d->d_nports)
-			return;
-		po = &d->d_ports[vif];
-		if (!po->po_attached || po->po_ring == NULL)
+		po = bsdnetd_vif_port(d, vif);
+		if (po == NULL || po->po_ring == NULL)
 			return;
 		block = po->po_ring + (size_t)po->po_block *
-		    DPL_RING_BLOCK_SIZE;
+		    LNX_RING_BLOCK_SIZE;
 		bd = (struct tpacket_block_desc *)(void *)block;
 		if ((__atomic_load_n(&bd->hdr.bh1.block_status,
 		    __ATOMIC_ACQUIRE) & TP_STATUS_USER) == 0)
@@ -346,12 +348,12 @@ dpl_port_rx(struct dpl *d, uint32_t vif)
 		for (i = 0; i < nframes; i++) {
 			const struct tpacket3_hdr *th;
 
-			if (off < sizeof(*bd) || off >= DPL_RING_BLOCK_SIZE -
+			if (off < sizeof(*bd) || off >= LNX_RING_BLOCK_SIZE -
 			    sizeof(struct tpacket3_hdr))
 				break;
 			th = (const struct tpacket3_hdr *)(const void *)
 			    (block + off);
-			dpl_port_frame(d, vif, block, off);
+			lnx_port_frame(d, vif, block, off);
 			if (th->tp_next_offset == 0)
 				break;
 			off += th->tp_next_offset;
@@ -360,7 +362,7 @@ dpl_port_rx(struct dpl *d, uint32_t vif)
 		__atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL,
 		    __ATOMIC_RELEASE);
 		po->po_block = (po->po_block + 1) % po->po_rx_nblocks;
-		dpl_burst_flush(d);
+		bsdnetd_burst_flush(d);
 	}
 }
 
@@ -370,10 +372,10 @@ dpl_port_rx(struct dpl *d, uint32_t vif)
  * sent when they were queued.
  */
 static void
-dpl_port_send_batch(struct dpl *d, struct dpl_port *po)
+lnx_port_send_batch(struct bsdnetd *d, struct bsdnetd_port *po)
 {
-	struct mmsghdr m[DPL_TX_BATCH];
-	struct iovec iov[DPL_TX_BATCH];
+	struct mmsghdr m[LNX_TX_BATCH];
+	struct iovec iov[LNX_TX_BATCH];
 	uint32_t i, sent = 0;
 	int n;
 
@@ -386,7 +388,7 @@ dpl_port_send_batch(struct dpl *d, struct dpl_port *po)
 	}
 	memset(m, 0, sizeof(m[0]) * po->po_txq_n);
 	for (i = 0; i < po->po_txq_n; i++) {
-		iov[i].iov_base = po->po_txq + (size_t)i * DPL_TX_FRAME_SIZE;
+		iov[i].iov_base = po->po_txq + (size_t)i * LNX_TX_FRAME_SIZE;
 		iov[i].iov_len = po->po_txq_len[i];
 		m[i].msg_hdr.msg_iov = &iov[i];
 		m[i].msg_hdr.msg_iovlen = 1;
@@ -402,54 +404,68 @@ dpl_port_send_batch(struct dpl *d, struct dpl_port *po)
 	po->po_txq_n = 0;
 }
 
+int
+lnx_port_error(struct bsdnetd *d, uint32_t vif)
+{
+	struct bsdnetd_port *po = bsdnetd_vif_port(d, vif);
+	socklen_t len;
+	int err = 0;
+
+	len = sizeof(err);
+	if (po != NULL)
+		(void)getsockopt(po->po_fd, SOL_SOCKET, SO_ERROR, &err, &len);
+	return (err);
+}
+
 /* Send every port's batch (end of a round). */
 void
-dpl_port_flush(struct dpl *d)
+lnx_port_flush(struct bsdnetd *d)
 {
-	struct dpl_port *po;
+	struct bsdnetd_home *h = d->d_home;
+	struct bsdnetd_port *po;
 	uint32_t i;
 
-	for (i = 0; i < d->d_nflush; i++) {
-		if (d->d_flush[i] >= d->d_nports)
+	for (i = 0; i < h->h_nflush; i++) {
+		po = bsdnetd_vif_port(d, h->h_flush[i]);
+		if (po == NULL)
 			continue;
-		po = &d->d_ports[d->d_flush[i]];
-		dpl_port_send_batch(d, po);
+		lnx_port_send_batch(d, po);
 		po->po_tx_listed = false;
 	}
-	d->d_nflush = 0;
+	h->h_nflush = 0;
 }
 
 bool
-dpl_port_tx(struct dpl *d, uint32_t vif, const uint8_t *frame, uint32_t len)
+bsdnetd_port_tx(struct bsdnetd *d, uint32_t vif, const uint8_t *frame,
+    uint32_t len)
 {
-	struct dpl_port *po;
+	struct bsdnetd_home *h = d->d_home;
+	struct bsdnetd_port *po;
 	ssize_t n;
 
-	if (vif >= d->d_nports)
+	po = bsdnetd_vif_port(d, vif);
+	if (po == NULL || po->po_txfd < 0)
 		return (false);
-	po = &d->d_ports[vif];
-	if (!po->po_attached || po->po_txfd < 0)
-		return (false);
-	if (po->po_txq != NULL && !d->d_opts.o_no_tx_batch &&
-	    len <= DPL_TX_FRAME_SIZE) {
-		memcpy(po->po_txq + (size_t)po->po_txq_n * DPL_TX_FRAME_SIZE,
+	if (po->po_txq != NULL && !h->h_no_tx_batch &&
+	    len <= LNX_TX_FRAME_SIZE) {
+		memcpy(po->po_txq + (size_t)po->po_txq_n * LNX_TX_FRAME_SIZE,
 		    frame, len);
 		po->po_txq_len[po->po_txq_n++] = len;
-		if (!po->po_tx_listed && d->d_nflush < d->d_nports) {
-			d->d_flush[d->d_nflush++] = vif;
+		if (!po->po_tx_listed && h->h_nflush < d->d_nvifs) {
+			h->h_flush[h->h_nflush++] = vif;
 			po->po_tx_listed = true;
 		}
-		if (po->po_txq_n == DPL_TX_BATCH)
-			dpl_port_send_batch(d, po);
+		if (po->po_txq_n == LNX_TX_BATCH)
+			lnx_port_send_batch(d, po);
 		return (true);
 	}
 	/* Too big for a slot: after the frames queued before it. */
-	dpl_port_send_batch(d, po);
+	lnx_port_send_batch(d, po);
 	n = send(po->po_txfd, frame, len, MSG_DONTWAIT);
 	if (n == (ssize_t)len)
 		return (true);
 	/* ENXIO/ENETDOWN: the interface went away or down; the socket
-	 * reports it on the ring too and dpl_vif_error() detaches it. */
+	 * reports it on the ring too and bsdnetd_vif_error() detaches it. */
 	d->d_cnt.c_tx_errors++;
 	return (false);
 }

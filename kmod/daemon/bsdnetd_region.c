@@ -23,11 +23,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dpl.h"
+#include "bsdnetd.h"
+#include "bsdnetd_compat.h"
 #include "bsdnet_port.h"
 
 static const char *
-dpl_region_strerror(int error)
+bsdnetd_region_strerror(int error)
 {
 	switch (error) {
 	case BSDNET_E_MAGIC:
@@ -44,7 +45,7 @@ dpl_region_strerror(int error)
 }
 
 static int
-dpl_random(void *buf, size_t len)
+bsdnetd_random(void *buf, size_t len)
 {
 	uint8_t *p = buf;
 	ssize_t n;
@@ -63,7 +64,7 @@ dpl_random(void *buf, size_t len)
 }
 
 static int
-dpl_region_map(struct dpl *d, uint64_t size)
+bsdnetd_region_map(struct bsdnetd *d, uint64_t size)
 {
 	void *p;
 
@@ -72,8 +73,8 @@ dpl_region_map(struct dpl *d, uint64_t size)
 	p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED,
 	    d->d_shm_fd, 0);
 	if (p == MAP_FAILED) {
-		dpl_log(DPL_LOG_ERR, "mmap of /dev/shm/%s (%ju bytes): %s",
-		    d->d_opts.o_shm, (uintmax_t)size, strerror(errno));
+		bsdnetd_log(BSDNETD_LOG_ERR, "mmap of %s (%ju bytes): %s",
+		    d->d_shown, (uintmax_t)size, strerror(errno));
 		return (-1);
 	}
 #ifdef MADV_HUGEPAGE
@@ -90,7 +91,7 @@ dpl_region_map(struct dpl *d, uint64_t size)
 }
 
 static void
-dpl_region_unmap(struct dpl *d)
+bsdnetd_region_unmap(struct bsdnetd *d)
 {
 	if (d->d_base != NULL)
 		(void)munmap(d->d_base, (size_t)d->d_size);
@@ -105,10 +106,10 @@ dpl_region_unmap(struct dpl *d)
  * could rewrite under us).
  */
 static int
-dpl_region_bind(struct dpl *d)
+bsdnetd_region_bind(struct bsdnetd *d)
 {
-	struct bsdnet_region_hdr *tmp;
 	struct bsdnet_geometry g;
+	uint64_t off[BSDNET_TBL_MAX];
 	int error;
 
 	error = bsdnet_dp_init(&d->d_dp, d, d->d_base, d->d_size, d->d_hold,
@@ -118,73 +119,63 @@ dpl_region_bind(struct dpl *d)
 	/* One thread forwards for this region (the flock keeps a second
 	 * daemon out): the flow counters need no atomic adds. */
 	bsdnet_dp_set_sole(&d->d_dp, true);
-	g.g_nvifs = d->d_dp.dp_nvifs;
-	g.g_nnexthops = d->d_dp.dp_nnexthops;
-	g.g_nlabels = d->d_dp.dp_nlabels;
-	g.g_nvrfs = d->d_dp.dp_nvrfs;
-	g.g_nrtbuckets = d->d_dp.dp_nrtbuckets;
-	g.g_nflowbuckets = d->d_dp.dp_nflowbuckets;
-	g.g_novfbuckets = d->d_dp.dp_novfbuckets;
-	g.g_maxhold = d->d_dp.dp_maxhold;
-	tmp = calloc(1, sizeof(*tmp));
-	if (tmp == NULL)
-		return (BSDNET_E_GEOMETRY);
-	error = bsdnet_layout(&g, NULL, tmp);
-	if (error == BSDNET_OK && (tmp->rh_off_vifs +
-	    (uint64_t)g.g_nvifs * sizeof(struct bsdnet_vif) > d->d_size))
-		error = BSDNET_E_GEOMETRY;
+	bsdnet_dp_geometry(&d->d_dp, &g);
+	error = bsdnet_layout_offsets(&g, off);
+	if (error != BSDNET_OK)
+		return (error);
 	d->d_nvifs = g.g_nvifs;
-	d->d_off_vifs = tmp->rh_off_vifs;
-	free(tmp);
-	return (error);
+	d->d_vtab = (struct bsdnet_vif *)(void *)(d->d_base +
+	    off[BSDNET_TBL_VIFS]);
+	return (BSDNET_OK);
 }
 
 /* Zero the object, size it for our geometry and format it. */
 static int
-dpl_region_format(struct dpl *d)
+bsdnetd_region_format(struct bsdnetd *d)
 {
 	uint64_t size, key[2], instance;
 	int error;
 
 	error = bsdnet_layout(&d->d_opts.o_geom, &size, NULL);
 	if (error != BSDNET_OK) {
-		dpl_log(DPL_LOG_ERR, "region geometry: %s",
-		    dpl_region_strerror(error));
+		bsdnetd_log(BSDNETD_LOG_ERR, "region geometry: %s",
+		    bsdnetd_region_strerror(error));
 		return (-1);
 	}
 	/* Truncating to 0 first zeroes every byte a previous life left. */
 	if (ftruncate(d->d_shm_fd, 0) != 0 ||
 	    ftruncate(d->d_shm_fd, (off_t)size) != 0) {
-		dpl_log(DPL_LOG_ERR, "sizing /dev/shm/%s to %ju bytes: %s",
-		    d->d_opts.o_shm, (uintmax_t)size, strerror(errno));
+		bsdnetd_log(BSDNETD_LOG_ERR, "sizing %s to %ju bytes: %s",
+		    d->d_shown, (uintmax_t)size, strerror(errno));
 		return (-1);
 	}
-	if (dpl_region_map(d, size) != 0)
+	if (bsdnetd_region_map(d, size) != 0)
 		return (-1);
 	do {
-		if (dpl_random(key, sizeof(key)) != 0 ||
-		    dpl_random(&instance, sizeof(instance)) != 0) {
-			dpl_log(DPL_LOG_ERR, "getrandom: %s", strerror(errno));
+		if (bsdnetd_random(key, sizeof(key)) != 0 ||
+		    bsdnetd_random(&instance, sizeof(instance)) != 0) {
+			bsdnetd_log(BSDNETD_LOG_ERR, "getrandom: %s",
+			    strerror(errno));
 			return (-1);
 		}
 	} while (instance == 0);
 	error = bsdnet_region_format(d->d_base, size, &d->d_opts.o_geom, key,
 	    instance);
 	if (error != BSDNET_OK) {
-		dpl_log(DPL_LOG_ERR, "formatting region: %s",
-		    dpl_region_strerror(error));
+		bsdnetd_log(BSDNETD_LOG_ERR, "formatting region: %s",
+		    bsdnetd_region_strerror(error));
 		return (-1);
 	}
-	error = dpl_region_bind(d);
+	error = bsdnetd_region_bind(d);
 	if (error != BSDNET_OK) {
-		dpl_log(DPL_LOG_ERR, "freshly formatted region does not "
-		    "validate: %s", dpl_region_strerror(error));
+		bsdnetd_log(BSDNETD_LOG_ERR, "freshly formatted region does "
+		    "not validate: %s", bsdnetd_region_strerror(error));
 		return (-1);
 	}
-	dpl_log(DPL_LOG_INFO, "formatted region /dev/shm/%s: %ju bytes, "
+	bsdnetd_log(BSDNETD_LOG_INFO, "formatted region %s: %ju bytes, "
 	    "instance %016jx, %u vifs, %u nexthops, %u labels, %u vrfs, "
 	    "%u route buckets, %u+%u flow buckets, max hold %u",
-	    d->d_opts.o_shm, (uintmax_t)size, (uintmax_t)instance,
+	    d->d_shown, (uintmax_t)size, (uintmax_t)instance,
 	    d->d_hdr->rh_nvifs, d->d_hdr->rh_nnexthops, d->d_hdr->rh_nlabels,
 	    d->d_hdr->rh_nvrfs, d->d_hdr->rh_nrtbuckets,
 	    d->d_hdr->rh_nflowbuckets, d->d_hdr->rh_novfbuckets,
@@ -194,41 +185,41 @@ dpl_region_format(struct dpl *d)
 
 /* An object that already exists: reuse it if it validates. */
 static int
-dpl_region_reuse(struct dpl *d, uint64_t size)
+bsdnetd_region_reuse(struct bsdnetd *d, uint64_t size)
 {
 	int error;
 
 	if (size < sizeof(struct bsdnet_region_hdr)) {
 		error = BSDNET_E_MAGIC;
 	} else {
-		if (dpl_region_map(d, size) != 0)
+		if (bsdnetd_region_map(d, size) != 0)
 			return (-1);
-		error = dpl_region_bind(d);
+		error = bsdnetd_region_bind(d);
 	}
 	if (error == BSDNET_OK) {
-		dpl_log(DPL_LOG_INFO, "reusing region /dev/shm/%s: %ju bytes, "
+		bsdnetd_log(BSDNETD_LOG_INFO, "reusing region %s: %ju bytes, "
 		    "instance %016jx, %u vifs (geometry options ignored)",
-		    d->d_opts.o_shm, (uintmax_t)size,
+		    d->d_shown, (uintmax_t)size,
 		    (uintmax_t)d->d_hdr->rh_instance, d->d_hdr->rh_nvifs);
 		return (0);
 	}
-	dpl_region_unmap(d);
+	bsdnetd_region_unmap(d);
 	if (!d->d_opts.o_reformat) {
-		dpl_log(DPL_LOG_ERR, "/dev/shm/%s exists but is not a usable "
+		bsdnetd_log(BSDNETD_LOG_ERR, "%s exists but is not a usable "
 		    "bsdnet region (ABI version %d): %s; refusing to touch it "
 		    "(start with --reformat to replace it, which discards its "
-		    "tables)", d->d_opts.o_shm, (int)BSDNET_ABI_VERSION,
-		    dpl_region_strerror(error));
+		    "tables)", d->d_shown, (int)BSDNET_ABI_VERSION,
+		    bsdnetd_region_strerror(error));
 		return (-1);
 	}
-	dpl_log(DPL_LOG_WARN, "/dev/shm/%s is not a usable region (%s): "
-	    "reformatting as asked", d->d_opts.o_shm,
-	    dpl_region_strerror(error));
-	return (dpl_region_format(d));
+	bsdnetd_log(BSDNETD_LOG_WARN, "%s is not a usable region (%s): "
+	    "reformatting as asked", d->d_shown,
+	    bsdnetd_region_strerror(error));
+	return (bsdnetd_region_format(d));
 }
 
 int
-dpl_region_open(struct dpl *d)
+bsdnetd_region_open(struct bsdnetd *d)
 {
 	char path[NAME_MAX + 2];
 	struct stat st;
@@ -236,10 +227,12 @@ dpl_region_open(struct dpl *d)
 	int fd;
 
 	(void)snprintf(path, sizeof(path), "/%s", d->d_opts.o_shm);
+	(void)snprintf(d->d_shown, sizeof(d->d_shown), BSDNETD_SHM_SHOWN "%s",
+	    d->d_opts.o_shm);
 	d->d_hold = calloc(d->d_opts.o_hold_slots == 0 ? 1 :
 	    d->d_opts.o_hold_slots, sizeof(*d->d_hold));
 	if (d->d_hold == NULL) {
-		dpl_log(DPL_LOG_ERR, "hold queue: out of memory");
+		bsdnetd_log(BSDNETD_LOG_ERR, "hold queue: out of memory");
 		return (-1);
 	}
 	created = true;
@@ -249,30 +242,30 @@ dpl_region_open(struct dpl *d)
 		fd = shm_open(path, O_RDWR | O_CLOEXEC, 0600);
 	}
 	if (fd < 0) {
-		dpl_log(DPL_LOG_ERR, "shm_open /dev/shm/%s: %s",
-		    d->d_opts.o_shm, strerror(errno));
+		bsdnetd_log(BSDNETD_LOG_ERR, "shm_open %s: %s",
+		    d->d_shown, strerror(errno));
 		return (-1);
 	}
 	d->d_shm_fd = fd;
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		dpl_log(DPL_LOG_ERR, "/dev/shm/%s is in use by another "
-		    "datapath (%s)", d->d_opts.o_shm,
+		bsdnetd_log(BSDNETD_LOG_ERR, "%s is in use by another "
+		    "datapath (%s)", d->d_shown,
 		    errno == EWOULDBLOCK ? "locked" : strerror(errno));
 		return (-1);
 	}
 	if (fstat(fd, &st) != 0) {
-		dpl_log(DPL_LOG_ERR, "fstat /dev/shm/%s: %s", d->d_opts.o_shm,
+		bsdnetd_log(BSDNETD_LOG_ERR, "fstat %s: %s", d->d_shown,
 		    strerror(errno));
 		return (-1);
 	}
 	/* Someone created it and died before sizing it: treat as new. */
 	if (created || st.st_size == 0) {
 		if (!created)
-			dpl_log(DPL_LOG_WARN, "/dev/shm/%s is empty: "
-			    "formatting it", d->d_opts.o_shm);
-		if (dpl_region_format(d) != 0)
+			bsdnetd_log(BSDNETD_LOG_WARN, "%s is empty: "
+			    "formatting it", d->d_shown);
+		if (bsdnetd_region_format(d) != 0)
 			return (-1);
-	} else if (dpl_region_reuse(d, (uint64_t)st.st_size) != 0) {
+	} else if (bsdnetd_region_reuse(d, (uint64_t)st.st_size) != 0) {
 		return (-1);
 	}
 	return (0);
@@ -281,13 +274,13 @@ dpl_region_open(struct dpl *d)
 /* Say who drives the region; the last step of start-up, so a supervisor
  * that sees its pid here finds sockets and pid file in place. */
 void
-dpl_region_publish_pid(struct dpl *d)
+bsdnetd_region_publish_pid(struct bsdnetd *d)
 {
 	bsdnet_store_rel(&d->d_hdr->rh_dp_pid, (uint32_t)getpid());
 }
 
 void
-dpl_region_close(struct dpl *d)
+bsdnetd_region_close(struct bsdnetd *d)
 {
 	if (d->d_hdr != NULL) {
 		uint32_t pid = (uint32_t)getpid();
@@ -296,20 +289,10 @@ dpl_region_close(struct dpl *d)
 		(void)__atomic_compare_exchange_n(&d->d_hdr->rh_dp_pid, &pid,
 		    0u, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 	}
-	dpl_region_unmap(d);
+	bsdnetd_region_unmap(d);
 	if (d->d_shm_fd >= 0)
 		(void)close(d->d_shm_fd);
 	d->d_shm_fd = -1;
 	free(d->d_hold);
 	d->d_hold = NULL;
-}
-
-/* The vif entry idx, or NULL when idx is outside the table. */
-struct bsdnet_vif *
-dpl_region_vif(struct dpl *d, uint32_t idx)
-{
-	if (d->d_base == NULL || idx >= d->d_nvifs)
-		return (NULL);
-	return ((struct bsdnet_vif *)(void *)(d->d_base + d->d_off_vifs) +
-	    idx);
 }

@@ -8,27 +8,26 @@
  * before it, for encapsulation) and the burst runs when it is full, when a
  * frame of another vif comes, before a frame that must go alone (a GSO
  * super-frame, one bigger than a slot), and at the end of each ring's
- * turn, so the frames of a vif keep their order.  Shared by the Linux and
- * netmap homes.
+ * turn, so the frames of a vif keep their order.
  */
 #include <stdlib.h>
 
-#include "dpl.h"
+#include "bsdnetd.h"
 
-#define DPL_BURST_STRIDE	(BSDNET_HEADROOM + DPL_BURST_FRAME)
+#define BSDNETD_BURST_STRIDE	(BSDNET_HEADROOM + BSDNETD_BURST_FRAME)
 
 int
-dpl_burst_init(struct dpl *d)
+bsdnetd_burst_init(struct bsdnetd *d)
 {
 
 	d->d_bn = 0;
 	d->d_bvif = 0;
-	d->d_burst = malloc((size_t)BSDNET_BURST_MAX * DPL_BURST_STRIDE);
+	d->d_burst = malloc((size_t)BSDNET_BURST_MAX * BSDNETD_BURST_STRIDE);
 	return (d->d_burst == NULL ? -1 : 0);
 }
 
 void
-dpl_burst_fini(struct dpl *d)
+bsdnetd_burst_fini(struct bsdnetd *d)
 {
 
 	free(d->d_burst);
@@ -37,19 +36,19 @@ dpl_burst_fini(struct dpl *d)
 }
 
 uint8_t *
-dpl_burst_next(struct dpl *d, uint32_t vif)
+bsdnetd_burst_next(struct bsdnetd *d, uint32_t vif)
 {
 
 	if (d->d_bn == BSDNET_BURST_MAX || (d->d_bn != 0 && d->d_bvif != vif))
-		dpl_burst_flush(d);
+		bsdnetd_burst_flush(d);
 	d->d_bvif = vif;
-	return (d->d_burst + (size_t)d->d_bn * DPL_BURST_STRIDE +
+	return (d->d_burst + (size_t)d->d_bn * BSDNETD_BURST_STRIDE +
 	    BSDNET_HEADROOM);
 }
 
 /* A whole frame of len bytes at frame, BSDNET_HEADROOM bytes before it. */
 static void
-dpl_pkt_whole(struct bsdnet_pkt *pkt, uint8_t *frame, uint32_t len)
+bsdnetd_pkt_whole(struct bsdnet_pkt *pkt, uint8_t *frame, uint32_t len)
 {
 
 	pkt->p_data = frame;
@@ -61,26 +60,26 @@ dpl_pkt_whole(struct bsdnet_pkt *pkt, uint8_t *frame, uint32_t len)
 }
 
 void
-dpl_burst_put(struct dpl *d, uint32_t len)
+bsdnetd_burst_put(struct bsdnetd *d, uint32_t len)
 {
 
-	dpl_pkt_whole(&d->d_bpkt[d->d_bn], d->d_burst +
-	    (size_t)d->d_bn * DPL_BURST_STRIDE + BSDNET_HEADROOM, len);
+	bsdnetd_pkt_whole(&d->d_bpkt[d->d_bn], d->d_burst +
+	    (size_t)d->d_bn * BSDNETD_BURST_STRIDE + BSDNET_HEADROOM, len);
 	d->d_bn++;
 }
 
 void
-dpl_input_one(struct dpl *d, uint32_t vif, uint8_t *frame, uint32_t len)
+bsdnetd_input_one(struct bsdnetd *d, uint32_t vif, uint8_t *frame, uint32_t len)
 {
 	struct bsdnet_pkt pkt;
 
-	dpl_burst_flush(d);
-	dpl_pkt_whole(&pkt, frame, len);
+	bsdnetd_burst_flush(d);
+	bsdnetd_pkt_whole(&pkt, frame, len);
 	bsdnet_dp_input(&d->d_dp, vif, &pkt);
 }
 
 void
-dpl_burst_flush(struct dpl *d)
+bsdnetd_burst_flush(struct bsdnetd *d)
 {
 	uint32_t n = d->d_bn;
 

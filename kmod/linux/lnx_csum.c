@@ -10,18 +10,18 @@
  */
 #include <string.h>
 
-#include "dpl.h"
+#include "lnx.h"
 
 enum {
-	DPL_ETH_HLEN = 14,
-	DPL_ETHERTYPE_IPV4 = 0x0800,
-	DPL_ETHERTYPE_VLAN = 0x8100,
-	DPL_PROTO_TCP = 6,
-	DPL_PROTO_UDP = 17,
+	LNX_ETH_HLEN = 14,
+	LNX_ETHERTYPE_IPV4 = 0x0800,
+	LNX_ETHERTYPE_VLAN = 0x8100,
+	LNX_PROTO_TCP = 6,
+	LNX_PROTO_UDP = 17,
 };
 
 static uint32_t
-dpl_csum_add(uint32_t sum, const uint8_t *p, uint32_t len)
+lnx_csum_add(uint32_t sum, const uint8_t *p, uint32_t len)
 {
 	while (len > 1) {
 		sum += (uint32_t)p[0] << 8 | p[1];
@@ -34,7 +34,7 @@ dpl_csum_add(uint32_t sum, const uint8_t *p, uint32_t len)
 }
 
 static uint16_t
-dpl_csum_fold(uint32_t sum)
+lnx_csum_fold(uint32_t sum)
 {
 	while (sum >> 16)
 		sum = (sum & 0xffff) + (sum >> 16);
@@ -44,21 +44,21 @@ dpl_csum_fold(uint32_t sum)
 /* Compute and store the TCP/UDP checksum of an IPv4 frame.  Anything we
  * do not understand is left as it is. */
 void
-dpl_csum_finish(uint8_t *frame, uint32_t len)
+lnx_csum_finish(uint8_t *frame, uint32_t len)
 {
 	uint32_t l3, ihl, totlen, l4len, coff, sum;
 	uint16_t etype, csum;
 	uint8_t *ip, *l4, proto;
 
-	if (len < DPL_ETH_HLEN + 20)
+	if (len < LNX_ETH_HLEN + 20)
 		return;
-	l3 = DPL_ETH_HLEN;
+	l3 = LNX_ETH_HLEN;
 	etype = (uint16_t)(frame[12] << 8 | frame[13]);
-	if (etype == DPL_ETHERTYPE_VLAN) {
+	if (etype == LNX_ETHERTYPE_VLAN) {
 		l3 += 4;
 		etype = (uint16_t)(frame[16] << 8 | frame[17]);
 	}
-	if (etype != DPL_ETHERTYPE_IPV4 || len < l3 + 20)
+	if (etype != LNX_ETHERTYPE_IPV4 || len < l3 + 20)
 		return;
 	ip = frame + l3;
 	if ((ip[0] >> 4) != 4)
@@ -72,20 +72,20 @@ dpl_csum_finish(uint8_t *frame, uint32_t len)
 	proto = ip[9];
 	l4 = ip + ihl;
 	l4len = totlen - ihl;
-	if (proto == DPL_PROTO_TCP && l4len >= 20)
+	if (proto == LNX_PROTO_TCP && l4len >= 20)
 		coff = 16;
-	else if (proto == DPL_PROTO_UDP && l4len >= 8)
+	else if (proto == LNX_PROTO_UDP && l4len >= 8)
 		coff = 6;
 	else
 		return;
 	l4[coff] = 0;
 	l4[coff + 1] = 0;
-	sum = dpl_csum_add(0, ip + 12, 8);	/* addresses */
+	sum = lnx_csum_add(0, ip + 12, 8);	/* addresses */
 	sum += proto;
 	sum += l4len;
-	sum = dpl_csum_add(sum, l4, l4len);
-	csum = dpl_csum_fold(sum);
-	if (csum == 0 && proto == DPL_PROTO_UDP)
+	sum = lnx_csum_add(sum, l4, l4len);
+	csum = lnx_csum_fold(sum);
+	if (csum == 0 && proto == LNX_PROTO_UDP)
 		csum = 0xffff;		/* 0 means "no checksum" in UDP */
 	l4[coff] = (uint8_t)(csum >> 8);
 	l4[coff + 1] = (uint8_t)csum;

@@ -2,32 +2,21 @@
  * Interposition: how frames from VM taps and the fabric reach the core.
  *
  * We hook the link-layer pfil(9) head, "ethernet" (V_link_pfil_head,
- * PFIL_TYPE_ETHERNET), inbound only.  Why this point and not another:
- *  - It is a supported KPI (pfil_add_hook/pfil_link, the one pf(4) uses
- *    for its "ether" rules): nothing of the ifnet is replaced, unlike the
- *    2014 port, which swapped if_input and kept its state in if_pspare,
- *    racing every packet in flight on attach and detach.
- *  - ether_demux() runs the head inside the network epoch (ether_input
- *    enters it), so our lookup of the ifnet -> port hash is an epoch
- *    reader; attach publishes with CK_SLIST (release), detach unlinks,
- *    then NET_EPOCH_WAIT() before the port is freed and the ifnet
- *    released: no CPU can still be using either.  "Restored atomically"
- *    is therefore the unlink itself: one store, after which the interface
- *    is plain again.
- *  - Unload and region destroy remove the hook (pfil_remove_hook unlinks
- *    it from the head) and then wait for the epoch once more, so no
- *    packet is inside our code when the module text goes away.
- *  - The hook is global to the head, so the first thing it does is the
- *    hash lookup; interfaces we do not own cost one lookup and PFIL_PASS.
- * What it cannot see: ether_demux() skips the head for frames marked
- * M_PROMISC, i.e. unicast not addressed to the interface's own MAC.  A VM
- * addresses the overlay's router MAC, so a VM tap is attached with
- * BSDNET_IOC_F_ROUTER_MAC: its MAC becomes the region's router MAC while
- * attached (restored on detach).  The fabric sees GRE addressed to the
- * host's own MAC, which the head sees as is; everything else on the
- * fabric (the host's own ARP, SSH, ...) is passed to the host stack, so
- * no vhost0 is needed for the host to keep its address on the fabric NIC.
- * (vhost0 is left out of this module: see kmod/README.)
+ * PFIL_TYPE_ETHERNET), inbound only: a supported KPI (the one pf(4) uses
+ * for its "ether" rules), so nothing of the ifnet is replaced.
+ *  - ether_demux() runs the head inside the network epoch, so the lookup
+ *    of the ifnet -> port hash is an epoch reader; attach publishes with
+ *    CK_SLIST (release), detach unlinks, then NET_EPOCH_WAIT() before the
+ *    port is freed and the ifnet released.  Detaching is the unlink
+ *    itself: one store, after which the interface is plain again.
+ *  - Unload and region destroy remove the hook and wait for the epoch
+ *    once more, so no packet is inside our code when the text goes away.
+ *  - The hook is global to the head: interfaces we do not own cost one
+ *    hash lookup and PFIL_PASS.
+ * ether_demux() skips the head for M_PROMISC frames: a VM tap is attached
+ * with BSDNET_IOC_F_ROUTER_MAC, its MAC the router MAC while attached.  On
+ * the fabric only GRE to the host goes to the core; the rest passes to
+ * the host stack, so no vhost0 is needed (kmod/README).
  */
 #include <sys/param.h>
 #include <sys/systm.h>
@@ -56,25 +45,25 @@
 #include <net/pfil.h>
 #include <net/vnet.h>
 
-#include "bsdnet_fb.h"
+#include "bsdnet_kern.h"
 
-#define	BSDNET_FB_ETHERTYPE_IP	0x0800
-#define	BSDNET_FB_IPPROTO_GRE	47
+#define	BSDNET_KERN_ETHERTYPE_IP	0x0800
+#define	BSDNET_KERN_IPPROTO_GRE	47
 
 static inline u_int
-bsdnet_fb_hash(if_t ifp)
+bsdnet_kern_hash(if_t ifp)
 {
 
-	return ((u_int)if_getindex(ifp) & (BSDNET_FB_PORT_HASH - 1));
+	return ((u_int)if_getindex(ifp) & (BSDNET_KERN_PORT_HASH - 1));
 }
 
 /* Network epoch reader. */
-static struct bsdnet_fb_port *
-bsdnet_fb_port_find(struct bsdnet_fb_softc *sc, if_t ifp)
+static struct bsdnet_kern_port *
+bsdnet_kern_port_find(struct bsdnet_kern_softc *sc, if_t ifp)
 {
-	struct bsdnet_fb_port *fp;
+	struct bsdnet_kern_port *fp;
 
-	CK_SLIST_FOREACH(fp, &sc->sc_hash[bsdnet_fb_hash(ifp)], fp_link) {
+	CK_SLIST_FOREACH(fp, &sc->sc_hash[bsdnet_kern_hash(ifp)], fp_link) {
 		if (fp->fp_ifp == ifp)
 			return (fp);
 	}
@@ -83,10 +72,10 @@ bsdnet_fb_port_find(struct bsdnet_fb_softc *sc, if_t ifp)
 
 /* Network epoch reader: the interface a vif transmits on, or NULL. */
 if_t
-bsdnet_fb_vif_ifp(struct bsdnet_fb_softc *sc, uint32_t vif)
+bsdnet_kern_vif_ifp(struct bsdnet_kern_softc *sc, uint32_t vif)
 {
-	struct bsdnet_fb_port **byvif, *fp;
-	struct bsdnet_fb_region *r;
+	struct bsdnet_kern_port **byvif, *fp;
+	struct bsdnet_kern_region *r;
 
 	NET_EPOCH_ASSERT();
 	/* Both are cleared, then freed after an epoch wait, on destroy. */
@@ -103,36 +92,36 @@ bsdnet_fb_vif_ifp(struct bsdnet_fb_softc *sc, uint32_t vif)
  * rest.  Looks without pulling up: the mbuf is not ours to change yet.
  */
 static bool
-bsdnet_fb_is_overlay(struct mbuf *m)
+bsdnet_kern_is_overlay(struct mbuf *m)
 {
 	uint8_t h[ETHER_HDR_LEN + 10];
 
 	if (m->m_pkthdr.len < (int)sizeof(h))
 		return (false);
 	m_copydata(m, 0, sizeof(h), (caddr_t)h);
-	return (((h[12] << 8) | h[13]) == BSDNET_FB_ETHERTYPE_IP &&
-	    h[ETHER_HDR_LEN + 9] == BSDNET_FB_IPPROTO_GRE);
+	return (((h[12] << 8) | h[13]) == BSDNET_KERN_ETHERTYPE_IP &&
+	    h[ETHER_HDR_LEN + 9] == BSDNET_KERN_IPPROTO_GRE);
 }
 
 static pfil_return_t
-bsdnet_fb_pfil_in(struct mbuf **mp, struct ifnet *ifp, int flags __unused,
+bsdnet_kern_pfil_in(struct mbuf **mp, struct ifnet *ifp, int flags __unused,
     void *ruleset, struct inpcb *inp __unused)
 {
-	struct bsdnet_fb_softc *sc = ruleset;
-	struct bsdnet_fb_port *fp;
+	struct bsdnet_kern_softc *sc = ruleset;
+	struct bsdnet_kern_port *fp;
 	struct mbuf *m = *mp;
 
 	NET_EPOCH_ASSERT();
-	fp = bsdnet_fb_port_find(sc, ifp);
+	fp = bsdnet_kern_port_find(sc, ifp);
 	if (fp == NULL)
 		return (PFIL_PASS);
 	/* Hardware-stripped 802.1Q tag: vifs are untagged (vif_vlan 0). */
 	if ((m->m_flags & M_VLANTAG) != 0)
 		return (PFIL_PASS);
-	if (fp->fp_type == BSDNET_VIF_FABRIC && !bsdnet_fb_is_overlay(m))
+	if (fp->fp_type == BSDNET_VIF_FABRIC && !bsdnet_kern_is_overlay(m))
 		return (PFIL_PASS);
 	*mp = NULL;
-	bsdnet_fb_input(sc, fp->fp_vif, m);
+	bsdnet_kern_input(sc, fp->fp_vif, m);
 	return (PFIL_CONSUMED);
 }
 
@@ -143,7 +132,7 @@ bsdnet_fb_pfil_in(struct mbuf **mp, struct ifnet *ifp, int flags __unused,
  * dummymbuf do.
  */
 int
-bsdnet_fb_hook_link(struct bsdnet_fb_softc *sc)
+bsdnet_kern_hook_link(struct bsdnet_kern_softc *sc)
 {
 	struct pfil_hook_args ha;
 	struct pfil_link_args la;
@@ -156,7 +145,7 @@ bsdnet_fb_hook_link(struct bsdnet_fb_softc *sc)
 	ha.pa_version = PFIL_VERSION;
 	ha.pa_flags = PFIL_IN;
 	ha.pa_type = PFIL_TYPE_ETHERNET;
-	ha.pa_mbuf_chk = bsdnet_fb_pfil_in;
+	ha.pa_mbuf_chk = bsdnet_kern_pfil_in;
 	ha.pa_ruleset = sc;
 	ha.pa_modname = "bsdnet";
 	ha.pa_rulname = "datapath";
@@ -184,7 +173,7 @@ bsdnet_fb_hook_link(struct bsdnet_fb_softc *sc)
 }
 
 void
-bsdnet_fb_hook_unlink(struct bsdnet_fb_softc *sc)
+bsdnet_kern_hook_unlink(struct bsdnet_kern_softc *sc)
 {
 
 	sx_assert(&sc->sc_lock, SA_XLOCKED);
@@ -194,12 +183,12 @@ bsdnet_fb_hook_unlink(struct bsdnet_fb_softc *sc)
 	pfil_remove_hook(sc->sc_hook);
 	CURVNET_RESTORE();
 	sc->sc_hook = NULL;
-	/* No CPU may still be running bsdnet_fb_pfil_in() after this. */
+	/* No CPU may still be running bsdnet_kern_pfil_in() after this. */
 	NET_EPOCH_WAIT();
 }
 
 static void
-bsdnet_fb_set_os_index(struct bsdnet_fb_softc *sc, uint32_t vif,
+bsdnet_kern_set_os_index(struct bsdnet_kern_softc *sc, uint32_t vif,
     uint32_t idx)
 {
 
@@ -207,17 +196,17 @@ bsdnet_fb_set_os_index(struct bsdnet_fb_softc *sc, uint32_t vif,
 }
 
 static uint16_t
-bsdnet_fb_vif_type(struct bsdnet_fb_softc *sc, uint32_t vif)
+bsdnet_kern_vif_type(struct bsdnet_kern_softc *sc, uint32_t vif)
 {
 
 	return (bsdnet_load_acq(&sc->sc_region->r_vifs[vif].vif_type));
 }
 
 static int
-bsdnet_fb_set_router_mac(struct bsdnet_fb_softc *sc,
-    struct bsdnet_fb_port *fp)
+bsdnet_kern_set_router_mac(struct bsdnet_kern_softc *sc,
+    struct bsdnet_kern_port *fp)
 {
-	struct bsdnet_region_hdr *rh = bsdnet_fb_region_base(sc);
+	struct bsdnet_region_hdr *rh = bsdnet_kern_region_base(sc);
 	uint8_t mac[ETHER_ADDR_LEN];
 	int error;
 
@@ -240,7 +229,7 @@ bsdnet_fb_set_router_mac(struct bsdnet_fb_softc *sc,
  * reach it untagged (vlan_input() strips the tag before if_input()).
  */
 static bool
-bsdnet_fb_type_ok(uint16_t vif_type, int if_type)
+bsdnet_kern_type_ok(uint16_t vif_type, int if_type)
 {
 
 	if (if_type == IFT_ETHER)
@@ -250,10 +239,10 @@ bsdnet_fb_type_ok(uint16_t vif_type, int if_type)
 }
 
 int
-bsdnet_fb_attach(struct bsdnet_fb_softc *sc,
+bsdnet_kern_attach(struct bsdnet_kern_softc *sc,
     const struct bsdnet_ioc_attach *ia)
 {
-	struct bsdnet_fb_port *fp;
+	struct bsdnet_kern_port *fp;
 	if_t ifp;
 	uint16_t type;
 	int error;
@@ -270,14 +259,14 @@ bsdnet_fb_attach(struct bsdnet_fb_softc *sc,
 		return (EINVAL);
 	if (sc->sc_byvif[ia->ia_vif] != NULL)
 		return (EEXIST);
-	type = bsdnet_fb_vif_type(sc, ia->ia_vif);
+	type = bsdnet_kern_vif_type(sc, ia->ia_vif);
 	if (type != BSDNET_VIF_VIRTUAL && type != BSDNET_VIF_FABRIC)
 		return (EINVAL);
 
 	ifp = ifunit_ref(ia->ia_ifname);
 	if (ifp == NULL)
 		return (ENOENT);
-	if (!bsdnet_fb_type_ok(type, if_gettype(ifp))) {
+	if (!bsdnet_kern_type_ok(type, if_gettype(ifp))) {
 		error = EPFNOSUPPORT;
 		goto fail;
 	}
@@ -285,7 +274,7 @@ bsdnet_fb_attach(struct bsdnet_fb_softc *sc,
 		error = EXDEV;
 		goto fail;
 	}
-	if (bsdnet_fb_port_find(sc, ifp) != NULL) {
+	if (bsdnet_kern_port_find(sc, ifp) != NULL) {
 		error = EBUSY;
 		goto fail;
 	}
@@ -294,18 +283,18 @@ bsdnet_fb_attach(struct bsdnet_fb_softc *sc,
 	fp->fp_vif = ia->ia_vif;
 	fp->fp_type = type;
 	if ((ia->ia_flags & BSDNET_IOC_F_ROUTER_MAC) != 0) {
-		error = bsdnet_fb_set_router_mac(sc, fp);
+		error = bsdnet_kern_set_router_mac(sc, fp);
 		if (error != 0) {
 			free(fp, M_BSDNET);
 			goto fail;
 		}
 	}
 	/* Publish: the hook may see this port from the next frame on. */
-	CK_SLIST_INSERT_HEAD(&sc->sc_hash[bsdnet_fb_hash(ifp)], fp, fp_link);
+	CK_SLIST_INSERT_HEAD(&sc->sc_hash[bsdnet_kern_hash(ifp)], fp, fp_link);
 	atomic_store_rel_ptr((volatile uintptr_t *)&sc->sc_byvif[fp->fp_vif],
 	    (uintptr_t)fp);
 	sc->sc_nports++;
-	bsdnet_fb_set_os_index(sc, fp->fp_vif, (uint32_t)if_getindex(ifp));
+	bsdnet_kern_set_os_index(sc, fp->fp_vif, (uint32_t)if_getindex(ifp));
 	return (0);
 fail:
 	if_rele(ifp);
@@ -314,17 +303,17 @@ fail:
 
 /* Unlink, wait out the readers, undo what attach did. */
 static void
-bsdnet_fb_port_free(struct bsdnet_fb_softc *sc, struct bsdnet_fb_port *fp,
+bsdnet_kern_port_free(struct bsdnet_kern_softc *sc, struct bsdnet_kern_port *fp,
     bool gone)
 {
 
 	sx_assert(&sc->sc_lock, SA_XLOCKED);
-	CK_SLIST_REMOVE(&sc->sc_hash[bsdnet_fb_hash(fp->fp_ifp)], fp,
-	    bsdnet_fb_port, fp_link);
+	CK_SLIST_REMOVE(&sc->sc_hash[bsdnet_kern_hash(fp->fp_ifp)], fp,
+	    bsdnet_kern_port, fp_link);
 	atomic_store_rel_ptr((volatile uintptr_t *)&sc->sc_byvif[fp->fp_vif],
 	    (uintptr_t)NULL);
 	sc->sc_nports--;
-	bsdnet_fb_set_os_index(sc, fp->fp_vif, 0);
+	bsdnet_kern_set_os_index(sc, fp->fp_vif, 0);
 	NET_EPOCH_WAIT();
 	if (fp->fp_lladdr_set && !gone)
 		(void)if_setlladdr(fp->fp_ifp, fp->fp_lladdr_old,
@@ -334,10 +323,10 @@ bsdnet_fb_port_free(struct bsdnet_fb_softc *sc, struct bsdnet_fb_port *fp,
 }
 
 int
-bsdnet_fb_detach(struct bsdnet_fb_softc *sc,
+bsdnet_kern_detach(struct bsdnet_kern_softc *sc,
     const struct bsdnet_ioc_attach *ia)
 {
-	struct bsdnet_fb_port *fp;
+	struct bsdnet_kern_port *fp;
 
 	sx_assert(&sc->sc_lock, SA_XLOCKED);
 	if (sc->sc_region == NULL)
@@ -353,7 +342,7 @@ bsdnet_fb_detach(struct bsdnet_fb_softc *sc,
 	    strncmp(ia->ia_ifname, if_name(fp->fp_ifp),
 	    sizeof(ia->ia_ifname)) != 0)
 		return (ESRCH);
-	bsdnet_fb_port_free(sc, fp, false);
+	bsdnet_kern_port_free(sc, fp, false);
 	return (0);
 }
 
@@ -364,34 +353,34 @@ bsdnet_fb_detach(struct bsdnet_fb_softc *sc,
  * bridge, vlan, lagg and tuntap keep theirs.
  */
 static void
-bsdnet_fb_departure(void *arg, if_t ifp)
+bsdnet_kern_departure(void *arg, if_t ifp)
 {
-	struct bsdnet_fb_softc *sc = arg;
-	struct bsdnet_fb_port *fp;
+	struct bsdnet_kern_softc *sc = arg;
+	struct bsdnet_kern_port *fp;
 
 	if ((if_getflags(ifp) & IFF_RENAMING) != 0)
 		return;
 	sx_xlock(&sc->sc_lock);
-	if (sc->sc_region != NULL && (fp = bsdnet_fb_port_find(sc, ifp)) !=
+	if (sc->sc_region != NULL && (fp = bsdnet_kern_port_find(sc, ifp)) !=
 	    NULL)
-		bsdnet_fb_port_free(sc, fp, true);
+		bsdnet_kern_port_free(sc, fp, true);
 	sx_xunlock(&sc->sc_lock);
 }
 
 int
-bsdnet_fb_port_init(struct bsdnet_fb_softc *sc)
+bsdnet_kern_port_init(struct bsdnet_kern_softc *sc)
 {
 	u_int i;
 
-	for (i = 0; i < BSDNET_FB_PORT_HASH; i++)
+	for (i = 0; i < BSDNET_KERN_PORT_HASH; i++)
 		CK_SLIST_INIT(&sc->sc_hash[i]);
 	sc->sc_departure = EVENTHANDLER_REGISTER(ifnet_departure_event,
-	    bsdnet_fb_departure, sc, EVENTHANDLER_PRI_ANY);
+	    bsdnet_kern_departure, sc, EVENTHANDLER_PRI_ANY);
 	return (sc->sc_departure == NULL ? ENOMEM : 0);
 }
 
 void
-bsdnet_fb_port_fini(struct bsdnet_fb_softc *sc)
+bsdnet_kern_port_fini(struct bsdnet_kern_softc *sc)
 {
 
 	if (sc->sc_departure != NULL)

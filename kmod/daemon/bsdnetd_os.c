@@ -1,45 +1,45 @@
 /*-
- * The bsdnet_os_*() functions the forwarding core calls: transmit, trap,
- * copy, clock and log, for the Linux userspace home.  The trap half lives
- * in dpl_trap.c beside the channel it writes to.
+ * The bsdnet_os_*() functions the forwarding core calls (transmit, copy,
+ * clock and log; the trap is in bsdnetd_trap.c beside its channel), and
+ * the daemon's log: stderr, each line led by the home's name.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#include "dpl.h"
+#include "bsdnetd.h"
 
-int dpl_log_level = DPL_LOG_INFO;
+int bsdnetd_log_level = BSDNETD_LOG_INFO;
 
-static const char *const dpl_level_names[] = {
+static const char *const bsdnetd_level_names[] = {
 	"error", "warning", "info", "debug",
 };
 
 static void
-dpl_vlog(int level, const char *fmt, va_list ap)
+bsdnetd_vlog(int level, const char *fmt, va_list ap)
 {
 	char msg[512];
 
-	if (level > dpl_log_level)
+	if (level > bsdnetd_log_level)
 		return;
-	if (level < DPL_LOG_ERR)
-		level = DPL_LOG_ERR;
-	if (level > DPL_LOG_DEBUG)
-		level = DPL_LOG_DEBUG;
+	if (level < BSDNETD_LOG_ERR)
+		level = BSDNETD_LOG_ERR;
+	if (level > BSDNETD_LOG_DEBUG)
+		level = BSDNETD_LOG_DEBUG;
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	/* One fprintf per line so lines from a crash stay whole. */
-	(void)fprintf(stderr, "bsdnet-datapath: %s: %s\n",
-	    dpl_level_names[level], msg);
+	(void)fprintf(stderr, "%s: %s: %s\n", bsdnetd_about.a_name,
+	    bsdnetd_level_names[level], msg);
 }
 
 void
-dpl_log(int level, const char *fmt, ...)
+bsdnetd_log(int level, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	dpl_vlog(level, fmt, ap);
+	bsdnetd_vlog(level, fmt, ap);
 	va_end(ap);
 }
 
@@ -49,7 +49,7 @@ bsdnet_os_log(int level, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	dpl_vlog(level, fmt, ap);
+	bsdnetd_vlog(level, fmt, ap);
 	va_end(ap);
 }
 
@@ -86,7 +86,7 @@ bsdnet_os_prepend(struct bsdnet_dp *dp, struct bsdnet_pkt *pkt,
 bool
 bsdnet_os_tx(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt)
 {
-	struct dpl *d = dp->dp_os;
+	struct bsdnetd *d = dp->dp_os;
 
-	return (dpl_port_tx(d, vif, pkt->p_data, pkt->p_len));
+	return (bsdnetd_port_tx(d, vif, pkt->p_data, pkt->p_len));
 }

@@ -22,15 +22,16 @@
 #include <unistd.h>
 #include <net/if.h>
 
-#include "nm.h"
+#include "nmd.h"
 
 #ifdef __FreeBSD__
-#define	NM_CAPS_OFF	(IFCAP_TXCSUM | IFCAP_TXCSUM_IPV6 | IFCAP_TSO4 | \
-			    IFCAP_TSO6 | IFCAP_LRO | IFCAP_VLAN_HWTSO)
+#define	NMD_CAPS_OFF	(IFCAP_TXCSUM | IFCAP_TXCSUM_IPV6 | \
+			    IFCAP_TSO4 | IFCAP_TSO6 | IFCAP_LRO | \
+			    IFCAP_VLAN_HWTSO)
 #endif
 
 static int
-nm_ifreq(unsigned long req, const char *name, struct ifreq *ifr)
+nmd_ifreq(unsigned long req, const char *name, struct ifreq *ifr)
 {
 	int s, rc, saved;
 
@@ -47,13 +48,13 @@ nm_ifreq(unsigned long req, const char *name, struct ifreq *ifr)
 }
 
 static int
-nm_promisc(const char *name, bool on, bool *was)
+nmd_promisc(const char *name, bool on, bool *was)
 {
 	struct ifreq ifr;
 	int flags;
 
 	memset(&ifr, 0, sizeof(ifr));
-	if (nm_ifreq(SIOCGIFFLAGS, name, &ifr) != 0)
+	if (nmd_ifreq(SIOCGIFFLAGS, name, &ifr) != 0)
 		return (-1);
 #ifdef __FreeBSD__
 	flags = (ifr.ifr_flags & 0xffff) | (ifr.ifr_flagshigh << 16);
@@ -66,11 +67,11 @@ nm_promisc(const char *name, bool on, bool *was)
 	*was = (flags & IFF_PROMISC) != 0;
 	ifr.ifr_flags = (short)(on ? flags | IFF_PROMISC : flags & ~IFF_PROMISC);
 #endif
-	return (nm_ifreq(SIOCSIFFLAGS, name, &ifr));
+	return (nmd_ifreq(SIOCSIFFLAGS, name, &ifr));
 }
 
 int
-nm_ifcfg_enter(const char *name, uint16_t type, struct nm_ifsave *save)
+nmd_ifcfg_enter(const char *name, uint16_t type, struct nmd_ifsave *save)
 {
 #ifdef __FreeBSD__
 	struct ifreq ifr;
@@ -78,34 +79,34 @@ nm_ifcfg_enter(const char *name, uint16_t type, struct nm_ifsave *save)
 
 	memset(save, 0, sizeof(*save));
 	if (type != BSDNET_VIF_FABRIC) {
-		if (nm_promisc(name, true, &save->is_promisc) != 0)
+		if (nmd_promisc(name, true, &save->is_promisc) != 0)
 			return (-1);
 		save->is_set_promisc = !save->is_promisc;
 		return (0);
 	}
 #ifdef __FreeBSD__
 	memset(&ifr, 0, sizeof(ifr));
-	if (nm_ifreq(SIOCGIFCAP, name, &ifr) != 0)
+	if (nmd_ifreq(SIOCGIFCAP, name, &ifr) != 0)
 		return (-1);
 	save->is_caps = ifr.ifr_curcap;
-	if ((ifr.ifr_curcap & NM_CAPS_OFF) == 0)
+	if ((ifr.ifr_curcap & NMD_CAPS_OFF) == 0)
 		return (0);
-	ifr.ifr_reqcap = ifr.ifr_curcap & ~NM_CAPS_OFF;
-	if (nm_ifreq(SIOCSIFCAP, name, &ifr) != 0)
+	ifr.ifr_reqcap = ifr.ifr_curcap & ~NMD_CAPS_OFF;
+	if (nmd_ifreq(SIOCSIFCAP, name, &ifr) != 0)
 		return (-1);
 	save->is_set_caps = true;
-	dpl_log(DPL_LOG_INFO, "%s: checksum/TSO/LRO offloads off while in "
-	    "netmap mode", name);
+	bsdnetd_log(BSDNETD_LOG_INFO, "%s: checksum/TSO/LRO offloads off while "
+	    "in netmap mode", name);
 #else
-	dpl_log(DPL_LOG_WARN, "%s: turn its offloads off (ethtool -K %s tx "
-	    "off tso off gso off gro off lro off): netmap's host rings do not "
-	    "complete them", name, name);
+	bsdnetd_log(BSDNETD_LOG_WARN, "%s: turn its offloads off (ethtool "
+	    "-K %s tx off tso off gso off gro off lro off): netmap's host "
+	    "rings do not complete them", name, name);
 #endif
 	return (0);
 }
 
 void
-nm_ifcfg_leave(const char *name, const struct nm_ifsave *save)
+nmd_ifcfg_leave(const char *name, const struct nmd_ifsave *save)
 {
 #ifdef __FreeBSD__
 	struct ifreq ifr;
@@ -113,12 +114,12 @@ nm_ifcfg_leave(const char *name, const struct nm_ifsave *save)
 	bool was;
 
 	if (save->is_set_promisc)
-		(void)nm_promisc(name, false, &was);
+		(void)nmd_promisc(name, false, &was);
 #ifdef __FreeBSD__
 	if (save->is_set_caps) {
 		memset(&ifr, 0, sizeof(ifr));
 		ifr.ifr_reqcap = save->is_caps;
-		(void)nm_ifreq(SIOCSIFCAP, name, &ifr);
+		(void)nmd_ifreq(SIOCSIFCAP, name, &ifr);
 	}
 #endif
 }
