@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
@@ -30,6 +31,9 @@ from .plan import MGMT_SUBNET, PHYSNET, PROVIDER_IF, VM, VM_SUBNET, Plan
 
 LOG = logging.getLogger(__name__)
 AGENT_TYPE = "bsdnet agent"
+# How long a plug may stay pending before the sandbox gives up on it
+# (Nova's vif_plugging_timeout is 300 s; a sandbox should fail sooner).
+PLUG_WAIT = 60.0
 _NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,15}")
 
 # busybox udhcpc's stock script sets address, mask, MTU, router and DNS;
@@ -147,9 +151,29 @@ def plug(plan: Plan, vm: VM) -> None:
         "mac-address": port["mac_address"], "system-name": vm.host_interface,
         "display-name": vm.name}, timeout=60)
     want = "bound" if vif_type == "vrouter" else "bridged"
+    if status == 200 and doc.get("status") == "pending":
+        # The agent kept the plug but Neutron has not answered within its
+        # plug_timeout (a RabbitMQ restart loses in-flight replies): wait
+        # for it as Nova waits for network-vif-plugged.
+        LOG.info("%s: port %s pending on %s, waiting for Neutron", vm.name, vm.port_id,
+                 node.name)
+        status, doc = _plug_settled(node, vm.port_id)
     if status != 200 or not doc.get("status", "bound").startswith(want):
         raise orchestrate.SandboxError(f"{node.name} did not plug port {vm.port_id}: "
                                        f"{status} {doc}")
+
+
+def _plug_settled(node, port_id: str, timeout: float = PLUG_WAIT) -> tuple[int, dict]:
+    """The node's GET /plugs entry for port_id once it is no longer
+    pending, or the last one seen when timeout runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, plugs = apiclient.request(orchestrate.api_url(node), "GET", "/plugs")
+        doc = next((p for p in plugs or [] if p.get("id") == port_id), {}) \
+            if status == 200 else {"answer": plugs}
+        if doc.get("status") != "pending" or time.monotonic() > deadline:
+            return status, doc
+        time.sleep(0.5)
 
 
 def _netdrv(plan: Plan, node, *argv: str) -> None:

@@ -52,12 +52,17 @@ def _converged(nsandbox, neutron, node_name: str) -> None:
              f"{node.host} alive in Neutron", 60, pause=0.5)
     port = neutron.create("port", network_id=nsandbox.plan.neutron["networks"]["red"],
                           project_id=nsandbox.plan.neutron["project_id"])
-    vm = sbneutron.add_vm(nsandbox.plan, nsandbox.rundir, "after", node_name, port["id"])
+    try:
+        vm = sbneutron.add_vm(nsandbox.plan, nsandbox.rundir, "after", node_name, port["id"])
+    except orchestrate.SandboxError as e:
+        raise AssertionError(f"{e}\n--- {node_name} agent.log ---\n"
+                             + open(f"{node.rundir}/agent.log").read()[-6000:]) from e
     try:
         peer = next(v for v in nsandbox.plan.vms if v.network == "red" and v.node != node_name
                     and v.name != "after")
         assert wait_for(lambda: orchestrate.ping(peer.namespace, vm.ip),
-                        "the new port reached from the other node", 20, pause=0.2)
+                        "the new port reached from the other node", 20, pause=0.2,
+                        log=lambda: _logs(nsandbox))
     finally:
         sbneutron.del_vm(nsandbox.plan, nsandbox.rundir, "after")
         neutron.delete("port", port["id"])
@@ -82,8 +87,8 @@ def test_agent_sigkill_loses_no_established_flow(nsandbox, neutron):
     _converged(nsandbox, neutron, "n2")
 
 
-def _logs(nsandbox, ping) -> str:
-    out = [f"{ping.received} of {ping.sent} pings answered"]
+def _logs(nsandbox, ping=None) -> str:
+    out = [f"{ping.received} of {ping.sent} pings answered"] if ping else []
     for node in nsandbox.plan.nodes:
         lines = open(f"{node.rundir}/agent.log").read().splitlines()
         out += [f"-- {node.name}"] + [x for x in lines[-40:] if " bsdnet." in x]

@@ -15,7 +15,8 @@ KMOD_PORT = os.path.join(ROOT, "port", "net", "bsdnet-kmod")
 RC_SCRIPTS = ("bsdnet_agent", "bsdnet_datapath")
 # pyproject dependency -> FreeBSD port origin
 PORT_OF = {"cffi": "devel/py-cffi", "pyroute2": "net/py-pyroute2", "psutil": "sysutils/py-psutil",
-           "oslo.config": "devel/py-oslo.config", "libvirt-python": "devel/py-libvirt"}
+           "oslo.config": "devel/py-oslo.config", "libvirt-python": "devel/py-libvirt",
+           "prometheus-client": "net-mgmt/py-prometheus-client"}
 
 
 def _vars(path: str) -> dict[str, str]:
