@@ -52,7 +52,8 @@ KERNEL_MODULES = {"vmm", "nmdm", "if_bridge", "if_epair", "if_tuntap",
                   "pf", "netmap", "kernel"}
 REPOSITORY = {"python311", "py311-pip", "py311-cffi", "py311-setuptools",
               "py311-wheel", "py311-pyroute2", "py311-psutil",
-              "py311-oslo.config", "py311-libvirt", "libvirt"}
+              "py311-oslo.config", "py311-libvirt", "py311-prometheus-client",
+              "libvirt"}
 PIP_NEEDS = {"py311-pip", "py311-setuptools", "py311-wheel", "py311-cffi"}
 FIRST_PID = 4194400         # above Linux's pid_max: never a real process
 SRC_URL = re.compile(r"^https://download\.freebsd\.org/releases/amd64/"

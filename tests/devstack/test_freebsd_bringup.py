@@ -95,7 +95,7 @@ def test_kmod_node_comes_up(node: Node) -> None:
         in res.stdout
     w = node.world
     assert {"python311", "py311-pip", "py311-cffi", "py311-pyroute2",
-            "py311-oslo.config", "py311-libvirt"} <= set(w["pkgs"])
+            "py311-oslo.config", "py311-libvirt", "py311-prometheus-client"} <= set(w["pkgs"])
     assert {"bsdnet", "vmm", "nmdm", "if_bridge"} <= set(w["kld"])
     assert w["tables"] and w["ports"] == {"1": "vtnet0"}
     rc = node.rc_conf()
