@@ -4,10 +4,13 @@ Roadmap:
   plug()/unplug()   the port API (Nova's VIF plugging): a plug is kept
                     (plugs.PlugStore) and Neutron asked about the port;
                     only what Neutron bound to this host is programmed
-  run()             the sync thread: state reports every report_interval,
-                    queued casts, and full resyncs (at start, after any
-                    failed call, when Neutron says the agent was revived,
-                    every resync_interval)
+  run()             the sync thread: queued casts, and full resyncs (at
+                    start, after any failed call, when Neutron says the
+                    agent was revived, every resync_interval)
+  report()          the report thread: state reports every report_interval,
+                    on their own so that a long resync or a call waiting
+                    for a lost reply never lets Neutron take the agent for
+                    dead (as Neutron's agents run theirs in a looping call)
   _devices()        device details, network info and security-group info
                     for some ports, as store objects (translate), then
                     update_device_list: ports go ACTIVE or DOWN in Neutron
@@ -80,7 +83,9 @@ class NeutronAgent:
         self._marker: str | None = None
         self._stop = False
         self._thread: threading.Thread | None = None
+        self._reporter: threading.Thread | None = None
         self.connected: bool | None = None     # None: not tried yet
+        self.reporting: bool | None = None     # None: no report tried yet
 
     # ---- life ---------------------------------------------------------------
     def load(self) -> None:
@@ -96,15 +101,19 @@ class NeutronAgent:
         self._thread = threading.Thread(target=self.run, name="neutron",
                                         daemon=True)
         self._thread.start()
+        self._reporter = threading.Thread(target=self.report,
+                                          name="neutron-report", daemon=True)
+        self._reporter.start()
 
     def stop(self) -> None:
         with self._cv:
             self._stop = True
             self._cv.notify_all()
-        if self._thread is not None:
-            # It leaves its loop at once; a daemon thread, it is not waited
-            # for longer (its teardown can outlast the process's own).
-            self._thread.join(timeout=0.2)
+        for t in (self._thread, self._reporter):
+            # Each leaves its loop at once; daemon threads, they are not
+            # waited for longer (a teardown can outlast the process's own).
+            if t is not None:
+                t.join(timeout=0.2)
         if self.rpc is not None:
             self.rpc.close()
             self.rpc = None
@@ -179,16 +188,14 @@ class NeutronAgent:
     def run(self) -> None:
         n = self.conf.neutron
         backoff = n.retry_interval
-        next_report = 0.0
         next_resync = time.monotonic() + n.resync_interval
         while not self._stop:
             try:
                 if self.rpc is None:
                     self._connect()
+                    with self._cv:
+                        self._cv.notify_all()   # the reporter waits for it
                 now = time.monotonic()
-                if now >= next_report:
-                    self._report()
-                    next_report = now + n.report_interval
                 if n.resync_interval and now >= next_resync:
                     self._resync = True
                     next_resync = now + n.resync_interval
@@ -208,7 +215,6 @@ class NeutronAgent:
                                 exc_info=not _is_rpc_error(e))
                 self.connected = False
                 self._resync = True
-                next_report = 0.0
                 with self._cv:
                     self._cv.wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
@@ -216,7 +222,8 @@ class NeutronAgent:
             with self._cv:
                 if not (self._events or self._dirty or self._down or
                         self._stop or self._resync):
-                    self._cv.wait(max(0.0, next_report - time.monotonic()))
+                    self._cv.wait(max(0.0, next_resync - time.monotonic())
+                                  if n.resync_interval else None)
 
     def _connect(self) -> None:
         from .rpc import Rpc
@@ -235,6 +242,36 @@ class NeutronAgent:
         LOG.info("listening to Neutron as host %s (agent %s)", self.host,
                  self.agent_id)
 
+    # ---- the report thread ----------------------------------------------------
+    def report(self) -> None:
+        """A state report every report_interval once connected; a report
+        that fails is logged and counted, and the next is sent on time."""
+        n = self.conf.neutron
+        while True:
+            with self._cv:
+                while self.rpc is None and not self._stop:
+                    self._cv.wait()
+                if self._stop:
+                    return
+            t0 = time.monotonic()
+            try:
+                self._report()
+                if self.reporting is False:
+                    LOG.info("state reports reach Neutron again")
+                self.reporting = True
+            except Exception as e:      # Neutron, RabbitMQ or a bug
+                self.counters["report_failures"] += 1
+                if self.reporting is not False:
+                    LOG.warning("state report to Neutron failed: %s: %s; "
+                                "the next in %gs", type(e).__name__, e,
+                                n.report_interval,
+                                exc_info=not _is_rpc_error(e))
+                self.reporting = False
+            with self._cv:
+                if not self._stop:
+                    self._cv.wait(max(0.0, t0 + n.report_interval -
+                                      time.monotonic()))
+
     def _report(self) -> None:
         r = self.rpc.report_state(self.state())
         self.counters["reports"] += 1
@@ -244,7 +281,9 @@ class NeutronAgent:
         self._start_flag = False
         if r == "revived":
             LOG.info("Neutron had taken this agent for dead: full resync")
-            self._resync = True
+            with self._cv:
+                self._resync = True
+                self._cv.notify_all()
 
     def state(self) -> dict[str, Any]:
         """The report_state document: what `openstack network agent show`
@@ -304,8 +343,10 @@ class NeutronAgent:
         self.rpc.mark(self._marker)
         self._resync = False
         self.counters["resyncs"] += 1
+        # What the resync cost; the report thread's calls are not its own.
         calls = self.rpc.calls - calls
         waited = self.rpc.waited - waited
+        calls.pop("report_state", None)
         LOG.info("full resync done in %.2fs: %d ports up, %d RPC messages "
                  "sent (%s)", time.monotonic() - t0, len(up),
                  sum(calls.values()), ", ".join(
@@ -618,6 +659,10 @@ class _Collector(Collector):
                                "1 while calls to neutron-server succeed")
         up.add_metric([], 1 if o.connected else 0)
         yield up
+        rep = GaugeMetricFamily("bsdnet_neutron_reporting",
+                                "1 while state reports reach neutron-server")
+        rep.add_metric([], 1 if o.reporting else 0)
+        yield rep
         c = CounterMetricFamily("bsdnet_neutron_events", "Resyncs, state "
                                 "reports, failed calls and casts handled, by "
                                 "kind", labels=["event"])

@@ -110,6 +110,7 @@ def test_metrics_of_a_node_in_neutron_mode(nsandbox):
     def get(name, **labels):
         return [v for (n, ls), v in m.items() if n == name and set(labels.items()) <= set(ls)]
     assert get("bsdnet_neutron_connected") == [1]
+    assert get("bsdnet_neutron_reporting") == [1]
     assert get("bsdnet_neutron_events_total", event="resyncs")[0] >= 1
     assert get("bsdnet_neutron_rpc_seconds_count", method="report_state")[0] >= 1
     assert get("bsdnet_neutron_plugs", status="bound") == [2]
