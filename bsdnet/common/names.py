@@ -8,6 +8,7 @@ ValidationError), so a refusal reaches the user the way that layer speaks.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -18,6 +19,10 @@ IFNAME_MAX = IFNAMSIZ - 1
 # (nova.network.model.NIC_NAME_LEN is 14); os-vif and Neutron agree.
 TAP_PREFIX = "tap"
 TAP_ID_CHARS = 11
+# A network's bridge: "bnb" and 12 hex digits of its UUID (Neutron's
+# Linux bridge agent names its bridges "brq" + 11 characters).
+BRIDGE_PREFIX = "bnb"
+BRIDGE_ID_CHARS = IFNAME_MAX - len(BRIDGE_PREFIX)
 
 # A letter first, as FreeBSD names interfaces (driver, then unit), and
 # never a leading '-', which ifconfig(8) would read as an option.
@@ -91,3 +96,17 @@ def tap_name(port_id: str, error: ErrorType = InvalidName) -> str:
     characters of the port id (tap3f2a9c1e-7b)."""
     check_id(port_id, "port id", error)
     return check_ifname(TAP_PREFIX + port_id[:TAP_ID_CHARS], error=error)
+
+
+def bridge_name(network_id: str, error: ErrorType = InvalidName) -> str:
+    """The bridge of a network on every node (ML2 tells Nova the same name
+    in the port's binding): 'bnb' + the first 12 hex digits of a UUID
+    (bnb3f2a9c1e7b4d), 'bnb' + a short id as it is (bnbpub), and for a
+    longer id that is not a UUID, its first 8 characters and 4 hex digits
+    of its hash, so that two ids sharing a prefix get two bridges."""
+    check_id(network_id, "network id", error)
+    body = network_id.replace("-", "").replace("_", "")
+    if len(body) > BRIDGE_ID_CHARS and not _UUID_RE.fullmatch(network_id):
+        digest = hashlib.sha1(network_id.encode()).hexdigest()
+        body = body[:BRIDGE_ID_CHARS - 4] + digest[:4]
+    return check_ifname(BRIDGE_PREFIX + body[:BRIDGE_ID_CHARS], error=error)

@@ -29,15 +29,11 @@ from neutron_lib.plugins.ml2 import api
 
 from neutron.plugins.ml2.drivers import mech_agent
 
+from bsdnet.common import names
+
 from . import constants as c
 
 LOG = logging.getLogger(__name__)
-
-
-def bridge_name(network_id: str) -> str:
-    """The bridge of a bridged network on every node: 'bnb' and twelve hex
-    digits of the network id (the compute driver's own naming)."""
-    return "bnb" + network_id.replace("-", "")[:12]
 
 
 def label_window(agent: dict[str, Any]) -> tuple[int, int]:
@@ -93,7 +89,7 @@ class BsdnetMechanismDriver(mech_agent.SimpleAgentMechanismDriverBase):
         details = {portbindings.VIF_DETAILS_CONNECTIVITY: self.connectivity,
                    # Security groups of bridged ports are not enforced yet.
                    portbindings.CAP_PORT_FILTER: False,
-                   portbindings.VIF_DETAILS_BRIDGE_NAME: bridge_name(segment["network_id"]),
+                   portbindings.VIF_DETAILS_BRIDGE_NAME: names.bridge_name(segment["network_id"]),
                    "physical_network": segment[api.PHYSICAL_NETWORK]}
         if segment[api.NETWORK_TYPE] == "vlan":
             details[portbindings.VIF_DETAILS_VLAN] = str(segment[api.SEGMENTATION_ID])

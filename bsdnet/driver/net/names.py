@@ -50,8 +50,8 @@ def _fit(prefix: str, ident: str) -> str:
 
 
 def bridge_name(network_id: str) -> str:
-    """Default bridge name of a network: 'bnb' + id (Neutron's 'brq' idea)."""
-    return check_ifname(_fit("bnb", check_id(network_id, "network id")))
+    """Default bridge name of a network (bsdnet.common.names)."""
+    return names.bridge_name(network_id, error=InvalidName)
 
 
 def tap_name(port_id: str) -> str:

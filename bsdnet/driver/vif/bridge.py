@@ -30,10 +30,10 @@ import re
 from typing import Any
 
 from bsdnet.agent.apiclient import PortApiClient
-from bsdnet.driver.domain import Interface
+from bsdnet.common import names
+from bsdnet.driver.domain import DomainConfigError, Interface
 from bsdnet.driver.domain import validate as v
-from bsdnet.driver.vif.base import (DhcpSubnet, NetDriver, PortInfo, Vif, VifDriver, VifPlugError, _hexid,
-                                    tap_name)
+from bsdnet.driver.vif.base import (DhcpSubnet, NetDriver, PortInfo, Vif, VifDriver, VifPlugError, tap_name)
 from bsdnet.driver.vif.vrouter import port_request
 
 LOG = logging.getLogger(__name__)
@@ -41,9 +41,11 @@ _LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
 
 
 def bridge_for(vif: Vif) -> str:
-    """The network's bridge: Neutron's ``network.bridge``, else 'bnb' + network id."""
+    """The network's bridge: Neutron's ``network.bridge``, else the one
+    every node names after the network id (bsdnet.common.names)."""
     net = vif.get("network") or {}
-    return v.check_ifname(net.get("bridge") or "bnb" + _hexid(net.get("id", ""))[:12])
+    return v.check_ifname(net.get("bridge") or
+                          names.bridge_name(str(net.get("id", "")), error=DomainConfigError))
 
 
 def vlan_for(vif: Vif) -> int | None:

@@ -13,10 +13,17 @@ def test_tap_name_is_novas_devname():
     assert tap_name("p1") == "tapp1"
 
 
-def test_bridge_names_fit_and_do_not_collide():
-    a, b = bridge_name(UUID), bridge_name(UUID[:-1] + "1")
-    assert len(a) == len(b) == 15 and a != b
+def test_bridge_name_is_the_one_ml2_gives_nova():
+    # One rule on every node and in neutron-server's binding (issue 18).
+    from bsdnet.driver.vif.bridge import bridge_for
+    assert bridge_name(UUID) == "bnb" + UUID.replace("-", "")[:12]
+    assert bridge_for({"network": {"id": UUID}}) == bridge_name(UUID)
     assert bridge_name("pub") == "bnbpub"
+
+
+def test_long_ids_that_share_a_prefix_get_two_bridges():
+    a, b = bridge_name("production-east-1"), bridge_name("production-east-2")
+    assert len(a) == len(b) == 15 and a != b
 
 
 def test_vlan_name_prefers_freebsd_style():
