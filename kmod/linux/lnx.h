@@ -72,6 +72,7 @@ struct bsdnetd_home {
 	/* options */
 	bool			 h_no_tx_batch;	/* send() every frame */
 	enum lnx_steal_mode	 h_steal;
+	uint32_t		 h_tc_owner;	/* lnx_tc_owner() of the region */
 	/* the loop */
 	int			 h_epfd;
 	int			 h_timerfd;
@@ -106,8 +107,14 @@ void	lnx_steal_update(struct bsdnetd *d, struct bsdnetd_port *po,
 void	lnx_steal_release(struct bsdnetd_port *po);
 
 /* lnx_tc.c: 0, or -1 with errno set */
-int	lnx_tc_filter_set(uint32_t ifindex, int prog_fd);
+/* The class id that marks the filters of the datapath of region. */
+uint32_t lnx_tc_owner(const char *region);
+int	lnx_tc_filter_set(uint32_t ifindex, int prog_fd, uint32_t owner);
 int	lnx_tc_filter_del(uint32_t ifindex);
+/* Remove owner's filters from every interface keep() declines, calling
+ * removed() for each; the number removed, or -1 with errno set. */
+int	lnx_tc_sweep(uint32_t owner, bool (*keep)(void *, uint32_t),
+	    void *arg, void (*removed)(void *, const char *));
 
 /* lnx_loop.c */
 int	lnx_loop_add_port(struct bsdnetd *d, int fd, uint32_t vif);

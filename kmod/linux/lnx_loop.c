@@ -114,6 +114,33 @@ lnx_loop_signal(struct bsdnetd *d)
 		bsdnetd_signal(d, (int)si.ssi_signo);
 }
 
+/* An attached port's interface keeps its filter (if stealing). */
+static bool
+lnx_loop_keeps_filter(void *arg, uint32_t ifindex)
+{
+	struct bsdnetd *d = arg;
+	struct bsdnetd_port *po;
+	uint32_t i;
+
+	if (d->d_home->h_steal == LNX_STEAL_OFF)
+		return (false);
+	for (i = 0; i < d->d_nvifs; i++)
+		if ((po = bsdnetd_vif_port(d, i)) != NULL &&
+		    po->po_ifindex == ifindex)
+			return (true);
+	return (false);
+}
+
+static void
+lnx_loop_swept(void *arg, const char *ifname)
+{
+
+	(void)arg;
+	bsdnetd_log(BSDNETD_LOG_INFO, "%s: removed the tc filter an earlier "
+	    "datapath left (no longer a vif): the host stack sees its "
+	    "frames again", ifname);
+}
+
 int
 bsdnetd_loop_run(struct bsdnetd *d)
 {
@@ -121,8 +148,14 @@ bsdnetd_loop_run(struct bsdnetd *d)
 	uint32_t kind, idx;
 	int i, n;
 
-	/* Attach what the table already holds before the first tick. */
+	/* Attach what the table already holds before the first tick, then
+	 * take away the filters a crashed datapath of this region left on
+	 * interfaces that are no longer vifs. */
 	bsdnetd_vif_scan(d);
+	if (lnx_tc_sweep(d->d_home->h_tc_owner, lnx_loop_keeps_filter, d,
+	    lnx_loop_swept) < 0)
+		bsdnetd_log(BSDNETD_LOG_INFO, "tc filters of an earlier "
+		    "datapath not looked for: %s", strerror(errno));
 	while (!d->d_stop) {
 		n = epoll_wait(d->d_home->h_epfd, ev, LNX_MAX_EVENTS, -1);
 		if (n < 0) {

@@ -89,6 +89,7 @@ bsdnetd_home_init(struct bsdnetd *d)
 {
 	struct bsdnetd_home *h = d->d_home;
 
+	h->h_tc_owner = lnx_tc_owner(d->d_opts.o_shm);
 	h->h_seg = malloc(BSDNET_HEADROOM + BSDNETD_MAX_FRAME);
 	if (h->h_seg == NULL) {
 		bsdnetd_log(BSDNETD_LOG_ERR, "out of memory");

@@ -146,7 +146,7 @@ static const char *const lnx_steal_how[] = {
  */
 static enum lnx_steal_mode
 lnx_steal_attach(struct bsdnetd_port *po, int prog,
-    enum lnx_steal_mode mode)
+    enum lnx_steal_mode mode, uint32_t owner)
 {
 	int fd;
 
@@ -166,7 +166,7 @@ lnx_steal_attach(struct bsdnetd_port *po, int prog,
 		if (mode == LNX_STEAL_TCX)
 			return (LNX_STEAL_OFF);
 	}
-	if (lnx_tc_filter_set(po->po_ifindex, prog) != 0)
+	if (lnx_tc_filter_set(po->po_ifindex, prog, owner) != 0)
 		return (LNX_STEAL_OFF);
 	po->po_steal_tc = true;
 	if (po->po_steal_fd >= 0)
@@ -204,7 +204,8 @@ lnx_steal_update(struct bsdnetd *d, struct bsdnetd_port *po,
 	n = v->vif_type == BSDNET_VIF_FABRIC ?
 	    lnx_steal_fabric_prog(insns, v->vif_ip) : lnx_steal_vm_prog(insns);
 	prog = lnx_steal_load(insns, n);
-	how = prog >= 0 ? lnx_steal_attach(po, prog, mode) : LNX_STEAL_OFF;
+	how = prog >= 0 ? lnx_steal_attach(po, prog, mode,
+	    d->d_home->h_tc_owner) : LNX_STEAL_OFF;
 	saved = errno;
 	/* The link or filter holds the program. */
 	if (prog >= 0)

@@ -234,3 +234,39 @@ def test_a_tcx_datapath_removes_a_crashed_ones_tc_filter(node):
         assert tc_filters(ns, fdev) == []       # the link replaced it
     else:
         assert len(tc_filters(ns, fdev)) == 1   # no tcx: replaced in place
+
+
+def _looping(shm: str) -> None:
+    """Wait for the datapath of shm to pass its first tick: its start-up
+    sweep of tc filters, before the loop, is over."""
+    region, _ = open_tables(shm)
+    try:
+        first = region.dp_heartbeat()[1]
+        wait_for(lambda: region.dp_heartbeat()[1] != first, "a datapath tick", 5)
+    finally:
+        region.close()
+
+
+@pytest.mark.parametrize("mode", ["tc"])
+def test_a_restarted_datapath_removes_its_filter_from_a_former_vif(node):
+    ns, fdev, vm = node["ns"], node["fdev"], node["vm"]
+    node["dp"].kill()
+    # The VM's port goes while no datapath runs: its filter stays (fail
+    # closed), and the host stack still sees nothing the VM sends.
+    node["tables"].vifs.delete(vm.vif)
+    assert len(tc_filters(ns, vm.tap)) == 1
+    # Another region's datapath in the same namespace leaves it alone.
+    other = f"bsdnet-so{suffix()}"
+    node["datapath"](netns=ns, shm=other, tag="other", extra_args=["--steal", "tc"])
+    _looping(other)
+    assert len(tc_filters(ns, vm.tap)) == 1
+    # This region's next datapath takes it away; the fabric keeps its own.
+    node["datapath"](netns=ns, shm=node["shm"], tag="dp2", extra_args=["--steal", "tc"])
+    log = node["sockdir"] / "dp2.log"
+    wait_for(lambda: f"{vm.tap}: removed the tc filter an earlier datapath left" in
+             log.read_text(errors="replace"), "the former vif's filter removed")
+    assert tc_filters(ns, vm.tap) == []
+    assert len(tc_filters(ns, fdev)) == 1
+    ip("addr", "add", "10.77.0.1/24", "dev", vm.tap, ns=ns)
+    r = nsexec(vm.ns, "ping", "-c", "2", "-i", "0.2", "-W", "2", "10.77.0.1", check=False)
+    assert r.returncode == 0, "the host stack does not see the former VM's frames"
