@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from scapy.layers.inet import TCP
+from scapy.layers.inet import ICMP, IP, TCP, ICMPerror, IPerror
 from scapy.layers.l2 import Ether
 
 from bsdnet.shm.abi import lib
@@ -199,6 +199,18 @@ def _syn_mss(frames: list[bytes], dport: int) -> int | None:
     return None
 
 
+def _frag_needed(cap: socket.socket) -> Ether | None:
+    """The first ICMP "fragmentation needed" read from cap (scapy)."""
+    cap.settimeout(2.0)
+    try:
+        while True:
+            pkt = Ether(cap.recv(65535))
+            if ICMP in pkt and pkt[ICMP].type == 3 and pkt[ICMP].code == 4:
+                return pkt
+    except TimeoutError:
+        return None
+
+
 def _drops(n: Node, name: str) -> int:
     return int(n.region.stats.st_drops[getattr(lib, name)])
 
@@ -236,9 +248,27 @@ def test_path_mtu_vm_1500_over_a_1450_overlay(two_nodes, namespaces):
 
     # 3. A DF ping too big from VM 1 (which has not learned a path MTU:
     # it was the receiver above): "fragmentation needed" from the gateway.
-    r = nsexec(vms[1].ns, "ping", "-c", "1", "-W", "5", "-M", "do", "-s",
-               "1472", vms[2].ip, check=False)
+    cap = packet_socket(vms[1].ns, "eth0")
+    try:
+        r = nsexec(vms[1].ns, "ping", "-c", "1", "-W", "5", "-M", "do",
+                   "-s", "1472", vms[2].ip, check=False)
+        icmp = _frag_needed(cap)
+    finally:
+        cap.close()
     assert r.returncode != 0
+    # As the VM got it, decoded by scapy: checksums as scapy computes
+    # them, the next-hop MTU, the quoted header of the echo request.
+    assert icmp is not None, "no ICMP fragmentation needed seen by VM 1"
+    assert icmp[Ether].src == ROUTER_MAC
+    assert (icmp[IP].src, icmp[IP].dst) == (GATEWAY, vms[1].ip)
+    assert icmp[ICMP].nexthopmtu == OVERLAY_MTU
+    assert icmp[IPerror].dst == vms[2].ip and icmp[IPerror].len == 1500
+    assert icmp[ICMPerror].type == 8
+    fresh = Ether(bytes(icmp))
+    del fresh[IP].chksum, fresh[ICMP].chksum
+    fresh = Ether(bytes(fresh))
+    assert (fresh[IP].chksum, fresh[ICMP].chksum) == \
+        (icmp[IP].chksum, icmp[ICMP].chksum)
     assert f"From {GATEWAY}" in r.stdout, r.stdout + r.stderr
     assert "Frag needed" in r.stdout, r.stdout + r.stderr
     assert f"mtu = {OVERLAY_MTU}" in r.stdout, r.stdout + r.stderr
