@@ -224,6 +224,8 @@ class Agent:
                 st = statefile.empty_state(self.region.instance)
                 names = {}
             self.tables.adopt(names)
+            self.region.set_path_mtu(c.agent.mss_clamp,
+                                     c.agent.icmp_error_rate)
             self.programmer = Programmer(self.tables, st,
                                          c.agent.vrf_flow_quota)
             self.programmer.unbind = self.transport.unbind_vif

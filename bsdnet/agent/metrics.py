@@ -28,7 +28,8 @@ LOG = logging.getLogger(__name__)
 BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
            0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 DATAPATH = ("rx_pkts", "tx_pkts", "traps", "flow_hits", "flow_misses",
-            "encaps", "decaps", "arp_replies")
+            "encaps", "decaps", "arp_replies", "icmp_too_big",
+            "icmp_rate_limited", "mss_clamped")
 
 
 class Metrics:

@@ -29,11 +29,14 @@ LOG = logging.getLogger(__name__)
 def port_entry(port: Port, net: Network | None, quota: int = 0,
                up: bool = True) -> dict[str, Any]:
     """A port of the API as the programmer's port dict."""
+    subnet = net.subnet_of(port.ip_address) if net is not None and \
+        port.ip_address != "0.0.0.0" else None
     return {"id": port.id, "network": port.vn_id,
             "interface": port.system_name, "mac": port.mac_address,
             "ip": port.ip_address, "policy": True,
             "secure": port.port_security,
             "mtu": net.mtu if net is not None else 1500,
+            "gateway": subnet.gateway if subnet is not None else "",
             "quota": quota, "up": up and port.admin_up,
             "pairs": sorted({a.ip for a in port.allowed_address_pairs} -
                             {port.ip_address})}

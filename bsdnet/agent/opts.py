@@ -88,6 +88,16 @@ agent_opts = [
                     "FLOW_QUOTA."),
     cfg.IntOpt("vrf_flow_quota", default=0, min=0,
                help="Most flows in one virtual network (0: no limit)."),
+    cfg.BoolOpt("mss_clamp", default=True,
+                help="Lower the MSS option of TCP SYNs that VMs send into "
+                     "the overlay to what fits it (fabric MTU - 28 - 40), "
+                     "so TCP works even where ICMP \"fragmentation "
+                     "needed\" does not reach the sender; counted as "
+                     "mss_clamped."),
+    cfg.IntOpt("icmp_error_rate", default=1000, min=1, max=1000000,
+               help="Most ICMP \"fragmentation needed\" messages the "
+                    "datapath sends VMs per second (those not sent are "
+                    "counted as icmp_rate_limited)."),
     cfg.StrOpt("api_socket", default="/var/run/bsdnet/port-api.sock",
                help="Unix socket of the port API (what Nova's os-vif "
                     "plugin and bsdnet-port-control use), mode 0660.  The "

@@ -181,9 +181,10 @@ class Programmer:
         secure = p.get("secure", True)
         ip = 0 if p.get("pairs") or not secure else ip_to_int(p["ip"])
         mac = mac_to_bytes(p["mac"]) if secure else bytes(6)
+        gw = ip_to_int(p["gateway"]) if p.get("gateway") else 0
         return Vif(type=lib.BSDNET_VIF_VIRTUAL, flags=flags, vrf=vrf,
                    ip=ip, nh=nh, mtu=p["mtu"], mac=mac, name=p["interface"],
-                   flow_quota=p.get("quota", 0))
+                   flow_quota=p.get("quota", 0), gw=gw)
 
     def _port_nh(self, p: dict[str, Any], vrf: int, vif: int) -> Nexthop:
         return Nexthop(type=lib.BSDNET_NH_ENCAP, vrf=vrf, vif=vif,

@@ -62,7 +62,8 @@ def parse(doc: dict[str, Any]) -> dict[str, Any]:
             "interface": str(p["interface"]),
             "mac": _mac(p["mac"], where), "ip": _ip(p["ip"], where),
             "policy": bool(p.get("policy", False)),
-            "mtu": int(p.get("mtu", 1500))})
+            "mtu": int(p.get("mtu", 1500)),
+            "gateway": _ip(p["gateway"], where) if p.get("gateway") else ""})
     for r in doc.get("remote", []):
         where = f"remote {r.get('prefix')}"
         if r["network"] not in names:

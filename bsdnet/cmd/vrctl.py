@@ -183,7 +183,8 @@ def stats(r: Region, args) -> dict[str, Any]:
     st = r.stats
     out = {f: getattr(st, "st_" + f) for f in (
         "rx_pkts", "tx_pkts", "traps", "flow_hits", "flow_misses", "encaps",
-        "decaps", "arp_replies", "holds")}
+        "decaps", "arp_replies", "holds", "icmp_too_big",
+        "icmp_rate_limited", "mss_clamped")}
     out["drops"] = sum(st.st_drops[i] for i in range(lib.BSDNET_DROP_SLOTS))
     mask, active = lib.BSDNET_FLOW_STATE_MASK, lib.BSDNET_FLOW_ACTIVE
     out["flows_active"] = sum(1 for w in r.flow_states() if w & mask == active)
@@ -193,7 +194,9 @@ def stats(r: Region, args) -> dict[str, Any]:
                max_hold=h.rh_maxhold, datapath_pid=dp_pid,
                datapath_heartbeat=dp_beat, agent_pid=h.rh_agent_pid,
                agent_heartbeat=h.rh_agent_heartbeat,
-               router_mac=bytes_to_mac(r.router_mac), geometry=r.geometry())
+               router_mac=bytes_to_mac(r.router_mac), geometry=r.geometry(),
+               mss_clamp=not h.rh_dp_flags & lib.BSDNET_DPF_NO_MSS_CLAMP,
+               icmp_rate=h.rh_icmp_rate)
     return out
 
 

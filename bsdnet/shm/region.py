@@ -239,6 +239,21 @@ class Region:
         lib.bsdnet_agent_store_rel32(ffi.addressof(h, "rh_agent_heartbeat"),
                                      int(time.monotonic()) & 0xffffffff)
 
+    def set_path_mtu(self, mss_clamp: bool, icmp_rate: int) -> None:
+        """The datapath's path MTU knobs: TCP MSS clamping on or off, and
+        the ICMP "fragmentation needed" rate limit (per second)."""
+        if self.readonly:
+            raise RegionError("region mapped read-only")
+        h = self.hdr
+        store = lib.bsdnet_agent_store_rel32
+        flags = lib.bsdnet_agent_load_acq32(ffi.addressof(h, "rh_dp_flags"))
+        if mss_clamp:
+            flags &= ~lib.BSDNET_DPF_NO_MSS_CLAMP
+        else:
+            flags |= lib.BSDNET_DPF_NO_MSS_CLAMP
+        store(ffi.addressof(h, "rh_dp_flags"), flags)
+        store(ffi.addressof(h, "rh_icmp_rate"), icmp_rate)
+
     def dp_heartbeat(self) -> tuple[int, int]:
         """(datapath pid, its heartbeat counter)."""
         h = self.hdr

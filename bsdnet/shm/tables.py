@@ -61,6 +61,7 @@ class Vif:
     mac: bytes = b"\0" * 6
     name: str = ""
     flow_quota: int = 0
+    gw: int = 0             # source of the ICMP errors the datapath sends
     os_index: int = 0       # (d): read only, ignored when comparing
 
     def same(self, other: "Vif") -> bool:
@@ -123,7 +124,8 @@ class VifTable:
                    ip=c.vif_ip, nh=c.vif_nh, mtu=c.vif_mtu,
                    mac=bytes(ffi.buffer(c.vif_mac)),
                    name=ffi.string(c.vif_name, lib.BSDNET_IFNAMSIZ).decode(),
-                   flow_quota=c.vif_flow_quota, os_index=c.vif_os_index)
+                   flow_quota=c.vif_flow_quota, gw=c.vif_gw,
+                   os_index=c.vif_os_index)
 
     def write(self, idx: int, v: Vif) -> None:
         name = v.name.encode()
@@ -135,6 +137,7 @@ class VifTable:
         ffi.memmove(c.vif_mac, mac_to_bytes(v.mac), 6)
         ffi.memmove(c.vif_name, name, len(name))
         c.vif_flow_quota = v.flow_quota
+        c.vif_gw = ip_to_int(v.gw)
         # vif_os_index is the datapath's: the C writer leaves it alone.
         lib.bsdnet_agent_vif_write(ffi.addressof(self.region.vifs, idx), c)
 

@@ -67,6 +67,14 @@ struct bsdnet_dp_acc {
 /* Frames bsdnet_dp_input_burst() takes through each pass together. */
 #define BSDNET_BURST_MAX	32
 
+/* A token bucket (traps, ICMP errors): tokens in thousandths, so one
+ * millisecond at rate r/s earns exactly r.  Core-private. */
+struct bsdnet_tbucket {
+	uint64_t		 tb_last_ms;
+	uint32_t		 tb_tokens;
+	uint32_t		 tb_pad;
+};
+
 /* Per-thread datapath context.  Fields are core-private except dp_os. */
 struct bsdnet_dp {
 	void			*dp_os;		/* the home's context, for bsdnet_os_*() */
@@ -79,9 +87,9 @@ struct bsdnet_dp {
 	uint32_t		 dp_nrtbuckets, dp_nflowbuckets, dp_novfbuckets;
 	uint32_t		 dp_maxhold;
 	uint64_t		 dp_hash_key[2];
-	/* trap rate limiter (token bucket, tokens per ms) */
-	uint64_t		 dp_trap_last_ms;
-	uint32_t		 dp_trap_tokens;
+	/* rate limits: traps to the agent, ICMP errors to VMs */
+	struct bsdnet_tbucket	 dp_trap_tb;
+	struct bsdnet_tbucket	 dp_icmp_tb;
 	/* hold queue: storage given by the home at init */
 	struct bsdnet_hold_slot	*dp_hold;
 	uint32_t		 dp_nhold;

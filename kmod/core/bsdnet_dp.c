@@ -5,11 +5,11 @@
 #include "bsdnet_priv.h"
 #include "bsdnet_layout_priv.h"
 
-/* Ceiling on rh_trap_rate so the token arithmetic fits 32 bits. */
-#define TRAP_RATE_MAX	1000000u
-/* Tokens are counted in thousandths: one trap costs 1000, and one
+/* Ceiling on a rate so the token arithmetic fits 32 bits. */
+#define TB_RATE_MAX	1000000u
+/* Tokens are counted in thousandths: one event costs 1000, and one
  * millisecond at rate r/s earns exactly r. */
-#define TRAP_COST	1000u
+#define TB_COST		1000u
 
 static void *
 region_at(void *base, uint64_t off)
@@ -18,39 +18,63 @@ region_at(void *base, uint64_t off)
 	return ((void *)((uint8_t *)base + off));
 }
 
+/* A rate the agent wrote (0: the default), capped. */
 static uint32_t
-trap_rate(const struct bsdnet_dp *dp)
+rate_of(const uint32_t *field, uint32_t def)
 {
 	uint32_t rate;
 
-	rate = bsdnet_load_rlx(&dp->dp_hdr->rh_trap_rate);
+	rate = bsdnet_load_rlx(field);
 	if (rate == 0)
-		rate = BSDNET_DEF_TRAP_RATE;
-	if (rate > TRAP_RATE_MAX)
-		rate = TRAP_RATE_MAX;
+		rate = def;
+	if (rate > TB_RATE_MAX)
+		rate = TB_RATE_MAX;
 	return (rate);
+}
+
+static uint32_t
+trap_rate(const struct bsdnet_dp *dp)
+{
+
+	return (rate_of(&dp->dp_hdr->rh_trap_rate, BSDNET_DEF_TRAP_RATE));
+}
+
+static uint32_t
+icmp_rate(const struct bsdnet_dp *dp)
+{
+
+	return (rate_of(&dp->dp_hdr->rh_icmp_rate, BSDNET_DEF_ICMP_RATE));
 }
 
 /* Token bucket: rate per second, at most one second's worth banked. */
 static void
-trap_refill(struct bsdnet_dp *dp, uint64_t now)
+tb_refill(struct bsdnet_tbucket *tb, uint32_t rate, uint64_t now)
 {
 	uint64_t elapsed, tokens, cap;
-	uint32_t rate;
 
-	rate = trap_rate(dp);
-	cap = (uint64_t)rate * TRAP_COST;
-	if (now <= dp->dp_trap_last_ms) {
-		if (dp->dp_trap_tokens > cap)
-			dp->dp_trap_tokens = (uint32_t)cap;
+	cap = (uint64_t)rate * TB_COST;
+	if (now <= tb->tb_last_ms) {
+		if (tb->tb_tokens > cap)
+			tb->tb_tokens = (uint32_t)cap;
 		return;
 	}
-	elapsed = now - dp->dp_trap_last_ms;
+	elapsed = now - tb->tb_last_ms;
 	if (elapsed > 1000)
 		elapsed = 1000;
-	tokens = dp->dp_trap_tokens + elapsed * rate;
-	dp->dp_trap_tokens = (uint32_t)(tokens > cap ? cap : tokens);
-	dp->dp_trap_last_ms = now;
+	tokens = tb->tb_tokens + elapsed * rate;
+	tb->tb_tokens = (uint32_t)(tokens > cap ? cap : tokens);
+	tb->tb_last_ms = now;
+}
+
+static bool
+tb_take(struct bsdnet_tbucket *tb, uint32_t rate)
+{
+
+	tb_refill(tb, rate, bsdnet_os_now_ms());
+	if (tb->tb_tokens < TB_COST)
+		return (false);
+	tb->tb_tokens -= TB_COST;
+	return (true);
 }
 
 int
@@ -111,10 +135,12 @@ bsdnet_dp_init(struct bsdnet_dp *dp, void *os, void *base, uint64_t size,
 	dp->dp_vrfs = region_at(base, off[BSDNET_TBL_VRFS]);
 	dp->dp_rtb = region_at(base, off[BSDNET_TBL_RTBUCKETS]);
 	dp->dp_stats = region_at(base, off[BSDNET_TBL_STATS]);
-	dp->dp_trap_last_ms = bsdnet_os_now_ms();
-	dp->dp_now_s = (uint32_t)(dp->dp_trap_last_ms / 1000);
-	/* Start with a full bucket: one second's worth of traps. */
-	dp->dp_trap_tokens = trap_rate(dp) * TRAP_COST;
+	dp->dp_trap_tb.tb_last_ms = bsdnet_os_now_ms();
+	dp->dp_now_s = (uint32_t)(dp->dp_trap_tb.tb_last_ms / 1000);
+	/* Start with full buckets: one second's worth. */
+	dp->dp_trap_tb.tb_tokens = trap_rate(dp) * TB_COST;
+	dp->dp_icmp_tb.tb_last_ms = dp->dp_trap_tb.tb_last_ms;
+	dp->dp_icmp_tb.tb_tokens = icmp_rate(dp) * TB_COST;
 	dp->dp_expire_cursor = 0;
 	return (BSDNET_OK);
 }
@@ -145,18 +171,21 @@ bool
 bsdnet_trap_token(struct bsdnet_dp *dp)
 {
 
-	trap_refill(dp, bsdnet_os_now_ms());
-	if (dp->dp_trap_tokens < TRAP_COST)
-		return (false);
-	dp->dp_trap_tokens -= TRAP_COST;
-	return (true);
+	return (tb_take(&dp->dp_trap_tb, trap_rate(dp)));
 }
 
 void
 bsdnet_trap_refund(struct bsdnet_dp *dp)
 {
 
-	dp->dp_trap_tokens += TRAP_COST;
+	dp->dp_trap_tb.tb_tokens += TB_COST;
+}
+
+bool
+bsdnet_icmp_token(struct bsdnet_dp *dp)
+{
+
+	return (tb_take(&dp->dp_icmp_tb, icmp_rate(dp)));
 }
 
 void
@@ -282,7 +311,7 @@ bsdnet_dp_tick(struct bsdnet_dp *dp)
 	now = bsdnet_os_now_ms();
 	dp->dp_now_s = (uint32_t)(now / 1000);
 	bsdnet_store_rlx(&hdr->rh_dp_heartbeat, dp->dp_now_s);
-	trap_refill(dp, now);
+	tb_refill(&dp->dp_trap_tb, trap_rate(dp), now);
 	timeout = bsdnet_load_rlx(&hdr->rh_hold_timeout_ms);
 	if (timeout == 0)
 		timeout = BSDNET_DEF_HOLD_TIMEOUT_MS;

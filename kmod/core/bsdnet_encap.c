@@ -72,17 +72,49 @@ outer_csum(uint32_t totlen, uint32_t src, uint32_t dst)
 	return ((uint16_t)~sum);
 }
 
-/* A DF packet over the fabric's MTU is dropped (no ICMP is sent, nothing
- * is fragmented); a non-DF one goes as is. */
+/*
+ * What fits the overlay: the fabric's MTU less the outer IPv4, GRE and
+ * MPLS headers; 0 if the fabric's MTU is not known (nothing is checked),
+ * 1 if it leaves no room (nothing fits).
+ */
+static uint32_t
+overlay_mtu(const struct bsdnet_vif_out *fv)
+{
+	const uint32_t over = BSDNET_ENCAP_LEN - BSDNET_ETH_HLEN;
+
+	if (fv->vo_mtu == 0)
+		return (0);
+	return (fv->vo_mtu > over ? fv->vo_mtu - over : 1);
+}
+
+/*
+ * A packet that fits the overlay goes on.  One that does not is dropped
+ * and its sender told the overlay's MTU (bsdnet_icmp_toobig()), DF or
+ * not: nothing is fragmented (kmod/DESIGN.md, "Path MTU").
+ */
+static int
+encap_fits(struct bsdnet_dp *dp, struct bsdnet_ctx *c, struct bsdnet_pkt *pkt,
+    uint32_t mtu)
+{
+	const struct bsdnet_ipv4 *ip = bsdnet_ipv4_at(pkt, c->c_l3off);
+	bool df;
+
+	if (BSDNET_LIKELY(mtu == 0 || c->c_iplen <= mtu))
+		return (BSDNET_CONT);
+	df = (bsdnet_rd16(ip->ip_off) & BSDNET_IP_DF) != 0;
+	bsdnet_icmp_toobig(dp, c, pkt, mtu);
+	return (df ? BSDNET_DROP_MTU_EXCEEDED : BSDNET_DROP_MTU_EXCEEDED_NO_DF);
+}
+
 int
 bsdnet_encap_tunnel(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
     struct bsdnet_pkt *pkt)
 {
 	struct bsdnet_vif_out fv;
 	const struct bsdnet_nh *nh = &c->c_nh;
-	struct bsdnet_ipv4 *ip = bsdnet_ipv4_at(pkt, c->c_l3off);
+	struct bsdnet_ipv4 *ip;
 	struct bsdnet_encap *o;
-	uint32_t out = nh->nh_vif, framelen, otot;
+	uint32_t out = nh->nh_vif, framelen, otot, mtu;
 	bool inplace;
 	int r;
 
@@ -90,10 +122,20 @@ bsdnet_encap_tunnel(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	    fv.vo_type != BSDNET_VIF_FABRIC ||
 	    nh->nh_label > BSDNET_MPLS_LABEL_MAX)
 		return (BSDNET_DROP_INVALID_NH);
+	mtu = overlay_mtu(&fv);
+	r = encap_fits(dp, c, pkt, mtu);
+	if (r != BSDNET_CONT)
+		return (r);
+	/* SYNs only: one test of a byte already in hand for the rest. */
+	if (BSDNET_UNLIKELY((c->c_tcp_flags & BSDNET_TH_SYN) != 0) &&
+	    c->c_key.fk_proto == BSDNET_IPPROTO_TCP &&
+	    mtu > BSDNET_IP_HLEN + BSDNET_TCP_HLEN &&
+	    (bsdnet_load_rlx(&dp->dp_hdr->rh_dp_flags) &
+	    BSDNET_DPF_NO_MSS_CLAMP) == 0)
+		bsdnet_mss_clamp(dp, c, pkt, mtu - BSDNET_IP_HLEN -
+		    BSDNET_TCP_HLEN);
+	ip = bsdnet_ipv4_at(pkt, c->c_l3off);
 	framelen = BSDNET_ENCAP_LEN + c->c_iplen;
-	if (fv.vo_mtu != 0 && framelen > fv.vo_mtu + BSDNET_ETH_HLEN &&
-	    (bsdnet_rd16(ip->ip_off) & BSDNET_IP_DF) != 0)
-		return (BSDNET_DROP_MTU_EXCEEDED);
 	inplace = (uint64_t)pkt->p_headroom + c->c_l3off >= BSDNET_ENCAP_LEN;
 	if (inplace)
 		o = (struct bsdnet_encap *)(void *)((uint8_t *)ip -

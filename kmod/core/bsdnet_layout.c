@@ -232,6 +232,7 @@ bsdnet_region_format(void *base, uint64_t size,
 	hdr->rh_hash_key[1] = hash_key[1];
 	bsdnet_memcpy(hdr->rh_router_mac, router_mac, sizeof(router_mac));
 	hdr->rh_trap_rate = BSDNET_DEF_TRAP_RATE;
+	hdr->rh_icmp_rate = BSDNET_DEF_ICMP_RATE;
 	hdr->rh_hold_timeout_ms = BSDNET_DEF_HOLD_TIMEOUT_MS;
 	bsdnet_store_rel(&hdr->rh_magic, (uint32_t)BSDNET_MAGIC);
 	return (BSDNET_OK);

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #define bsdnet_memcpy(d, s, n)	__builtin_memcpy((d), (s), (n))
+#define bsdnet_memmove(d, s, n)	__builtin_memmove((d), (s), (n))
 #define bsdnet_memset(d, c, n)	__builtin_memset((d), (c), (n))
 #define bsdnet_memcmp(a, b, n)	__builtin_memcmp((a), (b), (n))
 

@@ -114,6 +114,7 @@ bsdnet_tx(struct bsdnet_dp *dp, uint32_t vif, struct bsdnet_pkt *pkt)
 	return (BSDNET_DONE);
 }
 bool	bsdnet_trap_token(struct bsdnet_dp *dp);
+bool	bsdnet_icmp_token(struct bsdnet_dp *dp);
 void	bsdnet_trap_refund(struct bsdnet_dp *dp);
 int	bsdnet_trap_send(struct bsdnet_dp *dp, const struct bsdnet_ctx *c,
 	    uint16_t reason, uint16_t vrf, uint32_t flow, uint32_t gen,
@@ -176,6 +177,12 @@ void	bsdnet_hold_expire(struct bsdnet_dp *dp, uint64_t now_ms,
 	    uint32_t timeout_ms);
 void	bsdnet_flow_expire(struct bsdnet_dp *dp, uint32_t now_ms,
 	    uint32_t timeout_ms);
+
+/* bsdnet_pmtu.c */
+void	bsdnet_icmp_toobig(struct bsdnet_dp *dp, const struct bsdnet_ctx *c,
+	    struct bsdnet_pkt *pkt, uint32_t mtu);
+void	bsdnet_mss_clamp(struct bsdnet_dp *dp, const struct bsdnet_ctx *c,
+	    struct bsdnet_pkt *pkt, uint32_t mss);
 
 /* bsdnet_arp.c */
 int	bsdnet_arp_input(struct bsdnet_dp *dp, struct bsdnet_ctx *c,

@@ -29,8 +29,22 @@ enum bsdnet_wire {
 	BSDNET_IPPROTO_GRE	= 47,
 	BSDNET_ICMP_ECHOREPLY	= 0,
 	BSDNET_ICMP_ECHO	= 8,
+	BSDNET_ICMP_UNREACH	= 3,
+	BSDNET_ICMP_UNREACH_NEEDFRAG = 4,	/* code: fragmentation needed */
+	BSDNET_ICMP_SOURCEQUENCH = 4,
+	BSDNET_ICMP_REDIRECT	= 5,
+	BSDNET_ICMP_TIMXCEED	= 11,
+	BSDNET_ICMP_PARAMPROB	= 12,
+	BSDNET_ICMP_QUOTE_DATA	= 8,	/* payload bytes an error quotes */
+	BSDNET_IPTOS_PREC_INTERNETCONTROL = 0xc0,
 	BSDNET_TH_FIN		= 0x01,
+	BSDNET_TH_SYN		= 0x02,
 	BSDNET_TH_RST		= 0x04,
+	BSDNET_TCP_HLEN		= 20,
+	BSDNET_TCPOPT_EOL	= 0,
+	BSDNET_TCPOPT_NOP	= 1,
+	BSDNET_TCPOPT_MSS	= 2,
+	BSDNET_TCPOLEN_MSS	= 4,
 	BSDNET_GRE_HLEN		= 4,
 	BSDNET_MPLS_HLEN	= 4,
 	BSDNET_MPLS_LABEL_SHIFT	= 12,
@@ -107,6 +121,16 @@ struct bsdnet_icmp {
 	uint8_t	icmp_seq[2];
 };
 
+/* ICMP "fragmentation needed" (RFC 1191): the next hop's MTU where an
+ * echo has its identifier and sequence number. */
+struct bsdnet_icmp_toobig {
+	uint8_t	itb_type;		/* BSDNET_ICMP_UNREACH */
+	uint8_t	itb_code;		/* BSDNET_ICMP_UNREACH_NEEDFRAG */
+	uint8_t	itb_cksum[2];
+	uint8_t	itb_unused[2];		/* zero */
+	uint8_t	itb_mtu[2];
+};
+
 struct bsdnet_gre {
 	uint8_t	gre_flags[2];		/* C, K, S bits and version: all 0 */
 	uint8_t	gre_proto[2];
@@ -144,6 +168,7 @@ _Static_assert(sizeof(struct bsdnet_l4ports) == 4, "l4ports");
 _Static_assert(sizeof(struct bsdnet_tcp) == 20, "tcp");
 _Static_assert(sizeof(struct bsdnet_udp) == 8, "udp");
 _Static_assert(sizeof(struct bsdnet_icmp) == 8, "icmp");
+_Static_assert(sizeof(struct bsdnet_icmp_toobig) == 8, "icmp_toobig");
 _Static_assert(sizeof(struct bsdnet_gre) == BSDNET_GRE_HLEN, "gre");
 _Static_assert(sizeof(struct bsdnet_mpls) == BSDNET_MPLS_HLEN, "mpls");
 _Static_assert(sizeof(struct bsdnet_encap) == BSDNET_ENCAP_LEN, "encap");

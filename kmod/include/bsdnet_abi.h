@@ -21,7 +21,7 @@
 
 enum bsdnet_abi_const {
 	BSDNET_MAGIC		= 0x424e4554,	/* "BNET" */
-	BSDNET_ABI_VERSION	= 3,
+	BSDNET_ABI_VERSION	= 4,
 	BSDNET_IFNAMSIZ		= 16,
 	BSDNET_ETH_ALEN		= 6,
 	BSDNET_ECMP_MAX		= 8,	/* members of one ECMP nexthop */
@@ -47,6 +47,12 @@ enum bsdnet_defaults {
 	BSDNET_DEF_MAXHOLD	= 8192,
 	BSDNET_DEF_TRAP_RATE	= 200000,	/* traps per second */
 	BSDNET_DEF_HOLD_TIMEOUT_MS = 2000,
+	BSDNET_DEF_ICMP_RATE	= 1000,		/* ICMP errors per second */
+};
+
+/* rh_dp_flags: what the agent turns on or off in the datapath. */
+enum bsdnet_dp_flags {
+	BSDNET_DPF_NO_MSS_CLAMP	= 0x0001,	/* leave TCP SYNs' MSS alone */
 };
 
 enum bsdnet_vif_type {
@@ -161,6 +167,8 @@ enum bsdnet_drop {
 	BSDNET_DROP_FRAGMENT,		/* IPv4 fragment we cannot key */
 	BSDNET_DROP_L4_TRUNCATED,	/* TCP/UDP/ICMP header cut short */
 	BSDNET_DROP_HOLD_EXPIRED,	/* queued packet of a flow never decided */
+	BSDNET_DROP_MTU_EXCEEDED_NO_DF,	/* encapsulated frame too big, DF clear:
+					 * not fragmented (kmod/DESIGN.md) */
 	BSDNET_DROP_MAX			/* keep last; <= BSDNET_DROP_SLOTS */
 };
 
@@ -196,7 +204,9 @@ struct bsdnet_region_hdr {
 	uint32_t rh_dp_heartbeat;	/* (d) seconds, bumped while alive */
 	uint32_t rh_agent_pid;		/* (a) */
 	uint32_t rh_agent_heartbeat;	/* (a) */
-	uint32_t rh_reserved[980];	/* zero; pads the header to a page */
+	uint32_t rh_dp_flags;		/* (a) enum bsdnet_dp_flags */
+	uint32_t rh_icmp_rate;		/* (a) ICMP errors per second, 0 = default */
+	uint32_t rh_reserved[978];	/* zero; pads the header to a page */
 };
 
 struct bsdnet_vif {
@@ -213,7 +223,9 @@ struct bsdnet_vif {
 	char     vif_name[BSDNET_IFNAMSIZ]; /* (a) OS name, NUL-terminated */
 	uint32_t vif_os_index;		/* (d) OS ifindex while attached, 0 if not */
 	uint32_t vif_flow_quota;	/* (a) max flows from this vif, 0 = none */
-	uint32_t vif_reserved[10];
+	uint32_t vif_gw;		/* (a) VM's gateway: source of the ICMP
+					 * errors the datapath sends it, host order */
+	uint32_t vif_reserved[9];
 };
 
 struct bsdnet_vif_stats {		/* all (d) except where marked */
@@ -308,7 +320,10 @@ struct bsdnet_stats {			/* all (d) except where marked */
 	uint64_t st_arp_replies;
 	uint32_t st_holds;		/* (d,a) atomic add: HOLD entries now */
 	uint32_t st_pad;
-	uint64_t st_reserved[23];
+	uint64_t st_icmp_too_big;	/* ICMP "fragmentation needed" sent */
+	uint64_t st_icmp_rate_limited;	/* ... not sent: rh_icmp_rate reached */
+	uint64_t st_mss_clamped;	/* TCP SYNs whose MSS was lowered */
+	uint64_t st_reserved[20];
 };
 
 /* Datapath -> agent: precedes each trapped frame. */

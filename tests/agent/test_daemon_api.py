@@ -67,6 +67,11 @@ def test_api_port_programmed_persisted_and_restored(agent):
     assert v.vif_flags & lib.BSDNET_VIF_F_POLICY
     assert v.vif_ip == ip_to_int("10.5.0.11") and v.vif_mtu == 1400
     assert v.vif_flow_quota == 7
+    # ICMP errors the datapath sends the VM come from its gateway
+    assert v.vif_gw == ip_to_int("10.5.0.1")
+    # path MTU defaults: MSS clamping on, 1000 ICMP errors a second
+    assert not agent.region.hdr.rh_dp_flags & lib.BSDNET_DPF_NO_MSS_CLAMP
+    assert agent.region.hdr.rh_icmp_rate == 1000
     assert agent.region.vrfs[vrf].vrf_flow_quota == 70
     # the topology file's ports are still there, with the quota too
     a = st["ports"]["port-a"]
@@ -262,3 +267,15 @@ def test_routes_through_the_api_with_ecmp(agent):
     assert t.nh_type == lib.BSDNET_NH_TUNNEL and t.nh_label == 30
     assert call(agent, "DELETE", f"/route/{NET}/10.5.9.0/24")[0] == 200
     assert lookup(agent.region, vrf, ip_to_int("10.5.9.7")) is None
+
+
+def test_path_mtu_options_reach_the_datapath(agent):
+    serve(agent, "--agent-nomss_clamp", "--agent-icmp_error_rate", "25")
+    assert agent.region.hdr.rh_dp_flags & lib.BSDNET_DPF_NO_MSS_CLAMP
+    assert agent.region.hdr.rh_icmp_rate == 25
+    # a port of a subnet without a gateway: no ICMP source of its own
+    net = network(subnets=[{"cidr": "10.5.0.0/24"}])
+    assert call(agent, "POST", "/network", net)[0] == 200
+    assert call(agent, "POST", "/port", port(1))[0] == 200
+    p = agent.state()["ports"][port(1)["id"]]
+    assert agent.region.vifs[p["vif"]].vif_gw == 0

@@ -44,6 +44,7 @@ def test_datapath_and_agent_counters_scraped(agent):
     vs.vs_rx_pkts, vs.vs_rx_bytes, vs.vs_tx_pkts, vs.vs_drops = 5, 500, 4, 1
     agent.region.stats.st_drops[lib.BSDNET_DROP_SPOOFED_IP] = 3
     agent.region.stats.st_rx_pkts = 9
+    agent.region.stats.st_mss_clamped = 2
     url = (agent.state_dir / "api-url").read_text().split()[0]
     assert apiclient.request(url, "GET", "/ports")[0] == 200
     m = scrape(port)
@@ -57,6 +58,8 @@ def test_datapath_and_agent_counters_scraped(agent):
     assert one(m, "bsdnet_drops_total", reason="SPOOFED_IP") == 3
     assert one(m, "bsdnet_drops_total", reason="NO_ROUTE") == 0
     assert one(m, "bsdnet_datapath_rx_pkts_total") == 9
+    assert one(m, "bsdnet_datapath_mss_clamped_total") == 2
+    assert one(m, "bsdnet_datapath_icmp_too_big_total") == 0
     assert one(m, "bsdnet_flow_entries", state="size") == agent.region.nflows
     assert one(m, "bsdnet_flow_entries", state="active") == 0
     assert one(m, "bsdnet_port_api_request_seconds_count", method="GET", resource="ports",

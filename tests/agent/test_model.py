@@ -39,7 +39,7 @@ def test_merge_adds_store_objects_to_the_file(tmp_path):
     assert mine == {"id": p.id, "network": NET, "interface": "tap9",
                     "mac": "02:00:00:00:09:09", "ip": "10.5.0.9",
                     "policy": True, "secure": True, "mtu": 1450,
-                    "quota": 5, "up": False,
+                    "gateway": "", "quota": 5, "up": False,
                     "pairs": ["10.5.0.99"]}
     # the path to a node of unknown MAC is left out
     mine_r = [r for r in topo["remote"] if r["network"] == NET]

@@ -231,3 +231,15 @@ def test_ecmp_grows_and_shrinks(region, tables):
         assert len(st["nexthops"]) == len(labels)
     # Only the ports' two ENCAP nexthops and this one tunnel are left.
     assert len(tables.nexthops.pool.used) == 3
+
+
+def test_port_gateway_is_the_source_of_icmp_errors(region, tables, topo_doc):
+    doc = copy.deepcopy(topo_doc)
+    doc["ports"][0]["gateway"] = "10.0.0.254"
+    st = program(tables, doc).state
+    assert region.vifs[st["ports"]["port-a"]["vif"]].vif_gw == \
+        ip_to_int("10.0.0.254")
+    assert region.vifs[st["ports"]["port-b"]["vif"]].vif_gw == 0
+    doc["ports"][0]["gateway"] = "not-an-address"
+    with pytest.raises(topology.TopologyError, match="bad IPv4"):
+        topology.parse(doc)

@@ -130,13 +130,22 @@ def test_dropstats(capsys, region):
     data = json.loads(out)
     assert len(data) == lib.BSDNET_DROP_MAX - 1
     assert {"reason": "HOLD_EXPIRED", "count": 0} in data
+    assert {"reason": "MTU_EXCEEDED_NO_DF", "count": 0} in data
 
 
 def test_stats(capsys, region, programmed):
     region.stats.st_traps = 3
+    region.stats.st_icmp_too_big, region.stats.st_mss_clamped = 4, 5
+    region.stats.st_icmp_rate_limited = 6
     _, out, _ = run(capsys, region, "--json", "stats")
     data = json.loads(out)
     assert data["traps"] == 3 and data["instance"] == region.instance
+    assert (data["icmp_too_big"], data["mss_clamped"],
+            data["icmp_rate_limited"]) == (4, 5, 6)
+    assert data["mss_clamp"] is True and data["icmp_rate"] == 1000
+    region.set_path_mtu(mss_clamp=False, icmp_rate=10)
+    data = json.loads(run(capsys, region, "--json", "stats")[1])
+    assert data["mss_clamp"] is False and data["icmp_rate"] == 10
     assert data["geometry"]["nvifs"] == 64
     _, out, _ = run(capsys, region, "stats")
     assert "router_mac" in out and "00:00:5e:00:01:00" in out

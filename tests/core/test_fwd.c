@@ -116,7 +116,7 @@ TEST(encap_no_headroom)
 	CHECK_EQ(th_ntx, 1);
 }
 
-TEST(encap_mtu_exceeded_with_df)
+TEST(encap_mtu_exceeded)
 {
 	struct th_frame f;
 	struct th_l4 l4 = UDP;
@@ -126,21 +126,25 @@ TEST(encap_mtu_exceeded_with_df)
 	l4.frag = 0x4000;
 	th_frame_vm(&f, MAC_B, IP(10, 0, 0, 2), IP(10, 0, 1, 5), &l4);
 	th_input(VIF_B, &f);
-	CHECK_EQ(th_ntx, 0);
+	CHECK_EQ(th_ntx, 1);			/* the ICMP error, to VM B */
+	CHECK_EQ(th_tx[0].r_vif, VIF_B);
 	CHECK_EQ(th_drops(BSDNET_DROP_MTU_EXCEEDED), 1);
 	CHECK_EQ(th_vs(VIF_B)->vs_drops, 1);
-	/* Without DF it is sent: nothing fragments yet. */
+	/* Without DF it is not fragmented either (test_pmtu.c). */
 	l4.frag = 0;
 	th_frame_vm(&f, MAC_B, IP(10, 0, 0, 2), IP(10, 0, 1, 5), &l4);
 	th_input(VIF_B, &f);
-	CHECK_EQ(th_ntx, 1);
+	CHECK_EQ(th_drops(BSDNET_DROP_MTU_EXCEEDED_NO_DF), 1);
+	CHECK_EQ(th_ntx, 2);
+	CHECK_EQ(th_tx[1].r_vif, VIF_B);
 	/* Exactly MTU + 14 fits. */
 	l4.frag = 0x4000;
 	l4.paylen = 100 - 42 - 28 + 14;
 	th_frame_vm(&f, MAC_B, IP(10, 0, 0, 2), IP(10, 0, 1, 5), &l4);
 	th_input(VIF_B, &f);
-	CHECK_EQ(th_ntx, 2);
-	CHECK_EQ(th_tx[1].r_len, 114);
+	CHECK_EQ(th_ntx, 3);
+	CHECK_EQ(th_tx[2].r_vif, VIF_F);
+	CHECK_EQ(th_tx[2].r_len, 114);
 }
 
 TEST(local_delivery_decrements_ttl)

@@ -171,6 +171,7 @@ th_setup_geom(const struct bsdnet_geometry *g)
 	    VRF1, IP(10, 0, 0, 1), MAC_A, NH_A, 1500);
 	th_set_vif(VIF_B, BSDNET_VIF_VIRTUAL, BSDNET_VIF_F_UP, VRF1,
 	    IP(10, 0, 0, 2), MAC_B, NH_B, 1500);
+	th_vif(VIF_B)->vif_gw = IP(10, 0, 0, 254);	/* VM A has none */
 	th_set_vif(VIF_F, BSDNET_VIF_FABRIC, BSDNET_VIF_F_UP, 0,
 	    IP(192, 168, 0, 1), MAC_F, 0, 1500);
 	th_set_vif(VIF_C, BSDNET_VIF_VIRTUAL, BSDNET_VIF_F_UP, VRF2,

@@ -43,6 +43,13 @@ def tcp(sport: int, dport: int, flags: int) -> bytes:
                        0, 0)
 
 
+def tcp_syn(sport: int, dport: int, opts: bytes) -> bytes:
+    """A SYN with TCP options (a multiple of 4 bytes): the MSS clamp's
+    parser.  The checksum is left zero: the core does not check it."""
+    return struct.pack("!HHIIBBHHH", sport, dport, 1, 0,
+                       (20 + len(opts)) // 4 << 4, 0x02, 1024, 0, 0) + opts
+
+
 def eth(dst: bytes, src: bytes, etype: int, payload: bytes) -> bytes:
     return dst + src + struct.pack("!H", etype) + payload
 
@@ -80,6 +87,25 @@ def packet_seeds() -> dict[str, bytes]:
             "10.0.1.5", "10.0.0.1", 6, tcp(3, 4, 0x11))),
         "fabric_vrf_label": bytes([2, 0]) + fabric(18, ipv4(
             "10.0.1.5", "10.1.0.3", 17, udp(3, 4))),
+        # Path MTU: a SYN whose MSS the clamp lowers (MSS, SACK permitted,
+        # timestamps, NOP, window scale), one whose options are malformed,
+        # and packets too big for the overlay (ICMP "fragmentation
+        # needed"), DF and not, the second with only the headers
+        # contiguous.
+        "vm_b_syn_mss": bytes([1, 0]) + eth(ROUTER, MAC_B, 0x0800, ipv4(
+            "10.0.0.2", "10.0.1.9", 6, tcp_syn(5, 22, bytes.fromhex(
+                "020405b40402080a000000010000000001030307")))),
+        "vm_b_syn_bad_opts": bytes([1, 0]) + eth(ROUTER, MAC_B, 0x0800, ipv4(
+            "10.0.0.2", "10.0.1.9", 6, tcp_syn(5, 22, bytes.fromhex(
+                "0109020405b40000")))),
+        "vm_b_too_big_df": bytes([1, 0]) + eth(ROUTER, MAC_B, 0x0800, ipv4(
+            "10.0.0.2", "10.0.1.9", 17, udp(7, 8, b"d" * 1500),
+            frag=0x4000)),
+        "vm_b_too_big_pullup": bytes([1, 0x40]) + eth(ROUTER, MAC_B, 0x0800,
+                                                     ipv4("10.0.0.2",
+                                                          "10.0.1.9", 6,
+                                                          tcp(5, 22, 0x10) +
+                                                          b"t" * 1500)),
         "fabric_arp": bytes([2, 0]) + eth(BCAST, MAC_PEER, 0x0806, arp(
             1, MAC_PEER, "192.168.0.2", "192.168.0.1")),
     }

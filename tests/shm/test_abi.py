@@ -12,6 +12,9 @@ FINGERPRINTS = {
     # v3: flow counts belong to fe_count_gen; claims no longer zero them;
     # the flow hash covers the key's 15 bytes (not the pad).
     3: "d9d85a258ed0e77f954c7a9113ea3f1b53c10bc722f7785c744b0ab9be89b74f",
+    # v4: path MTU: vif_gw, rh_dp_flags (MSS clamp), rh_icmp_rate, ICMP
+    # and MSS counters, drop reason MTU_EXCEEDED_NO_DF.
+    4: "fc32451f9b89e67e3d1d89defa91140e066e496abf639e054e801f178b13b6c0",
 }
 
 

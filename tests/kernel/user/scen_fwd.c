@@ -96,6 +96,45 @@ fwd_collect(const struct node *me, const struct node *peer, int want)
 	return (got);
 }
 
+/*
+ * A DF frame too big for the overlay (fabric MTU 600: 572 fits) comes
+ * back to the VM as ICMP "fragmentation needed", built in the frame's
+ * first mbuf and the rest of its chain trimmed off.
+ */
+static void
+fwd_too_big(const struct node *me, const struct node *peer)
+{
+	struct th_l4 l4 = { .proto = 17, .sport = 1000, .dport = 2000,
+	    .frag = 0x4000, .paylen = 1000 };
+	uint8_t f[2048], r[2048];
+	const uint8_t *ip = r + 14, *icmp = r + 34;
+	uint32_t len;
+	unsigned n;
+
+	th_vif(KH_VIF_FAB)->vif_mtu = 600;
+	len = th_eth(f, KH_ROUTER_MAC, me->vm_mac, 0x0800);
+	len += th_ipv4(f + len, me->vm_ip, peer->vm_ip, &l4);
+	CHECK_EQ(kh_if_rx(me->tap, f, len, 2, 300), 0);	/* a chain */
+	/* Sent at once; the peer's last frame may come before it. */
+	do
+		n = kh_if_tx_take(me->tap, r, sizeof(r));
+	while (n > 23 && r[23] == 17);
+	CHECK_EQ(n, 14 + 20 + 8 + 28);
+	CHECK(memcmp(r, me->vm_mac, 6) == 0);
+	CHECK(memcmp(r + 6, KH_ROUTER_MAC, 6) == 0);
+	CHECK_EQ(th_csum(ip, 20), 0);
+	CHECK_EQ(ip[9], 1);
+	CHECK(memcmp(ip + 16, f + 14 + 12, 4) == 0);	/* to the VM */
+	CHECK_EQ(icmp[0], 3);
+	CHECK_EQ(icmp[1], 4);
+	CHECK_EQ(icmp[6] << 8 | icmp[7], 572);
+	CHECK_EQ(th_csum(icmp, 8 + 28), 0);
+	CHECK(memcmp(icmp + 8, f + 14, 28) == 0);
+	CHECK_EQ(th_st()->st_icmp_too_big, 1);
+	CHECK_EQ(th_drops(BSDNET_DROP_MTU_EXCEEDED), 1);
+	th_vif(KH_VIF_FAB)->vif_mtu = 1500;
+}
+
 static void
 fwd_host(int host, int wire, int sync)
 {
@@ -135,6 +174,7 @@ fwd_host(int host, int wire, int sync)
 	memset(f + len, 0, 46);
 	CHECK_EQ(kh_if_rx(me.fabric, f, len + 46, 2, 0), 0);
 	CHECK_EQ(kh_if_stack_count(me.fabric), 1);
+	fwd_too_big(&me, &peer);
 	kh_sync(sync);
 	fwd_down(&a, &me);
 }
