@@ -2,7 +2,8 @@
  * Known tunnel endpoints: an encapsulated packet is delivered only from
  * a node the agent listed, and only into a VRF that node may send into;
  * the table's writers (bsdnet_endpoint.h) as the agent uses them.
- * th_setup() lists TH_PEER (th_frame_fabric()'s source) in VRF1 and VRF2.
+ * th_setup() lists TH_PEER (th_frame_fabric()'s source) in VRF1 and VRF2,
+ * TH_PEER_VRF1 in VRF1.
  */
 #include "th.h"
 
@@ -71,6 +72,20 @@ TEST(endpoint_known_source_wrong_vrf_dropped_and_counted)
 	th_input(VIF_F, &f);
 	CHECK_EQ(th_ntx, 2);
 	CHECK_EQ(th_tx[1].r_vif, VIF_C);
+}
+
+TEST(endpoint_node_of_one_network_only)
+{
+	struct th_frame f;
+
+	frame_from(&f, LBL_VRF2, IP(10, 1, 0, 3), TH_PEER_VRF1);
+	th_input(VIF_F, &f);
+	CHECK_EQ(th_ntx, 0);
+	CHECK_EQ(th_drops(BSDNET_DROP_ENDPOINT_VRF), 1);
+	frame_from(&f, LBL_A, IP(10, 0, 0, 1), TH_PEER_VRF1);
+	th_input(VIF_F, &f);
+	CHECK_EQ(th_drops_total(), 1);
+	CHECK(th_ntx + th_ntrap == 1);		/* VM A has policy: trapped */
 }
 
 TEST(endpoint_node_gone_unknown)

@@ -67,6 +67,7 @@ enum {
 	LBL_A = 16, LBL_B = 17, LBL_VRF2 = 18,
 	/* th_frame_fabric()'s outer source: a known node in VRF1 and 2 */
 	TH_PEER = 0xc0a80002,		/* 192.168.0.2 */
+	TH_PEER_VRF1 = 0xc0a80003,	/* 192.168.0.3: a node in VRF1 only */
 	TH_NHOLD = 12,
 };
 #define IP(a, b, c, d)	((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | \

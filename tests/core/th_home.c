@@ -211,6 +211,8 @@ th_setup_geom(const struct bsdnet_geometry *g)
 	(void)bsdnet_ep_add(th_eps(), TH_PEER, BSDNET_EP_VRF_ANY);
 	(void)bsdnet_ep_add(th_eps(), TH_PEER, VRF1);
 	(void)bsdnet_ep_add(th_eps(), TH_PEER, VRF2);
+	(void)bsdnet_ep_add(th_eps(), TH_PEER_VRF1, BSDNET_EP_VRF_ANY);
+	(void)bsdnet_ep_add(th_eps(), TH_PEER_VRF1, VRF1);
 	if (bsdnet_dp_init(&th_dp, NULL, th_base, th_size, th_hold,
 	    TH_NHOLD) != 0)
 		abort();
