@@ -17,8 +17,8 @@
 #include "bsdnet_abi.h"
 #include "bsdnet_port.h"
 
-_Static_assert((BSDNET_EP_BUCKETS & (BSDNET_EP_BUCKETS - 1)) == 0,
-    "endpoint buckets are a power of two");
+_Static_assert(BSDNET_EP_BUCKETS == 1 << 11,
+    "bsdnet_ep_buckets() takes 11 bits of the hash per bucket");
 
 /* The entry word of (addr, vrf): never 0, the free word. */
 static inline uint64_t
@@ -29,21 +29,20 @@ bsdnet_ep_word(uint32_t addr, uint16_t vrf)
 }
 
 /*
- * The two buckets word w may live in.  Unkeyed (splitmix64's finaliser):
- * only the agent places entries, from addresses and VRFs the cloud
- * chose, and a lookup reads two buckets whatever the source, so there
- * is nothing for a sender to flood.
+ * The two buckets word w may live in: two 11-bit slices of the high
+ * half of one multiply (Fibonacci hashing: bits that depend on the whole
+ * address and VRF; one multiply on the packet path).
+ * Unkeyed: only the agent places entries, from addresses and VRFs the
+ * cloud chose, and a lookup reads two buckets whatever the source, so
+ * there is nothing for a sender to flood.
  */
 static inline void
 bsdnet_ep_buckets(uint64_t w, uint32_t b[2])
 {
-	uint64_t h = w;
+	uint64_t h = w * 0x9e3779b97f4a7c15ULL;
 
-	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
-	h ^= h >> 31;
-	b[0] = (uint32_t)h & (BSDNET_EP_BUCKETS - 1);
-	b[1] = (uint32_t)(h >> 32) & (BSDNET_EP_BUCKETS - 1);
+	b[0] = (uint32_t)(h >> 53);
+	b[1] = (uint32_t)(h >> 42) & (BSDNET_EP_BUCKETS - 1);
 	if (b[1] == b[0])
 		b[1] = b[0] ^ 1;
 }
