@@ -8,7 +8,8 @@
  * they would with a million live flows.
  *
  *   encap: VM frame on a POLICY vif -> flow hit -> route -> TUNNEL encap
- *   decap: fabric frame -> GRE/MPLS -> label -> flow hit -> deliver to VM
+ *   decap: fabric frame -> GRE/MPLS -> label -> endpoint -> flow hit ->
+ *          deliver to VM
  *
  * The home's part is reduced to what any home does per frame: the headers
  * of the received frame are (re)written into the buffer (the core rewrites
@@ -42,6 +43,7 @@
 #include <sys/mman.h>
 
 #include "bsdnet_core.h"
+#include "bsdnet_endpoint.h"
 #include "bsdnet_flowtab.h"
 
 enum {
@@ -244,6 +246,18 @@ setup_region(int huge)
 		rb[0].rb_ent[0] = BSDNET_RT_BUCKET | 1;
 		rb[1].rb_ent[0] = BSDNET_RT_BUCKET | 2;
 		rb[2].rb_ent[2] = 32u << 24 | NH_VM2;
+	}
+	/* The decap frames' source is a known node of the VRF, among a
+	 * thousand others (the agent's table of tunnel endpoints). */
+	{
+		struct bsdnet_ep_bucket *ep = TBL(struct bsdnet_ep_bucket,
+		    rh_off_endpoints);
+		uint32_t i;
+
+		for (i = 0; i < 1000; i++)
+			(void)bsdnet_ep_add(ep, IP(172, 16, 0, 0) + i, VRF);
+		(void)bsdnet_ep_add(ep, IP(192, 168, 0, 2), BSDNET_EP_VRF_ANY);
+		(void)bsdnet_ep_add(ep, IP(192, 168, 0, 2), VRF);
 	}
 }
 

@@ -226,6 +226,7 @@ class Agent:
             self.tables.adopt(names)
             self.region.set_path_mtu(c.agent.mss_clamp,
                                      c.agent.icmp_error_rate)
+            self.region.set_check_endpoints(c.fabric.check_endpoints)
             self.programmer = Programmer(self.tables, st,
                                          c.agent.vrf_flow_quota)
             self.programmer.unbind = self.transport.unbind_vif

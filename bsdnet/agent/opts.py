@@ -163,6 +163,14 @@ fabric_opts = [
                     "MAC is not known yet waits for it.  Set, it "
                     "overrides the gateway's MAC (and is the fallback for "
                     "on-link nodes not resolved)."),
+    cfg.BoolOpt("check_endpoints", default=True,
+                help="Take MPLS over GRE only from known tunnel endpoints: "
+                     "the nodes of the remote routes programmed, each into "
+                     "the networks it has routes in.  Anything else is "
+                     "dropped (drop reasons UNKNOWN_ENDPOINT, "
+                     "ENDPOINT_VRF).  False accepts any outer source, as "
+                     "before: only for a fabric whose nodes send from "
+                     "addresses other than the ones their routes name."),
 ]
 
 GROUPS = (("datapath", datapath_opts), ("agent", agent_opts),

@@ -61,19 +61,36 @@ class Programmer:
     def apply(self, topo: dict[str, Any]) -> Counter[str]:
         """Make the tables match topo.  Returns counts of what changed."""
         self.changes = Counter()
-        self._fabric(topo.get("fabric"))
-        labels = topo.get("labels", {})
-        for name in topo["networks"]:
-            self._network(name, labels.get(name, 0))
-        self._ports(topo["ports"])
-        self._remotes(topo["remote"])
-        for name in list(self.state["networks"]):
-            if name not in topo["networks"]:
-                self._network_delete(name)
-        if not topo.get("fabric") and self.state["fabric"].get("vif"):
-            self._vif_delete(self.state["fabric"].pop("vif"))
-            self.changes["fabric-"] += 1
+        try:
+            self._fabric(topo.get("fabric"))
+            labels = topo.get("labels", {})
+            for name in topo["networks"]:
+                self._network(name, labels.get(name, 0))
+            self._ports(topo["ports"])
+            self._remotes(topo["remote"])
+            for name in list(self.state["networks"]):
+                if name not in topo["networks"]:
+                    self._network_delete(name)
+            if not topo.get("fabric") and self.state["fabric"].get("vif"):
+                self._vif_delete(self.state["fabric"].pop("vif"))
+                self.changes["fabric-"] += 1
+        finally:
+            # Also after a full table part way: the endpoints follow what
+            # the state says is programmed.
+            self._endpoints()
         return self.changes
+
+    def _endpoints(self) -> None:
+        """The known tunnel endpoints: every node of a remote route we
+        programmed, in that route's VRF, and no other."""
+        pairs = {(ip_to_int(n), st["vrf"])
+                 for st in self.state["remote"].values()
+                 for n in st.get("nodes", ())}
+        added, removed = self.t.endpoints.sync(pairs)
+        if added:
+            self.changes["endpoint+"] += added
+        if removed:
+            self.changes["endpoint-"] += removed
 
     # ---- fabric and networks ----------------------------------------------
 
@@ -334,6 +351,7 @@ class Programmer:
                 nhs.append(self.t.nexthops.add(want))
                 changed = True
         used = nhs[:len(members)]
+        st["nodes"] = sorted({r["node"] for r in members})
         old_ecmp = st["ecmp"]
         if len(used) > 1:
             want = Nexthop(type=lib.BSDNET_NH_ECMP, vrf=vrf,

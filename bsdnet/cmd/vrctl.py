@@ -20,7 +20,8 @@ from bsdnet.agent.transport_device import DEFAULT_DEVICE, DeviceOps, open_device
 from bsdnet.shm.abi import drop_reason_names, enum_names, lib, nh_type_name, vif_type_name
 from bsdnet.shm.mtrie import format_prefix, walk
 from bsdnet.shm.region import Region, RegionError
-from bsdnet.shm.tables import LabelTable, NexthopTable, VifTable, bytes_to_mac, int_to_ip
+from bsdnet.shm.tables import (EndpointTable, LabelTable, NexthopTable, VifTable, bytes_to_mac,
+                               int_to_ip)
 
 DESCRIPTION = """\
 Print the tables the bsdnet agent and datapath share: the userspace
@@ -45,6 +46,12 @@ commands:
   flow         ACTIVE flows (with --all, HOLD entries too): index, state,
                generation, key (VRF, protocol, source and destination),
                action, reverse flow, packets and bytes.
+  endpoint     the known tunnel endpoints: each node MPLS over GRE is taken
+               from and the VRFs (networks, named from the agent's state
+               when it can be read) it may send into, and whether the
+               datapath checks them ("enforced"; [fabric]
+               check_endpoints).  Anything else is dropped as
+               UNKNOWN_ENDPOINT or ENDPOINT_VRF.
   dropstats    datapath drop counters by reason name (non-zero only, unless
                --all).
   stats        global datapath counters, HOLD entries and table use.
@@ -170,6 +177,22 @@ def flows(r: Region, args) -> list[dict[str, Any]]:
             "reverse": bool(fe.fe_flags & lib.BSDNET_FE_F_REVERSE),
             "packets": pk, "bytes": nb})
     return out
+
+
+def endpoints(r: Region, args) -> list[dict[str, Any]]:
+    try:
+        names = AgentView(args.state_dir).network_names()
+    except (RegionError, ps.CorruptStateError, OSError):
+        names = {}
+    enforced = r.check_endpoints
+    nodes: dict[int, list[int]] = {}
+    for addr, vrf in EndpointTable(r).live():
+        vrfs = nodes.setdefault(addr, [])
+        if vrf != lib.BSDNET_EP_VRF_ANY:
+            vrfs.append(vrf)
+    return [{"endpoint": int_to_ip(a), "vrfs": v,
+             "networks": [names.get(x, "") for x in v],
+             "enforced": enforced} for a, v in sorted(nodes.items())]
 
 
 def dropstats(r: Region, args) -> list[dict[str, Any]]:
@@ -322,6 +345,7 @@ COLUMNS = {
     "flow": ("flow", "state", "gen", "vrf", "proto", "source", "destination",
              "action", "rflow", "packets", "bytes"),
     "dropstats": ("reason", "count"),
+    "endpoint": ("endpoint", "vrfs", "networks", "enforced"),
     "port": ("id", "interface", "ip", "vif", "label", "vrf", "groups",
              "flags", "rx_pkts", "tx_pkts", "drops", "traps", "flows"),
     "network": ("network", "name", "vrf", "mtu", "subnets", "ports",
@@ -352,6 +376,10 @@ def _row(cmd: str, d: dict[str, Any]) -> dict[str, Any]:
     elif cmd == "network":
         d["subnets"] = ",".join(x["cidr"] for x in d["subnets"]) or "-"
         d["mtu"] = "-" if d["mtu"] is None else d["mtu"]
+    elif cmd == "endpoint":
+        d["vrfs"] = ",".join(map(str, d["vrfs"])) or "-"
+        d["networks"] = ",".join(n or "?" for n in d["networks"]) or "-"
+        d["enforced"] = "yes" if d["enforced"] else "no"
     elif cmd == "sg":
         d["source"] = f"{d['src']}:{d['sport']}"
         d["destination"] = f"{d['dst']}:{d['dport']}"
@@ -381,7 +409,8 @@ def render(cmd: str, data: Any) -> str:
 
 
 COMMANDS = {"vif": vifs, "nh": nexthops, "mpls": labels, "rt": routes,
-            "flow": flows, "dropstats": dropstats, "stats": stats,
+            "flow": flows, "endpoint": endpoints, "dropstats": dropstats,
+            "stats": stats,
             "port": ports, "network": networks, "sg": decisions}
 
 
@@ -406,6 +435,7 @@ def parser() -> argparse.ArgumentParser:
     fl = sub.add_parser("flow", help="list flows")
     fl.add_argument("--all", action="store_true",
                     help="also list HOLD entries (flows being decided)")
+    sub.add_parser("endpoint", help="known tunnel endpoints and their VRFs")
     ds = sub.add_parser("dropstats", help="drop counters by reason")
     ds.add_argument("--all", action="store_true",
                     help="also list reasons that counted nothing")
@@ -414,8 +444,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("network", help="networks")
     sub.add_parser("sg", help="security-group decisions of live flows")
     p.add_argument("--state-dir", default=STATE_DIR, metavar="DIR",
-                   help="the agent's state directory, for port, network "
-                        f"and sg (default {STATE_DIR})")
+                   help="the agent's state directory, for port, network, "
+                        f"sg and endpoint (default {STATE_DIR})")
     return p
 
 

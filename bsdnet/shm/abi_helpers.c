@@ -4,6 +4,7 @@
  * Roadmap:
  *   word access ........ bsdnet_agent_{load_acq,store_rel,add,sub,cas}32
  *   seqlocked entries .. bsdnet_agent_{vif,nh}_{write,read}
+ *   tunnel endpoints ... bsdnet_agent_ep_{add,del,known}
  *   flow setup ......... bsdnet_agent_flow_setup (one trapped flow)
  *   aging .............. bsdnet_agent_flow_age (mark and sweep)
  */
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "abi_helpers.h"
+#include "bsdnet_endpoint.h"
 #include "bsdnet_seqlock.h"
 
 uint32_t
@@ -42,6 +44,25 @@ bsdnet_agent_cas32(uint32_t *p, uint32_t expected, uint32_t v)
 {
 	return (__atomic_compare_exchange_n(p, &expected, v, 0,
 	    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) ? 1 : 0);
+}
+
+int
+bsdnet_agent_ep_add(struct bsdnet_ep_bucket *tab, uint32_t addr, uint16_t vrf)
+{
+	return (bsdnet_ep_add(tab, addr, vrf));
+}
+
+int
+bsdnet_agent_ep_del(struct bsdnet_ep_bucket *tab, uint32_t addr, uint16_t vrf)
+{
+	return (bsdnet_ep_del(tab, addr, vrf) ? 1 : 0);
+}
+
+int
+bsdnet_agent_ep_known(const struct bsdnet_ep_bucket *tab, uint32_t addr,
+    uint16_t vrf)
+{
+	return (bsdnet_ep_known(tab, addr, vrf) ? 1 : 0);
 }
 
 /* The entry after its sequence word (the seqlock: bsdnet_seqlock.h). */

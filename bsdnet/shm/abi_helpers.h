@@ -50,6 +50,19 @@ int	 bsdnet_agent_nh_read(const struct bsdnet_nh *src,
 	    struct bsdnet_nh *dst);
 
 /*
+ * The known tunnel endpoints (kmod/core/bsdnet_endpoint.h, the
+ * datapath's own lookup and writers): tab is the region's
+ * BSDNET_EP_BUCKETS buckets.  add: 0, or -1 when there is no room;
+ * del: 1 if (addr, vrf) was there; known: 1 if it is.
+ */
+int	 bsdnet_agent_ep_add(struct bsdnet_ep_bucket *tab, uint32_t addr,
+	    uint16_t vrf);
+int	 bsdnet_agent_ep_del(struct bsdnet_ep_bucket *tab, uint32_t addr,
+	    uint16_t vrf);
+int	 bsdnet_agent_ep_known(const struct bsdnet_ep_bucket *tab,
+	    uint32_t addr, uint16_t vrf);
+
+/*
  * Trap channel batches (abi_trapio.c).  recv: up to n datagrams into
  * consecutive slots of `slot` bytes, lengths in lens[] (slot + 1 marks a
  * datagram cut short); returns the count, 0 if none (or interrupted by a

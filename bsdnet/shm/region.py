@@ -120,6 +120,9 @@ class Region:
                                  self.nflows)
         self.stats = ffi.cast("struct bsdnet_stats *",
                               self.base + h.rh_off_stats)
+        self.endpoints = self._array("struct bsdnet_ep_bucket",
+                                     h.rh_off_endpoints,
+                                     lib.BSDNET_EP_BUCKETS)
 
     # ---- opening ----------------------------------------------------------
 
@@ -239,20 +242,30 @@ class Region:
         lib.bsdnet_agent_store_rel32(ffi.addressof(h, "rh_agent_heartbeat"),
                                      int(time.monotonic()) & 0xffffffff)
 
+    def _dp_flag(self, flag: int, on: bool) -> None:
+        """Set or clear one bit of rh_dp_flags (the agent is its only
+        writer, so a load and a store will do)."""
+        if self.readonly:
+            raise RegionError("region mapped read-only")
+        word = ffi.addressof(self.hdr, "rh_dp_flags")
+        flags = lib.bsdnet_agent_load_acq32(word)
+        lib.bsdnet_agent_store_rel32(word, flags | flag if on else
+                                     flags & ~flag)
+
     def set_path_mtu(self, mss_clamp: bool, icmp_rate: int) -> None:
         """The datapath's path MTU knobs: TCP MSS clamping on or off, and
         the ICMP "fragmentation needed" rate limit (per second)."""
-        if self.readonly:
-            raise RegionError("region mapped read-only")
-        h = self.hdr
-        store = lib.bsdnet_agent_store_rel32
-        flags = lib.bsdnet_agent_load_acq32(ffi.addressof(h, "rh_dp_flags"))
-        if mss_clamp:
-            flags &= ~lib.BSDNET_DPF_NO_MSS_CLAMP
-        else:
-            flags |= lib.BSDNET_DPF_NO_MSS_CLAMP
-        store(ffi.addressof(h, "rh_dp_flags"), flags)
-        store(ffi.addressof(h, "rh_icmp_rate"), icmp_rate)
+        self._dp_flag(lib.BSDNET_DPF_NO_MSS_CLAMP, not mss_clamp)
+        lib.bsdnet_agent_store_rel32(ffi.addressof(self.hdr, "rh_icmp_rate"),
+                                     icmp_rate)
+
+    @property
+    def check_endpoints(self) -> bool:
+        """Does the datapath take tunnels from known endpoints only?"""
+        return not self.hdr.rh_dp_flags & lib.BSDNET_DPF_ANY_SOURCE
+
+    def set_check_endpoints(self, enforce: bool) -> None:
+        self._dp_flag(lib.BSDNET_DPF_ANY_SOURCE, not enforce)
 
     def dp_heartbeat(self) -> tuple[int, int]:
         """(datapath pid, its heartbeat counter)."""
@@ -260,6 +273,12 @@ class Region:
         load = lib.bsdnet_agent_load_acq32
         return (load(ffi.addressof(h, "rh_dp_pid")),
                 load(ffi.addressof(h, "rh_dp_heartbeat")))
+
+    def endpoint_words(self) -> list[int]:
+        """Every word of the endpoint table that is in use (racy snapshot:
+        vrctl and adoption; the agent is the only writer)."""
+        mv = memoryview(ffi.buffer(self.endpoints)).cast("Q")
+        return [w for w in mv if w]
 
     def geometry(self) -> dict[str, int]:
         return {gf[2:]: int(getattr(self.hdr, hf)) for gf, hf in _GEOMETRY}

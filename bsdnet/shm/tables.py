@@ -1,5 +1,6 @@
-"""Writers of the agent-owned tables: VRFs, vifs, nexthops, MPLS labels
-and routes (mtrie.py).  The agent is their single writer.
+"""Writers of the agent-owned tables: VRFs, vifs, nexthops, MPLS labels,
+routes (mtrie.py) and known tunnel endpoints.  The agent is their single
+writer.
 
 Vifs and nexthops are written whole through the C seqlock writers (odd
 sequence while writing, release store of the next even one); labels and
@@ -372,6 +373,52 @@ class VrfTable:
         return self.routes[vrf].delete(addr, plen)
 
 
+class EndpointTable:
+    """Known tunnel endpoints: the (outer source, VRF) pairs the datapath
+    takes encapsulated packets from, written through the datapath's own
+    code (kmod/core/bsdnet_endpoint.h).  Every node listed also gets its
+    (node, BSDNET_EP_VRF_ANY) entry, by which the datapath tells a stranger
+    (UNKNOWN_ENDPOINT) from a node using a label of another network
+    (ENDPOINT_VRF)."""
+
+    ANY = lib.BSDNET_EP_VRF_ANY
+
+    def __init__(self, region: Region) -> None:
+        self.region = region
+        self.have: set[tuple[int, int]] = set()
+
+    def live(self) -> list[tuple[int, int]]:
+        """(address, VRF) of every entry, sorted."""
+        return sorted((w >> 32, (w >> 16) & 0xffff)
+                      for w in self.region.endpoint_words())
+
+    def adopt(self) -> None:
+        self.have = set(self.live())
+
+    def sync(self, pairs: set[tuple[int, int]]) -> tuple[int, int]:
+        """Make the table hold exactly pairs (and each address's ANY
+        entry): removals first, so they make room for additions.
+        Returns (added, removed); raises TableError, after doing all it
+        can, if some pairs found no room."""
+        want = pairs | {(a, self.ANY) for a, _ in pairs}
+        gone = sorted(self.have - want)
+        for a, v in gone:
+            lib.bsdnet_agent_ep_del(self.region.endpoints, a, v)
+            self.have.discard((a, v))
+        added, full = 0, []
+        for a, v in sorted(want - self.have):
+            if lib.bsdnet_agent_ep_add(self.region.endpoints, a, v) != 0:
+                full.append((a, v))
+                continue
+            self.have.add((a, v))
+            added += 1
+        if full:
+            raise TableError(
+                f"endpoint table full: {len(full)} (node, VRF) pairs left "
+                f"out, first {int_to_ip(full[0][0])} VRF {full[0][1]}")
+        return added, len(gone)
+
+
 class Tables:
     """All agent-written tables of one region."""
 
@@ -382,6 +429,7 @@ class Tables:
         self.nexthops = NexthopTable(region)
         self.labels = LabelTable(region, label_base)
         self.vrfs = VrfTable(region, grace)
+        self.endpoints = EndpointTable(region)
 
     def adopt(self, vrf_names: dict[str, int] | None = None) -> None:
         """Continue from what a previous agent left in the region."""
@@ -389,10 +437,12 @@ class Tables:
         self.nexthops.adopt()
         self.labels.adopt()
         self.vrfs.adopt(vrf_names or {})
+        self.endpoints.adopt()
 
     def counts(self) -> dict[str, Any]:
         return {"vifs": len(self.vifs.pool.used),
                 "nexthops": len(self.nexthops.pool.used),
                 "labels": len(self.labels.pool.used),
                 "vrfs": len(self.vrfs.pool.used),
+                "endpoints": len(self.endpoints.have),
                 "rtbuckets": self.vrfs.buckets.in_use()}

@@ -102,6 +102,7 @@ struct bsdnet_dp {
 	struct bsdnet_vrf	*dp_vrfs;
 	struct bsdnet_rtbucket	*dp_rtb;
 	struct bsdnet_stats	*dp_stats;
+	const struct bsdnet_ep_bucket *dp_eps;	/* BSDNET_EP_BUCKETS */
 	uint32_t		 dp_expire_cursor; /* tick's place in the flow table */
 	uint32_t		 dp_replaying;	/* inside bsdnet_dp_release() */
 	uint32_t		 dp_now_s;	/* seconds clock, set by tick */

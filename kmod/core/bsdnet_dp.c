@@ -135,6 +135,7 @@ bsdnet_dp_init(struct bsdnet_dp *dp, void *os, void *base, uint64_t size,
 	dp->dp_vrfs = region_at(base, off[BSDNET_TBL_VRFS]);
 	dp->dp_rtb = region_at(base, off[BSDNET_TBL_RTBUCKETS]);
 	dp->dp_stats = region_at(base, off[BSDNET_TBL_STATS]);
+	dp->dp_eps = region_at(base, off[BSDNET_TBL_ENDPOINTS]);
 	dp->dp_trap_tb.tb_last_ms = bsdnet_os_now_ms();
 	dp->dp_now_s = (uint32_t)(dp->dp_trap_tb.tb_last_ms / 1000);
 	/* Start with full buckets: one second's worth. */

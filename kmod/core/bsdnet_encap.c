@@ -201,15 +201,37 @@ decap_label(struct bsdnet_dp *dp, struct bsdnet_ctx *c, uint32_t label)
 }
 
 /*
- * Validate GRE, MPLS and the inner IPv4 packet of a fabric frame whose
- * outer IPv4 payload (limit bytes) starts at gre_off; resolve the label
- * to the ENCAP nexthop that delivers it.  Sets the flow key (in the VRF
+ * May outer source osrc send into the VRF of the label's nexthop?  Only a
+ * node the agent was told about, and only into its networks
+ * (kmod/DESIGN.md, "Tunnel endpoints"); the second lookup runs only on
+ * the way to a drop, to name it.
+ */
+static int
+decap_endpoint(const struct bsdnet_dp *dp, const struct bsdnet_ctx *c,
+    uint32_t osrc)
+{
+
+	if (BSDNET_LIKELY(bsdnet_ep_known(dp->dp_eps, osrc, c->c_nh.nh_vrf)))
+		return (BSDNET_CONT);
+	if ((bsdnet_load_rlx(&dp->dp_hdr->rh_dp_flags) &
+	    BSDNET_DPF_ANY_SOURCE) != 0)
+		return (BSDNET_CONT);
+	if (!bsdnet_ep_known(dp->dp_eps, osrc, BSDNET_EP_VRF_ANY))
+		return (BSDNET_DROP_UNKNOWN_ENDPOINT);
+	return (BSDNET_DROP_ENDPOINT_VRF);
+}
+
+/*
+ * Validate GRE, MPLS and the inner IPv4 packet of a fabric frame from
+ * outer source osrc whose outer IPv4 payload (limit bytes) starts at
+ * gre_off; resolve the label to the ENCAP nexthop that delivers it and
+ * check osrc may send into its VRF.  Sets the flow key (in the VRF
  * of the label's nexthop), c_policy from the destination vif, c_l3off
  * and c_iplen of the inner packet.
  */
 int
 bsdnet_decap_check(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
-    struct bsdnet_pkt *pkt, uint32_t gre_off, uint32_t limit)
+    struct bsdnet_pkt *pkt, uint32_t osrc, uint32_t gre_off, uint32_t limit)
 {
 	struct bsdnet_vif_out *dv = &c->c_out;
 	const struct bsdnet_gre *g;
@@ -234,6 +256,9 @@ bsdnet_decap_check(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 		return (BSDNET_DROP_BAD_MPLS);
 	c->c_mpls_ttl = (uint8_t)mpls;
 	r = decap_label(dp, c, mpls >> BSDNET_MPLS_LABEL_SHIFT);
+	if (r != BSDNET_CONT)
+		return (r);
+	r = decap_endpoint(dp, c, osrc);
 	if (r != BSDNET_CONT)
 		return (r);
 

@@ -10,7 +10,8 @@
  *      bsdnet_nh_resolve() ...... bsdnet_nexthop.c: VRF, ECMP
  *      bsdnet_nh_forward() ...... ENCAP or TUNNEL (bsdnet_encap.c), ...
  *    fabric_input() ............. FABRIC vif: a peer node sends
- *      bsdnet_decap_check() ..... bsdnet_encap.c: GRE, MPLS, label, inner
+ *      bsdnet_decap_check() ..... bsdnet_encap.c: GRE, MPLS, label,
+ *                                 endpoint (bsdnet_endpoint.h), inner
  *      bsdnet_flow_check(), bsdnet_deliver_local() to the VM
  *  bsdnet_dp_input_burst() ...... the same, in three passes
  *  bsdnet_dp_release() .......... bsdnet_flow.c: replay a decided flow
@@ -137,7 +138,8 @@ fabric_input(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	/* Outer fragments: the encapsulation sets DF, so none is expected. */
 	if ((bsdnet_rd16(ip->ip_off) & (BSDNET_IP_MF | BSDNET_IP_OFFMASK)) != 0)
 		return (BSDNET_DROP_FRAGMENT);
-	return (bsdnet_decap_check(dp, c, pkt, off + hlen, iplen - hlen));
+	return (bsdnet_decap_check(dp, c, pkt, bsdnet_rd32(ip->ip_src),
+	    off + hlen, iplen - hlen));
 }
 
 /* From the flow step on: deliver a decapsulated packet to its VM. */

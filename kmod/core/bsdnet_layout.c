@@ -75,6 +75,8 @@ static const struct layout_table {
 	    sizeof(struct bsdnet_flow_tags) },
 	[BSDNET_TBL_STATS] =	 { HDR_OFF(rh_off_stats),
 	    sizeof(struct bsdnet_stats) },
+	[BSDNET_TBL_ENDPOINTS] = { HDR_OFF(rh_off_endpoints),
+	    sizeof(struct bsdnet_ep_bucket) },
 };
 
 static uint64_t
@@ -98,6 +100,8 @@ layout_entries(const struct bsdnet_geometry *g, enum bsdnet_table t)
 		return (buckets * BSDNET_FLOW_WAYS);
 	case BSDNET_TBL_FLOWTAGS:
 		return (buckets);
+	case BSDNET_TBL_ENDPOINTS:	/* fixed: not (yet) a geometry knob */
+		return (BSDNET_EP_BUCKETS);
 	default:
 		return (1);
 	}

@@ -127,8 +127,9 @@ void	bsdnet_holds_dec(struct bsdnet_dp *dp);
 #include "bsdnet_parse.h"
 #include "bsdnet_route.h"
 
-/* Inline: the seqlocked vif and nexthop reads. */
+/* Inline: the seqlocked vif and nexthop reads; the endpoint check. */
 #include "bsdnet_seqread.h"
+#include "bsdnet_endpoint.h"
 
 /* bsdnet_nexthop.c */
 int	bsdnet_nh_resolve(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
@@ -142,7 +143,8 @@ int	bsdnet_encap_tunnel(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 int	bsdnet_deliver_local(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
 	    struct bsdnet_pkt *pkt);
 int	bsdnet_decap_check(struct bsdnet_dp *dp, struct bsdnet_ctx *c,
-	    struct bsdnet_pkt *pkt, uint32_t gre_off, uint32_t limit);
+	    struct bsdnet_pkt *pkt, uint32_t osrc, uint32_t gre_off,
+	    uint32_t limit);
 
 /* The flow key's hash, computed once per packet (the flow step and the
  * ECMP choice both use it). */

@@ -21,7 +21,7 @@
 
 enum bsdnet_abi_const {
 	BSDNET_MAGIC		= 0x424e4554,	/* "BNET" */
-	BSDNET_ABI_VERSION	= 4,
+	BSDNET_ABI_VERSION	= 5,
 	BSDNET_IFNAMSIZ		= 16,
 	BSDNET_ETH_ALEN		= 6,
 	BSDNET_ECMP_MAX		= 8,	/* members of one ECMP nexthop */
@@ -33,6 +33,9 @@ enum bsdnet_abi_const {
 	BSDNET_LABEL_MIN	= 16,	/* labels 0..15 are reserved by MPLS */
 	BSDNET_QUEUE_PER_HOLD	= 3,	/* packets queued on one HOLD entry */
 	BSDNET_TRAP_VERSION	= 1,
+	BSDNET_EP_WAYS		= 8,	/* entries per endpoint bucket */
+	BSDNET_EP_BUCKETS	= 2048,	/* x8 = 16384 (endpoint, VRF) pairs */
+	BSDNET_EP_VRF_ANY	= 0xffff, /* "a known endpoint", any VRF */
 };
 
 /* Defaults fit a real compute node (vRouter: 512K flows, 4096 VRFs). */
@@ -53,6 +56,9 @@ enum bsdnet_defaults {
 /* rh_dp_flags: what the agent turns on or off in the datapath. */
 enum bsdnet_dp_flags {
 	BSDNET_DPF_NO_MSS_CLAMP	= 0x0001,	/* leave TCP SYNs' MSS alone */
+	/* Take encapsulated packets from any outer source: no tunnel
+	 * endpoint check.  Clear, the default, enforces it. */
+	BSDNET_DPF_ANY_SOURCE	= 0x0002,
 };
 
 enum bsdnet_vif_type {
@@ -169,6 +175,8 @@ enum bsdnet_drop {
 	BSDNET_DROP_HOLD_EXPIRED,	/* queued packet of a flow never decided */
 	BSDNET_DROP_MTU_EXCEEDED_NO_DF,	/* encapsulated frame too big, DF clear:
 					 * not fragmented (kmod/DESIGN.md) */
+	BSDNET_DROP_UNKNOWN_ENDPOINT,	/* tunnel from a source not a known node */
+	BSDNET_DROP_ENDPOINT_VRF,	/* known node, label of a VRF not its */
 	BSDNET_DROP_MAX			/* keep last; <= BSDNET_DROP_SLOTS */
 };
 
@@ -206,7 +214,8 @@ struct bsdnet_region_hdr {
 	uint32_t rh_agent_heartbeat;	/* (a) */
 	uint32_t rh_dp_flags;		/* (a) enum bsdnet_dp_flags */
 	uint32_t rh_icmp_rate;		/* (a) ICMP errors per second, 0 = default */
-	uint32_t rh_reserved[978];	/* zero; pads the header to a page */
+	uint64_t rh_off_endpoints;	/* (c) BSDNET_EP_BUCKETS buckets */
+	uint32_t rh_reserved[976];	/* zero; pads the header to a page */
 };
 
 struct bsdnet_vif {
@@ -326,6 +335,18 @@ struct bsdnet_stats {			/* all (d) except where marked */
 	uint64_t st_reserved[20];
 };
 
+/*
+ * Known tunnel endpoints: which outer source may send into which VRF
+ * (kmod/DESIGN.md, "Tunnel endpoints").  An entry is one word,
+ * addr << 32 | vrf << 16 | 1 (0 = free); (addr, BSDNET_EP_VRF_ANY) says
+ * addr is a node at all.  Entry e lives in one of two buckets chosen by
+ * bsdnet_ep_buckets() (kmod/core/bsdnet_endpoint.h); the agent, sole
+ * writer, stores whole words with release.
+ */
+struct bsdnet_ep_bucket {
+	uint64_t epb_ent[BSDNET_EP_WAYS];	/* (a) */
+};
+
 /* Datapath -> agent: precedes each trapped frame. */
 struct bsdnet_trap_hdr {
 	uint16_t th_version;		/* BSDNET_TRAP_VERSION */
@@ -362,10 +383,13 @@ BSDNET_ABI_ASSERT_SIZE(bsdnet_flow_key, 16);
 BSDNET_ABI_ASSERT_SIZE(bsdnet_flow, 64);
 BSDNET_ABI_ASSERT_SIZE(bsdnet_flow_tags, 8);
 BSDNET_ABI_ASSERT_SIZE(bsdnet_stats, 768);
+BSDNET_ABI_ASSERT_SIZE(bsdnet_ep_bucket, 64);
 BSDNET_ABI_ASSERT_SIZE(bsdnet_trap_hdr, 24);
 BSDNET_ABI_ASSERT_SIZE(bsdnet_ctl_hdr, 16);
 _Static_assert(offsetof(struct bsdnet_region_hdr, rh_hash_key) == 128,
     "hash key offset is ABI");
+_Static_assert(offsetof(struct bsdnet_region_hdr, rh_off_endpoints) == 184,
+    "endpoint table offset is ABI");
 _Static_assert(offsetof(struct bsdnet_flow, fe_packets) == 40,
     "flow counters offset is ABI");
 _Static_assert(offsetof(struct bsdnet_vrf, vrf_root) == 64,

@@ -8,7 +8,8 @@ from bsdnet.agent import topology
 from bsdnet.shm.abi import lib
 from bsdnet.shm.mtrie import lookup
 from bsdnet.agent.program import Programmer
-from bsdnet.shm.tables import Nexthop, Tables, ip_to_int
+from bsdnet.shm.tables import (EndpointTable, Nexthop, TableError, Tables,
+                               int_to_ip, ip_to_int)
 
 from .helpers import fabric_topology
 
@@ -18,7 +19,8 @@ def snapshot(region):
     h = region.hdr
     import bsdnet.shm.abi as abi
     return bytes(abi.ffi.buffer(region.base + h.rh_off_vifs,
-                                h.rh_off_flows - h.rh_off_vifs))
+                                h.rh_off_flows - h.rh_off_vifs)) + \
+        bytes(abi.ffi.buffer(region.endpoints))
 
 
 def program(tables, doc, st=None):
@@ -116,7 +118,8 @@ def test_remove_network_and_fabric(region, tables, topo_doc):
     p.apply(topology.parse({"networks": []}))
     assert p.state["fabric"] == {} and p.state["ports"] == {}
     assert tables.counts() == {"vifs": 0, "nexthops": 0, "labels": 0,
-                               "vrfs": 0, "rtbuckets": 0}
+                               "vrfs": 0, "endpoints": 0, "rtbuckets": 0}
+    assert region.endpoint_words() == []
 
 
 def test_port_moves_network(region, tables, topo_doc):
@@ -243,3 +246,85 @@ def test_port_gateway_is_the_source_of_icmp_errors(region, tables, topo_doc):
     doc["ports"][0]["gateway"] = "not-an-address"
     with pytest.raises(topology.TopologyError, match="bad IPv4"):
         topology.parse(doc)
+
+
+ANY = lib.BSDNET_EP_VRF_ANY
+
+
+def endpoints(region):
+    """The endpoint table as {(node, VRF)}, read back from the region."""
+    return {(int_to_ip(a), v) for a, v in EndpointTable(region).live()}
+
+
+def test_endpoints_are_the_remote_routes_nodes(region, tables, topo_doc):
+    p = program(tables, topo_doc)
+    red = p.state["networks"]["red"]["vrf"]
+    blue = p.state["networks"]["blue"]["vrf"]
+    assert endpoints(region) == {("192.0.2.2", red), ("192.0.2.2", ANY),
+                                 ("192.0.2.3", red), ("192.0.2.3", ANY)}
+    # What the datapath will ask: each node into red, nobody into blue.
+    eps = region.endpoints
+    known = lib.bsdnet_agent_ep_known
+    assert known(eps, ip_to_int("192.0.2.3"), red)
+    assert not known(eps, ip_to_int("192.0.2.3"), blue)
+    assert not known(eps, ip_to_int("192.0.2.9"), red)
+
+
+def test_endpoints_follow_routes_added_and_removed(region, tables, topo_doc):
+    p = program(tables, topo_doc)
+    red = p.state["networks"]["red"]["vrf"]
+    blue = p.state["networks"]["blue"]["vrf"]
+    doc = copy.deepcopy(topo_doc)
+    # 192.0.2.3 leaves (ECMP shrinks), 192.0.2.4 arrives in blue, and
+    # 192.0.2.2 gets a blue route too.
+    doc["remote"] = [r for r in doc["remote"] if r["node"] != "192.0.2.3"]
+    doc["remote"] += [
+        {"network": "blue", "prefix": "10.0.5.0/24", "node": "192.0.2.4",
+         "node_mac": "02:00:00:00:00:04", "label": 30},
+        {"network": "blue", "prefix": "10.0.6.1/32", "node": "192.0.2.2",
+         "node_mac": "02:00:00:00:00:02", "label": 31}]
+    changes = p.apply(topology.parse(doc))
+    assert changes["endpoint+"] == 3 and changes["endpoint-"] == 2
+    assert endpoints(region) == {
+        ("192.0.2.2", red), ("192.0.2.2", blue), ("192.0.2.2", ANY),
+        ("192.0.2.4", blue), ("192.0.2.4", ANY)}
+    # 192.0.2.2 leaves red only: still a node, in blue.
+    doc["remote"] = [r for r in doc["remote"] if r["network"] != "red"]
+    p.apply(topology.parse(doc))
+    assert endpoints(region) == {
+        ("192.0.2.2", blue), ("192.0.2.2", ANY),
+        ("192.0.2.4", blue), ("192.0.2.4", ANY)}
+    # A network that goes takes its endpoints with it.
+    doc = fabric_topology(networks=[{"name": "red"}], remote=[],
+                          ports=topo_doc["ports"][:1])
+    p.apply(topology.parse(doc))
+    assert endpoints(region) == set()
+
+
+def test_endpoints_adopted_after_restart(region, tables, topo_doc, tmp_path):
+    p = program(tables, topo_doc)
+    statefile.save(str(tmp_path), p.state)
+    before = endpoints(region)
+    st = statefile.load(str(tmp_path))
+    again = Tables(region)
+    again.adopt({n: v["vrf"] for n, v in st["networks"].items()})
+    assert {(int_to_ip(a), v) for a, v in again.endpoints.have} == before
+    p2 = Programmer(again, st)
+    assert not p2.apply(topology.parse(topo_doc))
+    # The adopted agent removes what it did not write itself.
+    doc = copy.deepcopy(topo_doc)
+    doc["remote"] = [r for r in doc["remote"] if r["node"] != "192.0.2.2"]
+    p2.apply(topology.parse(doc))
+    red = st["networks"]["red"]["vrf"]
+    assert endpoints(region) == {("192.0.2.3", red), ("192.0.2.3", ANY)}
+
+
+def test_endpoint_table_full_is_a_table_error(region, tables):
+    # Every word taken by someone else: nothing fits, and apply says so
+    # after programming the routes.
+    eps = region.endpoints
+    for b in range(lib.BSDNET_EP_BUCKETS):
+        for w in range(lib.BSDNET_EP_WAYS):
+            eps[b].epb_ent[w] = (0x0a000000 + b) << 32 | w << 16 | 1
+    with pytest.raises(TableError, match="endpoint table full"):
+        program(tables, fabric_topology())

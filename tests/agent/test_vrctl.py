@@ -131,6 +131,24 @@ def test_dropstats(capsys, region):
     assert len(data) == lib.BSDNET_DROP_MAX - 1
     assert {"reason": "HOLD_EXPIRED", "count": 0} in data
     assert {"reason": "MTU_EXCEEDED_NO_DF", "count": 0} in data
+    assert {"reason": "UNKNOWN_ENDPOINT", "count": 0} in data
+    assert {"reason": "ENDPOINT_VRF", "count": 0} in data
+
+
+def test_endpoints(capsys, region, programmed, tmp_path):
+    red = programmed["networks"]["red"]["vrf"]
+    statefile.save(str(tmp_path), programmed)
+    _, out, _ = run(capsys, region, "--state-dir", str(tmp_path), "--json",
+                    "endpoint")
+    assert json.loads(out) == [
+        {"endpoint": ip, "vrfs": [red], "networks": ["red"],
+         "enforced": True} for ip in ("192.0.2.2", "192.0.2.3")]
+    region.set_check_endpoints(False)
+    _, out, _ = run(capsys, region, "--state-dir", str(tmp_path / "none"),
+                    "endpoint")
+    assert out.split() == ["ENDPOINT", "VRFS", "NETWORKS", "ENFORCED",
+                           "192.0.2.2", str(red), "?", "no",
+                           "192.0.2.3", str(red), "?", "no"]
 
 
 def test_stats(capsys, region, programmed):
@@ -164,5 +182,6 @@ def test_help_describes_every_command(capsys):
         vrctl.main(["--help"])
     out = capsys.readouterr().out
     for cmd in ("vif", "nh", "mpls", "rt", "flow", "dropstats", "stats",
+                "endpoint",
                 "exit status", "--json"):
         assert cmd in out

@@ -219,6 +219,7 @@ TEST(decap_then_encap_roundtrip)
 	th_nh(NH_T1)->nh_dmac[0] = MAC_F[0];
 	memcpy(th_nh(NH_T1)->nh_dmac, MAC_F, 6);
 	th_nh(NH_T1)->nh_tun_dst = IP(192, 168, 0, 1);
+	CHECK_EQ(bsdnet_ep_add(th_eps(), IP(192, 168, 0, 1), VRF1), 0);
 	th_input(VIF_B, &f);
 	CHECK_EQ(th_ntx, 1);
 	memset(&g, 0, sizeof(g));

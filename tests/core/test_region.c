@@ -64,6 +64,7 @@ TEST(layout_offsets_are_the_headers)
 		[BSDNET_TBL_FLOWS] = h->rh_off_flows,
 		[BSDNET_TBL_FLOWTAGS] = h->rh_off_flowtags,
 		[BSDNET_TBL_STATS] = h->rh_off_stats,
+		[BSDNET_TBL_ENDPOINTS] = h->rh_off_endpoints,
 	};
 	int t;
 
@@ -76,7 +77,8 @@ TEST(layout_offsets_are_the_headers)
 		CHECK(t == 0 || off[t] > off[t - 1]);
 		CHECK_EQ(off[t] % BSDNET_REGION_ALIGN, 0);
 	}
-	CHECK(off[BSDNET_TBL_STATS] < h->rh_size);
+	CHECK_EQ(off[BSDNET_TBL_ENDPOINTS] + BSDNET_EP_BUCKETS *
+	    sizeof(struct bsdnet_ep_bucket), h->rh_size);
 	/* The geometry a home sees is the one validated at init. */
 	h->rh_nvifs = 60000;
 	bsdnet_dp_geometry(&th_dp, &dg);

@@ -65,6 +65,9 @@ enum {
 	NH_T1 = 20, NH_T2 = 21, NH_ECMP = 30, NH_RECV = 40, NH_DISC = 41,
 	NH_VRF2 = 50,
 	LBL_A = 16, LBL_B = 17, LBL_VRF2 = 18,
+	/* th_frame_fabric()'s outer source: a known node in VRF1 and 2 */
+	TH_PEER = 0xc0a80002,		/* 192.168.0.2 */
+	TH_PEER_VRF1 = 0xc0a80003,	/* 192.168.0.3: a node in VRF1 only */
 	TH_NHOLD = 12,
 };
 #define IP(a, b, c, d)	((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | \
@@ -86,6 +89,7 @@ struct bsdnet_vrf *th_vrf(uint32_t i);
 struct bsdnet_rtbucket *th_rtb(uint32_t i);
 struct bsdnet_stats *th_st(void);
 struct bsdnet_flow *th_flow(uint32_t i);
+struct bsdnet_ep_bucket *th_eps(void);
 
 void th_set_vif(uint32_t i, uint16_t type, uint16_t flags, uint16_t vrf,
     uint32_t ip, const uint8_t *mac, uint32_t nh, uint32_t mtu);

@@ -208,6 +208,11 @@ th_setup_geom(const struct bsdnet_geometry *g)
 	th_rt_add(VRF1, IP(10, 1, 0, 0), 16, NH_VRF2);
 	th_rt_add(VRF2, IP(10, 1, 0, 3), 32, NH_C);
 	th_rt_build();
+	(void)bsdnet_ep_add(th_eps(), TH_PEER, BSDNET_EP_VRF_ANY);
+	(void)bsdnet_ep_add(th_eps(), TH_PEER, VRF1);
+	(void)bsdnet_ep_add(th_eps(), TH_PEER, VRF2);
+	(void)bsdnet_ep_add(th_eps(), TH_PEER_VRF1, BSDNET_EP_VRF_ANY);
+	(void)bsdnet_ep_add(th_eps(), TH_PEER_VRF1, VRF1);
 	if (bsdnet_dp_init(&th_dp, NULL, th_base, th_size, th_hold,
 	    TH_NHOLD) != 0)
 		abort();
@@ -271,7 +276,7 @@ th_frame_fabric(struct th_frame *f, uint32_t label, uint8_t mpls_ttl,
 	th_wr16(o + 6, 0x4000);
 	o[8] = 64;
 	o[9] = 47;
-	th_wr32(o + 12, IP(192, 168, 0, 2));
+	th_wr32(o + 12, TH_PEER);
 	th_wr32(o + 16, IP(192, 168, 0, 1));
 	th_ip_fix_csum(o);
 	th_wr16(o + 20, 0);

@@ -29,6 +29,8 @@ struct bsdnet_stats *th_st(void)
 { return ((struct bsdnet_stats *)(void *)(th_base + HDR->rh_off_stats)); }
 struct bsdnet_flow *th_flow(uint32_t i)
 { return ((struct bsdnet_flow *)(void *)(th_base + HDR->rh_off_flows) + i); }
+struct bsdnet_ep_bucket *th_eps(void)
+{ return ((struct bsdnet_ep_bucket *)(void *)(th_base + HDR->rh_off_endpoints)); }
 
 void
 th_set_vif(uint32_t i, uint16_t type, uint16_t flags, uint16_t vrf, uint32_t ip,

@@ -83,6 +83,8 @@ def _fabric_pair(two_nodes, namespaces, mtu: int = 1500,
             dmac=fmac[peer], smac=fmac[i], tun_src=FABRIC[i],
             tun_dst=FABRIC[peer], label=vms[peer].label))
         n.tables.vrfs.add_route(vrfs[i], f"{vms[peer].ip}/32", tun)
+        # The route's node is the one that may send into the network.
+        n.tables.endpoints.sync({(ip_to_int(FABRIC[peer]), vrfs[i])})
     for i in (1, 2):
         n = nodes[i][0]
         for v in (fvifs[i], vms[i].vif):

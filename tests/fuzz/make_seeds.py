@@ -59,11 +59,13 @@ def arp(op: int, sha: bytes, spa: str, tpa: str) -> bytes:
                        b"\0" * 6, ip(tpa))
 
 
-def fabric(label: int, inner: bytes, mpls_ttl: int = 64) -> bytes:
+def fabric(label: int, inner: bytes, mpls_ttl: int = 64,
+           src: str = "192.168.0.2") -> bytes:
+    """From a known endpoint (th_home.c: 192.168.0.2 in VRFs 1 and 2,
+    192.168.0.3 in VRF 1), or any other source."""
     gre = struct.pack("!HHI", 0, 0x8847, label << 12 | 1 << 8 | mpls_ttl)
     return eth(MAC_F, MAC_PEER, 0x0800,
-               ipv4("192.168.0.2", "192.168.0.1", 47, gre + inner,
-                    frag=0x4000))
+               ipv4(src, "192.168.0.1", 47, gre + inner, frag=0x4000))
 
 
 def packet_seeds() -> dict[str, bytes]:
@@ -106,6 +108,10 @@ def packet_seeds() -> dict[str, bytes]:
                                                           "10.0.1.9", 6,
                                                           tcp(5, 22, 0x10) +
                                                           b"t" * 1500)),
+        "fabric_unknown_endpoint": bytes([2, 0]) + fabric(17, ipv4(
+            "10.0.1.5", "10.0.0.2", 17, udp(3, 4)), src="192.168.0.66"),
+        "fabric_endpoint_vrf": bytes([2, 0]) + fabric(18, ipv4(
+            "10.0.1.5", "10.1.0.3", 17, udp(3, 4)), src="192.168.0.3"),
         "fabric_arp": bytes([2, 0]) + eth(BCAST, MAC_PEER, 0x0806, arp(
             1, MAC_PEER, "192.168.0.2", "192.168.0.1")),
     }

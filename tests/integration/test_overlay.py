@@ -93,8 +93,8 @@ def _fabric_frame(sandbox, label, inner=None, mpls_ttl=64, outer_kw=None, raw_pa
     from scapy.layers.l2 import GRE, Ether
     n1, n2 = sandbox.node("n1"), sandbox.node("n2")
     eth = Ether(dst=n1.fabric_mac, src=n2.fabric_mac)
-    outer = IP(src=n2.fabric_address, dst=n1.fabric_address, proto=47, flags="DF", ttl=64,
-               **(outer_kw or {}))
+    outer = IP(**{"src": n2.fabric_address, "dst": n1.fabric_address, "proto": 47,
+                  "flags": "DF", "ttl": 64, **(outer_kw or {})})
     if raw_payload is not None:
         return bytes(eth / outer / raw_payload)
     if inner is None:
@@ -148,6 +148,72 @@ def test_hostile_fabric_packets_are_dropped_and_counted_by_reason(sandbox):
     assert orchestrate.ping(sandbox.vm("n1-vm1").namespace, sandbox.vm("n2-vm1").ip, count=2)
 
 
+def _vrctl_json(node, cmd):
+    import json
+    import sys
+    vrctl = os.path.join(os.path.dirname(sys.executable), "bsdnet-vrctl")
+    r = subprocess.run([vrctl, "--shm", node.shm, "--state-dir",
+                        os.path.join(node.rundir, "state"), "--json", cmd],
+                       capture_output=True, text=True, check=True)
+    return json.loads(r.stdout)
+
+
+def test_each_node_knows_the_other_as_a_tunnel_endpoint(sandbox):
+    for me, peer in (("n1", "n2"), ("n2", "n1")):
+        eps = _vrctl_json(sandbox.node(me), "endpoint")
+        assert [e["endpoint"] for e in eps] == [sandbox.node(peer).fabric_address]
+        assert len(eps[0]["vrfs"]) == 2 and eps[0]["enforced"]
+
+
+def test_injection_from_a_host_that_is_no_tunnel_endpoint_never_reaches_the_vm(
+        sandbox, tmp_path):
+    """A valid label of n1-vm1 in MPLS over GRE from a fabric address that
+    is no node's: dropped and counted, the VM sees nothing; the same from
+    n2's address is delivered."""
+    import time
+
+    from scapy.layers.inet import ICMP, IP
+    n1, n2 = sandbox.node("n1"), sandbox.node("n2")
+    vm, peer_vm = sandbox.vm("n1-vm1"), sandbox.vm("n2-vm1")
+    stats = sandbox.stats("n1")
+
+    def frame(ident, outer_src, src_mac):
+        inner = IP(src=peer_vm.ip, dst=vm.ip, ttl=64) / ICMP(id=ident, seq=1)
+        f = _fabric_frame(sandbox, vm.label, inner=inner, outer_kw={"src": outer_src})
+        return f[:6] + src_mac + f[12:]
+
+    def seen(ident, outer_src, src_mac, done):
+        """Rows the VM captured of one frame, then (its flow decided) 5
+        more, sent on the fabric as from outer_src, once done() holds."""
+        pcap = str(tmp_path / f"vm-{ident}.pcap")
+        f = frame(ident, outer_src, src_mac)
+        with vmtools.capture(vm.namespace, vm.interface, pcap,
+                             f"icmp and icmp[4:2] == {ident} and src {peer_vm.ip}"):
+            vmtools.inject(sandbox.plan.fabric_namespace, n1.fabric_peer, [f])
+            time.sleep(0.5)
+            vmtools.inject(sandbox.plan.fabric_namespace, n1.fabric_peer, [f] * 5)
+            assert vmtools.retry(done, 40, 0.1)
+        return vmtools.tshark_rows(pcap, ["ip.src", "icmp.ident"])
+
+    def moved(before):
+        now = stats.drops()
+        return {k: now[k] - before[k] for k in now if now[k] != before[k]}
+
+    stranger = "192.0.2.200"
+    assert stranger not in {n.fabric_address for n in sandbox.plan.nodes}
+    before = stats.drops()
+    rows = seen(4242, stranger, bytes.fromhex("02deadbeef01"),
+                lambda: moved(before) == {"UNKNOWN_ENDPOINT": 6})
+    assert rows == [], rows
+    # The real remote node's address: the same packet is delivered.
+    before = stats.drops()
+    rx = vmtools.rx_packets(vm.namespace, vm.interface)
+    rows = seen(4243, n2.fabric_address, bytes.fromhex(n2.fabric_mac.replace(":", "")),
+                lambda: vmtools.rx_packets(vm.namespace, vm.interface) >= rx + 6)
+    assert len(rows) == 6 and {r["ip.src"] for r in rows} == {peer_vm.ip}, rows
+    assert moved(before) == {}
+
+
 def _udp_flow_works(sandbox, msg, sport=45000):
     src, dst = sandbox.vm("n1-vm1"), sandbox.vm("n2-vm1")
     return vmtools.retry(lambda: vmtools.udp_ask(src.namespace, dst.ip, 6100, sport, msg), 40, 0.25)
@@ -175,6 +241,10 @@ def test_agent_sigkill_established_flows_keep_forwarding(sandbox, udp_echo_n2):
         for n in sandbox.plan.nodes:
             orchestrate.start_agent(sandbox.plan, n)
     assert _udp_flow_works(sandbox, "agents back", sport=45001)
+    # The restarted agents adopted the endpoint tables as they were.
+    for me, peer in (("n1", "n2"), ("n2", "n1")):
+        eps = _vrctl_json(sandbox.node(me), "endpoint")
+        assert [e["endpoint"] for e in eps] == [sandbox.node(peer).fabric_address]
 
 
 def test_datapath_sigkill_restart_forwards_existing_flows_without_agent(sandbox, udp_echo_n2):

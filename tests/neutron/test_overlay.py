@@ -125,3 +125,49 @@ def test_metrics_of_a_node_in_neutron_mode(nsandbox):
     assert get("bsdnet_vif_rx_packets_total", port=vm_port)[0] >= 2
     net = nsandbox.plan.neutron["networks"]["red"]
     assert get("bsdnet_vrf_tx_packets_total", network=net)[0] >= 2
+
+
+def _endpoints(node) -> dict[str, list[str]]:
+    """vrctl endpoint on node: {endpoint address: its networks}."""
+    r = subprocess.run([sys.executable, "-m", "bsdnet.cmd.vrctl", "--shm", node.shm,
+                        "--state-dir", f"{node.rundir}/state", "--json", "endpoint"],
+                       capture_output=True, text=True, check=True)
+    return {e["endpoint"]: sorted(e["networks"]) for e in json.loads(r.stdout)}
+
+
+def test_tunnel_endpoints_follow_l2population(nsandbox, tmp_path):
+    """Each node takes MPLS only from the other, into the networks both
+    carry; when l2population says n2's last red port is gone, n2 stops
+    being an endpoint of red on n1, and is one again when it comes back."""
+    import oslo_messaging
+    from oslo_config import cfg
+
+    from bsdnet.neutron.rpc import AGENT, Rpc
+    from integration.vmtools import retry
+
+    nets = nsandbox.plan.neutron["networks"]
+    n1, n2 = nsandbox.node("n1"), nsandbox.node("n2")
+    red = {vm.node: vm for vm in nsandbox.plan.vms if vm.network == "red"}
+    both = sorted(nets.values())
+    assert _endpoints(n1) == {n2.fabric_address: both}
+    assert _endpoints(n2) == {n1.fabric_address: both}
+
+    conf = cfg.ConfigOpts()
+    (tmp_path / "c.conf").write_text(f"[DEFAULT]\ntransport_url = "
+                                     f"{nsandbox.server.transport_url}\n")
+    conf(args=["--config-file", str(tmp_path / "c.conf")], default_config_files=[])
+    rpc = Rpc(conf, "l2pop-caster", "l2pop-caster", 5)
+    fdb = {nets["red"]: {"network_type": "vxlan", "segment_id": 1, "ports": {
+        n2.fabric_address: [[red["n2"].mac, red["n2"].ip]]}}}
+    client = rpc._client(oslo_messaging.Target(topic=f"{AGENT}-l2population-update",
+                                               fanout=True))
+    try:
+        client.prepare().cast(rpc.context, "remove_fdb_entries", fdb_entries=fdb)
+        assert retry(lambda: _endpoints(n1) == {n2.fabric_address: [nets["blue"]]},
+                     50, 0.2), _endpoints(n1)
+    finally:
+        client.prepare().cast(rpc.context, "add_fdb_entries", fdb_entries=fdb)
+        rpc.close()
+    assert retry(lambda: _endpoints(n1) == {n2.fabric_address: both}, 50, 0.2), \
+        _endpoints(n1)
+    assert orchestrate.ping(red["n1"].namespace, red["n2"].ip, count=2)

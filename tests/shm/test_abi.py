@@ -15,6 +15,10 @@ FINGERPRINTS = {
     # v4: path MTU: vif_gw, rh_dp_flags (MSS clamp), rh_icmp_rate, ICMP
     # and MSS counters, drop reason MTU_EXCEEDED_NO_DF.
     4: "fc32451f9b89e67e3d1d89defa91140e066e496abf639e054e801f178b13b6c0",
+    # v5: known tunnel endpoints (rh_off_endpoints, struct
+    # bsdnet_ep_bucket), BSDNET_DPF_ANY_SOURCE, drop reasons
+    # UNKNOWN_ENDPOINT and ENDPOINT_VRF.
+    5: "a91df07e493a791cc76538175fc85698e1bf26299c9e130f276249a71f026eca",
 }
 
 

@@ -252,6 +252,9 @@ node_program(struct agent *a, const struct node *me, const struct node *peer)
 	th_rt_add(KH_VRF, me->vm_ip, 32, KH_NH_LOCAL);
 	th_rt_add(KH_VRF, peer->vm_ip, 32, KH_NH_TUNNEL);
 	th_rt_build();
+	/* The peer of the route is the one node that may send into it. */
+	(void)bsdnet_ep_add(th_eps(), peer->fab_ip, KH_VRF);
+	(void)bsdnet_ep_add(th_eps(), peer->fab_ip, BSDNET_EP_VRF_ANY);
 }
 
 int
