@@ -29,7 +29,7 @@ class Pinger:
         assert orchestrate.ping(self.src.namespace, self.dst.ip, count=2)
         self.t0 = time.monotonic()
         self.p = subprocess.Popen(["ip", "netns", "exec", self.src.namespace, "ping", "-n",
-                                   "-q", "-i", "0.05", self.dst.ip],
+                                   "-i", "0.05", self.dst.ip],
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         # Its flow decided (a new ping is a new flow, its first packet the
         # agent's to decide): what follows tests an established flow.
@@ -44,6 +44,10 @@ class Pinger:
         m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
         assert m, out
         self.sent, self.received = int(m.group(1)), int(m.group(2))
+        # ping stops at SIGINT without waiting for the answer to its last
+        # request: that one may be in flight, every earlier one must be in.
+        answered = {int(n) for n in re.findall(r"icmp_seq=(\d+) ttl=", out)}
+        self.lost = [n for n in range(1, self.sent) if n not in answered]
 
 
 def _converged(nsandbox, neutron, node_name: str) -> None:
@@ -83,12 +87,12 @@ def test_agent_sigkill_loses_no_established_flow(nsandbox, neutron):
         orchestrate.start_agent(nsandbox.plan, n2)
         wait_for(lambda: open(log).read().count("full resync done") > resyncs,
                  "the restarted agent's full resync", 60, pause=0.2)
-    assert ping.sent > 20 and ping.received == ping.sent, _logs(nsandbox, ping)
+    assert ping.sent > 20 and not ping.lost, _logs(nsandbox, ping)
     _converged(nsandbox, neutron, "n2")
 
 
 def _logs(nsandbox, ping=None) -> str:
-    out = [f"{ping.received} of {ping.sent} pings answered"] if ping else []
+    out = [f"{ping.received} of {ping.sent} pings answered, lost: {ping.lost}"] if ping else []
     for node in nsandbox.plan.nodes:
         lines = open(f"{node.rundir}/agent.log").read().splitlines()
         out += [f"-- {node.name}"] + [x for x in lines[-40:] if " bsdnet." in x]
@@ -99,7 +103,7 @@ def test_rabbitmq_restart_loses_no_established_flow(nsandbox, neutron):
     src, dst = _red(nsandbox)
     with Pinger(src, dst) as ping:
         nsandbox.server.script("restart", "rabbitmq")
-    assert ping.sent > 20 and ping.received == ping.sent, _logs(nsandbox, ping)
+    assert ping.sent > 20 and not ping.lost, _logs(nsandbox, ping)
     _converged(nsandbox, neutron, "n1")
 
 
@@ -108,5 +112,5 @@ def test_neutron_server_restart_loses_no_established_flow(nsandbox, neutron):
     with Pinger(src, dst) as ping:
         nsandbox.server.script("restart", "rpc")
         nsandbox.server.script("restart", "api")
-    assert ping.sent > 20 and ping.received == ping.sent, _logs(nsandbox, ping)
+    assert ping.sent > 20 and not ping.lost, _logs(nsandbox, ping)
     _converged(nsandbox, neutron, "n2")
