@@ -127,7 +127,7 @@ class DnsmasqManager:
         cidr6 = ipaddress.IPv6Network(net.cidr6)
         kind = {"slaac": "ra-only", "dhcpv6-stateless": "ra-stateless",
                 "dhcpv6-stateful": "static"}[mode]
-        out = [f"--dhcp-range=set:{net.id}6,{cidr6.network_address},{kind},"
+        out = [f"--dhcp-range=set:{net.id}-v6,{cidr6.network_address},{kind},"
                f"{cidr6.prefixlen},{self.lease_time}"]
         if net.ipv6_ra_mode:
             out.append("--enable-ra")

@@ -120,7 +120,7 @@ def test_ra_and_dhcpv6_ranges_follow_neutron_modes(tmp_path):
     mgr = DnsmasqManager(tmp_path)
     base = dict(id="n6", uplink="em0", cidr="10.0.0.0/24", bridge_address="10.0.0.1/24",
                 dhcp=True, cidr6="2001:db8:1::/64", bridge_address6="2001:db8:1::1/64")
-    rng = "--dhcp-range=set:n6" + "6,2001:db8:1::,{},64,86400s"
+    rng = "--dhcp-range=set:n6-v6,2001:db8:1::,{},64,86400s"
     for mode, kind in (("slaac", "ra-only"), ("dhcpv6-stateless", "ra-stateless"),
                        ("dhcpv6-stateful", "static")):
         net = Network(**base, ipv6_ra_mode=mode, ipv6_address_mode=mode).validate()
