@@ -24,6 +24,7 @@ import sys
 from typing import Any
 
 from bsdnet.driver.net import NetDriverError, Network, Port, get_driver
+from bsdnet.driver.net.model import IPV6_MODES
 from bsdnet.driver.net.state import StateStore
 
 
@@ -58,6 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--dhcp", action="store_true")
     e.add_argument("--move-address", action="store_true")
     e.add_argument("--stp", action="store_true")
+    e.add_argument("--cidr6", help="IPv6 subnet: RAs and DHCPv6 from the network's dnsmasq")
+    e.add_argument("--bridge-address6")
+    e.add_argument("--ipv6-ra-mode", choices=IPV6_MODES)
+    e.add_argument("--ipv6-address-mode", choices=IPV6_MODES)
 
     d = sub.add_parser("delete-network", help="remove a network (no ports left)")
     d.add_argument("--id", required=True)
@@ -67,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--network", required=True)
     pl.add_argument("--mac", required=True)
     pl.add_argument("--ip")
+    pl.add_argument("--ip6", help="fixed address for DHCPv6 (dhcpv6-stateful)")
     pl.add_argument("--hostname")
     pl.add_argument("--tap")
     pl.add_argument("--mtu", type=int)
@@ -91,7 +97,8 @@ def _network(a: argparse.Namespace) -> Network:
     return Network(id=a.id, uplink=a.uplink, vlan=a.vlan, mtu=a.mtu, bridge=a.bridge,
                    cidr=a.cidr, gateway=a.gateway, bridge_address=a.bridge_address,
                    dns=a.dns, routes=routes, dhcp=a.dhcp, move_address=a.move_address,
-                   stp=a.stp)
+                   stp=a.stp, cidr6=a.cidr6, bridge_address6=a.bridge_address6,
+                   ipv6_ra_mode=a.ipv6_ra_mode, ipv6_address_mode=a.ipv6_address_mode)
 
 
 def _dry_run_driver(a: argparse.Namespace):
@@ -144,7 +151,7 @@ def _run(a: argparse.Namespace, drv, out) -> Any:
         drv.delete_network(a.id)
         return {"deleted": a.id}
     if a.cmd == "plug":
-        return drv.plug_port(Port(id=a.port, network_id=a.network, mac=a.mac, ip=a.ip,
+        return drv.plug_port(Port(id=a.port, network_id=a.network, mac=a.mac, ip=a.ip, ip6=a.ip6,
                                   hostname=a.hostname, tap=a.tap, mtu=a.mtu),
                              create=not a.adopt)
     if a.cmd == "unplug":

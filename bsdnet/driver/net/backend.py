@@ -49,8 +49,9 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def gateway_routes(self, name: str) -> list[tuple[str, str]]:
-        """IPv4 routes through a gateway out of interface `name`:
-        [(destination cidr, gateway)], the default route as 0.0.0.0/0."""
+        """IPv4 and IPv6 routes through a gateway out of interface `name`:
+        [(destination cidr, gateway)], the default routes as 0.0.0.0/0 and
+        ::/0.  A link-local IPv6 gateway carries its interface: fe80::1%name."""
 
     # ----- creation; each leaves the interface marked (group + description)
     @abc.abstractmethod
@@ -103,7 +104,8 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def replace_route(self, dst: str, gateway: str) -> None:
         """(Re)install dst via gateway; the OS picks the interface the
-        gateway is on-link on (after an address move, the bridge)."""
+        gateway is on-link on (after an address move, the bridge).  A
+        link-local IPv6 gateway names its interface (fe80::1%br0)."""
 
     def replace_default_route(self, gateway: str) -> None:
         self.replace_route("0.0.0.0/0", gateway)

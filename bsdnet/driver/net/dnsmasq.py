@@ -57,9 +57,10 @@ class DnsmasqManager:
     def host_lines(ports: list[Port]) -> str:
         lines = []
         for p in sorted(ports, key=lambda p: p.mac):
-            if not p.ip:
+            if not p.ip and not p.ip6:
                 continue
-            fields = [p.mac, p.ip] + ([p.hostname] if p.hostname else [])
+            fields = [p.mac] + ([p.ip] if p.ip else []) + \
+                ([f"[{p.ip6}]"] if p.ip6 else []) + ([p.hostname] if p.hostname else [])
             lines.append(",".join(fields))
         return "".join(f"{line}\n" for line in lines)
 
@@ -103,11 +104,34 @@ class DnsmasqManager:
             f"--dhcp-range=set:{net.id},{cidr.network_address},static,"
             f"{cidr.netmask},{self.lease_time}",
             f"--dhcp-lease-max={min(cidr.num_addresses, 65536)}",
+            *self.argv6(net),
             # Not --dhcp-authoritative: every host of a network runs its
             # own dnsmasq on the same segment, each knowing only its own
             # ports; an authoritative one NAKs the other hosts' clients.
             "--dhcp-no-override",
         ]
+
+    def argv6(self, net: Network) -> list[str]:
+        """RA and DHCPv6 for the network's IPv6 subnet, as Neutron's modes say.
+
+        dnsmasq's range modes: ra-only is an RA with the autonomous flag
+        (SLAAC) and no DHCPv6; ra-stateless adds the O flag and answers
+        information requests; a static range sets the M flag and leases the
+        host file's [addresses].  With no ra_mode another router advertises
+        and only DHCPv6 (if any) is ours."""
+        if not net.cidr6:
+            return []
+        mode = net.ipv6_ra_mode or net.ipv6_address_mode
+        if mode is None or (net.ipv6_ra_mode is None and mode == "slaac"):
+            return []
+        cidr6 = ipaddress.IPv6Network(net.cidr6)
+        kind = {"slaac": "ra-only", "dhcpv6-stateless": "ra-stateless",
+                "dhcpv6-stateful": "static"}[mode]
+        out = [f"--dhcp-range=set:{net.id}-v6,{cidr6.network_address},{kind},"
+               f"{cidr6.prefixlen},{self.lease_time}"]
+        if net.ipv6_ra_mode:
+            out.append("--enable-ra")
+        return out
 
     # ----- process
     def pid(self, network_id: str) -> int | None:

@@ -12,7 +12,13 @@ It keeps interface state and enforces the rules the driver must live with:
 - a tap is created down; net.link.tap.up_on_open is honoured only when a
   process opens it, so whoever creates it must bring it up;
 - vlan create needs both `vlan` and `vlandev`, a tag 1-4094 unique per parent;
-- group names may not end in a digit; only cloned interfaces can be destroyed.
+- group names may not end in a digit; only cloned interfaces can be destroyed;
+- route(8) reads addresses as inet unless given -inet6; an IPv6 gateway is
+  taken when on-link: inside an inet6 prefix of an interface, or link-local
+  with its scope (fe80::1%em0) naming an interface that has a link-local
+  address of its own (a new interface has none: nd6 IFDISABLED, until
+  `ifconfig X inet6 -ifdisabled auto_linklocal`); a route goes when the
+  address its gateway depended on does.
 
 It prints state in ifconfig's real format (see ifconfig_parse for the
 sources of each line), and is used three ways: in-process by unit tests, as
@@ -35,6 +41,10 @@ from .ifconfig_parse import inet_line, parse_all
 from .model import IfState
 
 _CLONERS = ("bridge", "tap", "vlan", "epair")
+# ifconfig(8)'s inet6 nd6 flags (af_inet6.c), which take no address.
+_ND6_FLAGS = ("ifdisabled", "-ifdisabled", "auto_linklocal", "-auto_linklocal",
+              "accept_rtadv", "-accept_rtadv", "nud", "-nud", "perform_nud",
+              "-perform_nud", "no_radr", "-no_radr", "no_dad", "-no_dad")
 # sys/net/if.h bit values, in the order ifconfig's IFFBITS prints them.
 IFF_BITS = [
     ("UP", 0x1), ("BROADCAST", 0x2), ("DEBUG", 0x4), ("LOOPBACK", 0x8),
@@ -55,6 +65,12 @@ DEFAULT_SYSCTLS = {
     "net.link.tap.up_on_open": "0",
     "net.link.bridge.inherit_mac": "0",
 }
+
+
+def _unscoped(cidr: str) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
+    """fe80::1%em0/64 as an interface without its scope, for prefix tests."""
+    ip, _, plen = cidr.partition("/")
+    return ipaddress.ip_interface(f"{ip.split('%')[0]}/{plen}" if plen else ip.split("%")[0])
 
 
 class SimError(Exception):
@@ -284,6 +300,10 @@ class FreeBSDHost:
             elif cmd == "destroy":
                 self._destroy(st)
                 return name
+            elif cmd == "inet6" and i + 1 < len(rest) and rest[i + 1] in _ND6_FLAGS:
+                while i + 1 < len(rest) and rest[i + 1] in _ND6_FLAGS:
+                    i += 1
+                    self._nd6_flag(st, rest[i])
             elif cmd in ("inet", "inet6"):
                 i = self._addr(st, cmd, rest, i)
             elif cmd in ("vlan", "vlandev"):
@@ -301,6 +321,23 @@ class FreeBSDHost:
                     st.flags.append("RUNNING")
         elif not on and flag in st.flags:
             st.flags.remove(flag)
+
+    def _nd6_flag(self, st: IfState, flag: str) -> None:
+        """ifconfig's nd6 flags (SIOCSIFINFO_IN6).  Clearing ifdisabled with
+        auto_linklocal set runs in6_ifattach, which gives the interface its
+        EUI-64 link-local address, except on a bridge member that may carry
+        no address (member_ifaddrs=0)."""
+        if flag not in ("-ifdisabled", "auto_linklocal"):
+            return
+        if any(a.startswith("fe80:") for a in st.inet6) or not st.ether:
+            return
+        if st.master is not None and self.sysctls.get(
+                "net.link.bridge.member_ifaddrs", "1") == "0":
+            return
+        o = [int(x, 16) for x in st.ether.split(":")]
+        eui = [o[0] ^ 2, o[1], o[2], 0xff, 0xfe, o[3], o[4], o[5]]
+        iid = ":".join(f"{eui[k] << 8 | eui[k + 1]:x}" for k in range(0, 8, 2))
+        st.inet6.append(f"{ipaddress.ip_address('fe80::' + iid)}%{st.name}/64")
 
     def _set_mtu(self, st: IfState, val: str) -> None:
         bad = SimError("ifconfig: ioctl SIOCSIFMTU (set mtu): Invalid argument")
@@ -344,7 +381,8 @@ class FreeBSDHost:
                 o.vlan_parent = new
             if o.master == old:
                 o.master = new
-        self.routes = {d: (g, new if i == old else i) for d, (g, i) in self.routes.items()}
+        self.routes = {d: (g.replace(f"%{old}", f"%{new}") if i == old else g,
+                           new if i == old else i) for d, (g, i) in self.routes.items()}
         return new
 
     def _add_group(self, st: IfState, g: str) -> None:
@@ -460,9 +498,17 @@ class FreeBSDHost:
         for dst, (gw, ifn) in list(self.routes.items()):
             if ifn != ifname:
                 continue
-            gwa = ipaddress.ip_address(gw)
-            if st is None or not any(gwa in ipaddress.ip_interface(a).network for a in st.inet):
+            if st is None or not self._on_link(st, gw):
                 del self.routes[dst]
+
+    @staticmethod
+    def _on_link(st: IfState, gw: str) -> bool:
+        """Does st have an address whose prefix holds gw?  A link-local
+        gateway's scope is st's own link, so any link-local of st will do."""
+        ip, _, _ = gw.partition("%")
+        gwa = ipaddress.ip_address(ip)
+        addrs = st.inet if gwa.version == 4 else st.inet6
+        return any(gwa in _unscoped(a).network for a in addrs)
 
     # ----- sysctl(8)
     def _sysctl(self, args: list[str]) -> str:
@@ -478,19 +524,50 @@ class FreeBSDHost:
             return f"{name}: {old} -> {value}\n"
         raise SimError("usage: sysctl [-n] name | name=value")
 
-    # ----- route(8): get/add/delete of IPv4 gateway routes
+    # ----- route(8): get/add/delete of IPv4 and IPv6 gateway routes
     @staticmethod
-    def _dst(args: list[str]) -> tuple[str, list[str]]:
+    def _addr_of(text: str, v6: bool) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        """route.c's getaddr: inet_aton for inet, getaddrinfo (which takes
+        a %scope) for inet6; anything else is a bad address."""
+        try:
+            a = ipaddress.ip_address(text)
+        except ValueError:
+            a = None
+        if a is None or a.version != (6 if v6 else 4) or (not v6 and "%" in text):
+            raise SimError(f"route: bad address: {text}")
+        return a
+
+    def _dst(self, args: list[str], v6: bool) -> tuple[str, list[str]]:
         if args[:1] == ["-net"]:
             args = args[1:]
         if not args:
             raise SimError("usage: route [-n] command [-net] destination gateway")
         if args[0] == "default":
-            return "0.0.0.0/0", args[1:]
+            return ("::/0" if v6 else "0.0.0.0/0"), args[1:]
+        addr, _, plen = args[0].partition("/")
+        self._addr_of(addr, v6)
         try:
             return str(ipaddress.ip_network(args[0], strict=False)), args[1:]
         except ValueError:
             raise SimError(f"route: bad address: {args[0]}") from None
+
+    def _gateway(self, text: str, v6: bool) -> tuple[str, str] | None:
+        """(gateway as the table shows it, interface it is on-link on)."""
+        gw = self._addr_of(text, v6)
+        if v6 and gw.is_link_local:
+            scope = getattr(gw, "scope_id", None)
+            if not scope:
+                # sa6_embedscope: a link-local address means nothing
+                # without its link.
+                raise SimError("route: writing to routing socket: Invalid argument")
+            st = self.ifaces.get(scope)
+            if st is None:
+                raise SimError(f"route: bad address: {text}")
+            return (text, scope) if self._on_link(st, text) else None
+        for st in self.ifaces.values():
+            if self._on_link(st, str(gw)):
+                return str(gw), st.name
+        return None
 
     def _route(self, args: list[str]) -> str:
         if args[:1] == ["-n"]:
@@ -498,8 +575,11 @@ class FreeBSDHost:
         if not args:
             raise SimError("usage: route [-n] command [[modifiers] args]")
         cmd, rest = args[0], args[1:]
-        dst, rest = self._dst(rest)
-        shown = "default" if dst == "0.0.0.0/0" else dst
+        v6 = rest[:1] == ["-inet6"]
+        if rest[:1] in (["-inet6"], ["-inet"]):
+            rest = rest[1:]
+        dst, rest = self._dst(rest, v6)
+        shown = "default" if dst in ("0.0.0.0/0", "::/0") else dst
         if cmd == "get":
             if dst not in self.routes:
                 raise SimError("route: route has not been found")
@@ -517,31 +597,42 @@ class FreeBSDHost:
             gw = self.routes.pop(dst)[0]
             return f"delete net {shown}: gateway {gw}\n"
         if cmd == "add" and len(rest) == 1:
-            gw = ipaddress.ip_address(rest[0])
+            gw = rest[0]
             if dst in self.routes:
                 raise SimError("route: writing to routing socket: File exists\n"
                                f"add net {shown}: gateway {gw}: route already in table")
-            for st in self.ifaces.values():
-                if any(gw in ipaddress.ip_interface(a).network for a in st.inet):
-                    self.routes[dst] = (str(gw), st.name)
-                    return f"add net {shown}: gateway {gw}\n"
+            found = self._gateway(gw, v6)
+            if found is not None:
+                self.routes[dst] = found
+                return f"add net {shown}: gateway {gw}\n"
             raise SimError("route: writing to routing socket: Network is unreachable\n"
                            f"add net {shown}: gateway {gw} fib 0: Network is unreachable")
         raise SimError("route: unsupported arguments in the stand-in: " + " ".join(args))
 
-    # ----- netstat(1): the IPv4 routing table
+    # ----- netstat(1): the IPv4 and IPv6 routing tables
     def _netstat(self, args: list[str]) -> str:
-        if args != ["-rn", "-f", "inet"]:
-            raise SimError("netstat: the stand-in knows only -rn -f inet")
+        if args not in (["-rn", "-f", "inet"], ["-rn", "-f", "inet6"]):
+            raise SimError("netstat: the stand-in knows only -rn -f inet|inet6")
+        v6 = args[2] == "inet6"
         rows = []
         for dst, (gw, ifn) in self.routes.items():
-            rows.append(("default" if dst == "0.0.0.0/0" else dst, gw, "UGS", ifn))
+            if (":" in dst) == v6:
+                rows.append(("default" if dst in ("0.0.0.0/0", "::/0") else dst,
+                             gw, "UGS", ifn))
         for idx, st in enumerate(self.ifaces.values(), start=1):
-            for a in st.inet:
-                iface = ipaddress.ip_interface(a)
-                if iface.network.prefixlen < 32:
-                    rows.append((str(iface.network), f"link#{idx}", "U", st.name))
-                rows.append((str(iface.ip), f"link#{idx}", "UHS", "lo0"))
+            for a in (st.inet6 if v6 else st.inet):
+                ip, plen = a.split("/")
+                iface = _unscoped(a)
+                scope = f"%{st.name}" if "%" in ip else ""
+                if iface.network.prefixlen < iface.max_prefixlen:
+                    net = str(iface.network.network_address) + scope
+                    rows.append((f"{net}/{plen}", f"link#{idx}", "U", st.name))
+                rows.append((ip, f"link#{idx}", "UHS", "lo0"))
+        if v6:
+            out = ["Routing tables", "", "Internet6:",
+                   f"{'Destination':<32} {'Gateway':<26} {'Flags':<9} {'Netif'} Expire"]
+            out += [f"{d:<32} {g:<26} {f:<9} {i:>5}" for d, g, f, i in rows]
+            return "\n".join(out) + "\n"
         out = ["Routing tables", "", "Internet:",
                f"{'Destination':<18} {'Gateway':<18} {'Flags':<9} {'Netif'} Expire"]
         out += [f"{d:<18} {g:<18} {f:<9} {i:>5}" for d, g, f, i in rows]

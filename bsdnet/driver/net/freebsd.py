@@ -147,29 +147,47 @@ class FreeBSDBackend(Backend):
         self.ifconfig(name, "inet6" if ":" in cidr else "inet", cidr.split("/")[0], "-alias")
 
     def gateway_routes(self, name: str) -> list[tuple[str, str]]:
-        out = self._run(["netstat", "-rn", "-f", "inet"])
-        return parse_netstat_gateways(out, name)
+        out = []
+        for fam in ("inet", "inet6"):
+            out += parse_netstat_gateways(self._run(["netstat", "-rn", "-f", fam]), name)
+        return out
 
     def replace_route(self, dst: str, gateway: str) -> None:
-        target = ["default"] if dst == "0.0.0.0/0" else ["-net", dst]
-        self.runner(["route", "-n", "delete", *target])   # may already be gone
-        self._run(["route", "-n", "add", *target, gateway])
+        v6 = ":" in dst
+        # route(8) reads every address as inet unless told -inet6.
+        fam = ["-inet6"] if v6 else []
+        target = ["default"] if dst in ("0.0.0.0/0", "::/0") else ["-net", dst]
+        _, sep, scope = gateway.partition("%")
+        if sep:
+            # The kernel takes a link-local gateway only on an interface with
+            # its own link-local address; a fresh bridge has IPv6 disabled
+            # (nd6 IFDISABLED) and so none until told.
+            self.ifconfig(scope, "inet6", "-ifdisabled", "auto_linklocal")
+        self.runner(["route", "-n", "delete", *fam, *target])   # may already be gone
+        self._run(["route", "-n", "add", *fam, *target, gateway])
 
 
 def parse_netstat_gateways(text: str, ifname: str) -> list[tuple[str, str]]:
-    """Rows of `netstat -rn -f inet` with the G flag leaving through ifname.
+    """Rows of `netstat -rn -f inet` or `-f inet6` with the G flag leaving
+    through ifname.
 
     Columns are Destination, Gateway, Flags, Netif[, Expire] (netstat's
-    route.c); 'default' is 0.0.0.0/0 and a destination without a mask is a
-    host route."""
+    route.c); 'default' is 0.0.0.0/0 (::/0 in the Internet6 table) and a
+    destination without a mask is a host route.  A link-local gateway is
+    printed with its scope, fe80::1%em0, and kept so."""
     out = []
+    v6 = False
     for line in text.splitlines():
+        if line.startswith("Internet"):
+            v6 = line.startswith("Internet6")
         cols = line.split()
         if len(cols) < 4 or "G" not in cols[2] or cols[3] != ifname:
             continue
-        dst = "0.0.0.0/0" if cols[0] == "default" else cols[0]
+        if "%" in cols[0]:
+            continue    # a link-scoped destination belongs to its link
+        dst = ("::/0" if v6 else "0.0.0.0/0") if cols[0] == "default" else cols[0]
         if "/" not in dst:
-            dst += "/32"
+            dst += "/128" if v6 else "/32"
         try:
             out.append((str(ipaddress.ip_network(dst, strict=False)), cols[1]))
         except ValueError:

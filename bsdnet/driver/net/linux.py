@@ -40,6 +40,7 @@ TUNSETIFF = 0x400454CA
 TUNSETPERSIST = 0x400454CB
 IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
+RTPROT_RA = 9   # linux/rtnetlink.h: route installed from a router advertisement
 
 
 def group_id(group: str) -> int:
@@ -264,12 +265,23 @@ class LinuxBackend(Backend):
     def gateway_routes(self, name: str) -> list[tuple[str, str]]:
         idx = self._idx(name)
         out = []
-        for r in self.ipr.get_routes(family=socket.AF_INET, table=254):
-            gw = r.get_attr("RTA_GATEWAY")
-            if gw and r.get_attr("RTA_OIF") == idx:
-                out.append((f"{r.get_attr('RTA_DST') or '0.0.0.0'}/{r['dst_len']}", gw))
+        for fam, anyaddr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+            for r in self.ipr.get_routes(family=fam, table=254):
+                gw = r.get_attr("RTA_GATEWAY")
+                # Routes learned from router advertisements stay with the
+                # kernel: they expire, and the bridge learns its own.
+                if not gw or r.get_attr("RTA_OIF") != idx or r["proto"] == RTPROT_RA:
+                    continue
+                if gw.startswith("fe80:"):
+                    gw = f"{gw}%{name}"
+                out.append((f"{r.get_attr('RTA_DST') or anyaddr}/{r['dst_len']}", gw))
         return out
 
     def replace_route(self, dst: str, gateway: str) -> None:
+        ip, _, scope = gateway.partition("%")
+        kw: dict[str, int] = {"family": socket.AF_INET6 if ":" in dst else socket.AF_INET}
+        if scope:
+            # A link-local gateway is on-link only on the interface named.
+            kw["oif"] = self._idx(scope)
         self._call(f"route {dst} via {gateway}", self.ipr.route, "replace",
-                   dst=dst, gateway=gateway)
+                   dst=dst, gateway=ip, **kw)

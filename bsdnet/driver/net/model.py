@@ -43,6 +43,10 @@ class IfState:
         return asdict(self)
 
 
+#: Neutron's ipv6_ra_mode / ipv6_address_mode values.
+IPV6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
+
+
 @dataclass
 class Network:
     """A flat or VLAN network, as nova-network's managers built them.
@@ -67,6 +71,14 @@ class Network:
     dhcp: bool = False
     move_address: bool = False
     stp: bool = False
+    # An IPv6 subnet served by the same dnsmasq, with Neutron's two modes
+    # (slaac, dhcpv6-stateful, dhcpv6-stateless): ra_mode says whether we
+    # send router advertisements and which flags, address_mode how ports
+    # get addresses.  bridge_address6 is the host's address on it (CIDR).
+    cidr6: str | None = None
+    bridge_address6: str | None = None
+    ipv6_ra_mode: str | None = None
+    ipv6_address_mode: str | None = None
 
     def validate(self) -> "Network":
         check_id(self.id, "network id")
@@ -83,6 +95,7 @@ class Network:
         if self.dhcp and not (self.cidr and self.bridge_address):
             raise InvalidName(f"network {self.id}: DHCP needs a cidr and a bridge_address "
                               "in it (dnsmasq answers from the bridge)")
+        self._validate_v6()
         try:
             if self.cidr:
                 ipaddress.ip_network(self.cidr)
@@ -99,6 +112,35 @@ class Network:
         except ValueError as exc:
             raise InvalidName(f"network {self.id}: {exc}") from None
         return self
+
+    def _validate_v6(self) -> None:
+        for what, mode in (("ipv6_ra_mode", self.ipv6_ra_mode),
+                           ("ipv6_address_mode", self.ipv6_address_mode)):
+            if mode is not None and mode not in IPV6_MODES:
+                raise InvalidName(f"network {self.id}: {what} {mode!r} is not one of "
+                                  f"{', '.join(IPV6_MODES)}")
+        # Neutron's rule: when both are given they agree.
+        if self.ipv6_ra_mode and self.ipv6_address_mode and \
+                self.ipv6_ra_mode != self.ipv6_address_mode:
+            raise InvalidName(f"network {self.id}: ipv6_ra_mode {self.ipv6_ra_mode} and "
+                              f"ipv6_address_mode {self.ipv6_address_mode} differ")
+        if not self.cidr6:
+            if self.ipv6_ra_mode or self.ipv6_address_mode or self.bridge_address6:
+                raise InvalidName(f"network {self.id}: IPv6 modes need a cidr6")
+            return
+        try:
+            net = ipaddress.IPv6Network(self.cidr6)
+            if self.bridge_address6 and \
+                    ipaddress.IPv6Interface(self.bridge_address6).ip not in net:
+                raise ValueError(f"bridge_address6 {self.bridge_address6} is outside {net}")
+        except ValueError as exc:
+            raise InvalidName(f"network {self.id}: {exc}") from None
+        if self.dhcp and (self.ipv6_ra_mode or self.ipv6_address_mode) and \
+                not self.bridge_address6:
+            raise InvalidName(f"network {self.id}: RA and DHCPv6 need a bridge_address6 "
+                              "(dnsmasq answers from the bridge)")
+        if self.ipv6_ra_mode == "slaac" and net.prefixlen != 64:
+            raise InvalidName(f"network {self.id}: SLAAC needs a /64, not {net}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Network":
@@ -118,6 +160,7 @@ class Port:
     network_id: str
     mac: str
     ip: str | None = None
+    ip6: str | None = None           # fixed address for DHCPv6 (stateful)
     hostname: str | None = None
     tap: str | None = None
     mtu: int | None = None
@@ -131,6 +174,11 @@ class Port:
         self.mac = check_mac(self.mac)
         if self.tap is not None:
             check_ifname(self.tap)
+        if self.ip6 is not None:
+            try:
+                ipaddress.IPv6Address(self.ip6)
+            except ValueError as exc:
+                raise InvalidName(f"port {self.id}: {exc}") from None
         if self.ip is not None:
             try:
                 ipaddress.ip_address(self.ip)

@@ -139,6 +139,9 @@ class NetworkDriver:
         if net.bridge_address and net.bridge_address.split("/")[0] not in \
                 [a.split("/")[0] for a in bst.inet]:
             self.backend.add_address(br, net.bridge_address)
+        if net.bridge_address6 and net.bridge_address6.split("/")[0] not in \
+                [a.split("/")[0] for a in bst.inet6]:
+            self.backend.add_address(br, net.bridge_address6)
         if not bst.up:
             self.backend.set_up(br)
         if self.dhcp and net.dhcp:

@@ -1,8 +1,9 @@
 """Moving an uplink into a bridge and back.
 
 A flat network's uplink becomes a bridge member.  What it carried moves to
-the bridge: IPv4/IPv6 addresses and every IPv4 gateway route through it
-(when the network asks, move_address).  FreeBSD 15 (member_ifaddrs=0)
+the bridge: IPv4/IPv6 addresses and every IPv4 and IPv6 gateway route
+through it (when the network asks, move_address); a route via a
+link-local gateway (fe80::1%uplink) is re-scoped to the bridge and back.  FreeBSD 15 (member_ifaddrs=0)
 refuses a member with any address, so its IPv6 link-local goes too.  What
 was taken is written into the bridge's description first (moved=, routes=,
 ll=, mtu0=, from=), so a crash halfway is finished by restore() and
@@ -111,6 +112,7 @@ class Uplinks:
             return
         have = set(self.backend.gateway_routes(ifname))
         for dst, gw in routes:
+            gw = _scoped(gw, ifname)
             if (dst, gw) in have:
                 continue
             try:
@@ -150,6 +152,13 @@ class Uplinks:
 def _routes_field(routes: list[tuple[str, str]]) -> str:
     """Routes in a mark: 'dst>gw' joined by ','; no spaces, fits a description."""
     return ",".join(f"{dst}>{gw}" for dst, gw in routes)
+
+
+def _scoped(gateway: str, ifname: str) -> str:
+    """A link-local gateway is reached through one interface: name the one
+    the route now leaves by (fe80::1%uplink becomes fe80::1%bridge)."""
+    ip, sep, _ = gateway.partition("%")
+    return f"{ip}%{ifname}" if sep else gateway
 
 
 def _routes_of(mark: dict[str, str]) -> list[tuple[str, str]]:

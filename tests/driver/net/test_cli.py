@@ -49,6 +49,19 @@ def test_dry_run_vlan_and_dhcp_on_an_assumed_uplink(tmp_path):
     assert "--interface=bnbt42" in out.splitlines()[-1]
 
 
+def test_dry_run_ipv6_subnet_gets_ra_from_dnsmasq(tmp_path):
+    rc, out = run("--dry-run", "--state-dir", str(tmp_path), "--assume", "ixl0",
+                  "ensure-network", "--id", "t6", "--uplink", "ixl0", "--cidr",
+                  "10.6.0.0/24", "--bridge-address", "10.6.0.1/24", "--dhcp",
+                  "--cidr6", "2001:db8:6::/64", "--bridge-address6", "2001:db8:6::1/64",
+                  "--ipv6-ra-mode", "slaac", "--ipv6-address-mode", "slaac")
+    assert rc == 0, out
+    assert "/sbin/ifconfig bnbt6 inet6 2001:db8:6::1/64 alias" in out.splitlines()
+    dnsmasq = out.splitlines()[-1]
+    assert "--dhcp-range=set:t6-v6,2001:db8:6::,ra-only,64,86400s" in dnsmasq
+    assert "--enable-ra" in dnsmasq
+
+
 def test_dry_run_plug_uses_known_networks(tmp_path):
     state = tmp_path / "state"
     # A dry run remembers nothing, so plug refuses: the network is unknown.

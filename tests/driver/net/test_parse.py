@@ -47,6 +47,14 @@ def test_netstat_gateway_routes_of_one_interface():
     assert parse_netstat_gateways(text, "lo0") == []
 
 
+def test_netstat_inet6_gateway_routes_keep_the_link_local_scope():
+    from bsdnet.driver.net.freebsd import parse_netstat_gateways
+    text = fixture_text("netstat-rn-inet6.txt")
+    assert parse_netstat_gateways(text, "em0") == [
+        ("::/0", "fe80::1%em0"), ("2001:db8:20::/48", "2001:db8::254"),
+        ("2001:db8:30::7/128", "2001:db8::253")]
+
+
 def test_lists_and_groups():
     assert parse_list("em0 em1 lo0 bridge0\n") == ["em0", "em1", "lo0", "bridge0"]
     assert parse_group("tap0\ntap1\n") == ["tap0", "tap1"]

@@ -4,6 +4,8 @@ network namespace)."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from bsdnet.driver.net import (InvalidName, MtuMismatch, Network, NotOwned, Port,
@@ -97,6 +99,50 @@ def test_flat_network_end_to_end(env):
     assert get(env, env.uplink).inet == ["192.0.2.10/24"]
     assert drv.backend.default_route() == (env.gateway, env.uplink)
     assert set(drv.backend.gateway_routes(env.uplink)) == routes
+
+
+def give_uplink_ipv6(env) -> None:
+    """2001:db8::10/64 on the uplink, ::/0 via the router's link-local
+    address and 2001:db8:20::/48 via a global one."""
+    if env.kind == "freebsd":
+        def edit(h):
+            h.ifaces[env.uplink].inet6.append("2001:db8::10/64")
+            h.routes["::/0"] = (f"fe80::1%{env.uplink}", env.uplink)
+            h.routes["2001:db8:20::/48"] = ("2001:db8::254", env.uplink)
+        env.edit_host(edit)
+        return
+    ns = env.ns.ns
+    for argv in (["addr", "add", "2001:db8::10/64", "dev", env.uplink, "nodad"],
+                 ["route", "add", "default", "via", "fe80::1", "dev", env.uplink],
+                 ["route", "add", "2001:db8:20::/48", "via", "2001:db8::254"]):
+        subprocess.run(["ip", "-n", ns, "-6", *argv], check=True, capture_output=True)
+
+
+def test_ipv6_gateway_routes_follow_the_uplink(env):
+    give_uplink_ipv6(env)
+    drv = env.driver
+    up = env.uplink
+    before = {("::/0", f"fe80::1%{up}"), ("2001:db8:20::/48", "2001:db8::254")}
+    assert before <= set(drv.backend.gateway_routes(up))
+    br = drv.ensure_network(flat(env))["bridge"]
+    bst = get(env, br)
+    assert "2001:db8::10/64" in bst.inet6
+    routes = set(drv.backend.gateway_routes(br))
+    assert {("::/0", f"fe80::1%{br}"), ("2001:db8:20::/48", "2001:db8::254")} <= routes
+    assert ("0.0.0.0/0", env.gateway) in routes
+    assert not [r for r in drv.backend.gateway_routes(up) if ":" in r[0]]
+    mark = parse_mark(bst.description)
+    assert f"::/0>fe80::1%{up}" in mark["routes"].split(",")
+    assert "2001:db8:20::/48>2001:db8::254" in mark["routes"].split(",")
+    # Again: nothing moves twice, nothing is lost.
+    drv.ensure_network(flat(env))
+    assert set(drv.backend.gateway_routes(br)) == routes
+
+    drv.delete_network(NET)
+    assert get(env, br) is None
+    assert "2001:db8::10/64" in get(env, up).inet6
+    assert before <= set(drv.backend.gateway_routes(up))
+    assert ("0.0.0.0/0", env.gateway) in drv.backend.gateway_routes(up)
 
 
 def test_mtu_set_end_to_end_and_mismatch_refused(env):

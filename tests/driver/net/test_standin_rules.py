@@ -93,3 +93,35 @@ def test_sysctl_write_known_oids_only():
     assert h.run(["sysctl", "-n", "net.link.tap.up_on_open"])[1] == "1\n"
     rc, _, err = h.run(["sysctl", "net.link.tap.up_on_opne=1"])
     assert rc == 1 and "unknown oid" in err
+
+
+def test_inet6_routes_need_an_on_link_gateway(host):
+    # route(8) reads addresses as inet unless told -inet6.
+    assert "bad address" in fails(host, "route", "-n", "add", "default", "fe80::1%em0")
+    assert "bad address" in fails(host, "route", "-n", "add", "-net", "2001:db8:20::/48",
+                                  "2001:db8::254")
+    # A global gateway must sit in an inet6 prefix of some interface.
+    assert "unreachable" in fails(host, "route", "-n", "add", "-inet6", "-net",
+                                  "2001:db8:20::/48", "2001:db8::254")
+    ok(host, "ifconfig", "em0", "inet6", "2001:db8::10/64", "alias")
+    ok(host, "route", "-n", "add", "-inet6", "-net", "2001:db8:20::/48", "2001:db8::254")
+    # A link-local one needs its scope, and that link its own link-local.
+    assert "Invalid argument" in fails(host, "route", "-n", "add", "-inet6", "default",
+                                       "fe80::1")
+    assert "bad address" in fails(host, "route", "-n", "add", "-inet6", "default",
+                                  "fe80::1%nosuch0")
+    ok(host, "ifconfig", "bridge", "create", "name", "br-x", "up")
+    assert "unreachable" in fails(host, "route", "-n", "add", "-inet6", "default",
+                                  "fe80::1%br-x")
+    ok(host, "ifconfig", "br-x", "inet6", "-ifdisabled", "auto_linklocal")
+    assert [a for a in host.ifaces["br-x"].inet6 if a.startswith("fe80:")]
+    ok(host, "route", "-n", "add", "-inet6", "default", "fe80::1%br-x")
+    table = ok(host, "netstat", "-rn", "-f", "inet6")
+    assert "Internet6:" in table
+    assert any(r.split()[:4] == ["default", "fe80::1%br-x", "UGS", "br-x"]
+               for r in table.splitlines())
+    # Routes go with the address their gateway depended on.
+    ok(host, "ifconfig", "em0", "inet6", "2001:db8::10", "-alias")
+    assert "2001:db8:20::/48" not in host.routes and "::/0" in host.routes
+    ok(host, "ifconfig", "br-x", "destroy")
+    assert "::/0" not in host.routes
