@@ -8,6 +8,7 @@ import os
 import secrets
 import socket
 import subprocess
+import threading
 from collections.abc import Iterator
 
 CLONE_NEWNET = 0x40000000
@@ -102,3 +103,56 @@ class Namespaces:
         for ns in reversed(self.names):
             ip("netns", "del", ns, check=False)
         self.names.clear()
+
+
+def tcp_transfer(src_ns: str, dst_ns: str, dst_ip: str, port: int,
+                 payload: bytes, syn: list[bytes] | None = None,
+                 timeout: float = 60) -> None:
+    """payload over TCP from a socket in src_ns to a listener on dst_ip in
+    dst_ns, with the stock Linux stack; checks it arrives intact.  With
+    syn, the frames seen on dst_ns's eth0 while the connection opens are
+    appended to it."""
+    cap = packet_socket(dst_ns, "eth0") if syn is not None else None
+    with netns(dst_ns):
+        srv = socket.socket()
+        srv.bind((dst_ip, port))
+        srv.listen(1)
+    with netns(src_ns):
+        cli = socket.socket()
+    srv.settimeout(timeout)
+    cli.settimeout(timeout)
+    got = bytearray()
+    errors: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            conn, _ = srv.accept()
+            with conn:
+                conn.settimeout(timeout)
+                while chunk := conn.recv(65536):
+                    got.extend(chunk)
+        except OSError as e:
+            errors.append(e)
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        cli.connect((dst_ip, port))
+        if cap is not None and syn is not None:
+            cap.settimeout(0.5)
+            try:
+                while True:
+                    syn.append(cap.recv(65535))
+            except TimeoutError:
+                pass
+        cli.sendall(payload)
+        cli.shutdown(socket.SHUT_WR)
+        t.join(2 * timeout)
+    finally:
+        cli.close()
+        srv.close()
+        if cap is not None:
+            cap.close()
+    assert not errors
+    assert len(got) == len(payload)
+    assert bytes(got) == payload

@@ -2,11 +2,9 @@
 traffic really crosses the fabric as MPLS over GRE between two daemons."""
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import struct
-import threading
 from pathlib import Path
 
 import pytest
@@ -17,8 +15,8 @@ from bsdnet.shm.abi import lib
 from bsdnet.shm.tables import Nexthop, Vif, ip_to_int
 
 from .helpers import open_tables, os_index, wait_for
-from .nsutil import ip, link_mac, netns, nsexec, packet_socket, suffix
-from .topo import ROUTER_MAC, VM, Node
+from .nsutil import ip, link_mac, nsexec, packet_socket, suffix, tcp_transfer
+from .topo import ROUTER_MAC, Node
 
 pytestmark = pytest.mark.root
 
@@ -139,58 +137,6 @@ FABRIC_MTU, OVERLAY_MTU = 1478, 1450
 GATEWAY = "10.88.0.1"
 
 
-def _transfer(src: VM, dst: VM, port: int, size: int,
-              syn: list[bytes] | None = None) -> None:
-    """size bytes over TCP from src to dst with the stock Linux stack;
-    checks they arrive intact.  With syn, the frames seen on dst's
-    interface while the connection opens are appended to it."""
-    payload = os.urandom(size)
-    cap = packet_socket(dst.ns, "eth0") if syn is not None else None
-    with netns(dst.ns):
-        srv = socket.socket()
-        srv.bind((dst.ip, port))
-        srv.listen(1)
-    with netns(src.ns):
-        cli = socket.socket()
-    srv.settimeout(60)
-    cli.settimeout(60)
-    got = bytearray()
-    errors: list[BaseException] = []
-
-    def serve() -> None:
-        try:
-            conn, _ = srv.accept()
-            with conn:
-                conn.settimeout(60)
-                while chunk := conn.recv(65536):
-                    got.extend(chunk)
-        except OSError as e:
-            errors.append(e)
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    try:
-        cli.connect((dst.ip, port))
-        if cap is not None and syn is not None:
-            cap.settimeout(0.5)
-            try:
-                while True:
-                    syn.append(cap.recv(65535))
-            except TimeoutError:
-                pass
-        cli.sendall(payload)
-        cli.shutdown(socket.SHUT_WR)
-        t.join(120)
-    finally:
-        cli.close()
-        srv.close()
-        if cap is not None:
-            cap.close()
-    assert not errors
-    assert len(got) == size
-    assert hashlib.sha256(got).digest() == hashlib.sha256(payload).digest()
-
-
 def _syn_mss(frames: list[bytes], dport: int) -> int | None:
     """The MSS option of the first SYN to dport among frames (scapy)."""
     for f in frames:
@@ -229,7 +175,7 @@ def test_path_mtu_vm_1500_over_a_1450_overlay(two_nodes, namespaces):
 
     # 1. The clamp (on by default): the SYN reaches VM 2 with MSS 1410.
     syn: list[bytes] = []
-    _transfer(vms[1], vms[2], 5001, size, syn)
+    tcp_transfer(vms[1].ns, vms[2].ns, vms[2].ip, 5001, os.urandom(size), syn)
     assert _syn_mss(syn, 5001) == OVERLAY_MTU - 40
     assert n1.region.stats.st_mss_clamped >= 1
 
@@ -242,7 +188,7 @@ def test_path_mtu_vm_1500_over_a_1450_overlay(two_nodes, namespaces):
     clamped, told = n2.region.stats.st_mss_clamped, \
         n2.region.stats.st_icmp_too_big
     syn = []
-    _transfer(vms[2], vms[1], 5002, size, syn)
+    tcp_transfer(vms[2].ns, vms[1].ns, vms[1].ip, 5002, os.urandom(size), syn)
     assert _syn_mss(syn, 5002) == 1460
     assert n2.region.stats.st_mss_clamped == clamped
     assert n2.region.stats.st_icmp_too_big > told

@@ -17,7 +17,7 @@ from bsdnet.datapath.control import ControlClient, Trap, parse_trap
 
 from .conftest import read_log
 from .helpers import open_tables, os_index, wait_for
-from .nsutil import ifindex, netns, nsexec, packet_socket
+from .nsutil import ifindex, netns, nsexec, packet_socket, tcp_transfer
 from .topo import ROUTER_MAC, VM, Node
 
 pytestmark = pytest.mark.root
@@ -266,40 +266,8 @@ def test_tcp_bulk_between_vms(node, sockdir):
     a = node.add_vm(IP_A, vrf)
     b = node.add_vm(IP_B, vrf)
     _attached(node, a, b)
-    payload = bytes(range(256)) * 4096          # 1 MiB
-    with netns(b.ns):
-        srv = socket.socket()
-        srv.bind((IP_B, 5001))
-        srv.listen(1)
-    with netns(a.ns):
-        cli = socket.socket()
-    srv.settimeout(30)
-    cli.settimeout(30)
-    got = bytearray()
-    errors: list[BaseException] = []
-
-    def serve() -> None:
-        try:
-            conn, _ = srv.accept()
-            with conn:
-                conn.settimeout(30)
-                while chunk := conn.recv(65536):
-                    got.extend(chunk)
-        except OSError as e:
-            errors.append(e)
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    try:
-        cli.connect((IP_B, 5001))
-        cli.sendall(payload)
-        cli.shutdown(socket.SHUT_WR)
-        t.join(60)
-    finally:
-        cli.close()
-        srv.close()
-    assert not errors
-    assert bytes(got) == payload
+    tcp_transfer(a.ns, b.ns, IP_B, 5001, bytes(range(256)) * 4096,  # 1 MiB
+                 timeout=30)
     assert _drops(node, "BSDNET_DROP_MTU_EXCEEDED") == 0
     assert node.dp.stop() == 0              # type: ignore[attr-defined]
     assert " 0 GSO frames cut" not in read_log(sockdir)
